@@ -1,0 +1,268 @@
+//! The loader: reads `groups.yaml` files into a validated [`DesiredState`], with a source
+//! location on every item. [`read_sources`] does the file I/O; everything else here is pure.
+
+mod parse;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::model::{Email, UserId};
+
+pub use parse::KNOWN_GROUP_KEYS;
+
+/// Largest file the loader reads; bigger ones are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Default description for new groups when neither the group nor the settings give one.
+pub const DEFAULT_DESCRIPTION: &str = "Managed in groups.yaml";
+
+/// Where an item was written: file, 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub at: Location,
+}
+
+/// One problem found in the desired state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub at: Option<Location>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn at(at: &Location, message: impl Into<String>) -> Self {
+        Diagnostic { at: Some(at.clone()), message: message.into(), hint: None }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(at) = &self.at {
+            write!(f, "{at}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n    hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "{n} problem{} found:", if n == 1 { "" } else { "s" })?;
+        for d in &self.0 {
+            writeln!(f, "  {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A member as written: an email (preferred) or a numeric user id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberRef {
+    Email(Email),
+    Id(UserId),
+}
+
+impl fmt::Display for MemberRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemberRef::Email(e) => e.fmt(f),
+            MemberRef::Id(id) => write!(f, "user id {id}"),
+        }
+    }
+}
+
+/// A group as the desired state describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredGroup {
+    pub name: Located<String>,
+    /// `None`: the description is not managed (kept as it is live).
+    pub description: Option<Located<String>>,
+    /// `None`: members are not managed (kept as they are live; empty on create).
+    pub members: Option<Vec<Located<MemberRef>>>,
+    /// `None`: guests are not managed.
+    pub guests: Option<Vec<Located<Email>>>,
+    /// Old names: a live group found under one of these is renamed, not recreated.
+    pub previously: Vec<Located<String>>,
+    /// `true`: the group must not exist.
+    pub absent: bool,
+    /// Where the group's entry starts.
+    pub at: Location,
+}
+
+/// `settings:` of groups.yaml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub prune: bool,
+    pub ignore: Vec<Located<String>>,
+    pub default_description: Option<String>,
+    pub max_deleted_groups: usize,
+    pub max_removed_ratio: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            prune: false,
+            ignore: Vec::new(),
+            default_description: None,
+            max_deleted_groups: 5,
+            max_removed_ratio: 0.25,
+        }
+    }
+}
+
+impl Settings {
+    /// Whether a live group name matches one of the `ignore` globs.
+    pub fn is_ignored(&self, name: &str) -> bool {
+        self.ignore.iter().any(|p| glob_matches(&p.value, name))
+    }
+
+    /// The description a new group gets when it names none.
+    pub fn description_for_new(&self) -> &str {
+        self.default_description.as_deref().unwrap_or(DEFAULT_DESCRIPTION)
+    }
+}
+
+/// Glob match of a group name (`*`, `?`, `[...]`), case-sensitive like group names.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    glob::Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
+}
+
+/// The validated desired state of all input files.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DesiredState {
+    pub settings: Settings,
+    pub groups: Vec<DesiredGroup>,
+}
+
+impl DesiredState {
+    /// Whether any group manages guests (the guest list then has to be read).
+    pub fn names_guests(&self) -> bool {
+        self.groups.iter().any(|g| g.guests.as_ref().is_some_and(|v| !v.is_empty()))
+    }
+}
+
+/// The text of one input file.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as the user gave it (used in every location).
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Why the input files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is {size} bytes, over the {limit}-byte limit for one file; split it into several files in a directory")]
+    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("{path} is a directory with no *.yaml or *.yml files")]
+    EmptyDirectory { path: String },
+    #[error("no input files: pass -f groups.yaml (or a directory of *.yaml files)")]
+    NoInput,
+}
+
+/// Reads the files and directories given with `-f` (a directory contributes its `*.yaml` and
+/// `*.yml` files, sorted by name, not recursively). This is the loader's only I/O.
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
+    if paths.is_empty() {
+        return Err(ReadError::NoInput);
+    }
+    let mut sources = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| ReadError::Io { path: show(path), source })?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| ReadError::Io { path: show(path), source })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ReadError::EmptyDirectory { path: show(path) });
+            }
+            for file in files {
+                sources.push(read_one(&file)?);
+            }
+        } else {
+            sources.push(read_one(path)?);
+        }
+    }
+    Ok(sources)
+}
+
+fn read_one(path: &Path) -> Result<Source, ReadError> {
+    let size = std::fs::metadata(path).map_err(|source| ReadError::Io { path: show(path), source })?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge { path: show(path), size, limit: MAX_FILE_BYTES });
+    }
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: show(path), source })?;
+    Ok(Source { name: show(path), bytes })
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Parses and validates every source; returns every problem at once.
+pub fn load(sources: &[Source]) -> Result<DesiredState, Diagnostics> {
+    let mut diags = Vec::new();
+    let mut files = Vec::new();
+    for source in sources {
+        match parse::parse_file(source) {
+            Ok((file, mut d)) => {
+                diags.append(&mut d);
+                files.push(file);
+            }
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    let state = validate::merge_and_check(files, &mut diags);
+    if diags.is_empty() {
+        Ok(state)
+    } else {
+        diags.sort();
+        diags.dedup();
+        Err(Diagnostics(diags))
+    }
+}
+
+/// Parses one in-memory document (for tests and tools).
+pub fn load_str(name: &str, text: &str) -> Result<DesiredState, Diagnostics> {
+    load(&[Source { name: name.to_string(), bytes: text.as_bytes().to_vec() }])
+}
+
+#[cfg(test)]
+mod tests;

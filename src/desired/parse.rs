@@ -1,0 +1,429 @@
+//! Parsing one groups.yaml file with a span-preserving YAML parser (marked-yaml) and checking
+//! its shape: keys, types and per-item rules. Every problem is collected with its location.
+//! Pure; no I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode};
+use marked_yaml::{LoadError, LoaderOptions, Node, Span};
+
+use super::{Diagnostic, DesiredGroup, Located, Location, MemberRef, Settings, Source};
+use crate::model::{Email, UserId};
+
+const TOP_KEYS: &[&str] = &["settings", "groups"];
+const SETTINGS_KEYS: &[&str] =
+    &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio"];
+/// The keys a group entry may have.
+pub const KNOWN_GROUP_KEYS: &[&str] = &["name", "description", "members", "guests", "previously", "absent"];
+const MAX_NAME_CHARS: usize = 200;
+/// Deepest nesting the loader accepts; groups.yaml needs four levels.
+const MAX_DEPTH: usize = 64;
+
+/// What one file contributes before the files are merged.
+#[derive(Debug, Default)]
+pub(super) struct ParsedFile {
+    pub settings: Option<(Settings, Location)>,
+    pub groups: Vec<DesiredGroup>,
+}
+
+struct Ctx {
+    file: Arc<str>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    fn loc(&self, span: &Span) -> Location {
+        let (line, column) = span.start().map(|m| (m.line(), m.column())).unwrap_or((1, 1));
+        Location { file: self.file.clone(), line, column }
+    }
+
+    fn error(&mut self, span: &Span, message: impl Into<String>) {
+        let at = self.loc(span);
+        self.diags.push(Diagnostic::at(&at, message));
+    }
+
+    fn error_hint(&mut self, span: &Span, message: impl Into<String>, hint: impl Into<String>) {
+        let at = self.loc(span);
+        self.diags.push(Diagnostic::at(&at, message).with_hint(hint));
+    }
+}
+
+/// Parses one file; `Err` when the file could not be parsed at all.
+pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let file: Arc<str> = Arc::from(source.name.as_str());
+    let text = match std::str::from_utf8(&source.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let (line, column) = line_col(&source.bytes[..e.valid_up_to()]);
+            let at = Location { file, line, column };
+            return Err(vec![Diagnostic::at(&at, "the file is not valid UTF-8")
+                .with_hint("save it as UTF-8 text")]);
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        let at = Location { file, line: 1, column: 1 };
+        return Err(vec![Diagnostic::at(&at, "the file is empty")
+            .with_hint("start it with `groups:` followed by a list of groups")]);
+    }
+    if let Some((line, column)) = too_deep(text) {
+        let at = Location { file, line, column };
+        return Err(vec![Diagnostic::at(&at, format!("the document nests deeper than {MAX_DEPTH} levels"))
+            .with_hint("groups.yaml needs only four levels: groups → group → members → member")]);
+    }
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    // marked-yaml asserts on a few malformed streams; a panic there must become an error.
+    let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));
+    let root = match parsed {
+        Ok(Ok(root)) => root,
+        Ok(Err(e)) => return Err(vec![syntax_error(&file, &e)]),
+        Err(_) => {
+            let at = Location { file, line: 1, column: 1 };
+            return Err(vec![Diagnostic::at(&at, "the YAML parser could not read this file")
+                .with_hint("check it with a YAML linter; use one document without anchors, aliases or tags")]);
+        }
+    };
+    let mut cx = Ctx { file, diags: Vec::new() };
+    let mut out = ParsedFile::default();
+    let Some(top) = root.as_mapping() else {
+        cx.error(root.span(), "expected a mapping with `groups:` at the top level");
+        return Err(cx.diags);
+    };
+    check_keys(&mut cx, top, TOP_KEYS, "top-level key");
+    if let Some(node) = top.get_node("settings") {
+        if let Some(s) = parse_settings(&mut cx, node) {
+            let key = top.keys().find(|k| k.as_str() == "settings").map(|k| k.span()).unwrap_or(node.span());
+            out.settings = Some((s, cx.loc(key)));
+        }
+    }
+    match top.get_node("groups") {
+        None => cx.error_hint(top.span(), "missing `groups:`", "add `groups:` with a list of groups (it may be `groups: []`)"),
+        Some(node) => {
+            if let Some(seq) = seq(&mut cx, node, "`groups`") {
+                for item in seq.iter() {
+                    if let Some(g) = parse_group(&mut cx, item) {
+                        out.groups.push(g);
+                    }
+                }
+            }
+        }
+    }
+    Ok((out, cx.diags))
+}
+
+fn syntax_error(file: &Arc<str>, e: &LoadError) -> Diagnostic {
+    let loc = |m: &marked_yaml::Marker| Location { file: file.clone(), line: m.line(), column: m.column() };
+    let first = Location { file: file.clone(), line: 1, column: 1 };
+    match e {
+        LoadError::TopLevelMustBeMapping(m) => Diagnostic::at(&loc(m), "expected a mapping with `groups:` at the top level"),
+        LoadError::TopLevelMustBeSequence(m) => Diagnostic::at(&loc(m), "unexpected top-level sequence"),
+        LoadError::UnexpectedAnchor(m) => Diagnostic::at(&loc(m), "YAML anchors and aliases are not supported")
+            .with_hint("write the values out; anchors make reviews of access changes harder"),
+        LoadError::MappingKeyMustBeScalar(m) => Diagnostic::at(&loc(m), "a mapping key must be a plain string"),
+        LoadError::UnexpectedTag(m) => Diagnostic::at(&loc(m), "YAML tags (`!tag`) are not supported"),
+        LoadError::ScanError(m, err) => {
+            Diagnostic::at(&loc(m), format!("YAML syntax error: {}", err.info())).with_hint("check indentation and quoting near this spot")
+        }
+        LoadError::DuplicateKey(inner) => {
+            let at = inner.key.span().start().map(loc).unwrap_or(first);
+            let prev = inner.prev_key.span().start().map(|m| format!("line {}", m.line())).unwrap_or_default();
+            Diagnostic::at(&at, format!("duplicate key `{}` (first written on {prev})", inner.key.as_str()))
+        }
+    }
+}
+
+/// 1-based line and column just after `prefix`.
+fn line_col(prefix: &[u8]) -> (usize, usize) {
+    let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = prefix.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, column)
+}
+
+/// A cheap pre-scan that refuses pathologically nested documents before the parser builds them.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+        if indent / 2 > MAX_DEPTH * 2 {
+            return Some((i + 1, indent + 1));
+        }
+        for (col, c) in line.char_indices() {
+            match c {
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((i + 1, col + 1));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                '#' => break,
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn check_keys(cx: &mut Ctx, map: &MarkedMappingNode, known: &[&str], what: &str) {
+    for key in map.keys() {
+        let k = key.as_str();
+        if known.contains(&k) {
+            continue;
+        }
+        let best = known
+            .iter()
+            .map(|cand| (strsim::levenshtein(&k.to_lowercase(), cand), *cand))
+            .min()
+            .filter(|(d, cand)| *d <= 2.max(cand.len() / 3));
+        let expected = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        match best {
+            Some((_, cand)) => cx.error_hint(key.span(), format!("unknown {what} `{k}`"), format!("did you mean `{cand}`? expected one of {expected}")),
+            None => cx.error_hint(key.span(), format!("unknown {what} `{k}`"), format!("expected one of {expected}")),
+        }
+    }
+}
+
+fn kind(node: &Node) -> &'static str {
+    match node {
+        Node::Scalar(_) => "a scalar",
+        Node::Mapping(_) => "a mapping",
+        Node::Sequence(_) => "a list",
+    }
+}
+
+fn is_null(s: &MarkedScalarNode) -> bool {
+    s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn seq<'a>(cx: &mut Ctx, node: &'a Node, what: &str) -> Option<&'a MarkedSequenceNode> {
+    match node {
+        Node::Sequence(s) => Some(s),
+        Node::Scalar(s) if is_null(s) => {
+            cx.error_hint(node.span(), format!("{what} is empty"), "write `[]` for an empty list");
+            None
+        }
+        other => {
+            cx.error(other.span(), format!("{what} must be a list, found {}", kind(other)));
+            None
+        }
+    }
+}
+
+fn scalar<'a>(cx: &mut Ctx, node: &'a Node, what: &str) -> Option<&'a MarkedScalarNode> {
+    match node {
+        Node::Scalar(s) => Some(s),
+        other => {
+            cx.error(other.span(), format!("{what} must be a single value, found {}", kind(other)));
+            None
+        }
+    }
+}
+
+fn string(cx: &mut Ctx, node: &Node, what: &str) -> Option<String> {
+    let s = scalar(cx, node, what)?;
+    if is_null(s) {
+        cx.error(node.span(), format!("{what} is empty"));
+        return None;
+    }
+    Some(s.as_str().to_string())
+}
+
+fn boolean(cx: &mut Ctx, node: &Node, what: &str) -> Option<bool> {
+    let s = scalar(cx, node, what)?;
+    let v = s.as_bool();
+    if v.is_none() {
+        cx.error_hint(node.span(), format!("{what} must be true or false, found `{}`", s.as_str()), "write true or false without quotes");
+    }
+    v
+}
+
+fn parse_settings(cx: &mut Ctx, node: &Node) -> Option<Settings> {
+    let map = match node {
+        Node::Mapping(m) => m,
+        Node::Scalar(s) if is_null(s) => return Some(Settings::default()),
+        other => {
+            cx.error(other.span(), format!("`settings` must be a mapping, found {}", kind(other)));
+            return None;
+        }
+    };
+    check_keys(cx, map, SETTINGS_KEYS, "setting");
+    let mut s = Settings::default();
+    if let Some(n) = map.get_node("prune") {
+        s.prune = boolean(cx, n, "`prune`").unwrap_or(false);
+    }
+    if let Some(n) = map.get_node("ignore") {
+        let items: Vec<&Node> = match n {
+            Node::Scalar(_) => vec![n],
+            _ => seq(cx, n, "`ignore`").map(|q| q.iter().collect()).unwrap_or_default(),
+        };
+        for item in items {
+            if let Some(p) = string(cx, item, "an `ignore` pattern") {
+                if let Err(e) = glob::Pattern::new(&p) {
+                    cx.error_hint(item.span(), format!("`{p}` is not a valid glob: {}", e.msg), "use `*` for any text, `?` for one character, `[abc]` for a set");
+                } else {
+                    s.ignore.push(Located { value: p, at: cx.loc(item.span()) });
+                }
+            }
+        }
+    }
+    if let Some(n) = map.get_node("default_description") {
+        if let Some(d) = string(cx, n, "`default_description`") {
+            if d.trim().is_empty() {
+                cx.error(n.span(), "`default_description` is empty; Tallyfy requires a non-empty description");
+            } else {
+                s.default_description = Some(d);
+            }
+        }
+    }
+    if let Some(n) = map.get_node("max_deleted_groups") {
+        if let Some(v) = scalar(cx, n, "`max_deleted_groups`") {
+            match v.as_str().parse::<usize>() {
+                Ok(k) => s.max_deleted_groups = k,
+                Err(_) => cx.error(n.span(), format!("`max_deleted_groups` must be a whole number, found `{}`", v.as_str())),
+            }
+        }
+    }
+    if let Some(n) = map.get_node("max_removed_ratio") {
+        if let Some(v) = scalar(cx, n, "`max_removed_ratio`") {
+            match v.as_str().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => s.max_removed_ratio = r,
+                _ => cx.error(n.span(), format!("`max_removed_ratio` must be a number from 0 to 1, found `{}`", v.as_str())),
+            }
+        }
+    }
+    Some(s)
+}
+
+fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
+    let map = match node {
+        Node::Mapping(m) => m,
+        other => {
+            cx.error_hint(other.span(), format!("a group must be a mapping, found {}", kind(other)), "write `- name: Group name` and its keys indented below");
+            return None;
+        }
+    };
+    check_keys(cx, map, KNOWN_GROUP_KEYS, "group key");
+    // A block mapping's own span starts oddly; its first key is where a reader looks.
+    let at = cx.loc(map.keys().next().map(|k| k.span()).unwrap_or(map.span()));
+    let name = match map.get_node("name") {
+        None => {
+            cx.diags.push(Diagnostic::at(&at, "a group has no `name`"));
+            None
+        }
+        Some(n) => string(cx, n, "`name`")
+            .and_then(|v| check_name(cx, n.span(), v, "name"))
+            .map(|v| Located { value: v, at: cx.loc(n.span()) }),
+    };
+    let description = map.get_node("description").and_then(|n| {
+        let v = string(cx, n, "`description`")?;
+        if v.trim().is_empty() {
+            cx.error_hint(n.span(), "`description` is empty; Tallyfy requires a non-empty description", "write a description, or remove the key to leave it unmanaged");
+            return None;
+        }
+        Some(Located { value: v, at: cx.loc(n.span()) })
+    });
+    let members = map.get_node("members").map(|n| parse_members(cx, n));
+    let guests = map.get_node("guests").map(|n| parse_guests(cx, n));
+    let previously = map.get_node("previously").map(|n| parse_previously(cx, n)).unwrap_or_default();
+    let absent = map.get_node("absent").and_then(|n| boolean(cx, n, "`absent`")).unwrap_or(false);
+    if absent {
+        for key in ["description", "members", "guests", "previously"] {
+            if let Some(n) = map.get_node(key) {
+                cx.error_hint(n.span(), format!("an `absent: true` group cannot have `{key}`"), format!("remove `{key}`, or remove `absent: true` to keep the group"));
+            }
+        }
+    }
+    Some(DesiredGroup { name: name?, description, members, guests, previously, absent, at })
+}
+
+fn check_name(cx: &mut Ctx, span: &Span, v: String, what: &str) -> Option<String> {
+    if v.trim().is_empty() {
+        cx.error(span, format!("`{what}` is empty"));
+        return None;
+    }
+    if v.trim() != v {
+        cx.error_hint(span, format!("`{what}` \"{v}\" has leading or trailing spaces"), "remove the spaces; Tallyfy trims names");
+        return None;
+    }
+    let n = v.chars().count();
+    if n > MAX_NAME_CHARS {
+        cx.error(span, format!("`{what}` is {n} characters long; Tallyfy allows at most {MAX_NAME_CHARS}"));
+        return None;
+    }
+    Some(v)
+}
+
+fn parse_members(cx: &mut Ctx, node: &Node) -> Vec<Located<MemberRef>> {
+    let mut out = Vec::new();
+    let Some(items) = seq(cx, node, "`members`") else { return out };
+    let mut seen: HashMap<MemberRef, usize> = HashMap::new();
+    for item in items.iter() {
+        let Some(raw) = string(cx, item, "a member") else { continue };
+        let raw = raw.trim();
+        let member = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            match raw.parse::<u64>() {
+                Ok(id) => MemberRef::Id(UserId(id)),
+                Err(_) => {
+                    cx.error(item.span(), format!("member `{raw}` is not a valid user id"));
+                    continue;
+                }
+            }
+        } else {
+            match Email::parse(raw) {
+                Ok(e) => MemberRef::Email(e),
+                Err(why) => {
+                    cx.error_hint(item.span(), format!("member `{raw}` is not an email address or a user id: it {why}"), "list members by email (preferred) or numeric user id");
+                    continue;
+                }
+            }
+        };
+        let at = cx.loc(item.span());
+        if let Some(first) = seen.get(&member) {
+            cx.error(item.span(), format!("member {member} is listed twice in this group (first on line {first})"));
+            continue;
+        }
+        seen.insert(member.clone(), at.line);
+        out.push(Located { value: member, at });
+    }
+    out
+}
+
+fn parse_guests(cx: &mut Ctx, node: &Node) -> Vec<Located<Email>> {
+    let mut out = Vec::new();
+    let Some(items) = seq(cx, node, "`guests`") else { return out };
+    let mut seen: HashMap<Email, usize> = HashMap::new();
+    for item in items.iter() {
+        let Some(raw) = string(cx, item, "a guest") else { continue };
+        let email = match Email::parse(&raw) {
+            Ok(e) => e,
+            Err(why) => {
+                cx.error_hint(item.span(), format!("guest `{raw}` is not an email address: it {why}"), "guests are external people, listed by email");
+                continue;
+            }
+        };
+        let at = cx.loc(item.span());
+        if let Some(first) = seen.get(&email) {
+            cx.error(item.span(), format!("guest {email} is listed twice in this group (first on line {first})"));
+            continue;
+        }
+        seen.insert(email.clone(), at.line);
+        out.push(Located { value: email, at });
+    }
+    out
+}
+
+fn parse_previously(cx: &mut Ctx, node: &Node) -> Vec<Located<String>> {
+    let items: Vec<&Node> = match node {
+        Node::Scalar(s) if !is_null(s) => vec![node],
+        _ => seq(cx, node, "`previously`").map(|q| q.iter().collect()).unwrap_or_default(),
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let v = string(cx, item, "a `previously` name")?;
+            let v = check_name(cx, item.span(), v, "previously")?;
+            Some(Located { value: v, at: cx.loc(item.span()) })
+        })
+        .collect()
+}

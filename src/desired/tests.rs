@@ -1,0 +1,183 @@
+//! Unit tests of the loader: every validation rule, with its location.
+
+use super::*;
+use crate::model::{Email, UserId};
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str("g.yaml", text) {
+        Ok(_) => Vec::new(),
+        Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+fn ok(text: &str) -> DesiredState {
+    match load_str("g.yaml", text) {
+        Ok(s) => s,
+        Err(d) => panic!("expected valid input, got:\n{d}"),
+    }
+}
+
+#[test]
+fn loads_the_full_format() {
+    let s = ok(r#"
+settings:
+  prune: true
+  ignore: ["Temp *"]
+  default_description: Managed
+  max_deleted_groups: 2
+  max_removed_ratio: 0.5
+groups:
+  - name: Onboarding Specialists
+    description: Team responsible for new client onboarding.
+    members:
+      - Alice@Example.com
+      - 1005
+    guests: [client.liaison@partner.com]
+    previously: [Onboarding Team]
+  - name: Old Contractors
+    absent: true
+"#);
+    assert!(s.settings.prune);
+    assert_eq!(s.settings.max_deleted_groups, 2);
+    assert_eq!(s.settings.max_removed_ratio, 0.5);
+    assert!(s.settings.is_ignored("Temp 1"));
+    assert!(!s.settings.is_ignored("Temporary"));
+    assert_eq!(s.settings.description_for_new(), "Managed");
+    let g = &s.groups[0];
+    assert_eq!(g.name.value, "Onboarding Specialists");
+    assert_eq!((g.name.at.line, g.name.at.column), (9, 11));
+    let members: Vec<_> = g.members.as_ref().unwrap().iter().map(|m| m.value.clone()).collect();
+    assert_eq!(members, vec![MemberRef::Email(Email::new("alice@example.com")), MemberRef::Id(UserId(1005))]);
+    assert_eq!(g.members.as_ref().unwrap()[1].at.line, 13);
+    assert_eq!(g.guests.as_ref().unwrap()[0].value.as_str(), "client.liaison@partner.com");
+    assert_eq!(g.previously[0].value, "Onboarding Team");
+    assert!(s.groups[1].absent);
+    assert!(s.groups[1].members.is_none());
+}
+
+#[test]
+fn omitted_fields_are_unmanaged_and_defaults_apply() {
+    let s = ok("groups:\n  - name: A\n");
+    assert_eq!(s.settings, Settings::default());
+    assert_eq!(s.settings.description_for_new(), DEFAULT_DESCRIPTION);
+    assert!(s.groups[0].description.is_none() && s.groups[0].members.is_none() && s.groups[0].guests.is_none());
+    let s = ok("groups: []\n");
+    assert!(s.groups.is_empty());
+}
+
+#[test]
+fn unknown_keys_suggest_the_closest() {
+    let e = errors("setings: {}\ngroups:\n  - name: A\n    member: [a@b.co]\n    colour: red\n");
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:1:1: unknown top-level key `setings`") && e[0].contains("did you mean `settings`?"), "{}", e[0]);
+    assert!(e[1].starts_with("g.yaml:4:5: unknown group key `member`") && e[1].contains("did you mean `members`?"), "{}", e[1]);
+    assert!(e[2].starts_with("g.yaml:5:5: unknown group key `colour`") && !e[2].contains("did you mean"), "{}", e[2]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_locations() {
+    let long = "x".repeat(201);
+    let text = format!(
+        "groups:\n  - name: A\n    description: \"\"\n    members: [a@b.co, A@B.CO, not-an-email, 7, 7]\n    guests: [g@p.co, g@P.co, nope]\n  - name: a\n  - name: {long}\n  - description: no name\n"
+    );
+    let e = errors(&text);
+    let expect = [
+        "g.yaml:3:18: `description` is empty",
+        "g.yaml:4:23: member a@b.co is listed twice",
+        "g.yaml:4:31: member `not-an-email` is not an email address or a user id: it has no '@'",
+        "g.yaml:4:48: member user id 7 is listed twice",
+        "g.yaml:5:22: guest g@p.co is listed twice",
+        "g.yaml:5:30: guest `nope` is not an email address",
+        "g.yaml:6:11: group \"a\" is defined twice (first at g.yaml:2:11)",
+        "g.yaml:7:11: `name` is 201 characters long; Tallyfy allows at most 200",
+        "g.yaml:8:5: a group has no `name`",
+    ];
+    assert_eq!(e.len(), expect.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(expect) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn previously_conflicts_are_reported() {
+    let e = errors("groups:\n  - name: A\n    previously: [B, C]\n  - name: B\n  - name: D\n    previously: C\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:3:18: \"B\" is in `previously` of \"A\" but is also a current group name (at g.yaml:4:11)"), "{}", e[0]);
+    assert!(e[1].starts_with("g.yaml:6:17: \"C\" is in `previously` of both \"A\" (at g.yaml:3:21) and \"D\""), "{}", e[1]);
+}
+
+#[test]
+fn guest_who_is_a_member_is_an_error() {
+    let e = errors("groups:\n  - name: A\n    members: [x@y.co]\n  - name: B\n    guests: [X@y.co]\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:5:14: guest x@y.co is listed as a member at g.yaml:3:15"), "{}", e[0]);
+}
+
+#[test]
+fn absent_groups_cannot_carry_content() {
+    let e = errors("groups:\n  - name: A\n    absent: true\n    members: []\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:4:14: an `absent: true` group cannot have `members`"), "{}", e[0]);
+}
+
+#[test]
+fn types_are_checked() {
+    let e = errors("settings:\n  prune: yes\n  max_removed_ratio: 2\n  ignore: ['[']\ngroups:\n  - name: A\n    members: a@b.co\n    absent: 1\n  - just a string\n");
+    let expect = [
+        "g.yaml:2:10: `prune` must be true or false, found `yes`",
+        "g.yaml:3:22: `max_removed_ratio` must be a number from 0 to 1",
+        "g.yaml:4:12: `[` is not a valid glob",
+        "g.yaml:7:14: `members` must be a list, found a scalar",
+        "g.yaml:8:13: `absent` must be true or false",
+        "g.yaml:9:5: a group must be a mapping, found a scalar",
+    ];
+    assert_eq!(e.len(), expect.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(expect) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn ignored_names_cannot_be_managed() {
+    let e = errors("settings:\n  ignore: ['Temp *']\ngroups:\n  - name: Temp team\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("g.yaml:4:11: group \"Temp team\" matches an `ignore` pattern"), "{}", e[0]);
+}
+
+#[test]
+fn syntax_errors_have_locations() {
+    let e = errors("groups:\n  - name: A\n   members: [\n");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:3:"), "{}", e[0]);
+    assert!(e[0].contains("YAML syntax error"), "{}", e[0]);
+    let e = errors("groups:\n  - name: A\n    name: B\n");
+    assert!(e[0].starts_with("g.yaml:3:5: duplicate key `name` (first written on line 2)"), "{}", e[0]);
+}
+
+#[test]
+fn hostile_documents_are_refused_cleanly() {
+    let bomb = "a: &a [x, x]\nb: &b [*a, *a]\ngroups: [*b]\n";
+    assert!(errors(bomb)[0].contains("anchors and aliases are not supported"));
+    let deep = format!("groups: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    assert!(errors(&deep)[0].contains("nests deeper than 64 levels"));
+    let e = load(&[Source { name: "bin.yaml".into(), bytes: b"groups:\n  - name: \xff\n".to_vec() }]).unwrap_err();
+    assert!(e.0[0].to_string().starts_with("bin.yaml:2:11: the file is not valid UTF-8"), "{}", e.0[0]);
+    assert!(errors("")[0].contains("the file is empty"));
+    assert!(errors("- a\n- b\n")[0].contains("expected a mapping with `groups:`"));
+    assert!(errors("groups: [a]\n---\ngroups: [b]\n").len() == 1);
+    assert!(errors("!!map\ngroups: []\n").len() == 1);
+}
+
+#[test]
+fn files_merge_and_duplicates_name_both_places() {
+    let a = Source { name: "a.yaml".into(), bytes: b"settings:\n  prune: true\ngroups:\n  - name: A\n".to_vec() };
+    let b = Source { name: "b.yaml".into(), bytes: b"settings: {}\ngroups:\n  - name: B\n  - name: a\n".to_vec() };
+    let e = load(&[a.clone(), b]).unwrap_err().0;
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].to_string().starts_with("b.yaml:1:1: `settings` is defined again (first at a.yaml:1:1)"), "{}", e[0]);
+    assert!(e[1].to_string().starts_with("b.yaml:4:11: group \"a\" is defined twice (first at a.yaml:4:11)"), "{}", e[1]);
+    let c = Source { name: "c.yaml".into(), bytes: b"groups:\n  - name: C\n".to_vec() };
+    let s = load(&[a, c]).unwrap();
+    assert!(s.settings.prune);
+    assert_eq!(s.groups.len(), 2);
+}
