@@ -6,3 +6,4 @@
 
 pub mod desired;
 pub mod model;
+pub mod tallyfy;

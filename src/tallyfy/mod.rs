@@ -1,0 +1,572 @@
+//! The Tallyfy HTTP client: requests built as plain values, pagination, retries, the client-side
+//! rate limit, and the duplicate-safe create. Does network I/O.
+
+pub mod error;
+pub mod retry;
+pub mod wire;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use tracing::{Instrument, debug, info_span, warn};
+
+pub use error::ApiError;
+pub use retry::{RateLimiter, RetryPolicy};
+use wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
+
+use crate::model::{Guest, GroupId, LiveGroup, User, name_key};
+
+/// Items per page of every list request (the API's maximum).
+pub const PER_PAGE: u64 = 100;
+/// The default API base URL.
+pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
+
+/// An access token. It never shows in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Why a client could not be configured.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("API URL `{0}` is not a valid URL")]
+    BadUrl(String),
+    #[error("API URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)")]
+    InsecureUrl(String),
+    #[error("organization id `{0}` may contain only letters, digits, `-` and `_`")]
+    BadOrg(String),
+    #[error("the access token is empty")]
+    EmptyToken,
+    #[error("could not set up the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Everything the client needs to talk to one organization.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: String,
+    pub org: String,
+    pub token: Secret,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Requests per second across all concurrent requests; 0 = unlimited.
+    pub max_rps: f64,
+    /// Concurrent requests when reading pages.
+    pub parallelism: usize,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>, org: impl Into<String>, token: Secret) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            org: org.into(),
+            token,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_rps: 10.0,
+            parallelism: 4,
+        }
+    }
+}
+
+/// Checks an API base URL: parseable, and https unless the host is loopback.
+pub fn check_base_url(url: &str) -> Result<String, ConfigError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::BadUrl(url.to_string()))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err(ConfigError::InsecureUrl(url.to_string()));
+            }
+        }
+        _ => return Err(ConfigError::BadUrl(url.to_string())),
+    }
+    if parsed.host().is_none() {
+        return Err(ConfigError::BadUrl(url.to_string()));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// A request as a plain value: unit-testable without a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path below the base URL, with its query string.
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+}
+
+impl ApiRequest {
+    fn get(path: String) -> Self {
+        ApiRequest { method: Method::GET, path, body: None }
+    }
+
+    /// `GET {path}?page=N&per_page=100`.
+    pub fn list(path: &str, page: u64) -> Self {
+        Self::get(format!("{path}?page={page}&per_page={PER_PAGE}"))
+    }
+
+    fn with_body(method: Method, path: String, body: &impl serde::Serialize) -> Self {
+        // Serialising our own payload types cannot fail.
+        let body = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
+        ApiRequest { method, path, body: Some(body) }
+    }
+
+    fn path_only(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+struct Answer {
+    body: Vec<u8>,
+}
+
+/// A Tallyfy API client for one organization. Cheap to clone; clones share the rate limiter.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    org: String,
+    token: Secret,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+    parallelism: usize,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("base_url", &self.inner.base_url).field("org", &self.inner.org).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
+        let base_url = check_base_url(&config.base_url)?;
+        if config.org.is_empty() || !config.org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::BadOrg(config.org));
+        }
+        if config.token.expose().trim().is_empty() {
+            return Err(ConfigError::EmptyToken);
+        }
+        // The process-wide TLS crypto provider; a second install is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("tallyfy-groups/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                org: config.org,
+                token: config.token,
+                retry: config.retry,
+                limiter: RateLimiter::new(config.max_rps),
+                parallelism: config.parallelism.max(1),
+            }),
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The organization id.
+    pub fn org(&self) -> &str {
+        &self.inner.org
+    }
+
+    fn org_path(&self, rest: &str) -> String {
+        format!("/organizations/{}{rest}", self.inner.org)
+    }
+
+    /// Request for listing groups (page N).
+    pub fn list_groups_request(&self, page: u64) -> ApiRequest {
+        ApiRequest::list(&self.org_path("/groups"), page)
+    }
+
+    /// Request creating a group.
+    pub fn create_group_request(&self, body: &GroupPayload) -> ApiRequest {
+        ApiRequest::with_body(Method::POST, self.org_path("/groups"), body)
+    }
+
+    /// Request replacing a group's name, description, members and guests.
+    pub fn update_group_request(&self, id: &GroupId, body: &GroupPayload) -> ApiRequest {
+        ApiRequest::with_body(Method::PUT, self.org_path(&format!("/groups/{}", encode(&id.0))), body)
+    }
+
+    /// Request deleting a group.
+    pub fn delete_group_request(&self, id: &GroupId) -> ApiRequest {
+        ApiRequest { method: Method::DELETE, path: self.org_path(&format!("/groups/{}", encode(&id.0))), body: None }
+    }
+
+    /// Request creating a guest.
+    pub fn create_guest_request(&self, body: &GuestPayload) -> ApiRequest {
+        ApiRequest::with_body(Method::POST, self.org_path("/guests"), body)
+    }
+
+    /// All groups of the organization.
+    pub async fn list_groups(&self) -> Result<Vec<LiveGroup>, ApiError> {
+        let items: Vec<WireGroup> = self.list_all(&self.org_path("/groups")).await?;
+        Ok(items.into_iter().map(WireGroup::into_domain).collect())
+    }
+
+    /// All members of the organization (guests are not in this list).
+    pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
+        let items: Vec<WireUser> = self.list_all(&self.org_path("/users")).await?;
+        Ok(items.into_iter().map(WireUser::into_domain).collect())
+    }
+
+    /// All guests of the organization.
+    pub async fn list_guests(&self) -> Result<Vec<Guest>, ApiError> {
+        let items: Vec<WireGuest> = self.list_all(&self.org_path("/guests")).await?;
+        Ok(items.into_iter().map(WireGuest::into_domain).collect())
+    }
+
+    /// Creates a group. A POST that failed ambiguously (5xx, timeout, dropped connection) is
+    /// never blindly retried: the groups are re-read, and the group found under the name (created
+    /// after all) is returned; only when the name is still absent is the POST sent again.
+    pub async fn create_group(&self, body: &GroupPayload) -> Result<LiveGroup, ApiError> {
+        let req = self.create_group_request(body);
+        let key = name_key(&body.name);
+        self.create_once(&req, || async {
+            let groups = self.list_groups().await?;
+            Ok(groups.into_iter().find(|g| name_key(&g.name) == key))
+        })
+        .await
+        .and_then(|found| match found {
+            Created::New(bytes) => decode::<Envelope<WireGroup>>(&req, &bytes).map(|e| e.data.into_domain()),
+            Created::Found(g) => Ok(g),
+        })
+    }
+
+    /// Creates a guest, with the same duplicate-safe retry as [`Client::create_group`].
+    pub async fn create_guest(&self, body: &GuestPayload) -> Result<(), ApiError> {
+        let req = self.create_guest_request(body);
+        self.create_once(&req, || async {
+            let guests = self.list_guests().await?;
+            Ok(guests.into_iter().find(|g| g.email == body.email))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Replaces a group's name, description, members and guests.
+    pub async fn update_group(&self, id: &GroupId, body: &GroupPayload) -> Result<LiveGroup, ApiError> {
+        let req = self.update_group_request(id, body);
+        let answer = self.send(&req).await?;
+        decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
+    }
+
+    /// Deletes a group.
+    pub async fn delete_group(&self, id: &GroupId) -> Result<(), ApiError> {
+        self.send(&self.delete_group_request(id)).await.map(|_| ())
+    }
+
+    async fn create_once<T, F, Fut>(&self, req: &ApiRequest, find_existing: F) -> Result<Created<T>, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, ApiError>>,
+    {
+        let policy = &self.inner.retry;
+        let mut attempt = 0;
+        loop {
+            match self.send(req).await {
+                Ok(answer) => return Ok(Created::New(answer.body)),
+                Err(e) if e.is_ambiguous() && attempt + 1 < policy.max_attempts => {
+                    attempt += 1;
+                    warn!(error = %e, "create failed ambiguously; re-reading before any retry");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    if let Some(existing) = find_existing().await? {
+                        warn!("the earlier create did take effect; not sending it again");
+                        return Ok(Created::Found(existing));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn list_all<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Result<Vec<T>, ApiError> {
+        let first_req = ApiRequest::list(path, 1);
+        let first: Envelope<Vec<T>> = decode(&first_req, &self.send(&first_req).await?.body)?;
+        let Some(pagination) = first.meta.and_then(|m| m.pagination) else {
+            return Ok(first.data);
+        };
+        let mut items = first.data;
+        if pagination.total_pages > 1 {
+            let pages = self.fetch_pages::<T>(path, 2..=pagination.total_pages).await?;
+            for page in pages {
+                items.extend(page);
+            }
+        }
+        let got = items.len() as u64;
+        if got != pagination.total {
+            return Err(ApiError::Incomplete { path: path.to_string(), expected: pagination.total, got });
+        }
+        Ok(items)
+    }
+
+    /// Fetches pages concurrently within `parallelism`, returned in page order.
+    async fn fetch_pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        pages: std::ops::RangeInclusive<u64>,
+    ) -> Result<Vec<Vec<T>>, ApiError> {
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(self.inner.parallelism));
+        let mut set = tokio::task::JoinSet::new();
+        for page in pages {
+            let client = self.clone();
+            let req = ApiRequest::list(path, page);
+            let semaphore = semaphore.clone();
+            set.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                let answer = client.send(&req).await?;
+                let env: Envelope<Vec<T>> = decode(&req, &answer.body)?;
+                Ok::<_, ApiError>((page, env.data))
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(page)) => out.push(page),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    return Err(ApiError::Transport {
+                        method: "GET".into(),
+                        path: path.to_string(),
+                        detail: format!("page task failed: {e}"),
+                        timeout: false,
+                        connect: false,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|(page, _)| *page);
+        Ok(out.into_iter().map(|(_, data)| data).collect())
+    }
+
+    /// Sends one request with the retry policy: 429 on any method; 5xx, timeouts and dropped
+    /// connections on GET/PUT/DELETE; connection failures (nothing sent) on any method.
+    async fn send(&self, req: &ApiRequest) -> Result<Answer, ApiError> {
+        let policy = &self.inner.retry;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            self.inner.limiter.acquire().await;
+            let result = self.send_once(req).await;
+            let (err, retry_after) = match result {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            let idempotent = req.method != Method::POST;
+            let retryable = match &err {
+                ApiError::Status { status: 429, .. } => true,
+                ApiError::Status { status, .. } if *status >= 500 => idempotent,
+                ApiError::Transport { connect: true, .. } => true,
+                ApiError::Transport { .. } => idempotent,
+                _ => false,
+            };
+            if !retryable {
+                return Err(err);
+            }
+            attempt += 1;
+            let delay = retry_after.unwrap_or_else(|| policy.backoff(attempt - 1));
+            let waited = started.elapsed();
+            if retry_after.is_some_and(|d| d > policy.max_total) {
+                return Err(ApiError::RateLimited {
+                    method: req.method.to_string(),
+                    path: req.path_only().to_string(),
+                    retry_after_secs: delay.as_secs(),
+                });
+            }
+            if attempt >= policy.max_attempts || waited + delay > policy.max_total {
+                return Err(ApiError::Exhausted { attempts: attempt, waited_secs: waited.as_secs(), last: Box::new(err) });
+            }
+            warn!(method = %req.method, path = req.path_only(), attempt, delay_ms = delay.as_millis() as u64, error = %first_line(&err), "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(&self, req: &ApiRequest) -> Result<Answer, (ApiError, Option<Duration>)> {
+        let span = info_span!("request", method = %req.method, path = req.path_only(), status = tracing::field::Empty, duration_ms = tracing::field::Empty, request_id = tracing::field::Empty);
+        async {
+            let url = format!("{}{}", self.inner.base_url, req.path);
+            let mut builder = self
+                .inner
+                .http
+                .request(req.method.clone(), &url)
+                .header("Authorization", format!("Bearer {}", self.inner.token.expose()))
+                .header("Accept", "application/json")
+                .header("X-Tallyfy-Client", "APIClient");
+            if let Some(body) = &req.body {
+                builder = builder.header("Content-Type", "application/json").body(body.to_string());
+            }
+            let started = Instant::now();
+            let transport = |e: reqwest::Error| ApiError::Transport {
+                method: req.method.to_string(),
+                path: req.path_only().to_string(),
+                detail: describe(&e),
+                timeout: e.is_timeout(),
+                connect: e.is_connect(),
+            };
+            let response = builder.send().await.map_err(|e| (transport(e), None))?;
+            let status = response.status();
+            let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+            let body = response.bytes().await.map_err(|e| (transport(e), None))?.to_vec();
+            let span = tracing::Span::current();
+            span.record("status", status.as_u16());
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            if let Some(id) = &request_id {
+                span.record("request_id", id.as_str());
+            }
+            debug!("answered");
+            if status.is_success() {
+                return Ok(Answer { body });
+            }
+            let wire: WireError = serde_json::from_slice(&body).unwrap_or_default();
+            let message = wire.message.unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string());
+            let err = ApiError::Status {
+                method: req.method.to_string(),
+                path: req.path_only().to_string(),
+                status: status.as_u16(),
+                message,
+                code: wire.code,
+                field_errors: error::field_errors(wire.errors.as_ref()),
+                request_id,
+            };
+            let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 { retry_after } else { None };
+            Err((err, retry_after))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+enum Created<T> {
+    New(Vec<u8>),
+    Found(T),
+}
+
+fn decode<T: DeserializeOwned>(req: &ApiRequest, body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| ApiError::Decode {
+        method: req.method.to_string(),
+        path: req.path_only().to_string(),
+        detail: format!("at `{}`: {}", e.path(), e.inner()),
+    })
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn first_line(e: &ApiError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// Percent-encodes a path segment.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Email, UserId};
+
+    fn client() -> Client {
+        Client::new(ClientConfig::new("https://go.tallyfy.com/api/", "org1", Secret::new("t"))).unwrap()
+    }
+
+    #[test]
+    fn requests_are_plain_values() {
+        let c = client();
+        assert_eq!(c.list_groups_request(3).path, "/organizations/org1/groups?page=3&per_page=100");
+        let body = GroupPayload { name: "N".into(), description: "D".into(), members: vec![UserId(1)], guests: vec![Email::new("g@x.co")] };
+        let put = c.update_group_request(&GroupId("a/b".into()), &body);
+        assert_eq!(put.method, Method::PUT);
+        assert_eq!(put.path, "/organizations/org1/groups/a%2Fb");
+        assert_eq!(put.body.unwrap(), serde_json::json!({"name":"N","description":"D","members":[1],"guests":["g@x.co"]}));
+        assert_eq!(c.delete_group_request(&GroupId("x".into())).method, Method::DELETE);
+        assert_eq!(c.base_url(), "https://go.tallyfy.com/api");
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(check_base_url("https://api.tallyfy.com").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080/api").is_ok());
+        assert!(check_base_url("http://localhost:1/api").is_ok());
+        assert!(check_base_url("http://[::1]:1/api").is_ok());
+        assert!(matches!(check_base_url("http://go.tallyfy.com/api"), Err(ConfigError::InsecureUrl(_))));
+        assert!(matches!(check_base_url("ftp://x"), Err(ConfigError::BadUrl(_))));
+        assert!(matches!(check_base_url("not a url"), Err(ConfigError::BadUrl(_))));
+    }
+
+    #[test]
+    fn bad_org_and_token_are_refused() {
+        let bad = ClientConfig::new(DEFAULT_API_URL, "a/b", Secret::new("t"));
+        assert!(matches!(Client::new(bad), Err(ConfigError::BadOrg(_))));
+        let empty = ClientConfig::new(DEFAULT_API_URL, "a", Secret::new(" "));
+        assert!(matches!(Client::new(empty), Err(ConfigError::EmptyToken)));
+    }
+
+    #[test]
+    fn secret_never_debugs() {
+        assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
+    }
+}
