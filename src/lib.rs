@@ -2,8 +2,84 @@
 //!
 //! Data flows one way: [`desired`] (load) → [`tallyfy`] (fetch) → [`resolve`] → [`diff`] →
 //! [`plan`] → [`render`] → [`apply`]. The loader, resolver, differ, planner and renderers are
-//! pure; [`app`] and [`apply`] are the effectful shell.
+//! pure; [`app`], [`apply`], [`saved`] and [`tallyfy`] are the effectful shell. [`sandbox`] is a
+//! Tallyfy-compatible server that nothing in the core depends on.
 
+pub mod app;
+pub mod apply;
+pub mod cli;
 pub mod desired;
+pub mod diff;
+pub mod export;
 pub mod model;
+pub mod plan;
+pub mod progress;
+pub mod render;
+pub mod resolve;
+pub mod sandbox;
+pub mod saved;
+pub mod schema;
 pub mod tallyfy;
+
+use clap::Parser;
+
+pub use app::ExitStatus;
+
+/// Parses the command line, sets up logging, runs the command and returns its exit status.
+pub fn run<I, T>(args: I) -> ExitStatus
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1: clap's default 2 would read as "changes present" in a drift job.
+            return if e.use_stderr() { ExitStatus::Error } else { ExitStatus::Success };
+        }
+    };
+    init_logging(&cli.global);
+    let out = app::Output::new(cli.global.color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitStatus::Error;
+        }
+    };
+    match runtime.block_on(app::run(cli.command, out)) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_status()
+        }
+    }
+}
+
+fn init_logging(global: &cli::GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info,tallyfy_groups=debug",
+            _ => "trace,hyper=debug,hyper_util=debug,reqwest=debug",
+        }
+    };
+    let filter = EnvFilter::try_from_env("TALLYFY_GROUPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let color = match global.color {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => {
+            use std::io::IsTerminal;
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match global.log_format {
+        cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        cli::LogFormat::Text => builder.with_ansi(color).try_init(),
+    };
+}

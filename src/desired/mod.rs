@@ -2,6 +2,7 @@
 //! location on every item. [`read_sources`] does the file I/O; everything else here is pure.
 
 mod parse;
+pub mod raw;
 mod validate;
 
 use std::fmt;

@@ -109,6 +109,13 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
             }
         }
     }
+    if cx.diags.is_empty() {
+        // Cross-check against the serde types the JSON Schema is generated from.
+        if let Err(e) = marked_yaml::from_node::<super::raw::RawFile>(&root) {
+            let at = Location { file: cx.file.clone(), line: 1, column: 1 };
+            cx.diags.push(Diagnostic::at(&at, format!("the file does not match the groups.yaml schema: {e}")));
+        }
+    }
     Ok((out, cx.diags))
 }
 

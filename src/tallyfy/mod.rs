@@ -291,9 +291,17 @@ impl Client {
         decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
     }
 
-    /// Deletes a group.
+    /// Deletes a group. A 404 means it is already gone (for example, a retried delete whose
+    /// first answer was lost), which is the state asked for.
     pub async fn delete_group(&self, id: &GroupId) -> Result<(), ApiError> {
-        self.send(&self.delete_group_request(id)).await.map(|_| ())
+        match self.send(&self.delete_group_request(id)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => {
+                debug!(group = %id, "already deleted");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_once<T, F, Fut>(&self, req: &ApiRequest, find_existing: F) -> Result<Created<T>, ApiError>

@@ -1,0 +1,331 @@
+//! Orchestration: load → fetch → resolve → diff → plan → render → confirm → apply. The
+//! effectful shell around the pure core: reads files, talks to Tallyfy, prints.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::cli::{ApplyArgs, ColorChoice, Command, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, TargetArgs};
+use crate::desired::{self, DesiredState, Diagnostics, ReadError};
+use crate::diff::{self, DiffOptions, Scope};
+use crate::model::LiveState;
+use crate::plan::{self, GuardLimits, Plan, Target};
+use crate::render;
+use crate::resolve::{self, Directory};
+use crate::sandbox;
+use crate::saved;
+use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, RetryPolicy, Secret};
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum ExitStatus {
+    /// 0: success (no changes, for `plan --detailed-exitcode`).
+    Success,
+    /// 1: bad input, API failure, partial apply, usage error.
+    Error,
+    /// 2: `plan --detailed-exitcode` found changes.
+    Changes,
+    /// 3: refused: a safety guard tripped, or a saved plan is stale.
+    Refused,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Error => 1,
+            ExitStatus::Changes => 2,
+            ExitStatus::Refused => 3,
+        }
+    }
+}
+
+/// Every way a command can fail, each with its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("groups.yaml is invalid: {0}")]
+    Invalid(Diagnostics),
+    #[error("groups.yaml names people Tallyfy does not know: {0}")]
+    Unresolved(Diagnostics),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Client(#[from] ConfigError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Refused(String),
+    #[error("the embedded sandbox failed: {0}")]
+    Sandbox(String),
+}
+
+impl Error {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Refused(_) => ExitStatus::Refused,
+            _ => ExitStatus::Error,
+        }
+    }
+}
+
+/// Output settings decided once per run.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(choice: ColorChoice) -> Self {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+            }
+        };
+        Output { color }
+    }
+}
+
+/// Runs one command.
+pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
+    match command {
+        Command::Validate { files } => validate(&files.files),
+        Command::Plan(args) => plan_command(args, out).await,
+        Command::Apply(args) => apply_command(args, out).await,
+        Command::Export(args) => export_command(args).await,
+        Command::Schema => {
+            print(&crate::schema::schema_json());
+            Ok(ExitStatus::Success)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tallyfy-groups", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
+        Command::Sandbox(args) => sandbox::serve_command(args).await.map_err(Error::Sandbox).map(|_| ExitStatus::Success),
+    }
+}
+
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
+    let sources = desired::read_sources(files)?;
+    desired::load(&sources).map_err(Error::Invalid)
+}
+
+fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {
+    let state = load(files)?;
+    let absent = state.groups.iter().filter(|g| g.absent).count();
+    print(&format!(
+        "{} valid: {} ({} absent).\n",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+        render::plural(state.groups.len() - absent, "group", "groups"),
+        absent
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// A connected client, and the sandbox it talks to when `--sandbox` is on.
+struct Connection {
+    client: Client,
+    /// What a saved plan records as its target (stable across sandbox restarts).
+    target: Target,
+    _sandbox: Option<sandbox::Embedded>,
+}
+
+async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
+    let (base_url, org, token, embedded) = if args.sandbox {
+        let embedded = sandbox::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
+        (embedded.base_url.clone(), embedded.org.clone(), Secret::new(embedded.token.clone()), Some(embedded))
+    } else {
+        let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
+            Error::Config("no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".into())
+        })?;
+        (args.api_url.clone(), org, read_token(args.token_file.as_deref())?, None)
+    };
+    let config = ClientConfig {
+        base_url,
+        org,
+        token,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
+        max_rps: if args.max_rps.is_finite() && args.max_rps > 0.0 { args.max_rps } else { 0.0 },
+        parallelism: usize::from(args.parallelism),
+    };
+    let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
+    let target = Target { api_url: label, org: config.org.clone() };
+    Ok(Connection { client: Client::new(config)?, target, _sandbox: embedded })
+}
+
+fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read the token file {}: {e}", path.display())))?
+            .trim()
+            .to_string(),
+        None => std::env::var("TALLYFY_ACCESS_TOKEN").unwrap_or_default().trim().to_string(),
+    };
+    if token.is_empty() {
+        return Err(Error::Config(
+            "no access token: set TALLYFY_ACCESS_TOKEN or pass --token-file FILE (or use --sandbox to try the tool locally)".into(),
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+/// Reads the live groups, users and (when needed) guests; lists run concurrently.
+async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
+    let guests = async {
+        if need_guests { client.list_guests().await.map(Some) } else { Ok(None) }
+    };
+    let (groups, users, guests) = tokio::try_join!(client.list_groups(), client.list_users(), guests)?;
+    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
+    Ok(LiveState { groups, users, guests })
+}
+
+fn scope(target: &TargetArgs) -> Result<Scope, Error> {
+    for p in target.only.iter().chain(&target.exclude) {
+        if let Err(e) = glob::Pattern::new(p) {
+            return Err(Error::Config(format!("`{p}` is not a valid glob: {}", e.msg)));
+        }
+    }
+    Ok(Scope { only: target.only.clone(), exclude: target.exclude.clone() })
+}
+
+/// The whole pure pipeline from desired + live to a plan.
+pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions, target: Target) -> Result<Plan, Error> {
+    let directory = Directory::new(&live.users);
+    let resolved = resolve::resolve(desired, &directory, |g| options.scope.includes(&g.name.value)).map_err(Error::Unresolved)?;
+    let d = diff::diff(desired, &resolved, &live.groups, live.guests.as_deref(), options);
+    let limits = GuardLimits {
+        max_deleted_groups: desired.settings.max_deleted_groups,
+        max_removed_ratio: desired.settings.max_removed_ratio,
+        prune: desired.settings.prune,
+        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
+    };
+    Ok(plan::build(d, &limits, &directory, target))
+}
+
+async fn plan_from_files(files: &[PathBuf], conn: &Connection, target: &TargetArgs) -> Result<Plan, Error> {
+    let desired = load(files)?;
+    let options = DiffOptions { scope: scope(target)?, no_removals: target.no_removals };
+    let live = fetch(&conn.client, desired.names_guests()).await?;
+    make_plan(&desired, &live, &options, conn.target.clone())
+}
+
+fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
+    match format {
+        PlanFormat::Text => render::text::render_plan(plan, out.color),
+        PlanFormat::Markdown => render::markdown::render_plan(plan),
+        PlanFormat::Json => render::json::render_plan(plan),
+    }
+}
+
+async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
+    let conn = connect(&args.connect).await?;
+    let mut plan = plan_from_files(&args.files.files, &conn, &args.target).await?;
+    if !args.baseline.is_empty() {
+        let baseline = load(&args.baseline)?;
+        let live = fetch(&conn.client, baseline.names_guests()).await?;
+        let options = DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals };
+        let base_plan = make_plan(&baseline, &live, &options, plan.target.clone())?;
+        plan::label_origins(&mut plan, &base_plan);
+    }
+    if let Some(path) = &args.out {
+        saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+        info!(path = %path.display(), "saved the plan");
+    }
+    print(&render_plan(&plan, args.format, out));
+    Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
+}
+
+async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
+    let conn = connect(&args.connect).await?;
+    let client = &conn.client;
+    let plan = match &args.plan {
+        Some(path) => {
+            let plan = saved::read(path).map_err(Error::Config)?;
+            let live = fetch(client, plan.actions.iter().any(|a| matches!(a, plan::Action::CreateGuest { .. }))).await?;
+            saved::check(&plan, &conn.target.api_url, &conn.target.org, &live).map_err(Error::Refused)?;
+            plan
+        }
+        None => plan_from_files(&args.files.files, &conn, &args.target).await?,
+    };
+    print(&render::text::render_plan(&plan, out.color));
+    if plan.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    if plan.guard.is_tripped() {
+        match &args.allow_removals {
+            Some(reason) if !reason.trim().is_empty() => {
+                warn!(reason = reason.as_str(), "removal guard overridden with --allow-removals");
+            }
+            _ => {
+                return Err(Error::Refused(format!(
+                    "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
+                    plan.guard.tripped.join("; ")
+                )));
+            }
+        }
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused(
+                "refusing to apply without confirmation: stdin is not a terminal.\n    hint: review the plan above and pass --auto-approve".into(),
+            ));
+        }
+        eprint!("\nApply these changes to organization {}? Only 'y' or 'yes' continues [y/N]: ", client.org());
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(ExitStatus::Success);
+        }
+    }
+    let options = ApplyOptions {
+        parallelism: usize::from(args.connect.parallelism),
+        allow_removals: if plan.guard.is_tripped() { args.allow_removals.clone() } else { None },
+    };
+    let progress = crate::progress::for_apply(plan.actions.len());
+    let report = apply::apply(&plan, client, &options, progress.callback()).await;
+    progress.finish();
+    print(&format!("\n{}", render::text::render_report(&report, out.color)));
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    Ok(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
+}
+
+fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
+}
+
+async fn export_command(args: ExportArgs) -> Result<ExitStatus, Error> {
+    let conn = connect(&args.connect).await?;
+    let live = fetch(&conn.client, false).await?;
+    let yaml = crate::export::to_yaml(&live);
+    match &args.out {
+        Some(path) => {
+            saved::write_atomic(path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+            eprintln!("Wrote {} groups to {}.", live.groups.len(), path.display());
+        }
+        None => print(&yaml),
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,223 @@
+//! Command-line types (clap derive) only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps the groups of a Tallyfy organization equal to a groups.yaml kept in Git.
+#[derive(Debug, Parser)]
+#[command(name = "tallyfy-groups", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Colored output (NO_COLOR turns `auto` off).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check groups.yaml offline (no token needed).
+    Validate {
+        #[command(flatten)]
+        files: FileArgs,
+    },
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make Tallyfy match groups.yaml (or apply a saved plan).
+    Apply(ApplyArgs),
+    /// Write the live groups as canonical groups.yaml.
+    Export(ExportArgs),
+    /// Print the JSON Schema of groups.yaml, for editors.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Serve a local Tallyfy-compatible API.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// groups.yaml files or directories of *.yaml/*.yml files (repeatable).
+    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "groups.yaml")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Organization id [env: TALLYFY_ORG_ID].
+    #[arg(long, env = "TALLYFY_ORG_ID")]
+    pub org: Option<String>,
+    /// API base URL [env: TALLYFY_API_URL].
+    #[arg(long, env = "TALLYFY_API_URL", default_value = crate::tallyfy::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// File holding the access token (otherwise TALLYFY_ACCESS_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Concurrent API requests.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// Most API requests per second, across all concurrent requests (0 = no limit).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_rps: f64,
+    /// Seconds before one request times out.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Most seconds spent retrying one request before it fails.
+    #[arg(long, default_value_t = 120)]
+    pub max_retry_time: u64,
+    /// Run against the embedded sandbox instead of Tallyfy (no token or org needed).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// State file of the embedded sandbox.
+    #[arg(long, value_name = "FILE", default_value = ".tallyfy-sandbox/state.json")]
+    pub sandbox_state: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Only groups whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Leave out groups whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Additive only: never remove a member, guest or group.
+    #[arg(long)]
+    pub no_removals: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Save the plan (JSON) for `apply PLAN`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// The target branch's groups.yaml: changes are labelled as introduced here or as drift.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out`; applied exactly if nothing it relied on changed.
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Override the removal guard; the reason is logged and written to the report.
+    #[arg(long, value_name = "REASON")]
+    pub allow_removals: Option<String>,
+    /// Write the per-action results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// Persist the state in this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Seed this many deterministic users (when the state is new).
+    #[arg(long, default_value_t = 0)]
+    pub seed_users: usize,
+    /// Seed this many deterministic groups (when the state is new).
+    #[arg(long, default_value_t = 0)]
+    pub seed_groups: usize,
+    /// Seed this many deterministic guests (when the state is new).
+    #[arg(long, default_value_t = 0)]
+    pub seed_guests: usize,
+    /// Seed the demo users that groups.example.yaml names.
+    #[arg(long)]
+    pub seed_demo: bool,
+    /// Bearer token clients must send.
+    #[arg(long, default_value = "sandbox-token")]
+    pub token: String,
+    /// Organization id served.
+    #[arg(long, default_value = "sandbox")]
+    pub org: String,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency: u64,
+    /// Fraction of requests answered 500/503 or dropped (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Requests per second before answering 429 with Retry-After (0 = no limit).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Seed for the fault injection's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+    /// Allow a non-loopback --listen address.
+    #[arg(long)]
+    pub allow_remote: bool,
+}

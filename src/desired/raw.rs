@@ -1,0 +1,85 @@
+//! The raw shape of a groups.yaml file as serde types. The JSON Schema (`tallyfy-groups schema`)
+//! is generated from these, and the loader deserialises every valid file into them as a final
+//! cross-check, so the schema and the loader cannot drift apart. Pure; no I/O.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A groups.yaml file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "groups.yaml", description = "Desired Tallyfy groups, managed by tallyfy-groups")]
+pub struct RawFile {
+    /// Settings for the whole desired state (in one file only).
+    #[serde(default)]
+    pub settings: Option<RawSettings>,
+    /// The groups.
+    pub groups: Vec<RawGroup>,
+}
+
+/// `settings:`; every key is optional.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// Delete live groups that are not listed (and not ignored). Default false.
+    #[serde(default)]
+    pub prune: Option<bool>,
+    /// Globs of live group names that are never read as managed and never touched.
+    #[serde(default)]
+    pub ignore: Option<OneOrMany>,
+    /// Description given to new groups that have none. Default "Managed in groups.yaml".
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub default_description: Option<String>,
+    /// Removal guard: most groups one apply may delete. Default 5.
+    #[serde(default)]
+    pub max_deleted_groups: Option<u32>,
+    /// Removal guard: largest share (0 to 1) of current memberships one apply may remove. Default 0.25.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_removed_ratio: Option<f64>,
+}
+
+/// One group.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    /// The group's name: unique regardless of case, at most 200 characters.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// The description; omitted means "keep the live one" (new groups get default_description).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub description: Option<String>,
+    /// Org members by email (preferred) or numeric user id; the group ends up with exactly these.
+    /// Omitted means members are not managed.
+    #[serde(default)]
+    pub members: Option<Vec<RawMember>>,
+    /// External guests by email; the group ends up with exactly these. Omitted means not managed.
+    #[serde(default)]
+    pub guests: Option<Vec<String>>,
+    /// Old names: a live group found under one of them is renamed instead of recreated.
+    #[serde(default)]
+    pub previously: Option<OneOrMany>,
+    /// true: the group must not exist (it is deleted if it does).
+    #[serde(default)]
+    pub absent: Option<bool>,
+}
+
+/// A member: an email address or a numeric user id.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawMember {
+    /// A Tallyfy user id.
+    Id(u64),
+    /// An email address of an org member.
+    Email(String),
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}

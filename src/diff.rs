@@ -1,0 +1,245 @@
+//! The differ: desired groups (resolved) + live groups → what must be created, updated, deleted
+//! or left alone. Member and guest changes are set differences. Pure; no I/O.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{DesiredState, Settings, glob_matches};
+use crate::model::{Email, Guest, LiveGroup, UserId, name_key};
+use crate::plan::GroupState;
+use crate::resolve::ResolvedGroup;
+
+/// `--only` / `--exclude` globs over group names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Scope {
+    pub fn includes(&self, name: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| glob_matches(p, name))) && !self.exclude.iter().any(|p| glob_matches(p, name))
+    }
+}
+
+/// Options of one diff.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    pub scope: Scope,
+    /// Additive-only: never remove a member, guest or group.
+    pub no_removals: bool,
+}
+
+/// Why a group is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteReason {
+    /// `absent: true` in the desired state.
+    Absent,
+    /// Not listed, and `prune: true`.
+    Pruned,
+}
+
+/// A live group that changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub live: LiveGroup,
+    pub after: GroupState,
+    pub renamed_from: Option<String>,
+}
+
+/// A live group that goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete {
+    pub live: LiveGroup,
+    pub reason: DeleteReason,
+}
+
+/// The differences, sorted by group name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff {
+    pub creates: Vec<GroupState>,
+    pub updates: Vec<Update>,
+    pub deletes: Vec<Delete>,
+    pub unchanged: Vec<String>,
+    pub unmanaged: Vec<String>,
+    pub ignored: Vec<String>,
+    pub out_of_scope: usize,
+    /// Guests that groups will list but that do not exist yet.
+    pub missing_guests: BTreeSet<Email>,
+    pub warnings: Vec<String>,
+    /// Current memberships of the managed live groups (the guard's denominator).
+    pub managed_memberships: usize,
+    /// Every user id the desired state resolved to.
+    pub resolved_users: BTreeSet<UserId>,
+}
+
+/// Compares the desired groups in scope with the live groups.
+pub fn diff(
+    desired: &DesiredState,
+    resolved: &[ResolvedGroup<'_>],
+    live_groups: &[LiveGroup],
+    live_guests: Option<&[Guest]>,
+    options: &DiffOptions,
+) -> Diff {
+    let settings: &Settings = &desired.settings;
+    let mut out = Diff::default();
+
+    // Ignored live groups take no part in matching.
+    let mut candidates: Vec<&LiveGroup> = Vec::new();
+    for g in live_groups {
+        if settings.is_ignored(&g.name) {
+            out.ignored.push(g.name.clone());
+        } else {
+            candidates.push(g);
+        }
+    }
+    let mut exact: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut folded: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, g) in candidates.iter().enumerate() {
+        exact.entry(g.name.as_str()).or_default().push(i);
+        folded.entry(name_key(&g.name)).or_default().push(i);
+    }
+    for (key, idx) in &folded {
+        if idx.len() > 1 {
+            let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
+            out.warnings.push(format!("{} live groups share the name \"{key}\" (ignoring case): {}", idx.len(), names.join(", ")));
+        }
+    }
+    let mut claimed = vec![false; candidates.len()];
+    let take = |claimed: &mut Vec<bool>, idx: Option<&Vec<usize>>| -> Option<usize> {
+        let i = idx?.iter().copied().find(|&i| !claimed[i])?;
+        claimed[i] = true;
+        Some(i)
+    };
+
+    // Pass 1: exact names. Pass 2: names differing in case. Pass 3: `previously`.
+    let present: Vec<&ResolvedGroup> = resolved.iter().filter(|r| !r.desired.absent).collect();
+    let mut matched: Vec<Option<usize>> = present.iter().map(|r| take(&mut claimed, exact.get(r.desired.name.value.as_str()))).collect();
+    for (slot, r) in matched.iter_mut().zip(&present) {
+        if slot.is_none() {
+            *slot = take(&mut claimed, folded.get(&name_key(&r.desired.name.value)));
+        }
+    }
+    for (slot, r) in matched.iter_mut().zip(&present) {
+        for old in &r.desired.previously {
+            if slot.is_none() {
+                *slot = take(&mut claimed, exact.get(old.value.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(&old.value))));
+            }
+        }
+    }
+
+    for (slot, r) in matched.iter().zip(&present) {
+        if let Some(m) = &r.members {
+            out.resolved_users.extend(m.iter().copied());
+        }
+        let Some(i) = *slot else {
+            out.creates.push(GroupState {
+                name: r.desired.name.value.clone(),
+                description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| settings.description_for_new().to_string()),
+                members: r.members.iter().flatten().copied().collect(),
+                guests: r.guests.iter().flatten().cloned().collect(),
+            });
+            continue;
+        };
+        let live = candidates[i];
+        out.managed_memberships += live.membership_count();
+        let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
+        let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());
+        if options.no_removals {
+            let kept_m = live.members.difference(&members).count();
+            let kept_g = live.guests.difference(&guests).count();
+            if kept_m + kept_g > 0 {
+                out.warnings.push(format!("--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists", r.desired.name.value));
+            }
+            members.extend(live.members.iter().copied());
+            guests.extend(live.guests.iter().cloned());
+        }
+        let after = GroupState {
+            name: r.desired.name.value.clone(),
+            description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| live.description.clone()),
+            members: members.into_iter().collect(),
+            guests: guests.into_iter().collect(),
+        };
+        if after == GroupState::from_live(live) {
+            out.unchanged.push(live.name.clone());
+        } else {
+            let renamed_from = (live.name != after.name).then(|| live.name.clone());
+            out.updates.push(Update { live: live.clone(), after, renamed_from });
+        }
+    }
+
+    // Absent groups.
+    for r in resolved.iter().filter(|r| r.desired.absent) {
+        let name = &r.desired.name.value;
+        let found = take(&mut claimed, exact.get(name.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(name))));
+        if let Some(i) = found {
+            let live = candidates[i];
+            if options.no_removals {
+                out.warnings.push(format!("--no-removals: not deleting \"{}\" (absent: true)", live.name));
+            } else {
+                out.managed_memberships += live.membership_count();
+                out.deletes.push(Delete { live: live.clone(), reason: DeleteReason::Absent });
+            }
+        }
+    }
+
+    // Unclaimed live groups: listed but out of scope, pruned, or not managed.
+    let listed: HashSet<String> = desired
+        .groups
+        .iter()
+        .flat_map(|g| std::iter::once(&g.name.value).chain(g.previously.iter().map(|p| &p.value)))
+        .map(|n| name_key(n))
+        .collect();
+    let renamed_to: HashMap<String, &str> = present
+        .iter()
+        .flat_map(|r| r.desired.previously.iter().map(move |p| (name_key(&p.value), r.desired.name.value.as_str())))
+        .collect();
+    for (i, live) in candidates.iter().enumerate() {
+        if claimed[i] {
+            continue;
+        }
+        if !options.scope.includes(&live.name) || (listed.contains(&name_key(&live.name)) && !renamed_to.contains_key(&name_key(&live.name))) {
+            out.out_of_scope += 1;
+            continue;
+        }
+        if let Some(new_name) = renamed_to.get(&name_key(&live.name)) {
+            out.warnings.push(format!(
+                "\"{}\" is listed in `previously` of \"{new_name}\", which already exists; the old group is left alone (add it with `absent: true` to delete it)",
+                live.name
+            ));
+            out.unmanaged.push(live.name.clone());
+            continue;
+        }
+        if settings.prune && !options.no_removals {
+            out.managed_memberships += live.membership_count();
+            out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
+        } else {
+            if settings.prune {
+                out.warnings.push(format!("--no-removals: not pruning \"{}\"", live.name));
+            }
+            out.unmanaged.push(live.name.clone());
+        }
+    }
+
+    // Guests that a group will list but that do not exist in the organization yet.
+    let mut known: HashSet<&Email> = live_groups.iter().flat_map(|g| g.guests.iter()).collect();
+    if let Some(list) = live_guests {
+        known.extend(list.iter().map(|g| &g.email));
+    }
+    for g in out.creates.iter().flat_map(|c| c.guests.iter()).chain(out.updates.iter().flat_map(|u| u.after.guests.iter())) {
+        if !known.contains(g) {
+            out.missing_guests.insert(g.clone());
+        }
+    }
+
+    out.creates.sort_by(|a, b| a.name.cmp(&b.name));
+    out.updates.sort_by(|a, b| a.after.name.cmp(&b.after.name));
+    out.deletes.sort_by(|a, b| a.live.name.cmp(&b.live.name).then_with(|| a.live.id.cmp(&b.live.id)));
+    out.unchanged.sort();
+    out.unmanaged.sort();
+    out.ignored.sort();
+    out.warnings.sort();
+    out
+}

@@ -1,0 +1,437 @@
+//! The plan: plain, serialisable data that every renderer reads and `apply` executes, plus the
+//! planner that builds it from the differences and computes the removal guard. Pure; no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::{DeleteReason, Diff};
+use crate::model::{Email, GroupId, LiveGroup, UserId};
+use crate::resolve::Directory;
+
+/// Version of the plan's JSON form; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A group's complete state, as sent to or read from Tallyfy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub name: String,
+    pub description: String,
+    /// Sorted.
+    pub members: Vec<UserId>,
+    /// Sorted.
+    pub guests: Vec<Email>,
+}
+
+impl GroupState {
+    pub fn from_live(g: &LiveGroup) -> Self {
+        GroupState {
+            name: g.name.clone(),
+            description: g.description.clone(),
+            members: g.members.iter().copied().collect(),
+            guests: g.guests.iter().cloned().collect(),
+        }
+    }
+
+    pub fn membership_count(&self) -> usize {
+        self.members.len() + self.guests.len()
+    }
+}
+
+/// One API call that apply will make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Invite an external guest (before any group lists them).
+    CreateGuest { email: Email, first_name: String, last_name: String },
+    /// Create a group.
+    CreateGroup { after: GroupState },
+    /// Replace a group's name, description, members and guests.
+    UpdateGroup {
+        id: GroupId,
+        before: GroupState,
+        after: GroupState,
+        /// The live name when the group is renamed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        renamed_from: Option<String>,
+    },
+    /// Delete a group.
+    DeleteGroup { id: GroupId, before: GroupState, reason: DeleteReason },
+}
+
+impl Action {
+    /// The group (or guest) this action is about, for reports.
+    pub fn subject(&self) -> String {
+        match self {
+            Action::CreateGuest { email, .. } => format!("guest {email}"),
+            Action::CreateGroup { after } => format!("group \"{}\"", after.name),
+            Action::UpdateGroup { after, .. } => format!("group \"{}\"", after.name),
+            Action::DeleteGroup { before, .. } => format!("group \"{}\"", before.name),
+        }
+    }
+
+    /// A short verb for reports.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::CreateGuest { .. } => "invite",
+            Action::CreateGroup { .. } => "create",
+            Action::UpdateGroup { .. } => "update",
+            Action::DeleteGroup { .. } => "delete",
+        }
+    }
+}
+
+/// Set differences of one group's members and guests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub members_added: Vec<UserId>,
+    pub members_removed: Vec<UserId>,
+    pub members_kept: usize,
+    pub guests_added: Vec<Email>,
+    pub guests_removed: Vec<Email>,
+    pub guests_kept: usize,
+}
+
+impl MembershipChange {
+    pub fn between(before: Option<&GroupState>, after: Option<&GroupState>) -> Self {
+        let set = |s: Option<&GroupState>| -> (BTreeSet<UserId>, BTreeSet<Email>) {
+            s.map(|s| (s.members.iter().copied().collect(), s.guests.iter().cloned().collect())).unwrap_or_default()
+        };
+        let (bm, bg) = set(before);
+        let (am, ag) = set(after);
+        MembershipChange {
+            members_added: am.difference(&bm).copied().collect(),
+            members_removed: bm.difference(&am).copied().collect(),
+            members_kept: am.intersection(&bm).count(),
+            guests_added: ag.difference(&bg).cloned().collect(),
+            guests_removed: bg.difference(&ag).cloned().collect(),
+            guests_kept: ag.intersection(&bg).count(),
+        }
+    }
+
+    pub fn removed(&self) -> usize {
+        self.members_removed.len() + self.guests_removed.len()
+    }
+}
+
+/// The removal guard, computed at plan time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardReport {
+    pub deleted_groups: usize,
+    pub max_deleted_groups: usize,
+    /// Memberships (members + guests) removed by updates and deletes.
+    pub removed_memberships: usize,
+    /// Current memberships of the managed live groups.
+    pub current_memberships: usize,
+    pub removed_ratio: f64,
+    pub max_removed_ratio: f64,
+    /// `prune: true` with no groups listed.
+    pub prune_with_no_groups: bool,
+    /// Why apply will refuse; empty when the plan is within the limits.
+    pub tripped: Vec<String>,
+}
+
+impl GuardReport {
+    pub fn is_tripped(&self) -> bool {
+        !self.tripped.is_empty()
+    }
+}
+
+/// Counts shown in every rendering.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub guests_to_invite: usize,
+    pub unchanged: usize,
+    /// API calls apply will make (one per action).
+    pub api_calls: usize,
+}
+
+/// The organization and API a plan was made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub api_url: String,
+    pub org: String,
+}
+
+/// A user the plan mentions, for display (never drives apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub email: Email,
+    pub name: String,
+}
+
+/// What a saved plan relied on: checked again before a saved plan is applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// Group id → fingerprint of the live group the plan updates or deletes.
+    pub groups: BTreeMap<GroupId, String>,
+    /// Names (case-insensitive keys) that must still be free for the groups the plan creates.
+    pub absent_names: Vec<String>,
+    /// User id → fingerprint of the directory entry the plan resolved.
+    pub users: BTreeMap<UserId, String>,
+}
+
+/// The plan: what apply will do, and everything the renderers show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub target: Target,
+    /// In execution order: guests, creates, updates, deletes.
+    pub actions: Vec<Action>,
+    pub summary: Summary,
+    /// Live groups not in the desired state, left alone (prune is off).
+    pub unmanaged: Vec<String>,
+    /// Live groups matching `ignore`.
+    pub ignored: Vec<String>,
+    /// Live groups outside `--only`/`--exclude`.
+    pub out_of_scope: usize,
+    pub guard: GuardReport,
+    pub warnings: Vec<String>,
+    /// Display directory of every user the plan mentions.
+    pub users: BTreeMap<UserId, UserRef>,
+    pub fingerprints: Fingerprints,
+    /// With `plan --baseline`: one entry per action, in action order. Display only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<Origin>,
+}
+
+/// Where a change comes from, relative to the target branch (`plan --baseline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The change under review introduces it.
+    Introduced,
+    /// Drift: the target branch's groups.yaml would make the same change.
+    Drift,
+    /// The group has drifted and the change under review changes it further.
+    DriftAndIntroduced,
+}
+
+impl Origin {
+    pub fn label(self) -> &'static str {
+        match self {
+            Origin::Introduced => "introduced by this change",
+            Origin::Drift => "existing drift",
+            Origin::DriftAndIntroduced => "existing drift, changed further by this change",
+        }
+    }
+}
+
+/// What an action is about, to pair actions of two plans.
+fn action_key(a: &Action) -> String {
+    match a {
+        Action::CreateGuest { email, .. } => format!("guest:{email}"),
+        Action::CreateGroup { after } => format!("name:{}", crate::model::name_key(&after.name)),
+        Action::UpdateGroup { id, .. } | Action::DeleteGroup { id, .. } => format!("id:{id}"),
+    }
+}
+
+/// Labels each action of `plan` as introduced or drift, by comparing it with the plan of the
+/// target branch's groups.yaml against the same live state.
+pub fn label_origins(plan: &mut Plan, baseline: &Plan) {
+    let base: BTreeMap<String, &Action> = baseline.actions.iter().map(|a| (action_key(a), a)).collect();
+    plan.origins = plan
+        .actions
+        .iter()
+        .map(|a| match base.get(&action_key(a)) {
+            None => Origin::Introduced,
+            Some(b) if *b == a => Origin::Drift,
+            Some(_) => Origin::DriftAndIntroduced,
+        })
+        .collect();
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// "alice@example.com (Alice Smith)", or the id when the user is unknown.
+    pub fn describe_user(&self, id: UserId) -> String {
+        match self.users.get(&id) {
+            Some(u) if u.name != u.email.as_str() => format!("{} ({})", u.email, u.name),
+            Some(u) => u.email.to_string(),
+            None => format!("user id {id}"),
+        }
+    }
+}
+
+/// Guard limits and overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardLimits {
+    pub max_deleted_groups: usize,
+    pub max_removed_ratio: f64,
+    pub prune: bool,
+    pub desired_group_count: usize,
+}
+
+/// Builds the plan from the differences.
+pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Target) -> Plan {
+    let mut actions = Vec::new();
+    for g in &diff.missing_guests {
+        let (first_name, last_name) = guest_names(g);
+        actions.push(Action::CreateGuest { email: g.clone(), first_name, last_name });
+    }
+    for after in diff.creates {
+        actions.push(Action::CreateGroup { after });
+    }
+    for u in diff.updates {
+        actions.push(Action::UpdateGroup { id: u.live.id.clone(), before: GroupState::from_live(&u.live), after: u.after, renamed_from: u.renamed_from });
+    }
+    for d in &diff.deletes {
+        actions.push(Action::DeleteGroup { id: d.live.id.clone(), before: GroupState::from_live(&d.live), reason: d.reason });
+    }
+
+    let guard = guard(&actions, diff.managed_memberships, limits);
+    let summary = Summary {
+        create: actions.iter().filter(|a| matches!(a, Action::CreateGroup { .. })).count(),
+        update: actions.iter().filter(|a| matches!(a, Action::UpdateGroup { .. })).count(),
+        delete: actions.iter().filter(|a| matches!(a, Action::DeleteGroup { .. })).count(),
+        guests_to_invite: actions.iter().filter(|a| matches!(a, Action::CreateGuest { .. })).count(),
+        unchanged: diff.unchanged.len(),
+        api_calls: actions.len(),
+    };
+
+    let mut users = BTreeMap::new();
+    let mut fingerprints = Fingerprints::default();
+    for id in diff.resolved_users.iter().copied().chain(mentioned_users(&actions)) {
+        if let Some(u) = directory.get(id) {
+            users.insert(id, UserRef { email: u.email.clone(), name: u.display_name() });
+        }
+    }
+    for id in &diff.resolved_users {
+        if let Some(u) = directory.get(*id) {
+            fingerprints.users.insert(*id, fingerprint(&(u.id, &u.email, u.status)));
+        }
+    }
+    for a in &actions {
+        match a {
+            Action::UpdateGroup { id, before, .. } | Action::DeleteGroup { id, before, .. } => {
+                fingerprints.groups.insert(id.clone(), fingerprint(before));
+            }
+            Action::CreateGroup { after } => fingerprints.absent_names.push(crate::model::name_key(&after.name)),
+            Action::CreateGuest { .. } => {}
+        }
+    }
+
+    Plan {
+        format_version: FORMAT_VERSION,
+        target,
+        actions,
+        summary,
+        unmanaged: diff.unmanaged,
+        ignored: diff.ignored,
+        out_of_scope: diff.out_of_scope,
+        guard,
+        warnings: diff.warnings,
+        users,
+        fingerprints,
+        origins: Vec::new(),
+    }
+}
+
+fn mentioned_users(actions: &[Action]) -> impl Iterator<Item = UserId> + '_ {
+    actions.iter().flat_map(|a| {
+        let (b, c): (&[UserId], &[UserId]) = match a {
+            Action::CreateGroup { after } => (&after.members, &[]),
+            Action::UpdateGroup { before, after, .. } => (&before.members, &after.members),
+            Action::DeleteGroup { before, .. } => (&before.members, &[]),
+            Action::CreateGuest { .. } => (&[], &[]),
+        };
+        b.iter().chain(c.iter()).copied()
+    })
+}
+
+fn guard(actions: &[Action], current: usize, limits: &GuardLimits) -> GuardReport {
+    let mut deleted = 0;
+    let mut removed = 0;
+    for a in actions {
+        match a {
+            Action::DeleteGroup { before, .. } => {
+                deleted += 1;
+                removed += before.membership_count();
+            }
+            Action::UpdateGroup { before, after, .. } => removed += MembershipChange::between(Some(before), Some(after)).removed(),
+            _ => {}
+        }
+    }
+    let ratio = if current == 0 { 0.0 } else { removed as f64 / current as f64 };
+    let mut tripped = Vec::new();
+    if deleted > limits.max_deleted_groups {
+        tripped.push(format!("the plan deletes {deleted} groups, more than max_deleted_groups ({})", limits.max_deleted_groups));
+    }
+    if ratio > limits.max_removed_ratio {
+        tripped.push(format!(
+            "the plan removes {removed} of {current} memberships ({:.0}%), more than max_removed_ratio ({:.0}%)",
+            ratio * 100.0,
+            limits.max_removed_ratio * 100.0
+        ));
+    }
+    let prune_with_no_groups = limits.prune && limits.desired_group_count == 0;
+    if prune_with_no_groups {
+        tripped.push("prune is on but the desired state lists no groups".to_string());
+    }
+    GuardReport {
+        deleted_groups: deleted,
+        max_deleted_groups: limits.max_deleted_groups,
+        removed_memberships: removed,
+        current_memberships: current,
+        removed_ratio: ratio,
+        max_removed_ratio: limits.max_removed_ratio,
+        prune_with_no_groups,
+        tripped,
+    }
+}
+
+/// First and last name for a new guest, from the address: `client.liaison@x` → Client, Liaison.
+pub fn guest_names(email: &Email) -> (String, String) {
+    let local = email.as_str().split('@').next().unwrap_or_default();
+    let mut parts = local.split(['.', '_', '-', '+']).filter(|p| !p.is_empty()).map(capitalise);
+    let first = parts.next().unwrap_or_else(|| local.to_string());
+    let rest: Vec<String> = parts.collect();
+    let last = if rest.is_empty() { "(guest)".to_string() } else { rest.join(" ") };
+    (first, last)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// A stable fingerprint (FNV-1a 64 over the canonical JSON form).
+pub fn fingerprint(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_names_from_the_address() {
+        assert_eq!(guest_names(&Email::new("client.liaison@partner.com")), ("Client".into(), "Liaison".into()));
+        assert_eq!(guest_names(&Email::new("bob@x.co")), ("Bob".into(), "(guest)".into()));
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_sensitive() {
+        let a = GroupState { name: "A".into(), description: "d".into(), members: vec![UserId(1)], guests: vec![] };
+        let mut b = a.clone();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.members.push(UserId(2));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a).len(), 16);
+    }
+}

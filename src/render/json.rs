@@ -1,0 +1,126 @@
+//! The plan as JSON for other tools; documented field by field in docs/plan-format.md.
+//! Pure; no I/O.
+
+use serde::Serialize;
+
+use crate::model::{Email, GroupId, UserId};
+use crate::plan::{Action, GroupState, GuardReport, MembershipChange, Origin, Plan, Summary, Target};
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: u32,
+    target: &'a Target,
+    summary: &'a Summary,
+    changes: Vec<JsonChange<'a>>,
+    guests_to_invite: Vec<JsonGuest<'a>>,
+    unmanaged: &'a [String],
+    ignored: &'a [String],
+    out_of_scope: usize,
+    guard: &'a GuardReport,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonGuest<'a> {
+    email: &'a Email,
+    first_name: &'a str,
+    last_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<Origin>,
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    action: &'static str,
+    group: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a GroupId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renamed_from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<crate::diff::DeleteReason>,
+    before: Option<JsonState<'a>>,
+    after: Option<JsonState<'a>>,
+    members_added: Vec<JsonUser>,
+    members_removed: Vec<JsonUser>,
+    members_unchanged: usize,
+    guests_added: Vec<Email>,
+    guests_removed: Vec<Email>,
+    guests_unchanged: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<Origin>,
+}
+
+#[derive(Serialize)]
+struct JsonState<'a> {
+    name: &'a str,
+    description: &'a str,
+    members: Vec<JsonUser>,
+    guests: &'a [Email],
+}
+
+#[derive(Serialize)]
+struct JsonUser {
+    id: UserId,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+fn user(plan: &Plan, id: UserId) -> JsonUser {
+    let u = plan.users.get(&id);
+    JsonUser { id, email: u.map(|u| u.email.to_string()), name: u.map(|u| u.name.clone()) }
+}
+
+fn state<'a>(plan: &Plan, s: &'a GroupState) -> JsonState<'a> {
+    JsonState { name: &s.name, description: &s.description, members: s.members.iter().map(|id| user(plan, *id)).collect(), guests: &s.guests }
+}
+
+/// Renders the plan as pretty JSON (with a trailing newline).
+pub fn render_plan(plan: &Plan) -> String {
+    let mut changes = Vec::new();
+    let mut guests = Vec::new();
+    for (i, a) in plan.actions.iter().enumerate() {
+        let origin = plan.origins.get(i).copied();
+        let (action, group, id, renamed_from, reason, before, after) = match a {
+            Action::CreateGuest { email, first_name, last_name } => {
+                guests.push(JsonGuest { email, first_name, last_name, origin });
+                continue;
+            }
+            Action::CreateGroup { after } => ("create", after.name.as_str(), None, None, None, None, Some(after)),
+            Action::UpdateGroup { id, before, after, renamed_from } => {
+                ("update", after.name.as_str(), Some(id), renamed_from.as_deref(), None, Some(before), Some(after))
+            }
+            Action::DeleteGroup { id, before, reason } => ("delete", before.name.as_str(), Some(id), None, Some(*reason), Some(before), None),
+        };
+        let c = MembershipChange::between(before, after);
+        changes.push(JsonChange {
+            action,
+            group,
+            id,
+            renamed_from,
+            reason,
+            before: before.map(|s| state(plan, s)),
+            after: after.map(|s| state(plan, s)),
+            members_added: c.members_added.iter().map(|id| user(plan, *id)).collect(),
+            members_removed: c.members_removed.iter().map(|id| user(plan, *id)).collect(),
+            members_unchanged: c.members_kept,
+            guests_added: c.guests_added,
+            guests_removed: c.guests_removed,
+            guests_unchanged: c.guests_kept,
+            origin,
+        });
+    }
+    let view = JsonPlan {
+        format_version: plan.format_version,
+        target: &plan.target,
+        summary: &plan.summary,
+        changes,
+        guests_to_invite: guests,
+        unmanaged: &plan.unmanaged,
+        ignored: &plan.ignored,
+        out_of_scope: plan.out_of_scope,
+        guard: &plan.guard,
+        warnings: &plan.warnings,
+    };
+    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,219 @@
+//! Terraform-like terminal rendering of a plan and of an apply report. Pure; no I/O.
+
+use std::fmt::Write;
+
+use anstyle::{AnsiColor, Style};
+
+use super::{description_diff, plural};
+use crate::apply::{ApplyReport, Outcome};
+use crate::model::{Email, UserId};
+use crate::plan::{Action, GroupState, MembershipChange, Plan};
+
+/// Styles, or none when color is off.
+#[derive(Debug, Clone, Copy)]
+struct Palette {
+    add: Style,
+    remove: Style,
+    change: Style,
+    rename: Style,
+    dim: Style,
+    bold: Style,
+    warn: Style,
+}
+
+impl Palette {
+    fn new(color: bool) -> Self {
+        if !color {
+            let s = Style::new();
+            return Palette { add: s, remove: s, change: s, rename: s, dim: s, bold: s, warn: s };
+        }
+        let fg = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+        Palette {
+            add: fg(AnsiColor::Green),
+            remove: fg(AnsiColor::Red),
+            change: fg(AnsiColor::Yellow),
+            rename: fg(AnsiColor::Cyan),
+            dim: Style::new().dimmed(),
+            bold: Style::new().bold(),
+            warn: fg(AnsiColor::Yellow).bold(),
+        }
+    }
+}
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Renders the plan for a terminal.
+pub fn render_plan(plan: &Plan, color: bool) -> String {
+    let p = Palette::new(color);
+    let mut out = String::new();
+    for action in &plan.actions {
+        render_action(&mut out, plan, action, &p);
+        out.push('\n');
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not managed: {} in Tallyfy {} not in groups.yaml and {} left alone (prune is off):",
+            plural(plan.unmanaged.len(), "group", "groups"),
+            if plan.unmanaged.len() == 1 { "is" } else { "are" },
+            if plan.unmanaged.len() == 1 { "is" } else { "are" },
+        );
+        for name in &plan.unmanaged {
+            let _ = writeln!(out, "    {name}");
+        }
+        out.push('\n');
+    }
+    if !plan.ignored.is_empty() {
+        let _ = writeln!(out, "Ignored: {} matching `ignore`.", plural(plan.ignored.len(), "group", "groups"));
+    }
+    if plan.out_of_scope > 0 {
+        let _ = writeln!(out, "Out of scope: {} outside --only/--exclude.", plural(plan.out_of_scope, "group", "groups"));
+    }
+    if !plan.ignored.is_empty() || plan.out_of_scope > 0 {
+        out.push('\n');
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+        out.push('\n');
+    }
+    if plan.guard.is_tripped() {
+        let _ = writeln!(out, "{}", paint(p.warn, "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":"));
+        for t in &plan.guard.tripped {
+            let _ = writeln!(out, "  - {t}");
+        }
+        out.push('\n');
+    }
+    let s = &plan.summary;
+    if plan.is_empty() {
+        let _ = writeln!(out, "No changes. Tallyfy matches groups.yaml ({} unchanged).", plural(s.unchanged, "group", "groups"));
+    } else {
+        let mut line = format!("Plan: {} to create, {} to update, {} to delete.", s.create, s.update, s.delete);
+        if s.guests_to_invite > 0 {
+            let _ = write!(line, " {} to invite.", plural(s.guests_to_invite, "guest", "guests"));
+        }
+        let _ = write!(line, " Apply will make {}.", plural(s.api_calls, "API call", "API calls"));
+        let _ = writeln!(out, "{}", paint(p.bold, &line));
+    }
+    out
+}
+
+fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
+    match action {
+        Action::CreateGuest { email, first_name, last_name } => {
+            let _ = writeln!(out, "{} guest {email} ({first_name} {last_name})", paint(p.add, "+ invite"));
+        }
+        Action::CreateGroup { after } => {
+            let _ = writeln!(out, "{} group \"{}\"", paint(p.add, "+ create"), after.name);
+            let _ = writeln!(out, "    description: {}", after.description.lines().next().unwrap_or_default());
+            for line in after.description.lines().skip(1) {
+                let _ = writeln!(out, "                 {line}");
+            }
+            memberships(out, plan, &MembershipChange::between(None, Some(after)), p);
+        }
+        Action::UpdateGroup { id, before, after, renamed_from } => {
+            match renamed_from {
+                Some(old) => {
+                    let _ = writeln!(out, "{} group \"{old}\" → \"{}\" {}", paint(p.rename, "→ rename"), after.name, paint(p.dim, &format!("(id {id})")));
+                }
+                None => {
+                    let _ = writeln!(out, "{} group \"{}\" {}", paint(p.change, "~ update"), after.name, paint(p.dim, &format!("(id {id})")));
+                }
+            }
+            description(out, before, after, p);
+            memberships(out, plan, &MembershipChange::between(Some(before), Some(after)), p);
+        }
+        Action::DeleteGroup { id, before, reason } => {
+            let why = match reason {
+                crate::diff::DeleteReason::Absent => "absent: true",
+                crate::diff::DeleteReason::Pruned => "not in groups.yaml, prune is on",
+            };
+            let _ = writeln!(out, "{} group \"{}\" {}", paint(p.remove, "- delete"), before.name, paint(p.dim, &format!("(id {id}; {why})")));
+            memberships(out, plan, &MembershipChange::between(Some(before), None), p);
+        }
+    }
+}
+
+fn description(out: &mut String, before: &GroupState, after: &GroupState, p: &Palette) {
+    if before.description == after.description {
+        return;
+    }
+    let _ = writeln!(out, "    description:");
+    for (tag, line) in description_diff(&before.description, &after.description) {
+        let style = match tag {
+            '-' => p.remove,
+            '+' => p.add,
+            _ => p.dim,
+        };
+        let _ = writeln!(out, "      {}", paint(style, &format!("{tag} {line}")));
+    }
+}
+
+fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, p: &Palette) {
+    let user = |id: &UserId| plan.describe_user(*id);
+    let guest = |e: &Email| e.to_string();
+    for id in &c.members_added {
+        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ member {}", user(id))));
+    }
+    for id in &c.members_removed {
+        let _ = writeln!(out, "    {}", paint(p.remove, &format!("- member {}", user(id))));
+    }
+    for e in &c.guests_added {
+        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ guest {}", guest(e))));
+    }
+    for e in &c.guests_removed {
+        let _ = writeln!(out, "    {}", paint(p.remove, &format!("- guest {}", guest(e))));
+    }
+    let mut kept = Vec::new();
+    if c.members_kept > 0 {
+        kept.push(plural(c.members_kept, "member", "members"));
+    }
+    if c.guests_kept > 0 {
+        kept.push(plural(c.guests_kept, "guest", "guests"));
+    }
+    if !kept.is_empty() {
+        let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {} unchanged", kept.join(" and "))));
+    }
+}
+
+/// Renders the apply report: one line per action, then the totals.
+pub fn render_report(report: &ApplyReport, color: bool) -> String {
+    let p = Palette::new(color);
+    let mut out = String::new();
+    let _ = writeln!(out, "Apply report:");
+    for r in &report.results {
+        let (mark, style) = match &r.outcome {
+            Outcome::Applied => ("applied", p.add),
+            Outcome::Failed { .. } => ("FAILED ", p.remove),
+            Outcome::Skipped { .. } => ("skipped", p.change),
+        };
+        let _ = write!(out, "  {} {} {}", paint(style, mark), r.verb, r.subject);
+        match &r.outcome {
+            Outcome::Applied => out.push('\n'),
+            Outcome::Failed { error } => {
+                let mut lines = error.lines();
+                let _ = writeln!(out, ": {}", lines.next().unwrap_or_default());
+                for l in lines {
+                    let _ = writeln!(out, "      {}", l.trim_start());
+                }
+            }
+            Outcome::Skipped { reason } => {
+                let _ = writeln!(out, ": {reason}");
+            }
+        }
+    }
+    if let Some(reason) = &report.allow_removals {
+        let _ = writeln!(out, "  removal guard overridden: {reason}");
+    }
+    let (a, f, s) = report.counts();
+    let line = format!("Apply: {a} applied, {f} failed, {s} skipped.");
+    let _ = writeln!(out, "{}", paint(if f > 0 { p.remove } else { p.bold }, &line));
+    if f > 0 || s > 0 {
+        let _ = writeln!(out, "Run the same command again to retry what did not apply; a rerun converges.");
+    }
+    out
+}

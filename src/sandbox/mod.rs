@@ -1,0 +1,522 @@
+//! The sandbox: a Tallyfy-compatible API served by the binary itself (axum), for trying the tool,
+//! for end-to-end tests and for users' CI. Same paths, headers, envelopes, pagination, status
+//! codes and error shapes as Tallyfy; optional latency, 5xx, dropped connections and 429s.
+//! Nothing in the reconciler core depends on this module. Does network and file I/O.
+
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Path as UrlPath, Query, Request, State as AxState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::cli::SandboxArgs;
+pub use state::State;
+use state::{GroupInput, Rejection};
+
+/// The sandbox's behaviour.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub token: String,
+    pub org: String,
+    pub latency: Duration,
+    pub fault_rate: f64,
+    pub rate_limit: f64,
+    pub fault_seed: u64,
+    /// State file, written (debounced) after writes.
+    pub persist: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token: "sandbox-token".into(),
+            org: "sandbox".into(),
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            rate_limit: 0.0,
+            fault_seed: 1,
+            persist: None,
+        }
+    }
+}
+
+/// Request counts, by route and by status.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub total: u64,
+    pub requests: BTreeMap<String, u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub faults_injected: u64,
+    pub rate_limited: u64,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    config: Config,
+    stats: Mutex<Stats>,
+    rng: Mutex<fastrand::Rng>,
+    bucket: Mutex<Bucket>,
+    dirty: AtomicBool,
+}
+
+/// The sandbox's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sandbox {
+    pub fn new(state: State, config: Config) -> Self {
+        let rng = fastrand::Rng::with_seed(config.fault_seed);
+        let tokens = config.rate_limit.max(1.0);
+        Sandbox {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                config,
+                stats: Mutex::new(Stats::default()),
+                rng: Mutex::new(rng),
+                bucket: Mutex::new(Bucket { tokens, at: Instant::now() }),
+                dirty: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> State {
+        lock(&self.inner.state).clone()
+    }
+
+    /// A copy of the request counts.
+    pub fn stats(&self) -> Stats {
+        lock(&self.inner.stats).clone()
+    }
+
+    /// Writes the state file now, if there is one and anything changed.
+    pub fn flush(&self) -> std::io::Result<()> {
+        let Some(path) = &self.inner.config.persist else { return Ok(()) };
+        if !self.inner.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&*lock(&self.inner.state)).map_err(std::io::Error::other)?;
+        crate::saved::write_atomic(path, &json)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Rejection>) -> Result<T, Rejection> {
+        let result = f(&mut lock(&self.inner.state));
+        if result.is_ok() {
+            self.inner.dirty.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// The axum router of the API (under `/api`) and of the `/_sandbox` endpoints.
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route("/api/organizations/{org}/groups", get(list_groups).post(create_group))
+            .route("/api/organizations/{org}/groups/{id}", get(get_group).put(update_group).delete(delete_group))
+            .route("/api/organizations/{org}/users", get(list_users))
+            .route("/api/organizations/{org}/guests", get(list_guests).post(create_guest))
+            .route("/api/organizations/{org}/guests/{email}", get(get_guest))
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(self.clone(), auth))
+            .layer(middleware::from_fn_with_state(self.clone(), faults))
+            .layer(middleware::from_fn_with_state(self.clone(), count));
+        let admin = Router::new().route("/_sandbox/stats", get(stats)).route("/_sandbox/state", get(dump));
+        api.merge(admin).fallback(not_found).with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped; flushes the state file every 200 ms.
+    pub fn spawn(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let app = self.router();
+        if self.inner.config.persist.is_some() {
+            let weak = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let Some(inner) = weak.upgrade() else { break };
+                    if let Err(e) = (Sandbox { inner }).flush() {
+                        tracing::warn!(error = %e, "could not write the sandbox state");
+                    }
+                }
+            });
+        }
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        })
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn rejection(r: Rejection) -> Response {
+    reply(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), r.body)
+}
+
+fn error(status: StatusCode, message: &str, code: &str) -> Response {
+    reply(status, json!({ "error": true, "message": message, "code": code }))
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "The requested resource was not found.", "RESOURCE_NOT_FOUND")
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "The method is not supported for this route.", "METHOD_NOT_ALLOWED")
+}
+
+async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
+    let key = format!("{} {}", req.method(), route);
+    let response = next.run(req).await;
+    let mut stats = lock(&sb.inner.stats);
+    stats.total += 1;
+    *stats.requests.entry(key).or_default() += 1;
+    *stats.statuses.entry(response.status().as_u16()).or_default() += 1;
+    response
+}
+
+async fn faults(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
+    let config = &sb.inner.config;
+    if !config.latency.is_zero() {
+        tokio::time::sleep(config.latency).await;
+    }
+    if config.rate_limit > 0.0 {
+        let wait = {
+            let mut b = lock(&sb.inner.bucket);
+            let now = Instant::now();
+            let capacity = config.rate_limit.max(1.0);
+            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * config.rate_limit).min(capacity);
+            b.at = now;
+            if b.tokens >= 1.0 {
+                b.tokens -= 1.0;
+                None
+            } else {
+                Some((1.0 - b.tokens) / config.rate_limit)
+            }
+        };
+        if let Some(wait) = wait {
+            lock(&sb.inner.stats).rate_limited += 1;
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.", "TOO_MANY_REQUESTS");
+            let secs = wait.ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    let fault = if config.fault_rate > 0.0 {
+        let mut rng = lock(&sb.inner.rng);
+        (rng.f64() < config.fault_rate).then(|| rng.u8(0..5))
+    } else {
+        None
+    };
+    let Some(kind) = fault else {
+        return next.run(req).await;
+    };
+    lock(&sb.inner.stats).faults_injected += 1;
+    match kind {
+        0 => error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error", "SERVER_ERROR"),
+        1 => error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "SERVICE_UNAVAILABLE"),
+        2 => dropped(),
+        3 => {
+            // The request takes effect, but the client hears a server error.
+            let _ = next.run(req).await;
+            error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error", "SERVER_ERROR")
+        }
+        _ => {
+            // The request takes effect, but the connection drops before the answer arrives.
+            let _ = next.run(req).await;
+            dropped()
+        }
+    }
+}
+
+/// A body that fails at once: the server aborts the connection mid-response.
+struct FailingBody;
+
+impl http_body::Body for FailingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected fault: connection dropped"))))
+    }
+}
+
+fn dropped() -> Response {
+    Response::new(Body::new(FailingBody))
+}
+
+async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
+    let config = &sb.inner.config;
+    let headers = req.headers();
+    let token_ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == config.token);
+    if !token_ok {
+        return error(StatusCode::UNAUTHORIZED, "Unauthenticated: a valid bearer token is required.", "UNAUTHENTICATED");
+    }
+    if headers.get("x-tallyfy-client").is_none() {
+        return error(StatusCode::UNAUTHORIZED, "Unauthenticated: the X-Tallyfy-Client header is required.", "UNAUTHENTICATED");
+    }
+    let org = req.uri().path().split('/').nth(3).unwrap_or_default();
+    if org != config.org {
+        return error(StatusCode::FORBIDDEN, "You do not have access to this organization.", "FORBIDDEN");
+    }
+    next.run(req).await
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, default_per_page: usize, path: &str) -> Response {
+    let per_page = q.per_page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(default_per_page).min(100);
+    let current = q.page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(1);
+    let total = items.len();
+    let total_pages = total.div_ceil(per_page).max(1);
+    let start = (current - 1).saturating_mul(per_page).min(total);
+    let end = (start + per_page).min(total);
+    let data = &items[start..end];
+    let links = if current < total_pages { json!({ "next": format!("{path}?page={}&per_page={per_page}", current + 1) }) } else { json!([]) };
+    reply(
+        StatusCode::OK,
+        json!({
+            "data": data,
+            "meta": { "pagination": {
+                "total": total, "count": data.len(), "per_page": per_page,
+                "current_page": current, "total_pages": total_pages, "links": links,
+            }},
+        }),
+    )
+}
+
+async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    let groups: Vec<Value> = lock(&sb.inner.state).groups_in_order().map(|g| g.to_json()).collect();
+    page(&groups, &q, 10, &format!("/api/organizations/{org}/groups"))
+}
+
+async fn list_users(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    let users = lock(&sb.inner.state).users.clone();
+    page(&users, &q, 10, &format!("/api/organizations/{org}/users"))
+}
+
+async fn list_guests(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    let guests = lock(&sb.inner.state).guests.clone();
+    page(&guests, &q, 10, &format!("/api/organizations/{org}/guests"))
+}
+
+async fn get_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {
+    match lock(&sb.inner.state).groups.get(&id) {
+        Some(g) => reply(StatusCode::OK, json!({ "data": g.to_json() })),
+        None => rejection(Rejection::not_found("Group")),
+    }
+}
+
+async fn get_guest(AxState(sb): AxState<Sandbox>, UrlPath((_, email)): UrlPath<(String, String)>) -> Response {
+    let email = email.to_lowercase();
+    match lock(&sb.inner.state).guests.iter().find(|g| g.email == email) {
+        Some(g) => reply(StatusCode::OK, json!({ "data": g })),
+        None => rejection(Rejection::not_found("Guest")),
+    }
+}
+
+/// Parses a JSON object body, or answers 400.
+fn object(body: &Bytes) -> Result<Value, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "The request body must be a JSON object.", "BAD_REQUEST")),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, &format!("Malformed JSON: {e}"), "BAD_REQUEST")),
+    }
+}
+
+fn group_input(body: &Bytes) -> Result<GroupInput, Response> {
+    let v = object(body)?;
+    serde_json::from_value(v).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Malformed body: {e}"), "BAD_REQUEST"))
+}
+
+async fn create_group(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
+    let input = match group_input(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match sb.write(|s| s.create_group(&input)) {
+        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
+        Err(r) => rejection(r),
+    }
+}
+
+async fn update_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>, body: Bytes) -> Response {
+    let input = match group_input(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match sb.write(|s| s.update_group(&id, &input)) {
+        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
+        Err(r) => rejection(r),
+    }
+}
+
+async fn delete_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {
+    match sb.write(|s| s.delete_group(&id)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => rejection(r),
+    }
+}
+
+async fn create_guest(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
+    let v = match object(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match sb.write(|s| s.create_guest(&v)) {
+        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g })),
+        Err(r) => rejection(r),
+    }
+}
+
+async fn stats(AxState(sb): AxState<Sandbox>) -> Response {
+    reply(StatusCode::OK, serde_json::to_value(sb.stats()).unwrap_or_default())
+}
+
+async fn dump(AxState(sb): AxState<Sandbox>) -> Response {
+    reply(StatusCode::OK, serde_json::to_value(sb.snapshot()).unwrap_or_default())
+}
+
+/// Loads a state file, or says how to recover.
+pub fn load_state(path: &Path) -> Result<Option<State>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("the sandbox state {} is not readable ({e}); delete it to start over", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read the sandbox state {}: {e}", path.display())),
+    }
+}
+
+/// An in-process sandbox on an ephemeral loopback port, for `--sandbox`.
+pub struct Embedded {
+    pub base_url: String,
+    pub org: String,
+    pub token: String,
+    /// A stable name for this sandbox, used as a saved plan's target.
+    pub label: String,
+    sandbox: Sandbox,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Embedded {
+    /// Starts the sandbox with the state in `path` (seeded with the demo organization on first use).
+    pub async fn start(path: &Path) -> Result<Embedded, String> {
+        let state = match load_state(path)? {
+            Some(s) => s,
+            None => {
+                let s = State::demo();
+                let json = serde_json::to_vec(&s).map_err(|e| e.to_string())?;
+                crate::saved::write_atomic(path, &json).map_err(|e| format!("cannot create the sandbox state {}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), "created a new sandbox with the demo organization");
+                s
+            }
+        };
+        let config = Config { persist: Some(path.to_path_buf()), ..Config::default() };
+        let sandbox = Sandbox::new(state, config.clone());
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| format!("cannot listen on loopback: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = sandbox.spawn(listener);
+        Ok(Embedded {
+            base_url: format!("http://{addr}/api"),
+            org: config.org,
+            token: config.token,
+            label: format!("sandbox:{}", path.display()),
+            sandbox,
+            server,
+        })
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Err(e) = self.sandbox.flush() {
+            eprintln!("warning: could not save the sandbox state: {e}");
+        }
+    }
+}
+
+/// `tallyfy-groups sandbox`: serves until Ctrl-C.
+pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(format!("refusing to listen on {}: the sandbox binds to loopback unless --allow-remote is given", args.listen));
+    }
+    if !(0.0..=1.0).contains(&args.fault_rate) {
+        return Err(format!("--fault-rate must be between 0 and 1, not {}", args.fault_rate));
+    }
+    if !args.rate_limit.is_finite() || args.rate_limit < 0.0 {
+        return Err(format!("--rate-limit must be 0 (off) or a positive number, not {}", args.rate_limit));
+    }
+    let existing = match &args.state {
+        Some(path) => load_state(path)?,
+        None => None,
+    };
+    let state = existing.unwrap_or_else(|| {
+        if args.seed_demo { State::demo() } else { State::seeded(args.seed_users, args.seed_groups, args.seed_guests) }
+    });
+    let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
+    let config = Config {
+        token: args.token.clone(),
+        org: args.org.clone(),
+        latency: Duration::from_millis(args.latency),
+        fault_rate: args.fault_rate,
+        rate_limit: args.rate_limit,
+        fault_seed: args.fault_seed,
+        persist: args.state.clone(),
+    };
+    let sandbox = Sandbox::new(state, config);
+    sandbox.inner.dirty.store(true, Ordering::SeqCst);
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = sandbox.spawn(listener);
+    eprintln!(
+        "Tallyfy sandbox listening on http://{addr}/api\n  organization: {}\n  {users} users, {groups} groups, {guests} guests\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
+        args.org
+    );
+    // The token is the sandbox's own, not a Tallyfy secret, so it is shown for convenience.
+    eprintln!("  token: {}", args.token);
+    let _ = tokio::signal::ctrl_c().await;
+    server.abort();
+    sandbox.flush().map_err(|e| format!("could not save the sandbox state: {e}"))?;
+    Ok(())
+}

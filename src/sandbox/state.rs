@@ -1,0 +1,394 @@
+//! The sandbox's data and Tallyfy's rules over it: users, guests, groups, validation with
+//! Tallyfy-shaped 422 answers, deterministic seeding. Pure; no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SUser {
+    pub id: u64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub status: String,
+}
+
+/// A stored guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SGuest {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A stored group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<u64>,
+    pub guests: Vec<String>,
+    pub created_at: String,
+    pub last_updated: String,
+}
+
+impl SGroup {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "logo": null,
+            "members": self.members,
+            "guests": self.guests,
+            "created_at": self.created_at,
+            "last_updated": self.last_updated,
+        })
+    }
+}
+
+/// Everything the sandbox holds; serialised as its state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub users: Vec<SUser>,
+    pub guests: Vec<SGuest>,
+    /// By id; creation order is kept by `seq`.
+    pub groups: BTreeMap<String, SGroup>,
+    /// Ids in creation order (list order of the API).
+    pub order: Vec<String>,
+    pub seq: u64,
+    /// Logical clock for timestamps, so the state is deterministic.
+    pub clock: u64,
+}
+
+/// A rejected write: status and JSON body, shaped like Tallyfy's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Rejection {
+    pub fn invalid(errors: BTreeMap<String, Vec<String>>) -> Self {
+        let message = errors.values().flatten().next().cloned().unwrap_or_else(|| "The given data was invalid.".into());
+        Rejection { status: 422, body: json!({ "error": true, "message": message, "errors": errors }) }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Rejection { status: 404, body: json!({ "error": true, "message": format!("{what} not found."), "code": "RESOURCE_NOT_FOUND" }) }
+    }
+}
+
+/// The body of a group write, as loosely as clients may send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupInput {
+    #[serde(default)]
+    pub name: Option<Value>,
+    #[serde(default)]
+    pub description: Option<Value>,
+    #[serde(default)]
+    pub members: Option<Value>,
+    #[serde(default)]
+    pub guests: Option<Value>,
+}
+
+fn valid_email(s: &str) -> bool {
+    crate::model::Email::parse(s).is_ok()
+}
+
+/// SplitMix64: a well-mixed, deterministic id from a counter.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl State {
+    fn tick(&mut self) -> String {
+        self.clock += 1;
+        // 2026-01-01T00:00:00Z plus one second per write.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600 + self.clock);
+        httpdate::fmt_http_date(t)
+    }
+
+    fn new_id(&mut self) -> String {
+        self.seq += 1;
+        format!("{:016x}{:016x}", splitmix64(self.seq), splitmix64(self.seq ^ 0x9e37_79b9_7f4a_7c15))
+    }
+
+    /// Groups in list order.
+    pub fn groups_in_order(&self) -> impl Iterator<Item = &SGroup> {
+        self.order.iter().filter_map(|id| self.groups.get(id))
+    }
+
+    fn check_group(&self, input: &GroupInput, own_id: Option<&str>) -> Result<(String, String, Vec<u64>, Vec<String>), Rejection> {
+        let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut err = |k: &str, m: String| errors.entry(k.to_string()).or_default().push(m);
+        let name = match &input.name {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                if s.chars().count() > 200 {
+                    err("name", "The name may not be greater than 200 characters.".into());
+                }
+                let taken = self.groups.values().any(|g| Some(g.id.as_str()) != own_id && g.name.to_lowercase() == s.trim().to_lowercase());
+                if taken {
+                    err("name", "The name has already been taken.".into());
+                }
+                s.trim().to_string()
+            }
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                err("name", "The name field is required.".into());
+                String::new()
+            }
+            Some(_) => {
+                err("name", "The name must be a string.".into());
+                String::new()
+            }
+        };
+        let description = match &input.description {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                err("description", "The description field is required.".into());
+                String::new()
+            }
+            Some(_) => {
+                err("description", "The description must be a string.".into());
+                String::new()
+            }
+        };
+        let mut members = Vec::new();
+        match &input.members {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    match v.as_u64() {
+                        Some(id) if self.users.iter().any(|u| u.id == id) => {
+                            if !members.contains(&id) {
+                                members.push(id);
+                            }
+                        }
+                        _ => err(&format!("members.{i}"), format!("The selected members.{i} is invalid.")),
+                    }
+                }
+            }
+            Some(_) => err("members", "The members must be an array.".into()),
+        }
+        let mut guests = Vec::new();
+        match &input.guests {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    let Some(e) = v.as_str().filter(|e| valid_email(e)).map(|e| e.trim().to_lowercase()) else {
+                        err(&format!("guests.{i}"), format!("The guests.{i} must be a valid email address."));
+                        continue;
+                    };
+                    if self.users.iter().any(|u| u.email.to_lowercase() == e) {
+                        err(&format!("guests.{i}"), format!("The guests.{i} belongs to a member of the organization."));
+                    } else if !self.guests.iter().any(|g| g.email.to_lowercase() == e) {
+                        err(&format!("guests.{i}"), format!("The selected guests.{i} is not a guest of the organization."));
+                    } else if !guests.contains(&e) {
+                        guests.push(e);
+                    }
+                }
+            }
+            Some(_) => err("guests", "The guests must be an array.".into()),
+        }
+        if errors.is_empty() { Ok((name, description, members, guests)) } else { Err(Rejection::invalid(errors)) }
+    }
+
+    /// POST /groups.
+    pub fn create_group(&mut self, input: &GroupInput) -> Result<SGroup, Rejection> {
+        let (name, description, members, guests) = self.check_group(input, None)?;
+        let id = self.new_id();
+        let now = self.tick();
+        let g = SGroup { id: id.clone(), name, description, members, guests, created_at: now.clone(), last_updated: now };
+        self.groups.insert(id.clone(), g.clone());
+        self.order.push(id);
+        Ok(g)
+    }
+
+    /// PUT /groups/{id}: replaces name, description, members and guests.
+    pub fn update_group(&mut self, id: &str, input: &GroupInput) -> Result<SGroup, Rejection> {
+        if !self.groups.contains_key(id) {
+            return Err(Rejection::not_found("Group"));
+        }
+        let (name, description, members, guests) = self.check_group(input, Some(id))?;
+        let now = self.tick();
+        let g = self.groups.get_mut(id).ok_or_else(|| Rejection::not_found("Group"))?;
+        g.name = name;
+        g.description = description;
+        g.members = members;
+        g.guests = guests;
+        g.last_updated = now;
+        Ok(g.clone())
+    }
+
+    /// DELETE /groups/{id}.
+    pub fn delete_group(&mut self, id: &str) -> Result<(), Rejection> {
+        self.groups.remove(id).ok_or_else(|| Rejection::not_found("Group"))?;
+        self.order.retain(|x| x != id);
+        Ok(())
+    }
+
+    /// POST /guests.
+    pub fn create_guest(&mut self, body: &Value) -> Result<SGuest, Rejection> {
+        let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let email = body.get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).unwrap_or_default();
+        if email.is_empty() {
+            errors.entry("email".into()).or_default().push("The email field is required.".into());
+        } else if !valid_email(&email) {
+            errors.entry("email".into()).or_default().push("The email must be a valid email address.".into());
+        } else if self.users.iter().any(|u| u.email.to_lowercase() == email) {
+            errors.entry("email".into()).or_default().push("The email belongs to a member of the organization.".into());
+        } else if self.guests.iter().any(|g| g.email == email) {
+            errors.entry("email".into()).or_default().push("The email has already been taken.".into());
+        }
+        if !errors.is_empty() {
+            return Err(Rejection::invalid(errors));
+        }
+        let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let guest = SGuest { email, first_name: text("first_name"), last_name: text("last_name") };
+        self.guests.push(guest.clone());
+        Ok(guest)
+    }
+
+    /// The demo organization that groups.example.yaml is written against.
+    pub fn demo() -> State {
+        let mut s = State::default();
+        let people = [
+            (1001, "alice.nguyen@example.com", "Alice", "Nguyen", "active"),
+            (1002, "marco.rossi@example.com", "Marco", "Rossi", "active"),
+            (1003, "priya.shah@example.com", "Priya", "Shah", "active"),
+            (1004, "dana.okafor@example.com", "Dana", "Okafor", "active"),
+            (1005, "li.wei@example.com", "Li", "Wei", "active"),
+            (1006, "sam.taylor@example.com", "Sam", "Taylor", "active"),
+            (1007, "jordan.lee@example.com", "Jordan", "Lee", "invited"),
+            (1008, "chris.moore@example.com", "Chris", "Moore", "disabled"),
+            (1009, "fatima.haddad@example.com", "Fatima", "Haddad", "active"),
+            (1010, "tom.becker@example.com", "Tom", "Becker", "active"),
+        ];
+        for (id, email, first, last, status) in people {
+            s.users.push(SUser { id, email: email.into(), first_name: first.into(), last_name: last.into(), status: status.into() });
+        }
+        s.guests.push(SGuest { email: "auditor@audit-firm.example".into(), first_name: "Avery".into(), last_name: "Auditor".into() });
+        s.guests.push(SGuest { email: "temp.help@staffing.example".into(), first_name: "Temp".into(), last_name: "Help".into() });
+        let groups: [(&str, &str, &[u64], &[&str]); 5] = [
+            ("Onboarding Team", "Team responsible for new client onboarding.", &[1001, 1002, 1005], &[]),
+            ("Finance Approvers", "Approves invoices.", &[1004, 1005, 1006], &["auditor@audit-firm.example"]),
+            ("Support Escalation", "Second-line support.", &[1002, 1003, 1006, 1009, 1010], &[]),
+            ("Old Contractors", "Contractors from the 2025 migration.", &[1006], &["temp.help@staffing.example"]),
+            ("Temp Q3 Audit", "Short-lived audit room.", &[1004], &["auditor@audit-firm.example"]),
+        ];
+        for (name, description, members, guests) in groups {
+            let input = GroupInput {
+                name: Some(json!(name)),
+                description: Some(json!(description)),
+                members: Some(json!(members)),
+                guests: Some(json!(guests)),
+            };
+            // The demo data satisfies the rules by construction.
+            let _ = s.create_group(&input);
+        }
+        let marketing = GroupInput {
+            name: Some(json!("Marketing")),
+            description: Some(json!("Managed by hand in the Tallyfy UI.")),
+            members: Some(json!([1009])),
+            guests: None,
+        };
+        let _ = s.create_group(&marketing);
+        s
+    }
+
+    /// Deterministic fake data for benchmarks: `users` users, `groups` groups of about 25
+    /// members, `guests` guests.
+    pub fn seeded(users: usize, groups: usize, guests: usize) -> State {
+        let mut s = State::default();
+        for i in 0..users {
+            s.users.push(SUser {
+                id: 100_000 + i as u64,
+                email: format!("user{i}@example.com"),
+                first_name: "User".into(),
+                last_name: format!("{i}"),
+                status: "active".into(),
+            });
+        }
+        for i in 0..guests {
+            s.guests.push(SGuest { email: format!("guest{i}@partner.example"), first_name: "Guest".into(), last_name: format!("{i}") });
+        }
+        let mut rng = fastrand::Rng::with_seed(42);
+        for i in 0..groups {
+            let mut members: Vec<u64> = if users == 0 { Vec::new() } else { (0..25).map(|_| 100_000 + rng.u64(0..users as u64)).collect() };
+            members.sort_unstable();
+            members.dedup();
+            let group_guests: Vec<String> =
+                if guests == 0 || i % 5 != 0 { Vec::new() } else { vec![format!("guest{}@partner.example", rng.usize(0..guests))] };
+            let id = s.new_id();
+            let now = s.tick();
+            s.groups.insert(
+                id.clone(),
+                SGroup {
+                    id: id.clone(),
+                    name: format!("Group {i:05}"),
+                    description: format!("Seeded group {i}."),
+                    members,
+                    guests: group_guests,
+                    created_at: now.clone(),
+                    last_updated: now,
+                },
+            );
+            s.order.push(id);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(v: Value) -> GroupInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn demo_state_is_consistent() {
+        let s = State::demo();
+        assert_eq!(s.groups.len(), 6);
+        assert_eq!(s.order.len(), 6);
+        assert!(s.groups.values().all(|g| g.id.len() == 32 && g.id.chars().all(|c| c.is_ascii_hexdigit())));
+    }
+
+    #[test]
+    fn validation_collects_every_field() {
+        let mut s = State::demo();
+        let long = "x".repeat(201);
+        let r = s.create_group(&input(json!({"name": long, "description": "", "members": [1, 1001], "guests": ["bad", "alice.nguyen@example.com", "new@x.co"]}))).unwrap_err();
+        assert_eq!(r.status, 422);
+        let errors = r.body["errors"].as_object().unwrap();
+        let keys: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(keys, vec!["description", "guests.0", "guests.1", "guests.2", "members.0", "name"]);
+        let r = s.create_group(&input(json!({"name": "onboarding team", "description": "d"}))).unwrap_err();
+        assert_eq!(r.body["errors"]["name"][0], "The name has already been taken.");
+    }
+
+    #[test]
+    fn update_may_keep_its_own_name_and_replaces_lists() {
+        let mut s = State::demo();
+        let id = s.order[0].clone();
+        let g = s.update_group(&id, &input(json!({"name": "ONBOARDING TEAM", "description": "d", "members": [1003]}))).unwrap();
+        assert_eq!(g.members, vec![1003]);
+        assert!(g.guests.is_empty());
+        assert_eq!(s.update_group("nope", &input(json!({}))).unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn seeding_is_deterministic() {
+        assert_eq!(State::seeded(50, 10, 5), State::seeded(50, 10, 5));
+        let s = State::seeded(1000, 3, 0);
+        assert!(s.groups.values().all(|g| g.members.len() > 20));
+    }
+}
