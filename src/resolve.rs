@@ -166,12 +166,12 @@ mod tests {
         .unwrap();
         let e: Vec<String> = resolve(&s, &dir(), |_| true).unwrap_err().0.iter().map(|d| d.to_string()).collect();
         let expect = [
-            "g.yaml:3:16: member alice@exampel.com of \"A\" is not a user of this organization\n    hint: did you mean alice@example.com?",
-            "g.yaml:3:35: member nobody@x.co of \"A\" is not a user of this organization\n    hint: invite them in Tallyfy first",
-            "g.yaml:3:48: member user id 99 of \"A\" is not a user of this organization",
-            "g.yaml:3:52: member carol@example.com (user id 3) of \"A\" is disabled",
-            "g.yaml:3:74: member alice@example.com (user id 1) is listed twice in \"A\" (first at g.yaml:3:71)",
-            "g.yaml:4:15: guest bob@example.com of \"A\" is an org member (F2 L, user id 2)",
+            "g.yaml:3:15: member alice@exampel.com of \"A\" is not a user of this organization\n    hint: did you mean alice@example.com?",
+            "g.yaml:3:34: member nobody@x.co of \"A\" is not a user of this organization\n    hint: invite them in Tallyfy first",
+            "g.yaml:3:47: member user id 99 of \"A\" is not a user of this organization",
+            "g.yaml:3:51: member carol@example.com (user id 3) of \"A\" is disabled",
+            "g.yaml:3:73: member alice@example.com (user id 1) is listed twice in \"A\" (first at g.yaml:3:70)",
+            "g.yaml:4:14: guest bob@example.com of \"A\" is an org member (F2 L, user id 2)",
         ];
         assert_eq!(e.len(), expect.len(), "{e:#?}");
         for (got, want) in e.iter().zip(expect) {
