@@ -243,3 +243,6 @@ pub fn diff(
     out.warnings.sort();
     out
 }
+
+#[cfg(test)]
+mod tests;

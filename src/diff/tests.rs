@@ -1,0 +1,195 @@
+//! Unit tests of the differ and the planner (pure).
+
+use super::*;
+use crate::desired::load_str;
+use crate::model::{GroupId, User, UserStatus};
+use crate::plan::{self, Action, GuardLimits, Plan, Target};
+use crate::resolve::{Directory, resolve};
+
+fn users() -> Vec<User> {
+    (1..=12)
+        .map(|i| User {
+            id: UserId(i),
+            email: Email::new(&format!("u{i}@example.com")),
+            first_name: format!("U{i}"),
+            last_name: "Test".into(),
+            status: UserStatus::Active,
+        })
+        .collect()
+}
+
+fn live(id: &str, name: &str, members: &[u64], guests: &[&str]) -> LiveGroup {
+    LiveGroup {
+        id: GroupId(id.into()),
+        name: name.into(),
+        description: format!("{name} description"),
+        members: members.iter().map(|&m| UserId(m)).collect(),
+        guests: guests.iter().map(|g| Email::new(g)).collect(),
+    }
+}
+
+fn plan_with(yaml: &str, groups: &[LiveGroup], options: &DiffOptions) -> Plan {
+    let desired = load_str("g.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
+    let users = users();
+    let dir = Directory::new(&users);
+    let resolved = resolve(&desired, &dir, |g| options.scope.includes(&g.name.value)).unwrap_or_else(|e| panic!("{e}"));
+    let guests = vec![crate::model::Guest { email: Email::new("known@partner.co"), first_name: "K".into(), last_name: "P".into() }];
+    let d = diff(&desired, &resolved, groups, Some(&guests), options);
+    let limits = GuardLimits {
+        max_deleted_groups: desired.settings.max_deleted_groups,
+        max_removed_ratio: desired.settings.max_removed_ratio,
+        prune: desired.settings.prune,
+        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
+    };
+    plan::build(d, &limits, &dir, Target { api_url: "https://x/api".into(), org: "o".into() })
+}
+
+fn plan_of(yaml: &str, groups: &[LiveGroup]) -> Plan {
+    plan_with(yaml, groups, &DiffOptions::default())
+}
+
+fn kinds(plan: &Plan) -> Vec<String> {
+    plan.actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateGuest { email, .. } => format!("invite {email}"),
+            Action::CreateGroup { after } => format!("create {}", after.name),
+            Action::UpdateGroup { after, renamed_from: Some(old), .. } => format!("rename {old} -> {}", after.name),
+            Action::UpdateGroup { after, .. } => format!("update {}", after.name),
+            Action::DeleteGroup { before, .. } => format!("delete {}", before.name),
+        })
+        .collect()
+}
+
+#[test]
+fn creates_updates_deletes_and_leaves_equal_groups_alone() {
+    let yaml = "groups:\n  - name: New\n    members: [u1@example.com]\n  - name: Same\n    members: [u2@example.com, u1@example.com]\n  - name: Changed\n    members: [u3@example.com]\n  - name: Gone\n    absent: true\n  - name: Never existed\n    absent: true\n";
+    let groups = [live("a", "Same", &[1, 2], &[]), live("b", "Changed", &[4], &[]), live("c", "Gone", &[5], &[])];
+    let p = plan_of(yaml, &groups);
+    assert_eq!(kinds(&p), vec!["create New", "update Changed", "delete Gone"]);
+    assert_eq!(p.summary.unchanged, 1);
+    assert_eq!(p.summary.api_calls, 3);
+    let Action::CreateGroup { after } = &p.actions[0] else { panic!() };
+    assert_eq!(after.description, crate::desired::DEFAULT_DESCRIPTION);
+    let Action::UpdateGroup { after, .. } = &p.actions[1] else { panic!() };
+    assert_eq!(after.members, vec![UserId(3)]);
+    assert_eq!(after.description, "Changed description", "an omitted description is kept");
+}
+
+#[test]
+fn omitted_lists_are_not_managed() {
+    let p = plan_of("groups:\n  - name: A\n    description: new words\n", &[live("a", "A", &[1, 2], &["g@p.co"])]);
+    let Action::UpdateGroup { after, .. } = &p.actions[0] else { panic!() };
+    assert_eq!(after.members, vec![UserId(1), UserId(2)]);
+    assert_eq!(after.guests, vec![Email::new("g@p.co")]);
+    let p = plan_of("groups:\n  - name: A\n    members: []\n    guests: []\n", &[live("a", "A", &[1, 2], &["g@p.co"])]);
+    let Action::UpdateGroup { after, .. } = &p.actions[0] else { panic!() };
+    assert!(after.members.is_empty() && after.guests.is_empty());
+}
+
+#[test]
+fn renames_via_previously_and_case() {
+    let yaml = "groups:\n  - name: Onboarding Specialists\n    previously: [Onboarding Team]\n  - name: Finance\n";
+    let p = plan_of(yaml, &[live("a", "onboarding team", &[1], &[]), live("b", "FINANCE", &[2], &[])]);
+    assert_eq!(kinds(&p), vec!["rename FINANCE -> Finance", "rename onboarding team -> Onboarding Specialists"]);
+    let Action::UpdateGroup { id, .. } = &p.actions[1] else { panic!() };
+    assert_eq!(id, &GroupId("a".into()));
+}
+
+#[test]
+fn an_old_name_beside_the_new_one_is_left_alone_with_a_warning() {
+    let yaml = "settings:\n  prune: true\ngroups:\n  - name: New\n    previously: [Old]\n";
+    let p = plan_of(yaml, &[live("a", "New", &[], &[]), live("b", "Old", &[1], &[])]);
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.unmanaged, vec!["Old"]);
+    assert!(p.warnings[0].contains("\"Old\" is listed in `previously` of \"New\""), "{:?}", p.warnings);
+}
+
+#[test]
+fn prune_ignore_and_unmanaged() {
+    let groups = [live("a", "Keep", &[1], &[]), live("b", "Stray", &[2, 3, 4, 5], &[]), live("c", "Temp 1", &[3], &[])];
+    let p = plan_of("settings:\n  ignore: ['Temp *']\ngroups:\n  - name: Keep\n", &groups);
+    assert!(p.actions.is_empty());
+    assert_eq!(p.unmanaged, vec!["Stray"]);
+    assert_eq!(p.ignored, vec!["Temp 1"]);
+    let p = plan_of("settings:\n  prune: true\n  ignore: ['Temp *']\n  max_removed_ratio: 1\ngroups:\n  - name: Keep\n", &groups);
+    assert_eq!(kinds(&p), vec!["delete Stray"]);
+    assert!(p.unmanaged.is_empty());
+    let Action::DeleteGroup { reason, .. } = &p.actions[0] else { panic!() };
+    assert_eq!(*reason, DeleteReason::Pruned);
+}
+
+#[test]
+fn no_removals_only_adds() {
+    let yaml = "settings:\n  prune: true\ngroups:\n  - name: A\n    members: [u1@example.com, u3@example.com]\n  - name: B\n    absent: true\n";
+    let groups = [live("a", "A", &[1, 2], &[]), live("b", "B", &[1], &[]), live("c", "C", &[1], &[])];
+    let p = plan_with(yaml, &groups, &DiffOptions { no_removals: true, ..DiffOptions::default() });
+    assert_eq!(kinds(&p), vec!["update A"]);
+    let Action::UpdateGroup { after, .. } = &p.actions[0] else { panic!() };
+    assert_eq!(after.members, vec![UserId(1), UserId(2), UserId(3)]);
+    assert_eq!(p.warnings.len(), 3, "{:?}", p.warnings);
+    assert_eq!(p.guard.removed_memberships, 0);
+}
+
+#[test]
+fn scope_limits_what_is_read_and_changed() {
+    let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Ops A\n    members: [u1@example.com]\n  - name: Dev B\n    members: [u2@example.com]\n";
+    let groups = [live("a", "Ops A", &[], &[]), live("b", "Dev B", &[], &[]), live("c", "Ops Stray", &[1], &[]), live("d", "Dev Stray", &[1], &[])];
+    let only = DiffOptions { scope: Scope { only: vec!["Ops*".into()], exclude: vec![] }, no_removals: false };
+    let p = plan_with(yaml, &groups, &only);
+    assert_eq!(kinds(&p), vec!["update Ops A", "delete Ops Stray"]);
+    assert_eq!(p.out_of_scope, 2);
+    let exclude = DiffOptions { scope: Scope { only: vec![], exclude: vec!["*Stray".into()] }, no_removals: false };
+    assert_eq!(kinds(&plan_with(yaml, &groups, &exclude)), vec!["update Dev B", "update Ops A"]);
+}
+
+#[test]
+fn missing_guests_are_invited_first() {
+    let yaml = "groups:\n  - name: A\n    guests: [new@partner.co, known@partner.co, in.group@partner.co]\n";
+    let p = plan_of(yaml, &[live("b", "B", &[], &["in.group@partner.co"])]);
+    assert_eq!(kinds(&p), vec!["invite new@partner.co", "create A"]);
+    assert_eq!(p.summary.guests_to_invite, 1);
+}
+
+#[test]
+fn guard_counts_deletes_and_removed_memberships() {
+    let mut yaml = String::from("settings:\n  max_deleted_groups: 1\ngroups:\n");
+    for n in ["A", "B"] {
+        yaml.push_str(&format!("  - name: {n}\n    absent: true\n"));
+    }
+    yaml.push_str("  - name: C\n    members: [u1@example.com]\n");
+    let groups = [live("a", "A", &[1], &[]), live("b", "B", &[1], &[]), live("c", "C", &[1, 2, 3, 4, 5, 6], &[])];
+    let p = plan_of(&yaml, &groups);
+    assert_eq!(p.guard.deleted_groups, 2);
+    assert_eq!(p.guard.removed_memberships, 7);
+    assert_eq!(p.guard.current_memberships, 8);
+    assert_eq!(p.guard.tripped.len(), 2, "{:?}", p.guard.tripped);
+    assert!(p.guard.tripped[0].contains("deletes 2 groups, more than max_deleted_groups (1)"));
+    assert!(p.guard.tripped[1].contains("removes 7 of 8 memberships (88%)"));
+
+    let p = plan_of("settings:\n  prune: true\ngroups: []\n", &[]);
+    assert!(p.guard.prune_with_no_groups && p.guard.is_tripped());
+
+    let p = plan_of("groups:\n  - name: C\n    members: [u1@example.com, u2@example.com, u3@example.com, u4@example.com, u5@example.com]\n", &groups);
+    assert!(!p.guard.is_tripped(), "1 of 6 removed is under 25%: {:?}", p.guard);
+}
+
+#[test]
+fn output_does_not_depend_on_input_order() {
+    let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\n  max_deleted_groups: 10\ngroups:\n  - name: B\n    members: [u3@example.com, u1@example.com]\n  - name: A\n    members: [u2@example.com]\n";
+    let mut groups = vec![live("1", "Z", &[1], &[]), live("2", "B", &[2], &[]), live("3", "Y", &[3], &[]), live("4", "A", &[4], &[])];
+    let first = plan_of(yaml, &groups);
+    groups.reverse();
+    assert_eq!(plan_of(yaml, &groups), first);
+}
+
+#[test]
+fn baseline_labels_changes() {
+    let groups = [live("a", "A", &[1], &[]), live("b", "B", &[1], &[])];
+    let base = plan_of("groups:\n  - name: A\n    members: [u2@example.com]\n  - name: B\n    members: [u1@example.com]\n", &groups);
+    let mut pr = plan_of("groups:\n  - name: A\n    members: [u2@example.com]\n  - name: B\n    members: [u3@example.com]\n  - name: C\n", &groups);
+    plan::label_origins(&mut pr, &base);
+    use crate::plan::Origin;
+    assert_eq!(kinds(&pr), vec!["create C", "update A", "update B"]);
+    assert_eq!(pr.origins, vec![Origin::Introduced, Origin::Drift, Origin::Introduced]);
+}

@@ -1,0 +1,267 @@
+//! wiremock tests of every Tallyfy API interaction: method, path, headers, body and call count.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tallyfy_groups::model::{Email, GroupId, UserId};
+use tallyfy_groups::tallyfy::wire::{GroupPayload, GuestPayload};
+use tallyfy_groups::tallyfy::{ApiError, Client, ClientConfig, RetryPolicy, Secret};
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const GROUPS: &str = "/organizations/org1/groups";
+
+fn client(server: &MockServer) -> Client {
+    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
+    config.max_rps = 0.0;
+    config.timeout = Duration::from_millis(500);
+    config.retry = RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5), max_total: Duration::from_secs(10) };
+    Client::new(config).expect("client")
+}
+
+fn group(id: &str, name: &str, members: &[u64]) -> Value {
+    json!({"id": id, "name": name, "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
+}
+
+fn page(data: Vec<Value>, total: usize, current: u64, pages: u64, links: Value) -> Value {
+    json!({"data": data, "meta": {"pagination": {"total": total, "count": 0, "per_page": 100, "current_page": current, "total_pages": pages, "links": links}}})
+}
+
+fn authed(m: wiremock::MockBuilder) -> wiremock::MockBuilder {
+    m.and(header("Authorization", "Bearer tok-123")).and(header("Accept", "application/json")).and(header("X-Tallyfy-Client", "APIClient"))
+}
+
+#[tokio::test]
+async fn lists_follow_total_pages_with_every_links_shape() {
+    let server = MockServer::start().await;
+    let links = [json!({"next": "x"}), json!({}), json!([])];
+    for (i, links) in links.into_iter().enumerate() {
+        let n = i as u64 + 1;
+        authed(Mock::given(method("GET")).and(path(GROUPS)).and(query_param("page", n.to_string())).and(query_param("per_page", "100")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![group(&format!("g{n}"), &format!("G{n}"), &[n])], 3, n, 3, links)))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let groups = client(&server).list_groups().await.expect("groups");
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, vec!["G1", "G2", "G3"]);
+    assert_eq!(groups[2].members.iter().copied().collect::<Vec<_>>(), vec![UserId(3)]);
+}
+
+#[tokio::test]
+async fn a_short_read_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/organizations/org1/users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![json!({"id": 1, "email": "a@b.co"})], 2, 1, 1, Value::Null)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server).list_users().await.unwrap_err();
+    assert_eq!(err, ApiError::Incomplete { path: "/organizations/org1/users".into(), expected: 2, got: 1 });
+    assert!(err.to_string().contains("refusing to plan from a partial list"));
+}
+
+#[tokio::test]
+async fn rate_limit_429_honours_retry_after_on_any_method() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_json(json!({"message": "Too Many Attempts."})))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "N", &[])}))).expect(1).mount(&server).await;
+    let started = Instant::now();
+    let body = GroupPayload { name: "N".into(), description: "d".into(), members: vec![], guests: vec![] };
+    let g = client(&server).create_group(&body).await.expect("created after the 429");
+    assert_eq!(g.id, GroupId("n".into()));
+    assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After: 1 was not honoured: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date() {
+    let server = MockServer::start().await;
+    let past = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(60));
+    Mock::given(method("DELETE"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", past.as_str()))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE")).and(path(format!("{GROUPS}/g1"))).respond_with(ResponseTemplate::new(204)).expect(1).mount(&server).await;
+    client(&server).delete_group(&GroupId("g1".into())).await.expect("deleted");
+}
+
+#[tokio::test]
+async fn get_503_then_success_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).with_priority(1).expect(2).mount(&server).await;
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    assert!(client(&server).list_groups().await.expect("listed").is_empty());
+}
+
+#[tokio::test]
+async fn get_timeout_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    assert!(client(&server).list_groups().await.expect("listed").is_empty());
+}
+
+#[tokio::test]
+async fn post_500_after_the_group_was_created_never_duplicates() {
+    let server = MockServer::start().await;
+    let body = GroupPayload { name: "Ops".into(), description: "d".into(), members: vec![UserId(7)], guests: vec![Email::new("g@p.co")] };
+    authed(Mock::given(method("POST")).and(path(GROUPS)).and(header("Content-Type", "application/json")))
+        .and(body_json(json!({"name": "Ops", "description": "d", "members": [7], "guests": ["g@p.co"]})))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"message": "Server Error"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The server did create it: the re-read finds it under its name (in another case).
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![group("x", "OPS", &[7])], 1, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let g = client(&server).create_group(&body).await.expect("found after the ambiguous failure");
+    assert_eq!(g.id, GroupId("x".into()));
+}
+
+#[tokio::test]
+async fn post_500_without_effect_is_sent_again_after_the_reread() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(502)).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
+    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "Ops", &[])}))).expect(1).mount(&server).await;
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    let body = GroupPayload { name: "Ops".into(), description: "d".into(), members: vec![], guests: vec![] };
+    assert_eq!(client(&server).create_group(&body).await.expect("created").id, GroupId("n".into()));
+}
+
+#[tokio::test]
+async fn post_timeout_rereads_before_retrying() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/org1/guests"))
+        .and(body_json(json!({"email": "new@p.co", "first_name": "New", "last_name": "(guest)"})))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/organizations/org1/guests"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![json!({"email": "NEW@p.co"})], 1, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let body = GuestPayload { email: Email::new("new@p.co"), first_name: "New".into(), last_name: "(guest)".into() };
+    client(&server).create_guest(&body).await.expect("found after the timeout");
+}
+
+#[tokio::test]
+async fn put_replaces_the_whole_group() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("PUT")).and(path(format!("{GROUPS}/abc"))).and(header("Content-Type", "application/json")))
+        .and(body_json(json!({"name": "A", "description": "D", "members": [1, 2], "guests": []})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("abc", "A", &[1, 2])})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let body = GroupPayload { name: "A".into(), description: "D".into(), members: vec![UserId(1), UserId(2)], guests: vec![] };
+    let g = client(&server).update_group(&GroupId("abc".into()), &body).await.expect("updated");
+    assert_eq!(g.members.len(), 2);
+}
+
+#[tokio::test]
+async fn delete_accepts_empty_bodies_and_an_already_deleted_group() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("DELETE")).and(path(format!("{GROUPS}/a")))).respond_with(ResponseTemplate::new(200)).expect(1).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{GROUPS}/b")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": true, "message": "Group not found.", "code": "RESOURCE_NOT_FOUND"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    c.delete_group(&GroupId("a".into())).await.expect("200 with an empty body");
+    c.delete_group(&GroupId("b".into())).await.expect("404 means already gone");
+}
+
+#[tokio::test]
+async fn a_422_is_surfaced_with_its_field_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(422).insert_header("X-Request-Id", "req-9").set_body_json(
+            json!({"message": "The given data was invalid.", "errors": {"name": ["The name has already been taken."], "members.0": ["The selected members.0 is invalid."]}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let body = GroupPayload { name: "A".into(), description: "D".into(), members: vec![UserId(9)], guests: vec![] };
+    let err = client(&server).update_group(&GroupId("g".into()), &body).await.unwrap_err();
+    let ApiError::Status { status, field_errors, request_id, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*status, 422);
+    assert_eq!(field_errors["name"], vec!["The name has already been taken."]);
+    assert_eq!(request_id.as_deref(), Some("req-9"));
+    let text = err.to_string();
+    assert!(text.contains("members.0: The selected members.0 is invalid."), "{text}");
+    assert!(!text.contains("tok-123"));
+}
+
+#[tokio::test]
+async fn a_401_is_explained_and_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."}))).expect(1).mount(&server).await;
+    let err = client(&server).list_groups().await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert!(err.to_string().contains("check TALLYFY_ACCESS_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn retries_give_up_with_the_last_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).expect(4).mount(&server).await;
+    let err = client(&server).list_groups().await.unwrap_err();
+    let ApiError::Exhausted { attempts, last, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*attempts, 4);
+    assert_eq!(last.status(), Some(500));
+}
+
+#[tokio::test]
+async fn undecodable_answers_name_the_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "g", "name": 5}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server).list_groups().await.unwrap_err();
+    assert!(err.to_string().contains("at `data[0].name`"), "{err}");
+}
+
+#[tokio::test]
+async fn the_client_side_rate_limit_spaces_requests() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).expect(5).mount(&server).await;
+    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("t"));
+    config.max_rps = 20.0;
+    let c = Client::new(config).expect("client");
+    let started = Instant::now();
+    for i in 0..5 {
+        c.delete_group(&GroupId(format!("g{i}"))).await.expect("deleted");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(190), "5 requests at 20/s take at least 200 ms: {:?}", started.elapsed());
+}
