@@ -190,9 +190,7 @@ fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
-    let guests = async {
-        if need_guests { client.list_guests().await.map(Some) } else { Ok(None) }
-    };
+    let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
     let (groups, users, guests) = tokio::try_join!(client.list_groups(), client.list_users(), guests)?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
     Ok(LiveState { groups, users, guests })
@@ -286,7 +284,8 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
-                "refusing to apply without confirmation: stdin is not a terminal.\n    hint: review the plan above and pass --auto-approve".into(),
+                "refusing to apply without confirmation: stdin is not a terminal.\n    hint: review the plan above and pass --auto-approve"
+                    .into(),
             ));
         }
         eprint!("\nApply these changes to organization {}? Only 'y' or 'yes' continues [y/N]: ", client.org());

@@ -187,18 +187,16 @@ pub struct SandboxArgs {
     /// Persist the state in this JSON file.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Seed this many deterministic users (when the state is new).
+    /// Seed this many deterministic users (when the state is new; without any --seed-* option
+    /// the sandbox starts with the demo organization that groups.example.yaml names).
     #[arg(long, default_value_t = 0)]
     pub seed_users: usize,
-    /// Seed this many deterministic groups (when the state is new).
+    /// Seed this many deterministic groups of about 25 members (when the state is new).
     #[arg(long, default_value_t = 0)]
     pub seed_groups: usize,
     /// Seed this many deterministic guests (when the state is new).
     #[arg(long, default_value_t = 0)]
     pub seed_guests: usize,
-    /// Seed the demo users that groups.example.yaml names.
-    #[arg(long)]
-    pub seed_demo: bool,
     /// Bearer token clients must send.
     #[arg(long, default_value = "sandbox-token")]
     pub token: String,

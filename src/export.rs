@@ -29,10 +29,17 @@ pub fn to_yaml(live: &LiveState) -> String {
             match directory.get(*id) {
                 Some(u) if u.status == UserStatus::Disabled => members.push((
                     u.email.to_string(),
-                    format!("    # - {}  # user id {id}, {}: disabled; plan refuses disabled members, so it is left out\n", scalar(u.email.as_str()), u.display_name()),
+                    format!(
+                        "    # - {}  # user id {id}, {}: disabled; plan refuses disabled members, so it is left out\n",
+                        scalar(u.email.as_str()),
+                        u.display_name()
+                    ),
                 )),
-                Some(u) => members.push((u.email.to_string(), format!("      - {}  # {}, user id {id}\n", scalar(u.email.as_str()), u.display_name()))),
-                None => members.push((format!("~{id:020}"), format!("    # - {id}  # user id {id} is not in the user directory; left out\n"))),
+                Some(u) => members
+                    .push((u.email.to_string(), format!("      - {}  # {}, user id {id}\n", scalar(u.email.as_str()), u.display_name()))),
+                None => {
+                    members.push((format!("~{id:020}"), format!("    # - {id}  # user id {id} is not in the user directory; left out\n")))
+                }
             }
         }
         members.sort();

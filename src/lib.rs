@@ -5,6 +5,10 @@
 //! pure; [`app`], [`apply`], [`saved`] and [`tallyfy`] are the effectful shell. [`sandbox`] is a
 //! Tallyfy-compatible server that nothing in the core depends on.
 
+// Errors are on the cold path and carry what a user needs to act (status, message, field
+// errors); boxing them would only complicate matching on them.
+#![allow(clippy::result_large_err)]
+
 pub mod app;
 pub mod apply;
 pub mod cli;

@@ -102,11 +102,7 @@ impl User {
     pub fn display_name(&self) -> String {
         let name = format!("{} {}", self.first_name.trim(), self.last_name.trim());
         let name = name.trim();
-        if name.is_empty() {
-            self.email.to_string()
-        } else {
-            name.to_string()
-        }
+        if name.is_empty() { self.email.to_string() } else { name.to_string() }
     }
 }
 

@@ -279,7 +279,12 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
         actions.push(Action::CreateGroup { after });
     }
     for u in diff.updates {
-        actions.push(Action::UpdateGroup { id: u.live.id.clone(), before: GroupState::from_live(&u.live), after: u.after, renamed_from: u.renamed_from });
+        actions.push(Action::UpdateGroup {
+            id: u.live.id.clone(),
+            before: GroupState::from_live(&u.live),
+            after: u.after,
+            renamed_from: u.renamed_from,
+        });
     }
     for d in &diff.deletes {
         actions.push(Action::DeleteGroup { id: d.live.id.clone(), before: GroupState::from_live(&d.live), reason: d.reason });

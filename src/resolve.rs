@@ -43,12 +43,7 @@ impl Directory {
     }
 
     fn closest_email(&self, email: &Email) -> Option<&Email> {
-        self.by_email
-            .keys()
-            .map(|e| (strsim::levenshtein(e.as_str(), email.as_str()), e))
-            .filter(|(d, _)| *d <= 2)
-            .min()
-            .map(|(_, e)| e)
+        self.by_email.keys().map(|e| (strsim::levenshtein(e.as_str(), email.as_str()), e)).filter(|(d, _)| *d <= 2).min().map(|(_, e)| e)
     }
 }
 
@@ -72,7 +67,8 @@ pub fn resolve<'a>(
                     MemberRef::Email(e) => match directory.by_email(e) {
                         Some(u) => u,
                         None => {
-                            let mut d = Diagnostic::at(&m.at, format!("member {e} of \"{}\" is not a user of this organization", g.name.value));
+                            let mut d =
+                                Diagnostic::at(&m.at, format!("member {e} of \"{}\" is not a user of this organization", g.name.value));
                             d = match directory.closest_email(e) {
                                 Some(close) => d.with_hint(format!("did you mean {close}?")),
                                 None => d.with_hint("invite them in Tallyfy first, or list an external person under `guests`"),
@@ -85,8 +81,11 @@ pub fn resolve<'a>(
                         Some(u) => u,
                         None => {
                             diags.push(
-                                Diagnostic::at(&m.at, format!("member user id {id} of \"{}\" is not a user of this organization", g.name.value))
-                                    .with_hint("list members by email; `tallyfy-groups export` shows the current ones"),
+                                Diagnostic::at(
+                                    &m.at,
+                                    format!("member user id {id} of \"{}\" is not a user of this organization", g.name.value),
+                                )
+                                .with_hint("list members by email; `tallyfy-groups export` shows the current ones"),
                             );
                             continue;
                         }
@@ -113,8 +112,17 @@ pub fn resolve<'a>(
             for guest in list {
                 if let Some(u) = directory.by_email(&guest.value) {
                     diags.push(
-                        Diagnostic::at(&guest.at, format!("guest {} of \"{}\" is an org member ({}, user id {})", guest.value, g.name.value, u.display_name(), u.id))
-                            .with_hint("list the address under `members` instead"),
+                        Diagnostic::at(
+                            &guest.at,
+                            format!(
+                                "guest {} of \"{}\" is an org member ({}, user id {})",
+                                guest.value,
+                                g.name.value,
+                                u.display_name(),
+                                u.id
+                            ),
+                        )
+                        .with_hint("list the address under `members` instead"),
                     );
                     continue;
                 }

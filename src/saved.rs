@@ -41,7 +41,8 @@ pub fn read(path: &Path) -> Result<Plan, String> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| format!("{} is not a valid saved plan: at `{}`: {}", path.display(), e.path(), e.inner()))
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| format!("{} is not a valid saved plan: at `{}`: {}", path.display(), e.path(), e.inner()))
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
@@ -84,10 +85,10 @@ pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Re
     }
     if let Some(guests) = &live.guests {
         for a in &plan.actions {
-            if let crate::plan::Action::CreateGuest { email, .. } = a {
-                if guests.iter().any(|g| &g.email == email) {
-                    stale.push(format!("guest {email} now exists, but the plan invites them"));
-                }
+            if let crate::plan::Action::CreateGuest { email, .. } = a
+                && guests.iter().any(|g| &g.email == email)
+            {
+                stale.push(format!("guest {email} now exists, but the plan invites them"));
             }
         }
     }

@@ -15,7 +15,12 @@ fn client(server: &MockServer) -> Client {
     let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
     config.max_rps = 0.0;
     config.timeout = Duration::from_millis(500);
-    config.retry = RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5), max_total: Duration::from_secs(10) };
+    config.retry = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_total: Duration::from_secs(10),
+    };
     Client::new(config).expect("client")
 }
 
@@ -38,7 +43,13 @@ async fn lists_follow_total_pages_with_every_links_shape() {
     for (i, links) in links.into_iter().enumerate() {
         let n = i as u64 + 1;
         authed(Mock::given(method("GET")).and(path(GROUPS)).and(query_param("page", n.to_string())).and(query_param("per_page", "100")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![group(&format!("g{n}"), &format!("G{n}"), &[n])], 3, n, 3, links)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page(
+                vec![group(&format!("g{n}"), &format!("G{n}"), &[n])],
+                3,
+                n,
+                3,
+                links,
+            )))
             .expect(1)
             .mount(&server)
             .await;
@@ -74,7 +85,12 @@ async fn rate_limit_429_honours_retry_after_on_any_method() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "N", &[])}))).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "N", &[])})))
+        .expect(1)
+        .mount(&server)
+        .await;
     let started = Instant::now();
     let body = GroupPayload { name: "N".into(), description: "d".into(), members: vec![], guests: vec![] };
     let g = client(&server).create_group(&body).await.expect("created after the 429");
@@ -100,8 +116,20 @@ async fn retry_after_as_an_http_date() {
 #[tokio::test]
 async fn get_503_then_success_is_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).with_priority(1).expect(2).mount(&server).await;
-    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
     assert!(client(&server).list_groups().await.expect("listed").is_empty());
 }
 
@@ -116,7 +144,12 @@ async fn get_timeout_is_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
     assert!(client(&server).list_groups().await.expect("listed").is_empty());
 }
 
@@ -144,9 +177,26 @@ async fn post_500_after_the_group_was_created_never_duplicates() {
 #[tokio::test]
 async fn post_500_without_effect_is_sent_again_after_the_reread() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(502)).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
-    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "Ops", &[])}))).expect(1).mount(&server).await;
-    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([])))).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "Ops", &[])})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
     let body = GroupPayload { name: "Ops".into(), description: "d".into(), members: vec![], guests: vec![] };
     assert_eq!(client(&server).create_group(&body).await.expect("created").id, GroupId("n".into()));
 }
@@ -188,10 +238,16 @@ async fn put_replaces_the_whole_group() {
 #[tokio::test]
 async fn delete_accepts_empty_bodies_and_an_already_deleted_group() {
     let server = MockServer::start().await;
-    authed(Mock::given(method("DELETE")).and(path(format!("{GROUPS}/a")))).respond_with(ResponseTemplate::new(200)).expect(1).mount(&server).await;
+    authed(Mock::given(method("DELETE")).and(path(format!("{GROUPS}/a"))))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("DELETE"))
         .and(path(format!("{GROUPS}/b")))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": true, "message": "Group not found.", "code": "RESOURCE_NOT_FOUND"})))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"error": true, "message": "Group not found.", "code": "RESOURCE_NOT_FOUND"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -224,7 +280,11 @@ async fn a_422_is_surfaced_with_its_field_errors() {
 #[tokio::test]
 async fn a_401_is_explained_and_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."}))).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
+        .expect(1)
+        .mount(&server)
+        .await;
     let err = client(&server).list_groups().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert!(err.to_string().contains("check TALLYFY_ACCESS_TOKEN"), "{err}");

@@ -133,13 +133,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            prune: false,
-            ignore: Vec::new(),
-            default_description: None,
-            max_deleted_groups: 5,
-            max_removed_ratio: 0.25,
-        }
+        Settings { prune: false, ignore: Vec::new(), default_description: None, max_deleted_groups: 5, max_removed_ratio: 0.25 }
     }
 }
 

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 
-use super::{Diagnostic, DesiredGroup, Located, Location, MemberRef, Settings, Source};
+use super::{DesiredGroup, Diagnostic, Located, Location, MemberRef, Settings, Source};
 use crate::model::{Email, UserId};
 
 const TOP_KEYS: &[&str] = &["settings", "groups"];
-const SETTINGS_KEYS: &[&str] =
-    &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio"];
+const SETTINGS_KEYS: &[&str] = &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio"];
 /// The keys a group entry may have.
 pub const KNOWN_GROUP_KEYS: &[&str] = &["name", "description", "members", "guests", "previously", "absent"];
 const MAX_NAME_CHARS: usize = 200;
@@ -57,20 +56,20 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
         Err(e) => {
             let (line, column) = line_col(&source.bytes[..e.valid_up_to()]);
             let at = Location { file, line, column };
-            return Err(vec![Diagnostic::at(&at, "the file is not valid UTF-8")
-                .with_hint("save it as UTF-8 text")]);
+            return Err(vec![Diagnostic::at(&at, "the file is not valid UTF-8").with_hint("save it as UTF-8 text")]);
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         let at = Location { file, line: 1, column: 1 };
-        return Err(vec![Diagnostic::at(&at, "the file is empty")
-            .with_hint("start it with `groups:` followed by a list of groups")]);
+        return Err(vec![Diagnostic::at(&at, "the file is empty").with_hint("start it with `groups:` followed by a list of groups")]);
     }
     if let Some((line, column)) = too_deep(text) {
         let at = Location { file, line, column };
-        return Err(vec![Diagnostic::at(&at, format!("the document nests deeper than {MAX_DEPTH} levels"))
-            .with_hint("groups.yaml needs only four levels: groups → group → members → member")]);
+        return Err(vec![
+            Diagnostic::at(&at, format!("the document nests deeper than {MAX_DEPTH} levels"))
+                .with_hint("groups.yaml needs only four levels: groups → group → members → member"),
+        ]);
     }
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     // marked-yaml asserts on a few malformed streams; a panic there must become an error.
@@ -80,8 +79,10 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
         Ok(Err(e)) => return Err(vec![syntax_error(&file, &e)]),
         Err(_) => {
             let at = Location { file, line: 1, column: 1 };
-            return Err(vec![Diagnostic::at(&at, "the YAML parser could not read this file")
-                .with_hint("check it with a YAML linter; use one document without anchors, aliases or tags")]);
+            return Err(vec![
+                Diagnostic::at(&at, "the YAML parser could not read this file")
+                    .with_hint("check it with a YAML linter; use one document without anchors, aliases or tags"),
+            ]);
         }
     };
     let mut cx = Ctx { file, diags: Vec::new() };
@@ -91,11 +92,11 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
         return Err(cx.diags);
     };
     check_keys(&mut cx, top, TOP_KEYS, "top-level key");
-    if let Some(node) = top.get_node("settings") {
-        if let Some(s) = parse_settings(&mut cx, node) {
-            let key = top.keys().find(|k| k.as_str() == "settings").map(|k| k.span()).unwrap_or(node.span());
-            out.settings = Some((s, cx.loc(key)));
-        }
+    if let Some(node) = top.get_node("settings")
+        && let Some(s) = parse_settings(&mut cx, node)
+    {
+        let key = top.keys().find(|k| k.as_str() == "settings").map(|k| k.span()).unwrap_or(node.span());
+        out.settings = Some((s, cx.loc(key)));
     }
     match top.get_node("groups") {
         None => cx.error_hint(top.span(), "missing `groups:`", "add `groups:` with a list of groups (it may be `groups: []`)"),
@@ -185,7 +186,9 @@ fn check_keys(cx: &mut Ctx, map: &MarkedMappingNode, known: &[&str], what: &str)
             .filter(|(d, cand)| *d <= 2.max(cand.len() / 3));
         let expected = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
         match best {
-            Some((_, cand)) => cx.error_hint(key.span(), format!("unknown {what} `{k}`"), format!("did you mean `{cand}`? expected one of {expected}")),
+            Some((_, cand)) => {
+                cx.error_hint(key.span(), format!("unknown {what} `{k}`"), format!("did you mean `{cand}`? expected one of {expected}"))
+            }
             None => cx.error_hint(key.span(), format!("unknown {what} `{k}`"), format!("expected one of {expected}")),
         }
     }
@@ -267,36 +270,40 @@ fn parse_settings(cx: &mut Ctx, node: &Node) -> Option<Settings> {
         for item in items {
             if let Some(p) = string(cx, item, "an `ignore` pattern") {
                 if let Err(e) = glob::Pattern::new(&p) {
-                    cx.error_hint(item.span(), format!("`{p}` is not a valid glob: {}", e.msg), "use `*` for any text, `?` for one character, `[abc]` for a set");
+                    cx.error_hint(
+                        item.span(),
+                        format!("`{p}` is not a valid glob: {}", e.msg),
+                        "use `*` for any text, `?` for one character, `[abc]` for a set",
+                    );
                 } else {
                     s.ignore.push(Located { value: p, at: cx.loc(item.span()) });
                 }
             }
         }
     }
-    if let Some(n) = map.get_node("default_description") {
-        if let Some(d) = string(cx, n, "`default_description`") {
-            if d.trim().is_empty() {
-                cx.error(n.span(), "`default_description` is empty; Tallyfy requires a non-empty description");
-            } else {
-                s.default_description = Some(d);
-            }
+    if let Some(n) = map.get_node("default_description")
+        && let Some(d) = string(cx, n, "`default_description`")
+    {
+        if d.trim().is_empty() {
+            cx.error(n.span(), "`default_description` is empty; Tallyfy requires a non-empty description");
+        } else {
+            s.default_description = Some(d);
         }
     }
-    if let Some(n) = map.get_node("max_deleted_groups") {
-        if let Some(v) = scalar(cx, n, "`max_deleted_groups`") {
-            match v.as_str().parse::<usize>() {
-                Ok(k) => s.max_deleted_groups = k,
-                Err(_) => cx.error(n.span(), format!("`max_deleted_groups` must be a whole number, found `{}`", v.as_str())),
-            }
+    if let Some(n) = map.get_node("max_deleted_groups")
+        && let Some(v) = scalar(cx, n, "`max_deleted_groups`")
+    {
+        match v.as_str().parse::<usize>() {
+            Ok(k) => s.max_deleted_groups = k,
+            Err(_) => cx.error(n.span(), format!("`max_deleted_groups` must be a whole number, found `{}`", v.as_str())),
         }
     }
-    if let Some(n) = map.get_node("max_removed_ratio") {
-        if let Some(v) = scalar(cx, n, "`max_removed_ratio`") {
-            match v.as_str().parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => s.max_removed_ratio = r,
-                _ => cx.error(n.span(), format!("`max_removed_ratio` must be a number from 0 to 1, found `{}`", v.as_str())),
-            }
+    if let Some(n) = map.get_node("max_removed_ratio")
+        && let Some(v) = scalar(cx, n, "`max_removed_ratio`")
+    {
+        match v.as_str().parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => s.max_removed_ratio = r,
+            _ => cx.error(n.span(), format!("`max_removed_ratio` must be a number from 0 to 1, found `{}`", v.as_str())),
         }
     }
     Some(s)
@@ -306,7 +313,11 @@ fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
     let map = match node {
         Node::Mapping(m) => m,
         other => {
-            cx.error_hint(other.span(), format!("a group must be a mapping, found {}", kind(other)), "write `- name: Group name` and its keys indented below");
+            cx.error_hint(
+                other.span(),
+                format!("a group must be a mapping, found {}", kind(other)),
+                "write `- name: Group name` and its keys indented below",
+            );
             return None;
         }
     };
@@ -318,14 +329,18 @@ fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
             cx.diags.push(Diagnostic::at(&at, "a group has no `name`"));
             None
         }
-        Some(n) => string(cx, n, "`name`")
-            .and_then(|v| check_name(cx, n.span(), v, "name"))
-            .map(|v| Located { value: v, at: cx.loc(n.span()) }),
+        Some(n) => {
+            string(cx, n, "`name`").and_then(|v| check_name(cx, n.span(), v, "name")).map(|v| Located { value: v, at: cx.loc(n.span()) })
+        }
     };
     let description = map.get_node("description").and_then(|n| {
         let v = string(cx, n, "`description`")?;
         if v.trim().is_empty() {
-            cx.error_hint(n.span(), "`description` is empty; Tallyfy requires a non-empty description", "write a description, or remove the key to leave it unmanaged");
+            cx.error_hint(
+                n.span(),
+                "`description` is empty; Tallyfy requires a non-empty description",
+                "write a description, or remove the key to leave it unmanaged",
+            );
             return None;
         }
         Some(Located { value: v, at: cx.loc(n.span()) })
@@ -337,7 +352,11 @@ fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
     if absent {
         for key in ["description", "members", "guests", "previously"] {
             if let Some(n) = map.get_node(key) {
-                cx.error_hint(n.span(), format!("an `absent: true` group cannot have `{key}`"), format!("remove `{key}`, or remove `absent: true` to keep the group"));
+                cx.error_hint(
+                    n.span(),
+                    format!("an `absent: true` group cannot have `{key}`"),
+                    format!("remove `{key}`, or remove `absent: true` to keep the group"),
+                );
             }
         }
     }
@@ -380,7 +399,11 @@ fn parse_members(cx: &mut Ctx, node: &Node) -> Vec<Located<MemberRef>> {
             match Email::parse(raw) {
                 Ok(e) => MemberRef::Email(e),
                 Err(why) => {
-                    cx.error_hint(item.span(), format!("member `{raw}` is not an email address or a user id: it {why}"), "list members by email (preferred) or numeric user id");
+                    cx.error_hint(
+                        item.span(),
+                        format!("member `{raw}` is not an email address or a user id: it {why}"),
+                        "list members by email (preferred) or numeric user id",
+                    );
                     continue;
                 }
             }
@@ -405,7 +428,11 @@ fn parse_guests(cx: &mut Ctx, node: &Node) -> Vec<Located<Email>> {
         let email = match Email::parse(&raw) {
             Ok(e) => e,
             Err(why) => {
-                cx.error_hint(item.span(), format!("guest `{raw}` is not an email address: it {why}"), "guests are external people, listed by email");
+                cx.error_hint(
+                    item.span(),
+                    format!("guest `{raw}` is not an email address: it {why}"),
+                    "guests are external people, listed by email",
+                );
                 continue;
             }
         };

@@ -102,7 +102,11 @@ fn every_problem_is_reported_at_once_with_locations() {
 fn previously_conflicts_are_reported() {
     let e = errors("groups:\n  - name: A\n    previously: [B, C]\n  - name: B\n  - name: D\n    previously: C\n");
     assert_eq!(e.len(), 2, "{e:#?}");
-    assert!(e[0].starts_with("g.yaml:3:18: \"B\" is in `previously` of \"A\" but is also a current group name (at g.yaml:4:11)"), "{}", e[0]);
+    assert!(
+        e[0].starts_with("g.yaml:3:18: \"B\" is in `previously` of \"A\" but is also a current group name (at g.yaml:4:11)"),
+        "{}",
+        e[0]
+    );
     assert!(e[1].starts_with("g.yaml:6:17: \"C\" is in `previously` of both \"A\" (at g.yaml:3:21) and \"D\""), "{}", e[1]);
 }
 
@@ -122,7 +126,9 @@ fn absent_groups_cannot_carry_content() {
 
 #[test]
 fn types_are_checked() {
-    let e = errors("settings:\n  prune: yes\n  max_removed_ratio: 2\n  ignore: ['[']\ngroups:\n  - name: A\n    members: a@b.co\n    absent: 1\n  - just a string\n");
+    let e = errors(
+        "settings:\n  prune: yes\n  max_removed_ratio: 2\n  ignore: ['[']\ngroups:\n  - name: A\n    members: a@b.co\n    absent: 1\n  - just a string\n",
+    );
     let expect = [
         "g.yaml:2:10: `prune` must be true or false, found `yes`",
         "g.yaml:3:22: `max_removed_ratio` must be a number from 0 to 1",

@@ -60,8 +60,14 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
             }
             if let Some(current) = by_name.get(&key) {
                 diags.push(
-                    Diagnostic::at(&old.at, format!("\"{}\" is in `previously` of \"{}\" but is also a current group name (at {current})", old.value, g.name.value))
-                        .with_hint("a name can be either current or old, not both"),
+                    Diagnostic::at(
+                        &old.at,
+                        format!(
+                            "\"{}\" is in `previously` of \"{}\" but is also a current group name (at {current})",
+                            old.value, g.name.value
+                        ),
+                    )
+                    .with_hint("a name can be either current or old, not both"),
                 );
             }
             match old_names.get(&key) {

@@ -137,7 +137,12 @@ pub fn diff(
         let Some(i) = *slot else {
             out.creates.push(GroupState {
                 name: r.desired.name.value.clone(),
-                description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| settings.description_for_new().to_string()),
+                description: r
+                    .desired
+                    .description
+                    .as_ref()
+                    .map(|d| d.value.clone())
+                    .unwrap_or_else(|| settings.description_for_new().to_string()),
                 members: r.members.iter().flatten().copied().collect(),
                 guests: r.guests.iter().flatten().cloned().collect(),
             });
@@ -151,7 +156,10 @@ pub fn diff(
             let kept_m = live.members.difference(&members).count();
             let kept_g = live.guests.difference(&guests).count();
             if kept_m + kept_g > 0 {
-                out.warnings.push(format!("--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists", r.desired.name.value));
+                out.warnings.push(format!(
+                    "--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists",
+                    r.desired.name.value
+                ));
             }
             members.extend(live.members.iter().copied());
             guests.extend(live.guests.iter().cloned());
@@ -200,7 +208,9 @@ pub fn diff(
         if claimed[i] {
             continue;
         }
-        if !options.scope.includes(&live.name) || (listed.contains(&name_key(&live.name)) && !renamed_to.contains_key(&name_key(&live.name))) {
+        if !options.scope.includes(&live.name)
+            || (listed.contains(&name_key(&live.name)) && !renamed_to.contains_key(&name_key(&live.name)))
+        {
             out.out_of_scope += 1;
             continue;
         }

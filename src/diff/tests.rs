@@ -121,7 +121,8 @@ fn prune_ignore_and_unmanaged() {
 
 #[test]
 fn no_removals_only_adds() {
-    let yaml = "settings:\n  prune: true\ngroups:\n  - name: A\n    members: [u1@example.com, u3@example.com]\n  - name: B\n    absent: true\n";
+    let yaml =
+        "settings:\n  prune: true\ngroups:\n  - name: A\n    members: [u1@example.com, u3@example.com]\n  - name: B\n    absent: true\n";
     let groups = [live("a", "A", &[1, 2], &[]), live("b", "B", &[1], &[]), live("c", "C", &[1], &[])];
     let p = plan_with(yaml, &groups, &DiffOptions { no_removals: true, ..DiffOptions::default() });
     assert_eq!(kinds(&p), vec!["update A"]);
@@ -134,7 +135,8 @@ fn no_removals_only_adds() {
 #[test]
 fn scope_limits_what_is_read_and_changed() {
     let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Ops A\n    members: [u1@example.com]\n  - name: Dev B\n    members: [u2@example.com]\n";
-    let groups = [live("a", "Ops A", &[], &[]), live("b", "Dev B", &[], &[]), live("c", "Ops Stray", &[1], &[]), live("d", "Dev Stray", &[1], &[])];
+    let groups =
+        [live("a", "Ops A", &[], &[]), live("b", "Dev B", &[], &[]), live("c", "Ops Stray", &[1], &[]), live("d", "Dev Stray", &[1], &[])];
     let only = DiffOptions { scope: Scope { only: vec!["Ops*".into()], exclude: vec![] }, no_removals: false };
     let p = plan_with(yaml, &groups, &only);
     assert_eq!(kinds(&p), vec!["update Ops A", "delete Ops Stray"]);
@@ -170,7 +172,10 @@ fn guard_counts_deletes_and_removed_memberships() {
     let p = plan_of("settings:\n  prune: true\ngroups: []\n", &[]);
     assert!(p.guard.prune_with_no_groups && p.guard.is_tripped());
 
-    let p = plan_of("groups:\n  - name: C\n    members: [u1@example.com, u2@example.com, u3@example.com, u4@example.com, u5@example.com]\n", &groups);
+    let p = plan_of(
+        "groups:\n  - name: C\n    members: [u1@example.com, u2@example.com, u3@example.com, u4@example.com, u5@example.com]\n",
+        &groups,
+    );
     assert!(!p.guard.is_tripped(), "1 of 6 removed is under 25%: {:?}", p.guard);
 }
 
@@ -187,7 +192,8 @@ fn output_does_not_depend_on_input_order() {
 fn baseline_labels_changes() {
     let groups = [live("a", "A", &[1], &[]), live("b", "B", &[1], &[])];
     let base = plan_of("groups:\n  - name: A\n    members: [u2@example.com]\n  - name: B\n    members: [u1@example.com]\n", &groups);
-    let mut pr = plan_of("groups:\n  - name: A\n    members: [u2@example.com]\n  - name: B\n    members: [u3@example.com]\n  - name: C\n", &groups);
+    let mut pr =
+        plan_of("groups:\n  - name: A\n    members: [u2@example.com]\n  - name: B\n    members: [u3@example.com]\n  - name: C\n", &groups);
     plan::label_origins(&mut pr, &base);
     use crate::plan::Origin;
     assert_eq!(kinds(&pr), vec!["create C", "update A", "update B"]);

@@ -72,7 +72,12 @@ fn user(plan: &Plan, id: UserId) -> JsonUser {
 }
 
 fn state<'a>(plan: &Plan, s: &'a GroupState) -> JsonState<'a> {
-    JsonState { name: &s.name, description: &s.description, members: s.members.iter().map(|id| user(plan, *id)).collect(), guests: &s.guests }
+    JsonState {
+        name: &s.name,
+        description: &s.description,
+        members: s.members.iter().map(|id| user(plan, *id)).collect(),
+        guests: &s.guests,
+    }
 }
 
 /// Renders the plan as pretty JSON (with a trailing newline).
@@ -90,7 +95,9 @@ pub fn render_plan(plan: &Plan) -> String {
             Action::UpdateGroup { id, before, after, renamed_from } => {
                 ("update", after.name.as_str(), Some(id), renamed_from.as_deref(), None, Some(before), Some(after))
             }
-            Action::DeleteGroup { id, before, reason } => ("delete", before.name.as_str(), Some(id), None, Some(*reason), Some(before), None),
+            Action::DeleteGroup { id, before, reason } => {
+                ("delete", before.name.as_str(), Some(id), None, Some(*reason), Some(before), None)
+            }
         };
         let c = MembershipChange::between(before, after);
         changes.push(JsonChange {

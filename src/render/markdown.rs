@@ -31,9 +31,16 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
         let _ = writeln!(head, "### Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
         let (gain, lose) = access_counts(plan);
-        let _ = writeln!(head, "| create | update | delete | guests to invite | unchanged | API calls | memberships added | memberships removed |");
+        let _ = writeln!(
+            head,
+            "| create | update | delete | guests to invite | unchanged | API calls | memberships added | memberships removed |"
+        );
         let _ = writeln!(head, "|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let _ = writeln!(head, "| {} | {} | {} | {} | {} | {} | {gain} | {lose} |", s.create, s.update, s.delete, s.guests_to_invite, s.unchanged, s.api_calls);
+        let _ = writeln!(
+            head,
+            "| {} | {} | {} | {} | {} | {} | {gain} | {lose} |",
+            s.create, s.update, s.delete, s.guests_to_invite, s.unchanged, s.api_calls
+        );
         if s.delete > 0 || lose > 0 {
             let _ = writeln!(head);
             let _ = writeln!(head, "> [!WARNING]");

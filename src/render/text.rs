@@ -82,7 +82,11 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     if plan.guard.is_tripped() {
-        let _ = writeln!(out, "{}", paint(p.warn, "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":"));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(p.warn, "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":")
+        );
         for t in &plan.guard.tripped {
             let _ = writeln!(out, "  - {t}");
         }
@@ -118,10 +122,17 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
         Action::UpdateGroup { id, before, after, renamed_from } => {
             match renamed_from {
                 Some(old) => {
-                    let _ = writeln!(out, "{} group \"{old}\" → \"{}\" {}", paint(p.rename, "→ rename"), after.name, paint(p.dim, &format!("(id {id})")));
+                    let _ = writeln!(
+                        out,
+                        "{} group \"{old}\" → \"{}\" {}",
+                        paint(p.rename, "→ rename"),
+                        after.name,
+                        paint(p.dim, &format!("(id {id})"))
+                    );
                 }
                 None => {
-                    let _ = writeln!(out, "{} group \"{}\" {}", paint(p.change, "~ update"), after.name, paint(p.dim, &format!("(id {id})")));
+                    let _ =
+                        writeln!(out, "{} group \"{}\" {}", paint(p.change, "~ update"), after.name, paint(p.dim, &format!("(id {id})")));
                 }
             }
             description(out, before, after, p);
@@ -132,7 +143,8 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 crate::diff::DeleteReason::Absent => "absent: true",
                 crate::diff::DeleteReason::Pruned => "not in groups.yaml, prune is on",
             };
-            let _ = writeln!(out, "{} group \"{}\" {}", paint(p.remove, "- delete"), before.name, paint(p.dim, &format!("(id {id}; {why})")));
+            let _ =
+                writeln!(out, "{} group \"{}\" {}", paint(p.remove, "- delete"), before.name, paint(p.dim, &format!("(id {id}; {why})")));
             memberships(out, plan, &MembershipChange::between(Some(before), None), p);
         }
     }

@@ -311,7 +311,8 @@ fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, default_per_page: usize
     let start = (current - 1).saturating_mul(per_page).min(total);
     let end = (start + per_page).min(total);
     let data = &items[start..end];
-    let links = if current < total_pages { json!({ "next": format!("{path}?page={}&per_page={per_page}", current + 1) }) } else { json!([]) };
+    let links =
+        if current < total_pages { json!({ "next": format!("{path}?page={}&per_page={per_page}", current + 1) }) } else { json!([]) };
     reply(
         StatusCode::OK,
         json!({
@@ -491,9 +492,8 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         Some(path) => load_state(path)?,
         None => None,
     };
-    let state = existing.unwrap_or_else(|| {
-        if args.seed_demo { State::demo() } else { State::seeded(args.seed_users, args.seed_groups, args.seed_guests) }
-    });
+    let state = existing
+        .unwrap_or_else(|| if args.seed_demo { State::demo() } else { State::seeded(args.seed_users, args.seed_groups, args.seed_guests) });
     let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
     let config = Config {
         token: args.token.clone(),

@@ -366,7 +366,11 @@ mod tests {
     fn validation_collects_every_field() {
         let mut s = State::demo();
         let long = "x".repeat(201);
-        let r = s.create_group(&input(json!({"name": long, "description": "", "members": [1, 1001], "guests": ["bad", "alice.nguyen@example.com", "new@x.co"]}))).unwrap_err();
+        let r = s
+            .create_group(&input(
+                json!({"name": long, "description": "", "members": [1, 1001], "guests": ["bad", "alice.nguyen@example.com", "new@x.co"]}),
+            ))
+            .unwrap_err();
         assert_eq!(r.status, 422);
         let errors = r.body["errors"].as_object().unwrap();
         let keys: Vec<&str> = errors.keys().map(String::as_str).collect();

@@ -60,9 +60,13 @@ impl ApiError {
 
     fn hint(&self) -> Option<&'static str> {
         match self.status()? {
-            401 => Some("the access token was rejected: check TALLYFY_ACCESS_TOKEN (or --token-file) holds a current personal access token"),
+            401 => {
+                Some("the access token was rejected: check TALLYFY_ACCESS_TOKEN (or --token-file) holds a current personal access token")
+            }
             403 => Some("the token's user lacks permission to manage groups in this organization (manage_groups), or the org id is wrong"),
-            404 => Some("check the organization id (TALLYFY_ORG_ID / --org) and the API URL; a group may have been deleted meanwhile, so run plan again"),
+            404 => Some(
+                "check the organization id (TALLYFY_ORG_ID / --org) and the API URL; a group may have been deleted meanwhile, so run plan again",
+            ),
             422 => Some("Tallyfy rejected the values; fix them in groups.yaml"),
             429 => Some("Tallyfy is rate limiting; lower --max-rps or --parallelism, or run again later"),
             s if s >= 500 => Some("Tallyfy had a server error; run again later (a rerun converges)"),
@@ -97,7 +101,10 @@ impl fmt::Display for ApiError {
                 if *timeout {
                     write!(f, "{method} {path} timed out: {detail}\n    hint: raise --timeout, or check the network and the API URL")
                 } else {
-                    write!(f, "{method} {path} got no answer: {detail}\n    hint: check the API URL (TALLYFY_API_URL / --api-url) and the network")
+                    write!(
+                        f,
+                        "{method} {path} got no answer: {detail}\n    hint: check the API URL (TALLYFY_API_URL / --api-url) and the network"
+                    )
                 }
             }
             ApiError::Decode { method, path, detail } => write!(
@@ -165,7 +172,13 @@ mod tests {
 
     #[test]
     fn classification() {
-        let t = |connect: bool| ApiError::Transport { method: "POST".into(), path: "/".into(), detail: String::new(), timeout: !connect, connect };
+        let t = |connect: bool| ApiError::Transport {
+            method: "POST".into(),
+            path: "/".into(),
+            detail: String::new(),
+            timeout: !connect,
+            connect,
+        };
         assert!(t(true).is_transient() && !t(true).is_ambiguous());
         assert!(t(false).is_ambiguous());
     }

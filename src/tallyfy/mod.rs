@@ -17,7 +17,7 @@ pub use error::ApiError;
 pub use retry::{RateLimiter, RetryPolicy};
 use wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
-use crate::model::{Guest, GroupId, LiveGroup, User, name_key};
+use crate::model::{GroupId, Guest, LiveGroup, User, name_key};
 
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
@@ -49,7 +49,9 @@ impl fmt::Debug for Secret {
 pub enum ConfigError {
     #[error("API URL `{0}` is not a valid URL")]
     BadUrl(String),
-    #[error("API URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)")]
+    #[error(
+        "API URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
+    )]
     InsecureUrl(String),
     #[error("organization id `{0}` may contain only letters, digits, `-` and `_`")]
     BadOrg(String),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Email, Guest, GroupId, LiveGroup, User, UserId, UserStatus};
+use crate::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
 
 /// `{"data": ..., "meta": ...}`.
 #[derive(Debug, Deserialize)]
@@ -166,7 +166,9 @@ mod tests {
     #[test]
     fn pagination_links_in_every_shape() {
         for links in ["{}", "[]", "null", r#"{"next":"x"}"#] {
-            let body = format!(r#"{{"data":[],"meta":{{"pagination":{{"total":0,"count":0,"per_page":100,"current_page":1,"total_pages":1,"links":{links}}}}}}}"#);
+            let body = format!(
+                r#"{{"data":[],"meta":{{"pagination":{{"total":0,"count":0,"per_page":100,"current_page":1,"total_pages":1,"links":{links}}}}}}}"#
+            );
             let env: Envelope<Vec<WireUser>> = serde_json::from_str(&body).unwrap();
             assert_eq!(env.meta.unwrap().pagination.unwrap().total_pages, 1);
         }

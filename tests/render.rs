@@ -1,0 +1,178 @@
+//! Snapshot tests of every rendering: text (plain and colored), markdown (full, truncated, with
+//! baseline origins), JSON, and the apply report.
+
+use tallyfy_groups::apply::{ActionResult, ApplyReport, Outcome};
+use tallyfy_groups::desired::load_str;
+use tallyfy_groups::diff::{DiffOptions, diff};
+use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups::plan::{self, GuardLimits, Plan, Target};
+use tallyfy_groups::render::{json, markdown, text};
+use tallyfy_groups::resolve::{Directory, resolve};
+
+const DESIRED: &str = r#"
+settings:
+  ignore: ["Temp *"]
+groups:
+  - name: Onboarding Specialists
+    description: Team responsible for new client onboarding.
+    previously: [Onboarding Team]
+    members: [alice@example.com, bob@example.com, carol@example.com]
+    guests: [liaison@partner.example]
+  - name: Finance Approvers
+    description: |
+      Approves invoices over $5,000.
+      Escalations go to the CFO.
+    members: [dave@example.com, erin@example.com, frank@example.com, grace@example.com]
+  - name: Product Council
+    members: [alice@example.com]
+  - name: Old Contractors
+    absent: true
+"#;
+
+fn users() -> Vec<User> {
+    ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| User {
+            id: UserId(1001 + i as u64),
+            email: Email::new(&format!("{n}@example.com")),
+            first_name: n[..1].to_uppercase() + &n[1..],
+            last_name: "Example".into(),
+            status: UserStatus::Active,
+        })
+        .collect()
+}
+
+fn live(id: &str, name: &str, description: &str, members: &[u64], guests: &[&str]) -> LiveGroup {
+    LiveGroup {
+        id: GroupId(id.into()),
+        name: name.into(),
+        description: description.into(),
+        members: members.iter().map(|&m| UserId(m)).collect(),
+        guests: guests.iter().map(|g| Email::new(g)).collect(),
+    }
+}
+
+fn live_groups() -> Vec<LiveGroup> {
+    vec![
+        live("0a1", "Onboarding Team", "Team responsible for new client onboarding.", &[1001, 1002, 1008], &[]),
+        live("0b2", "Finance Approvers", "Approves invoices.\nEscalations go to the CFO.\n", &[1004, 1005, 1006, 1007, 1008], &[]),
+        live("0c3", "Old Contractors", "2025 contractors.", &[1008], &["temp@staffing.example"]),
+        live("0d4", "Marketing", "By hand.", &[1001], &[]),
+        live("0e5", "Temp Audit", "Ignored.", &[1001], &[]),
+    ]
+}
+
+fn make(desired: &str, groups: &[LiveGroup]) -> Plan {
+    let desired = load_str("groups.yaml", desired).expect("valid");
+    let users = users();
+    let dir = Directory::new(&users);
+    let resolved = resolve(&desired, &dir, |_| true).expect("resolved");
+    let guests: Vec<Guest> = Vec::new();
+    let d = diff(&desired, &resolved, groups, Some(&guests), &DiffOptions::default());
+    let limits = GuardLimits {
+        max_deleted_groups: desired.settings.max_deleted_groups,
+        max_removed_ratio: desired.settings.max_removed_ratio,
+        prune: desired.settings.prune,
+        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
+    };
+    plan::build(d, &limits, &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() })
+}
+
+fn sample() -> Plan {
+    make(DESIRED, &live_groups())
+}
+
+#[test]
+fn text_plan() {
+    insta::assert_snapshot!(text::render_plan(&sample(), false));
+}
+
+#[test]
+fn text_plan_colored() {
+    insta::assert_snapshot!(text::render_plan(&sample(), true));
+}
+
+#[test]
+fn text_plan_without_changes() {
+    let groups = vec![live("1", "A", "d", &[1001], &[])];
+    insta::assert_snapshot!(text::render_plan(&make("groups:\n  - name: A\n    members: [alice@example.com]\n", &groups), false));
+}
+
+#[test]
+fn text_plan_with_tripped_guard() {
+    let desired = "settings:\n  prune: true\n  max_deleted_groups: 1\ngroups:\n  - name: Finance Approvers\n    members: []\n";
+    insta::assert_snapshot!(text::render_plan(&make(desired, &live_groups()), false));
+}
+
+#[test]
+fn markdown_plan() {
+    insta::assert_snapshot!(markdown::render_plan(&sample()));
+}
+
+#[test]
+fn markdown_plan_without_changes() {
+    let groups = vec![live("1", "A", "d", &[1001], &[])];
+    insta::assert_snapshot!(markdown::render_plan(&make("groups:\n  - name: A\n", &groups)));
+}
+
+#[test]
+fn markdown_plan_truncated() {
+    let mut desired = String::from("groups:\n");
+    for i in 0..400 {
+        desired.push_str(&format!("  - name: Team {i:03}\n    description: Team number {i}, with a description long enough to take room.\n    members: [alice@example.com, bob@example.com, carol@example.com, dave@example.com]\n"));
+    }
+    let plan = make(&desired, &[]);
+    let full = markdown::render_plan(&plan);
+    assert!(full.chars().count() < 65_536, "{} characters", full.chars().count());
+    assert!(full.contains("**Truncated:**"));
+    let small = markdown::render_plan_capped(&plan, 3_000);
+    assert!(small.len() <= 3_000, "{}", small.len());
+    insta::assert_snapshot!(small);
+}
+
+#[test]
+fn markdown_plan_with_origins() {
+    let groups = live_groups();
+    let base = make(
+        "groups:\n  - name: Finance Approvers\n    members: [dave@example.com, erin@example.com, frank@example.com, grace@example.com]\n  - name: Onboarding Team\n",
+        &groups,
+    );
+    let mut pr = sample();
+    plan::label_origins(&mut pr, &base);
+    insta::assert_snapshot!(markdown::render_plan(&pr));
+}
+
+#[test]
+fn json_plan() {
+    insta::assert_snapshot!(json::render_plan(&sample()));
+}
+
+#[test]
+fn renderings_are_byte_identical_across_runs() {
+    let a = sample();
+    let mut groups = live_groups();
+    groups.reverse();
+    let b = make(DESIRED, &groups);
+    assert_eq!(text::render_plan(&a, false), text::render_plan(&b, false));
+    assert_eq!(markdown::render_plan(&a), markdown::render_plan(&b));
+    assert_eq!(json::render_plan(&a), json::render_plan(&b));
+}
+
+#[test]
+fn apply_report() {
+    let report = ApplyReport {
+        results: vec![
+            ActionResult { verb: "invite".into(), subject: "guest liaison@partner.example".into(), outcome: Outcome::Applied },
+            ActionResult {
+                verb: "create".into(),
+                subject: "group \"Product Council\"".into(),
+                outcome: Outcome::Failed { error: "POST /organizations/org1/groups failed with HTTP 422: The name has already been taken.\n    hint: Tallyfy rejected the values; fix them in groups.yaml".into() },
+            },
+            ActionResult { verb: "update".into(), subject: "group \"Ops\"".into(), outcome: Outcome::Skipped { reason: "guest x@y.co could not be invited".into() } },
+        ],
+        allow_removals: Some("offboarding the 2025 contractors".into()),
+    };
+    insta::assert_snapshot!(text::render_report(&report, false));
+    insta::assert_json_snapshot!(report);
+}
