@@ -346,7 +346,7 @@ fn admin(url: &str, what: &str) -> Value {
 
 #[test]
 fn faults_and_rate_limits_converge_without_duplicates() {
-    let served = serve(&["--seed-demo", "--fault-rate", "0.2", "--rate-limit", "20", "--fault-seed", "7"]);
+    let served = serve(&["--fault-rate", "0.2", "--rate-limit", "20", "--fault-seed", "7"]);
     let dir = scratch();
     let d = dir.path();
     let ex = example();
@@ -381,7 +381,7 @@ fn faults_and_rate_limits_converge_without_duplicates() {
 
 #[test]
 fn the_sandbox_answers_like_tallyfy() {
-    let served = serve(&["--seed-demo"]);
+    let served = serve(&[]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();

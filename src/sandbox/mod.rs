@@ -492,8 +492,13 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         Some(path) => load_state(path)?,
         None => None,
     };
-    let state = existing
-        .unwrap_or_else(|| if args.seed_demo { State::demo() } else { State::seeded(args.seed_users, args.seed_groups, args.seed_guests) });
+    let state = existing.unwrap_or_else(|| {
+        if args.seed_users + args.seed_groups + args.seed_guests == 0 {
+            State::demo()
+        } else {
+            State::seeded(args.seed_users, args.seed_groups, args.seed_guests)
+        }
+    });
     let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
     let config = Config {
         token: args.token.clone(),
