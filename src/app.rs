@@ -299,6 +299,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     let options = ApplyOptions {
         parallelism: usize::from(args.connect.parallelism),
         allow_removals: if plan.guard.is_tripped() { args.allow_removals.clone() } else { None },
+        guest_invites_per_hour: args.guest_invites_per_hour,
     };
     let progress = crate::progress::for_apply(plan.actions.len());
     let report = apply::apply(&plan, client, &options, progress.callback()).await;

@@ -11,7 +11,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::model::Email;
 use crate::plan::{Action, GroupState, Plan};
-use crate::tallyfy::Client;
+use crate::tallyfy::{Client, RateLimiter};
 use crate::tallyfy::wire::{GroupPayload, GuestPayload};
 
 /// How one action ended.
@@ -64,6 +64,8 @@ impl ApplyReport {
 pub struct ApplyOptions {
     pub parallelism: usize,
     pub allow_removals: Option<String>,
+    /// Guest invitations per hour beyond the first burst of as many (Tallyfy's limit).
+    pub guest_invites_per_hour: u32,
 }
 
 /// Called after each action ends, with (done, total).
@@ -77,7 +79,9 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
     let phase = |pred: fn(&Action) -> bool| -> Vec<usize> { (0..total).filter(|&i| pred(&plan.actions[i])).collect() };
 
     let guests = phase(|a| matches!(a, Action::CreateGuest { .. }));
-    run_phase(plan, client, options, &guests, &mut outcomes, &HashSet::new(), &done, &progress).await;
+    let rate = f64::from(options.guest_invites_per_hour.max(1)) / 3600.0;
+    let pacing = Arc::new(RateLimiter::with_burst(rate, options.guest_invites_per_hour.max(1)));
+    run_phase(plan, client, options, &guests, &mut outcomes, &HashSet::new(), &done, &progress, Some(pacing)).await;
     let failed_guests: HashSet<Email> = guests
         .iter()
         .filter(|&&i| !matches!(outcomes[i], Some(Outcome::Applied)))
@@ -87,9 +91,9 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
         })
         .collect();
     let writes = phase(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
-    run_phase(plan, client, options, &writes, &mut outcomes, &failed_guests, &done, &progress).await;
+    run_phase(plan, client, options, &writes, &mut outcomes, &failed_guests, &done, &progress, None).await;
     let deletes = phase(|a| matches!(a, Action::DeleteGroup { .. }));
-    run_phase(plan, client, options, &deletes, &mut outcomes, &failed_guests, &done, &progress).await;
+    run_phase(plan, client, options, &deletes, &mut outcomes, &failed_guests, &done, &progress, None).await;
 
     let results = plan
         .actions
@@ -114,6 +118,7 @@ async fn run_phase(
     failed_guests: &HashSet<Email>,
     done: &Arc<std::sync::atomic::AtomicUsize>,
     progress: &Option<Progress>,
+    pacing: Option<Arc<RateLimiter>>,
 ) {
     let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut set = tokio::task::JoinSet::new();
@@ -127,10 +132,14 @@ async fn run_phase(
         }
         let client = client.clone();
         let semaphore = semaphore.clone();
+        let pacing = pacing.clone();
         let span = info_span!("action", verb = action.verb(), subject = %action.subject());
         set.spawn(
             async move {
                 let _permit = semaphore.acquire_owned().await;
+                if let Some(p) = &pacing {
+                    p.acquire().await;
+                }
                 let outcome = match execute(&client, &action).await {
                     Ok(()) => {
                         info!("applied");

@@ -168,6 +168,9 @@ pub struct ApplyArgs {
     /// Write the per-action results as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Guest invitations per hour after a first burst of as many (Tallyfy accepts about 30).
+    #[arg(long, default_value_t = crate::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
+    pub guest_invites_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Args)]

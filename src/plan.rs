@@ -12,6 +12,9 @@ use crate::resolve::Directory;
 /// Version of the plan's JSON form; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Tallyfy accepts about this many new guests per hour; apply paces invitations beyond it.
+pub const GUEST_INVITES_PER_HOUR: u32 = 30;
+
 /// A group's complete state, as sent to or read from Tallyfy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
@@ -291,6 +294,14 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
     }
 
     let guard = guard(&actions, diff.managed_memberships, limits);
+    let mut warnings = diff.warnings;
+    let invites = diff.missing_guests.len();
+    if invites > GUEST_INVITES_PER_HOUR as usize {
+        let extra_minutes = (invites - GUEST_INVITES_PER_HOUR as usize) * 60 / GUEST_INVITES_PER_HOUR as usize;
+        warnings.push(format!(
+            "{invites} new guests: Tallyfy accepts about {GUEST_INVITES_PER_HOUR} guest invitations per hour, so apply paces the invitations beyond the first {GUEST_INVITES_PER_HOUR} (about {extra_minutes} more minutes)"
+        ));
+    }
     let summary = Summary {
         create: actions.iter().filter(|a| matches!(a, Action::CreateGroup { .. })).count(),
         update: actions.iter().filter(|a| matches!(a, Action::UpdateGroup { .. })).count(),
@@ -331,7 +342,7 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
         ignored: diff.ignored,
         out_of_scope: diff.out_of_scope,
         guard,
-        warnings: diff.warnings,
+        warnings,
         users,
         fingerprints,
         origins: Vec::new(),

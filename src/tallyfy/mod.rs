@@ -57,6 +57,8 @@ pub enum ConfigError {
     BadOrg(String),
     #[error("the access token is empty")]
     EmptyToken,
+    #[error("the access token contains characters that cannot be sent in an HTTP header (a line break?)")]
+    BadToken,
     #[error("could not set up the HTTP client: {0}")]
     Http(String),
 }
@@ -159,7 +161,8 @@ struct Inner {
     http: reqwest::Client,
     base_url: String,
     org: String,
-    token: Secret,
+    /// `Bearer <token>`, marked sensitive so it never shows in debug output.
+    auth_header: reqwest::header::HeaderValue,
     retry: RetryPolicy,
     limiter: RateLimiter,
     parallelism: usize,
@@ -182,6 +185,9 @@ impl Client {
         }
         // The process-wide TLS crypto provider; a second install is a harmless no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut auth_header = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", config.token.expose().trim()))
+            .map_err(|_| ConfigError::BadToken)?;
+        auth_header.set_sensitive(true);
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -193,7 +199,7 @@ impl Client {
                 http,
                 base_url,
                 org: config.org,
-                token: config.token,
+                auth_header,
                 retry: config.retry,
                 limiter: RateLimiter::new(config.max_rps),
                 parallelism: config.parallelism.max(1),
@@ -439,7 +445,7 @@ impl Client {
                 .inner
                 .http
                 .request(req.method.clone(), &url)
-                .header("Authorization", format!("Bearer {}", self.inner.token.expose()))
+                .header(reqwest::header::AUTHORIZATION, self.inner.auth_header.clone())
                 .header("Accept", "application/json")
                 .header("X-Tallyfy-Client", "APIClient");
             if let Some(body) = &req.body {

@@ -55,28 +55,39 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Spaces requests at most `rps` per second across all tasks that share it.
+/// Allows at most `rate` requests per second on average, in bursts of up to `burst`, across all
+/// tasks that share it (the generic cell rate algorithm).
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Option<Duration>,
-    next: Mutex<Instant>,
+    /// How far ahead of now the theoretical arrival time may run: `(burst - 1) · interval`.
+    tolerance: Duration,
+    /// Theoretical arrival time of the next request.
+    tat: Mutex<Instant>,
 }
 
 impl RateLimiter {
-    /// `rps <= 0` (or not finite) means no limit.
+    /// Evenly spaced requests; `rps <= 0` (or not finite) means no limit.
     pub fn new(rps: f64) -> Self {
-        let interval = (rps.is_finite() && rps > 0.0).then(|| Duration::from_secs_f64(1.0 / rps));
-        RateLimiter { interval, next: Mutex::new(Instant::now()) }
+        Self::with_burst(rps, 1)
+    }
+
+    /// `rate` per second on average, `burst` at once.
+    pub fn with_burst(rate: f64, burst: u32) -> Self {
+        let interval = (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+        let tolerance = interval.map(|i| i * burst.saturating_sub(1)).unwrap_or_default();
+        RateLimiter { interval, tolerance, tat: Mutex::new(Instant::now()) }
     }
 
     /// Waits for this request's slot.
     pub async fn acquire(&self) {
         let Some(interval) = self.interval else { return };
         let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(Instant::now());
-            *next = slot + interval;
-            slot
+            let mut tat = self.tat.lock().await;
+            let now = Instant::now();
+            let start = (*tat).max(now);
+            *tat = start + interval;
+            start.checked_sub(self.tolerance).unwrap_or(now).max(now)
         };
         tokio::time::sleep_until(slot).await;
     }
@@ -114,5 +125,17 @@ mod tests {
             limiter.acquire().await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_allows_a_burst_then_paces() {
+        let limiter = RateLimiter::with_burst(30.0 / 3600.0, 30);
+        let start = Instant::now();
+        for _ in 0..30 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed().as_secs(), 120);
     }
 }
