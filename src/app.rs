@@ -189,7 +189,7 @@ fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
-async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
+pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
     let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
     let (groups, users, guests) = tokio::try_join!(client.list_groups(), client.list_users(), guests)?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");

@@ -11,8 +11,8 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::model::Email;
 use crate::plan::{Action, GroupState, Plan};
-use crate::tallyfy::{Client, RateLimiter};
 use crate::tallyfy::wire::{GroupPayload, GuestPayload};
+use crate::tallyfy::{Client, RateLimiter};
 
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -78,6 +78,8 @@ struct Inner {
     rng: Mutex<fastrand::Rng>,
     bucket: Mutex<Bucket>,
     dirty: AtomicBool,
+    /// The fault rate in force (f64 bits), adjustable while serving.
+    fault_rate: AtomicU64,
 }
 
 /// The sandbox's shared state; cheap to clone.
@@ -94,6 +96,7 @@ impl Sandbox {
     pub fn new(state: State, config: Config) -> Self {
         let rng = fastrand::Rng::with_seed(config.fault_seed);
         let tokens = config.rate_limit.max(1.0);
+        let fault_rate = AtomicU64::new(config.fault_rate.to_bits());
         Sandbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
@@ -102,8 +105,14 @@ impl Sandbox {
                 rng: Mutex::new(rng),
                 bucket: Mutex::new(Bucket { tokens, at: Instant::now() }),
                 dirty: AtomicBool::new(false),
+                fault_rate,
             }),
         }
+    }
+
+    /// Changes the share of requests that fail (0 turns fault injection off).
+    pub fn set_fault_rate(&self, rate: f64) {
+        self.inner.fault_rate.store(rate.clamp(0.0, 1.0).to_bits(), Ordering::SeqCst);
     }
 
     /// A copy of the current state.
@@ -233,9 +242,10 @@ async fn faults(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Resp
             return r;
         }
     }
-    let fault = if config.fault_rate > 0.0 {
+    let fault_rate = f64::from_bits(sb.inner.fault_rate.load(Ordering::SeqCst));
+    let fault = if fault_rate > 0.0 {
         let mut rng = lock(&sb.inner.rng);
-        (rng.f64() < config.fault_rate).then(|| rng.u8(0..5))
+        (rng.f64() < fault_rate).then(|| rng.u8(0..5))
     } else {
         None
     };
