@@ -524,3 +524,90 @@ mod wiremock_tallyfy {
         assert_eq!(gets, 3 * (3 + 3));
     }
 }
+
+#[test]
+fn the_token_never_appears_in_any_output() {
+    const TOKEN: &str = "tfy-SECRET-7f3a9c";
+    let served = serve(&["--token", TOKEN]);
+    let dir = scratch();
+    let d = dir.path();
+    let token_file = write(d, "token", &format!("{TOKEN}\n"));
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let plan = d.join("plan.json");
+    let report = d.join("report.json");
+    let exported = d.join("export.yaml");
+    let p = plan.to_str().unwrap_or_default();
+    let mut outputs = Vec::new();
+    for verbosity in [&[][..], &["-v"][..], &["-vv"][..]] {
+        for log_format in ["text", "json"] {
+            let common = |args: &[&str]| {
+                let mut all: Vec<&str> = args.to_vec();
+                all.extend_from_slice(verbosity);
+                all.extend_from_slice(&["--log-format", log_format, "--api-url", &served.url, "--org", "sandbox"]);
+                Cli::new(d).args(&all).env("TALLYFY_ACCESS_TOKEN", TOKEN).run()
+            };
+            outputs.push(common(&["plan", "-f", ex, "--out", p, "--format", "json"]));
+            outputs.push(common(&["apply", p, "--auto-approve", "--report", report.to_str().unwrap_or_default()]));
+            outputs.push(common(&["apply", "-f", ex, "--auto-approve"]));
+            outputs.push(common(&["export", "--out", exported.to_str().unwrap_or_default()]));
+        }
+    }
+    // The token file, and a wrong token that the server rejects.
+    outputs.push(
+        Cli::new(d)
+            .args(&["plan", "-f", ex, "-vv", "--api-url", &served.url, "--org", "sandbox", "--token-file", &token_file])
+            .run()
+            .expect_code(0),
+    );
+    let rejected = Cli::new(d)
+        .args(&["plan", "-f", ex, "-vv", "--api-url", &served.url, "--org", "sandbox"])
+        .env("TALLYFY_ACCESS_TOKEN", &format!("{TOKEN}-old"))
+        .run()
+        .expect_code(1);
+    assert!(rejected.stderr.contains("HTTP 401"), "{}", rejected.stderr);
+    outputs.push(rejected);
+    for run in &outputs {
+        assert!(run.code == 0 || run.code == 1, "{run:?}");
+        assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "the token leaked:\n{run:?}");
+    }
+    assert!(outputs.iter().any(|r| r.stderr.contains("request")), "verbose runs logged requests");
+    for file in [&plan, &report, &exported] {
+        let text = std::fs::read_to_string(file).expect("written");
+        assert!(!text.contains(TOKEN), "the token leaked into {}", file.display());
+    }
+}
+
+#[test]
+fn large_and_hostile_files() {
+    let dir = scratch();
+    let d = dir.path();
+    // 10,000 groups validate.
+    let mut big = String::from("groups:\n");
+    for i in 0..10_000 {
+        big.push_str(&format!("  - name: Group {i:05}\n    members: [user{i}@example.com]\n"));
+    }
+    let f = write(d, "big.yaml", &big);
+    let run = Cli::new(d).args(&["validate", "-f", &f]).run().expect_code(0);
+    assert!(run.stdout.contains("10000 groups"), "{}", run.stdout);
+    // Over the size limit: refused before parsing.
+    let huge = write(d, "huge.yaml", &"# padding\n".repeat(900_000));
+    let run = Cli::new(d).args(&["validate", "-f", &huge]).run().expect_code(1);
+    assert!(run.stderr.contains("over the 8388608-byte limit"), "{}", run.stderr);
+    // An alias bomb, binary garbage and deep nesting: clear errors, no panic.
+    let bomb = write(d, "bomb.yaml", "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\ngroups: [*b, *b]\n");
+    let run = Cli::new(d).args(&["validate", "-f", &bomb]).run().expect_code(1);
+    assert!(run.stderr.contains("bomb.yaml:1:7: YAML anchors and aliases are not supported"), "{}", run.stderr);
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let g = d.join("garbage.yaml");
+    std::fs::write(&g, garbage).expect("write");
+    let run = Cli::new(d).args(&["validate", "-f", g.to_str().unwrap_or_default()]).run().expect_code(1);
+    assert!(run.stderr.contains("garbage.yaml:"), "{}", run.stderr);
+    let deep = write(
+        d,
+        "deep.yaml",
+        &format!("groups:\n{}\n", (0..200).map(|i| format!("{}- ", " ".repeat(i * 2))).collect::<Vec<_>>().join("\n")),
+    );
+    let run = Cli::new(d).args(&["validate", "-f", &deep]).run().expect_code(1);
+    assert!(run.stderr.contains("deep.yaml:"), "{}", run.stderr);
+}
