@@ -67,7 +67,7 @@ fn init_logging(global: &cli::GlobalArgs) {
         "error"
     } else {
         match global.verbose {
-            0 => "warn",
+            0 => "warn,tallyfy_groups::progress=info",
             1 => "info,tallyfy_groups=debug",
             _ => "trace,hyper=debug,hyper_util=debug,reqwest=debug",
         }

@@ -6,7 +6,9 @@ use proptest::prelude::*;
 use tallyfy_groups::desired::{Source, load};
 
 fn check(bytes: Vec<u8>) -> Result<(), TestCaseError> {
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    // YAML breaks lines at LF, CRLF and a lone CR.
+    let breaks = bytes.iter().enumerate().filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count();
+    let lines = breaks + 1;
     let source = Source { name: "fuzz.yaml".into(), bytes };
     let outcome = std::panic::catch_unwind(|| load(&[source]));
     prop_assert!(outcome.is_ok(), "the loader panicked");
