@@ -1,0 +1,213 @@
+//! Server tests of the sandbox: every status code and validation rule, over real HTTP.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tallyfy_groups::sandbox::{Config, Sandbox, State};
+
+struct Server {
+    url: String,
+    sandbox: Sandbox,
+    http: reqwest::Client,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(config: Config) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = Sandbox::new(State::demo(), config);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = sandbox.spawn(listener);
+    Server { url, sandbox, http: reqwest::Client::new(), _task: task }
+}
+
+impl Server {
+    async fn call(&self, method: &str, path: &str, body: Option<&str>, auth: bool) -> (u16, Value, reqwest::header::HeaderMap) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if auth {
+            req = req.header("Authorization", "Bearer sandbox-token").header("X-Tallyfy-Client", "APIClient").header("Accept", "application/json");
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        (status, value, headers)
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let b = body.map(|b| b.to_string());
+        let (s, v, _) = self.call(method, path, b.as_deref(), true).await;
+        (s, v)
+    }
+}
+
+const GROUPS: &str = "/api/organizations/sandbox/groups";
+
+#[tokio::test]
+async fn crud_with_tallyfy_status_codes_and_envelopes() {
+    let s = start(Config::default()).await;
+    let (status, created) = s.ok("POST", GROUPS, Some(json!({"name": "New", "description": "D", "members": [1001], "guests": ["auditor@audit-firm.example"]}))).await;
+    assert_eq!(status, 201);
+    let id = created["data"]["id"].as_str().expect("id").to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(created["data"]["logo"], Value::Null);
+    assert!(created["data"]["created_at"].is_string() && created["data"]["last_updated"].is_string());
+    let (status, got) = s.ok("GET", &format!("{GROUPS}/{id}"), None).await;
+    assert_eq!((status, &got["data"]["name"]), (200, &json!("New")));
+    let (status, updated) = s.ok("PUT", &format!("{GROUPS}/{id}"), Some(json!({"name": "Newer", "description": "D2", "members": [1002]}))).await;
+    assert_eq!(status, 201);
+    assert_eq!(updated["data"]["members"], json!([1002]));
+    assert_eq!(updated["data"]["guests"], json!([]), "PUT replaces the whole guest list");
+    let (status, body, _) = s.call("DELETE", &format!("{GROUPS}/{id}"), None, true).await;
+    assert_eq!((status, body), (204, Value::Null));
+    let (status, body) = s.ok("GET", &format!("{GROUPS}/{id}"), None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "RESOURCE_NOT_FOUND");
+    assert_eq!(body["error"], true);
+    assert_eq!(s.ok("DELETE", &format!("{GROUPS}/{id}"), None).await.0, 404);
+    assert_eq!(s.ok("PUT", &format!("{GROUPS}/{id}"), Some(json!({"name": "x", "description": "y"}))).await.0, 404);
+}
+
+#[tokio::test]
+async fn pagination_matches_tallyfy() {
+    let s = start(Config::default()).await;
+    let (_, first) = s.ok("GET", &format!("{GROUPS}?page=1&per_page=4"), None).await;
+    let p = &first["meta"]["pagination"];
+    assert_eq!((p["total"].as_u64(), p["count"].as_u64(), p["per_page"].as_u64(), p["total_pages"].as_u64()), (Some(6), Some(4), Some(4), Some(2)));
+    assert!(p["links"]["next"].is_string());
+    let (_, last) = s.ok("GET", &format!("{GROUPS}?page=2&per_page=4"), None).await;
+    assert_eq!(last["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(last["meta"]["pagination"]["links"], json!([]));
+    let (_, default) = s.ok("GET", "/api/organizations/sandbox/users", None).await;
+    assert_eq!(default["meta"]["pagination"]["per_page"], 10);
+    let (_, capped) = s.ok("GET", "/api/organizations/sandbox/users?per_page=1000", None).await;
+    assert_eq!(capped["meta"]["pagination"]["per_page"], 100);
+    let (_, beyond) = s.ok("GET", "/api/organizations/sandbox/guests?page=9", None).await;
+    assert_eq!(beyond["data"], json!([]));
+}
+
+#[tokio::test]
+async fn every_validation_rule_answers_422_with_field_errors() {
+    let s = start(Config::default()).await;
+    let cases = [
+        (json!({"description": "d"}), "name", "The name field is required."),
+        (json!({"name": "  ", "description": "d"}), "name", "The name field is required."),
+        (json!({"name": "x".repeat(201), "description": "d"}), "name", "The name may not be greater than 200 characters."),
+        (json!({"name": "marketing", "description": "d"}), "name", "The name has already been taken."),
+        (json!({"name": "A"}), "description", "The description field is required."),
+        (json!({"name": "A", "description": ""}), "description", "The description field is required."),
+        (json!({"name": "A", "description": null}), "description", "The description field is required."),
+        (json!({"name": "A", "description": "d", "members": [42]}), "members.0", "The selected members.0 is invalid."),
+        (json!({"name": "A", "description": "d", "guests": ["nope"]}), "guests.0", "The guests.0 must be a valid email address."),
+        (json!({"name": "A", "description": "d", "guests": ["alice.nguyen@example.com"]}), "guests.0", "The guests.0 belongs to a member of the organization."),
+        (json!({"name": "A", "description": "d", "guests": ["new@x.co"]}), "guests.0", "The selected guests.0 is not a guest of the organization."),
+    ];
+    for (body, field, message) in cases {
+        let (status, v) = s.ok("POST", GROUPS, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(v["errors"][field][0], message, "{body} → {v}");
+        assert!(v["message"].is_string());
+    }
+    let guests = "/api/organizations/sandbox/guests";
+    for (body, message) in [
+        (json!({}), "The email field is required."),
+        (json!({"email": "bad"}), "The email must be a valid email address."),
+        (json!({"email": "li.wei@example.com"}), "The email belongs to a member of the organization."),
+        (json!({"email": "auditor@audit-firm.example"}), "The email has already been taken."),
+    ] {
+        let (status, v) = s.ok("POST", guests, Some(body.clone())).await;
+        assert_eq!((status, &v["errors"]["email"][0]), (422, &json!(message)), "{body}");
+    }
+    let (status, g) = s.ok("POST", guests, Some(json!({"email": "New@X.co", "first_name": "N", "last_name": "X"}))).await;
+    assert_eq!((status, &g["data"]["email"]), (201, &json!("new@x.co")));
+    assert_eq!(s.ok("GET", &format!("{guests}/new@x.co"), None).await.0, 200);
+    assert_eq!(s.ok("GET", &format!("{guests}/other@x.co"), None).await.0, 404);
+}
+
+#[tokio::test]
+async fn auth_org_path_method_and_json_errors() {
+    let s = start(Config::default()).await;
+    let (status, body, _) = s.call("GET", GROUPS, None, false).await;
+    assert_eq!((status, &body["code"]), (401, &json!("UNAUTHENTICATED")));
+    let no_client = s.http.get(format!("{}{GROUPS}", s.url)).header("Authorization", "Bearer sandbox-token").send().await.expect("send");
+    assert_eq!(no_client.status().as_u16(), 401);
+    let wrong = s.http.get(format!("{}{GROUPS}", s.url)).header("Authorization", "Bearer nope").header("X-Tallyfy-Client", "APIClient").send().await.expect("send");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert_eq!(s.ok("GET", "/api/organizations/other/groups", None).await.0, 403);
+    let (status, body) = s.ok("GET", "/api/organizations/sandbox/nothing", None).await;
+    assert_eq!((status, &body["code"]), (404, &json!("RESOURCE_NOT_FOUND")));
+    let (status, body) = s.ok("PATCH", GROUPS, None).await;
+    assert_eq!((status, &body["code"]), (405, &json!("METHOD_NOT_ALLOWED")));
+    let (status, body, _) = s.call("POST", GROUPS, Some("{not json"), true).await;
+    assert_eq!((status, &body["code"]), (400, &json!("BAD_REQUEST")));
+    let (status, _, _) = s.call("POST", GROUPS, Some("[1, 2]"), true).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after_and_stats_count_requests() {
+    let s = start(Config { rate_limit: 2.0, ..Config::default() }).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let (status, _, headers) = s.call("GET", "/api/organizations/sandbox/users", None, true).await;
+        statuses.push(status);
+        if status == 429 {
+            retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        }
+    }
+    assert_eq!(statuses[..2], [200, 200]);
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let stats = s.sandbox.stats();
+    assert_eq!(stats.total, 4);
+    assert_eq!(stats.requests["GET /api/organizations/{org}/users"], 4);
+    assert!(stats.rate_limited >= 1);
+    let (_, admin, _) = s.call("GET", "/_sandbox/stats", None, false).await;
+    assert_eq!(admin["total"], 4);
+    let (_, state, _) = s.call("GET", "/_sandbox/state", None, false).await;
+    assert_eq!(state["users"].as_array().map(Vec::len), Some(10));
+}
+
+#[tokio::test]
+async fn faults_and_latency_are_injected() {
+    let s = start(Config { fault_rate: 1.0, fault_seed: 3, ..Config::default() }).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let resp = s.http.get(format!("{}/api/organizations/sandbox/users", s.url)).header("Authorization", "Bearer sandbox-token").header("X-Tallyfy-Client", "x").send().await;
+        let outcome = match resp {
+            Ok(r) => match r.text().await {
+                Ok(_) => "answered".to_string(),
+                Err(_) => "dropped".to_string(),
+            },
+            Err(_) => "dropped".to_string(),
+        };
+        seen.insert(outcome);
+    }
+    assert!(seen.contains("dropped") && seen.contains("answered"), "{seen:?}");
+    assert_eq!(s.sandbox.stats().faults_injected, 30);
+
+    let slow = start(Config { latency: Duration::from_millis(50), ..Config::default() }).await;
+    let t = std::time::Instant::now();
+    slow.ok("GET", "/api/organizations/sandbox/users", None).await;
+    assert!(t.elapsed() >= Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn state_persists_to_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    let s = start(Config { persist: Some(path.clone()), ..Config::default() }).await;
+    s.ok("DELETE", &format!("{GROUPS}/{}", s.sandbox.snapshot().order[0]), None).await;
+    s.sandbox.flush().expect("flush");
+    let saved = tallyfy_groups::sandbox::load_state(&path).expect("readable").expect("exists");
+    assert_eq!(saved.groups.len(), 5);
+    std::fs::write(&path, "{broken").expect("write");
+    let err = tallyfy_groups::sandbox::load_state(&path).unwrap_err();
+    assert!(err.contains("delete it to start over"), "{err}");
+}
