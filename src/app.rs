@@ -125,7 +125,7 @@ fn print(text: &str) {
 
 fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
     let sources = desired::read_sources(files)?;
-    desired::load(&sources).map_err(Error::Invalid)
+    desired::load(sources).map_err(Error::Invalid)
 }
 
 fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {

@@ -17,40 +17,36 @@ pub struct ResolvedGroup<'a> {
     pub guests: Option<BTreeSet<Email>>,
 }
 
-/// The user directory, indexed for lookups.
+/// The user directory, indexed for lookups (borrowing the users it indexes).
 #[derive(Debug, Clone, Default)]
-pub struct Directory {
-    by_id: BTreeMap<UserId, User>,
-    by_email: HashMap<Email, UserId>,
+pub struct Directory<'a> {
+    by_id: HashMap<UserId, &'a User>,
+    by_email: HashMap<&'a Email, &'a User>,
 }
 
-impl Directory {
-    pub fn new(users: &[User]) -> Self {
-        let mut d = Directory::default();
-        for u in users {
-            d.by_email.insert(u.email.clone(), u.id);
-            d.by_id.insert(u.id, u.clone());
-        }
-        d
+impl<'a> Directory<'a> {
+    pub fn new(users: &'a [User]) -> Self {
+        Directory { by_id: users.iter().map(|u| (u.id, u)).collect(), by_email: users.iter().map(|u| (&u.email, u)).collect() }
     }
 
-    pub fn get(&self, id: UserId) -> Option<&User> {
-        self.by_id.get(&id)
+    pub fn get(&self, id: UserId) -> Option<&'a User> {
+        self.by_id.get(&id).copied()
     }
 
-    pub fn by_email(&self, email: &Email) -> Option<&User> {
-        self.by_email.get(email).and_then(|id| self.by_id.get(id))
+    pub fn by_email(&self, email: &Email) -> Option<&'a User> {
+        self.by_email.get(email).copied()
     }
 
-    fn closest_email(&self, email: &Email) -> Option<&Email> {
-        self.by_email.keys().map(|e| (strsim::levenshtein(e.as_str(), email.as_str()), e)).filter(|(d, _)| *d <= 2).min().map(|(_, e)| e)
+    /// The closest known email within two edits (ties broken alphabetically).
+    fn closest_email(&self, email: &Email) -> Option<&'a Email> {
+        self.by_email.keys().map(|e| (strsim::levenshtein(e.as_str(), email.as_str()), *e)).filter(|(d, _)| *d <= 2).min().map(|(_, e)| e)
     }
 }
 
 /// Resolves the groups accepted by `in_scope` (absent groups need no resolution).
 pub fn resolve<'a>(
     desired: &'a DesiredState,
-    directory: &Directory,
+    directory: &Directory<'_>,
     in_scope: impl Fn(&DesiredGroup) -> bool,
 ) -> Result<Vec<ResolvedGroup<'a>>, Diagnostics> {
     let mut diags = Vec::new();
@@ -149,18 +145,18 @@ mod tests {
         User { id: UserId(id), email: Email::new(email), first_name: format!("F{id}"), last_name: "L".into(), status }
     }
 
-    fn dir() -> Directory {
-        Directory::new(&[
+    fn users() -> Vec<User> {
+        vec![
             user(1, "alice@example.com", UserStatus::Active),
             user(2, "bob@example.com", UserStatus::Invited),
             user(3, "carol@example.com", UserStatus::Disabled),
-        ])
+        ]
     }
 
     #[test]
     fn resolves_emails_and_ids() {
         let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [ALICE@example.com, 2]\n    guests: [x@p.co]\n").unwrap();
-        let r = resolve(&s, &dir(), |_| true).unwrap();
+        let r = resolve(&s, &Directory::new(&users()), |_| true).unwrap();
         assert_eq!(r[0].members.as_ref().unwrap().iter().copied().collect::<Vec<_>>(), vec![UserId(1), UserId(2)]);
         assert_eq!(r[0].guests.as_ref().unwrap().len(), 1);
     }
@@ -172,7 +168,7 @@ mod tests {
             "groups:\n  - name: A\n    members: [alice@exampel.com, nobody@x.co, 99, carol@example.com, 1, alice@example.com]\n    guests: [bob@example.com]\n",
         )
         .unwrap();
-        let e: Vec<String> = resolve(&s, &dir(), |_| true).unwrap_err().0.iter().map(|d| d.to_string()).collect();
+        let e: Vec<String> = resolve(&s, &Directory::new(&users()), |_| true).unwrap_err().0.iter().map(|d| d.to_string()).collect();
         let expect = [
             "g.yaml:3:15: member alice@exampel.com of \"A\" is not a user of this organization\n    hint: did you mean alice@example.com?",
             "g.yaml:3:34: member nobody@x.co of \"A\" is not a user of this organization\n    hint: invite them in Tallyfy first",
@@ -190,7 +186,7 @@ mod tests {
     #[test]
     fn out_of_scope_groups_are_not_resolved() {
         let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [nobody@x.co]\n  - name: B\n").unwrap();
-        let r = resolve(&s, &dir(), |g| g.name.value == "B").unwrap();
+        let r = resolve(&s, &Directory::new(&users()), |g| g.name.value == "B").unwrap();
         assert_eq!(r.len(), 1);
     }
 }

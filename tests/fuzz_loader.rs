@@ -10,7 +10,7 @@ fn check(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let breaks = bytes.iter().enumerate().filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count();
     let lines = breaks + 1;
     let source = Source { name: "fuzz.yaml".into(), bytes };
-    let outcome = std::panic::catch_unwind(|| load(&[source]));
+    let outcome = std::panic::catch_unwind(|| load(vec![source]));
     prop_assert!(outcome.is_ok(), "the loader panicked");
     if let Ok(Err(diags)) = outcome {
         prop_assert!(!diags.0.is_empty());

@@ -26,7 +26,10 @@ impl Server {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if auth {
-            req = req.header("Authorization", "Bearer sandbox-token").header("X-Tallyfy-Client", "APIClient").header("Accept", "application/json");
+            req = req
+                .header("Authorization", "Bearer sandbox-token")
+                .header("X-Tallyfy-Client", "APIClient")
+                .header("Accept", "application/json");
         }
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b.to_string());
@@ -51,7 +54,9 @@ const GROUPS: &str = "/api/organizations/sandbox/groups";
 #[tokio::test]
 async fn crud_with_tallyfy_status_codes_and_envelopes() {
     let s = start(Config::default()).await;
-    let (status, created) = s.ok("POST", GROUPS, Some(json!({"name": "New", "description": "D", "members": [1001], "guests": ["auditor@audit-firm.example"]}))).await;
+    let (status, created) = s
+        .ok("POST", GROUPS, Some(json!({"name": "New", "description": "D", "members": [1001], "guests": ["auditor@audit-firm.example"]})))
+        .await;
     assert_eq!(status, 201);
     let id = created["data"]["id"].as_str().expect("id").to_string();
     assert_eq!(id.len(), 32);
@@ -59,7 +64,8 @@ async fn crud_with_tallyfy_status_codes_and_envelopes() {
     assert!(created["data"]["created_at"].is_string() && created["data"]["last_updated"].is_string());
     let (status, got) = s.ok("GET", &format!("{GROUPS}/{id}"), None).await;
     assert_eq!((status, &got["data"]["name"]), (200, &json!("New")));
-    let (status, updated) = s.ok("PUT", &format!("{GROUPS}/{id}"), Some(json!({"name": "Newer", "description": "D2", "members": [1002]}))).await;
+    let (status, updated) =
+        s.ok("PUT", &format!("{GROUPS}/{id}"), Some(json!({"name": "Newer", "description": "D2", "members": [1002]}))).await;
     assert_eq!(status, 201);
     assert_eq!(updated["data"]["members"], json!([1002]));
     assert_eq!(updated["data"]["guests"], json!([]), "PUT replaces the whole guest list");
@@ -78,7 +84,10 @@ async fn pagination_matches_tallyfy() {
     let s = start(Config::default()).await;
     let (_, first) = s.ok("GET", &format!("{GROUPS}?page=1&per_page=4"), None).await;
     let p = &first["meta"]["pagination"];
-    assert_eq!((p["total"].as_u64(), p["count"].as_u64(), p["per_page"].as_u64(), p["total_pages"].as_u64()), (Some(6), Some(4), Some(4), Some(2)));
+    assert_eq!(
+        (p["total"].as_u64(), p["count"].as_u64(), p["per_page"].as_u64(), p["total_pages"].as_u64()),
+        (Some(6), Some(4), Some(4), Some(2))
+    );
     assert!(p["links"]["next"].is_string());
     let (_, last) = s.ok("GET", &format!("{GROUPS}?page=2&per_page=4"), None).await;
     assert_eq!(last["data"].as_array().map(Vec::len), Some(2));
@@ -104,8 +113,16 @@ async fn every_validation_rule_answers_422_with_field_errors() {
         (json!({"name": "A", "description": null}), "description", "The description field is required."),
         (json!({"name": "A", "description": "d", "members": [42]}), "members.0", "The selected members.0 is invalid."),
         (json!({"name": "A", "description": "d", "guests": ["nope"]}), "guests.0", "The guests.0 must be a valid email address."),
-        (json!({"name": "A", "description": "d", "guests": ["alice.nguyen@example.com"]}), "guests.0", "The guests.0 belongs to a member of the organization."),
-        (json!({"name": "A", "description": "d", "guests": ["new@x.co"]}), "guests.0", "The selected guests.0 is not a guest of the organization."),
+        (
+            json!({"name": "A", "description": "d", "guests": ["alice.nguyen@example.com"]}),
+            "guests.0",
+            "The guests.0 belongs to a member of the organization.",
+        ),
+        (
+            json!({"name": "A", "description": "d", "guests": ["new@x.co"]}),
+            "guests.0",
+            "The selected guests.0 is not a guest of the organization.",
+        ),
     ];
     for (body, field, message) in cases {
         let (status, v) = s.ok("POST", GROUPS, Some(body.clone())).await;
@@ -136,7 +153,14 @@ async fn auth_org_path_method_and_json_errors() {
     assert_eq!((status, &body["code"]), (401, &json!("UNAUTHENTICATED")));
     let no_client = s.http.get(format!("{}{GROUPS}", s.url)).header("Authorization", "Bearer sandbox-token").send().await.expect("send");
     assert_eq!(no_client.status().as_u16(), 401);
-    let wrong = s.http.get(format!("{}{GROUPS}", s.url)).header("Authorization", "Bearer nope").header("X-Tallyfy-Client", "APIClient").send().await.expect("send");
+    let wrong = s
+        .http
+        .get(format!("{}{GROUPS}", s.url))
+        .header("Authorization", "Bearer nope")
+        .header("X-Tallyfy-Client", "APIClient")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(wrong.status().as_u16(), 401);
     assert_eq!(s.ok("GET", "/api/organizations/other/groups", None).await.0, 403);
     let (status, body) = s.ok("GET", "/api/organizations/sandbox/nothing", None).await;
@@ -179,7 +203,13 @@ async fn faults_and_latency_are_injected() {
     let s = start(Config { fault_rate: 1.0, fault_seed: 3, ..Config::default() }).await;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..30 {
-        let resp = s.http.get(format!("{}/api/organizations/sandbox/users", s.url)).header("Authorization", "Bearer sandbox-token").header("X-Tallyfy-Client", "x").send().await;
+        let resp = s
+            .http
+            .get(format!("{}/api/organizations/sandbox/users", s.url))
+            .header("Authorization", "Bearer sandbox-token")
+            .header("X-Tallyfy-Client", "x")
+            .send()
+            .await;
         let outcome = match resp {
             Ok(r) => match r.text().await {
                 Ok(_) => "answered".to_string(),

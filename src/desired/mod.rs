@@ -14,7 +14,7 @@ use crate::model::{Email, UserId};
 pub use parse::KNOWN_GROUP_KEYS;
 
 /// Largest file the loader reads; bigger ones are refused before parsing.
-pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Default description for new groups when neither the group nor the settings give one.
 pub const DEFAULT_DESCRIPTION: &str = "Managed in groups.yaml";
@@ -232,7 +232,8 @@ fn show(path: &Path) -> String {
 }
 
 /// Parses and validates every source; returns every problem at once.
-pub fn load(sources: &[Source]) -> Result<DesiredState, Diagnostics> {
+/// Takes the sources by value so that each file's text is freed as soon as it is parsed.
+pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
     let mut diags = Vec::new();
     let mut files = Vec::new();
     for source in sources {
@@ -256,7 +257,7 @@ pub fn load(sources: &[Source]) -> Result<DesiredState, Diagnostics> {
 
 /// Parses one in-memory document (for tests and tools).
 pub fn load_str(name: &str, text: &str) -> Result<DesiredState, Diagnostics> {
-    load(&[Source { name: name.to_string(), bytes: text.as_bytes().to_vec() }])
+    load(vec![Source { name: name.to_string(), bytes: text.as_bytes().to_vec() }])
 }
 
 #[cfg(test)]

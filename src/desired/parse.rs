@@ -49,7 +49,7 @@ impl Ctx {
 }
 
 /// Parses one file; `Err` when the file could not be parsed at all.
-pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>), Vec<Diagnostic>> {
     let file: Arc<str> = Arc::from(source.name.as_str());
     let text = match std::str::from_utf8(&source.bytes) {
         Ok(t) => t,
@@ -74,6 +74,7 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     // marked-yaml asserts on a few malformed streams; a panic there must become an error.
     let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));
+    drop(source); // the tree owns its strings; the text is no longer needed
     let root = match parsed {
         Ok(Ok(root)) => root,
         Ok(Err(e)) => return Err(vec![syntax_error(&file, &e)]),
@@ -111,10 +112,19 @@ pub(super) fn parse_file(source: &Source) -> Result<(ParsedFile, Vec<Diagnostic>
         }
     }
     if cx.diags.is_empty() {
-        // Cross-check against the serde types the JSON Schema is generated from.
-        if let Err(e) = marked_yaml::from_node::<super::raw::RawFile>(&root) {
-            let at = Location { file: cx.file.clone(), line: 1, column: 1 };
-            cx.diags.push(Diagnostic::at(&at, format!("the file does not match the groups.yaml schema: {e}")));
+        // Cross-check against the serde types the JSON Schema is generated from, one item at a
+        // time so that a large file is never held twice.
+        let mut checks: Vec<(&Node, Result<(), String>)> = Vec::new();
+        if let Some(n) = top.get_node("settings").filter(|n| n.as_mapping().is_some()) {
+            checks.push((n, marked_yaml::from_node::<super::raw::RawSettings>(n).map(drop).map_err(|e| e.to_string())));
+        }
+        for item in top.get_sequence("groups").map(|s| s.iter()).into_iter().flatten() {
+            checks.push((item, marked_yaml::from_node::<super::raw::RawGroup>(item).map(drop).map_err(|e| e.to_string())));
+        }
+        for (node, result) in checks {
+            if let Err(e) = result {
+                cx.error(node.span(), format!("this does not match the groups.yaml schema: {e}"));
+            }
         }
     }
     Ok((out, cx.diags))

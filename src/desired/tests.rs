@@ -166,7 +166,7 @@ fn hostile_documents_are_refused_cleanly() {
     assert!(errors(bomb)[0].contains("anchors and aliases are not supported"));
     let deep = format!("groups: {}{}\n", "[".repeat(5000), "]".repeat(5000));
     assert!(errors(&deep)[0].contains("nests deeper than 64 levels"));
-    let e = load(&[Source { name: "bin.yaml".into(), bytes: b"groups:\n  - name: \xff\n".to_vec() }]).unwrap_err();
+    let e = load(vec![Source { name: "bin.yaml".into(), bytes: b"groups:\n  - name: \xff\n".to_vec() }]).unwrap_err();
     assert!(e.0[0].to_string().starts_with("bin.yaml:2:11: the file is not valid UTF-8"), "{}", e.0[0]);
     assert!(errors("")[0].contains("the file is empty"));
     assert!(errors("- a\n- b\n")[0].contains("expected a mapping with `groups:`"));
@@ -178,12 +178,12 @@ fn hostile_documents_are_refused_cleanly() {
 fn files_merge_and_duplicates_name_both_places() {
     let a = Source { name: "a.yaml".into(), bytes: b"settings:\n  prune: true\ngroups:\n  - name: A\n".to_vec() };
     let b = Source { name: "b.yaml".into(), bytes: b"settings: {}\ngroups:\n  - name: B\n  - name: a\n".to_vec() };
-    let e = load(&[a.clone(), b]).unwrap_err().0;
+    let e = load(vec![a.clone(), b]).unwrap_err().0;
     assert_eq!(e.len(), 2, "{e:#?}");
     assert!(e[0].to_string().starts_with("b.yaml:1:1: `settings` is defined again (first at a.yaml:1:1)"), "{}", e[0]);
     assert!(e[1].to_string().starts_with("b.yaml:4:11: group \"a\" is defined twice (first at a.yaml:4:11)"), "{}", e[1]);
     let c = Source { name: "c.yaml".into(), bytes: b"groups:\n  - name: C\n".to_vec() };
-    let s = load(&[a, c]).unwrap();
+    let s = load(vec![a, c]).unwrap();
     assert!(s.settings.prune);
     assert_eq!(s.groups.len(), 2);
 }

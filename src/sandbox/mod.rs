@@ -93,7 +93,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sandbox {
-    pub fn new(state: State, config: Config) -> Self {
+    pub fn new(mut state: State, config: Config) -> Self {
+        state.reindex();
         let rng = fastrand::Rng::with_seed(config.fault_seed);
         let tokens = config.rate_limit.max(1.0);
         let fault_rate = AtomicU64::new(config.fault_rate.to_bits());
@@ -313,41 +314,70 @@ struct PageQuery {
     per_page: Option<String>,
 }
 
-fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, default_per_page: usize, path: &str) -> Response {
-    let per_page = q.per_page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(default_per_page).min(100);
-    let current = q.page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(1);
-    let total = items.len();
-    let total_pages = total.div_ceil(per_page).max(1);
-    let start = (current - 1).saturating_mul(per_page).min(total);
-    let end = (start + per_page).min(total);
-    let data = &items[start..end];
-    let links =
-        if current < total_pages { json!({ "next": format!("{path}?page={}&per_page={per_page}", current + 1) }) } else { json!([]) };
-    reply(
-        StatusCode::OK,
-        json!({
-            "data": data,
-            "meta": { "pagination": {
-                "total": total, "count": data.len(), "per_page": per_page,
-                "current_page": current, "total_pages": total_pages, "links": links,
-            }},
-        }),
-    )
+/// Which slice of a list a page request asks for.
+struct Window {
+    per_page: usize,
+    current: usize,
+}
+
+impl Window {
+    fn new(q: &PageQuery, default_per_page: usize) -> Self {
+        let per_page = q.per_page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(default_per_page).min(100);
+        let current = q.page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(1);
+        Window { per_page, current }
+    }
+
+    /// The index range of this page in a list of `total` items.
+    fn range(&self, total: usize) -> std::ops::Range<usize> {
+        let start = (self.current - 1).saturating_mul(self.per_page).min(total);
+        start..(start + self.per_page).min(total)
+    }
+
+    /// The `{"data": ..., "meta": {"pagination": ...}}` answer for one page.
+    fn reply(&self, data: Vec<Value>, total: usize, path: &str) -> Response {
+        let total_pages = total.div_ceil(self.per_page).max(1);
+        let links = if self.current < total_pages {
+            json!({ "next": format!("{path}?page={}&per_page={}", self.current + 1, self.per_page) })
+        } else {
+            json!([])
+        };
+        let count = data.len();
+        reply(
+            StatusCode::OK,
+            json!({
+                "data": data,
+                "meta": { "pagination": {
+                    "total": total, "count": count, "per_page": self.per_page,
+                    "current_page": self.current, "total_pages": total_pages, "links": links,
+                }},
+            }),
+        )
+    }
+}
+
+/// One page of a list, converting only the items on it.
+fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, path: &str) -> Response {
+    let w = Window::new(q, 10);
+    let data = items[w.range(items.len())].iter().map(|i| serde_json::to_value(i).unwrap_or_default()).collect();
+    w.reply(data, items.len(), path)
 }
 
 async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    let groups: Vec<Value> = lock(&sb.inner.state).groups_in_order().map(|g| g.to_json()).collect();
-    page(&groups, &q, 10, &format!("/api/organizations/{org}/groups"))
+    let w = Window::new(&q, 10);
+    let (data, total) = {
+        let state = lock(&sb.inner.state);
+        let ids = &state.order[w.range(state.order.len())];
+        (ids.iter().filter_map(|id| state.groups.get(id)).map(|g| g.to_json()).collect(), state.order.len())
+    };
+    w.reply(data, total, &format!("/api/organizations/{org}/groups"))
 }
 
 async fn list_users(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    let users = lock(&sb.inner.state).users.clone();
-    page(&users, &q, 10, &format!("/api/organizations/{org}/users"))
+    page(&lock(&sb.inner.state).users, &q, &format!("/api/organizations/{org}/users"))
 }
 
 async fn list_guests(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    let guests = lock(&sb.inner.state).guests.clone();
-    page(&guests, &q, 10, &format!("/api/organizations/{org}/guests"))
+    page(&lock(&sb.inner.state).guests, &q, &format!("/api/organizations/{org}/guests"))
 }
 
 async fn get_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {

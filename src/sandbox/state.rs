@@ -1,7 +1,7 @@
 //! The sandbox's data and Tallyfy's rules over it: users, guests, groups, validation with
 //! Tallyfy-shaped 422 answers, deterministic seeding. Pure; no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -63,6 +63,11 @@ pub struct State {
     pub seq: u64,
     /// Logical clock for timestamps, so the state is deterministic.
     pub clock: u64,
+    /// Lookups over `users` (which never change while serving); see [`State::reindex`].
+    #[serde(skip)]
+    user_ids: HashSet<u64>,
+    #[serde(skip)]
+    user_emails: HashSet<String>,
 }
 
 /// A rejected write: status and JSON body, shaped like Tallyfy's.
@@ -109,6 +114,20 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 impl State {
+    /// Rebuilds the user lookups; call after changing `users` or loading a state.
+    pub fn reindex(&mut self) {
+        self.user_ids = self.users.iter().map(|u| u.id).collect();
+        self.user_emails = self.users.iter().map(|u| u.email.to_lowercase()).collect();
+    }
+
+    fn is_user(&self, id: u64) -> bool {
+        self.user_ids.contains(&id)
+    }
+
+    fn is_member_email(&self, email: &str) -> bool {
+        self.user_emails.contains(email)
+    }
+
     fn tick(&mut self) -> String {
         self.clock += 1;
         // 2026-01-01T00:00:00Z plus one second per write.
@@ -166,7 +185,7 @@ impl State {
             Some(Value::Array(items)) => {
                 for (i, v) in items.iter().enumerate() {
                     match v.as_u64() {
-                        Some(id) if self.users.iter().any(|u| u.id == id) => {
+                        Some(id) if self.is_user(id) => {
                             if !members.contains(&id) {
                                 members.push(id);
                             }
@@ -186,7 +205,7 @@ impl State {
                         err(&format!("guests.{i}"), format!("The guests.{i} must be a valid email address."));
                         continue;
                     };
-                    if self.users.iter().any(|u| u.email.to_lowercase() == e) {
+                    if self.is_member_email(&e) {
                         err(&format!("guests.{i}"), format!("The guests.{i} belongs to a member of the organization."));
                     } else if !self.guests.iter().any(|g| g.email.to_lowercase() == e) {
                         err(&format!("guests.{i}"), format!("The selected guests.{i} is not a guest of the organization."));
@@ -242,7 +261,7 @@ impl State {
             errors.entry("email".into()).or_default().push("The email field is required.".into());
         } else if !valid_email(&email) {
             errors.entry("email".into()).or_default().push("The email must be a valid email address.".into());
-        } else if self.users.iter().any(|u| u.email.to_lowercase() == email) {
+        } else if self.is_member_email(&email) {
             errors.entry("email".into()).or_default().push("The email belongs to a member of the organization.".into());
         } else if self.guests.iter().any(|g| g.email == email) {
             errors.entry("email".into()).or_default().push("The email has already been taken.".into());
@@ -274,6 +293,7 @@ impl State {
         for (id, email, first, last, status) in people {
             s.users.push(SUser { id, email: email.into(), first_name: first.into(), last_name: last.into(), status: status.into() });
         }
+        s.reindex();
         s.guests.push(SGuest { email: "auditor@audit-firm.example".into(), first_name: "Avery".into(), last_name: "Auditor".into() });
         s.guests.push(SGuest { email: "temp.help@staffing.example".into(), first_name: "Temp".into(), last_name: "Help".into() });
         let groups: [(&str, &str, &[u64], &[&str]); 5] = [
@@ -316,6 +336,7 @@ impl State {
                 status: "active".into(),
             });
         }
+        s.reindex();
         for i in 0..guests {
             s.guests.push(SGuest { email: format!("guest{i}@partner.example"), first_name: "Guest".into(), last_name: format!("{i}") });
         }

@@ -165,7 +165,8 @@ struct Inner {
     auth_header: reqwest::header::HeaderValue,
     retry: RetryPolicy,
     limiter: RateLimiter,
-    parallelism: usize,
+    /// Bounds the requests in flight across every caller of this client (`--parallelism`).
+    permits: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Client {
@@ -202,7 +203,7 @@ impl Client {
                 auth_header,
                 retry: config.retry,
                 limiter: RateLimiter::new(config.max_rps),
-                parallelism: config.parallelism.max(1),
+                permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
             }),
         })
     }
@@ -356,20 +357,17 @@ impl Client {
         Ok(items)
     }
 
-    /// Fetches pages concurrently within `parallelism`, returned in page order.
+    /// Fetches pages concurrently (within the client's parallelism), returned in page order.
     async fn fetch_pages<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         pages: std::ops::RangeInclusive<u64>,
     ) -> Result<Vec<Vec<T>>, ApiError> {
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(self.inner.parallelism));
         let mut set = tokio::task::JoinSet::new();
         for page in pages {
             let client = self.clone();
             let req = ApiRequest::list(path, page);
-            let semaphore = semaphore.clone();
             set.spawn(async move {
-                let _permit = semaphore.acquire_owned().await;
                 let answer = client.send(&req).await?;
                 let env: Envelope<Vec<T>> = decode(&req, &answer.body)?;
                 Ok::<_, ApiError>((page, env.data))
@@ -402,8 +400,12 @@ impl Client {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
-            self.inner.limiter.acquire().await;
-            let result = self.send_once(req).await;
+            let result = {
+                // The permit is held for the exchange only, not while backing off.
+                let _permit = self.inner.permits.acquire().await;
+                self.inner.limiter.acquire().await;
+                self.send_once(req).await
+            };
             let (err, retry_after) = match result {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,

@@ -1,0 +1,98 @@
+//! Micro-benchmarks of the pure core on the L scenario (10,000 groups of 25 members, 100,000
+//! users, 2,000 guests; one group in ten changed): loader, resolver, differ and planner, and each
+//! renderer. Run with `cargo bench --bench core`; prints the median of several runs.
+
+use std::time::{Duration, Instant};
+
+use tallyfy_groups::desired::{Source, load};
+use tallyfy_groups::diff::{DiffOptions, diff};
+use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups::plan::{self, GuardLimits, Target};
+use tallyfy_groups::render::{json, markdown, text};
+use tallyfy_groups::resolve::{Directory, resolve};
+
+const GROUPS: usize = 10_000;
+const USERS: usize = 100_000;
+const GUESTS: usize = 2_000;
+
+fn member(g: usize, k: usize) -> usize {
+    (g * 7919 + k * 104_729) % USERS
+}
+
+fn scenario() -> (String, Vec<User>, Vec<LiveGroup>, Vec<Guest>) {
+    let users: Vec<User> = (0..USERS)
+        .map(|i| User {
+            id: UserId(100_000 + i as u64),
+            email: Email::new(&format!("user{i}@example.com")),
+            first_name: "User".into(),
+            last_name: i.to_string(),
+            status: UserStatus::Active,
+        })
+        .collect();
+    let guests: Vec<Guest> = (0..GUESTS)
+        .map(|i| Guest { email: Email::new(&format!("guest{i}@partner.example")), first_name: "G".into(), last_name: i.to_string() })
+        .collect();
+    let mut yaml = String::from("settings:\n  max_removed_ratio: 1\ngroups:\n");
+    let mut live = Vec::with_capacity(GROUPS);
+    for g in 0..GROUPS {
+        yaml.push_str(&format!("  - name: Group {g:05}\n    description: Seeded group {g}.\n    members:\n"));
+        for k in 0..25 {
+            yaml.push_str(&format!("      - user{}@example.com\n", member(g, k)));
+        }
+        if g % 5 == 0 {
+            yaml.push_str(&format!("    guests: [guest{}@partner.example]\n", g % GUESTS));
+        }
+        // One group in ten differs live: a member more and a member less.
+        let mut members: Vec<u64> = (0..25).map(|k| 100_000 + member(g, k) as u64).collect();
+        if g % 10 == 0 {
+            members[0] = 100_000 + ((g * 31) % USERS) as u64;
+        }
+        live.push(LiveGroup {
+            id: GroupId(format!("{g:032x}")),
+            name: format!("Group {g:05}"),
+            description: format!("Seeded group {g}."),
+            members: members.into_iter().map(UserId).collect(),
+            guests: if g % 5 == 0 { [Email::new(&format!("guest{}@partner.example", g % GUESTS))].into() } else { Default::default() },
+        });
+    }
+    (yaml, users, live, guests)
+}
+
+fn measure<T>(name: &str, runs: usize, mut f: impl FnMut() -> T) -> T {
+    let mut times = Vec::with_capacity(runs);
+    let mut out = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        out = Some(std::hint::black_box(f()));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[runs / 2];
+    println!("| {name} | {} | {} | {} |", ms(median), ms(times[0]), ms(times[runs - 1]));
+    out.expect("at least one run")
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let (yaml, users, live, guests) = scenario();
+    println!("L: {GROUPS} groups × 25 members, {USERS} users, {GUESTS} guests; groups.yaml is {:.1} MB\n", yaml.len() as f64 / 1e6);
+    println!("| step | median | min | max |");
+    println!("|---|---:|---:|---:|");
+    let runs = 7;
+    let source = Source { name: "groups.yaml".into(), bytes: yaml.into_bytes() };
+    let desired = measure("load (parse + validate)", runs, || load(vec![source.clone()]).expect("valid"));
+    let directory = measure("index the user directory", runs, || Directory::new(&users));
+    let resolved = measure("resolve members", runs, || resolve(&desired, &directory, |_| true).expect("resolved"));
+    let options = DiffOptions::default();
+    let d = measure("diff", runs, || diff(&desired, &resolved, &live, Some(&guests), &options));
+    let limits = GuardLimits { max_deleted_groups: 5, max_removed_ratio: 1.0, prune: false, desired_group_count: GROUPS };
+    let target = Target { api_url: "https://go.tallyfy.com/api".into(), org: "bench".into() };
+    let p = measure("plan (guard, fingerprints)", runs, || plan::build(d.clone(), &limits, &directory, target.clone()));
+    measure("render text", runs, || text::render_plan(&p, false));
+    measure("render markdown", runs, || markdown::render_plan(&p));
+    measure("render json", runs, || json::render_plan(&p));
+    println!("\n{} updates planned.", p.summary.update);
+}
