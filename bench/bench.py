@@ -104,25 +104,28 @@ def bench_apply(binary, latency, parallelism, workdir, updates=1_000):
         code, _, _, _ = run(binary, sb, ["export", "--out", desired, "--max-rps", "0", "--parallelism", "16"], workdir)
         assert code == 0, "export failed"
         # Every group gains one member that it does not have yet: one PUT per group.
-        text, group = [], -1
+        blocks, current = [], None
         for line in open(desired).read().splitlines():
-            text.append(line)
             if line.startswith("  - name: "):
-                group += 1
-            if line == "    members:":
-                text.append(f"      - user{(group * 7919) % size['users']}@example.com")
+                current = [line]
+                blocks.append(current)
+            elif current is not None:
+                current.append(line)
+            else:
+                blocks.append([line])
+        out = []
+        for g, block in enumerate(blocks):
+            members = {l.split()[1] for l in block if l.startswith("      - ")}
+            k = g * 7919
+            while f"user{k % size['users']}@example.com" in members:
+                k += 1
+            for line in block:
+                out.append(line)
+                if line == "    members:" or line == "    members: []":
+                    if line.endswith("[]"):
+                        out[-1] = "    members:"
+                    out.append(f"      - user{k % size['users']}@example.com")
         changed = os.path.join(workdir, "apply-changed.yaml")
-        # A member listed twice would be an error; drop duplicates within a group.
-        out, seen = [], set()
-        for line in text:
-            if line.startswith("  - name: "):
-                seen = set()
-            if line.startswith("      - "):
-                email = line.split()[1]
-                if email in seen:
-                    continue
-                seen.add(email)
-            out.append(line)
         open(changed, "w").write("\n".join(out) + "\n")
         common = ["--max-rps", "0", "--parallelism", str(parallelism)]
         code, plan_wall, _, plan_out = run(binary, sb, ["plan", "-f", changed, *common], workdir)

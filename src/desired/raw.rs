@@ -17,26 +17,31 @@ pub struct RawFile {
     pub groups: Vec<RawGroup>,
 }
 
-/// `settings:`; every key is optional.
+/// `settings:`; every key is optional (an omitted key takes its default; `null` is not a value).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
     /// Delete live groups that are not listed (and not ignored). Default false.
     #[serde(default)]
+    #[schemars(with = "bool")]
     pub prune: Option<bool>,
     /// Globs of live group names that are never read as managed and never touched.
     #[serde(default)]
+    #[schemars(with = "OneOrMany")]
     pub ignore: Option<OneOrMany>,
     /// Description given to new groups that have none. Default "Managed in groups.yaml".
     #[serde(default)]
     #[schemars(length(min = 1))]
+    #[schemars(with = "String")]
     pub default_description: Option<String>,
     /// Removal guard: most groups one apply may delete. Default 5.
     #[serde(default)]
+    #[schemars(with = "u32")]
     pub max_deleted_groups: Option<u32>,
     /// Removal guard: largest share (0 to 1) of current memberships one apply may remove. Default 0.25.
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
+    #[schemars(with = "f64")]
     pub max_removed_ratio: Option<f64>,
 }
 
@@ -50,19 +55,24 @@ pub struct RawGroup {
     /// The description; omitted means "keep the live one" (new groups get default_description).
     #[serde(default)]
     #[schemars(length(min = 1))]
+    #[schemars(with = "String")]
     pub description: Option<String>,
     /// Org members by email (preferred) or numeric user id; the group ends up with exactly these.
     /// Omitted means members are not managed.
     #[serde(default)]
+    #[schemars(with = "Vec<RawMember>")]
     pub members: Option<Vec<RawMember>>,
     /// External guests by email; the group ends up with exactly these. Omitted means not managed.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub guests: Option<Vec<String>>,
     /// Old names: a live group found under one of them is renamed instead of recreated.
     #[serde(default)]
+    #[schemars(with = "OneOrMany")]
     pub previously: Option<OneOrMany>,
     /// true: the group must not exist (it is deleted if it does).
     #[serde(default)]
+    #[schemars(with = "bool")]
     pub absent: Option<bool>,
 }
 
