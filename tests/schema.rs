@@ -75,25 +75,25 @@ fn validate(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
             return;
         }
     }
-    if let (Some(s), Some(min)) = (value.as_str(), schema.get("minLength").and_then(Value::as_u64)) {
-        if (s.chars().count() as u64) < min {
-            errors.push(format!("{at}: shorter than {min}"));
-        }
+    if let (Some(s), Some(min)) = (value.as_str(), schema.get("minLength").and_then(Value::as_u64))
+        && (s.chars().count() as u64) < min
+    {
+        errors.push(format!("{at}: shorter than {min}"));
     }
-    if let (Some(s), Some(max)) = (value.as_str(), schema.get("maxLength").and_then(Value::as_u64)) {
-        if s.chars().count() as u64 > max {
-            errors.push(format!("{at}: longer than {max}"));
-        }
+    if let (Some(s), Some(max)) = (value.as_str(), schema.get("maxLength").and_then(Value::as_u64))
+        && s.chars().count() as u64 > max
+    {
+        errors.push(format!("{at}: longer than {max}"));
     }
-    if let (Some(n), Some(min)) = (value.as_f64(), schema.get("minimum").and_then(Value::as_f64)) {
-        if n < min {
-            errors.push(format!("{at}: below {min}"));
-        }
+    if let (Some(n), Some(min)) = (value.as_f64(), schema.get("minimum").and_then(Value::as_f64))
+        && n < min
+    {
+        errors.push(format!("{at}: below {min}"));
     }
-    if let (Some(n), Some(max)) = (value.as_f64(), schema.get("maximum").and_then(Value::as_f64)) {
-        if n > max {
-            errors.push(format!("{at}: above {max}"));
-        }
+    if let (Some(n), Some(max)) = (value.as_f64(), schema.get("maximum").and_then(Value::as_f64))
+        && n > max
+    {
+        errors.push(format!("{at}: above {max}"));
     }
     if let Some(obj) = value.as_object() {
         let props = schema.get("properties").and_then(Value::as_object);
