@@ -96,7 +96,7 @@ def bench_plan(binary, name, latency, parallelism, workdir):
         sb.close()
 
 
-def bench_apply(binary, latency, parallelism, workdir, updates=1_000):
+def bench_apply(binary, latency, parallelism, workdir, updates=1_000, max_rps=0):
     size = dict(groups=updates, users=10_000, guests=0)
     sb = Sandbox(binary, latency_ms=latency, **size)
     try:
@@ -127,15 +127,15 @@ def bench_apply(binary, latency, parallelism, workdir, updates=1_000):
                     out.append(f"      - user{k % size['users']}@example.com")
         changed = os.path.join(workdir, "apply-changed.yaml")
         open(changed, "w").write("\n".join(out) + "\n")
-        common = ["--max-rps", "0", "--parallelism", str(parallelism)]
+        common = ["--max-rps", str(max_rps), "--parallelism", str(parallelism)]
         code, plan_wall, _, plan_out = run(binary, sb, ["plan", "-f", changed, *common], workdir)
         assert code == 0, plan_out[-2000:]
         n = int(re.search(r"(\d+) to update", plan_out).group(1))
         code, wall, rss, out = run(binary, sb, ["apply", "-f", changed, "--auto-approve", *common], workdir)
         assert code == 0 and f"Apply: {n} applied" in out, out[-2000:]
         writes = max(wall - plan_wall, 1e-9)
-        bound = n * latency / 1000 / parallelism
-        return dict(parallelism=parallelism, updates=n, wall=wall, reads=plan_wall, writes=writes, bound=bound, rss=rss)
+        bound = max(n * latency / 1000 / parallelism, n / max_rps if max_rps else 0)
+        return dict(parallelism=parallelism, max_rps=max_rps, updates=n, wall=wall, reads=plan_wall, writes=writes, bound=bound, rss=rss)
     finally:
         sb.close()
 
@@ -166,6 +166,7 @@ def main():
     ap.add_argument("--parallelism", type=int, default=8, help="parallelism of the plan runs")
     ap.add_argument("--no-apply", action="store_true")
     ap.add_argument("--apply-parallelism", default="1,4,8,16")
+    ap.add_argument("--apply-rps", type=int, default=100, help="one more apply at parallelism 16 with this --max-rps (0: skip)")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     if not os.path.exists(binary):
@@ -183,11 +184,14 @@ def main():
             print(f"| {r['size']} | {r['groups']:,} | {r['users']:,} | {r['guests']:,} | {r['wall']:.2f} s | {r['requests']:,} | {r['minimum']:,} | {ratio:.2f} | {r['rss']:.0f} MiB |", flush=True)
         if not args.no_apply:
             print(f"\nApply of 1,000 updates (M: 1,000 groups, 10,000 users) at {args.latency} ms latency:\n")
-            print("| parallelism | updates | apply wall | of which reads | writes | bound N·L/P | writes/bound | peak memory |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for p in [int(x) for x in args.apply_parallelism.split(",")]:
-                r = bench_apply(binary, args.latency, p, workdir)
-                print(f"| {p} | {r['updates']:,} | {r['wall']:.2f} s | {r['reads']:.2f} s | {r['writes']:.2f} s | {r['bound']:.2f} s | {r['writes'] / r['bound']:.2f} | {r['rss']:.0f} MiB |", flush=True)
+            print("| parallelism | --max-rps | updates | apply wall | of which reads | writes | bound max(N·L/P, N/rps) | writes/bound | peak memory |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            runs = [(int(x), 0) for x in args.apply_parallelism.split(",")]
+            if args.apply_rps:
+                runs.append((16, args.apply_rps))
+            for p, rps in runs:
+                r = bench_apply(binary, args.latency, p, workdir, max_rps=rps)
+                print(f"| {p} | {rps or 'off'} | {r['updates']:,} | {r['wall']:.2f} s | {r['reads']:.2f} s | {r['writes']:.2f} s | {r['bound']:.2f} s | {r['writes'] / r['bound']:.2f} | {r['rss']:.0f} MiB |", flush=True)
     if not ok:
         print("\nFAIL: plan did not make exactly the minimum number of requests", file=sys.stderr)
         return 1
