@@ -219,13 +219,6 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     Ok(plan::build(d, &limits, &directory, target))
 }
 
-async fn plan_from_files(files: &[PathBuf], conn: &Connection, target: &TargetArgs) -> Result<Plan, Error> {
-    let desired = load(files)?;
-    let options = DiffOptions { scope: scope(target)?, no_removals: target.no_removals };
-    let live = fetch(&conn.client, desired.names_guests()).await?;
-    make_plan(&desired, &live, &options, conn.target.clone())
-}
-
 fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
     match format {
         PlanFormat::Text => render::text::render_plan(plan, out.color),
@@ -235,13 +228,16 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 }
 
 async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
+    let desired = load(&args.files.files)?;
+    let baseline = if args.baseline.is_empty() { None } else { Some(load(&args.baseline)?) };
+    let options = DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals };
     let conn = connect(&args.connect).await?;
-    let mut plan = plan_from_files(&args.files.files, &conn, &args.target).await?;
-    if !args.baseline.is_empty() {
-        let baseline = load(&args.baseline)?;
-        let live = fetch(&conn.client, baseline.names_guests()).await?;
-        let options = DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals };
-        let base_plan = make_plan(&baseline, &live, &options, plan.target.clone())?;
+    // One read of the live state serves both plans.
+    let need_guests = desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests);
+    let live = fetch(&conn.client, need_guests).await?;
+    let mut plan = make_plan(&desired, &live, &options, conn.target.clone())?;
+    if let Some(baseline) = &baseline {
+        let base_plan = make_plan(baseline, &live, &options, conn.target.clone())?;
         plan::label_origins(&mut plan, &base_plan);
     }
     if let Some(path) = &args.out {
@@ -253,16 +249,29 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
 }
 
 async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
+    // Input is checked before any connection, so a bad file never waits on the network.
+    enum Source {
+        Saved(Box<Plan>),
+        Desired(DesiredState, DiffOptions),
+    }
+    let source = match &args.plan {
+        Some(path) => Source::Saved(Box::new(saved::read(path).map_err(Error::Config)?)),
+        None => {
+            Source::Desired(load(&args.files.files)?, DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals })
+        }
+    };
     let conn = connect(&args.connect).await?;
     let client = &conn.client;
-    let plan = match &args.plan {
-        Some(path) => {
-            let plan = saved::read(path).map_err(Error::Config)?;
+    let plan = match source {
+        Source::Saved(plan) => {
             let live = fetch(client, plan.actions.iter().any(|a| matches!(a, plan::Action::CreateGuest { .. }))).await?;
             saved::check(&plan, &conn.target.api_url, &conn.target.org, &live).map_err(Error::Refused)?;
-            plan
+            *plan
         }
-        None => plan_from_files(&args.files.files, &conn, &args.target).await?,
+        Source::Desired(desired, options) => {
+            let live = fetch(client, desired.names_guests()).await?;
+            make_plan(&desired, &live, &options, conn.target.clone())?
+        }
     };
     print(&render::text::render_plan(&plan, out.color));
     if plan.is_empty() {

@@ -151,7 +151,7 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// A plan saved with `plan --out`; applied exactly if nothing it relied on changed.
-    #[arg(value_name = "PLAN")]
+    #[arg(value_name = "PLAN", conflicts_with_all = ["files", "only", "exclude", "no_removals"])]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub files: FileArgs,

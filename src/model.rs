@@ -40,6 +40,12 @@ impl Email {
     }
 
     /// Parses and normalises an email, or says what is wrong with it.
+    ///
+    /// ```
+    /// use tallyfy_groups::model::Email;
+    /// assert_eq!(Email::parse(" Alice@Example.com").unwrap().as_str(), "alice@example.com");
+    /// assert_eq!(Email::parse("alice.example.com"), Err("has no '@'"));
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let s = raw.trim();
         let Some((local, domain)) = s.rsplit_once('@') else {
