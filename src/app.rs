@@ -210,12 +210,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     let directory = Directory::new(&live.users);
     let resolved = resolve::resolve(desired, &directory, |g| options.scope.includes(&g.name.value)).map_err(Error::Unresolved)?;
     let d = diff::diff(desired, &resolved, &live.groups, live.guests.as_deref(), options);
-    let limits = GuardLimits {
-        max_deleted_groups: desired.settings.max_deleted_groups,
-        max_removed_ratio: desired.settings.max_removed_ratio,
-        prune: desired.settings.prune,
-        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
-    };
+    let limits = GuardLimits::of(desired);
     Ok(plan::build(d, &limits, &directory, target))
 }
 

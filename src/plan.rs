@@ -271,6 +271,18 @@ pub struct GuardLimits {
     pub desired_group_count: usize,
 }
 
+impl GuardLimits {
+    /// The limits a desired state sets.
+    pub fn of(desired: &crate::desired::DesiredState) -> Self {
+        GuardLimits {
+            max_deleted_groups: desired.settings.max_deleted_groups,
+            max_removed_ratio: desired.settings.max_removed_ratio,
+            prune: desired.settings.prune,
+            desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
+        }
+    }
+}
+
 /// Builds the plan from the differences.
 pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Target) -> Plan {
     let mut actions = Vec::new();

@@ -70,12 +70,7 @@ fn make(desired: &str, groups: &[LiveGroup]) -> Plan {
     let resolved = resolve(&desired, &dir, |_| true).expect("resolved");
     let guests: Vec<Guest> = Vec::new();
     let d = diff(&desired, &resolved, groups, Some(&guests), &DiffOptions::default());
-    let limits = GuardLimits {
-        max_deleted_groups: desired.settings.max_deleted_groups,
-        max_removed_ratio: desired.settings.max_removed_ratio,
-        prune: desired.settings.prune,
-        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
-    };
+    let limits = GuardLimits::of(&desired);
     plan::build(d, &limits, &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() })
 }
 

@@ -390,71 +390,61 @@ fn check_name(cx: &mut Ctx, span: &Span, v: String, what: &str) -> Option<String
     Some(v)
 }
 
-fn parse_members(cx: &mut Ctx, node: &Node) -> Vec<Located<MemberRef>> {
+/// An item that could not be read: the message, and a hint.
+type ItemError = (String, &'static str);
+
+/// A list of members or guests: each item parsed by `item`, duplicates reported where they repeat.
+fn parse_list<T: Clone + Eq + std::hash::Hash + std::fmt::Display>(
+    cx: &mut Ctx,
+    node: &Node,
+    what: &str,
+    item: impl Fn(&str) -> Result<T, ItemError>,
+) -> Vec<Located<T>> {
     let mut out = Vec::new();
-    let Some(items) = seq(cx, node, "`members`") else { return out };
-    let mut seen: HashMap<MemberRef, usize> = HashMap::new();
-    for item in items.iter() {
-        let Some(raw) = string(cx, item, "a member") else { continue };
-        let raw = raw.trim();
-        let member = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-            match raw.parse::<u64>() {
-                Ok(id) => MemberRef::Id(UserId(id)),
-                Err(_) => {
-                    cx.error(item.span(), format!("member `{raw}` is not a valid user id"));
-                    continue;
-                }
-            }
-        } else {
-            match Email::parse(raw) {
-                Ok(e) => MemberRef::Email(e),
-                Err(why) => {
-                    cx.error_hint(
-                        item.span(),
-                        format!("member `{raw}` is not an email address or a user id: it {why}"),
-                        "list members by email (preferred) or numeric user id",
-                    );
-                    continue;
-                }
+    let Some(items) = seq(cx, node, &format!("`{what}s`")) else { return out };
+    let mut seen: HashMap<T, usize> = HashMap::new();
+    for node in items.iter() {
+        let Some(raw) = string(cx, node, &format!("a {what}")) else { continue };
+        let value = match item(raw.trim()) {
+            Ok(v) => v,
+            Err((message, hint)) => {
+                cx.error_hint(node.span(), message, hint);
+                continue;
             }
         };
-        let at = cx.loc(item.span());
-        if let Some(first) = seen.get(&member) {
-            cx.error(item.span(), format!("member {member} is listed twice in this group (first on line {first})"));
+        let at = cx.loc(node.span());
+        if let Some(first) = seen.get(&value) {
+            cx.error(node.span(), format!("{what} {value} is listed twice in this group (first on line {first})"));
             continue;
         }
-        seen.insert(member.clone(), at.line);
-        out.push(Located { value: member, at });
+        seen.insert(value.clone(), at.line);
+        out.push(Located { value, at });
     }
     out
 }
 
-fn parse_guests(cx: &mut Ctx, node: &Node) -> Vec<Located<Email>> {
-    let mut out = Vec::new();
-    let Some(items) = seq(cx, node, "`guests`") else { return out };
-    let mut seen: HashMap<Email, usize> = HashMap::new();
-    for item in items.iter() {
-        let Some(raw) = string(cx, item, "a guest") else { continue };
-        let email = match Email::parse(&raw) {
-            Ok(e) => e,
-            Err(why) => {
-                cx.error_hint(
-                    item.span(),
-                    format!("guest `{raw}` is not an email address: it {why}"),
-                    "guests are external people, listed by email",
-                );
-                continue;
-            }
-        };
-        let at = cx.loc(item.span());
-        if let Some(first) = seen.get(&email) {
-            cx.error(item.span(), format!("guest {email} is listed twice in this group (first on line {first})"));
-            continue;
+fn parse_members(cx: &mut Ctx, node: &Node) -> Vec<Located<MemberRef>> {
+    parse_list(cx, node, "member", |raw| {
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return raw
+                .parse::<u64>()
+                .map(|id| MemberRef::Id(UserId(id)))
+                .map_err(|_| (format!("member `{raw}` is not a valid user id"), "user ids are whole numbers"));
         }
-        seen.insert(email.clone(), at.line);
-        out.push(Located { value: email, at });
-    }
-    out
+        Email::parse(raw).map(MemberRef::Email).map_err(|why| {
+            (
+                format!("member `{raw}` is not an email address or a user id: it {why}"),
+                "list members by email (preferred) or numeric user id",
+            )
+        })
+    })
+}
+
+fn parse_guests(cx: &mut Ctx, node: &Node) -> Vec<Located<Email>> {
+    parse_list(cx, node, "guest", |raw| {
+        Email::parse(raw)
+            .map_err(|why| (format!("guest `{raw}` is not an email address: it {why}"), "guests are external people, listed by email"))
+    })
 }
 
 fn parse_previously(cx: &mut Ctx, node: &Node) -> Vec<Located<String>> {

@@ -35,12 +35,7 @@ fn plan_with(yaml: &str, groups: &[LiveGroup], options: &DiffOptions) -> Plan {
     let resolved = resolve(&desired, &dir, |g| options.scope.includes(&g.name.value)).unwrap_or_else(|e| panic!("{e}"));
     let guests = vec![crate::model::Guest { email: Email::new("known@partner.co"), first_name: "K".into(), last_name: "P".into() }];
     let d = diff(&desired, &resolved, groups, Some(&guests), options);
-    let limits = GuardLimits {
-        max_deleted_groups: desired.settings.max_deleted_groups,
-        max_removed_ratio: desired.settings.max_removed_ratio,
-        prune: desired.settings.prune,
-        desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
-    };
+    let limits = GuardLimits::of(&desired);
     plan::build(d, &limits, &dir, Target { api_url: "https://x/api".into(), org: "o".into() })
 }
 
