@@ -218,6 +218,9 @@ pub struct SandboxArgs {
     /// Seed for the fault injection's random choices.
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    /// New guests accepted per rolling hour (429 beyond, as Tallyfy); 0 = no limit.
+    #[arg(long, default_value_t = 30)]
+    pub guest_limit: u32,
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     pub allow_remote: bool,

@@ -325,3 +325,20 @@ async fn the_client_side_rate_limit_spaces_requests() {
     }
     assert!(started.elapsed() >= Duration::from_millis(190), "5 requests at 20/s take at least 200 ms: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_budget_fails_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/org1/guests"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let body = GuestPayload { email: Email::new("new@p.co"), first_name: "New".into(), last_name: "(guest)".into() };
+    let err = client(&server).create_guest(&body).await.unwrap_err();
+    assert_eq!(err, ApiError::RateLimited { method: "POST".into(), path: "/organizations/org1/guests".into(), retry_after_secs: 3600 });
+    assert!(err.to_string().contains("asks to wait 3600 s, longer than the retry budget"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

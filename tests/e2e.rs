@@ -612,3 +612,53 @@ fn large_and_hostile_files() {
     let run = Cli::new(d).args(&["validate", "-f", &deep]).run().expect_code(1);
     assert!(run.stderr.contains("deep.yaml:"), "{}", run.stderr);
 }
+
+#[test]
+fn a_partial_apply_exits_1_reports_every_action_and_the_rerun_plans_the_rest() {
+    let served = serve(&["--guest-limit", "1"]);
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(
+        d,
+        "g.yaml",
+        "groups:\n  - name: Partners A\n    guests: [a@partner.example]\n  - name: Partners B\n    guests: [b@partner.example]\n  - name: Staff\n    members: [alice.nguyen@example.com]\n",
+    );
+    let report = d.join("report.json");
+    let remote = |args: &[&str]| {
+        Cli::new(d)
+            .args(args)
+            .args(&["--api-url", &served.url, "--org", "sandbox", "--max-retry-time", "5"])
+            .env("TALLYFY_ACCESS_TOKEN", "sandbox-token")
+            .run()
+    };
+    let run = remote(&[
+        "apply",
+        "-f",
+        &f,
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--guest-invites-per-hour",
+        "100",
+        "--report",
+        report.to_str().unwrap_or_default(),
+    ])
+    .expect_code(1);
+    assert!(run.stdout.contains("Apply: 3 applied, 1 failed, 1 skipped."), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("FAILED  invite guest b@partner.example: POST /organizations/sandbox/guests was rate limited"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("skipped create group \"Partners B\": guest b@partner.example could not be invited"), "{}", run.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let statuses: Vec<&str> =
+        report["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses, vec!["applied", "failed", "applied", "skipped", "applied"]);
+    let plan = remote(&["plan", "-f", &f, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        plan.stdout.contains("Plan: 1 to create, 0 to update, 0 to delete. 1 guest to invite. Apply will make 2 API calls."),
+        "{}",
+        plan.stdout
+    );
+}

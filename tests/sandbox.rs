@@ -241,3 +241,19 @@ async fn state_persists_to_its_file() {
     let err = tallyfy_groups::sandbox::load_state(&path).unwrap_err();
     assert!(err.contains("delete it to start over"), "{err}");
 }
+
+#[tokio::test]
+async fn guest_invitations_are_limited_per_hour() {
+    let s = start(Config { guest_limit: 2, ..Config::default() }).await;
+    let guests = "/api/organizations/sandbox/guests";
+    for i in 0..2 {
+        assert_eq!(s.ok("POST", guests, Some(json!({"email": format!("g{i}@x.co")}))).await.0, 201);
+    }
+    let (status, body, headers) = s.call("POST", guests, Some(&json!({"email": "g2@x.co"}).to_string()), true).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["code"], "TOO_MANY_REQUESTS");
+    let wait: u64 = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((3500..=3600).contains(&wait), "{wait}");
+    // A rejected invitation does not count against the limit, and other writes are not limited.
+    assert_eq!(s.ok("POST", GROUPS, Some(json!({"name": "Z", "description": "d"}))).await.0, 201);
+}

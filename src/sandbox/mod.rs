@@ -40,6 +40,8 @@ pub struct Config {
     pub fault_seed: u64,
     /// State file, written (debounced) after writes.
     pub persist: Option<PathBuf>,
+    /// New guests accepted per rolling hour, as Tallyfy limits them; 0 = no limit.
+    pub guest_limit: u32,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             rate_limit: 0.0,
             fault_seed: 1,
             persist: None,
+            guest_limit: 30,
         }
     }
 }
@@ -80,6 +83,8 @@ struct Inner {
     dirty: AtomicBool,
     /// The fault rate in force (f64 bits), adjustable while serving.
     fault_rate: AtomicU64,
+    /// When the guests of the last hour were invited.
+    guest_invites: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 /// The sandbox's shared state; cheap to clone.
@@ -107,6 +112,7 @@ impl Sandbox {
                 bucket: Mutex::new(Bucket { tokens, at: Instant::now() }),
                 dirty: AtomicBool::new(false),
                 fault_rate,
+                guest_invites: Mutex::new(std::collections::VecDeque::new()),
             }),
         }
     }
@@ -443,8 +449,27 @@ async fn create_guest(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let limit = sb.inner.config.guest_limit as usize;
+    let hour = Duration::from_secs(3600);
+    if limit > 0 {
+        let mut invites = lock(&sb.inner.guest_invites);
+        while invites.front().is_some_and(|t| t.elapsed() >= hour) {
+            invites.pop_front();
+        }
+        if invites.len() >= limit {
+            let wait = invites.front().map(|t| hour.saturating_sub(t.elapsed()).as_secs().max(1)).unwrap_or(1);
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too many guest invitations; try again later.", "TOO_MANY_REQUESTS");
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
     match sb.write(|s| s.create_guest(&v)) {
-        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g })),
+        Ok(g) => {
+            lock(&sb.inner.guest_invites).push_back(Instant::now());
+            reply(StatusCode::CREATED, json!({ "data": g }))
+        }
         Err(r) => rejection(r),
     }
 }
@@ -548,6 +573,7 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         rate_limit: args.rate_limit,
         fault_seed: args.fault_seed,
         persist: args.state.clone(),
+        guest_limit: args.guest_limit,
     };
     let sandbox = Sandbox::new(state, config);
     sandbox.inner.dirty.store(true, Ordering::SeqCst);
