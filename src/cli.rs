@@ -84,10 +84,10 @@ pub struct FileArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Organization id [env: TALLYFY_ORG_ID].
+    /// Organization id.
     #[arg(long, env = "TALLYFY_ORG_ID")]
     pub org: Option<String>,
-    /// API base URL [env: TALLYFY_API_URL].
+    /// API base URL.
     #[arg(long, env = "TALLYFY_API_URL", default_value = crate::tallyfy::DEFAULT_API_URL)]
     pub api_url: String,
     /// File holding the access token (otherwise TALLYFY_ACCESS_TOKEN).
