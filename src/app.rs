@@ -51,7 +51,7 @@ pub enum Error {
     Read(#[from] ReadError),
     #[error("groups.yaml is invalid: {0}")]
     Invalid(Diagnostics),
-    #[error("groups.yaml names people Tallyfy does not know: {0}")]
+    #[error("groups.yaml does not match the organization's users: {0}")]
     Unresolved(Diagnostics),
     #[error("{0}")]
     Config(String),
@@ -196,13 +196,15 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
     Ok(LiveState { groups, users, guests })
 }
 
-fn scope(target: &TargetArgs) -> Result<Scope, Error> {
+/// `--only`, `--exclude` and `--no-removals`, checked.
+fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
     for p in target.only.iter().chain(&target.exclude) {
         if let Err(e) = glob::Pattern::new(p) {
             return Err(Error::Config(format!("`{p}` is not a valid glob: {}", e.msg)));
         }
     }
-    Ok(Scope { only: target.only.clone(), exclude: target.exclude.clone() })
+    let scope = Scope { only: target.only.clone(), exclude: target.exclude.clone() };
+    Ok(DiffOptions { scope, no_removals: target.no_removals })
 }
 
 /// The whole pure pipeline from desired + live to a plan.
@@ -225,7 +227,7 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
     let desired = load(&args.files.files)?;
     let baseline = if args.baseline.is_empty() { None } else { Some(load(&args.baseline)?) };
-    let options = DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals };
+    let options = diff_options(&args.target)?;
     let conn = connect(&args.connect).await?;
     // One read of the live state serves both plans.
     let need_guests = desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests);
@@ -251,9 +253,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     }
     let source = match &args.plan {
         Some(path) => Source::Saved(Box::new(saved::read(path).map_err(Error::Config)?)),
-        None => {
-            Source::Desired(load(&args.files.files)?, DiffOptions { scope: scope(&args.target)?, no_removals: args.target.no_removals })
-        }
+        None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
     let conn = connect(&args.connect).await?;
     let client = &conn.client;
