@@ -21,6 +21,8 @@ use crate::model::{GroupId, Guest, LiveGroup, User, name_key};
 
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
+/// Most pages one list may announce (ten million items); more is a broken answer.
+const MAX_PAGES: u64 = 100_000;
 /// The default API base URL.
 pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 
@@ -343,6 +345,13 @@ impl Client {
         let Some(pagination) = first.meta.and_then(|m| m.pagination) else {
             return Ok(first.data);
         };
+        if pagination.total_pages > MAX_PAGES {
+            return Err(ApiError::Decode {
+                method: "GET".into(),
+                path: path.to_string(),
+                detail: format!("at `meta.pagination.total_pages`: {} pages is implausible (at most {MAX_PAGES})", pagination.total_pages),
+            });
+        }
         let mut items = first.data;
         if pagination.total_pages > 1 {
             let pages = self.fetch_pages::<T>(path, 2..=pagination.total_pages).await?;
