@@ -346,7 +346,11 @@ async fn a_retry_after_beyond_the_budget_fails_at_once() {
 #[tokio::test]
 async fn implausible_pagination_is_refused_before_fetching() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 5, 1, 4_000_000_000, json!({})))).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 5, 1, 4_000_000_000, json!({}))))
+        .expect(1)
+        .mount(&server)
+        .await;
     let err = client(&server).list_groups().await.unwrap_err();
     assert!(err.to_string().contains("4000000000 pages is implausible"), "{err}");
 }

@@ -662,3 +662,25 @@ fn a_partial_apply_exits_1_reports_every_action_and_the_rerun_plans_the_rest() {
         plan.stdout
     );
 }
+
+#[test]
+fn a_directory_of_files_merges() {
+    let dir = scratch();
+    let d = dir.path();
+    let groups = d.join("groups");
+    std::fs::create_dir(&groups).expect("mkdir");
+    std::fs::write(groups.join("10-settings.yaml"), "settings:\n  ignore: ['Temp *']\ngroups: []\n").expect("write");
+    std::fs::write(groups.join("20-teams.yml"), "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com]\n")
+        .expect("write");
+    std::fs::write(groups.join("README.md"), "not yaml: [").expect("write");
+    let g = groups.to_str().unwrap_or_default();
+    let run = Cli::new(d).args(&["validate", "-f", g]).run().expect_code(0);
+    assert!(run.stdout.contains("1 group (0 absent)"), "{}", run.stdout);
+    let plan = sb(d, &["plan", "-f", g]).expect_code(0);
+    assert!(plan.stdout.contains("~ update group \"Support Escalation\""), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Ignored: 1 group"), "{}", plan.stdout);
+    std::fs::write(groups.join("30-more.yaml"), "groups:\n  - name: support escalation\n").expect("write");
+    let run = Cli::new(d).args(&["validate", "-f", g]).run().expect_code(1);
+    assert!(run.stderr.contains("30-more.yaml:2:11: group \"support escalation\" is defined twice (first at"), "{}", run.stderr);
+    assert!(run.stderr.contains("20-teams.yml:2:11)"), "{}", run.stderr);
+}

@@ -175,7 +175,9 @@ async fn auth_org_path_method_and_json_errors() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after_and_stats_count_requests() {
-    let s = start(Config { rate_limit: 2.0, ..Config::default() }).await;
+    // One request every two seconds: the second of four quick requests is over the limit even on
+    // a slow machine.
+    let s = start(Config { rate_limit: 0.5, ..Config::default() }).await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..4 {
@@ -185,9 +187,9 @@ async fn rate_limit_answers_429_with_retry_after_and_stats_count_requests() {
             retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         }
     }
-    assert_eq!(statuses[..2], [200, 200]);
-    assert!(statuses[2..].contains(&429), "{statuses:?}");
-    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(statuses[0], 200);
+    assert!(statuses[1..].contains(&429), "{statuses:?}");
+    assert!(matches!(retry_after.as_deref(), Some("1" | "2")), "{retry_after:?}");
     let stats = s.sandbox.stats();
     assert_eq!(stats.total, 4);
     assert_eq!(stats.requests["GET /api/organizations/{org}/users"], 4);
