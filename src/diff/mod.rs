@@ -193,13 +193,13 @@ pub fn diff(
         }
     }
 
-    // Unclaimed live groups: listed but out of scope, pruned, or not managed.
-    let listed: HashSet<String> = desired
-        .groups
-        .iter()
-        .flat_map(|g| std::iter::once(&g.name.value).chain(g.previously.iter().map(|p| &p.value)))
-        .map(|n| name_key(n))
-        .collect();
+    // Unclaimed live groups: out of scope, old names, duplicates, pruned, or not managed.
+    let names_of = |g: &crate::desired::DesiredGroup| {
+        std::iter::once(name_key(&g.name.value)).chain(g.previously.iter().map(|p| name_key(&p.value))).collect::<Vec<_>>()
+    };
+    let (in_scope, out_of_scope): (Vec<_>, Vec<_>) = desired.groups.iter().partition(|g| options.scope.includes(&g.name.value));
+    let excluded: HashSet<String> = out_of_scope.into_iter().flat_map(names_of).collect();
+    let listed: HashSet<String> = in_scope.iter().map(|g| name_key(&g.name.value)).collect();
     let renamed_to: HashMap<String, &str> = present
         .iter()
         .flat_map(|r| r.desired.previously.iter().map(move |p| (name_key(&p.value), r.desired.name.value.as_str())))
@@ -208,21 +208,19 @@ pub fn diff(
         if claimed[i] {
             continue;
         }
-        if !options.scope.includes(&live.name)
-            || (listed.contains(&name_key(&live.name)) && !renamed_to.contains_key(&name_key(&live.name)))
-        {
+        let key = name_key(&live.name);
+        if !options.scope.includes(&live.name) || excluded.contains(&key) {
             out.out_of_scope += 1;
-            continue;
-        }
-        if let Some(new_name) = renamed_to.get(&name_key(&live.name)) {
+        } else if let Some(new_name) = renamed_to.get(&key) {
             out.warnings.push(format!(
                 "\"{}\" is listed in `previously` of \"{new_name}\", which already exists; the old group is left alone (add it with `absent: true` to delete it)",
                 live.name
             ));
             out.unmanaged.push(live.name.clone());
-            continue;
-        }
-        if settings.prune && !options.no_removals {
+        } else if listed.contains(&key) {
+            // A second live group under a listed name (see the duplicate-name warning): never pruned.
+            out.unmanaged.push(live.name.clone());
+        } else if settings.prune && !options.no_removals {
             out.managed_memberships += live.membership_count();
             out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
         } else {

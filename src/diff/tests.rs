@@ -194,3 +194,21 @@ fn baseline_labels_changes() {
     assert_eq!(kinds(&pr), vec!["create C", "update A", "update B"]);
     assert_eq!(pr.origins, vec![Origin::Introduced, Origin::Drift, Origin::Introduced]);
 }
+
+#[test]
+fn a_second_live_group_under_a_listed_name_is_never_pruned() {
+    let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Team\n    members: [u1@example.com]\n";
+    let p = plan_of(yaml, &[live("a", "Team", &[1], &[]), live("b", "TEAM", &[2], &[])]);
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.unmanaged, vec!["TEAM"]);
+    assert!(p.warnings.iter().any(|w| w.contains("2 live groups share the name \"team\"")), "{:?}", p.warnings);
+}
+
+#[test]
+fn groups_of_out_of_scope_entries_are_out_of_scope() {
+    let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Dev New\n    previously: [Ops Old]\n  - name: Ops A\n";
+    let only = DiffOptions { scope: Scope { only: vec!["Ops*".into()], exclude: vec![] }, no_removals: false };
+    let p = plan_with(yaml, &[live("a", "Ops Old", &[1], &[]), live("b", "Ops A", &[], &[])], &only);
+    assert!(p.actions.is_empty(), "the old name of an out-of-scope group is not pruned: {:?}", kinds(&p));
+    assert_eq!(p.out_of_scope, 1);
+}
