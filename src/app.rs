@@ -198,12 +198,7 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
 
 /// `--only`, `--exclude` and `--no-removals`, checked.
 fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
-    for p in target.only.iter().chain(&target.exclude) {
-        if let Err(e) = glob::Pattern::new(p) {
-            return Err(Error::Config(format!("`{p}` is not a valid glob: {}", e.msg)));
-        }
-    }
-    let scope = Scope { only: target.only.clone(), exclude: target.exclude.clone() };
+    let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
     Ok(DiffOptions { scope, no_removals: target.no_removals })
 }
 

@@ -125,7 +125,8 @@ pub struct DesiredGroup {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub prune: bool,
-    pub ignore: Vec<Located<String>>,
+    /// Compiled `ignore` globs.
+    pub ignore: Vec<Located<glob::Pattern>>,
     pub default_description: Option<String>,
     pub max_deleted_groups: usize,
     pub max_removed_ratio: f64,
@@ -140,18 +141,13 @@ impl Default for Settings {
 impl Settings {
     /// Whether a live group name matches one of the `ignore` globs.
     pub fn is_ignored(&self, name: &str) -> bool {
-        self.ignore.iter().any(|p| glob_matches(&p.value, name))
+        self.ignore.iter().any(|p| p.value.matches(name))
     }
 
     /// The description a new group gets when it names none.
     pub fn description_for_new(&self) -> &str {
         self.default_description.as_deref().unwrap_or(DEFAULT_DESCRIPTION)
     }
-}
-
-/// Glob match of a group name (`*`, `?`, `[...]`), case-sensitive like group names.
-pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    glob::Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
 }
 
 /// The validated desired state of all input files.

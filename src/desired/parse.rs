@@ -279,14 +279,13 @@ fn parse_settings(cx: &mut Ctx, node: &Node) -> Option<Settings> {
         };
         for item in items {
             if let Some(p) = string(cx, item, "an `ignore` pattern") {
-                if let Err(e) = glob::Pattern::new(&p) {
-                    cx.error_hint(
+                match glob::Pattern::new(&p) {
+                    Err(e) => cx.error_hint(
                         item.span(),
                         format!("`{p}` is not a valid glob: {}", e.msg),
                         "use `*` for any text, `?` for one character, `[abc]` for a set",
-                    );
-                } else {
-                    s.ignore.push(Located { value: p, at: cx.loc(item.span()) });
+                    ),
+                    Ok(pattern) => s.ignore.push(Located { value: pattern, at: cx.loc(item.span()) }),
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{DesiredState, Settings, glob_matches};
+use crate::desired::{DesiredState, Settings};
 use crate::model::{Email, Guest, LiveGroup, UserId, name_key};
 use crate::plan::GroupState;
 use crate::resolve::ResolvedGroup;
@@ -13,13 +13,23 @@ use crate::resolve::ResolvedGroup;
 /// `--only` / `--exclude` globs over group names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
-    pub only: Vec<String>,
-    pub exclude: Vec<String>,
+    only: Vec<glob::Pattern>,
+    exclude: Vec<glob::Pattern>,
 }
 
 impl Scope {
+    /// Compiles the globs, or says which one is not valid.
+    pub fn new(only: &[String], exclude: &[String]) -> Result<Self, String> {
+        let compile = |list: &[String]| {
+            list.iter()
+                .map(|p| glob::Pattern::new(p).map_err(|e| format!("`{p}` is not a valid glob: {}", e.msg)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Scope { only: compile(only)?, exclude: compile(exclude)? })
+    }
+
     pub fn includes(&self, name: &str) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|p| glob_matches(p, name))) && !self.exclude.iter().any(|p| glob_matches(p, name))
+        (self.only.is_empty() || self.only.iter().any(|p| p.matches(name))) && !self.exclude.iter().any(|p| p.matches(name))
     }
 }
 
