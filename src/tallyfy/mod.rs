@@ -419,14 +419,10 @@ impl Client {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => failure,
             };
+            // Everything here but POST is idempotent (PUT sends the complete group); a POST is
+            // retried only when it certainly did not take effect.
             let idempotent = req.method != Method::POST;
-            let retryable = match &err {
-                ApiError::Status { status: 429, .. } => true,
-                ApiError::Status { status, .. } if *status >= 500 => idempotent,
-                ApiError::Transport { connect: true, .. } => true,
-                ApiError::Transport { .. } => idempotent,
-                _ => false,
-            };
+            let retryable = err.is_transient() && (idempotent || !err.is_ambiguous());
             if !retryable {
                 return Err(err);
             }
