@@ -97,6 +97,9 @@ fn quick_start_plan_apply_plan() {
     let again = sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(0);
     assert!(again.stdout.contains("No changes."), "{}", again.stdout);
     assert!(again.stdout.contains("Not managed: 1 group"), "{}", again.stdout);
+    // Nothing to do: apply exits 0 without asking, even without a terminal or --auto-approve.
+    let noop = sb(d, &["apply", "-f", ex]).expect_code(0);
+    assert!(noop.stdout.contains("No changes.") && !noop.stdout.contains("Apply report"), "{}", noop.stdout);
 }
 
 #[test]
