@@ -73,103 +73,106 @@ pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 /// Executes the plan's actions.
 pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progress: Option<Progress>) -> ApplyReport {
-    let total = plan.actions.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; total];
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let phase = |pred: fn(&Action) -> bool| -> Vec<usize> { (0..total).filter(|&i| pred(&plan.actions[i])).collect() };
+    let mut run =
+        Run { plan, client, parallelism: options.parallelism.max(1), outcomes: vec![None; plan.actions.len()], done: 0, progress };
 
-    let guests = phase(|a| matches!(a, Action::CreateGuest { .. }));
-    let rate = f64::from(options.guest_invites_per_hour.max(1)) / 3600.0;
-    let pacing = Arc::new(RateLimiter::with_burst(rate, options.guest_invites_per_hour.max(1)));
-    run_phase(plan, client, options, &guests, &mut outcomes, &HashSet::new(), &done, &progress, Some(pacing)).await;
+    let guests = run.indices(|a| matches!(a, Action::CreateGuest { .. }));
+    let per_hour = options.guest_invites_per_hour.max(1);
+    let pacing = Arc::new(RateLimiter::with_burst(f64::from(per_hour) / 3600.0, per_hour));
+    run.phase(&guests, &HashSet::new(), Some(pacing)).await;
     let failed_guests: HashSet<Email> = guests
         .iter()
-        .filter(|&&i| !matches!(outcomes[i], Some(Outcome::Applied)))
+        .filter(|&&i| !matches!(run.outcomes[i], Some(Outcome::Applied)))
         .filter_map(|&i| match &plan.actions[i] {
             Action::CreateGuest { email, .. } => Some(email.clone()),
             _ => None,
         })
         .collect();
-    let writes = phase(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
-    run_phase(plan, client, options, &writes, &mut outcomes, &failed_guests, &done, &progress, None).await;
-    let deletes = phase(|a| matches!(a, Action::DeleteGroup { .. }));
-    run_phase(plan, client, options, &deletes, &mut outcomes, &failed_guests, &done, &progress, None).await;
+    let writes = run.indices(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
+    run.phase(&writes, &failed_guests, None).await;
+    let deletes = run.indices(|a| matches!(a, Action::DeleteGroup { .. }));
+    run.phase(&deletes, &failed_guests, None).await;
 
     let results = plan
         .actions
         .iter()
-        .zip(outcomes)
+        .zip(run.outcomes)
         .map(|(a, o)| ActionResult {
             verb: a.verb().to_string(),
             subject: a.subject(),
-            outcome: o.unwrap_or(Outcome::Skipped { reason: "not reached".into() }),
+            outcome: o.unwrap_or(Outcome::Skipped { reason: "the action ended abnormally; run apply again".into() }),
         })
         .collect();
     ApplyReport { results, allow_removals: options.allow_removals.clone() }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_phase(
-    plan: &Plan,
-    client: &Client,
-    options: &ApplyOptions,
-    indices: &[usize],
-    outcomes: &mut [Option<Outcome>],
-    failed_guests: &HashSet<Email>,
-    done: &Arc<std::sync::atomic::AtomicUsize>,
-    progress: &Option<Progress>,
-    pacing: Option<Arc<RateLimiter>>,
-) {
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    let total = plan.actions.len();
-    for &i in indices {
-        let action = plan.actions[i].clone();
-        if let Some(missing) = missing_guest(&action, failed_guests) {
-            outcomes[i] = Some(Outcome::Skipped { reason: format!("guest {missing} could not be invited") });
-            tick(done, total, progress);
-            continue;
-        }
-        let client = client.clone();
-        let semaphore = semaphore.clone();
-        let pacing = pacing.clone();
-        let span = info_span!("action", verb = action.verb(), subject = %action.subject());
-        set.spawn(
-            async move {
-                let _permit = semaphore.acquire_owned().await;
-                if let Some(p) = &pacing {
-                    p.acquire().await;
-                }
-                let outcome = match execute(&client, &action).await {
-                    Ok(()) => {
-                        info!("applied");
-                        Outcome::Applied
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "failed");
-                        Outcome::Failed { error: e.to_string() }
-                    }
-                };
-                (i, outcome)
-            }
-            .instrument(span),
-        );
-    }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, outcome)) => {
-                outcomes[i] = Some(outcome);
-                tick(done, total, progress);
-            }
-            Err(e) => warn!(error = %e, "an action task ended abnormally"),
-        }
-    }
+/// One apply in progress: the outcome of every action so far.
+struct Run<'a> {
+    plan: &'a Plan,
+    client: &'a Client,
+    parallelism: usize,
+    outcomes: Vec<Option<Outcome>>,
+    done: usize,
+    progress: Option<Progress>,
 }
 
-fn tick(done: &Arc<std::sync::atomic::AtomicUsize>, total: usize, progress: &Option<Progress>) {
-    let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-    if let Some(p) = progress {
-        p(n, total);
+impl Run<'_> {
+    /// The actions of one phase, in plan order.
+    fn indices(&self, pred: fn(&Action) -> bool) -> Vec<usize> {
+        (0..self.plan.actions.len()).filter(|&i| pred(&self.plan.actions[i])).collect()
+    }
+
+    fn finish(&mut self, i: usize, outcome: Outcome) {
+        self.outcomes[i] = Some(outcome);
+        self.done += 1;
+        if let Some(p) = &self.progress {
+            p(self.done, self.plan.actions.len());
+        }
+    }
+
+    /// Runs the actions `indices` with at most `parallelism` at once (and `pacing`, if any);
+    /// an action that needs a guest in `failed_guests` is skipped.
+    async fn phase(&mut self, indices: &[usize], failed_guests: &HashSet<Email>, pacing: Option<Arc<RateLimiter>>) {
+        let semaphore = Arc::new(Semaphore::new(self.parallelism));
+        let mut set = tokio::task::JoinSet::new();
+        for &i in indices {
+            let action = self.plan.actions[i].clone();
+            if let Some(missing) = missing_guest(&action, failed_guests) {
+                let reason = format!("guest {missing} could not be invited");
+                self.finish(i, Outcome::Skipped { reason });
+                continue;
+            }
+            let client = self.client.clone();
+            let semaphore = semaphore.clone();
+            let pacing = pacing.clone();
+            let span = info_span!("action", verb = action.verb(), subject = %action.subject());
+            set.spawn(
+                async move {
+                    let _permit = semaphore.acquire_owned().await;
+                    if let Some(p) = &pacing {
+                        p.acquire().await;
+                    }
+                    let outcome = match execute(&client, &action).await {
+                        Ok(()) => {
+                            info!("applied");
+                            Outcome::Applied
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "failed");
+                            Outcome::Failed { error: e.to_string() }
+                        }
+                    };
+                    (i, outcome)
+                }
+                .instrument(span),
+            );
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, outcome)) => self.finish(i, outcome),
+                Err(e) => warn!(error = %e, "an action task ended abnormally"),
+            }
+        }
     }
 }
 
