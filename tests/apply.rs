@@ -1,0 +1,150 @@
+//! The applier against a wiremock Tallyfy: phase order (guests, then creates and updates, then
+//! deletes), one request per action, and failures that never stop the other actions.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tallyfy_groups::apply::{self, ApplyOptions, Outcome};
+use tallyfy_groups::desired::load_str;
+use tallyfy_groups::diff::DiffOptions;
+use tallyfy_groups::model::{Email, GroupId, LiveGroup, LiveState, User, UserId, UserStatus};
+use tallyfy_groups::plan::Target;
+use tallyfy_groups::tallyfy::{Client, ClientConfig, RetryPolicy, Secret};
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn live() -> LiveState {
+    let users = (1..=3)
+        .map(|i| User {
+            id: UserId(i),
+            email: Email::new(&format!("u{i}@example.com")),
+            first_name: "U".into(),
+            last_name: i.to_string(),
+            status: UserStatus::Active,
+        })
+        .collect();
+    let group = |id: &str, name: &str, members: &[u64]| LiveGroup {
+        id: GroupId(id.into()),
+        name: name.into(),
+        description: "d".into(),
+        members: members.iter().map(|&m| UserId(m)).collect(),
+        guests: Default::default(),
+    };
+    LiveState {
+        groups: vec![group("g1", "Keep", &[1]), group("g2", "Change", &[1]), group("g3", "Gone", &[2])],
+        users,
+        guests: Some(vec![]),
+    }
+}
+
+const DESIRED: &str = "groups:\n  - name: Keep\n    members: [u1@example.com]\n  - name: Change\n    members: [u2@example.com]\n  - name: New\n    description: n\n    members: [u3@example.com]\n    guests: [new@partner.example]\n  - name: Gone\n    absent: true\n";
+
+fn client(server: &MockServer) -> Client {
+    let mut config = ClientConfig::new(server.uri(), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+        max_total: Duration::from_secs(5),
+    };
+    Client::new(config).expect("client")
+}
+
+fn plan() -> tallyfy_groups::plan::Plan {
+    let desired = load_str("g.yaml", DESIRED).expect("valid");
+    tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan")
+}
+
+fn options() -> ApplyOptions {
+    ApplyOptions { parallelism: 4, allow_removals: None, guest_invites_per_hour: 30 }
+}
+
+#[tokio::test]
+async fn phases_run_in_order_with_one_request_per_action() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/guests"))
+        .and(body_json(json!({"email": "new@partner.example", "first_name": "New", "last_name": "(guest)"})))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_millis(50)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/groups"))
+        .and(body_json(json!({"name": "New", "description": "n", "members": [3], "guests": ["new@partner.example"]})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": {"id": "g4", "name": "New"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/organizations/o/groups/g2"))
+        .and(body_json(json!({"name": "Change", "description": "d", "members": [2], "guests": []})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "g2", "name": "Change"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/organizations/o/groups/g3"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let plan = plan();
+    assert_eq!(plan.summary.api_calls, 4);
+    let report = apply::apply(&plan, &client(&server), &options(), None).await;
+    assert!(report.all_applied(), "{report:?}");
+    let order: Vec<String> =
+        server.received_requests().await.unwrap_or_default().iter().map(|r| format!("{} {}", r.method, r.url.path())).collect();
+    assert_eq!(order.len(), 4);
+    assert_eq!(order[0], "POST /organizations/o/guests", "guests first: {order:?}");
+    assert_eq!(order[3], "DELETE /organizations/o/groups/g3", "deletes last: {order:?}");
+}
+
+#[tokio::test]
+async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/guests"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"message": "The email is invalid.", "errors": {"email": ["The email is invalid."]}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"message": "bad", "errors": {"members.0": ["The selected members.0 is invalid."]}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/groups"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+
+    let report = apply::apply(&plan(), &client(&server), &options(), None).await;
+    let outcomes: Vec<(&str, &Outcome)> = report.results.iter().map(|r| (r.subject.as_str(), &r.outcome)).collect();
+    assert!(
+        matches!(outcomes[0], ("guest new@partner.example", Outcome::Failed { error }) if error.contains("The email is invalid.")),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[1], ("group \"New\"", Outcome::Skipped { reason }) if reason == "guest new@partner.example could not be invited"),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[2], ("group \"Change\"", Outcome::Failed { error }) if error.contains("members.0: The selected members.0 is invalid.")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[3], ("group \"Gone\"", &Outcome::Applied));
+    assert_eq!(report.counts(), (1, 2, 1));
+}
