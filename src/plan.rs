@@ -323,16 +323,18 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
         api_calls: actions.len(),
     };
 
+    // Display names of the users the actions mention; fingerprints of the resolved users the
+    // actions send (an unchanged group relies on nothing a saved plan would do).
     let mut users = BTreeMap::new();
     let mut fingerprints = Fingerprints::default();
-    for id in diff.resolved_users.iter().copied().chain(mentioned_users(&actions)) {
+    for id in mentioned_users(&actions) {
         if let Some(u) = directory.get(id) {
-            users.insert(id, UserRef { email: u.email.clone(), name: u.display_name() });
+            users.entry(id).or_insert_with(|| UserRef { email: u.email.clone(), name: u.display_name() });
         }
     }
-    for id in &diff.resolved_users {
-        if let Some(u) = directory.get(*id) {
-            fingerprints.users.insert(*id, fingerprint(&(u.id, &u.email, u.status)));
+    for id in sent_users(&actions).filter(|id| diff.resolved_users.contains(id)) {
+        if let Some(u) = directory.get(id) {
+            fingerprints.users.entry(id).or_insert_with(|| fingerprint(&(u.id, &u.email, u.status)));
         }
     }
     for a in &actions {
@@ -361,6 +363,18 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
     }
 }
 
+/// Members of the groups the actions create or update (what apply sends).
+fn sent_users(actions: &[Action]) -> impl Iterator<Item = UserId> + '_ {
+    actions
+        .iter()
+        .flat_map(|a| match a {
+            Action::CreateGroup { after } | Action::UpdateGroup { after, .. } => after.members.as_slice(),
+            _ => &[],
+        })
+        .copied()
+}
+
+/// Every user an action mentions, before or after.
 fn mentioned_users(actions: &[Action]) -> impl Iterator<Item = UserId> + '_ {
     actions.iter().flat_map(|a| {
         let (b, c): (&[UserId], &[UserId]) = match a {

@@ -101,3 +101,108 @@ pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Re
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::load_str;
+    use crate::diff::DiffOptions;
+    use crate::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+    use crate::plan::Target;
+
+    fn live() -> LiveState {
+        let users = (1..=3)
+            .map(|i| User {
+                id: UserId(i),
+                email: Email::new(&format!("u{i}@x.co")),
+                first_name: "U".into(),
+                last_name: i.to_string(),
+                status: UserStatus::Active,
+            })
+            .collect();
+        let g = |id: &str, name: &str, m: &[u64]| LiveGroup {
+            id: GroupId(id.into()),
+            name: name.into(),
+            description: "d".into(),
+            members: m.iter().map(|&i| UserId(i)).collect(),
+            guests: Default::default(),
+        };
+        LiveState { groups: vec![g("a", "A", &[1]), g("b", "B", &[1]), g("c", "Same", &[3])], users, guests: Some(vec![]) }
+    }
+
+    fn plan() -> Plan {
+        let desired = load_str(
+            "g.yaml",
+            "groups:\n  - name: A\n    members: [u2@x.co]\n  - name: B\n    absent: true\n  - name: New\n    guests: [g@p.co]\n  - name: Same\n    members: [u3@x.co]\n",
+        )
+        .expect("valid");
+        crate::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "https://t/api".into(), org: "o".into() })
+            .expect("plan")
+    }
+
+    fn stale(live: &LiveState) -> String {
+        check(&plan(), "https://t/api", "o", live).unwrap_err()
+    }
+
+    #[test]
+    fn a_fresh_plan_passes_and_round_trips() {
+        let p = plan();
+        check(&p, "https://t/api", "o", &live()).expect("fresh");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("plan.json");
+        write(&path, &p).expect("written");
+        assert_eq!(read(&path).expect("read"), p);
+        // Only users the actions send are fingerprinted: u2 (into A), not u3 (unchanged group).
+        assert_eq!(p.fingerprints.users.keys().copied().collect::<Vec<_>>(), vec![UserId(2)]);
+    }
+
+    #[test]
+    fn every_kind_of_change_is_named() {
+        let mut l = live();
+        l.groups[0].members.insert(UserId(3));
+        assert!(stale(&l).contains("group \"A\" (id a) changed since the plan was made"));
+        let mut l = live();
+        l.groups.remove(1);
+        assert!(stale(&l).contains("group \"B\" (id b) no longer exists"));
+        let mut l = live();
+        l.groups.push(LiveGroup {
+            id: GroupId("n".into()),
+            name: "new".into(),
+            description: "d".into(),
+            members: Default::default(),
+            guests: Default::default(),
+        });
+        assert!(stale(&l).contains("group \"new\" now exists, but the plan creates it"));
+        let mut l = live();
+        l.users[1].status = UserStatus::Disabled;
+        assert!(stale(&l).contains("user u2@x.co (id 2) changed since the plan was made"));
+        let mut l = live();
+        l.users.remove(1);
+        assert!(stale(&l).contains("user id 2 is no longer in the organization"));
+        let mut l = live();
+        l.guests = Some(vec![Guest { email: Email::new("g@p.co"), first_name: "G".into(), last_name: "P".into() }]);
+        assert!(stale(&l).contains("guest g@p.co now exists, but the plan invites them"));
+        // Changes the plan did not rely on do not make it stale.
+        let mut l = live();
+        l.users[2].email = Email::new("renamed@x.co");
+        check(&plan(), "https://t/api", "o", &l).expect("u3 is not sent by any action");
+    }
+
+    #[test]
+    fn another_target_is_refused() {
+        let e = check(&plan(), "https://other/api", "o", &live()).unwrap_err();
+        assert!(e.contains("made for organization o at https://t/api, not o at https://other/api"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_or_foreign_files_are_explained() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, "{\"format_version\": 9}").expect("write");
+        assert!(read(&path).unwrap_err().contains("not a saved plan of this version"));
+        std::fs::write(&path, "not json").expect("write");
+        assert!(read(&path).unwrap_err().contains("is not a saved plan (not JSON"));
+        std::fs::write(&path, "{\"format_version\": 1}").expect("write");
+        assert!(read(&path).unwrap_err().contains("is not a valid saved plan: at `"));
+    }
+}
