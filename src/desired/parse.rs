@@ -402,8 +402,9 @@ fn parse_list<T: Clone + Eq + std::hash::Hash + std::fmt::Display>(
     let mut out = Vec::new();
     let Some(items) = seq(cx, node, &format!("`{what}s`")) else { return out };
     let mut seen: HashMap<T, usize> = HashMap::new();
+    let label = format!("a {what}");
     for node in items.iter() {
-        let Some(raw) = string(cx, node, &format!("a {what}")) else { continue };
+        let Some(raw) = string(cx, node, &label) else { continue };
         let value = match item(raw.trim()) {
             Ok(v) => v,
             Err((message, hint)) => {
