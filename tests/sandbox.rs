@@ -198,6 +198,9 @@ async fn rate_limit_answers_429_with_retry_after_and_stats_count_requests() {
     assert_eq!(admin["total"], 4);
     let (_, state, _) = s.call("GET", "/_sandbox/state", None, false).await;
     assert_eq!(state["users"].as_array().map(Vec::len), Some(10));
+    // Every API answer carries a request id (the admin endpoints are not counted).
+    let (_, _, headers) = s.call("GET", "/api/organizations/sandbox/users", None, true).await;
+    assert_eq!(headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some("sandbox-5"));
 }
 
 #[tokio::test]

@@ -212,11 +212,15 @@ async fn method_not_allowed() -> Response {
 async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
     let key = format!("{} {}", req.method(), route);
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     let mut stats = lock(&sb.inner.stats);
     stats.total += 1;
     *stats.requests.entry(key).or_default() += 1;
     *stats.statuses.entry(response.status().as_u16()).or_default() += 1;
+    // Like Tallyfy, every answer carries an id to quote when reporting a problem.
+    if let Ok(id) = HeaderValue::from_str(&format!("sandbox-{}", stats.total)) {
+        response.headers_mut().insert("x-request-id", id);
+    }
     response
 }
 
