@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -299,10 +301,25 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         parallelism: usize::from(args.connect.parallelism),
         allow_removals: if plan.guard.is_tripped() { args.allow_removals.clone() } else { None },
         guest_invites_per_hour: args.guest_invites_per_hour,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    // Ctrl-C: start nothing new, let requests in flight finish, and still print the report.
+    let interrupt = {
+        let stop = options.stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Press Ctrl-C again to quit at once.");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
     };
     let progress = crate::progress::for_apply(plan.actions.len());
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
+    interrupt.abort();
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;

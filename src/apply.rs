@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -66,6 +67,8 @@ pub struct ApplyOptions {
     pub allow_removals: Option<String>,
     /// Guest invitations per hour beyond the first burst of as many (Tallyfy's limit).
     pub guest_invites_per_hour: u32,
+    /// Set (by Ctrl-C) to start no further action; requests in flight finish.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Called after each action ends, with (done, total).
@@ -73,8 +76,15 @@ pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 /// Executes the plan's actions.
 pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progress: Option<Progress>) -> ApplyReport {
-    let mut run =
-        Run { plan, client, parallelism: options.parallelism.max(1), outcomes: vec![None; plan.actions.len()], done: 0, progress };
+    let mut run = Run {
+        plan,
+        client,
+        parallelism: options.parallelism.max(1),
+        stop: options.stop.clone(),
+        outcomes: vec![None; plan.actions.len()],
+        done: 0,
+        progress,
+    };
 
     let guests = run.indices(|a| matches!(a, Action::CreateGuest { .. }));
     let per_hour = options.guest_invites_per_hour.max(1);
@@ -111,6 +121,7 @@ struct Run<'a> {
     plan: &'a Plan,
     client: &'a Client,
     parallelism: usize,
+    stop: Arc<AtomicBool>,
     outcomes: Vec<Option<Outcome>>,
     done: usize,
     progress: Option<Progress>,
@@ -145,12 +156,16 @@ impl Run<'_> {
             let client = self.client.clone();
             let semaphore = semaphore.clone();
             let pacing = pacing.clone();
+            let stop = self.stop.clone();
             let span = info_span!("action", verb = action.verb(), subject = %action.subject());
             set.spawn(
                 async move {
                     let _permit = semaphore.acquire_owned().await;
                     if let Some(p) = &pacing {
                         p.acquire().await;
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        return (i, Outcome::Skipped { reason: "apply was interrupted before this action started".into() });
                     }
                     let outcome = match execute(&client, &action).await {
                         Ok(()) => {

@@ -58,7 +58,7 @@ fn plan() -> tallyfy_groups::plan::Plan {
 }
 
 fn options() -> ApplyOptions {
-    ApplyOptions { parallelism: 4, allow_removals: None, guest_invites_per_hour: 30 }
+    ApplyOptions { parallelism: 4, allow_removals: None, guest_invites_per_hour: 30, stop: Default::default() }
 }
 
 #[tokio::test]
@@ -147,4 +147,28 @@ async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
     );
     assert_eq!(outcomes[3], ("group \"Gone\"", &Outcome::Applied));
     assert_eq!(report.counts(), (1, 2, 1));
+}
+
+#[tokio::test]
+async fn an_interrupted_apply_finishes_what_started_and_reports_the_rest() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/guests"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let options = ApplyOptions { parallelism: 1, ..options() };
+    // Interrupt as soon as the first action has finished.
+    let stop = options.stop.clone();
+    let progress: apply::Progress = std::sync::Arc::new(move |_, _| stop.store(true, std::sync::atomic::Ordering::SeqCst));
+    let report = apply::apply(&plan(), &client(&server), &options, Some(progress)).await;
+    assert_eq!(report.counts(), (1, 0, 3));
+    assert!(
+        report.results[1..]
+            .iter()
+            .all(|r| r.outcome == Outcome::Skipped { reason: "apply was interrupted before this action started".into() }),
+        "{report:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1, "nothing is sent after the interrupt");
 }

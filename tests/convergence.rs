@@ -157,7 +157,7 @@ fn check(live: Vec<LiveSpec>, desired: Vec<DesiredSpec>, prune: bool, fault_rate
         let server = sandbox.spawn(listener);
         let client = client(&url);
         let before = sandbox.snapshot();
-        let options = ApplyOptions { parallelism: 3, allow_removals: None, guest_invites_per_hour: 1000 };
+        let options = ApplyOptions { parallelism: 3, allow_removals: None, guest_invites_per_hour: 1000, stop: Default::default() };
 
         // A faulty run: planning may fail outright; applying may fail part-way.
         if let Ok(plan) = plan_once(&client, &text).await {
