@@ -86,16 +86,20 @@ pub struct Output {
 
 impl Output {
     pub fn new(choice: ColorChoice) -> Self {
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
-            }
-        };
-        Output { color }
+        Output { color: color_enabled(choice, std::io::stdout().is_terminal()) }
+    }
+}
+
+/// Whether to color a stream: `auto` means a terminal, no `NO_COLOR`, and not `TERM=dumb`.
+pub fn color_enabled(choice: ColorChoice, is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            is_terminal
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+        }
     }
 }
 

@@ -73,14 +73,7 @@ fn init_logging(global: &cli::GlobalArgs) {
         }
     };
     let filter = EnvFilter::try_from_env("TALLYFY_GROUPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let color = match global.color {
-        cli::ColorChoice::Always => true,
-        cli::ColorChoice::Never => false,
-        cli::ColorChoice::Auto => {
-            use std::io::IsTerminal;
-            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    let color = app::color_enabled(global.color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match global.log_format {
         cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),

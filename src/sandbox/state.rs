@@ -140,11 +140,6 @@ impl State {
         format!("{:016x}{:016x}", splitmix64(self.seq), splitmix64(self.seq ^ 0x9e37_79b9_7f4a_7c15))
     }
 
-    /// Groups in list order.
-    pub fn groups_in_order(&self) -> impl Iterator<Item = &SGroup> {
-        self.order.iter().filter_map(|id| self.groups.get(id))
-    }
-
     fn check_group(&self, input: &GroupInput, own_id: Option<&str>) -> Result<(String, String, Vec<u64>, Vec<String>), Rejection> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut err = |k: &str, m: String| errors.entry(k.to_string()).or_default().push(m);
