@@ -53,6 +53,7 @@ fn scenario() -> (String, Vec<User>, Vec<LiveGroup>, Vec<Guest>) {
             description: format!("Seeded group {g}."),
             members: members.into_iter().map(UserId).collect(),
             guests: if g % 5 == 0 { [Email::new(&format!("guest{}@partner.example", g % GUESTS))].into() } else { Default::default() },
+            unread: Vec::new(),
         });
     }
     (yaml, users, live, guests)

@@ -67,6 +67,22 @@ pub enum Error {
     Refused(String),
     #[error("the embedded sandbox failed: {0}")]
     Sandbox(String),
+    #[error("{}", unread_message(.0))]
+    Unread(Vec<crate::diff::UnreadGroup>),
+}
+
+fn unread_message(groups: &[crate::diff::UnreadGroup]) -> String {
+    let mut text = format!(
+        "refusing to plan: Tallyfy did not return the whole member or guest list of {} the plan would write, also when read alone; writing {} could drop memberships:",
+        render::plural(groups.len(), "group", "groups"),
+        if groups.len() == 1 { "it" } else { "them" }
+    );
+    for g in groups {
+        let why: Vec<String> = g.unread.iter().map(ToString::to_string).collect();
+        text.push_str(&format!("\n  - group \"{}\" (id {}): {}", g.name, g.id, why.join("; ")));
+    }
+    text.push_str("\n    hint: run again later; if it persists, check the group in Tallyfy, or leave it out with --exclude");
+    text
 }
 
 impl Error {
@@ -213,6 +229,9 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     let directory = Directory::new(&live.users);
     let resolved = resolve::resolve(desired, &directory, |g| options.scope.includes(&g.name.value)).map_err(Error::Unresolved)?;
     let d = diff::diff(desired, &resolved, &live.groups, live.guests.as_deref(), options);
+    if !d.unread.is_empty() {
+        return Err(Error::Unread(d.unread));
+    }
     let limits = GuardLimits::of(desired);
     Ok(plan::build(d, &limits, &directory, target))
 }
@@ -249,43 +268,33 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
 async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
     // Input is checked before any connection, so a bad file never waits on the network.
     enum Source {
-        Saved(Box<Plan>),
+        Saved(Box<saved::SavedPlan>),
         Desired(DesiredState, DiffOptions),
     }
     let source = match &args.plan {
-        Some(path) => Source::Saved(Box::new(saved::read(path).map_err(Error::Config)?)),
+        Some(path) => Source::Saved(Box::new(saved::read(path).map_err(|e| match e {
+            saved::ReadError::Unusable(m) => Error::Config(m),
+            saved::ReadError::Tampered(m) => Error::Refused(m),
+        })?)),
         None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
     let conn = connect(&args.connect).await?;
     let client = &conn.client;
-    let plan = match source {
-        Source::Saved(plan) => {
-            let live = fetch(client, plan.actions.iter().any(|a| matches!(a, plan::Action::CreateGuest { .. }))).await?;
-            saved::check(&plan, &conn.target.api_url, &conn.target.org, &live).map_err(Error::Refused)?;
-            *plan
+    let (mut plan, saved_plan) = match source {
+        Source::Saved(saved_plan) => {
+            let plan = checked_saved_plan(&saved_plan, &conn).await?;
+            (plan, Some(saved_plan))
         }
         Source::Desired(desired, options) => {
             let live = fetch(client, desired.names_guests()).await?;
-            make_plan(&desired, &live, &options, conn.target.clone())?
+            (make_plan(&desired, &live, &options, conn.target.clone())?, None)
         }
     };
     print(&render::text::render_plan(&plan, out.color));
     if plan.is_empty() {
         return Ok(ExitStatus::Success);
     }
-    if plan.guard.is_tripped() {
-        match &args.allow_removals {
-            Some(reason) if !reason.trim().is_empty() => {
-                warn!(reason = reason.as_str(), "removal guard overridden with --allow-removals");
-            }
-            _ => {
-                return Err(Error::Refused(format!(
-                    "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
-                    plan.guard.tripped.join("; ")
-                )));
-            }
-        }
-    }
+    check_guard(&plan, args.allow_removals.as_deref())?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
@@ -299,6 +308,13 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
             eprintln!("Apply cancelled; nothing was changed.");
             return Ok(ExitStatus::Success);
+        }
+        // Time has passed at the prompt: right before the first write, what a saved plan relied
+        // on must still hold (a plan made from files re-reads the groups it writes with values
+        // the files do not manage, in the applier).
+        if let Some(saved_plan) = &saved_plan {
+            plan = checked_saved_plan(saved_plan, &conn).await?;
+            check_guard(&plan, args.allow_removals.as_deref())?;
         }
     }
     let options = ApplyOptions {
@@ -329,6 +345,33 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         write_report(path, &report)?;
     }
     Ok(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
+}
+
+/// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
+/// actions and that live state (the guard and everything shown come from live state, never from
+/// the file).
+async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Plan, Error> {
+    let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
+    let live = fetch(&conn.client, needs_guests).await?;
+    saved::check(saved_plan, &conn.target.api_url, &conn.target.org, &live).map_err(Error::Refused)?;
+    saved_plan.to_plan(&live).map_err(Error::Refused)
+}
+
+/// Refuses a plan whose removal guard tripped, unless overridden with a reason.
+fn check_guard(plan: &Plan, allow_removals: Option<&str>) -> Result<(), Error> {
+    if !plan.guard.is_tripped() {
+        return Ok(());
+    }
+    match allow_removals {
+        Some(reason) if !reason.trim().is_empty() => {
+            warn!(reason, "removal guard overridden with --allow-removals");
+            Ok(())
+        }
+        _ => Err(Error::Refused(format!(
+            "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
+            plan.guard.tripped.join("; ")
+        ))),
+    }
 }
 
 fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {

@@ -202,13 +202,64 @@ fn payload(s: &GroupState) -> GroupPayload {
     GroupPayload { name: s.name.clone(), description: s.description.clone(), members: s.members.clone(), guests: s.guests.clone() }
 }
 
-async fn execute(client: &Client, action: &Action) -> Result<(), crate::tallyfy::ApiError> {
-    match action {
-        Action::CreateGuest { email, first_name, last_name } => {
-            client.create_guest(&GuestPayload { email: email.clone(), first_name: first_name.clone(), last_name: last_name.clone() }).await
+/// Why an action was not sent.
+#[derive(Debug)]
+enum Failure {
+    Api(crate::tallyfy::ApiError),
+    /// The group as read right before an update could not be used.
+    Reread(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Api(e) => e.fmt(f),
+            Failure::Reread(why) => f.write_str(why),
         }
-        Action::CreateGroup { after } => client.create_group(&payload(after)).await.map(|_| ()),
-        Action::UpdateGroup { id, after, .. } => client.update_group(id, &payload(after)).await.map(|_| ()),
-        Action::DeleteGroup { id, .. } => client.delete_group(id).await,
+    }
+}
+
+impl From<crate::tallyfy::ApiError> for Failure {
+    fn from(e: crate::tallyfy::ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+async fn execute(client: &Client, action: &Action) -> Result<(), Failure> {
+    match action {
+        Action::CreateGuest { email, first_name, last_name } => Ok(client
+            .create_guest(&GuestPayload { email: email.clone(), first_name: first_name.clone(), last_name: last_name.clone() })
+            .await?),
+        Action::CreateGroup { after } => Ok(client.create_group(&payload(after)).await.map(|_| ())?),
+        Action::UpdateGroup { id, before, after, carried, .. } => {
+            let body = if carried.any() {
+                // The body carries values the file does not manage: build it from the group as
+                // it is now, so a change made in Tallyfy since the plan is not undone.
+                let fresh = match client.get_group(id).await {
+                    Ok(g) => g,
+                    Err(e) if e.status() == Some(404) => {
+                        return Err(Failure::Reread(format!("group \"{}\" (id {id}) no longer exists; run plan again", before.name)));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if !fresh.is_fully_known() {
+                    let why: Vec<String> = fresh.unread.iter().map(ToString::to_string).collect();
+                    return Err(Failure::Reread(format!(
+                        "refusing to write group \"{}\" (id {id}): read right before the write, {}",
+                        before.name,
+                        why.join("; ")
+                    )));
+                }
+                let body = carried.body(before, after, &fresh);
+                if body != *after {
+                    info!("the group changed in Tallyfy since the plan; keeping those changes in the fields groups.yaml does not manage");
+                }
+                body
+            } else {
+                after.clone()
+            };
+            Ok(client.update_group(id, &payload(&body)).await.map(|_| ())?)
+        }
+        Action::DeleteGroup { id, .. } => Ok(client.delete_group(id).await?),
     }
 }

@@ -128,9 +128,107 @@ pub struct LiveGroup {
     pub description: String,
     pub members: BTreeSet<UserId>,
     pub guests: BTreeSet<Email>,
+    /// Lists the API did not return whole: `members`/`guests` above are then not the truth,
+    /// and the group is never written. Empty for a fully known group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<Unread>,
+}
+
+/// One of a group's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupList {
+    Members,
+    Guests,
+}
+
+impl fmt::Display for GroupList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupList::Members => "members",
+            GroupList::Guests => "guests",
+        })
+    }
+}
+
+/// Why a list of a live group is not fully known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum ListProblem {
+    /// The field was missing from the answer.
+    Absent,
+    /// The field was `null`.
+    Null,
+    /// The field was not a JSON list.
+    NotAList,
+    /// An element is not a user id (members) or an email (guests).
+    BadElement { index: usize, value: String },
+}
+
+/// A list of a live group that was not read whole.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Unread {
+    pub list: GroupList,
+    #[serde(flatten)]
+    pub problem: ListProblem,
+}
+
+impl fmt::Display for Unread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = self.list;
+        match &self.problem {
+            ListProblem::Absent => write!(f, "`{list}` was missing from the answer"),
+            ListProblem::Null => write!(f, "`{list}` was null"),
+            ListProblem::NotAList => write!(f, "`{list}` was not a list"),
+            ListProblem::BadElement { index, value } => {
+                let what = if list == GroupList::Members { "a user id" } else { "an email" };
+                write!(f, "`{list}[{index}]` is {value}, not {what}")
+            }
+        }
+    }
+}
+
+/// Why a live group cannot be managed at all (it is listed, never written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmanageable {
+    /// The name is empty or blank.
+    BlankName,
+    /// The id is empty, `.`/`..`, or holds characters other than letters, digits, `-`, `_`, `.`, `~`.
+    BadId,
+}
+
+impl fmt::Display for Unmanageable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unmanageable::BlankName => "its name is blank",
+            Unmanageable::BadId => "its id is not a plain path segment",
+        })
+    }
 }
 
 impl LiveGroup {
+    /// Whether both lists were read whole.
+    pub fn is_fully_known(&self) -> bool {
+        self.unread.is_empty()
+    }
+
+    /// Why this group can never be written, if it cannot.
+    pub fn unmanageable(&self) -> Option<Unmanageable> {
+        if self.name.trim().is_empty() {
+            return Some(Unmanageable::BlankName);
+        }
+        let id = self.id.0.as_str();
+        let plain = !id.is_empty()
+            && id != "."
+            && id != ".."
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if !plain {
+            return Some(Unmanageable::BadId);
+        }
+        None
+    }
+
     /// Members plus guests: the memberships the removal guard counts.
     pub fn membership_count(&self) -> usize {
         self.members.len() + self.guests.len()

@@ -41,6 +41,66 @@ impl GroupState {
     }
 }
 
+/// How apply builds one field of an update's body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carry {
+    /// The file manages the field: the planned value is sent as it is.
+    #[default]
+    No,
+    /// The file does not manage the field: the value is whatever Tallyfy holds right before the write.
+    Kept,
+    /// `--no-removals`: the planned additions on top of what Tallyfy holds right before the write.
+    AddOnly,
+}
+
+impl Carry {
+    fn is_no(&self) -> bool {
+        *self == Carry::No
+    }
+}
+
+/// Which fields of an update carry values from the live read. Apply re-reads the group right
+/// before such an update, so a change made in Tallyfy since the plan is not undone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carried {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub description: bool,
+    #[serde(default, skip_serializing_if = "Carry::is_no")]
+    pub members: Carry,
+    #[serde(default, skip_serializing_if = "Carry::is_no")]
+    pub guests: Carry,
+}
+
+impl Carried {
+    /// Whether any field comes from the live read (and so needs a re-read before the write).
+    pub fn any(&self) -> bool {
+        self.description || !self.members.is_no() || !self.guests.is_no()
+    }
+
+    /// The body to send, given the group as read right before the write.
+    pub fn body(&self, before: &GroupState, after: &GroupState, fresh: &LiveGroup) -> GroupState {
+        fn list<T: Ord + Clone>(carry: Carry, before: &[T], after: &[T], fresh: &BTreeSet<T>) -> Vec<T> {
+            match carry {
+                Carry::No => after.to_vec(),
+                Carry::Kept => fresh.iter().cloned().collect(),
+                Carry::AddOnly => {
+                    let before: BTreeSet<&T> = before.iter().collect();
+                    let mut out = fresh.clone();
+                    out.extend(after.iter().filter(|x| !before.contains(x)).cloned());
+                    out.into_iter().collect()
+                }
+            }
+        }
+        GroupState {
+            name: after.name.clone(),
+            description: if self.description { fresh.description.clone() } else { after.description.clone() },
+            members: list(self.members, &before.members, &after.members, &fresh.members),
+            guests: list(self.guests, &before.guests, &after.guests, &fresh.guests),
+        }
+    }
+}
+
 /// One API call that apply will make.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -57,6 +117,9 @@ pub enum Action {
         /// The live name when the group is renamed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         renamed_from: Option<String>,
+        /// Fields whose value comes from the live read.
+        #[serde(default, skip_serializing_if = "is_default")]
+        carried: Carried,
     },
     /// Delete a group.
     DeleteGroup { id: GroupId, before: GroupState, reason: DeleteReason },
@@ -82,6 +145,10 @@ impl Action {
             Action::DeleteGroup { .. } => "delete",
         }
     }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Set differences of one group's members and guests.
@@ -196,6 +263,13 @@ pub struct Plan {
     /// Display directory of every user the plan mentions.
     pub users: BTreeMap<UserId, UserRef>,
     pub fingerprints: Fingerprints,
+    /// Live groups that can never be written (blank name, odd id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanageable: Vec<crate::diff::UnmanageableGroup>,
+    /// The guard's limits, kept so that apply recomputes the guard from live state.
+    pub limits: GuardLimits,
+    /// Ids of the managed live groups (the guard's denominator).
+    pub managed_groups: Vec<GroupId>,
     /// With `plan --baseline`: one entry per action, in action order. Display only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<Origin>,
@@ -263,7 +337,7 @@ impl Plan {
 }
 
 /// Guard limits and overrides.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardLimits {
     pub max_deleted_groups: usize,
     pub max_removed_ratio: f64,
@@ -299,42 +373,19 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
             before: GroupState::from_live(&u.live),
             after: u.after,
             renamed_from: u.renamed_from,
+            carried: u.carried,
         });
     }
     for d in &diff.deletes {
         actions.push(Action::DeleteGroup { id: d.live.id.clone(), before: GroupState::from_live(&d.live), reason: d.reason });
     }
 
-    let guard = guard(&actions, diff.managed_memberships, limits);
-    let mut warnings = diff.warnings;
-    let invites = diff.missing_guests.len();
-    if invites > GUEST_INVITES_PER_HOUR as usize {
-        let extra_minutes = (invites - GUEST_INVITES_PER_HOUR as usize) * 60 / GUEST_INVITES_PER_HOUR as usize;
-        warnings.push(format!(
-            "{invites} new guests: Tallyfy accepts about {GUEST_INVITES_PER_HOUR} guest invitations per hour, so apply paces the invitations beyond the first {GUEST_INVITES_PER_HOUR} (about {extra_minutes} more minutes)"
-        ));
-    }
-    let summary = Summary {
-        create: actions.iter().filter(|a| matches!(a, Action::CreateGroup { .. })).count(),
-        update: actions.iter().filter(|a| matches!(a, Action::UpdateGroup { .. })).count(),
-        delete: actions.iter().filter(|a| matches!(a, Action::DeleteGroup { .. })).count(),
-        guests_to_invite: actions.iter().filter(|a| matches!(a, Action::CreateGuest { .. })).count(),
-        unchanged: diff.unchanged.len(),
-        api_calls: actions.len(),
-    };
-
-    // Display names of the users the actions mention; fingerprints of the resolved users the
-    // actions send (an unchanged group relies on nothing a saved plan would do).
-    let mut users = BTreeMap::new();
     let mut fingerprints = Fingerprints::default();
-    for id in mentioned_users(&actions) {
-        if let Some(u) = directory.get(id) {
-            users.entry(id).or_insert_with(|| UserRef { email: u.email.clone(), name: u.display_name() });
-        }
-    }
+    // Fingerprints of the resolved users the actions send (an unchanged group relies on
+    // nothing a saved plan would do).
     for id in sent_users(&actions).filter(|id| diff.resolved_users.contains(id)) {
         if let Some(u) = directory.get(id) {
-            fingerprints.users.entry(id).or_insert_with(|| fingerprint(&(u.id, &u.email, u.status)));
+            fingerprints.users.entry(id).or_insert_with(|| user_fingerprint(u));
         }
     }
     for a in &actions {
@@ -346,19 +397,73 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
             Action::CreateGuest { .. } => {}
         }
     }
+    let mut plan = assemble(actions, diff.managed_memberships, limits.clone(), diff.managed_groups, directory, target, fingerprints);
+    plan.warnings.extend(diff.warnings);
+    plan.warnings.sort();
+    plan.summary.unchanged = diff.unchanged.len();
+    plan.unmanaged = diff.unmanaged;
+    plan.ignored = diff.ignored;
+    plan.out_of_scope = diff.out_of_scope;
+    plan.unmanageable = diff.unmanageable;
+    plan
+}
 
+/// The fingerprint of a directory entry a plan relies on.
+pub fn user_fingerprint(u: &crate::model::User) -> String {
+    fingerprint(&(u.id, &u.email, u.status))
+}
+
+/// A plan from its actions: the guard, the counts, the pacing warning and the display names,
+/// all computed here (never taken from a file). `current` is the memberships of the managed
+/// live groups.
+pub fn assemble(
+    actions: Vec<Action>,
+    current: usize,
+    limits: GuardLimits,
+    managed_groups: Vec<GroupId>,
+    directory: &Directory,
+    target: Target,
+    fingerprints: Fingerprints,
+) -> Plan {
+    let guard = guard(&actions, current, &limits);
+    let mut warnings = Vec::new();
+    let invites = actions.iter().filter(|a| matches!(a, Action::CreateGuest { .. })).count();
+    if invites > GUEST_INVITES_PER_HOUR as usize {
+        let extra_minutes = (invites - GUEST_INVITES_PER_HOUR as usize) * 60 / GUEST_INVITES_PER_HOUR as usize;
+        warnings.push(format!(
+            "{invites} new guests: Tallyfy accepts about {GUEST_INVITES_PER_HOUR} guest invitations per hour, so apply paces the invitations beyond the first {GUEST_INVITES_PER_HOUR} (about {extra_minutes} more minutes)"
+        ));
+    }
+    let summary = Summary {
+        create: actions.iter().filter(|a| matches!(a, Action::CreateGroup { .. })).count(),
+        update: actions.iter().filter(|a| matches!(a, Action::UpdateGroup { .. })).count(),
+        delete: actions.iter().filter(|a| matches!(a, Action::DeleteGroup { .. })).count(),
+        guests_to_invite: invites,
+        unchanged: 0,
+        api_calls: actions.len() + actions.iter().filter(|a| matches!(a, Action::UpdateGroup { carried, .. } if carried.any())).count(),
+    };
+    // Display names of the users the actions mention.
+    let mut users = BTreeMap::new();
+    for id in mentioned_users(&actions) {
+        if let Some(u) = directory.get(id) {
+            users.entry(id).or_insert_with(|| UserRef { email: u.email.clone(), name: u.display_name() });
+        }
+    }
     Plan {
         format_version: FORMAT_VERSION,
         target,
         actions,
         summary,
-        unmanaged: diff.unmanaged,
-        ignored: diff.ignored,
-        out_of_scope: diff.out_of_scope,
+        unmanaged: Vec::new(),
+        ignored: Vec::new(),
+        out_of_scope: 0,
         guard,
         warnings,
         users,
         fingerprints,
+        unmanageable: Vec::new(),
+        limits,
+        managed_groups,
         origins: Vec::new(),
     }
 }

@@ -1,52 +1,254 @@
-//! Saved plans: writing a plan to a file, reading it back, and the staleness check that runs
-//! before a saved plan is applied. `write`/`read` do file I/O; `check` is pure.
+//! Saved plans: a versioned document of their own (not the internal `Plan`, not the
+//! `--format json` rendering), sealed with a SHA-256 checksum; reading one back, the staleness
+//! check that runs right before a saved plan is applied, and the plan rebuilt from the saved
+//! actions against live state for display and for the removal guard. `write`/`read` do file I/O;
+//! the rest is pure.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::model::{LiveState, name_key};
-use crate::plan::{FORMAT_VERSION, Plan, fingerprint};
+use serde::{Deserialize, Serialize};
 
-/// Writes a file atomically: a temporary file beside it, then a rename, so a crash never
-/// leaves half a plan or report behind.
+use crate::diff::DeleteReason;
+use crate::model::{Email, GroupId, LiveState, name_key};
+use crate::plan::{self, Action, Carried, Fingerprints, GroupState, GuardLimits, Plan, Target, fingerprint};
+use crate::resolve::Directory;
+
+/// Version of the saved-plan document; bumped on any incompatible change.
+pub const SAVED_PLAN_VERSION: u32 = 1;
+
+/// What the checksum is computed over: the file with its checksum value replaced by this.
+const CHECKSUM_PLACEHOLDER: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The saved-plan document: what apply needs to execute a plan exactly and to check that it
+/// still holds. Display data (`before` states, names of users) is not saved: it is recomputed
+/// from live state when the plan is applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedPlan {
+    pub saved_plan_version: u32,
+    /// The tool that wrote it, for people reading the file.
+    pub written_by: String,
+    pub target: Target,
+    pub limits: GuardLimits,
+    /// The managed live groups when the plan was made (the guard's denominator).
+    pub managed_groups: Vec<GroupId>,
+    pub fingerprints: Fingerprints,
+    pub actions: Vec<SavedAction>,
+    /// `sha256:` and the hex digest of the file with this value replaced by zeros.
+    pub checksum: String,
+}
+
+/// One saved action: exactly what apply sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SavedAction {
+    CreateGuest {
+        email: Email,
+        first_name: String,
+        last_name: String,
+    },
+    CreateGroup {
+        after: GroupState,
+    },
+    UpdateGroup {
+        id: GroupId,
+        after: GroupState,
+        #[serde(default)]
+        carried: Carried,
+    },
+    DeleteGroup {
+        id: GroupId,
+        reason: DeleteReason,
+    },
+}
+
+impl SavedPlan {
+    /// The saved form of a plan.
+    pub fn of(plan: &Plan) -> Self {
+        let actions = plan
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::CreateGuest { email, first_name, last_name } => {
+                    SavedAction::CreateGuest { email: email.clone(), first_name: first_name.clone(), last_name: last_name.clone() }
+                }
+                Action::CreateGroup { after } => SavedAction::CreateGroup { after: after.clone() },
+                Action::UpdateGroup { id, after, carried, .. } => {
+                    SavedAction::UpdateGroup { id: id.clone(), after: after.clone(), carried: *carried }
+                }
+                Action::DeleteGroup { id, reason, .. } => SavedAction::DeleteGroup { id: id.clone(), reason: *reason },
+            })
+            .collect();
+        SavedPlan {
+            saved_plan_version: SAVED_PLAN_VERSION,
+            written_by: concat!("tallyfy-groups ", env!("CARGO_PKG_VERSION")).to_string(),
+            target: plan.target.clone(),
+            limits: plan.limits.clone(),
+            managed_groups: plan.managed_groups.clone(),
+            fingerprints: plan.fingerprints.clone(),
+            actions,
+            checksum: CHECKSUM_PLACEHOLDER.to_string(),
+        }
+    }
+
+    /// The plan to show and execute: the saved actions with their `before` states, the guard,
+    /// the counts and the display names all taken from `live` (call [`check`] first, so that
+    /// every group the actions touch is there).
+    pub fn to_plan(&self, live: &LiveState) -> Result<Plan, String> {
+        let by_id: HashMap<&GroupId, &crate::model::LiveGroup> = live.groups.iter().map(|g| (&g.id, g)).collect();
+        let before = |id: &GroupId| {
+            by_id.get(id).map(|g| GroupState::from_live(g)).ok_or_else(|| format!("group id {id} no longer exists; run `plan --out` again"))
+        };
+        let mut actions = Vec::with_capacity(self.actions.len());
+        for a in &self.actions {
+            actions.push(match a {
+                SavedAction::CreateGuest { email, first_name, last_name } => {
+                    Action::CreateGuest { email: email.clone(), first_name: first_name.clone(), last_name: last_name.clone() }
+                }
+                SavedAction::CreateGroup { after } => Action::CreateGroup { after: after.clone() },
+                SavedAction::UpdateGroup { id, after, carried } => {
+                    let before = before(id)?;
+                    let renamed_from = (before.name != after.name).then(|| before.name.clone());
+                    Action::UpdateGroup { id: id.clone(), before, after: after.clone(), renamed_from, carried: *carried }
+                }
+                SavedAction::DeleteGroup { id, reason } => Action::DeleteGroup { id: id.clone(), before: before(id)?, reason: *reason },
+            });
+        }
+        let managed: BTreeSet<&GroupId> = self.managed_groups.iter().collect();
+        let current = live.groups.iter().filter(|g| managed.contains(&g.id)).map(|g| g.membership_count()).sum();
+        let directory = Directory::new(&live.users);
+        Ok(plan::assemble(
+            actions,
+            current,
+            self.limits.clone(),
+            self.managed_groups.clone(),
+            &directory,
+            self.target.clone(),
+            self.fingerprints.clone(),
+        ))
+    }
+}
+
+/// Writes a file atomically and durably: a temporary file beside it, flushed to disk, then a
+/// rename, then the directory flushed, so a crash never leaves half a plan or report behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
-    })
+    })?;
+    // The rename itself is durable once the directory is flushed (not possible everywhere).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
-/// Saves a plan as JSON.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The saved-plan file's text for a plan, sealed with its checksum.
+pub fn to_text(plan: &Plan) -> String {
+    let doc = SavedPlan::of(plan);
+    // Serialising our own types cannot fail.
+    let unsealed = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    seal(&unsealed)
+}
+
+/// Replaces the placeholder (the last occurrence: `checksum` is the last field) with the digest.
+fn seal(unsealed: &str) -> String {
+    let digest = format!("sha256:{}", sha256_hex(unsealed.as_bytes()));
+    match unsealed.rfind(CHECKSUM_PLACEHOLDER) {
+        Some(at) => format!("{}{digest}{}", &unsealed[..at], &unsealed[at + CHECKSUM_PLACEHOLDER.len()..]),
+        None => unsealed.to_string(),
+    }
+}
+
+/// Saves a plan.
 pub fn write(path: &Path, plan: &Plan) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)? + "\n";
-    write_atomic(path, json.as_bytes())
+    write_atomic(path, to_text(plan).as_bytes())
+}
+
+/// Why a saved plan cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// Not a saved plan of this version: exit 1.
+    Unusable(String),
+    /// Edited after it was written: exit 3.
+    Tampered(String),
 }
 
 /// Reads a saved plan, or says why it cannot be used.
-pub fn read(path: &Path) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the saved plan {}: {e}", path.display()))?;
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| format!("{} is not a saved plan (not JSON: {e})", path.display()))?
-        .get("format_version")
-        .and_then(|v| v.as_u64());
-    if version != Some(u64::from(FORMAT_VERSION)) {
-        return Err(format!(
-            "{} is not a saved plan of this version (format_version {:?}, expected {FORMAT_VERSION}); run `plan --out` again",
-            path.display(),
-            version
-        ));
+pub fn read(path: &Path) -> Result<SavedPlan, ReadError> {
+    let shown = path.display();
+    let text = read_text(path).map_err(|e| ReadError::Unusable(format!("cannot read the saved plan {shown}: {e}")))?;
+    parse(&shown.to_string(), &text)
+}
+
+/// Reads a text file of at most 64 MiB (a FIFO or `/dev/zero` included).
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let limit = crate::desired::MAX_FILE_BYTES;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other("larger than 64 MiB"));
     }
-    let de = &mut serde_json::Deserializer::from_str(&text);
+    Ok(text)
+}
+
+/// Parses and verifies the text of a saved plan; `name` is what messages call it.
+pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
+    let unusable = |m: String| ReadError::Unusable(m);
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| unusable(format!("{name} is not a saved plan (not JSON: {e})")))?;
+    let version = value.get("saved_plan_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(SAVED_PLAN_VERSION)) {
+        let why = match (version, value.get("format_version")) {
+            (Some(v), _) => format!("saved_plan_version {v}; this tallyfy-groups reads version {SAVED_PLAN_VERSION}"),
+            (None, Some(_)) => {
+                "it has no saved_plan_version: it is a `plan --format json` rendering, or a plan saved by an older tallyfy-groups".into()
+            }
+            (None, None) => "it has no saved_plan_version".into(),
+        };
+        return Err(unusable(format!(
+            "{name} is not a saved plan this version can apply ({why})\n    hint: make one with `tallyfy-groups plan --out PLAN`"
+        )));
+    }
+    let recorded = value.get("checksum").and_then(|v| v.as_str()).unwrap_or_default();
+    let valid = recorded.len() == CHECKSUM_PLACEHOLDER.len()
+        && recorded.starts_with("sha256:")
+        && text.rfind(recorded).is_some_and(|at| {
+            let unsealed = format!("{}{CHECKSUM_PLACEHOLDER}{}", &text[..at], &text[at + recorded.len()..]);
+            format!("sha256:{}", sha256_hex(unsealed.as_bytes())) == recorded
+        });
+    if !valid {
+        return Err(ReadError::Tampered(format!(
+            "refusing to apply {name}: it was changed after `plan --out` wrote it (its checksum does not match); nothing was applied\n    hint: make a new plan with `plan --out` and review it; a saved plan is applied exactly as written or not at all"
+        )));
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de)
-        .map_err(|e| format!("{} is not a valid saved plan: at `{}`: {}", path.display(), e.path(), e.inner()))
+        .map_err(|e| unusable(format!("{name} is not a valid saved plan: at `{}`: {}", e.path(), e.inner())))
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
-pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Result<(), String> {
+pub fn check(plan: &SavedPlan, target_label: &str, org: &str, live: &LiveState) -> Result<(), String> {
     if plan.target.api_url != target_label || plan.target.org != org {
         return Err(format!(
             "refusing to apply: the saved plan was made for organization {} at {}, not {org} at {target_label}",
@@ -56,12 +258,12 @@ pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Re
     let mut stale = Vec::new();
     let by_id: HashMap<_, _> = live.groups.iter().map(|g| (&g.id, g)).collect();
     for a in &plan.actions {
-        if let crate::plan::Action::UpdateGroup { id, before, .. } | crate::plan::Action::DeleteGroup { id, before, .. } = a {
+        if let SavedAction::UpdateGroup { id, .. } | SavedAction::DeleteGroup { id, .. } = a {
             let expected = plan.fingerprints.groups.get(id);
             match by_id.get(id) {
-                None => stale.push(format!("group \"{}\" (id {id}) no longer exists", before.name)),
-                Some(g) if Some(&fingerprint(&crate::plan::GroupState::from_live(g))) != expected => {
-                    stale.push(format!("group \"{}\" (id {id}) changed since the plan was made", before.name))
+                None => stale.push(format!("group id {id} no longer exists")),
+                Some(g) if Some(&fingerprint(&GroupState::from_live(g))) != expected || !g.is_fully_known() => {
+                    stale.push(format!("group \"{}\" (id {id}) changed since the plan was made", g.name))
                 }
                 Some(_) => {}
             }
@@ -77,7 +279,7 @@ pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Re
     for (id, fp) in &plan.fingerprints.users {
         match users.get(id) {
             None => stale.push(format!("user id {id} is no longer in the organization")),
-            Some(u) if &fingerprint(&(u.id, &u.email, u.status)) != fp => {
+            Some(u) if &plan::user_fingerprint(u) != fp => {
                 stale.push(format!("user {} (id {id}) changed since the plan was made", u.email))
             }
             Some(_) => {}
@@ -85,7 +287,7 @@ pub fn check(plan: &Plan, target_label: &str, org: &str, live: &LiveState) -> Re
     }
     if let Some(guests) = &live.guests {
         for a in &plan.actions {
-            if let crate::plan::Action::CreateGuest { email, .. } = a
+            if let SavedAction::CreateGuest { email, .. } = a
                 && guests.iter().any(|g| &g.email == email)
             {
                 stale.push(format!("guest {email} now exists, but the plan invites them"));
@@ -110,6 +312,17 @@ mod tests {
     use crate::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
     use crate::plan::Target;
 
+    fn group(id: &str, name: &str, m: &[u64]) -> LiveGroup {
+        LiveGroup {
+            id: GroupId(id.into()),
+            name: name.into(),
+            description: "d".into(),
+            members: m.iter().map(|&i| UserId(i)).collect(),
+            guests: Default::default(),
+            unread: Vec::new(),
+        }
+    }
+
     fn live() -> LiveState {
         let users = (1..=3)
             .map(|i| User {
@@ -120,40 +333,45 @@ mod tests {
                 status: UserStatus::Active,
             })
             .collect();
-        let g = |id: &str, name: &str, m: &[u64]| LiveGroup {
-            id: GroupId(id.into()),
-            name: name.into(),
-            description: "d".into(),
-            members: m.iter().map(|&i| UserId(i)).collect(),
-            guests: Default::default(),
-        };
-        LiveState { groups: vec![g("a", "A", &[1]), g("b", "B", &[1]), g("c", "Same", &[3])], users, guests: Some(vec![]) }
+        LiveState { groups: vec![group("a", "A", &[1]), group("b", "B", &[1]), group("c", "Same", &[3])], users, guests: Some(vec![]) }
     }
 
-    fn plan() -> Plan {
-        let desired = load_str(
-            "g.yaml",
-            "groups:\n  - name: A\n    members: [u2@x.co]\n  - name: B\n    absent: true\n  - name: New\n    guests: [g@p.co]\n  - name: Same\n    members: [u3@x.co]\n",
-        )
-        .expect("valid");
-        crate::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "https://t/api".into(), org: "o".into() })
+    fn made(yaml: &str, live: &LiveState) -> Plan {
+        let desired = load_str("g.yaml", yaml).expect("valid");
+        crate::app::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "https://t/api".into(), org: "o".into() })
             .expect("plan")
     }
 
+    fn plan() -> Plan {
+        made(
+            "groups:\n  - name: A\n    members: [u2@x.co]\n  - name: B\n    absent: true\n  - name: New\n    guests: [g@p.co]\n  - name: Same\n    members: [u3@x.co]\n",
+            &live(),
+        )
+    }
+
+    fn saved() -> SavedPlan {
+        parse("plan.json", &to_text(&plan())).expect("a freshly written plan reads back")
+    }
+
     fn stale(live: &LiveState) -> String {
-        check(&plan(), "https://t/api", "o", live).unwrap_err()
+        check(&saved(), "https://t/api", "o", live).unwrap_err()
     }
 
     #[test]
-    fn a_fresh_plan_passes_and_round_trips() {
+    fn a_fresh_plan_passes_round_trips_and_rebuilds_to_the_same_plan() {
         let p = plan();
-        check(&p, "https://t/api", "o", &live()).expect("fresh");
+        let s = saved();
+        check(&s, "https://t/api", "o", &live()).expect("fresh");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.json");
         write(&path, &p).expect("written");
-        assert_eq!(read(&path).expect("read"), p);
+        assert_eq!(read(&path).expect("read"), s);
+        let rebuilt = s.to_plan(&live()).expect("rebuilt");
+        assert_eq!(rebuilt.actions, p.actions);
+        assert_eq!(rebuilt.guard, p.guard);
+        assert_eq!(rebuilt.users, p.users);
         // Only users the actions send are fingerprinted: u2 (into A), not u3 (unchanged group).
-        assert_eq!(p.fingerprints.users.keys().copied().collect::<Vec<_>>(), vec![UserId(2)]);
+        assert_eq!(s.fingerprints.users.keys().copied().collect::<Vec<_>>(), vec![UserId(2)]);
     }
 
     #[test]
@@ -163,15 +381,9 @@ mod tests {
         assert!(stale(&l).contains("group \"A\" (id a) changed since the plan was made"));
         let mut l = live();
         l.groups.remove(1);
-        assert!(stale(&l).contains("group \"B\" (id b) no longer exists"));
+        assert!(stale(&l).contains("group id b no longer exists"));
         let mut l = live();
-        l.groups.push(LiveGroup {
-            id: GroupId("n".into()),
-            name: "new".into(),
-            description: "d".into(),
-            members: Default::default(),
-            guests: Default::default(),
-        });
+        l.groups.push(group("n", "new", &[]));
         assert!(stale(&l).contains("group \"new\" now exists, but the plan creates it"));
         let mut l = live();
         l.users[1].status = UserStatus::Disabled;
@@ -185,24 +397,81 @@ mod tests {
         // Changes the plan did not rely on do not make it stale.
         let mut l = live();
         l.users[2].email = Email::new("renamed@x.co");
-        check(&plan(), "https://t/api", "o", &l).expect("u3 is not sent by any action");
+        check(&saved(), "https://t/api", "o", &l).expect("u3 is not sent by any action");
     }
 
     #[test]
     fn another_target_is_refused() {
-        let e = check(&plan(), "https://other/api", "o", &live()).unwrap_err();
+        let e = check(&saved(), "https://other/api", "o", &live()).unwrap_err();
         assert!(e.contains("made for organization o at https://t/api, not o at https://other/api"), "{e}");
     }
 
     #[test]
+    fn any_edited_byte_is_refused() {
+        let text = to_text(&plan());
+        parse("p.json", &text).expect("intact");
+        // Every single-byte change in the body, and a change of the checksum itself.
+        for (at, ch) in text.char_indices().filter(|(_, c)| c.is_ascii_alphanumeric()).step_by(7) {
+            let replacement = if ch == 'x' { "y" } else { "x" };
+            let edited = format!("{}{replacement}{}", &text[..at], &text[at + 1..]);
+            match parse("p.json", &edited) {
+                Err(ReadError::Tampered(m)) => assert!(m.contains("was changed after `plan --out` wrote it"), "{m}"),
+                Err(ReadError::Unusable(_)) => {} // the edit broke the version or the JSON: refused too
+                Ok(_) => panic!("an edit at byte {at} was accepted"),
+            }
+        }
+        let spaced = text.replacen("\n", "\n ", 1);
+        assert!(matches!(parse("p.json", &spaced), Err(ReadError::Tampered(_))));
+    }
+
+    #[test]
+    fn the_guard_is_recomputed_from_the_saved_actions_and_live_state() {
+        // A plan that deletes nothing, then hand-edited into ten deletes and sealed again: the
+        // guard in force is computed from the actions, never read from the file.
+        let mut l = live();
+        for i in 0..10 {
+            l.groups.push(group(&format!("x{i}"), &format!("X{i}"), &[1, 2]));
+        }
+        let mut doc = SavedPlan::of(&made("groups:\n  - name: A\n    members: [u1@x.co]\n", &l));
+        assert!(doc.actions.is_empty());
+        for i in 0..10 {
+            let id = GroupId(format!("x{i}"));
+            doc.fingerprints.groups.insert(id.clone(), fingerprint(&GroupState::from_live(&l.groups[3 + i])));
+            doc.actions.push(SavedAction::DeleteGroup { id, reason: DeleteReason::Pruned });
+        }
+        let text = seal(&(serde_json::to_string_pretty(&doc).expect("json") + "\n"));
+        let back = parse("p.json", &text).expect("sealed again, so it reads");
+        check(&back, "https://t/api", "o", &l).expect("not stale");
+        let rebuilt = back.to_plan(&l).expect("rebuilt");
+        assert_eq!(rebuilt.guard.deleted_groups, 10);
+        assert!(rebuilt.guard.is_tripped(), "{:?}", rebuilt.guard);
+        assert!(rebuilt.guard.tripped[0].contains("deletes 10 groups, more than max_deleted_groups (5)"), "{:?}", rebuilt.guard);
+    }
+
+    #[test]
+    fn what_apply_shows_comes_from_live_state() {
+        let s = saved();
+        // The saved file holds no `before` state and no display names at all.
+        let text = to_text(&plan());
+        assert!(!text.contains("\"before\"") && !text.contains("\"name\": \"U 2\""), "{text}");
+        let rebuilt = s.to_plan(&live()).expect("rebuilt");
+        let Some(Action::UpdateGroup { before, .. }) = rebuilt.actions.iter().find(|a| matches!(a, Action::UpdateGroup { .. })) else {
+            panic!("an update")
+        };
+        assert_eq!(before, &GroupState::from_live(&live().groups[0]));
+    }
+
+    #[test]
     fn unreadable_or_foreign_files_are_explained() {
+        let unusable = |text: &str| match parse("p.json", text) {
+            Err(ReadError::Unusable(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(unusable("{\"saved_plan_version\": 9}").contains("saved_plan_version 9; this tallyfy-groups reads version 1"));
+        assert!(unusable("{\"format_version\": 1}").contains("it is a `plan --format json` rendering"));
+        assert!(unusable("not json").contains("is not a saved plan (not JSON"));
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("p.json");
-        std::fs::write(&path, "{\"format_version\": 9}").expect("write");
-        assert!(read(&path).unwrap_err().contains("not a saved plan of this version"));
-        std::fs::write(&path, "not json").expect("write");
-        assert!(read(&path).unwrap_err().contains("is not a saved plan (not JSON"));
-        std::fs::write(&path, "{\"format_version\": 1}").expect("write");
-        assert!(read(&path).unwrap_err().contains("is not a valid saved plan: at `"));
+        let e = read(&dir.path().join("missing.json")).unwrap_err();
+        assert!(matches!(&e, ReadError::Unusable(m) if m.contains("cannot read the saved plan")), "{e:?}");
     }
 }

@@ -1,5 +1,6 @@
 //! The applier against a wiremock Tallyfy: phase order (guests, then creates and updates, then
-//! deletes), one request per action, and failures that never stop the other actions.
+//! deletes), one request per action (plus a re-read before an update that carries values the
+//! file does not manage), and failures that never stop the other actions.
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ fn live() -> LiveState {
         description: "d".into(),
         members: members.iter().map(|&m| UserId(m)).collect(),
         guests: Default::default(),
+        unread: Vec::new(),
     };
     LiveState {
         groups: vec![group("g1", "Keep", &[1]), group("g2", "Change", &[1]), group("g3", "Gone", &[2])],
@@ -57,6 +59,16 @@ fn plan() -> tallyfy_groups::plan::Plan {
         .expect("plan")
 }
 
+/// `GET` of group g2 ("Change") as it is right before the write.
+async fn mount_change(server: &MockServer, group: serde_json::Value) {
+    Mock::given(method("GET"))
+        .and(path("/organizations/o/groups/g2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": group })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 fn options() -> ApplyOptions {
     ApplyOptions { parallelism: 4, allow_removals: None, guest_invites_per_hour: 30, stop: Default::default() }
 }
@@ -64,6 +76,7 @@ fn options() -> ApplyOptions {
 #[tokio::test]
 async fn phases_run_in_order_with_one_request_per_action() {
     let server = MockServer::start().await;
+    mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": []})).await;
     Mock::given(method("POST"))
         .and(path("/organizations/o/guests"))
         .and(body_json(json!({"email": "new@partner.example", "first_name": "New", "last_name": "(guest)"})))
@@ -93,19 +106,83 @@ async fn phases_run_in_order_with_one_request_per_action() {
         .await;
 
     let plan = plan();
-    assert_eq!(plan.summary.api_calls, 4);
+    // "Change" leaves its description and guests to Tallyfy: one re-read before its PUT.
+    assert_eq!(plan.summary.api_calls, 5);
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(report.all_applied(), "{report:?}");
     let order: Vec<String> =
         server.received_requests().await.unwrap_or_default().iter().map(|r| format!("{} {}", r.method, r.url.path())).collect();
-    assert_eq!(order.len(), 4);
+    assert_eq!(order.len(), 5);
     assert_eq!(order[0], "POST /organizations/o/guests", "guests first: {order:?}");
-    assert_eq!(order[3], "DELETE /organizations/o/groups/g3", "deletes last: {order:?}");
+    assert_eq!(order[4], "DELETE /organizations/o/groups/g3", "deletes last: {order:?}");
+    let get = order.iter().position(|r| r == "GET /organizations/o/groups/g2");
+    let put = order.iter().position(|r| r == "PUT /organizations/o/groups/g2");
+    assert!(get.is_some() && get < put, "re-read right before the write: {order:?}");
+}
+
+#[tokio::test]
+async fn an_update_keeps_what_changed_in_tallyfy_since_the_plan_in_fields_the_file_does_not_manage() {
+    let server = MockServer::start().await;
+    // Since the plan: someone edited the description and added a guest in the Tallyfy UI, and
+    // added member 3. The file manages only the members of "Change".
+    mount_change(
+        &server,
+        json!({"id": "g2", "name": "Change", "description": "edited in the UI", "members": [1, 3], "guests": ["added@partner.example"]}),
+    )
+    .await;
+    Mock::given(method("PUT"))
+        .and(path("/organizations/o/groups/g2"))
+        .and(body_json(json!({"name": "Change", "description": "edited in the UI", "members": [2], "guests": ["added@partner.example"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "g2", "name": "Change"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    let report = apply::apply(&plan, &client(&server), &options(), None).await;
+    assert!(report.all_applied(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_fully_managed_update_is_not_re_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    Mock::given(method("PUT"))
+        .and(path("/organizations/o/groups/g2"))
+        .and(body_json(json!({"name": "Change", "description": "new", "members": [2], "guests": []})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "g2", "name": "Change"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let desired = load_str("g.yaml", "groups:\n  - name: Change\n    description: new\n    members: [u2@example.com]\n    guests: []\n")
+        .expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    assert_eq!(plan.summary.api_calls, 1);
+    let report = apply::apply(&plan, &client(&server), &options(), None).await;
+    assert!(report.all_applied(), "{report:?}");
+}
+
+#[tokio::test]
+async fn an_update_whose_re_read_is_not_whole_is_refused() {
+    let server = MockServer::start().await;
+    mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": null})).await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    let report = apply::apply(&plan, &client(&server), &options(), None).await;
+    assert!(
+        matches!(&report.results[0].outcome, Outcome::Failed { error } if error.contains("refusing to write group \"Change\" (id g2)") && error.contains("`guests` was null")),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
     let server = MockServer::start().await;
+    mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": []})).await;
     Mock::given(method("POST"))
         .and(path("/organizations/o/guests"))
         .respond_with(

@@ -28,8 +28,10 @@ fn group(id: &str, name: &str, members: &[u64]) -> Value {
     json!({"id": id, "name": name, "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
 }
 
+/// One page of a list answer; `per_page` is what makes `total` items fill `pages` pages.
 fn page(data: Vec<Value>, total: usize, current: u64, pages: u64, links: Value) -> Value {
-    json!({"data": data, "meta": {"pagination": {"total": total, "count": 0, "per_page": 100, "current_page": current, "total_pages": pages, "links": links}}})
+    let per_page = if pages > 1 { (total as u64).div_ceil(pages) } else { 100 };
+    json!({"data": data, "meta": {"pagination": {"total": total, "count": 0, "per_page": per_page, "current_page": current, "total_pages": pages, "links": links}}})
 }
 
 fn authed(m: wiremock::MockBuilder) -> wiremock::MockBuilder {
@@ -61,12 +63,12 @@ async fn lists_follow_total_pages_with_every_links_shape() {
 }
 
 #[tokio::test]
-async fn a_short_read_is_refused() {
+async fn a_short_read_is_read_once_more_then_refused() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/organizations/org1/users"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![json!({"id": 1, "email": "a@b.co"})], 2, 1, 1, Value::Null)))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let err = client(&server).list_users().await.unwrap_err();
@@ -353,4 +355,138 @@ async fn implausible_pagination_is_refused_before_fetching() {
         .await;
     let err = client(&server).list_groups().await.unwrap_err();
     assert!(err.to_string().contains("4000000000 pages is implausible"), "{err}");
+}
+
+fn paged(data: Vec<Value>, total: u64, per_page: u64, current: u64, total_pages: u64) -> Value {
+    json!({"data": data, "meta": {"pagination": {"total": total, "count": 0, "per_page": per_page, "current_page": current, "total_pages": total_pages, "links": {}}}})
+}
+
+async fn mount_page(server: &MockServer, route: &str, n: u64, body: Value, times: u64) {
+    Mock::given(method("GET"))
+        .and(path(route))
+        .and(query_param("page", n.to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_full_page_without_pagination_is_refused_a_short_one_is_whole() {
+    let server = MockServer::start().await;
+    let users: Vec<Value> = (1..=100).map(|i| json!({"id": i, "email": format!("u{i}@x.co")})).collect();
+    mount_page(&server, "/organizations/org1/users", 1, json!({"data": users}), 1).await;
+    let err = client(&server).list_users().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("answered a full page of 100 items without `meta.pagination.total` and `total_pages`, so there may be more"),
+        "{err}"
+    );
+    // Pagination without total_pages is no better.
+    let server = MockServer::start().await;
+    let users: Vec<Value> = (1..=100).map(|i| json!({"id": i, "email": format!("u{i}@x.co")})).collect();
+    mount_page(&server, "/organizations/org1/users", 1, json!({"data": users, "meta": {"pagination": {"total": 500}}}), 1).await;
+    assert!(matches!(client(&server).list_users().await, Err(ApiError::Pagination { .. })));
+    // A short answer without pagination is certainly whole.
+    let server = MockServer::start().await;
+    mount_page(&server, "/organizations/org1/users", 1, json!({"data": [{"id": 1, "email": "a@x.co"}], "meta": {}}), 1).await;
+    assert_eq!(client(&server).list_users().await.expect("whole").len(), 1);
+}
+
+#[tokio::test]
+async fn total_pages_that_disagree_with_total_are_refused_before_fetching_more() {
+    let server = MockServer::start().await;
+    // 150 items at 100 per page are 2 pages, not 99999: nothing beyond page 1 is requested.
+    let groups: Vec<Value> = (0..100).map(|i| group(&format!("g{i}"), &format!("G{i}"), &[1])).collect();
+    mount_page(&server, GROUPS, 1, paged(groups, 150, 100, 1, 99_999), 1).await;
+    let err = client(&server).list_groups().await.unwrap_err();
+    assert!(err.to_string().contains("says `total_pages: 99999`, but 150 items at 100 per page make 2 pages"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1);
+    // An empty organization legitimately says total 0 and one page.
+    let server = MockServer::start().await;
+    mount_page(&server, GROUPS, 1, paged(vec![], 0, 100, 1, 1), 1).await;
+    assert!(client(&server).list_groups().await.expect("empty").is_empty());
+}
+
+#[tokio::test]
+async fn the_same_item_on_two_pages_is_read_once_more_then_refused() {
+    let server = MockServer::start().await;
+    mount_page(&server, GROUPS, 1, paged(vec![group("a", "A", &[1])], 2, 1, 1, 2), 2).await;
+    mount_page(&server, GROUPS, 2, paged(vec![group("a", "A", &[1])], 2, 1, 2, 2), 2).await;
+    let err = client(&server).list_groups().await.unwrap_err();
+    assert!(err.to_string().contains("returned the item `a` twice, also when read again"), "{err}");
+}
+
+#[tokio::test]
+async fn a_list_that_moved_while_paged_is_read_again() {
+    let server = MockServer::start().await;
+    // First read: "a" shows on both pages (a group was inserted meanwhile); second read is clean.
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(paged(vec![group("a", "A", &[1])], 2, 1, 2, 2)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_page(&server, GROUPS, 2, paged(vec![group("b", "B", &[2])], 2, 1, 2, 2), 1).await;
+    mount_page(&server, GROUPS, 1, paged(vec![group("a", "A", &[1])], 2, 1, 1, 2), 2).await;
+    let groups = client(&server).list_groups().await.expect("the second read is consistent");
+    assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), vec!["A", "B"]);
+}
+
+#[tokio::test]
+async fn a_group_listed_without_its_lists_is_read_alone_and_used_when_whole() {
+    let server = MockServer::start().await;
+    let listed = json!({"id": "g1", "name": "Sales", "description": "d"});
+    mount_page(&server, GROUPS, 1, paged(vec![listed, group("g2", "Ops", &[2])], 2, 100, 1, 1), 1).await;
+    authed(Mock::given(method("GET")).and(path(format!("{GROUPS}/g1"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": group("g1", "Sales", &[1, 5])})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let groups = client(&server).list_groups().await.expect("groups");
+    assert!(groups.iter().all(|g| g.is_fully_known()));
+    assert_eq!(groups[0].members.iter().copied().collect::<Vec<_>>(), vec![UserId(1), UserId(5)]);
+}
+
+#[tokio::test]
+async fn a_group_still_not_whole_when_read_alone_stays_marked() {
+    let server = MockServer::start().await;
+    let junk = json!({"id": "g1", "name": "Sales", "description": "d", "members": [1, "n/a"], "guests": []});
+    mount_page(&server, GROUPS, 1, paged(vec![junk.clone(), group("g2", "Ops", &[2])], 2, 100, 1, 1), 1).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": junk})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let groups = client(&server).list_groups().await.expect("groups");
+    assert_eq!(groups[0].unread.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["`members[1]` is \"n/a\", not a user id"]);
+    assert!(groups[1].is_fully_known());
+}
+
+#[tokio::test]
+async fn a_group_deleted_before_it_was_read_alone_is_not_live() {
+    let server = MockServer::start().await;
+    mount_page(&server, GROUPS, 1, paged(vec![json!({"id": "g1", "name": "Sales", "members": null, "guests": []})], 1, 100, 1, 1), 1).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"error": true, "message": "Group not found.", "code": "RESOURCE_NOT_FOUND"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert!(client(&server).list_groups().await.expect("groups").is_empty());
+}
+
+#[tokio::test]
+async fn odd_group_ids_are_never_requested() {
+    let server = MockServer::start().await;
+    mount_page(&server, GROUPS, 1, paged(vec![json!({"id": "..", "name": "X", "members": null, "guests": []})], 1, 100, 1, 1), 1).await;
+    let groups = client(&server).list_groups().await.expect("groups");
+    assert_eq!(groups[0].unmanageable(), Some(tallyfy_groups::model::Unmanageable::BadId));
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1);
 }

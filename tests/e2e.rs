@@ -88,7 +88,7 @@ fn quick_start_plan_apply_plan() {
     let ex = ex.to_str().unwrap_or_default();
     let first = sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
     assert!(
-        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 6 API calls."),
+        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 7 API calls."),
         "{}",
         first.stdout
     );
@@ -228,12 +228,38 @@ fn saved_plans_apply_exactly_or_refuse_when_stale() {
     sb(d, &["apply", pf, "--auto-approve"]).expect_code(0);
     sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(0);
 
-    // A plan for another organization is refused.
+    // A plan made against another target is refused: a plan file never decides where to connect.
     sb(d, &["plan", "-f", &other, "--out", pf]).expect_code(0);
-    let text = std::fs::read_to_string(&plan_file).expect("plan").replace("\"org\": \"sandbox\"", "\"org\": \"elsewhere\"");
-    std::fs::write(&plan_file, text).expect("write");
-    let other_org = sb(d, &["apply", pf, "--auto-approve"]).expect_code(3);
-    assert!(other_org.stderr.contains("made for organization elsewhere"), "{}", other_org.stderr);
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let other_target = sb(&elsewhere, &["apply", pf, "--auto-approve"]).expect_code(3);
+    assert!(other_target.stderr.contains("the saved plan was made for organization sandbox at sandbox:"), "{}", other_target.stderr);
+}
+
+#[test]
+fn an_edited_saved_plan_is_refused_and_nothing_is_written() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let plan_file = d.join("plan.json");
+    let pf = plan_file.to_str().unwrap_or_default();
+    sb(d, &["plan", "-f", ex, "--out", pf]).expect_code(0);
+    let state_before = std::fs::read(d.join("state.json")).expect("state");
+    // One member id changed by hand: the kind of edit that would otherwise be applied silently.
+    let text = std::fs::read_to_string(&plan_file).expect("plan");
+    let edited = text.replacen("1003", "1004", 1);
+    assert_ne!(edited, text, "the plan names user 1003");
+    std::fs::write(&plan_file, edited).expect("write");
+    let refused = sb(d, &["apply", pf, "--auto-approve"]).expect_code(3);
+    assert!(refused.stderr.contains("it was changed after `plan --out` wrote it (its checksum does not match)"), "{}", refused.stderr);
+    assert!(!refused.stdout.contains("Apply report"), "{}", refused.stdout);
+    assert_eq!(std::fs::read(d.join("state.json")).expect("state"), state_before, "nothing was written");
+    // A `--format json` rendering is not a saved plan.
+    let json = sb(d, &["plan", "-f", ex, "--format", "json"]).expect_code(0);
+    std::fs::write(&plan_file, json.stdout).expect("write");
+    let rendering = sb(d, &["apply", pf, "--auto-approve"]).expect_code(1);
+    assert!(rendering.stderr.contains("it is a `plan --format json` rendering"), "{}", rendering.stderr);
 }
 
 #[test]
@@ -265,7 +291,7 @@ fn every_format_goes_to_stdout_alone() {
     let js = sb(d, &["plan", "-f", ex, "--format", "json", "-v"]).expect_code(0);
     let v: Value = serde_json::from_str(&js.stdout).expect("stdout is pure JSON even with -v");
     assert_eq!(v["format_version"], 1);
-    assert_eq!(v["summary"]["api_calls"], 6);
+    assert_eq!(v["summary"]["api_calls"], 7);
     assert!(js.stderr.contains("read live state"), "{}", js.stderr);
     let schema = Cli::new(d).args(&["schema"]).run().expect_code(0);
     let schema: Value = serde_json::from_str(&schema.stdout).expect("schema is JSON");
@@ -477,6 +503,13 @@ mod wiremock_tallyfy {
             .expect(1)
             .mount(&server)
             .await;
+        // Team 000 leaves its description and guests to Tallyfy: re-read right before its PUT.
+        Mock::given(method("GET"))
+            .and(path(format!("/organizations/o/groups/{:032x}", 0)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": group(0, &[5000])})))
+            .expect(1)
+            .mount(&server)
+            .await;
         Mock::given(method("DELETE"))
             .and(path(format!("/organizations/o/groups/{:032x}", 1)))
             .respond_with(ResponseTemplate::new(204))
@@ -517,14 +550,15 @@ mod wiremock_tallyfy {
         };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let plan = run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(2);
-        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 3 API calls."), "{}", plan.stdout);
+        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 4 API calls."), "{}", plan.stdout);
         let apply = run(s(&["apply", "-f", &f, "--auto-approve"])).await.expect("join").expect_code(0);
         assert!(apply.stdout.contains("Apply: 3 applied, 0 failed, 0 skipped."), "{}", apply.stdout);
         run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(0);
-        // 3 plans' worth of reads: ceil(250/100) group pages + 3 user pages each; no per-group GETs.
+        // 3 plans' worth of reads: ceil(250/100) group pages + 3 user pages each, and the one
+        // re-read of the group whose PUT carries values the file does not manage.
         let requests = server.received_requests().await.unwrap_or_default();
         let gets = requests.iter().filter(|r| r.method.as_str() == "GET").count();
-        assert_eq!(gets, 3 * (3 + 3));
+        assert_eq!(gets, 3 * (3 + 3) + 1);
     }
 }
 

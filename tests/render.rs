@@ -50,6 +50,7 @@ fn live(id: &str, name: &str, description: &str, members: &[u64], guests: &[&str
         description: description.into(),
         members: members.iter().map(|&m| UserId(m)).collect(),
         guests: guests.iter().map(|g| Email::new(g)).collect(),
+        unread: Vec::new(),
     }
 }
 

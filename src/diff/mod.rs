@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{DesiredState, Settings};
-use crate::model::{Email, Guest, LiveGroup, UserId, name_key};
-use crate::plan::GroupState;
+use crate::model::{Email, GroupId, GroupList, Guest, LiveGroup, Unmanageable, Unread, UserId, name_key};
+use crate::plan::{Carried, Carry, GroupState};
 use crate::resolve::ResolvedGroup;
 
 /// `--only` / `--exclude` globs over group names.
@@ -57,6 +57,8 @@ pub struct Update {
     pub live: LiveGroup,
     pub after: GroupState,
     pub renamed_from: Option<String>,
+    /// Values of `after` that come from the live read rather than the file.
+    pub carried: Carried,
 }
 
 /// A live group that goes.
@@ -81,8 +83,49 @@ pub struct Diff {
     pub warnings: Vec<String>,
     /// Current memberships of the managed live groups (the guard's denominator).
     pub managed_memberships: usize,
+    /// Ids of the managed live groups (what the guard's denominator counts).
+    pub managed_groups: Vec<GroupId>,
     /// Every user id the desired state resolved to.
     pub resolved_users: BTreeSet<UserId>,
+    /// Live groups that can never be written (blank name, odd id): listed, never touched.
+    pub unmanageable: Vec<UnmanageableGroup>,
+    /// Live groups the plan would write but whose lists were not read whole: the plan fails.
+    pub unread: Vec<UnreadGroup>,
+}
+
+/// A live group that is listed but never deleted, renamed or adopted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanageableGroup {
+    pub name: String,
+    pub id: GroupId,
+    pub why: Unmanageable,
+}
+
+/// A live group the plan would write although its lists were not read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadGroup {
+    pub name: String,
+    pub id: GroupId,
+    pub unread: Vec<Unread>,
+}
+
+impl UnreadGroup {
+    fn of(live: &LiveGroup) -> Self {
+        UnreadGroup { name: live.name.clone(), id: live.id.clone(), unread: live.unread.clone() }
+    }
+}
+
+/// Whether a write (update or delete) of `live` may go ahead; records why not.
+fn writable(live: &LiveGroup, out: &mut Diff) -> bool {
+    if let Some(why) = live.unmanageable() {
+        out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
+        return false;
+    }
+    if !live.is_fully_known() {
+        out.unread.push(UnreadGroup::of(live));
+        return false;
+    }
+    true
 }
 
 /// Compares the desired groups in scope with the live groups.
@@ -159,7 +202,21 @@ pub fn diff(
             continue;
         };
         let live = candidates[i];
+        if let Some(why) = live.unmanageable() {
+            out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
+            continue;
+        }
+        // A list the file manages but that was not read whole: the differences cannot be known.
+        let manages = |list: GroupList| match list {
+            GroupList::Members => r.members.is_some(),
+            GroupList::Guests => r.guests.is_some(),
+        };
+        if live.unread.iter().any(|u| manages(u.list)) {
+            out.unread.push(UnreadGroup::of(live));
+            continue;
+        }
         out.managed_memberships += live.membership_count();
+        out.managed_groups.push(live.id.clone());
         let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
         let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());
         if options.no_removals {
@@ -182,9 +239,19 @@ pub fn diff(
         };
         if after == GroupState::from_live(live) {
             out.unchanged.push(live.name.clone());
-        } else {
+        } else if writable(live, &mut out) {
             let renamed_from = (live.name != after.name).then(|| live.name.clone());
-            out.updates.push(Update { live: live.clone(), after, renamed_from });
+            let carry = |managed: bool| match (managed, options.no_removals) {
+                (false, _) => Carry::Kept,
+                (true, true) => Carry::AddOnly,
+                (true, false) => Carry::No,
+            };
+            let carried = Carried {
+                description: r.desired.description.is_none(),
+                members: carry(r.members.is_some()),
+                guests: carry(r.guests.is_some()),
+            };
+            out.updates.push(Update { live: live.clone(), after, renamed_from, carried });
         }
     }
 
@@ -196,8 +263,9 @@ pub fn diff(
             let live = candidates[i];
             if options.no_removals {
                 out.warnings.push(format!("--no-removals: not deleting \"{}\" (absent: true)", live.name));
-            } else {
+            } else if writable(live, &mut out) {
                 out.managed_memberships += live.membership_count();
+                out.managed_groups.push(live.id.clone());
                 out.deletes.push(Delete { live: live.clone(), reason: DeleteReason::Absent });
             }
         }
@@ -230,9 +298,14 @@ pub fn diff(
         } else if listed.contains(&key) {
             // A second live group under a listed name (see the duplicate-name warning): never pruned.
             out.unmanaged.push(live.name.clone());
+        } else if let Some(why) = live.unmanageable() {
+            out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
         } else if settings.prune && !options.no_removals {
-            out.managed_memberships += live.membership_count();
-            out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
+            if writable(live, &mut out) {
+                out.managed_memberships += live.membership_count();
+                out.managed_groups.push(live.id.clone());
+                out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
+            }
         } else {
             if settings.prune {
                 out.warnings.push(format!("--no-removals: not pruning \"{}\"", live.name));
@@ -259,6 +332,9 @@ pub fn diff(
     out.unmanaged.sort();
     out.ignored.sort();
     out.warnings.sort();
+    out.managed_groups.sort();
+    out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out
 }
 

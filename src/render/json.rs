@@ -92,7 +92,7 @@ pub fn render_plan(plan: &Plan) -> String {
                 continue;
             }
             Action::CreateGroup { after } => ("create", after.name.as_str(), None, None, None, None, Some(after)),
-            Action::UpdateGroup { id, before, after, renamed_from } => {
+            Action::UpdateGroup { id, before, after, renamed_from, .. } => {
                 ("update", after.name.as_str(), Some(id), renamed_from.as_deref(), None, Some(before), Some(after))
             }
             Action::DeleteGroup { id, before, reason } => {

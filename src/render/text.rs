@@ -119,7 +119,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
             }
             memberships(out, plan, &MembershipChange::between(None, Some(after)), p);
         }
-        Action::UpdateGroup { id, before, after, renamed_from } => {
+        Action::UpdateGroup { id, before, after, renamed_from, .. } => {
             match renamed_from {
                 Some(old) => {
                     let _ = writeln!(

@@ -24,10 +24,44 @@ pub enum ApiError {
     Decode { method: String, path: String, detail: String },
     /// A paginated list came back with fewer (or more) items than it announced.
     Incomplete { path: String, expected: u64, got: u64 },
+    /// A paginated list whose pagination cannot be trusted.
+    Pagination { path: String, problem: PagingProblem },
     /// Retries ran out; `last` is the final failure.
     Exhausted { attempts: u32, waited_secs: u64, last: Box<ApiError> },
     /// Tallyfy asked to wait longer than the retry budget allows.
     RateLimited { method: String, path: String, retry_after_secs: u64 },
+}
+
+/// Why a paginated list was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PagingProblem {
+    /// A full page came back without `meta.pagination.total`/`total_pages`: there may be more.
+    Missing { items: u64 },
+    /// `total_pages` is not `max(1, ceil(total / per_page))`.
+    Disagrees { total: u64, per_page: u64, total_pages: u64 },
+    /// More pages than any organization has.
+    Implausible { total_pages: u64 },
+    /// The same item came back twice (read twice, both times).
+    Repeated { key: String },
+}
+
+impl fmt::Display for PagingProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PagingProblem::Missing { items } => {
+                write!(f, "answered a full page of {items} items without `meta.pagination.total` and `total_pages`, so there may be more")
+            }
+            PagingProblem::Disagrees { total, per_page, total_pages } => write!(
+                f,
+                "says `total_pages: {total_pages}`, but {total} items at {per_page} per page make {} pages",
+                if *per_page == 0 { 0 } else { total.div_ceil(*per_page).max(1) }
+            ),
+            PagingProblem::Implausible { total_pages } => {
+                write!(f, "at `meta.pagination.total_pages`: {total_pages} pages is implausible (at most {})", super::MAX_PAGES)
+            }
+            PagingProblem::Repeated { key } => write!(f, "returned the item `{key}` twice, also when read again"),
+        }
+    }
 }
 
 impl ApiError {
@@ -114,6 +148,10 @@ impl fmt::Display for ApiError {
             ApiError::Incomplete { path, expected, got } => write!(
                 f,
                 "GET {path} announced {expected} items but returned {got}; refusing to plan from a partial list\n    hint: the data changed while it was read, or the API is paginating inconsistently; run again"
+            ),
+            ApiError::Pagination { path, problem } => write!(
+                f,
+                "GET {path} {problem}; refusing to plan from a list that may be partial\n    hint: the API's pagination is inconsistent; run again, and report it to Tallyfy if it persists"
             ),
             ApiError::Exhausted { attempts, waited_secs, last } => {
                 write!(f, "gave up after {attempts} attempts over {waited_secs} s: {last}")

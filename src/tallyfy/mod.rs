@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info_span, warn};
 
-pub use error::ApiError;
+pub use error::{ApiError, PagingProblem};
 pub use retry::{RateLimiter, RetryPolicy};
 use wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
@@ -22,7 +22,7 @@ use crate::model::{GroupId, Guest, LiveGroup, User, name_key};
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
 /// Most pages one list may announce (ten million items); more is a broken answer.
-const MAX_PAGES: u64 = 100_000;
+pub(crate) const MAX_PAGES: u64 = 100_000;
 /// The default API base URL.
 pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 
@@ -249,10 +249,62 @@ impl Client {
         ApiRequest::with_body(Method::POST, self.org_path("/guests"), body)
     }
 
-    /// All groups of the organization.
+    /// Request reading one group.
+    pub fn get_group_request(&self, id: &GroupId) -> ApiRequest {
+        ApiRequest::get(self.org_path(&format!("/groups/{}", encode(&id.0))))
+    }
+
+    /// All groups of the organization. A group whose `members` or `guests` did not come back
+    /// whole in the list is read again on its own; if that answer is not whole either, the group
+    /// stays marked as not fully known ([`LiveGroup::unread`]) and is never written.
     pub async fn list_groups(&self) -> Result<Vec<LiveGroup>, ApiError> {
         let items: Vec<WireGroup> = self.list_all(&self.org_path("/groups")).await?;
-        Ok(items.into_iter().map(WireGroup::into_domain).collect())
+        let mut groups: Vec<LiveGroup> = items.into_iter().map(WireGroup::into_domain).collect();
+        let partial: Vec<usize> =
+            (0..groups.len()).filter(|&i| !groups[i].is_fully_known() && groups[i].unmanageable().is_none()).collect();
+        if partial.is_empty() {
+            return Ok(groups);
+        }
+        warn!(groups = partial.len(), "the group list left out members or guests of some groups; reading those groups one by one");
+        let mut set = tokio::task::JoinSet::new();
+        for i in partial {
+            let client = self.clone();
+            let id = groups[i].id.clone();
+            set.spawn(async move { (i, client.get_group(&id).await) });
+        }
+        let mut gone = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let (i, fresh) = joined.map_err(|e| ApiError::Transport {
+                method: "GET".into(),
+                path: self.org_path("/groups/{id}"),
+                detail: format!("read task failed: {e}"),
+                timeout: false,
+                connect: false,
+            })?;
+            match fresh {
+                Ok(g) => {
+                    if !g.is_fully_known() {
+                        warn!(group = %g.name, id = %g.id, "the group's lists are still not whole when read alone; it will not be written");
+                    }
+                    groups[i] = g;
+                }
+                // Deleted since the list was read: it is not part of the live state.
+                Err(e) if e.status() == Some(404) => gone.push(i),
+                Err(e) => return Err(e),
+            }
+        }
+        gone.sort_unstable();
+        for i in gone.into_iter().rev() {
+            groups.remove(i);
+        }
+        Ok(groups)
+    }
+
+    /// One group, read alone.
+    pub async fn get_group(&self, id: &GroupId) -> Result<LiveGroup, ApiError> {
+        let req = self.get_group_request(id);
+        let answer = self.send(&req).await?;
+        decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
     }
 
     /// All members of the organization (guests are not in this list).
@@ -339,31 +391,49 @@ impl Client {
         }
     }
 
-    async fn list_all<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Result<Vec<T>, ApiError> {
+    /// Reads a whole list. An answer whose pages repeat an item or whose count disagrees with
+    /// its `total` is read once more (the data may have moved while it was paged); if it is
+    /// still inconsistent, or its pagination cannot be trusted at all, the read is refused:
+    /// a plan is never made from a partial list.
+    async fn list_all<T: Listed>(&self, path: &str) -> Result<Vec<T>, ApiError> {
+        match self.list_once(path).await {
+            Err(e @ ApiError::Incomplete { .. }) | Err(e @ ApiError::Pagination { problem: PagingProblem::Repeated { .. }, .. }) => {
+                warn!(path, error = %first_line(&e), "the list was inconsistent; reading it once more");
+                self.list_once(path).await
+            }
+            other => other,
+        }
+    }
+
+    async fn list_once<T: Listed>(&self, path: &str) -> Result<Vec<T>, ApiError> {
         let first_req = ApiRequest::list(path, 1);
         let first: Envelope<Vec<T>> = decode(&first_req, &self.send(&first_req).await?.body)?;
-        let Some(pagination) = first.meta.and_then(|m| m.pagination) else {
-            return Ok(first.data);
+        let refuse = |problem| ApiError::Pagination { path: path.to_string(), problem };
+        let pagination = first.meta.and_then(|m| m.pagination);
+        let (total, total_pages) = match pagination.as_ref().map(|p| (p.total, p.total_pages)) {
+            Some((Some(total), Some(pages))) => (total, pages),
+            // No usable pagination: only a short answer is certainly the whole list.
+            _ if (first.data.len() as u64) < PER_PAGE => return check_distinct(path, first.data, None),
+            _ => return Err(refuse(PagingProblem::Missing { items: first.data.len() as u64 })),
         };
-        if pagination.total_pages > MAX_PAGES {
-            return Err(ApiError::Decode {
-                method: "GET".into(),
-                path: path.to_string(),
-                detail: format!("at `meta.pagination.total_pages`: {} pages is implausible (at most {MAX_PAGES})", pagination.total_pages),
-            });
+        let per_page = pagination.as_ref().and_then(|p| p.per_page).unwrap_or(PER_PAGE);
+        if per_page == 0 {
+            return Err(refuse(PagingProblem::Disagrees { total, per_page, total_pages }));
+        }
+        if total_pages > MAX_PAGES {
+            return Err(refuse(PagingProblem::Implausible { total_pages }));
+        }
+        if total_pages != total.div_ceil(per_page).max(1) {
+            return Err(refuse(PagingProblem::Disagrees { total, per_page, total_pages }));
         }
         let mut items = first.data;
-        if pagination.total_pages > 1 {
-            let pages = self.fetch_pages::<T>(path, 2..=pagination.total_pages).await?;
+        if total_pages > 1 {
+            let pages = self.fetch_pages::<T>(path, 2..=total_pages).await?;
             for page in pages {
                 items.extend(page);
             }
         }
-        let got = items.len() as u64;
-        if got != pagination.total {
-            return Err(ApiError::Incomplete { path: path.to_string(), expected: pagination.total, got });
-        }
-        Ok(items)
+        check_distinct(path, items, Some(total))
     }
 
     /// Fetches pages concurrently (within the client's parallelism), returned in page order.
@@ -501,6 +571,45 @@ impl Client {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// An item of a paginated list, with the key that makes it distinct.
+pub trait Listed: DeserializeOwned + Send + 'static {
+    fn list_key(&self) -> String;
+}
+
+impl Listed for WireGroup {
+    fn list_key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Listed for WireUser {
+    fn list_key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Listed for WireGuest {
+    fn list_key(&self) -> String {
+        self.email.trim().to_lowercase()
+    }
+}
+
+/// Refuses a list that names one item twice, or whose distinct items differ from `total`.
+fn check_distinct<T: Listed>(path: &str, items: Vec<T>, total: Option<u64>) -> Result<Vec<T>, ApiError> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for item in &items {
+        let key = item.list_key();
+        if !seen.insert(key.clone()) {
+            return Err(ApiError::Pagination { path: path.to_string(), problem: PagingProblem::Repeated { key } });
+        }
+    }
+    let got = items.len() as u64;
+    match total {
+        Some(expected) if expected != got => Err(ApiError::Incomplete { path: path.to_string(), expected, got }),
+        _ => Ok(items),
     }
 }
 

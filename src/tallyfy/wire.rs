@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use crate::model::{Email, GroupId, GroupList, Guest, ListProblem, LiveGroup, Unread, User, UserId, UserStatus};
 
 /// `{"data": ..., "meta": ...}`.
 #[derive(Debug, Deserialize)]
@@ -23,55 +23,103 @@ pub struct Meta {
 /// `meta.pagination`; `links` may be an object, `{}`, `[]` or null and is not used.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Pagination {
-    pub total: u64,
+    #[serde(default)]
+    pub total: Option<u64>,
     #[serde(default)]
     pub count: Option<u64>,
     #[serde(default)]
     pub per_page: Option<u64>,
     #[serde(default)]
     pub current_page: Option<u64>,
-    pub total_pages: u64,
+    #[serde(default)]
+    pub total_pages: Option<u64>,
     #[serde(default)]
     pub links: serde_json::Value,
 }
 
-/// A user id as the API writes it: a number, or a string of digits.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum WireId {
-    Num(u64),
-    Str(String),
-}
-
-impl WireId {
-    fn to_user_id(&self) -> Option<UserId> {
-        match self {
-            WireId::Num(n) => Some(UserId(*n)),
-            WireId::Str(s) => s.trim().parse().ok().map(UserId),
-        }
-    }
-}
-
+/// A group as the API writes it. `members` and `guests` are read loosely, so that an answer
+/// that leaves them out, nulls them or holds junk is recorded as not fully known (never as an
+/// empty list, which the next PUT would write back).
 #[derive(Debug, Deserialize)]
 pub struct WireGroup {
     pub id: String,
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
-    pub members: Option<Vec<WireId>>,
-    #[serde(default)]
-    pub guests: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub members: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub guests: Option<serde_json::Value>,
+}
+
+/// Distinguishes a missing field (`None`, from `default`) from `null` (`Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// Reads one list of a group: every element through `item`, or the reason it is not whole.
+fn read_list<T: Ord>(
+    list: GroupList,
+    value: Option<serde_json::Value>,
+    item: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<BTreeSet<T>, Unread> {
+    let problem = match value {
+        None => ListProblem::Absent,
+        Some(serde_json::Value::Null) => ListProblem::Null,
+        Some(serde_json::Value::Array(items)) => {
+            let mut out = BTreeSet::new();
+            for (index, v) in items.iter().enumerate() {
+                match item(v) {
+                    Some(x) => {
+                        out.insert(x);
+                    }
+                    None => {
+                        let mut value = v.to_string();
+                        if value.len() > 40 {
+                            value = format!("{}…", value.chars().take(40).collect::<String>());
+                        }
+                        return Err(Unread { list, problem: ListProblem::BadElement { index, value } });
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        Some(_) => ListProblem::NotAList,
+    };
+    Err(Unread { list, problem })
+}
+
+fn member_id(v: &serde_json::Value) -> Option<UserId> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().map(UserId),
+        serde_json::Value::String(s) => s.trim().parse().ok().map(UserId),
+        _ => None,
+    }
+}
+
+fn guest_email(v: &serde_json::Value) -> Option<Email> {
+    v.as_str().and_then(|s| Email::parse(s).ok())
 }
 
 impl WireGroup {
     pub fn into_domain(self) -> LiveGroup {
+        let mut unread = Vec::new();
+        let members = read_list(GroupList::Members, self.members, member_id).unwrap_or_else(|u| {
+            unread.push(u);
+            BTreeSet::new()
+        });
+        let guests = read_list(GroupList::Guests, self.guests, guest_email).unwrap_or_else(|u| {
+            unread.push(u);
+            BTreeSet::new()
+        });
         LiveGroup {
             id: GroupId(self.id),
-            name: self.name,
+            name: self.name.unwrap_or_default(),
             description: self.description.unwrap_or_default(),
-            members: self.members.unwrap_or_default().iter().filter_map(WireId::to_user_id).collect(),
-            guests: self.guests.unwrap_or_default().iter().map(|e| Email::new(e)).collect::<BTreeSet<_>>(),
+            members,
+            guests,
+            unread,
         }
     }
 }
@@ -164,13 +212,32 @@ mod tests {
     }
 
     #[test]
+    fn a_list_not_read_whole_is_marked_never_emptied() {
+        let read = |members: &str, guests: &str| {
+            let body = format!(r#"{{"id":"g","name":"N","description":"d"{members}{guests}}}"#);
+            serde_json::from_str::<WireGroup>(&body).unwrap().into_domain()
+        };
+        let problems = |g: LiveGroup| g.unread.into_iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert_eq!(problems(read("", r#","guests":[]"#)), vec!["`members` was missing from the answer"]);
+        assert_eq!(problems(read(r#","members":null"#, r#","guests":[]"#)), vec!["`members` was null"]);
+        assert_eq!(problems(read(r#","members":{"1":2}"#, r#","guests":[]"#)), vec!["`members` was not a list"]);
+        assert_eq!(problems(read(r#","members":[1,"x",3]"#, r#","guests":[]"#)), vec!["`members[1]` is \"x\", not a user id"]);
+        assert_eq!(problems(read(r#","members":[1,-2]"#, r#","guests":[]"#)), vec!["`members[1]` is -2, not a user id"]);
+        assert_eq!(problems(read(r#","members":[1]"#, r#","guests":["a@b.co",7]"#)), vec!["`guests[1]` is 7, not an email"]);
+        assert_eq!(problems(read(r#","members":[1]"#, r#","guests":"a@b.co""#)), vec!["`guests` was not a list"]);
+        let whole = read(r#","members":[1,"2"]"#, r#","guests":[]"#);
+        assert!(whole.is_fully_known());
+        assert_eq!(whole.members.len(), 2);
+    }
+
+    #[test]
     fn pagination_links_in_every_shape() {
         for links in ["{}", "[]", "null", r#"{"next":"x"}"#] {
             let body = format!(
                 r#"{{"data":[],"meta":{{"pagination":{{"total":0,"count":0,"per_page":100,"current_page":1,"total_pages":1,"links":{links}}}}}}}"#
             );
             let env: Envelope<Vec<WireUser>> = serde_json::from_str(&body).unwrap();
-            assert_eq!(env.meta.unwrap().pagination.unwrap().total_pages, 1);
+            assert_eq!(env.meta.unwrap().pagination.unwrap().total_pages, Some(1));
         }
     }
 
