@@ -221,6 +221,10 @@ pub struct SandboxArgs {
     /// New guests accepted per rolling hour (429 beyond, as Tallyfy); 0 = no limit.
     #[arg(long, default_value_t = 30)]
     pub guest_limit: u32,
+    /// Answer like a misbehaving API, to test clients (repeatable): list-without-lists,
+    /// junk-members, lying-pagination, edit-after-read.
+    #[arg(long, value_enum, value_name = "QUIRK")]
+    pub quirk: Vec<crate::sandbox::Quirk>,
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     pub allow_remote: bool,

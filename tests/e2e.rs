@@ -408,6 +408,80 @@ fn faults_and_rate_limits_converge_without_duplicates() {
     assert!(stats["faults_injected"].as_u64().unwrap_or(0) > 0, "no fault was injected: {stats}");
 }
 
+/// Runs the binary against a served sandbox.
+fn remote(d: &Path, url: &str, args: &[&str]) -> Run {
+    Cli::new(d).args(args).args(&["--api-url", url, "--org", "sandbox"]).env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run()
+}
+
+/// Members of the served sandbox's group `name`.
+fn members_of(url: &str, name: &str) -> Vec<u64> {
+    let state = admin(url, "state");
+    let group = state["groups"].as_object().into_iter().flatten().map(|(_, g)| g).find(|g| g["name"] == name).cloned();
+    let mut ids: Vec<u64> =
+        group.map(|g| g["members"].as_array().cloned().unwrap_or_default()).unwrap_or_default().iter().filter_map(Value::as_u64).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_group_list_without_member_lists_never_wipes_a_group() {
+    let served = serve(&["--quirk", "list-without-lists"]);
+    let dir = scratch();
+    let d = dir.path();
+    // The file manages the description only; the list answer leaves members out. Reading the
+    // group alone gives them, so the update keeps every member.
+    let f = write(d, "g.yaml", "groups:\n  - name: Support Escalation\n    description: Second-line support, 24/7.\n");
+    let before = members_of(&served.url, "Support Escalation");
+    assert_eq!(before.len(), 5);
+    let plan = remote(d, &served.url, &["plan", "-f", &f]).expect_code(0);
+    assert!(plan.stdout.contains("~ update group \"Support Escalation\""), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("- member"), "no removal may be planned: {}", plan.stdout);
+    remote(d, &served.url, &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    assert_eq!(members_of(&served.url, "Support Escalation"), before);
+    remote(d, &served.url, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn groups_whose_lists_hold_junk_are_refused_by_name() {
+    let served = serve(&["--quirk", "junk-members"]);
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups:\n  - name: Support Escalation\n    description: Second-line support, 24/7.\n");
+    let before = admin(&served.url, "state");
+    let run = remote(d, &served.url, &["apply", "-f", &f, "--auto-approve"]).expect_code(1);
+    assert!(run.stderr.contains("refusing to plan"), "{}", run.stderr);
+    assert!(run.stderr.contains("group \"Support Escalation\" (id"), "{}", run.stderr);
+    assert!(run.stderr.contains("`members[5]` is \"n/a\", not a user id"), "{}", run.stderr);
+    assert_eq!(admin(&served.url, "state")["groups"], before["groups"], "nothing was written");
+}
+
+#[test]
+fn lying_pagination_is_refused_before_walking_it() {
+    let served = serve(&["--quirk", "lying-pagination"]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let run = remote(d, &served.url, &["plan", "-f", ex.to_str().unwrap_or_default()]).expect_code(1);
+    assert!(run.stderr.contains("says `total_pages: 99999`"), "{}", run.stderr);
+    let stats = admin(&served.url, "stats");
+    assert_eq!(stats["requests"]["GET /api/organizations/{org}/groups"], 1, "{stats}");
+}
+
+#[test]
+fn a_member_added_in_tallyfy_between_plan_and_write_is_kept() {
+    let served = serve(&["--quirk", "edit-after-read"]);
+    let dir = scratch();
+    let d = dir.path();
+    // The file manages the description of "Support Escalation", not its members. Right after
+    // apply reads the groups, someone adds a member in Tallyfy; the PUT must not undo it.
+    let f = write(d, "g.yaml", "groups:\n  - name: Support Escalation\n    description: Second-line support, 24/7.\n");
+    let before = members_of(&served.url, "Support Escalation");
+    remote(d, &served.url, &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    let after = members_of(&served.url, "Support Escalation");
+    assert_eq!(after.len(), before.len() + 1, "the member added meanwhile is kept: {before:?} → {after:?}");
+    assert!(before.iter().all(|m| after.contains(m)));
+}
+
 #[test]
 fn the_sandbox_answers_like_tallyfy() {
     let served = serve(&[]);

@@ -214,3 +214,60 @@ fn groups_of_out_of_scope_entries_are_out_of_scope() {
     assert!(p.actions.is_empty(), "the old name of an out-of-scope group is not pruned: {:?}", kinds(&p));
     assert_eq!(p.out_of_scope, 1);
 }
+
+fn diff_of(yaml: &str, groups: &[LiveGroup]) -> Diff {
+    let desired = load_str("g.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
+    let users = users();
+    let dir = Directory::new(&users);
+    let resolved = resolve(&desired, &dir, |_| true).unwrap_or_else(|e| panic!("{e}"));
+    diff(&desired, &resolved, groups, Some(&[]), &DiffOptions::default())
+}
+
+fn unread(mut g: LiveGroup, list: GroupList) -> LiveGroup {
+    g.unread.push(Unread { list, problem: crate::model::ListProblem::Null });
+    g
+}
+
+#[test]
+fn a_group_not_read_whole_is_never_written() {
+    let partial = || unread(live("a", "Sales", &[], &[]), GroupList::Members);
+    // The file manages the unread list: the difference cannot be known.
+    let d = diff_of("groups:\n  - name: Sales\n    members: [u1@example.com]\n", &[partial()]);
+    assert!(d.updates.is_empty());
+    assert_eq!(d.unread.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["Sales"]);
+    // The file does not manage it, but the PUT would carry it.
+    let d = diff_of("groups:\n  - name: Sales\n    description: new\n", &[partial()]);
+    assert!(d.updates.is_empty() && d.unread.len() == 1);
+    // Deletes, explicit or pruned, are writes too.
+    let d = diff_of("groups:\n  - name: Sales\n    absent: true\n", &[partial()]);
+    assert!(d.deletes.is_empty() && d.unread.len() == 1);
+    let d = diff_of("settings:\n  prune: true\ngroups:\n  - name: Other\n", &[partial()]);
+    assert!(d.deletes.is_empty() && d.unread.len() == 1);
+    // Nothing to write, and the unread list is not managed: no error.
+    let d = diff_of("groups:\n  - name: Sales\n    description: Sales description\n", &[partial()]);
+    assert!(d.unread.is_empty() && d.unchanged == vec!["Sales".to_string()]);
+    // Left alone (prune off): no error either.
+    let d = diff_of("groups:\n  - name: Other\n", &[partial()]);
+    assert!(d.unread.is_empty() && d.unmanaged == vec!["Sales".to_string()]);
+}
+
+#[test]
+fn groups_with_blank_names_or_odd_ids_are_listed_never_touched() {
+    let blank = live("b1", " ", &[1], &[]);
+    let dotdot = live("..", "Ops", &[1], &[]);
+    let slash = live("a/b", "Old", &[1], &[]);
+    let groups = [blank, dotdot, slash];
+    // prune: never deleted.
+    let p = plan_of("settings:\n  prune: true\ngroups:\n  - name: Keep\n", &groups);
+    assert_eq!(kinds(&p), vec!["create Keep"]);
+    let why: Vec<(String, Unmanageable)> = p.unmanageable.iter().map(|g| (g.id.0.clone(), g.why)).collect();
+    assert_eq!(why, vec![("b1".into(), Unmanageable::BlankName), ("a/b".into(), Unmanageable::BadId), ("..".into(), Unmanageable::BadId)]);
+    // Never adopted by name, renamed by `previously`, or deleted by `absent`: and never created
+    // a second time under the same name either.
+    let p = plan_of(
+        "groups:\n  - name: Ops\n    members: [u2@example.com]\n  - name: New\n    previously: [Old]\n  - name: x\n    absent: true\n",
+        &groups,
+    );
+    assert_eq!(kinds(&p), Vec::<String>::new());
+    assert_eq!(p.unmanageable.len(), 3);
+}

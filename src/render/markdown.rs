@@ -73,6 +73,21 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
                 + if plan.unmanaged.len() > 20 { ", …" } else { "" }
         );
     }
+    if !plan.unmanageable.is_empty() {
+        let _ = writeln!(tail);
+        let _ = writeln!(
+            tail,
+            "**Cannot be managed:** {} in Tallyfy, listed here but never deleted, renamed or adopted: {}",
+            plural(plan.unmanageable.len(), "group", "groups"),
+            plan.unmanageable
+                .iter()
+                .take(20)
+                .map(|g| format!("`{}` (id `{}`: {})", code(&g.name), code(&g.id.0), g.why))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if plan.unmanageable.len() > 20 { ", …" } else { "" }
+        );
+    }
     if !plan.ignored.is_empty() {
         let _ = writeln!(tail);
         let _ = writeln!(tail, "**Ignored:** {} matching `ignore`.", plural(plan.ignored.len(), "group", "groups"));

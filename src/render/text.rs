@@ -65,6 +65,18 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    if !plan.unmanageable.is_empty() {
+        let _ = writeln!(
+            out,
+            "Cannot be managed: {} in Tallyfy {} listed but never deleted, renamed or adopted:",
+            plural(plan.unmanageable.len(), "group", "groups"),
+            if plan.unmanageable.len() == 1 { "is" } else { "are" },
+        );
+        for g in &plan.unmanageable {
+            let _ = writeln!(out, "    {:?} (id {:?}): {}", g.name, g.id.0, g.why);
+        }
+        out.push('\n');
+    }
     if !plan.ignored.is_empty() {
         let _ = writeln!(out, "Ignored: {} matching `ignore`.", plural(plan.ignored.len(), "group", "groups"));
     }

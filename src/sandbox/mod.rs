@@ -42,6 +42,22 @@ pub struct Config {
     pub persist: Option<PathBuf>,
     /// New guests accepted per rolling hour, as Tallyfy limits them; 0 = no limit.
     pub guest_limit: u32,
+    /// Ways to answer like a misbehaving API.
+    pub quirks: Vec<Quirk>,
+}
+
+/// A way the sandbox can misbehave, to show what a client does with such answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Quirk {
+    /// The group list leaves out `members` and `guests` (reading one group gives them).
+    ListWithoutLists,
+    /// Every group answer (list and single) holds a member that is not a user id.
+    JunkMembers,
+    /// The group list says `total_pages: 99999`.
+    LyingPagination,
+    /// Right after the first page of groups is served, someone adds a member to each group on
+    /// it (a change made in Tallyfy between a plan's read and apply's write).
+    EditAfterRead,
 }
 
 impl Default for Config {
@@ -55,6 +71,7 @@ impl Default for Config {
             fault_seed: 1,
             persist: None,
             guest_limit: 30,
+            quirks: Vec::new(),
         }
     }
 }
@@ -83,6 +100,8 @@ struct Inner {
     dirty: AtomicBool,
     /// The fault rate in force (f64 bits), adjustable while serving.
     fault_rate: AtomicU64,
+    /// Whether the `edit-after-read` edit was made.
+    edited_after_read: AtomicBool,
     /// When the guests of the last hour were invited.
     guest_invites: Mutex<std::collections::VecDeque<Instant>>,
 }
@@ -112,6 +131,7 @@ impl Sandbox {
                 bucket: Mutex::new(Bucket { tokens, at: Instant::now() }),
                 dirty: AtomicBool::new(false),
                 fault_rate,
+                edited_after_read: AtomicBool::new(false),
                 guest_invites: Mutex::new(std::collections::VecDeque::new()),
             }),
         }
@@ -345,7 +365,10 @@ impl Window {
 
     /// The `{"data": ..., "meta": {"pagination": ...}}` answer for one page.
     fn reply(&self, data: Vec<Value>, total: usize, path: &str) -> Response {
-        let total_pages = total.div_ceil(self.per_page).max(1);
+        self.reply_with_pages(data, total, total.div_ceil(self.per_page).max(1), path)
+    }
+
+    fn reply_with_pages(&self, data: Vec<Value>, total: usize, total_pages: usize, path: &str) -> Response {
         let links = if self.current < total_pages {
             json!({ "next": format!("{path}?page={}&per_page={}", self.current + 1, self.per_page) })
         } else {
@@ -374,12 +397,41 @@ fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, path: &str) -> Response
 
 async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
     let w = Window::new(&q, 10);
-    let (data, total) = {
+    let quirk = |q: Quirk| sb.inner.config.quirks.contains(&q);
+    let (data, total, ids) = {
         let state = lock(&sb.inner.state);
-        let ids = &state.order[w.range(state.order.len())];
-        (ids.iter().filter_map(|id| state.groups.get(id)).map(|g| g.to_json()).collect(), state.order.len())
+        let ids = state.order[w.range(state.order.len())].to_vec();
+        let data: Vec<Value> =
+            ids.iter().filter_map(|id| state.groups.get(id)).map(|g| quirky(g.to_json(), &sb.inner.config.quirks)).collect();
+        (data, state.order.len(), ids)
     };
-    w.reply(data, total, &format!("/api/organizations/{org}/groups"))
+    let mut data = data;
+    if quirk(Quirk::ListWithoutLists) {
+        for g in &mut data {
+            if let Some(o) = g.as_object_mut() {
+                o.remove("members");
+                o.remove("guests");
+            }
+        }
+    }
+    if quirk(Quirk::EditAfterRead) && !sb.inner.edited_after_read.swap(true, Ordering::SeqCst) {
+        let _ = sb.write(|s| {
+            s.add_someone_to(&ids);
+            Ok(())
+        });
+    }
+    let path = format!("/api/organizations/{org}/groups");
+    if quirk(Quirk::LyingPagination) { w.reply_with_pages(data, total, 99_999, &path) } else { w.reply(data, total, &path) }
+}
+
+/// A group's JSON as the configured quirks distort it.
+fn quirky(mut group: Value, quirks: &[Quirk]) -> Value {
+    if quirks.contains(&Quirk::JunkMembers)
+        && let Some(Value::Array(members)) = group.get_mut("members")
+    {
+        members.push(json!("n/a"));
+    }
+    group
 }
 
 async fn list_users(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
@@ -392,7 +444,7 @@ async fn list_guests(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String
 
 async fn get_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {
     match lock(&sb.inner.state).groups.get(&id) {
-        Some(g) => reply(StatusCode::OK, json!({ "data": g.to_json() })),
+        Some(g) => reply(StatusCode::OK, json!({ "data": quirky(g.to_json(), &sb.inner.config.quirks) })),
         None => rejection(Rejection::not_found("Group")),
     }
 }
@@ -578,6 +630,7 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         fault_seed: args.fault_seed,
         persist: args.state.clone(),
         guest_limit: args.guest_limit,
+        quirks: args.quirk.clone(),
     };
     let sandbox = Sandbox::new(state, config);
     sandbox.inner.dirty.store(true, Ordering::SeqCst);

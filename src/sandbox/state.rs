@@ -114,6 +114,19 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 impl State {
+    /// Adds, to each group of `ids`, the first active user who is not a member yet (the
+    /// sandbox's `edit-after-read` quirk: a hand edit in the UI).
+    pub fn add_someone_to(&mut self, ids: &[String]) {
+        for id in ids {
+            let now = self.tick();
+            let Some(g) = self.groups.get_mut(id) else { continue };
+            if let Some(u) = self.users.iter().find(|u| u.status == "active" && !g.members.contains(&u.id)) {
+                g.members.push(u.id);
+                g.last_updated = now;
+            }
+        }
+    }
+
     /// Rebuilds the user lookups; call after changing `users` or loading a state.
     pub fn reindex(&mut self) {
         self.user_ids = self.users.iter().map(|u| u.id).collect();
