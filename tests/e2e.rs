@@ -482,6 +482,66 @@ fn a_member_added_in_tallyfy_between_plan_and_write_is_kept() {
     assert!(before.iter().all(|m| after.contains(m)));
 }
 
+/// A saved plan is checked right before the first write, after the y/N prompt: a change made
+/// while the prompt was open refuses the plan. Runs the binary on a pseudo-terminal (`script`).
+#[test]
+fn a_saved_plan_is_checked_again_after_the_prompt() {
+    use std::io::{Read, Write};
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("this test needs `script` (util-linux) to give the binary a terminal");
+    }
+    let served = serve(&[]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let plan_file = d.join("plan.json");
+    let pf = plan_file.to_str().unwrap_or_default();
+    remote(d, &served.url, &["plan", "-f", ex, "--out", pf]).expect_code(0);
+    let command = format!("{BIN} apply {pf} --api-url {} --org sandbox", served.url);
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(d)
+        .env("TALLYFY_ACCESS_TOKEN", "sandbox-token")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while !seen.contains("[y/N]") {
+        let chunk = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("no prompt; output so far:\n{seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // While the prompt is open, someone changes a group the plan updates.
+    let other = write(
+        d,
+        "other.yaml",
+        "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com, priya.shah@example.com, sam.taylor@example.com, fatima.haddad@example.com, tom.becker@example.com, jordan.lee@example.com, alice.nguyen@example.com]\n",
+    );
+    remote(d, &served.url, &["apply", "-f", &other, "--auto-approve"]).expect_code(0);
+    let state_before = admin(&served.url, "state");
+    child.stdin.take().expect("stdin").write_all(b"y\n").expect("answer");
+    let status = child.wait().expect("exit");
+    while let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(status.code(), Some(3), "{seen}");
+    assert!(seen.contains("group \"Support Escalation\"") && seen.contains("changed since the plan was made"), "{seen}");
+    assert_eq!(admin(&served.url, "state")["groups"], state_before["groups"], "nothing was written after the refusal");
+}
+
 #[test]
 fn the_sandbox_answers_like_tallyfy() {
     let served = serve(&[]);
