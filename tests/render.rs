@@ -172,3 +172,16 @@ fn apply_report() {
     insta::assert_snapshot!(text::render_report(&report, false));
     insta::assert_json_snapshot!(report);
 }
+
+#[test]
+fn groups_that_cannot_be_managed_in_every_rendering() {
+    let groups = vec![live("1", "A", "d", &[1001], &[]), live("2", " ", "blank", &[1001], &[]), live("..", "Ops", "odd id", &[1001], &[])];
+    let plan = make("settings:\n  prune: true\ngroups:\n  - name: A\n", &groups);
+    insta::assert_snapshot!("cannot_be_managed_text", text::render_plan(&plan, false));
+    insta::assert_snapshot!("cannot_be_managed_markdown", markdown::render_plan(&plan));
+    let json: serde_json::Value = serde_json::from_str(&json::render_plan(&plan)).expect("json");
+    assert_eq!(
+        json["unmanageable"],
+        serde_json::json!([{"name": " ", "id": "2", "why": "blank_name"}, {"name": "Ops", "id": "..", "why": "bad_id"}])
+    );
+}
