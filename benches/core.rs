@@ -89,7 +89,8 @@ fn main() {
     let resolved = measure("resolve members", runs, || resolve(&desired, &directory, |_| true).expect("resolved"));
     let options = DiffOptions::default();
     let d = measure("diff", runs, || diff(&desired, &resolved, &live, Some(&guests), &options));
-    let limits = GuardLimits { max_deleted_groups: 5, max_removed_ratio: 1.0, prune: false, desired_group_count: GROUPS };
+    let limits =
+        GuardLimits { max_deleted_groups: 5, max_removed_ratio: 1.0, min_removed_for_ratio: 10, prune: false, desired_group_count: GROUPS };
     let target = Target { api_url: "https://go.tallyfy.com/api".into(), org: "bench".into() };
     let p = measure("plan (guard, fingerprints)", runs, || plan::build(d.clone(), &limits, &directory, target.clone()));
     measure("render text", runs, || text::render_plan(&p, false));

@@ -257,11 +257,19 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
         let base_plan = make_plan(baseline, &live, &options, conn.target.clone())?;
         plan::label_origins(&mut plan, &base_plan);
     }
+    plan.guard.allow(args.allow_removals.as_deref());
     if let Some(path) = &args.out {
         saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
         info!(path = %path.display(), "saved the plan");
     }
     print(&render_plan(&plan, args.format, out));
+    // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
+    if plan.guard.refuses() {
+        return Err(Error::Refused(format!(
+            "the removal guard tripped ({}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with --allow-removals \"why\"",
+            plan.guard.tripped.join("; ")
+        )));
+    }
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
 }
 
@@ -290,11 +298,12 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
             (make_plan(&desired, &live, &options, conn.target.clone())?, None)
         }
     };
+    plan.guard.allow(args.allow_removals.as_deref());
     print(&render::text::render_plan(&plan, out.color));
     if plan.is_empty() {
         return Ok(ExitStatus::Success);
     }
-    check_guard(&plan, args.allow_removals.as_deref())?;
+    check_guard(&mut plan, args.allow_removals.as_deref())?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
@@ -314,12 +323,12 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         // the files do not manage, in the applier).
         if let Some(saved_plan) = &saved_plan {
             plan = checked_saved_plan(saved_plan, &conn).await?;
-            check_guard(&plan, args.allow_removals.as_deref())?;
+            check_guard(&mut plan, args.allow_removals.as_deref())?;
         }
     }
     let options = ApplyOptions {
         parallelism: usize::from(args.connect.parallelism),
-        allow_removals: if plan.guard.is_tripped() { args.allow_removals.clone() } else { None },
+        allow_removals: plan.guard.allowed.clone(),
         guest_invites_per_hour: args.guest_invites_per_hour,
         stop: Arc::new(AtomicBool::new(false)),
     };
@@ -358,16 +367,19 @@ async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) ->
 }
 
 /// Refuses a plan whose removal guard tripped, unless overridden with a reason.
-fn check_guard(plan: &Plan, allow_removals: Option<&str>) -> Result<(), Error> {
+fn check_guard(plan: &mut Plan, allow_removals: Option<&str>) -> Result<(), Error> {
+    if allow_removals.is_some() {
+        plan.guard.allow(allow_removals);
+    }
     if !plan.guard.is_tripped() {
         return Ok(());
     }
-    match allow_removals {
-        Some(reason) if !reason.trim().is_empty() => {
-            warn!(reason, "removal guard overridden with --allow-removals");
+    match &plan.guard.allowed {
+        Some(reason) => {
+            warn!(reason = reason.as_str(), "removal guard overridden with --allow-removals");
             Ok(())
         }
-        _ => Err(Error::Refused(format!(
+        None => Err(Error::Refused(format!(
             "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
             plan.guard.tripped.join("; ")
         ))),

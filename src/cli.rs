@@ -146,6 +146,10 @@ pub struct PlanArgs {
     /// The target branch's groups.yaml: changes are labelled as introduced here or as drift.
     #[arg(long, value_name = "PATH")]
     pub baseline: Vec<PathBuf>,
+    /// Accept the removals when the removal guard trips (plan exits 0/2 instead of 3); saved
+    /// with --out, so `apply PLAN` accepts them too.
+    #[arg(long, value_name = "REASON")]
+    pub allow_removals: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -195,15 +195,34 @@ pub struct GuardReport {
     pub current_memberships: usize,
     pub removed_ratio: f64,
     pub max_removed_ratio: f64,
+    /// The ratio counts only when more memberships than this are removed.
+    pub min_removed_for_ratio: usize,
     /// `prune: true` with no groups listed.
     pub prune_with_no_groups: bool,
     /// Why apply will refuse; empty when the plan is within the limits.
     pub tripped: Vec<String>,
+    /// The reason given with `--allow-removals` when the guard tripped and was overridden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<String>,
 }
 
 impl GuardReport {
     pub fn is_tripped(&self) -> bool {
         !self.tripped.is_empty()
+    }
+
+    /// Whether apply will refuse: tripped, and not overridden with a reason.
+    pub fn refuses(&self) -> bool {
+        self.is_tripped() && self.allowed.is_none()
+    }
+
+    /// Records an `--allow-removals` reason, when the guard tripped (a blank reason does not count).
+    pub fn allow(&mut self, reason: Option<&str>) {
+        if let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty())
+            && self.is_tripped()
+        {
+            self.allowed = Some(reason.to_string());
+        }
     }
 }
 
@@ -341,6 +360,8 @@ impl Plan {
 pub struct GuardLimits {
     pub max_deleted_groups: usize,
     pub max_removed_ratio: f64,
+    /// The ratio applies only when more memberships than this are removed.
+    pub min_removed_for_ratio: usize,
     pub prune: bool,
     pub desired_group_count: usize,
 }
@@ -351,6 +372,7 @@ impl GuardLimits {
         GuardLimits {
             max_deleted_groups: desired.settings.max_deleted_groups,
             max_removed_ratio: desired.settings.max_removed_ratio,
+            min_removed_for_ratio: desired.settings.min_removed_for_ratio,
             prune: desired.settings.prune,
             desired_group_count: desired.groups.iter().filter(|g| !g.absent).count(),
         }
@@ -510,7 +532,7 @@ fn guard(actions: &[Action], current: usize, limits: &GuardLimits) -> GuardRepor
     if deleted > limits.max_deleted_groups {
         tripped.push(format!("the plan deletes {deleted} groups, more than max_deleted_groups ({})", limits.max_deleted_groups));
     }
-    if ratio > limits.max_removed_ratio {
+    if ratio > limits.max_removed_ratio && removed > limits.min_removed_for_ratio {
         tripped.push(format!(
             "the plan removes {removed} of {current} memberships ({:.0}%), more than max_removed_ratio ({:.0}%)",
             ratio * 100.0,
@@ -528,8 +550,10 @@ fn guard(actions: &[Action], current: usize, limits: &GuardLimits) -> GuardRepor
         current_memberships: current,
         removed_ratio: ratio,
         max_removed_ratio: limits.max_removed_ratio,
+        min_removed_for_ratio: limits.min_removed_for_ratio,
         prune_with_no_groups,
         tripped,
+        allowed: None,
     }
 }
 

@@ -34,6 +34,9 @@ pub struct SavedPlan {
     /// The managed live groups when the plan was made (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
     pub fingerprints: Fingerprints,
+    /// The `plan --allow-removals` reason: apply accepts the removals this plan makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_removals: Option<String>,
     pub actions: Vec<SavedAction>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros.
     pub checksum: String,
@@ -87,6 +90,7 @@ impl SavedPlan {
             limits: plan.limits.clone(),
             managed_groups: plan.managed_groups.clone(),
             fingerprints: plan.fingerprints.clone(),
+            allow_removals: plan.guard.allowed.clone(),
             actions,
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
@@ -118,7 +122,7 @@ impl SavedPlan {
         let managed: BTreeSet<&GroupId> = self.managed_groups.iter().collect();
         let current = live.groups.iter().filter(|g| managed.contains(&g.id)).map(|g| g.membership_count()).sum();
         let directory = Directory::new(&live.users);
-        Ok(plan::assemble(
+        let mut plan = plan::assemble(
             actions,
             current,
             self.limits.clone(),
@@ -126,7 +130,9 @@ impl SavedPlan {
             &directory,
             self.target.clone(),
             self.fingerprints.clone(),
-        ))
+        );
+        plan.guard.allow(self.allow_removals.as_deref());
+        Ok(plan)
     }
 }
 

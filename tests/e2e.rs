@@ -174,6 +174,39 @@ fn the_removal_guard_refuses_until_overridden() {
 }
 
 #[test]
+fn plan_fails_the_pull_request_check_when_apply_would_refuse() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "settings:\n  prune: true\ngroups: []\n");
+    // With or without --detailed-exitcode: exit 3, the plan still printed for the reviewer.
+    for extra in [&[][..], &["--detailed-exitcode"][..]] {
+        let run = sb(d, &[&["plan", "-f", &f][..], extra].concat()).expect_code(3);
+        assert!(run.stdout.contains("Removal guard tripped: apply will refuse"), "{}", run.stdout);
+        assert!(run.stderr.contains("apply would refuse this plan") && run.stderr.contains("--allow-removals"), "{}", run.stderr);
+    }
+    // A reviewer accepts the removals: the plan passes (2 = changes), the saved plan carries the
+    // reason, and apply of that plan honours it without the flag.
+    let plan_file = d.join("plan.json");
+    let pf = plan_file.to_str().unwrap_or_default();
+    let accepted = sb(d, &["plan", "-f", &f, "--detailed-exitcode", "--allow-removals", "decommissioning", "--out", pf]).expect_code(2);
+    assert!(accepted.stdout.contains("Removal guard tripped, overridden with --allow-removals \"decommissioning\""), "{}", accepted.stdout);
+    let report = d.join("report.json");
+    sb(d, &["apply", pf, "--auto-approve", "--report", report.to_str().unwrap_or_default()]).expect_code(0);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(report["allow_removals"], "decommissioning");
+    // Removing two of five members of a group (40%) is not a mass removal: the ratio applies only
+    // beyond min_removed_for_ratio (10) removed memberships.
+    let fresh = scratch();
+    let small = write(
+        fresh.path(),
+        "small.yaml",
+        "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com, priya.shah@example.com, sam.taylor@example.com]\n",
+    );
+    let run = sb(fresh.path(), &["plan", "-f", &small, "--detailed-exitcode"]).expect_code(2);
+    assert!(run.stdout.contains("- member tom.becker@example.com") && !run.stdout.contains("Removal guard tripped"), "{}", run.stdout);
+}
+
+#[test]
 fn bad_input_is_explained_with_locations() {
     let dir = scratch();
     let d = dir.path();

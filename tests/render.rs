@@ -12,6 +12,7 @@ use tallyfy_groups::resolve::{Directory, resolve};
 const DESIRED: &str = r#"
 settings:
   ignore: ["Temp *"]
+  min_removed_for_ratio: 0
 groups:
   - name: Onboarding Specialists
     description: Team responsible for new client onboarding.

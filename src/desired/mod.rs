@@ -130,11 +130,20 @@ pub struct Settings {
     pub default_description: Option<String>,
     pub max_deleted_groups: usize,
     pub max_removed_ratio: f64,
+    /// The ratio applies only when more memberships than this are removed.
+    pub min_removed_for_ratio: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { prune: false, ignore: Vec::new(), default_description: None, max_deleted_groups: 5, max_removed_ratio: 0.25 }
+        Settings {
+            prune: false,
+            ignore: Vec::new(),
+            default_description: None,
+            max_deleted_groups: 5,
+            max_removed_ratio: 0.25,
+            min_removed_for_ratio: 10,
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use super::{DesiredGroup, Diagnostic, Located, Location, MemberRef, Settings, So
 use crate::model::{Email, UserId};
 
 const TOP_KEYS: &[&str] = &["settings", "groups"];
-const SETTINGS_KEYS: &[&str] = &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio"];
+const SETTINGS_KEYS: &[&str] =
+    &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio", "min_removed_for_ratio"];
 /// The keys a group entry may have.
 pub const KNOWN_GROUP_KEYS: &[&str] = &["name", "description", "members", "guests", "previously", "absent"];
 const MAX_NAME_CHARS: usize = 200;
@@ -305,6 +306,14 @@ fn parse_settings(cx: &mut Ctx, node: &Node) -> Option<Settings> {
         match v.as_str().parse::<usize>() {
             Ok(k) => s.max_deleted_groups = k,
             Err(_) => cx.error(n.span(), format!("`max_deleted_groups` must be a whole number, found `{}`", v.as_str())),
+        }
+    }
+    if let Some(n) = map.get_node("min_removed_for_ratio")
+        && let Some(v) = scalar(cx, n, "`min_removed_for_ratio`")
+    {
+        match v.as_str().parse::<usize>() {
+            Ok(k) => s.min_removed_for_ratio = k,
+            Err(_) => cx.error(n.span(), format!("`min_removed_for_ratio` must be a whole number, found `{}`", v.as_str())),
         }
     }
     if let Some(n) = map.get_node("max_removed_ratio")

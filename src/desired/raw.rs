@@ -43,6 +43,10 @@ pub struct RawSettings {
     #[schemars(range(min = 0.0, max = 1.0))]
     #[schemars(with = "f64")]
     pub max_removed_ratio: Option<f64>,
+    /// Removal guard: `max_removed_ratio` applies only when more memberships than this are removed. Default 10.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub min_removed_for_ratio: Option<u32>,
 }
 
 /// One group.

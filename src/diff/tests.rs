@@ -152,7 +152,7 @@ fn missing_guests_are_invited_first() {
 
 #[test]
 fn guard_counts_deletes_and_removed_memberships() {
-    let mut yaml = String::from("settings:\n  max_deleted_groups: 1\ngroups:\n");
+    let mut yaml = String::from("settings:\n  max_deleted_groups: 1\n  min_removed_for_ratio: 3\ngroups:\n");
     for n in ["A", "B"] {
         yaml.push_str(&format!("  - name: {n}\n    absent: true\n"));
     }
@@ -165,6 +165,14 @@ fn guard_counts_deletes_and_removed_memberships() {
     assert_eq!(p.guard.tripped.len(), 2, "{:?}", p.guard.tripped);
     assert!(p.guard.tripped[0].contains("deletes 2 groups, more than max_deleted_groups (1)"));
     assert!(p.guard.tripped[1].contains("removes 7 of 8 memberships (88%)"));
+
+    // The ratio is for mass removals: replacing a few members of a small group is not one.
+    let small = plan_of(&yaml.replace("min_removed_for_ratio: 3", "min_removed_for_ratio: 7"), &groups);
+    assert_eq!(small.guard.removed_memberships, 7);
+    assert_eq!(small.guard.tripped.len(), 1, "{:?}", small.guard.tripped);
+    let default = plan_of(&yaml.replace("  min_removed_for_ratio: 3\n", ""), &groups);
+    assert_eq!(default.guard.min_removed_for_ratio, 10);
+    assert!(!default.guard.tripped.iter().any(|t| t.contains("max_removed_ratio")), "{:?}", default.guard.tripped);
 
     let p = plan_of("settings:\n  prune: true\ngroups: []\n", &[]);
     assert!(p.guard.prune_with_no_groups && p.guard.is_tripped());

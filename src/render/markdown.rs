@@ -57,7 +57,14 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     if plan.guard.is_tripped() {
         let _ = writeln!(head);
         let _ = writeln!(head, "> [!CAUTION]");
-        let _ = writeln!(head, "> **Removal guard tripped**: apply will refuse unless run with `--allow-removals \"reason\"`.");
+        match &plan.guard.allowed {
+            Some(reason) => {
+                let _ = writeln!(head, "> **Removal guard tripped**, overridden with `--allow-removals`: {}", escape(reason));
+            }
+            None => {
+                let _ = writeln!(head, "> **Removal guard tripped**: apply will refuse unless run with `--allow-removals \"reason\"`.");
+            }
+        }
         for t in &plan.guard.tripped {
             let _ = writeln!(head, "> - {}", escape(t));
         }

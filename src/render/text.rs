@@ -97,7 +97,13 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
         let _ = writeln!(
             out,
             "{}",
-            paint(p.warn, "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":")
+            paint(
+                p.warn,
+                &match &plan.guard.allowed {
+                    Some(reason) => format!("Removal guard tripped, overridden with --allow-removals \"{reason}\":"),
+                    None => "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":".to_string(),
+                }
+            )
         );
         for t in &plan.guard.tripped {
             let _ = writeln!(out, "  - {t}");
