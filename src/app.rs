@@ -53,8 +53,8 @@ pub enum Error {
     Read(#[from] ReadError),
     #[error("groups.yaml is invalid: {0}")]
     Invalid(Diagnostics),
-    #[error("groups.yaml does not match the organization's users: {0}")]
-    Unresolved(Diagnostics),
+    #[error("{}", unresolved_message(.errors, .warnings))]
+    Unresolved { errors: Diagnostics, warnings: Vec<crate::desired::Diagnostic> },
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -67,8 +67,22 @@ pub enum Error {
     Refused(String),
     #[error("the embedded sandbox failed: {0}")]
     Sandbox(String),
+    #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
+    KeptGoing(Diagnostics),
     #[error("{}", unread_message(.0))]
     Unread(Vec<crate::diff::UnreadGroup>),
+}
+
+fn unresolved_message(errors: &Diagnostics, warnings: &[crate::desired::Diagnostic]) -> String {
+    let mut text = format!("groups.yaml does not match the organization's users: {errors}");
+    if !warnings.is_empty() {
+        text.push_str(&format!("\nwarnings found too ({}):", warnings.len()));
+        for w in warnings {
+            text.push_str(&format!("\n  {w}"));
+        }
+    }
+    text.push_str("\n    hint: fix the file; --keep-going plans and applies every other group and leaves these untouched");
+    text
 }
 
 fn unread_message(groups: &[crate::diff::UnreadGroup]) -> String {
@@ -221,19 +235,40 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
 /// `--only`, `--exclude` and `--no-removals`, checked.
 fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
     let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
-    Ok(DiffOptions { scope, no_removals: target.no_removals })
+    Ok(DiffOptions { scope, no_removals: target.no_removals, keep_going: target.keep_going })
 }
 
 /// The whole pure pipeline from desired + live to a plan.
 pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions, target: Target) -> Result<Plan, Error> {
     let directory = Directory::new(&live.users);
-    let resolved = resolve::resolve(desired, &directory, |g| options.scope.includes(&g.name.value)).map_err(Error::Unresolved)?;
-    let d = diff::diff(desired, &resolved, &live.groups, live.guests.as_deref(), options);
+    let resolution = resolve::resolve_all(desired, &directory, |g| options.scope.includes(&g.name.value));
+    if !resolution.errors.is_empty() && !options.keep_going {
+        return Err(Error::Unresolved { errors: Diagnostics(resolution.errors), warnings: resolution.warnings });
+    }
+    // --keep-going: groups that did not resolve (and their old names) are left untouched.
+    let mut scoped;
+    let options = if resolution.failed.is_empty() {
+        options
+    } else {
+        scoped = options.clone();
+        let names = desired
+            .groups
+            .iter()
+            .filter(|g| resolution.failed.contains(&g.name.value))
+            .flat_map(|g| std::iter::once(g.name.value.clone()).chain(g.previously.iter().map(|p| p.value.clone())));
+        scoped.scope.skip(names.collect::<Vec<_>>());
+        &scoped
+    };
+    let d = diff::diff(desired, &resolution.groups, &live.groups, live.guests.as_deref(), options);
     if !d.unread.is_empty() {
         return Err(Error::Unread(d.unread));
     }
     let limits = GuardLimits::of(desired);
-    Ok(plan::build(d, &limits, &directory, target))
+    let mut plan = plan::build(d, &limits, &directory, target);
+    plan.warnings.extend(resolution.warnings.iter().map(ToString::to_string));
+    plan.warnings.sort();
+    plan.errors = resolution.errors;
+    Ok(plan)
 }
 
 fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
@@ -263,6 +298,9 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
         info!(path = %path.display(), "saved the plan");
     }
     print(&render_plan(&plan, args.format, out));
+    if !plan.errors.is_empty() {
+        return Err(Error::KeptGoing(Diagnostics(plan.errors)));
+    }
     // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
     if plan.guard.refuses() {
         return Err(Error::Refused(format!(
@@ -300,8 +338,11 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     };
     plan.guard.allow(args.allow_removals.as_deref());
     print(&render::text::render_plan(&plan, out.color));
+    let unresolved = std::mem::take(&mut plan.errors);
+    let finish =
+        |status: ExitStatus| if unresolved.is_empty() { Ok(status) } else { Err(Error::KeptGoing(Diagnostics(unresolved.clone()))) };
     if plan.is_empty() {
-        return Ok(ExitStatus::Success);
+        return finish(ExitStatus::Success);
     }
     check_guard(&mut plan, args.allow_removals.as_deref())?;
     if !args.auto_approve {
@@ -353,7 +394,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    Ok(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
+    finish(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
 }
 
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved

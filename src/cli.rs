@@ -124,6 +124,10 @@ pub struct TargetArgs {
     /// Additive only: never remove a member, guest or group.
     #[arg(long)]
     pub no_removals: bool,
+    /// Plan (and apply) every group that resolves; a group with an unknown or refused member is
+    /// reported as an error and left untouched, and the run exits 1.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -155,7 +159,7 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// A plan saved with `plan --out`; applied exactly if nothing it relied on changed.
-    #[arg(value_name = "PLAN", conflicts_with_all = ["files", "only", "exclude", "no_removals"])]
+    #[arg(value_name = "PLAN", conflicts_with_all = ["files", "only", "exclude", "no_removals", "keep_going"])]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub files: FileArgs,

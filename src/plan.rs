@@ -250,6 +250,9 @@ pub struct Target {
 pub struct UserRef {
     pub email: Email,
     pub name: String,
+    /// Invited and not yet active: they gain access once they accept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// What a saved plan relied on: checked again before a saved plan is applied.
@@ -289,6 +292,9 @@ pub struct Plan {
     pub limits: GuardLimits,
     /// Ids of the managed live groups (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
+    /// Groups left untouched because they could not be resolved (`--keep-going`), with why.
+    #[serde(skip)]
+    pub errors: Vec<crate::desired::Diagnostic>,
     /// With `plan --baseline`: one entry per action, in action order. Display only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<Origin>,
@@ -347,8 +353,10 @@ impl Plan {
 
     /// "alice@example.com (Alice Smith)", or the id when the user is unknown.
     pub fn describe_user(&self, id: UserId) -> String {
+        let pending = if self.users.get(&id).is_some_and(|u| u.pending) { ", invited, pending" } else { "" };
         match self.users.get(&id) {
-            Some(u) if u.name != u.email.as_str() => format!("{} ({})", u.email, u.name),
+            Some(u) if u.name != u.email.as_str() => format!("{} ({}{pending})", u.email, u.name),
+            Some(u) if u.pending => format!("{} (invited, pending)", u.email),
             Some(u) => u.email.to_string(),
             None => format!("user id {id}"),
         }
@@ -468,7 +476,11 @@ pub fn assemble(
     let mut users = BTreeMap::new();
     for id in mentioned_users(&actions) {
         if let Some(u) = directory.get(id) {
-            users.entry(id).or_insert_with(|| UserRef { email: u.email.clone(), name: u.display_name() });
+            users.entry(id).or_insert_with(|| UserRef {
+                email: u.email.clone(),
+                name: u.display_name(),
+                pending: u.status == crate::model::UserStatus::Invited,
+            });
         }
     }
     Plan {
@@ -486,6 +498,7 @@ pub fn assemble(
         unmanageable: Vec::new(),
         limits,
         managed_groups,
+        errors: Vec::new(),
         origins: Vec::new(),
     }
 }

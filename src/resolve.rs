@@ -43,19 +43,42 @@ impl<'a> Directory<'a> {
     }
 }
 
-/// Resolves the groups accepted by `in_scope` (absent groups need no resolution).
+/// What resolution found: the groups that resolved, every error (each naming its group), and
+/// warnings (disabled members left out).
+#[derive(Debug, Clone, Default)]
+pub struct Resolution<'a> {
+    /// The groups without errors.
+    pub groups: Vec<ResolvedGroup<'a>>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    /// Names of the groups that had errors (left untouched under `--keep-going`).
+    pub failed: BTreeSet<String>,
+}
+
+/// Resolves the groups accepted by `in_scope` (absent groups need no resolution); fails on the
+/// first group with an error, listing every error.
 pub fn resolve<'a>(
     desired: &'a DesiredState,
     directory: &Directory<'_>,
     in_scope: impl Fn(&DesiredGroup) -> bool,
 ) -> Result<Vec<ResolvedGroup<'a>>, Diagnostics> {
+    let r = resolve_all(desired, directory, in_scope);
+    if r.errors.is_empty() { Ok(r.groups) } else { Err(Diagnostics(r.errors)) }
+}
+
+/// Resolves the groups accepted by `in_scope`, collecting every error and warning.
+pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_scope: impl Fn(&DesiredGroup) -> bool) -> Resolution<'a> {
+    let strict_disabled = desired.settings.disabled_members == crate::desired::DisabledMembers::Error;
     let mut diags = Vec::new();
+    let mut warnings = Vec::new();
+    let mut failed = BTreeSet::new();
     let mut out = Vec::new();
     for g in desired.groups.iter().filter(|g| in_scope(g)) {
         if g.absent {
             out.push(ResolvedGroup { desired: g, members: None, guests: None });
             continue;
         }
+        let errors_before = diags.len();
         let members = g.members.as_ref().map(|list| {
             let mut ids = BTreeMap::new();
             for m in list {
@@ -87,12 +110,40 @@ pub fn resolve<'a>(
                         }
                     },
                 };
-                if user.status == UserStatus::Disabled {
-                    diags.push(
-                        Diagnostic::at(&m.at, format!("member {} (user id {}) of \"{}\" is disabled", user.email, user.id, g.name.value))
-                            .with_hint("remove them from the group, or re-enable the user in Tallyfy"),
-                    );
-                    continue;
+                match user.status {
+                    UserStatus::Active | UserStatus::Invited => {}
+                    UserStatus::Disabled if strict_disabled => {
+                        diags.push(
+                            Diagnostic::at(&m.at, format!("member {} (user id {}) of \"{}\" is disabled", user.email, user.id, g.name.value))
+                                .with_hint("remove them from the group, or re-enable the user in Tallyfy (settings.disabled_members is `error`)"),
+                        );
+                        continue;
+                    }
+                    UserStatus::Disabled => {
+                        // Tallyfy removes a disabled user from every group by itself: offboarding
+                        // must not halt the nightly run.
+                        warnings.push(
+                            Diagnostic::at(
+                                &m.at,
+                                format!("member {} (user id {}) of \"{}\" is disabled in Tallyfy: left out", user.email, user.id, g.name.value),
+                            )
+                            .with_hint("remove them from groups.yaml; set settings.disabled_members: error to fail instead"),
+                        );
+                        continue;
+                    }
+                    UserStatus::Other => {
+                        diags.push(
+                            Diagnostic::at(
+                                &m.at,
+                                format!(
+                                    "member {} (user id {}) of \"{}\" has a status this version does not know (not active, invited or disabled; a bot account?)",
+                                    user.email, user.id, g.name.value
+                                ),
+                            )
+                            .with_hint("list only people who are active or invited in Tallyfy"),
+                        );
+                        continue;
+                    }
                 }
                 if let Some(first) = ids.insert(user.id, m.at.clone()) {
                     diags.push(Diagnostic::at(
@@ -126,14 +177,15 @@ pub fn resolve<'a>(
             }
             set
         });
-        out.push(ResolvedGroup { desired: g, members, guests });
+        if diags.len() > errors_before {
+            failed.insert(g.name.value.clone());
+        } else {
+            out.push(ResolvedGroup { desired: g, members, guests });
+        }
     }
-    if diags.is_empty() {
-        Ok(out)
-    } else {
-        diags.sort();
-        Err(Diagnostics(diags))
-    }
+    diags.sort();
+    warnings.sort();
+    Resolution { groups: out, errors: diags, warnings, failed }
 }
 
 #[cfg(test)]
@@ -173,7 +225,6 @@ mod tests {
             "g.yaml:3:15: member alice@exampel.com of \"A\" is not a user of this organization\n    hint: did you mean alice@example.com?",
             "g.yaml:3:34: member nobody@x.co of \"A\" is not a user of this organization\n    hint: invite them in Tallyfy first",
             "g.yaml:3:47: member user id 99 of \"A\" is not a user of this organization",
-            "g.yaml:3:51: member carol@example.com (user id 3) of \"A\" is disabled",
             "g.yaml:3:73: member alice@example.com (user id 1) is listed twice in \"A\" (first at g.yaml:3:70)",
             "g.yaml:4:14: guest bob@example.com of \"A\" is an org member (F2 L, user id 2)",
         ];
@@ -181,6 +232,35 @@ mod tests {
         for (got, want) in e.iter().zip(expect) {
             assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
         }
+    }
+
+    #[test]
+    fn disabled_members_are_left_out_with_a_warning_unless_strict() {
+        let yaml = "groups:\n  - name: A\n    members: [alice@example.com, carol@example.com, bob@example.com]\n";
+        let s = load_str("g.yaml", yaml).unwrap();
+        let r = resolve_all(&s, &Directory::new(&users()), |_| true);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.groups[0].members.as_ref().unwrap().iter().copied().collect::<Vec<_>>(), vec![UserId(1), UserId(2)]);
+        assert_eq!(r.warnings.len(), 1);
+        let w = r.warnings[0].to_string();
+        assert!(w.starts_with("g.yaml:3:34: member carol@example.com (user id 3) of \"A\" is disabled in Tallyfy: left out"), "{w}");
+        let strict = load_str("g.yaml", &format!("settings:\n  disabled_members: error\n{yaml}")).unwrap();
+        let r = resolve_all(&strict, &Directory::new(&users()), |_| true);
+        assert!(r.errors[0].to_string().contains("member carol@example.com (user id 3) of \"A\" is disabled"), "{:?}", r.errors);
+        assert_eq!(r.failed.iter().collect::<Vec<_>>(), vec!["A"]);
+    }
+
+    #[test]
+    fn a_status_this_version_does_not_know_is_refused() {
+        let mut users = users();
+        users.push(user(4, "robot@example.com", UserStatus::Other));
+        let s =
+            load_str("g.yaml", "groups:\n  - name: A\n    members: [robot@example.com]\n  - name: B\n    members: [alice@example.com]\n")
+                .unwrap();
+        let r = resolve_all(&s, &Directory::new(&users), |_| true);
+        assert!(r.errors[0].to_string().contains("has a status this version does not know"), "{:?}", r.errors);
+        assert_eq!(r.failed.iter().collect::<Vec<_>>(), vec!["A"]);
+        assert_eq!(r.groups.len(), 1, "B still resolves");
     }
 
     #[test]

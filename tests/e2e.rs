@@ -207,6 +207,62 @@ fn plan_fails_the_pull_request_check_when_apply_would_refuse() {
 }
 
 #[test]
+fn offboarding_does_not_halt_the_nightly_job() {
+    let dir = scratch();
+    let d = dir.path();
+    // chris.moore is disabled in the demo organization, jordan.lee invited.
+    let f = write(
+        d,
+        "g.yaml",
+        "groups:\n  - name: Night Shift\n    members: [alice.nguyen@example.com, chris.moore@example.com, jordan.lee@example.com]\n",
+    );
+    let plan = sb(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(2);
+    assert!(
+        plan.stdout.contains("member chris.moore@example.com (user id 1008) of \"Night Shift\" is disabled in Tallyfy: left out"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("+ member jordan.lee@example.com (Jordan Lee, invited, pending)"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("+ member chris.moore"), "{}", plan.stdout);
+    let md = sb(d, &["plan", "-f", &f, "--format", "markdown"]).expect_code(0);
+    assert!(md.stdout.contains("is disabled in Tallyfy: left out"), "{}", md.stdout);
+    let js = sb(d, &["plan", "-f", &f, "--format", "json"]).expect_code(0);
+    assert!(js.stdout.contains("is disabled in Tallyfy: left out") && js.stdout.contains("\"pending\": true"), "{}", js.stdout);
+    sb(d, &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    sb(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(0);
+    // Teams that want the strict behaviour keep it.
+    let strict = write(d, "strict.yaml", &format!("settings:\n  disabled_members: error\n{}", std::fs::read_to_string(&f).expect("file")));
+    let run = sb(d, &["plan", "-f", &strict]).expect_code(1);
+    assert!(run.stderr.contains("of \"Night Shift\" is disabled"), "{}", run.stderr);
+}
+
+#[test]
+fn keep_going_applies_every_group_that_resolves_and_leaves_the_rest_untouched() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(
+        d,
+        "g.yaml",
+        "settings:\n  prune: true\n  max_deleted_groups: 10\n  max_removed_ratio: 1\ngroups:\n  - name: Support Escalation\n    members: [nobody@example.com, marco.rossi@example.com]\n  - name: Design Crew\n    members: [alice.nguyen@example.com]\n",
+    );
+    // Without --keep-going the error stops everything (the warnings come with it).
+    let stopped = sb(d, &["apply", "-f", &f, "--auto-approve"]).expect_code(1);
+    assert!(stopped.stderr.contains("member nobody@example.com of \"Support Escalation\" is not a user"), "{}", stopped.stderr);
+    assert!(stopped.stderr.contains("--keep-going"), "{}", stopped.stderr);
+    // With it: the unresolvable group is neither updated nor pruned, the others are applied, exit 1.
+    let before = sb(d, &["export"]).expect_code(0).stdout;
+    let kept = sb(d, &["apply", "-f", &f, "--auto-approve", "--keep-going"]).expect_code(1);
+    assert!(kept.stdout.contains("create group \"Design Crew\""), "{}", kept.stdout);
+    assert!(!kept.stdout.contains("\"Support Escalation\""), "{}", kept.stdout);
+    assert!(kept.stderr.contains("left untouched (--keep-going)") && kept.stderr.contains("nobody@example.com"), "{}", kept.stderr);
+    let after = sb(d, &["export"]).expect_code(0).stdout;
+    let section = |yaml: &str| yaml.split("- name: ").find(|s| s.starts_with("Support Escalation")).map(|s| s.trim_end().to_string());
+    assert!(section(&before).is_some());
+    assert_eq!(section(&after), section(&before), "Support Escalation untouched");
+    assert!(after.contains("- name: Design Crew"), "{after}");
+}
+
+#[test]
 fn bad_input_is_explained_with_locations() {
     let dir = scratch();
     let d = dir.path();

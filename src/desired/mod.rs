@@ -132,6 +132,17 @@ pub struct Settings {
     pub max_removed_ratio: f64,
     /// The ratio applies only when more memberships than this are removed.
     pub min_removed_for_ratio: usize,
+    /// What a disabled member listed in the file is.
+    pub disabled_members: DisabledMembers,
+}
+
+/// `settings.disabled_members`: a member disabled in Tallyfy is left out with a warning (Tallyfy
+/// removes disabled users from groups itself), or is an error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DisabledMembers {
+    #[default]
+    Warn,
+    Error,
 }
 
 impl Default for Settings {
@@ -143,6 +154,7 @@ impl Default for Settings {
             max_deleted_groups: 5,
             max_removed_ratio: 0.25,
             min_removed_for_ratio: 10,
+            disabled_members: DisabledMembers::Warn,
         }
     }
 }

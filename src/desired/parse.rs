@@ -13,7 +13,7 @@ use crate::model::{Email, UserId};
 
 const TOP_KEYS: &[&str] = &["settings", "groups"];
 const SETTINGS_KEYS: &[&str] =
-    &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio", "min_removed_for_ratio"];
+    &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio", "min_removed_for_ratio", "disabled_members"];
 /// The keys a group entry may have.
 pub const KNOWN_GROUP_KEYS: &[&str] = &["name", "description", "members", "guests", "previously", "absent"];
 const MAX_NAME_CHARS: usize = 200;
@@ -306,6 +306,15 @@ fn parse_settings(cx: &mut Ctx, node: &Node) -> Option<Settings> {
         match v.as_str().parse::<usize>() {
             Ok(k) => s.max_deleted_groups = k,
             Err(_) => cx.error(n.span(), format!("`max_deleted_groups` must be a whole number, found `{}`", v.as_str())),
+        }
+    }
+    if let Some(n) = map.get_node("disabled_members")
+        && let Some(v) = scalar(cx, n, "`disabled_members`")
+    {
+        match v.as_str() {
+            "warn" => s.disabled_members = super::DisabledMembers::Warn,
+            "error" => s.disabled_members = super::DisabledMembers::Error,
+            other => cx.error(n.span(), format!("`disabled_members` must be `warn` or `error`, found `{other}`")),
         }
     }
     if let Some(n) = map.get_node("min_removed_for_ratio")

@@ -47,6 +47,17 @@ pub struct RawSettings {
     #[serde(default)]
     #[schemars(with = "u32")]
     pub min_removed_for_ratio: Option<u32>,
+    /// A member disabled in Tallyfy: `warn` (default: left out with a warning, as Tallyfy removes disabled users from groups itself) or `error`.
+    #[serde(default)]
+    pub disabled_members: Option<RawDisabledMembers>,
+}
+
+/// `settings.disabled_members`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawDisabledMembers {
+    Warn,
+    Error,
 }
 
 /// One group.

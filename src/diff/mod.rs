@@ -15,6 +15,9 @@ use crate::resolve::ResolvedGroup;
 pub struct Scope {
     only: Vec<glob::Pattern>,
     exclude: Vec<glob::Pattern>,
+    /// Exact names (case-insensitive keys) left out: groups that could not be resolved under
+    /// `--keep-going`, with their old names.
+    skipped: HashSet<String>,
 }
 
 impl Scope {
@@ -25,11 +28,18 @@ impl Scope {
                 .map(|p| glob::Pattern::new(p).map_err(|e| format!("`{p}` is not a valid glob: {}", e.msg)))
                 .collect::<Result<Vec<_>, _>>()
         };
-        Ok(Scope { only: compile(only)?, exclude: compile(exclude)? })
+        Ok(Scope { only: compile(only)?, exclude: compile(exclude)?, skipped: HashSet::new() })
+    }
+
+    /// Leaves these names (any case) out of scope as well.
+    pub fn skip(&mut self, names: impl IntoIterator<Item = String>) {
+        self.skipped.extend(names.into_iter().map(|n| name_key(&n)));
     }
 
     pub fn includes(&self, name: &str) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|p| p.matches(name))) && !self.exclude.iter().any(|p| p.matches(name))
+        (self.only.is_empty() || self.only.iter().any(|p| p.matches(name)))
+            && !self.exclude.iter().any(|p| p.matches(name))
+            && (self.skipped.is_empty() || !self.skipped.contains(&name_key(name)))
     }
 }
 
@@ -39,6 +49,8 @@ pub struct DiffOptions {
     pub scope: Scope,
     /// Additive-only: never remove a member, guest or group.
     pub no_removals: bool,
+    /// Plan every group that resolves; leave the others untouched (and fail the run at the end).
+    pub keep_going: bool,
 }
 
 /// Why a group is deleted.

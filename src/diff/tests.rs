@@ -134,11 +134,11 @@ fn scope_limits_what_is_read_and_changed() {
     let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Ops A\n    members: [u1@example.com]\n  - name: Dev B\n    members: [u2@example.com]\n";
     let groups =
         [live("a", "Ops A", &[], &[]), live("b", "Dev B", &[], &[]), live("c", "Ops Stray", &[1], &[]), live("d", "Dev Stray", &[1], &[])];
-    let only = DiffOptions { scope: Scope::new(&["Ops*".into()], &[]).unwrap(), no_removals: false };
+    let only = DiffOptions { scope: Scope::new(&["Ops*".into()], &[]).unwrap(), no_removals: false, keep_going: false };
     let p = plan_with(yaml, &groups, &only);
     assert_eq!(kinds(&p), vec!["update Ops A", "delete Ops Stray"]);
     assert_eq!(p.out_of_scope, 2);
-    let exclude = DiffOptions { scope: Scope::new(&[], &["*Stray".into()]).unwrap(), no_removals: false };
+    let exclude = DiffOptions { scope: Scope::new(&[], &["*Stray".into()]).unwrap(), no_removals: false, keep_going: false };
     assert_eq!(kinds(&plan_with(yaml, &groups, &exclude)), vec!["update Dev B", "update Ops A"]);
 }
 
@@ -217,7 +217,7 @@ fn a_second_live_group_under_a_listed_name_is_never_pruned() {
 #[test]
 fn groups_of_out_of_scope_entries_are_out_of_scope() {
     let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Dev New\n    previously: [Ops Old]\n  - name: Ops A\n";
-    let only = DiffOptions { scope: Scope::new(&["Ops*".into()], &[]).unwrap(), no_removals: false };
+    let only = DiffOptions { scope: Scope::new(&["Ops*".into()], &[]).unwrap(), no_removals: false, keep_going: false };
     let p = plan_with(yaml, &[live("a", "Ops Old", &[1], &[]), live("b", "Ops A", &[], &[])], &only);
     assert!(p.actions.is_empty(), "the old name of an out-of-scope group is not pruned: {:?}", kinds(&p));
     assert_eq!(p.out_of_scope, 1);

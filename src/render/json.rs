@@ -65,11 +65,14 @@ struct JsonUser {
     id: UserId,
     email: Option<String>,
     name: Option<String>,
+    /// Invited, not yet active.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
 }
 
 fn user(plan: &Plan, id: UserId) -> JsonUser {
     let u = plan.users.get(&id);
-    JsonUser { id, email: u.map(|u| u.email.to_string()), name: u.map(|u| u.name.clone()) }
+    JsonUser { id, email: u.map(|u| u.email.to_string()), name: u.map(|u| u.name.clone()), pending: u.is_some_and(|u| u.pending) }
 }
 
 fn state<'a>(plan: &Plan, s: &'a GroupState) -> JsonState<'a> {
