@@ -392,6 +392,9 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
     let mut actions = Vec::new();
     for g in &diff.missing_guests {
         let (first_name, last_name) = guest_names(g);
+        let given = diff.guest_names.get(g);
+        let first_name = given.and_then(|n| n.first_name.clone()).unwrap_or(first_name);
+        let last_name = given.and_then(|n| n.last_name.clone()).unwrap_or(last_name);
         actions.push(Action::CreateGuest { email: g.clone(), first_name, last_name });
     }
     for after in diff.creates {

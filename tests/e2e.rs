@@ -263,6 +263,28 @@ fn keep_going_applies_every_group_that_resolves_and_leaves_the_rest_untouched() 
 }
 
 #[test]
+fn guests_are_invited_with_the_names_the_file_gives() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(
+        d,
+        "g.yaml",
+        "groups:\n  - name: Partners\n    guests:\n      - {email: ann.lee@partner.example, first_name: Ann, last_name: Lee}\n      - bo.k@partner.example\n",
+    );
+    let plan = sb(d, &["plan", "-f", &f]).expect_code(0);
+    assert!(plan.stdout.contains("invite guest ann.lee@partner.example (Ann Lee)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("invite guest bo.k@partner.example (Bo K)"), "{}", plan.stdout);
+    sb(d, &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).expect("state")).expect("json");
+    let ann = state["guests"].as_array().into_iter().flatten().find(|g| g["email"] == "ann.lee@partner.example").cloned().expect("invited");
+    assert_eq!((ann["first_name"].as_str(), ann["last_name"].as_str()), (Some("Ann"), Some("Lee")));
+    // Export keeps writing plain emails; its first plan is empty.
+    let exported = sb(d, &["export"]).expect_code(0).stdout;
+    assert!(exported.contains("- ann.lee@partner.example") && !exported.contains("first_name"), "{exported}");
+    sb(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
 fn bad_input_is_explained_with_locations() {
     let dir = scratch();
     let d = dir.path();

@@ -103,6 +103,13 @@ impl fmt::Display for MemberRef {
     }
 }
 
+/// A guest's names as groups.yaml gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestName {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
 /// A group as the desired state describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredGroup {
@@ -113,6 +120,9 @@ pub struct DesiredGroup {
     pub members: Option<Vec<Located<MemberRef>>>,
     /// `None`: guests are not managed.
     pub guests: Option<Vec<Located<Email>>>,
+    /// Names given to guests written as `{email, first_name, last_name}`: used when the guest is
+    /// invited (an existing guest's names are not managed).
+    pub guest_names: std::collections::BTreeMap<Email, GuestName>,
     /// Old names: a live group found under one of these is renamed, not recreated.
     pub previously: Vec<Located<String>>,
     /// `true`: the group must not exist.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, MarkedSequenceNode};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
 
-use super::{DesiredGroup, Diagnostic, Located, Location, MemberRef, Settings, Source};
+use super::{DesiredGroup, Diagnostic, GuestName, Located, Location, MemberRef, Settings, Source};
 use crate::model::{Email, UserId};
 
 const TOP_KEYS: &[&str] = &["settings", "groups"];
@@ -16,6 +16,8 @@ const SETTINGS_KEYS: &[&str] =
     &["prune", "ignore", "default_description", "max_deleted_groups", "max_removed_ratio", "min_removed_for_ratio", "disabled_members"];
 /// The keys a group entry may have.
 pub const KNOWN_GROUP_KEYS: &[&str] = &["name", "description", "members", "guests", "previously", "absent"];
+/// Keys of a guest written as a mapping.
+pub const KNOWN_GUEST_KEYS: &[&str] = &["email", "first_name", "last_name"];
 const MAX_NAME_CHARS: usize = 200;
 /// Deepest nesting the loader accepts; groups.yaml needs four levels.
 const MAX_DEPTH: usize = 64;
@@ -373,7 +375,8 @@ fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
         Some(Located { value: v, at: cx.loc(n.span()) })
     });
     let members = map.get_node("members").map(|n| parse_members(cx, n));
-    let guests = map.get_node("guests").map(|n| parse_guests(cx, n));
+    let mut guest_names = std::collections::BTreeMap::new();
+    let guests = map.get_node("guests").map(|n| parse_guests(cx, n, &mut guest_names));
     let previously = map.get_node("previously").map(|n| parse_previously(cx, n)).unwrap_or_default();
     let absent = map.get_node("absent").and_then(|n| boolean(cx, n, "`absent`")).unwrap_or(false);
     if absent {
@@ -387,7 +390,7 @@ fn parse_group(cx: &mut Ctx, node: &Node) -> Option<DesiredGroup> {
             }
         }
     }
-    Some(DesiredGroup { name: name?, description, members, guests, previously, absent, at })
+    Some(DesiredGroup { name: name?, description, members, guests, guest_names, previously, absent, at })
 }
 
 fn check_name(cx: &mut Ctx, span: &Span, v: String, what: &str) -> Option<String> {
@@ -458,11 +461,58 @@ fn parse_members(cx: &mut Ctx, node: &Node) -> Vec<Located<MemberRef>> {
     })
 }
 
-fn parse_guests(cx: &mut Ctx, node: &Node) -> Vec<Located<Email>> {
-    parse_list(cx, node, "guest", |raw| {
+/// Guests: each an email, or `{email, first_name, last_name}` (the names are used when the guest is
+/// invited). Names found go to `names`.
+fn parse_guests(cx: &mut Ctx, node: &Node, names: &mut std::collections::BTreeMap<Email, GuestName>) -> Vec<Located<Email>> {
+    let parse = |raw: &str| {
         Email::parse(raw)
             .map_err(|why| (format!("guest `{raw}` is not an email address: it {why}"), "guests are external people, listed by email"))
-    })
+    };
+    let Node::Sequence(items) = node else { return parse_list(cx, node, "guest", parse) };
+    if !items.iter().any(|n| matches!(n, Node::Mapping(_))) {
+        return parse_list(cx, node, "guest", parse);
+    }
+    let mut out: Vec<Located<Email>> = Vec::new();
+    for item in items.iter() {
+        let (email_node, name) = match item {
+            Node::Mapping(m) => {
+                check_keys(cx, m, KNOWN_GUEST_KEYS, "guest key");
+                let Some(e) = m.get_node("email") else {
+                    cx.error_hint(
+                        item.span(),
+                        "a guest written as a mapping needs `email`",
+                        "write `{email: a@example.com, first_name: Ann, last_name: Lee}`",
+                    );
+                    continue;
+                };
+                let text = |cx: &mut Ctx, key: &str| {
+                    m.get_node(key).and_then(|n| string(cx, n, &format!("`{key}`"))).map(|s| s.trim().to_string())
+                };
+                let first_name = text(cx, "first_name");
+                let last_name = text(cx, "last_name");
+                (e, (first_name.is_some() || last_name.is_some()).then_some(GuestName { first_name, last_name }))
+            }
+            other => (other, None),
+        };
+        let Some(raw) = string(cx, email_node, "a guest") else { continue };
+        let value = match parse(raw.trim()) {
+            Ok(v) => v,
+            Err((message, hint)) => {
+                cx.error_hint(email_node.span(), message, hint);
+                continue;
+            }
+        };
+        let at = cx.loc(email_node.span());
+        if let Some(first) = out.iter().find(|g| g.value == value) {
+            cx.error(email_node.span(), format!("guest {value} is listed twice in this group (first on line {})", first.at.line));
+            continue;
+        }
+        if let Some(name) = name {
+            names.insert(value.clone(), name);
+        }
+        out.push(Located { value, at });
+    }
+    out
 }
 
 fn parse_previously(cx: &mut Ctx, node: &Node) -> Vec<Located<String>> {

@@ -77,10 +77,10 @@ pub struct RawGroup {
     #[serde(default)]
     #[schemars(with = "Vec<RawMember>")]
     pub members: Option<Vec<RawMember>>,
-    /// External guests by email; the group ends up with exactly these. Omitted means not managed.
+    /// External guests by email (or `{email, first_name, last_name}`: the names are used when the guest is invited); the group ends up with exactly these. Omitted means not managed.
     #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    pub guests: Option<Vec<String>>,
+    #[schemars(with = "Vec<RawGuest>")]
+    pub guests: Option<Vec<RawGuest>>,
     /// Old names: a live group found under one of them is renamed instead of recreated.
     #[serde(default)]
     #[schemars(with = "OneOrMany")]
@@ -107,4 +107,27 @@ pub enum RawMember {
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+/// A guest: an email, or an email with the names used when the guest is invited.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawGuest {
+    Email(#[schemars(email)] String),
+    Named(RawNamedGuest),
+}
+
+/// A guest written as a mapping.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamedGuest {
+    /// The guest's email.
+    #[schemars(email)]
+    pub email: String,
+    /// First name, used when the guest is invited.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Last name, used when the guest is invited.
+    #[serde(default)]
+    pub last_name: Option<String>,
 }

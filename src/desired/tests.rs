@@ -187,3 +187,32 @@ fn files_merge_and_duplicates_name_both_places() {
     assert!(s.settings.prune);
     assert_eq!(s.groups.len(), 2);
 }
+
+#[test]
+fn guests_may_carry_their_names() {
+    let s = load_str(
+        "g.yaml",
+        "groups:\n  - name: A\n    guests:\n      - plain@partner.co\n      - {email: Ann.Lee@Partner.co, first_name: Ann, last_name: Lee}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let g = &s.groups[0];
+    let emails: Vec<&str> = g.guests.iter().flatten().map(|e| e.value.as_str()).collect();
+    assert_eq!(emails, vec!["plain@partner.co", "ann.lee@partner.co"]);
+    let name = g.guest_names.get(&crate::model::Email::new("ann.lee@partner.co")).expect("named");
+    assert_eq!((name.first_name.as_deref(), name.last_name.as_deref()), (Some("Ann"), Some("Lee")));
+    assert_eq!(g.guest_names.len(), 1);
+}
+
+#[test]
+fn guest_mappings_are_checked_with_locations() {
+    let e = errors(
+        "groups:\n  - name: A\n    guests:\n      - {email: a@p.co, frist_name: Ann}\n      - {first_name: Bo}\n      - {email: a@p.co}\n      - {email: nope}\n",
+    );
+    assert!(
+        e.iter().any(|d| d.starts_with("g.yaml:4:25: unknown guest key `frist_name`") && d.contains("did you mean `first_name`?")),
+        "{e:#?}"
+    );
+    assert!(e.iter().any(|d| d.starts_with("g.yaml:5:9: a guest written as a mapping needs `email`")), "{e:#?}");
+    assert!(e.iter().any(|d| d.starts_with("g.yaml:6:17: guest a@p.co is listed twice in this group (first on line 4)")), "{e:#?}");
+    assert!(e.iter().any(|d| d.starts_with("g.yaml:7:17: guest `nope` is not an email address")), "{e:#?}");
+}

@@ -90,8 +90,10 @@ pub struct Diff {
     pub unmanaged: Vec<String>,
     pub ignored: Vec<String>,
     pub out_of_scope: usize,
-    /// Guests that groups will list but that do not exist yet.
+    /// Guests that groups will list but that do not exist yet, with the names groups.yaml gives
+    /// them (if any).
     pub missing_guests: BTreeSet<Email>,
+    pub guest_names: std::collections::BTreeMap<Email, crate::desired::GuestName>,
     pub warnings: Vec<String>,
     /// Current memberships of the managed live groups (the guard's denominator).
     pub managed_memberships: usize,
@@ -334,6 +336,13 @@ pub fn diff(
     for g in out.creates.iter().flat_map(|c| c.guests.iter()).chain(out.updates.iter().flat_map(|u| u.after.guests.iter())) {
         if !known.contains(g) {
             out.missing_guests.insert(g.clone());
+        }
+    }
+    for g in &desired.groups {
+        for (email, name) in &g.guest_names {
+            if out.missing_guests.contains(email) {
+                out.guest_names.entry(email.clone()).or_insert_with(|| name.clone());
+            }
         }
     }
 
