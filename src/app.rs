@@ -112,11 +112,13 @@ impl Error {
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub color: bool,
+    /// `-q`: nothing on stderr but errors.
+    pub quiet: bool,
 }
 
 impl Output {
     pub fn new(choice: ColorChoice) -> Self {
-        Output { color: color_enabled(choice, std::io::stdout().is_terminal()) }
+        Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false }
     }
 }
 
@@ -133,13 +135,17 @@ pub fn color_enabled(choice: ColorChoice, is_terminal: bool) -> bool {
     }
 }
 
+/// `-q` for the whole run (read where no `Output` is at hand).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// Runs one command.
 pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
+    QUIET.store(out.quiet, Ordering::Relaxed);
     match command {
         Command::Validate { files } => validate(&files.files),
         Command::Plan(args) => plan_command(args, out).await,
         Command::Apply(args) => apply_command(args, out).await,
-        Command::Export(args) => export_command(args).await,
+        Command::Export(args) => export_command(args, out).await,
         Command::Schema => {
             print(&crate::schema::schema_json());
             Ok(ExitStatus::Success)
@@ -226,8 +232,14 @@ fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
+    let progress = crate::progress::ReadProgress::new(QUIET.load(Ordering::Relaxed));
+    if let Some(callback) = progress.callback() {
+        client.on_page(callback);
+    }
     let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
-    let (groups, users, guests) = tokio::try_join!(client.list_groups(), client.list_users(), guests)?;
+    let read = tokio::try_join!(client.list_groups(), client.list_users(), guests);
+    progress.finish();
+    let (groups, users, guests) = read?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
     Ok(LiveState { groups, users, guests })
 }
@@ -386,7 +398,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
             }
         })
     };
-    let progress = crate::progress::for_apply(plan.actions.len());
+    let progress = crate::progress::for_apply(plan.actions.len(), out.quiet);
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
     interrupt.abort();
@@ -432,14 +444,16 @@ fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }
 
-async fn export_command(args: ExportArgs) -> Result<ExitStatus, Error> {
+async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
     let conn = connect(&args.connect).await?;
     let live = fetch(&conn.client, false).await?;
     let yaml = crate::export::to_yaml(&live);
     match &args.out {
         Some(path) => {
             saved::write_atomic(path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            eprintln!("Wrote {} groups to {}.", live.groups.len(), path.display());
+            if !out.quiet {
+                eprintln!("Wrote {} groups to {}.", live.groups.len(), path.display());
+            }
         }
         None => print(&yaml),
     }

@@ -44,7 +44,9 @@ where
         }
     };
     init_logging(&cli.global);
-    let out = app::Output::new(cli.global.color);
+    let mut out = app::Output::new(cli.global.color);
+    out.quiet = cli.global.quiet;
+    let json_logs = cli.global.log_format == cli::LogFormat::Json;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -55,7 +57,12 @@ where
     match runtime.block_on(app::run(cli.command, out)) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("error: {e}");
+            if json_logs {
+                // One JSON line like every other log line, for log collectors.
+                tracing::error!(exit_code = e.exit_status().code(), "{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
             e.exit_status()
         }
     }

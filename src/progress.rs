@@ -1,4 +1,5 @@
-//! Apply progress on stderr: a bar on a terminal, a log line every few seconds otherwise.
+//! Progress on stderr while reading live state and while applying: a bar or a line on a
+//! terminal, a log line every few seconds otherwise, nothing with `-q`. Does terminal I/O.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -15,9 +16,9 @@ pub enum ApplyProgress {
     Silent,
 }
 
-/// Progress for an apply of `total` actions: nothing for small applies.
-pub fn for_apply(total: usize) -> ApplyProgress {
-    if total < 10 {
+/// Progress for an apply of `total` actions: nothing for small applies or with `-q`.
+pub fn for_apply(total: usize, quiet: bool) -> ApplyProgress {
+    if total < 10 || quiet {
         return ApplyProgress::Silent;
     }
     if std::io::stderr().is_terminal() {
@@ -56,6 +57,76 @@ impl ApplyProgress {
     /// Clears the bar.
     pub fn finish(&self) {
         if let ApplyProgress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Shows how many pages of each list have been read.
+pub struct ReadProgress {
+    lists: Arc<Mutex<std::collections::BTreeMap<String, (u64, u64)>>>,
+    shown: ReadShown,
+}
+
+enum ReadShown {
+    Line(ProgressBar),
+    Log(Arc<Mutex<Instant>>),
+    Silent,
+}
+
+fn summary(lists: &std::collections::BTreeMap<String, (u64, u64)>) -> String {
+    lists.iter().map(|(name, (done, total))| format!("{name} {done}/{total}")).collect::<Vec<_>>().join(", ")
+}
+
+impl ReadProgress {
+    /// Progress for reading live state (`quiet`: none).
+    pub fn new(quiet: bool) -> Self {
+        let shown = if quiet {
+            ReadShown::Silent
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{spinner} reading Tallyfy: {msg} pages ({elapsed})") {
+                bar.set_style(style);
+            }
+            ReadShown::Line(bar)
+        } else {
+            ReadShown::Log(Arc::new(Mutex::new(Instant::now())))
+        };
+        ReadProgress { lists: Arc::default(), shown }
+    }
+
+    /// The callback the client calls after each page.
+    pub fn callback(&self) -> Option<crate::tallyfy::PageProgress> {
+        let lists = self.lists.clone();
+        match &self.shown {
+            ReadShown::Silent => None,
+            ReadShown::Line(bar) => {
+                let bar = bar.clone();
+                Some(Arc::new(move |name: &str, done, total| {
+                    let mut lists = lists.lock().unwrap_or_else(|e| e.into_inner());
+                    lists.insert(name.to_string(), (done, total));
+                    bar.set_message(summary(&lists));
+                    bar.tick();
+                }))
+            }
+            ReadShown::Log(last) => {
+                let last = last.clone();
+                Some(Arc::new(move |name: &str, done, total| {
+                    let mut lists = lists.lock().unwrap_or_else(|e| e.into_inner());
+                    lists.insert(name.to_string(), (done, total));
+                    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                    if last.elapsed() >= Duration::from_secs(5) {
+                        *last = Instant::now();
+                        tracing::info!(pages = %summary(&lists), "read progress");
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Clears the line.
+    pub fn finish(&self) {
+        if let ReadShown::Line(bar) = &self.shown {
             bar.finish_and_clear();
         }
     }

@@ -490,3 +490,19 @@ async fn odd_group_ids_are_never_requested() {
     assert_eq!(groups[0].unmanageable(), Some(tallyfy_groups::model::Unmanageable::BadId));
     assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1);
 }
+
+#[tokio::test]
+async fn every_page_read_is_reported_for_progress() {
+    let server = MockServer::start().await;
+    for n in 1..=3u64 {
+        mount_page(&server, GROUPS, n, paged(vec![group(&format!("g{n}"), &format!("G{n}"), &[n])], 3, 1, n, 3), 1).await;
+    }
+    let c = client(&server);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    c.on_page(std::sync::Arc::new(move |name: &str, done, total| sink.lock().expect("lock").push((name.to_string(), done, total))));
+    c.list_groups().await.expect("groups");
+    let mut seen = seen.lock().expect("lock").clone();
+    seen.sort();
+    assert_eq!(seen, vec![("groups".to_string(), 1, 3), ("groups".to_string(), 2, 3), ("groups".to_string(), 3, 3)]);
+}

@@ -285,6 +285,23 @@ fn guests_are_invited_with_the_names_the_file_gives() {
 }
 
 #[test]
+fn quiet_means_quiet_and_json_logs_stay_json() {
+    let dir = scratch();
+    let d = dir.path();
+    let out = d.join("exported.yaml");
+    let run = sb(d, &["export", "-q", "--out", out.to_str().unwrap_or_default()]).expect_code(0);
+    assert!(run.stderr.is_empty(), "export -q talks: {}", run.stderr);
+    assert!(std::fs::read_to_string(&out).expect("written").contains("- name: "));
+    // A fatal error under --log-format json is a JSON line too.
+    let f = write(d, "u.yaml", "groups:\n  - name: A\n    members: [nobody@example.com]\n");
+    let run = sb(d, &["plan", "-f", &f, "--log-format", "json"]).expect_code(1);
+    let lines: Vec<Value> = run.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let fatal = lines.iter().find(|l| l["level"] == "ERROR").expect("an error line");
+    assert!(fatal["fields"]["message"].as_str().unwrap_or_default().contains("nobody@example.com"), "{fatal}");
+    assert_eq!(fatal["fields"]["exit_code"], 1);
+}
+
+#[test]
 fn bad_input_is_explained_with_locations() {
     let dir = scratch();
     let d = dir.path();

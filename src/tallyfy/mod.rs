@@ -169,7 +169,13 @@ struct Inner {
     limiter: RateLimiter,
     /// Bounds the requests in flight across every caller of this client (`--parallelism`).
     permits: tokio::sync::Semaphore,
+    /// Told about every page read: (list name, pages read, pages in all).
+    page_progress: std::sync::Mutex<Option<PageProgress>>,
 }
+
+/// Called after each page of a list is read, with the list's name (`groups`, `users`, `guests`),
+/// the pages read so far and the pages in all.
+pub type PageProgress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -206,8 +212,21 @@ impl Client {
                 retry: config.retry,
                 limiter: RateLimiter::new(config.max_rps),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
+                page_progress: std::sync::Mutex::new(None),
             }),
         })
+    }
+
+    /// Reports every page read to `progress` from now on.
+    pub fn on_page(&self, progress: PageProgress) {
+        *self.inner.page_progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress);
+    }
+
+    fn page_read(&self, path: &str, done: u64, total: u64) {
+        let progress = self.inner.page_progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(p) = progress {
+            p(path.rsplit('/').next().unwrap_or(path), done, total);
+        }
     }
 
     /// The base URL requests go to.
@@ -426,6 +445,7 @@ impl Client {
         if total_pages != total.div_ceil(per_page).max(1) {
             return Err(refuse(PagingProblem::Disagrees { total, per_page, total_pages }));
         }
+        self.page_read(path, 1, total_pages);
         let mut items = first.data;
         if total_pages > 1 {
             let pages = self.fetch_pages::<T>(path, 2..=total_pages).await?;
@@ -443,7 +463,7 @@ impl Client {
         pages: std::ops::RangeInclusive<u64>,
     ) -> Result<Vec<Vec<T>>, ApiError> {
         let mut set = tokio::task::JoinSet::new();
-        for page in pages {
+        for page in pages.clone() {
             let client = self.clone();
             let req = ApiRequest::list(path, page);
             set.spawn(async move {
@@ -453,9 +473,13 @@ impl Client {
             });
         }
         let mut out = Vec::new();
+        let total = pages.end();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(Ok(page)) => out.push(page),
+                Ok(Ok(page)) => {
+                    out.push(page);
+                    self.page_read(path, out.len() as u64 + 1, *total);
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(e) => {
                     return Err(ApiError::Transport {
