@@ -180,10 +180,7 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
 
 fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
     let token = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read the token file {}: {e}", path.display())))?
-            .trim()
-            .to_string(),
+        Some(path) => read_token_file(path)?,
         None => std::env::var("TALLYFY_ACCESS_TOKEN").unwrap_or_default().trim().to_string(),
     };
     if token.is_empty() {
@@ -192,6 +189,23 @@ fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
         ));
     }
     Ok(Secret::new(token))
+}
+
+/// Reads `--token-file`, never more than the loader's 64 MiB limit (it may be a pipe).
+fn read_token_file(path: &Path) -> Result<String, Error> {
+    let cannot = |e: std::io::Error| Error::Config(format!("cannot read the token file {}: {e}", path.display()));
+    let bytes = match desired::read_bounded(path, desired::MAX_FILE_BYTES).map_err(cannot)? {
+        desired::Bounded::Read(bytes) => bytes,
+        desired::Bounded::TooLarge { .. } => {
+            return Err(Error::Config(format!(
+                "the token file {} is larger than 64 MiB; it should hold only the access token",
+                path.display()
+            )));
+        }
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Config(format!("the token file {} is not UTF-8 text; it should hold only the access token", path.display())))?;
+    Ok(text.trim().to_string())
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.

@@ -44,6 +44,33 @@ impl Cli {
             stderr: String::from_utf8_lossy(&out.stderr).into(),
         }
     }
+
+    /// Runs, and kills the process if it has not ended within `limit` (then the test fails).
+    fn run_within(mut self, limit: std::time::Duration) -> Run {
+        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary runs");
+        let drain = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = Vec::new();
+                let _ = r.read_to_end(&mut s);
+                String::from_utf8_lossy(&s).into_owned()
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().expect("stdout")));
+        let err = drain(Box::new(child.stderr.take().expect("stderr")));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the command did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Run { code: status.code().unwrap_or(-1), stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
+    }
 }
 
 #[derive(Debug)]
@@ -597,7 +624,7 @@ fn large_and_hostile_files() {
     let huge = d.join("huge.yaml");
     std::fs::File::create(&huge).and_then(|f| f.set_len(65 * 1024 * 1024)).expect("sparse file");
     let run = Cli::new(d).args(&["validate", "-f", huge.to_str().unwrap_or_default()]).run().expect_code(1);
-    assert!(run.stderr.contains("is 68157440 bytes, over the 67108864-byte limit for one file"), "{}", run.stderr);
+    assert!(run.stderr.contains("huge.yaml is larger than 64 MiB (68157440 bytes), the limit for one file"), "{}", run.stderr);
     // An alias bomb, binary garbage and deep nesting: clear errors, no panic.
     let bomb = write(d, "bomb.yaml", "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\ngroups: [*b, *b]\n");
     let run = Cli::new(d).args(&["validate", "-f", &bomb]).run().expect_code(1);
@@ -686,4 +713,53 @@ fn a_directory_of_files_merges() {
     let run = Cli::new(d).args(&["validate", "-f", g]).run().expect_code(1);
     assert!(run.stderr.contains("30-more.yaml:2:11: group \"support escalation\" is defined twice (first at"), "{}", run.stderr);
     assert!(run.stderr.contains("20-teams.yml:2:11)"), "{}", run.stderr);
+}
+
+/// A FIFO fed by a thread with `head` and then `pad_bytes` of YAML comments, as `<(...)` gives.
+#[cfg(unix)]
+fn fifo(dir: &Path, name: &str, head: &str, pad_bytes: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    let p = dir.join(name);
+    let made = Command::new("mkfifo").arg(&p).status().expect("mkfifo runs");
+    assert!(made.success());
+    let path = p.clone();
+    let head = head.to_string();
+    let writer = std::thread::spawn(move || {
+        let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        let line = format!("#{}\n", "x".repeat(1022));
+        let _ = f.write_all(head.as_bytes());
+        for _ in 0..pad_bytes / line.len() {
+            // The reader stops early when the cap holds: a broken pipe ends the writer.
+            if f.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    (p.to_string_lossy().into_owned(), writer)
+}
+
+#[cfg(unix)]
+#[test]
+fn the_size_cap_holds_for_pipes_devices_and_token_files() {
+    use std::time::Duration;
+    let dir = scratch();
+    let d = dir.path();
+    // A FIFO: a valid document followed by 65 MiB of comments is refused, not read whole.
+    let (f, writer) = fifo(d, "groups.fifo", "groups: []\n", 65 * 1024 * 1024);
+    let run = Cli::new(d).args(&["validate", "-f", &f]).run_within(Duration::from_secs(60)).expect_code(1);
+    assert!(run.stderr.contains("groups.fifo is larger than 64 MiB, the limit for one file"), "{}", run.stderr);
+    let _ = writer.join();
+    // The same file under 64 MiB is read.
+    let (f, writer) = fifo(d, "small.fifo", "groups: []\n", 1024 * 1024);
+    Cli::new(d).args(&["validate", "-f", &f]).run_within(Duration::from_secs(60)).expect_code(0);
+    let _ = writer.join();
+    // A device that never ends.
+    let run = Cli::new(d).args(&["validate", "-f", "/dev/zero"]).run_within(Duration::from_secs(60)).expect_code(1);
+    assert!(run.stderr.contains("/dev/zero is larger than 64 MiB"), "{}", run.stderr);
+    let run = Cli::new(d)
+        .args(&["plan", "-f", &write(d, "g.yaml", "groups: []\n"), "--org", "o", "--api-url", "http://127.0.0.1:9/api"])
+        .args(&["--token-file", "/dev/zero"])
+        .run_within(Duration::from_secs(60))
+        .expect_code(1);
+    assert!(run.stderr.contains("the token file /dev/zero is larger than 64 MiB"), "{}", run.stderr);
 }
