@@ -203,10 +203,30 @@ fn read_token_file(path: &Path) -> Result<String, Error> {
             )));
         }
     };
+    warn_if_readable_by_others(path);
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::Config(format!("the token file {} is not UTF-8 text; it should hold only the access token", path.display())))?;
     Ok(text.trim().to_string())
 }
+
+/// Warns, as ssh does for keys, when the token file can be read by its group or by others.
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.is_file()
+        && meta.permissions().mode() & 0o044 != 0
+    {
+        let shown = path.display();
+        warn!(
+            "the token file {shown} can be read by other users (mode {:o}); restrict it with `chmod 600 {shown}`",
+            meta.permissions().mode() & 0o777
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {

@@ -483,6 +483,48 @@ mod wiremock_tallyfy {
         json!({"id": format!("{i:032x}"), "name": format!("Team {i:03}"), "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
     }
 
+    /// Answers with the `Authorization` header the request carried, as a hostile server might.
+    struct EchoAuthorization(u16);
+
+    impl wiremock::Respond for EchoAuthorization {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            ResponseTemplate::new(self.0).insert_header("X-Request-Id", auth.as_str()).set_body_json(
+                json!({"message": format!("Rejected {auth}"), "code": auth, "errors": {"name": [format!("{auth} may not")]}}),
+            )
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_echoes_the_token_never_gets_it_printed_logged_or_reported() {
+        const TOKEN: &str = "tfy-ECHOED-91c2";
+        let server = MockServer::start().await;
+        let users = vec![json!({"id": 1, "email": "u1@example.com", "status": "active"})];
+        mount_lists(&server, "/organizations/o/users", &users, 100, None, 5).await;
+        mount_lists(&server, "/organizations/o/groups", &[group(1, &[1])], 100, None, 5).await;
+        Mock::given(method("PUT")).respond_with(EchoAuthorization(422)).expect(1).mount(&server).await;
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups:\n  - name: Team 001\n    description: new\n");
+        let report = dir.path().join("report.json");
+        let (uri, d, f2, r) = (server.uri(), dir.path().to_path_buf(), f.clone(), report.to_string_lossy().into_owned());
+        let run = tokio::task::spawn_blocking(move || {
+            Cli::new(&d)
+                .args(&["apply", "-f", &f2, "--auto-approve", "--report", &r, "-vv", "--api-url", &uri, "--org", "o", "--max-rps", "0"])
+                .env("TALLYFY_ACCESS_TOKEN", TOKEN)
+                .run()
+        })
+        .await
+        .expect("join")
+        .expect_code(1);
+        let text = std::fs::read_to_string(&report).expect("report");
+        for (what, out) in [("stdout", &run.stdout), ("stderr", &run.stderr), ("report", &text)] {
+            assert!(!out.contains(TOKEN), "the token leaked into {what}:\n{out}");
+        }
+        assert!(run.stdout.contains("Rejected Bearer ***"), "{}", run.stdout);
+        assert!(text.contains("Rejected Bearer ***"), "{text}");
+        assert!(run.stderr.contains("Rejected Bearer ***"), "the failure is logged, scrubbed: {}", run.stderr);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn plan_apply_plan_against_three_pages() {
         let server = MockServer::start().await;
@@ -762,4 +804,77 @@ fn the_size_cap_holds_for_pipes_devices_and_token_files() {
         .run_within(Duration::from_secs(60))
         .expect_code(1);
     assert!(run.stderr.contains("the token file /dev/zero is larger than 64 MiB"), "{}", run.stderr);
+}
+
+#[test]
+fn plain_http_never_goes_through_a_proxy() {
+    let served = serve(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let proxy = rt.block_on(wiremock::MockServer::start());
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let run = Cli::new(d)
+        .args(&["plan", "-f", &f, "--api-url", &served.url, "--org", "sandbox"])
+        .env("TALLYFY_ACCESS_TOKEN", "sandbox-token")
+        .env("HTTP_PROXY", &proxy.uri())
+        .env("http_proxy", &proxy.uri())
+        .env("ALL_PROXY", &proxy.uri())
+        .env("NO_PROXY", "")
+        .run();
+    let seen = rt.block_on(proxy.received_requests()).unwrap_or_default();
+    assert!(seen.is_empty(), "{} request(s) went through the proxy, token included: {:?}", seen.len(), seen.first().map(|r| &r.url));
+    run.expect_code(0);
+}
+
+#[test]
+fn https_goes_through_a_proxy_with_connect() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
+                head.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+        }
+    });
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    Cli::new(d)
+        .args(&["plan", "-f", &f, "--api-url", "https://tallyfy.invalid/api", "--org", "o", "--max-retry-time", "0", "--timeout", "5"])
+        .env("TALLYFY_ACCESS_TOKEN", "tfy-PROXIED-5e1")
+        .env("HTTPS_PROXY", &format!("http://127.0.0.1:{port}"))
+        .env("https_proxy", &format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", "")
+        .run()
+        .expect_code(1);
+    let head = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the proxy was asked to connect");
+    assert!(head.starts_with("CONNECT tallyfy.invalid:443 HTTP/1.1\r\n"), "{head}");
+    assert!(!head.contains("tfy-PROXIED-5e1"), "the token travels only inside the tunnel: {head}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_token_file_readable_by_others_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let served = serve(&[]);
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let token = write(d, "token", "sandbox-token\n");
+    let plan = |mode: u32| {
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        Cli::new(d).args(&["plan", "-f", &f, "--api-url", &served.url, "--org", "sandbox", "--token-file", &token]).run().expect_code(0)
+    };
+    let open = plan(0o644);
+    assert!(open.stderr.contains(&format!("the token file {token} can be read by other users (mode 644)")), "{}", open.stderr);
+    assert!(open.stderr.contains(&format!("chmod 600 {token}")), "{}", open.stderr);
+    let closed = plan(0o600);
+    assert!(!closed.stderr.contains("can be read by other users"), "{}", closed.stderr);
 }
