@@ -3,8 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -33,6 +31,8 @@ pub enum ExitStatus {
     Changes,
     /// 3: refused: a safety guard tripped, or a saved plan is stale.
     Refused,
+    /// 130: a second Ctrl-C or SIGTERM abandoned an apply (after writing its report).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -42,6 +42,7 @@ impl ExitStatus {
             ExitStatus::Error => 1,
             ExitStatus::Changes => 2,
             ExitStatus::Refused => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -339,21 +340,24 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         parallelism: usize::from(args.connect.parallelism),
         allow_removals: if plan.guard.is_tripped() { args.allow_removals.clone() } else { None },
         guest_invites_per_hour: args.guest_invites_per_hour,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: apply::Stop::default(),
     };
-    // Ctrl-C: start nothing new, let requests in flight finish, and still print the report.
+    // Ctrl-C or SIGTERM (what CI systems send on cancel): start nothing new, let the requests in
+    // flight finish, and still report. A second signal abandons the requests in flight; the
+    // report is still written, then the process exits 130.
     let interrupt = {
         let stop = options.stop.clone();
+        let mut signals = Signals::new();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Press Ctrl-C again to quit at once.");
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
+            signals.next().await;
+            stop.finish_in_flight();
+            eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
+            signals.next().await;
+            stop.abandon_in_flight();
+            eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
         })
     };
+    info!(actions = plan.actions.len(), "applying");
     let progress = crate::progress::for_apply(plan.actions.len());
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
@@ -362,7 +366,13 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    Ok(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
+    Ok(if options.stop.is_abandoned() {
+        ExitStatus::Interrupted
+    } else if report.all_applied() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
 }
 
 fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
@@ -382,4 +392,50 @@ async fn export_command(args: ExportArgs) -> Result<ExitStatus, Error> {
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| signal(kind).inspect_err(|e| warn!(error = %e, "cannot listen for a signal")).ok();
+            Signals { interrupt: listen(SignalKind::interrupt()), terminate: listen(SignalKind::terminate()) }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the next Ctrl-C or SIGTERM (never, if neither can be listened for).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                if let Some(s) = s
+                    && s.recv().await.is_some()
+                {
+                    return;
+                }
+                std::future::pending().await
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => {}
+                () = recv(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }

@@ -878,3 +878,116 @@ fn a_token_file_readable_by_others_gets_a_warning() {
     let closed = plan(0o600);
     assert!(!closed.stderr.contains("can be read by other users"), "{}", closed.stderr);
 }
+
+/// A running apply whose stderr lines are watched as they come.
+#[cfg(unix)]
+struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+#[cfg(unix)]
+impl Watched {
+    fn start(dir: &Path, args: &[&str], token: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("TALLYFY_ACCESS_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Watched { child, lines, stderr: Vec::new() }
+    }
+
+    /// Waits (at most 60 s) for a stderr line containing `text`.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            let found = line.contains(text);
+            self.stderr.push(line);
+            if found {
+                return;
+            }
+        }
+        panic!("no line with {text:?} on stderr:\n{}", self.stderr.join("\n"));
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(sent.success());
+    }
+
+    fn finish(mut self) -> Run {
+        use std::io::Read;
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        let status = self.child.wait().expect("wait");
+        self.stderr.extend(self.lines.try_iter());
+        Run { code: status.code().unwrap_or(-1), stdout, stderr: self.stderr.join("\n") }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_an_apply_like_ctrl_c_and_a_second_one_still_writes_the_report() {
+    // Each request takes 1.5 s, so the first action is in flight when the signal comes.
+    let served = serve(&["--latency", "1500"]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let report = d.join("report.json");
+    let args = [
+        "apply",
+        "-f",
+        ex.to_str().unwrap_or_default(),
+        "--auto-approve",
+        "-v",
+        "--parallelism",
+        "1",
+        "--report",
+        report.to_str().unwrap_or_default(),
+        "--api-url",
+        &served.url,
+        "--org",
+        "sandbox",
+    ];
+    let start = |d: &Path| Watched::start(d, &args, "sandbox-token");
+    // One SIGTERM: the action in flight finishes, nothing else starts, the report is written.
+    let mut once = start(d);
+    once.wait_for("applying");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    once.signal("TERM");
+    let run = once.finish().expect_code(1);
+    assert!(run.stdout.contains("Apply: 1 applied, 0 failed, 5 skipped."), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.matches(": apply was interrupted before this action started").count(), 5, "{}", run.stdout);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(written["results"].as_array().map(Vec::len), Some(6), "{written}");
+    std::fs::remove_file(&report).expect("rm");
+    // Two signals: the request in flight is abandoned, the report still written, exit 130.
+    let mut twice = start(d);
+    twice.wait_for("applying");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    twice.signal("TERM");
+    twice.wait_for("Interrupted:");
+    twice.signal("INT");
+    let run = twice.finish().expect_code(130);
+    // The first run applied one action, so five remain.
+    assert!(run.stdout.contains("Apply: 0 applied, 0 failed, 4 skipped, 1 unknown"), "{}\n{}", run.stdout, run.stderr);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let statuses: Vec<&str> =
+        written["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "unknown").count(), 1, "{statuses:?}");
+}

@@ -214,12 +214,13 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
             Outcome::Applied => ("applied", p.add),
             Outcome::Failed { .. } => ("FAILED ", p.remove),
             Outcome::Skipped { .. } => ("skipped", p.change),
+            Outcome::Unknown { .. } => ("unknown", p.warn),
         };
         let _ = write!(out, "  {} {} {}", paint(style, mark), r.verb, v(&r.subject));
         match &r.outcome {
             Outcome::Applied => out.push('\n'),
-            Outcome::Failed { error } => {
-                let mut lines = error.lines();
+            Outcome::Failed { error: text } | Outcome::Unknown { reason: text } => {
+                let mut lines = text.lines();
                 let _ = writeln!(out, ": {}", v(lines.next().unwrap_or_default()));
                 for l in lines {
                     let _ = writeln!(out, "      {}", v(l.trim_start()));
@@ -234,9 +235,14 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
         let _ = writeln!(out, "  removal guard overridden: {}", v(reason));
     }
     let (a, f, s) = report.counts();
-    let line = format!("Apply: {a} applied, {f} failed, {s} skipped.");
+    let u = report.unknown();
+    let mut line = format!("Apply: {a} applied, {f} failed, {s} skipped");
+    if u > 0 {
+        let _ = write!(line, ", {u} unknown (run plan to see whether they took effect)");
+    }
+    line.push('.');
     let _ = writeln!(out, "{}", paint(if f > 0 { p.remove } else { p.bold }, &line));
-    if f > 0 || s > 0 {
+    if f > 0 || s > 0 || u > 0 {
         let _ = writeln!(out, "Run the same command again to retry what did not apply; a rerun converges.");
     }
     out
