@@ -991,3 +991,38 @@ fn sigterm_stops_an_apply_like_ctrl_c_and_a_second_one_still_writes_the_report()
         written["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "unknown").count(), 1, "{statuses:?}");
 }
+
+#[test]
+fn out_of_range_numbers_are_usage_errors_never_a_panic() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let bad = [
+        ("plan", "--max-rps", "1e-20"),
+        ("plan", "--max-rps", "-1"),
+        ("plan", "--max-rps", "NaN"),
+        ("plan", "--max-rps", "inf"),
+        ("plan", "--max-rps", "1e300"),
+        ("plan", "--timeout", "0"),
+        ("plan", "--timeout", "18446744073709551615"),
+        ("plan", "--max-retry-time", "99999999999"),
+        ("plan", "--parallelism", "0"),
+        ("apply", "--guest-invites-per-hour", "0"),
+        ("export", "--max-rps", "-0.5"),
+    ];
+    for (command, flag, value) in bad {
+        let files: &[&str] = if command == "export" { &[] } else { &["-f", &f] };
+        let arg = format!("{flag}={value}");
+        let run = sb(d, &[&[command, arg.as_str()][..], files].concat());
+        assert_eq!(run.code, 1, "{command} {flag} {value} should be a usage error:\n{}", run.stderr);
+        assert!(run.stderr.contains(flag), "{flag} {value}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{flag} {value}: {}", run.stderr);
+    }
+    for args in [&["sandbox", "--seed-users", "100000000000"][..], &["sandbox", "--latency", "18446744073709551615"][..]] {
+        let run = Cli::new(d).args(args).args(&["--listen", "127.0.0.1:0"]).run_within(std::time::Duration::from_secs(30));
+        assert_eq!(run.code, 1, "{args:?} should be a usage error:\n{}", run.stderr);
+        assert!(run.stderr.contains(args[1]), "{args:?}: {}", run.stderr);
+    }
+    // The limits themselves are accepted: 0 means no limit.
+    sb(d, &["plan", "-f", &f, "--max-rps", "0", "--timeout", "1", "--max-retry-time", "0"]).expect_code(0);
+}
