@@ -1026,3 +1026,46 @@ fn out_of_range_numbers_are_usage_errors_never_a_panic() {
     // The limits themselves are accepted: 0 means no limit.
     sb(d, &["plan", "-f", &f, "--max-rps", "0", "--timeout", "1", "--max-retry-time", "0"]).expect_code(0);
 }
+
+#[test]
+fn export_of_edge_cases_plans_empty() {
+    let served = serve(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let groups = [
+            json!({"name": "null", "description": "~", "members": [1001]}),
+            json!({"name": "~", "description": "yes", "members": [1002]}),
+            json!({"name": "yes", "description": "null", "members": [1003]}),
+            json!({"name": "0123", "description": "0123", "members": [1004]}),
+            // Every member disabled, and some (user 1008 is disabled; unknown ids are covered by unit tests).
+            json!({"name": "Only disabled", "description": "d", "members": [1008]}),
+            json!({"name": "Some disabled", "description": "d", "members": [1001, 1008]}),
+        ];
+        for g in groups {
+            let r = http
+                .post(format!("{}/organizations/sandbox/groups", served.url))
+                .header("Authorization", "Bearer sandbox-token")
+                .header("X-Tallyfy-Client", "APIClient")
+                .header("Content-Type", "application/json")
+                .body(g.to_string())
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status().as_u16(), 201, "{g}");
+        }
+    });
+    let dir = scratch();
+    let d = dir.path();
+    let out = d.join("exported.yaml");
+    let o = out.to_str().unwrap_or_default();
+    let remote = |args: &[&str]| {
+        Cli::new(d).args(args).args(&["--api-url", &served.url, "--org", "sandbox"]).env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run()
+    };
+    remote(&["export", "--out", o]).expect_code(0);
+    let text = std::fs::read_to_string(&out).expect("export");
+    Cli::new(d).args(&["validate", "-f", o]).run().expect_code(0);
+    let plan = remote(&["plan", "-f", o, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the first plan is not empty:\n{}\n{}\n{text}", plan.stdout, plan.stderr);
+}

@@ -78,7 +78,8 @@ pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>)
                 .with_hint("merge the documents into one `groups:` list, or put each in its own file of a directory passed with -f"),
         ]);
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    // Quoted scalars are strings: `name: "null"` is the name null, not an empty value.
+    let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
     // marked-yaml asserts on a few malformed streams; a panic there must become an error.
     let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));
     drop(source); // the tree owns its strings; the text is no longer needed
