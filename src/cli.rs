@@ -221,6 +221,10 @@ pub struct SandboxArgs {
     /// New guests accepted per rolling hour (429 beyond, as Tallyfy); 0 = no limit.
     #[arg(long, default_value_t = 30)]
     pub guest_limit: u32,
+    /// Refuse group writes that list guests who do not exist yet (by default they are created, as
+    /// Tallyfy documents, counting against --guest-limit).
+    #[arg(long)]
+    pub strict_guests: bool,
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     pub allow_remote: bool,
