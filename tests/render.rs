@@ -223,3 +223,20 @@ fn hostile_live_text_is_shown_escaped() {
     };
     assert_inert(&text::render_report(&report, false));
 }
+
+#[test]
+fn apply_report_with_unknown_outcomes() {
+    let report = ApplyReport {
+        results: vec![
+            ActionResult {
+                verb: "create".into(),
+                subject: "group \"Product Council\"".into(),
+                outcome: Outcome::Unknown { reason: "POST /organizations/org1/groups failed with HTTP 502; whether it took effect is unknown, because reading it back failed too: GET /organizations/org1/groups failed with HTTP 503\n    hint: run plan again: it shows whether the create is still needed".into() },
+            },
+            ActionResult { verb: "update".into(), subject: "group \"Ops\"".into(), outcome: Outcome::Skipped { reason: "the API stopped answering (5 connection failures or timeouts in a row); not started".into() } },
+        ],
+        allow_removals: None,
+    };
+    insta::assert_snapshot!(text::render_report(&report, false));
+    insta::assert_json_snapshot!(report);
+}
