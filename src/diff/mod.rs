@@ -144,8 +144,21 @@ pub fn diff(
     }
 
     let blocked = protect_out_of_scope(&present, &matched, &candidates, &outside, &mut out.warnings);
-    unmatched_previously(&present, &matched, &blocked, &candidates, &mut out.warnings);
-    look_alike_names(&present, &matched, &blocked, &candidates, &mut out.warnings);
+    // What each live name looks like, for the warnings about near misses (the first name in
+    // order when several look alike, so the output does not depend on the live order).
+    let mut skeletons: HashMap<String, &LiveGroup> = HashMap::new();
+    for g in &candidates {
+        skeletons
+            .entry(crate::names::skeleton(&g.name))
+            .and_modify(|e| {
+                if (&g.name, &g.id) < (&e.name, &e.id) {
+                    *e = g;
+                }
+            })
+            .or_insert(g);
+    }
+    unmatched_previously(&present, &matched, &blocked, &candidates, &skeletons, &mut out.warnings);
+    look_alike_names(&present, &matched, &blocked, &skeletons, &mut out.warnings);
 
     for ((slot, r), blocked) in matched.iter().zip(&present).zip(&blocked) {
         if *blocked {
@@ -203,7 +216,7 @@ pub fn diff(
         let name = &r.desired.name.value;
         let found = take(&mut claimed, exact.get(name.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(name))));
         if found.is_none() {
-            out.warnings.extend(absent_unmatched(r.desired, &candidates, &outside));
+            out.warnings.extend(absent_unmatched(r.desired, &candidates, &outside, &skeletons));
         }
         if let Some(i) = found {
             let live = candidates[i];
@@ -310,13 +323,17 @@ fn protect_out_of_scope(
 /// Why an `absent: true` entry that matched nothing in scope may still deserve a look: it names
 /// a live group outside the scope (left alone), or one that differs only by invisible,
 /// look-alike or space characters (so nothing is deleted).
-fn absent_unmatched(desired: &crate::desired::DesiredGroup, candidates: &[&LiveGroup], outside: &[bool]) -> Option<String> {
+fn absent_unmatched(
+    desired: &crate::desired::DesiredGroup,
+    candidates: &[&LiveGroup],
+    outside: &[bool],
+    skeletons: &HashMap<String, &LiveGroup>,
+) -> Option<String> {
     let name = &desired.name.value;
     if let Some((live, _)) = candidates.iter().zip(outside).find(|(g, out)| **out && name_key(&g.name) == name_key(name)) {
         return Some(out_of_scope_warning(name, live));
     }
-    let skeleton = crate::names::skeleton(name);
-    let live = candidates.iter().find(|g| crate::names::skeleton(&g.name) == skeleton)?;
+    let live = skeletons.get(&crate::names::skeleton(name))?;
     Some(format!(
         "{}: \"{name}\" (absent: true) differs from the live group \"{}\" only by invisible, look-alike or space characters, so nothing is deleted; if it is meant to be that group, copy its name exactly",
         desired.name.at, live.name
@@ -339,6 +356,7 @@ fn unmatched_previously(
     matched: &[Option<usize>],
     blocked: &[bool],
     candidates: &[&LiveGroup],
+    skeletons: &HashMap<String, &LiveGroup>,
     warnings: &mut Vec<String>,
 ) {
     for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
@@ -351,7 +369,7 @@ fn unmatched_previously(
                 "{}: `previously` name \"{}\" of \"{new}\" matches no live group, so \"{new}\" is created as a new group",
                 old.at, old.value
             );
-            if let Some(close) = closest_name(&old.value, candidates) {
+            if let Some(close) = closest_name(&old.value, candidates, skeletons) {
                 w.push_str(&format!("; did you mean \"{close}\"?"));
             }
             warnings.push(w);
@@ -360,9 +378,8 @@ fn unmatched_previously(
 }
 
 /// The live name closest to `name`: one that looks the same, or else within a few edits.
-fn closest_name<'a>(name: &str, candidates: &[&'a LiveGroup]) -> Option<&'a str> {
-    let skeleton = crate::names::skeleton(name);
-    if let Some(g) = candidates.iter().find(|g| crate::names::skeleton(&g.name) == skeleton) {
+fn closest_name<'a>(name: &str, candidates: &[&'a LiveGroup], skeletons: &HashMap<String, &'a LiveGroup>) -> Option<&'a str> {
+    if let Some(g) = skeletons.get(&crate::names::skeleton(name)) {
         return Some(&g.name);
     }
     let key = name_key(name);
@@ -381,13 +398,9 @@ fn look_alike_names(
     present: &[&ResolvedGroup<'_>],
     matched: &[Option<usize>],
     blocked: &[bool],
-    candidates: &[&LiveGroup],
+    skeletons: &HashMap<String, &LiveGroup>,
     warnings: &mut Vec<String>,
 ) {
-    let mut skeletons: HashMap<String, &LiveGroup> = HashMap::new();
-    for g in candidates {
-        skeletons.entry(crate::names::skeleton(&g.name)).or_insert(g);
-    }
     for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
         if slot.is_some() || *blocked {
             continue;
