@@ -6,16 +6,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::watch;
-
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::model::Email;
 use crate::plan::{Action, GroupState, Plan};
 use crate::tallyfy::wire::{GroupPayload, GuestPayload};
-use crate::tallyfy::{ApiError, Client, RateLimiter};
+use crate::tallyfy::{ApiError, Client, RateLimiter, STOP_AFTER_FAILURES};
 
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,15 +256,21 @@ impl Run<'_> {
                         }
                         semaphore.acquire_owned().await
                     };
+                    let stopped_answering = |failures: u32| {
+                        let reason =
+                            format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started");
+                        (i, Outcome::Skipped { reason })
+                    };
                     let _permit = tokio::select! {
                         biased;
                         () = stop.reached(StopLevel::FinishInFlight) => return (i, interrupted()),
+                        () = client.wait_stopped_answering() => {
+                            return stopped_answering(client.stopped_answering().unwrap_or(STOP_AFTER_FAILURES));
+                        }
                         permit = ready => permit,
                     };
                     if let Some(failures) = client.stopped_answering() {
-                        let reason =
-                            format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started");
-                        return (i, Outcome::Skipped { reason });
+                        return stopped_answering(failures);
                     }
                     began.store(true, Ordering::SeqCst);
                     (i, outcome(&action, execute(&client, &action).await))

@@ -337,3 +337,27 @@ async fn a_second_interrupt_abandons_the_requests_in_flight_and_still_reports() 
     );
     assert!(report.results[1..].iter().all(|r| matches!(r.outcome, Outcome::Skipped { .. })), "{report:?}");
 }
+
+#[tokio::test]
+async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}"), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.retry = RetryPolicy {
+        max_attempts: 50,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(20),
+        max_total: Duration::from_secs(600),
+    };
+    let client = Client::new(config).expect("client");
+    let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    // The second invitation would wait an hour for its turn.
+    let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
+        .await
+        .expect("the apply ends once the API stopped answering");
+    let second = report.results.iter().find(|r| r.subject == "guest second@partner.example").map(|r| r.outcome.clone());
+    assert!(matches!(&second, Some(Outcome::Skipped { reason }) if reason.starts_with("the API stopped answering")), "{report:?}");
+}

@@ -180,6 +180,8 @@ struct Inner {
     secrets: Vec<String>,
     /// Connection failures or timeouts in a row, across every request.
     unanswered: AtomicU32,
+    /// Woken when `unanswered` reaches [`STOP_AFTER_FAILURES`].
+    stopped: tokio::sync::Notify,
 }
 
 impl fmt::Debug for Client {
@@ -227,6 +229,7 @@ impl Client {
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 secrets,
                 unanswered: AtomicU32::new(0),
+                stopped: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -241,6 +244,17 @@ impl Client {
     pub fn stopped_answering(&self) -> Option<u32> {
         let n = self.inner.unanswered.load(Ordering::SeqCst);
         (n >= STOP_AFTER_FAILURES).then_some(n)
+    }
+
+    /// Resolves once the API has stopped answering (see [`Client::stopped_answering`]).
+    pub async fn wait_stopped_answering(&self) {
+        let notified = self.inner.stopped.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a stop between the two is not missed.
+        notified.as_mut().enable();
+        if self.stopped_answering().is_none() {
+            notified.await;
+        }
     }
 
     /// Replaces every secret in text a server sent (or that quotes what it sent) with `***`.
@@ -472,7 +486,9 @@ impl Client {
             };
             match &err {
                 ApiError::Transport { timeout, connect, .. } if *timeout || *connect => {
-                    self.inner.unanswered.fetch_add(1, Ordering::SeqCst);
+                    if self.inner.unanswered.fetch_add(1, Ordering::SeqCst) + 1 == STOP_AFTER_FAILURES {
+                        self.inner.stopped.notify_waiters();
+                    }
                 }
                 ApiError::Transport { .. } => {}
                 _ => self.inner.unanswered.store(0, Ordering::SeqCst),
