@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -33,6 +32,8 @@ pub enum ExitStatus {
     Changes,
     /// 3: refused: a safety guard tripped, or a saved plan is stale.
     Refused,
+    /// 130: a second Ctrl-C or SIGTERM abandoned an apply (after writing its report).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -42,6 +43,7 @@ impl ExitStatus {
             ExitStatus::Error => 1,
             ExitStatus::Changes => 2,
             ExitStatus::Refused => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 }
@@ -216,10 +218,7 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
 
 fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
     let token = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read the token file {}: {e}", path.display())))?
-            .trim()
-            .to_string(),
+        Some(path) => read_token_file(path)?,
         None => std::env::var("TALLYFY_ACCESS_TOKEN").unwrap_or_default().trim().to_string(),
     };
     if token.is_empty() {
@@ -229,6 +228,43 @@ fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
     }
     Ok(Secret::new(token))
 }
+
+/// Reads `--token-file`, never more than the loader's 64 MiB limit (it may be a pipe).
+fn read_token_file(path: &Path) -> Result<String, Error> {
+    let cannot = |e: std::io::Error| Error::Config(format!("cannot read the token file {}: {e}", path.display()));
+    let bytes = match desired::read_bounded(path, desired::MAX_FILE_BYTES).map_err(cannot)? {
+        desired::Bounded::Read(bytes) => bytes,
+        desired::Bounded::TooLarge { .. } => {
+            return Err(Error::Config(format!(
+                "the token file {} is larger than 64 MiB; it should hold only the access token",
+                path.display()
+            )));
+        }
+    };
+    warn_if_readable_by_others(path);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Config(format!("the token file {} is not UTF-8 text; it should hold only the access token", path.display())))?;
+    Ok(text.trim().to_string())
+}
+
+/// Warns, as ssh does for keys, when the token file can be read by its group or by others.
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.is_file()
+        && meta.permissions().mode() & 0o044 != 0
+    {
+        let shown = path.display();
+        warn!(
+            "the token file {shown} can be read by other users (mode {:o}); restrict it with `chmod 600 {shown}`",
+            meta.permissions().mode() & 0o777
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
@@ -383,21 +419,24 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         parallelism: usize::from(args.connect.parallelism),
         allow_removals: plan.guard.allowed.clone(),
         guest_invites_per_hour: args.guest_invites_per_hour,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: apply::Stop::default(),
     };
-    // Ctrl-C: start nothing new, let requests in flight finish, and still print the report.
+    // Ctrl-C or SIGTERM (what CI systems send on cancel): start nothing new, let the requests in
+    // flight finish, and still report. A second signal abandons the requests in flight; the
+    // report is still written, then the process exits 130.
     let interrupt = {
         let stop = options.stop.clone();
+        let mut signals = Signals::new();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-                eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Press Ctrl-C again to quit at once.");
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
+            signals.next().await;
+            stop.finish_in_flight();
+            eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
+            signals.next().await;
+            stop.abandon_in_flight();
+            eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
         })
     };
+    info!(actions = plan.actions.len(), "applying");
     let progress = crate::progress::for_apply(plan.actions.len(), out.quiet);
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
@@ -406,7 +445,13 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    finish(if report.all_applied() { ExitStatus::Success } else { ExitStatus::Error })
+    finish(if options.stop.is_abandoned() {
+        ExitStatus::Interrupted
+    } else if report.all_applied() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
 }
 
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
@@ -458,4 +503,50 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| signal(kind).inspect_err(|e| warn!(error = %e, "cannot listen for a signal")).ok();
+            Signals { interrupt: listen(SignalKind::interrupt()), terminate: listen(SignalKind::terminate()) }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the next Ctrl-C or SIGTERM (never, if neither can be listened for).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                if let Some(s) = s
+                    && s.recv().await.is_some()
+                {
+                    return;
+                }
+                std::future::pending().await
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => {}
+                () = recv(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }

@@ -7,21 +7,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::model::Email;
 use crate::plan::{Action, GroupState, Plan};
 use crate::tallyfy::wire::{GroupPayload, GuestPayload};
-use crate::tallyfy::{Client, RateLimiter};
+use crate::tallyfy::{Client, RateLimiter, STOP_AFTER_FAILURES};
 
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Applied,
-    Failed { error: String },
-    Skipped { reason: String },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// It may or may not have taken effect (a create whose re-read failed, a request abandoned
+    /// in flight); the next plan shows which.
+    Unknown {
+        reason: String,
+    },
 }
 
 /// One action's result.
@@ -50,9 +59,15 @@ impl ApplyReport {
                 Outcome::Applied => c.0 += 1,
                 Outcome::Failed { .. } => c.1 += 1,
                 Outcome::Skipped { .. } => c.2 += 1,
+                Outcome::Unknown { .. } => {}
             }
         }
         c
+    }
+
+    /// Actions that may or may not have taken effect.
+    pub fn unknown(&self) -> usize {
+        self.results.iter().filter(|r| matches!(r.outcome, Outcome::Unknown { .. })).count()
     }
 
     pub fn all_applied(&self) -> bool {
@@ -67,8 +82,63 @@ pub struct ApplyOptions {
     pub allow_removals: Option<String>,
     /// Guest invitations per hour beyond the first burst of as many (Tallyfy's limit).
     pub guest_invites_per_hour: u32,
-    /// Set (by Ctrl-C) to start no further action; requests in flight finish.
-    pub stop: Arc<AtomicBool>,
+    /// Asks the apply to stop (Ctrl-C, SIGTERM).
+    pub stop: Stop,
+}
+
+/// How far an apply has been asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum StopLevel {
+    Running,
+    /// Start nothing new; let the requests in flight finish.
+    FinishInFlight,
+    /// Also abandon the requests in flight.
+    AbandonInFlight,
+}
+
+/// Asks a running apply to stop. Cheap to clone; clones share the request.
+#[derive(Debug, Clone)]
+pub struct Stop(Arc<watch::Sender<StopLevel>>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop(Arc::new(watch::channel(StopLevel::Running).0))
+    }
+}
+
+impl Stop {
+    /// Start no further action and let the requests in flight finish (a first Ctrl-C or SIGTERM).
+    pub fn finish_in_flight(&self) {
+        self.0.send_if_modified(|level| {
+            let raise = *level < StopLevel::FinishInFlight;
+            if raise {
+                *level = StopLevel::FinishInFlight;
+            }
+            raise
+        });
+    }
+
+    /// Also abandon the requests in flight (a second signal); their outcome is unknown.
+    pub fn abandon_in_flight(&self) {
+        self.0.send_replace(StopLevel::AbandonInFlight);
+    }
+
+    /// Whether the apply was asked to stop.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow() >= StopLevel::FinishInFlight
+    }
+
+    /// Whether the requests in flight were to be abandoned.
+    pub fn is_abandoned(&self) -> bool {
+        *self.0.borrow() >= StopLevel::AbandonInFlight
+    }
+
+    /// Resolves once the apply is asked to stop at least this far.
+    async fn reached(&self, level: StopLevel) {
+        let mut rx = self.0.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = rx.wait_for(|l| *l >= level).await;
+    }
 }
 
 /// Called after each action ends, with (done, total).
@@ -86,10 +156,22 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
         progress,
     };
 
+    // Guests first, paced; the groups that list a new guest after them. Groups that need no new
+    // guest run beside the invitations instead of waiting behind their pacing.
     let guests = run.indices(|a| matches!(a, Action::CreateGuest { .. }));
+    let invited: HashSet<Email> = guests
+        .iter()
+        .filter_map(|&i| match &plan.actions[i] {
+            Action::CreateGuest { email, .. } => Some(email.clone()),
+            _ => None,
+        })
+        .collect();
+    let writes = run.indices(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
+    let (after_guests, beside_guests): (Vec<usize>, Vec<usize>) =
+        writes.into_iter().partition(|&i| missing_guest(&plan.actions[i], &invited).is_some());
     let per_hour = options.guest_invites_per_hour.max(1);
     let pacing = Arc::new(RateLimiter::with_burst(f64::from(per_hour) / 3600.0, per_hour));
-    run.phase(&guests, &HashSet::new(), Some(pacing)).await;
+    run.phase(&[guests.as_slice(), beside_guests.as_slice()].concat(), &HashSet::new(), Some(pacing)).await;
     let failed_guests: HashSet<Email> = guests
         .iter()
         .filter(|&&i| !matches!(run.outcomes[i], Some(Outcome::Applied)))
@@ -98,8 +180,7 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
             _ => None,
         })
         .collect();
-    let writes = run.indices(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
-    run.phase(&writes, &failed_guests, None).await;
+    run.phase(&after_guests, &failed_guests, None).await;
     let deletes = run.indices(|a| matches!(a, Action::DeleteGroup { .. }));
     run.phase(&deletes, &failed_guests, None).await;
 
@@ -121,7 +202,7 @@ struct Run<'a> {
     plan: &'a Plan,
     client: &'a Client,
     parallelism: usize,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     outcomes: Vec<Option<Outcome>>,
     done: usize,
     progress: Option<Progress>,
@@ -141,13 +222,20 @@ impl Run<'_> {
         }
     }
 
-    /// Runs the actions `indices` with at most `parallelism` at once (and `pacing`, if any);
-    /// an action that needs a guest in `failed_guests` is skipped.
+    /// Runs the actions `indices` with at most `parallelism` at once, guest invitations paced
+    /// by `pacing` (if any); an action that needs a guest in `failed_guests` is skipped. Once a
+    /// stop is requested no action starts (a wait for pacing ends at once); once the requests
+    /// in flight are to be abandoned, the phase returns at once and their outcome is unknown.
     async fn phase(&mut self, indices: &[usize], failed_guests: &HashSet<Email>, pacing: Option<Arc<RateLimiter>>) {
         let semaphore = Arc::new(Semaphore::new(self.parallelism));
         let mut set = tokio::task::JoinSet::new();
+        let mut started = Vec::new();
         for &i in indices {
             let action = self.plan.actions[i].clone();
+            if self.stop.is_requested() {
+                self.finish(i, interrupted());
+                continue;
+            }
             if let Some(missing) = missing_guest(&action, failed_guests) {
                 let reason = format!("guest {missing} could not be invited");
                 self.finish(i, Outcome::Skipped { reason });
@@ -155,38 +243,110 @@ impl Run<'_> {
             }
             let client = self.client.clone();
             let semaphore = semaphore.clone();
-            let pacing = pacing.clone();
+            let pacing = pacing.clone().filter(|_| matches!(action, Action::CreateGuest { .. }));
             let stop = self.stop.clone();
+            let began = Arc::new(AtomicBool::new(false));
+            started.push((i, began.clone()));
             let span = info_span!("action", verb = action.verb(), subject = %action.subject());
             set.spawn(
                 async move {
-                    let _permit = semaphore.acquire_owned().await;
-                    if let Some(p) = &pacing {
-                        p.acquire().await;
-                    }
-                    if stop.load(Ordering::SeqCst) {
-                        return (i, Outcome::Skipped { reason: "apply was interrupted before this action started".into() });
-                    }
-                    let outcome = match execute(&client, &action).await {
-                        Ok(()) => {
-                            info!("applied");
-                            Outcome::Applied
+                    let ready = async {
+                        if let Some(p) = &pacing {
+                            p.acquire().await;
                         }
-                        Err(e) => {
-                            warn!(error = %e, "failed");
-                            Outcome::Failed { error: e.to_string() }
-                        }
+                        semaphore.acquire_owned().await
                     };
-                    (i, outcome)
+                    let stopped_answering = |failures: u32| {
+                        let reason =
+                            format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started");
+                        (i, Outcome::Skipped { reason })
+                    };
+                    let _permit = tokio::select! {
+                        biased;
+                        () = stop.reached(StopLevel::FinishInFlight) => return (i, interrupted()),
+                        () = client.wait_stopped_answering() => {
+                            return stopped_answering(client.stopped_answering().unwrap_or(STOP_AFTER_FAILURES));
+                        }
+                        permit = ready => permit,
+                    };
+                    if let Some(failures) = client.stopped_answering() {
+                        return stopped_answering(failures);
+                    }
+                    began.store(true, Ordering::SeqCst);
+                    (i, outcome(&action, execute(&client, &action).await))
                 }
                 .instrument(span),
             );
         }
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, outcome)) => self.finish(i, outcome),
-                Err(e) => warn!(error = %e, "an action task ended abnormally"),
+        loop {
+            tokio::select! {
+                joined = set.join_next() => match joined {
+                    None => break,
+                    Some(Ok((i, outcome))) => self.finish(i, outcome),
+                    Some(Err(e)) => warn!(error = %e, "an action task ended abnormally"),
+                },
+                () = self.stop.reached(StopLevel::AbandonInFlight) => {
+                    set.abort_all();
+                    while let Some(joined) = set.join_next().await {
+                        if let Ok((i, outcome)) = joined {
+                            self.finish(i, outcome);
+                        }
+                    }
+                    for (i, began) in started {
+                        if self.outcomes[i].is_none() {
+                            let outcome = if began.load(Ordering::SeqCst) {
+                                Outcome::Unknown {
+                                    reason: "apply was interrupted again while this request was in flight; whether it took effect is unknown\n    hint: run plan again: it shows what is still different".into(),
+                                }
+                            } else {
+                                interrupted()
+                            };
+                            self.finish(i, outcome);
+                        }
+                    }
+                    break;
+                }
             }
+        }
+    }
+}
+
+fn interrupted() -> Outcome {
+    Outcome::Skipped { reason: "apply was interrupted before this action started".into() }
+}
+
+/// How an action ended, from its request's result. A create that may or may not have taken
+/// effect (its re-read failed, or its last attempt failed ambiguously) is unknown, not failed.
+fn outcome(action: &Action, result: Result<(), Failure>) -> Outcome {
+    let result = match result {
+        Err(Failure::Reread(why)) => {
+            warn!(error = %why, "failed");
+            return Outcome::Failed { error: why };
+        }
+        Err(Failure::Api(e)) => Err(e),
+        Ok(()) => Ok(()),
+    };
+    match result {
+        Ok(()) => {
+            info!("applied");
+            Outcome::Applied
+        }
+        Err(e) if e.is_unconfirmed() => {
+            warn!(error = %e, "unknown whether it took effect");
+            Outcome::Unknown { reason: e.to_string() }
+        }
+        Err(e) if e.is_ambiguous() && matches!(action, Action::CreateGroup { .. } | Action::CreateGuest { .. }) => {
+            warn!(error = %e, "unknown whether it took effect");
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            Outcome::Unknown {
+                reason: format!(
+                    "{first}; whether it took effect is unknown\n    hint: run plan again: it shows whether the create is still needed"
+                ),
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "failed");
+            Outcome::Failed { error: e.to_string() }
         }
     }
 }

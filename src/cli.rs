@@ -96,14 +96,14 @@ pub struct ConnectArgs {
     /// Concurrent API requests.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
-    /// Most API requests per second, across all concurrent requests (0 = no limit).
-    #[arg(long, default_value_t = 10.0)]
+    /// Most API requests per second, across all concurrent requests (0 = no limit; else 0.01 to 10000).
+    #[arg(long, default_value_t = 10.0, value_parser = max_rps)]
     pub max_rps: f64,
-    /// Seconds before one request times out.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds before one request times out (1 to 3600).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
-    /// Most seconds spent retrying one request before it fails.
-    #[arg(long, default_value_t = 120)]
+    /// Most seconds spent retrying one request before it fails (0 to 86400).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub max_retry_time: u64,
     /// Run against the embedded sandbox instead of Tallyfy (no token or org needed).
     #[arg(long)]
@@ -200,13 +200,13 @@ pub struct SandboxArgs {
     pub state: Option<PathBuf>,
     /// Seed this many deterministic users (when the state is new; without any --seed-* option
     /// the sandbox starts with the demo organization that groups.example.yaml names).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_users: usize,
     /// Seed this many deterministic groups of about 25 members (when the state is new).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_groups: usize,
     /// Seed this many deterministic guests (when the state is new).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_guests: usize,
     /// Bearer token clients must send.
     #[arg(long, default_value = "sandbox-token")]
@@ -214,8 +214,8 @@ pub struct SandboxArgs {
     /// Organization id served.
     #[arg(long, default_value = "sandbox")]
     pub org: String,
-    /// Added latency per request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    /// Added latency per request, in milliseconds (at most 600000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub latency: u64,
     /// Fraction of requests answered 500/503 or dropped (0 to 1).
     #[arg(long, default_value_t = 0.0)]
@@ -233,7 +233,50 @@ pub struct SandboxArgs {
     /// junk-members, lying-pagination, edit-after-read.
     #[arg(long, value_enum, value_name = "QUIRK")]
     pub quirk: Vec<crate::sandbox::Quirk>,
+    /// Refuse group writes that list guests who do not exist yet (by default they are created, as
+    /// Tallyfy documents, counting against --guest-limit).
+    #[arg(long)]
+    pub strict_guests: bool,
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// Fewest and most requests per second `--max-rps` takes besides 0 (no limit).
+pub const MAX_RPS_RANGE: std::ops::RangeInclusive<f64> = 0.01..=10_000.0;
+
+/// `--max-rps`: 0 (no limit), or a rate in [`MAX_RPS_RANGE`].
+fn max_rps(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if rate == 0.0 || MAX_RPS_RANGE.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("must be 0 (no limit) or from {} to {} requests per second", MAX_RPS_RANGE.start(), MAX_RPS_RANGE.end()))
+    }
+}
+
+/// Most users, groups or guests the sandbox seeds.
+const MAX_SEED: usize = 1_000_000;
+
+fn seed_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_SEED => Ok(n),
+        _ => Err(format!("must be a whole number from 0 to {MAX_SEED}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_counts_are_checked() {
+        assert_eq!(max_rps("0"), Ok(0.0));
+        assert_eq!(max_rps(" 2.5"), Ok(2.5));
+        for bad in ["1e-20", "-1", "NaN", "inf", "1e300", "x", "-0.5"] {
+            assert!(max_rps(bad).is_err(), "{bad}");
+        }
+        assert_eq!(seed_count("1000000"), Ok(1_000_000));
+        assert!(seed_count("1000001").is_err() && seed_count("-1").is_err());
+    }
 }

@@ -1,66 +1,131 @@
 //! Export: live groups as canonical groups.yaml (sorted, members as emails with a comment naming
-//! the user), so that adopting the tool is one commit and its first plan is empty. Pure; no I/O.
+//! the user), so that adopting the tool is one commit and its first plan is empty. Whatever
+//! cannot be written so that it reads back the same (a member who is disabled or not in the
+//! user directory, a guest address that is malformed or a member's, a second group under the
+//! same name, a name the loader refuses) is written as a comment and left unmanaged. Pure; no I/O.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::model::{LiveState, UserStatus};
+use crate::model::{Email, LiveGroup, LiveState, UserStatus, name_key};
+use crate::names::visible;
 use crate::resolve::Directory;
+
+/// Longest group name Tallyfy (and the loader) accepts.
+const MAX_NAME_CHARS: usize = 200;
 
 /// Renders the live groups as groups.yaml.
 pub fn to_yaml(live: &LiveState) -> String {
     let directory = Directory::new(&live.users);
-    let mut groups: Vec<_> = live.groups.iter().collect();
-    groups.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    // By name; groups under the same name keep the live order, so the one written is the one
+    // a plan matches first.
+    let mut groups: Vec<&LiveGroup> = live.groups.iter().collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::new();
     out.push_str("# Exported by tallyfy-groups: the live groups of the organization.\n");
     out.push_str("# Members are listed by email; the comment names the user and their id.\n");
-    if groups.is_empty() {
-        out.push_str("groups: []\n");
-        return out;
-    }
-    out.push_str("groups:\n");
+    let mut written: HashSet<String> = HashSet::new();
+    let mut body = String::new();
     for g in groups {
-        let _ = writeln!(out, "  - name: {}", scalar(&g.name));
-        if !g.description.trim().is_empty() {
-            let _ = writeln!(out, "    description: {}", scalar(&g.description));
+        if !writable_name(&g.name) {
+            let _ = writeln!(
+                body,
+                "  # Not exported: group {} (id {}): its name is empty, padded with spaces or over {MAX_NAME_CHARS} characters.",
+                comment(&g.name),
+                comment(&g.id.0)
+            );
+            continue;
         }
-        let mut members: Vec<(String, String)> = Vec::new();
-        for id in &g.members {
-            match directory.get(*id) {
-                Some(u) if u.status == UserStatus::Disabled => members.push((
-                    u.email.to_string(),
-                    format!(
-                        "    # - {}  # user id {id}, {}: disabled; plan refuses disabled members, so it is left out\n",
-                        scalar(u.email.as_str()),
-                        u.display_name()
-                    ),
-                )),
-                Some(u) => members
-                    .push((u.email.to_string(), format!("      - {}  # {}, user id {id}\n", scalar(u.email.as_str()), u.display_name()))),
-                None => {
-                    members.push((format!("~{id:020}"), format!("    # - {id}  # user id {id} is not in the user directory; left out\n")))
-                }
-            }
+        if !written.insert(name_key(&g.name)) {
+            let _ = writeln!(
+                body,
+                "  # Not exported: group {} (id {}): another group has the same name (ignoring case); plan leaves it alone.",
+                comment(&g.name),
+                comment(&g.id.0)
+            );
+            continue;
         }
-        members.sort();
-        if members.is_empty() {
-            out.push_str("    members: []\n");
-        } else {
-            out.push_str("    members:\n");
-            for (_, line) in members {
-                out.push_str(&line);
-            }
-        }
-        if g.guests.is_empty() {
-            out.push_str("    guests: []\n");
-        } else {
-            out.push_str("    guests:\n");
-            for e in &g.guests {
-                let _ = writeln!(out, "      - {}", scalar(e.as_str()));
-            }
-        }
+        write_group(&mut body, g, &directory);
+    }
+    if written.is_empty() {
+        out.push_str("groups: []\n");
+        out.push_str(&body);
+    } else {
+        out.push_str("groups:\n");
+        out.push_str(&body);
     }
     out
+}
+
+fn write_group(out: &mut String, g: &LiveGroup, directory: &Directory<'_>) {
+    let _ = writeln!(out, "  - name: {}", scalar(&g.name));
+    if !g.description.trim().is_empty() {
+        let _ = writeln!(out, "    description: {}", scalar(&g.description));
+    }
+    // (sort key, item, comment, whether it can be listed)
+    let mut members: Vec<(String, String, String, bool)> = Vec::new();
+    for id in &g.members {
+        match directory.get(*id) {
+            Some(u) if u.status == UserStatus::Disabled => members.push((
+                u.email.to_string(),
+                scalar(u.email.as_str()),
+                format!("{}, user id {id}: disabled, and plan refuses disabled members", comment(&u.display_name())),
+                false,
+            )),
+            Some(u) => {
+                members.push((u.email.to_string(), scalar(u.email.as_str()), format!("{}, user id {id}", comment(&u.display_name())), true))
+            }
+            None => members.push((format!("~{id:020}"), id.to_string(), format!("user id {id} is not in the user directory"), false)),
+        }
+    }
+    members.sort();
+    let items: Vec<(String, String)> = members.iter().map(|(_, item, note, _)| (item.clone(), note.clone())).collect();
+    write_list(out, "members", &items, members.iter().all(|m| m.3), "a member is disabled or not in the user directory");
+    let guests: Vec<(String, String)> = g
+        .guests
+        .iter()
+        .map(|e| {
+            let note = match (Email::parse(e.as_str()), directory.by_email(e)) {
+                (Err(why), _) => format!("not an email address: it {why}"),
+                (Ok(_), Some(u)) => format!("an org member (user id {}), not a guest", u.id),
+                (Ok(_), None) => String::new(),
+            };
+            (scalar(e.as_str()), note)
+        })
+        .collect();
+    let listable = guests.iter().all(|(_, note)| note.is_empty());
+    write_list(out, "guests", &guests, listable, "a guest address is malformed or belongs to a member");
+}
+
+/// Writes `key:` and its items, or, when some item cannot be listed, the whole list as comments
+/// (the key is then not managed and the live list is kept).
+fn write_list(out: &mut String, key: &str, items: &[(String, String)], listable: bool, why: &str) {
+    let line = |item: &str, note: &str| if note.is_empty() { item.to_string() } else { format!("{item}  # {note}") };
+    if items.is_empty() {
+        let _ = writeln!(out, "    {key}: []");
+    } else if listable {
+        let _ = writeln!(out, "    {key}:");
+        for (item, note) in items {
+            let _ = writeln!(out, "      - {}", line(item, note));
+        }
+    } else {
+        let _ = writeln!(out, "    # `{key}` is not managed here, so the live list is kept: {why}.");
+        let _ = writeln!(out, "    # To manage it, uncomment the list and drop what cannot be listed.");
+        let _ = writeln!(out, "    # {key}:");
+        for (item, note) in items {
+            let _ = writeln!(out, "    #   - {}", line(item, note));
+        }
+    }
+}
+
+/// Whether the loader accepts the name as it is.
+fn writable_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.trim() == name && name.chars().count() <= MAX_NAME_CHARS
+}
+
+/// Text for a comment: on one line, whatever it holds.
+fn comment(text: &str) -> String {
+    visible(text).into_owned()
 }
 
 /// A YAML scalar: plain when that reads back as the same string, double-quoted otherwise.
@@ -75,7 +140,30 @@ pub fn scalar(s: &str) -> String {
             s.to_lowercase().as_str(),
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | ".inf" | ".nan"
         );
-    if plain_safe { s.to_string() } else { serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\"")) }
+    if plain_safe { s.to_string() } else { double_quoted(s) }
+}
+
+/// A YAML double-quoted scalar that reads back as exactly `s`: quotes, backslashes and every
+/// character YAML does not allow raw (controls, DEL, C1 controls, line separators, the byte
+/// order mark) are escaped.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}') => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -92,5 +180,129 @@ mod tests {
             let back: String = serde_json::from_str(&q).unwrap();
             assert_eq!(back, s);
         }
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    //! An export's first plan is empty, whatever the live groups hold.
+    use crate::desired::load_str;
+    use crate::diff::DiffOptions;
+    use crate::model::{Email, GroupId, LiveGroup, LiveState, User, UserId, UserStatus};
+    use crate::plan::Target;
+
+    fn user(id: u64, email: &str, status: UserStatus) -> User {
+        User { id: UserId(id), email: Email::new(email), first_name: "F".into(), last_name: "L".into(), status }
+    }
+
+    fn group(id: &str, name: &str, description: &str, members: &[u64], guests: &[&str]) -> LiveGroup {
+        LiveGroup {
+            id: GroupId(id.into()),
+            name: name.into(),
+            description: description.into(),
+            members: members.iter().map(|&m| UserId(m)).collect(),
+            guests: guests.iter().map(|g| Email::new(g)).collect(),
+            unread: Vec::new(),
+        }
+    }
+
+    fn assert_first_plan_is_empty(live: &LiveState) {
+        let yaml = super::to_yaml(live);
+        let desired = load_str("exported.yaml", &yaml).unwrap_or_else(|e| panic!("the export does not load:\n{e}\n{yaml}"));
+        let plan = crate::app::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .unwrap_or_else(|e| panic!("the export does not plan: {e}\n{yaml}"));
+        assert!(plan.is_empty(), "the first plan is not empty:\n{}\n{yaml}", crate::render::text::render_plan(&plan, false));
+    }
+
+    #[test]
+    fn names_that_yaml_would_read_as_something_else() {
+        let users = vec![user(1, "a@example.com", UserStatus::Active)];
+        let names = [
+            "null",
+            "Null",
+            "~",
+            "yes",
+            "No",
+            "on",
+            "OFF",
+            "y",
+            "n",
+            "true",
+            "0123",
+            "0x1F",
+            "0o17",
+            "1e3",
+            ".5",
+            "-1",
+            "+1",
+            "1_000",
+            ".inf",
+            "-.inf",
+            ".NaN",
+            "12:30",
+            "2024-01-01",
+            "#hash",
+            "a #b",
+            "x: y",
+            "x:",
+            "- x",
+            "? x",
+            "[x]",
+            "{x}",
+            "*x",
+            "&x",
+            "!x",
+            "%x",
+            "@x",
+            "`x`",
+            "|",
+            ">",
+            "'q'",
+            "\"q\"",
+            "a'b",
+            "tab\there",
+            "line\nbreak",
+            "back\\slash",
+            "Ünïcødé ✓",
+            "emoji 🎉",
+            "bidi \u{202e}x",
+            "zero\u{200b}width",
+            "nbsp\u{a0}x",
+            "del\u{7f}x",
+            "c1\u{85}x",
+            "bom\u{feff}x",
+            "ctl\u{1}x",
+            "---",
+            "...",
+        ];
+        let groups = names.iter().enumerate().map(|(i, n)| group(&format!("g{i}"), n, n, &[1], &[])).collect();
+        assert_first_plan_is_empty(&LiveState { groups, users, guests: Some(vec![]) });
+    }
+
+    #[test]
+    fn members_that_cannot_be_listed() {
+        let users = vec![
+            user(1, "a@example.com", UserStatus::Active),
+            user(2, "gone@example.com", UserStatus::Disabled),
+            user(3, "c@example.com", UserStatus::Invited),
+        ];
+        // A user name that would break out of its comment.
+        let mut users = users;
+        users[2].first_name = "C\n  - name: Injected\n".into();
+        let groups = vec![
+            // Every member unknown or disabled.
+            group("g1", "All unknown or disabled", "d", &[2, 99], &[]),
+            // Some disabled, some unknown.
+            group("g2", "Mixed", "d", &[1, 2, 3, 98], &[]),
+            // Guests that are malformed or belong to a member.
+            group("g3", "Odd guests", "d", &[1], &["not-an-email", "a@example.com", "ok@partner.example"]),
+            // No description, no members.
+            group("g4", "Empty", "", &[], &[]),
+            // The same name twice, and once more in another case.
+            group("g5", "Twin", "first", &[1], &[]),
+            group("g6", "Twin", "second", &[3], &[]),
+            group("g7", "TWIN", "third", &[], &[]),
+        ];
+        assert_first_plan_is_empty(&LiveState { groups, users, guests: Some(vec![]) });
     }
 }

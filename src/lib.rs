@@ -16,6 +16,7 @@ pub mod desired;
 pub mod diff;
 pub mod export;
 pub mod model;
+pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod render;

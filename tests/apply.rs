@@ -54,9 +54,18 @@ fn client(server: &MockServer) -> Client {
 }
 
 fn plan() -> tallyfy_groups::plan::Plan {
-    let desired = load_str("g.yaml", DESIRED).expect("valid");
+    plan_of(DESIRED)
+}
+
+fn plan_of(yaml: &str) -> tallyfy_groups::plan::Plan {
+    let desired = load_str("g.yaml", yaml).expect("valid");
     tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan")
+}
+
+/// DESIRED with every field of "Change" managed: its update needs no re-read.
+fn managed_plan() -> tallyfy_groups::plan::Plan {
+    plan_of(&DESIRED.replace("  - name: Change\n", "  - name: Change\n    description: d\n    guests: []\n"))
 }
 
 /// `GET` of group g2 ("Change") as it is right before the write.
@@ -113,11 +122,13 @@ async fn phases_run_in_order_with_one_request_per_action() {
     let order: Vec<String> =
         server.received_requests().await.unwrap_or_default().iter().map(|r| format!("{} {}", r.method, r.url.path())).collect();
     assert_eq!(order.len(), 5);
-    assert_eq!(order[0], "POST /organizations/o/guests", "guests first: {order:?}");
+    let at = |what: &str| order.iter().position(|o| o == what).unwrap_or(usize::MAX);
+    // The group that lists the new guest is created after the guest; a group that needs no new
+    // guest does not wait for the invitations.
+    assert!(at("POST /organizations/o/guests") < at("POST /organizations/o/groups"), "the guest first: {order:?}");
     assert_eq!(order[4], "DELETE /organizations/o/groups/g3", "deletes last: {order:?}");
-    let get = order.iter().position(|r| r == "GET /organizations/o/groups/g2");
-    let put = order.iter().position(|r| r == "PUT /organizations/o/groups/g2");
-    assert!(get.is_some() && get < put, "re-read right before the write: {order:?}");
+    let (get, put) = (at("GET /organizations/o/groups/g2"), at("PUT /organizations/o/groups/g2"));
+    assert!(get < put && put != usize::MAX, "re-read right before the write: {order:?}");
 }
 
 #[tokio::test]
@@ -229,23 +240,211 @@ async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
 #[tokio::test]
 async fn an_interrupted_apply_finishes_what_started_and_reports_the_rest() {
     let server = MockServer::start().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Mock::given(wiremock::matchers::any()).respond_with(Arrived::new(tx, Duration::from_millis(200))).expect(1).mount(&server).await;
+    let options = ApplyOptions { parallelism: 1, ..options() };
+    // Interrupt while the first request is in flight.
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        let _ = rx.await;
+        stop.finish_in_flight();
+    });
+    let report = apply::apply(&managed_plan(), &client(&server), &options, None).await;
+    assert_eq!(report.counts(), (1, 0, 3), "{report:?}");
+    assert_eq!(
+        report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Skipped { reason: "apply was interrupted before this action started".into() })
+            .count(),
+        3,
+        "{report:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1, "nothing is sent after the interrupt");
+}
+
+/// A plan of `n` updates (groups g1..gn gain a member).
+fn updates(n: usize) -> tallyfy_groups::plan::Plan {
+    let mut state = live();
+    state.groups = (1..=n)
+        .map(|i| LiveGroup {
+            id: GroupId(format!("g{i}")),
+            name: format!("G{i}"),
+            description: "d".into(),
+            members: Default::default(),
+            guests: Default::default(),
+            unread: Vec::new(),
+        })
+        .collect();
+    // Fully managed groups: no re-read before each PUT.
+    let yaml: String = std::iter::once("groups:\n".to_string())
+        .chain((1..=n).map(|i| format!("  - name: G{i}\n    description: d\n    members: [u1@example.com]\n    guests: []\n")))
+        .collect();
+    let desired = load_str("g.yaml", &yaml).expect("valid");
+    tallyfy_groups::app::make_plan(&desired, &state, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan")
+}
+
+#[tokio::test]
+async fn when_the_api_stops_answering_the_rest_is_skipped_at_once() {
+    // A port nobody listens on: every connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}"), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.retry = RetryPolicy {
+        max_attempts: 50,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(20),
+        max_total: Duration::from_secs(600),
+    };
+    let client = Client::new(config).expect("client");
+    let plan = updates(8);
+    let started = std::time::Instant::now();
+    let report = apply::apply(&plan, &client, &ApplyOptions { parallelism: 1, ..options() }, None).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let (applied, failed, skipped) = report.counts();
+    assert_eq!((applied, failed, skipped), (0, 1, 7), "{report:?}");
+    assert!(
+        report.results[1..]
+            .iter()
+            .all(|r| matches!(&r.outcome, Outcome::Skipped { reason } if reason.starts_with("the API stopped answering"))),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_create_whose_reread_fails_is_reported_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/o/groups"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    let desired = load_str("g.yaml", "groups:\n  - name: New\n").expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    let report = apply::apply(&plan, &client(&server), &options(), None).await;
+    assert!(
+        matches!(&report.results[0].outcome, Outcome::Unknown { reason } if reason.contains("whether it took effect is unknown") && reason.contains("run plan again")),
+        "{report:?}"
+    );
+    assert_eq!(report.counts(), (0, 0, 0));
+    assert_eq!(report.unknown(), 1);
+    assert!(!report.all_applied());
+}
+
+const WITH_GUESTS: &str = "groups:\n  - name: Change\n    description: d\n    members: [u2@example.com]\n    guests: []\n  - name: First\n    guests: [first@partner.example]\n  - name: Second\n    guests: [second@partner.example]\n";
+
+#[tokio::test]
+async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/organizations/o/guests"))
         .respond_with(ResponseTemplate::new(201))
         .expect(1)
         .mount(&server)
         .await;
-    let options = ApplyOptions { parallelism: 1, ..options() };
-    // Interrupt as soon as the first action has finished.
+    Mock::given(method("PUT"))
+        .and(path("/organizations/o/groups/g2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "g2", "name": "Change"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    // One invitation per hour: the second guest waits an hour behind the first.
+    let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
+    // Interrupt once two actions have ended: the first invitation and the group that needs no guest.
     let stop = options.stop.clone();
-    let progress: apply::Progress = std::sync::Arc::new(move |_, _| stop.store(true, std::sync::atomic::Ordering::SeqCst));
-    let report = apply::apply(&plan(), &client(&server), &options, Some(progress)).await;
-    assert_eq!(report.counts(), (1, 0, 3));
+    let progress: apply::Progress = std::sync::Arc::new(move |done, _| {
+        if done == 2 {
+            stop.finish_in_flight();
+        }
+    });
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client(&server), &options, Some(progress)))
+        .await
+        .expect("neither the update nor the interrupt waits for the paced invitation");
+    let outcome = |subject: &str| report.results.iter().find(|r| r.subject == subject).map(|r| r.outcome.clone());
+    assert_eq!(outcome("guest first@partner.example"), Some(Outcome::Applied));
+    assert_eq!(outcome("group \"Change\""), Some(Outcome::Applied));
+    let interrupted = Some(Outcome::Skipped { reason: "apply was interrupted before this action started".into() });
+    assert_eq!(outcome("guest second@partner.example"), interrupted);
+    assert_eq!(outcome("group \"First\""), interrupted);
+    assert_eq!(outcome("group \"Second\""), interrupted);
+    assert_eq!(outcome("group \"Gone\""), None, "not in this plan");
+}
+
+/// Tells the test when the first request arrived, then answers after `delay`.
+struct Arrived {
+    tx: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    delay: Duration,
+}
+
+impl Arrived {
+    fn new(tx: tokio::sync::oneshot::Sender<()>, delay: Duration) -> Self {
+        Arrived { tx: std::sync::Mutex::new(Some(tx)), delay }
+    }
+}
+
+impl wiremock::Respond for Arrived {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        if let Some(tx) = self.tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(json!({"data": {"id": "g1", "name": "G1"}}))
+    }
+}
+
+#[tokio::test]
+async fn a_second_interrupt_abandons_the_requests_in_flight_and_still_reports() {
+    let server = MockServer::start().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Mock::given(method("PUT")).respond_with(Arrived::new(tx, Duration::from_secs(30))).expect(1).mount(&server).await;
+    let mut config = ClientConfig::new(server.uri(), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.timeout = Duration::from_secs(60);
+    let client = Client::new(config).expect("client");
+    let options = ApplyOptions { parallelism: 1, ..options() };
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        let _ = rx.await;
+        stop.finish_in_flight();
+        stop.abandon_in_flight();
+    });
+    let plan = updates(3);
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
+        .await
+        .expect("a second interrupt does not wait for the request in flight");
     assert!(
-        report.results[1..]
-            .iter()
-            .all(|r| r.outcome == Outcome::Skipped { reason: "apply was interrupted before this action started".into() }),
+        matches!(&report.results[0].outcome, Outcome::Unknown { reason } if reason.contains("in flight") && reason.contains("run plan again")),
         "{report:?}"
     );
-    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1, "nothing is sent after the interrupt");
+    assert!(report.results[1..].iter().all(|r| matches!(r.outcome, Outcome::Skipped { .. })), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let mut config = ClientConfig::new(format!("http://127.0.0.1:{port}"), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.retry = RetryPolicy {
+        max_attempts: 50,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(20),
+        max_total: Duration::from_secs(600),
+    };
+    let client = Client::new(config).expect("client");
+    let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
+    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
+    // The second invitation would wait an hour for its turn.
+    let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
+        .await
+        .expect("the apply ends once the API stopped answering");
+    let second = report.results.iter().find(|r| r.subject == "guest second@partner.example").map(|r| r.outcome.clone());
+    assert!(matches!(&second, Some(Outcome::Skipped { reason }) if reason.starts_with("the API stopped answering")), "{report:?}");
 }

@@ -506,3 +506,101 @@ async fn every_page_read_is_reported_for_progress() {
     seen.sort();
     assert_eq!(seen, vec![("groups".to_string(), 1, 3), ("groups".to_string(), 2, 3), ("groups".to_string(), 3, 3)]);
 }
+
+/// Answers with whatever `Authorization` header the request carried, as a careless or hostile
+/// server might.
+struct EchoAuthorization(u16);
+
+impl wiremock::Respond for EchoAuthorization {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        ResponseTemplate::new(self.0).insert_header("X-Request-Id", auth.as_str()).set_body_json(json!({
+            "message": format!("Invalid credentials: {auth}"),
+            "code": auth,
+            "errors": {auth.clone(): [format!("{auth} is not valid")]},
+        }))
+    }
+}
+
+#[tokio::test]
+async fn server_text_never_carries_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT")).respond_with(EchoAuthorization(422)).expect(1).mount(&server).await;
+    // A body of the wrong type, whose decode error would quote the token.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "tok-123", "email": "a@b.co"}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let body = GroupPayload { name: "A".into(), description: "D".into(), members: vec![], guests: vec![] };
+    let put = c.update_group(&GroupId("g".into()), &body).await.unwrap_err();
+    let get = c.list_users().await.unwrap_err();
+    for err in [put, get] {
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("tok-123"), "the token leaked: {text}");
+        assert!(text.contains("***"), "the token is shown as ***: {text}");
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(201)).expect(0).mount(&elsewhere).await;
+    let server = MockServer::start().await;
+    let target = format!("{}/organizations/org1/groups/g", elsewhere.uri());
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", target.as_str()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(301).insert_header("Location", target.as_str()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let body = GroupPayload { name: "A".into(), description: "D".into(), members: vec![], guests: vec![] };
+    let put = c.update_group(&GroupId("g".into()), &body).await.unwrap_err();
+    assert!(put.to_string().starts_with(&format!("PUT /organizations/org1/groups/g was redirected (HTTP 307) to {target}")), "{put}");
+    assert!(!put.is_transient());
+    let get = c.list_groups().await.unwrap_err();
+    assert!(get.to_string().contains("redirected (HTTP 301)"), "{get}");
+}
+
+#[tokio::test]
+async fn consecutive_timeouts_stop_the_client_instead_of_retrying_for_minutes() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .mount(&server)
+        .await;
+    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
+    config.max_rps = 0.0;
+    config.timeout = Duration::from_millis(100);
+    config.retry = RetryPolicy {
+        max_attempts: 20,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_total: Duration::from_secs(60),
+    };
+    let c = Client::new(config).expect("client");
+    let err = c.list_groups().await.unwrap_err();
+    assert!(err.to_string().contains("the API stopped answering"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 5, "five timeouts in a row, then nothing more");
+    assert!(c.stopped_answering().is_some());
+    let err = c.list_users().await.unwrap_err();
+    assert!(err.to_string().contains("the API stopped answering"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 5, "a stopped client sends nothing");
+}
+
+#[tokio::test]
+async fn a_create_whose_reread_fails_is_unconfirmed_not_failed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path(GROUPS)).respond_with(ResponseTemplate::new(500)).expect(1).mount(&server).await;
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(503)).expect(4).mount(&server).await;
+    let body = GroupPayload { name: "Ops".into(), description: "d".into(), members: vec![], guests: vec![] };
+    let err = client(&server).create_group(&body).await.unwrap_err();
+    assert!(err.is_unconfirmed(), "{err:?}");
+    assert!(err.to_string().contains("whether it took effect is unknown"), "{err}");
+}

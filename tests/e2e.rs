@@ -44,6 +44,33 @@ impl Cli {
             stderr: String::from_utf8_lossy(&out.stderr).into(),
         }
     }
+
+    /// Runs, and kills the process if it has not ended within `limit` (then the test fails).
+    fn run_within(mut self, limit: std::time::Duration) -> Run {
+        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary runs");
+        let drain = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = Vec::new();
+                let _ = r.read_to_end(&mut s);
+                String::from_utf8_lossy(&s).into_owned()
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().expect("stdout")));
+        let err = drain(Box::new(child.stderr.take().expect("stderr")));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the command did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Run { code: status.code().unwrap_or(-1), stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
+    }
 }
 
 #[derive(Debug)]
@@ -744,6 +771,55 @@ mod wiremock_tallyfy {
         json!({"id": format!("{i:032x}"), "name": format!("Team {i:03}"), "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
     }
 
+    /// Answers with the `Authorization` header the request carried, as a hostile server might.
+    struct EchoAuthorization(u16);
+
+    impl wiremock::Respond for EchoAuthorization {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            ResponseTemplate::new(self.0).insert_header("X-Request-Id", auth.as_str()).set_body_json(
+                json!({"message": format!("Rejected {auth}"), "code": auth, "errors": {"name": [format!("{auth} may not")]}}),
+            )
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_echoes_the_token_never_gets_it_printed_logged_or_reported() {
+        const TOKEN: &str = "tfy-ECHOED-91c2";
+        let server = MockServer::start().await;
+        let users = vec![json!({"id": 1, "email": "u1@example.com", "status": "active"})];
+        mount_lists(&server, "/organizations/o/users", &users, 100, None, 5).await;
+        mount_lists(&server, "/organizations/o/groups", &[group(1, &[1])], 100, None, 5).await;
+        // The update leaves members and guests to Tallyfy: the group is re-read before the PUT.
+        Mock::given(method("GET"))
+            .and(path(format!("/organizations/o/groups/{:032x}", 1)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": group(1, &[1])})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT")).respond_with(EchoAuthorization(422)).expect(1).mount(&server).await;
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups:\n  - name: Team 001\n    description: new\n");
+        let report = dir.path().join("report.json");
+        let (uri, d, f2, r) = (server.uri(), dir.path().to_path_buf(), f.clone(), report.to_string_lossy().into_owned());
+        let run = tokio::task::spawn_blocking(move || {
+            Cli::new(&d)
+                .args(&["apply", "-f", &f2, "--auto-approve", "--report", &r, "-vv", "--api-url", &uri, "--org", "o", "--max-rps", "0"])
+                .env("TALLYFY_ACCESS_TOKEN", TOKEN)
+                .run()
+        })
+        .await
+        .expect("join")
+        .expect_code(1);
+        let text = std::fs::read_to_string(&report).expect("report");
+        for (what, out) in [("stdout", &run.stdout), ("stderr", &run.stderr), ("report", &text)] {
+            assert!(!out.contains(TOKEN), "the token leaked into {what}:\n{out}");
+        }
+        assert!(run.stdout.contains("Rejected Bearer ***"), "{}", run.stdout);
+        assert!(text.contains("Rejected Bearer ***"), "{text}");
+        assert!(run.stderr.contains("Rejected Bearer ***"), "the failure is logged, scrubbed: {}", run.stderr);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn plan_apply_plan_against_three_pages() {
         let server = MockServer::start().await;
@@ -893,7 +969,7 @@ fn large_and_hostile_files() {
     let huge = d.join("huge.yaml");
     std::fs::File::create(&huge).and_then(|f| f.set_len(65 * 1024 * 1024)).expect("sparse file");
     let run = Cli::new(d).args(&["validate", "-f", huge.to_str().unwrap_or_default()]).run().expect_code(1);
-    assert!(run.stderr.contains("is 68157440 bytes, over the 67108864-byte limit for one file"), "{}", run.stderr);
+    assert!(run.stderr.contains("huge.yaml is larger than 64 MiB (68157440 bytes), the limit for one file"), "{}", run.stderr);
     // An alias bomb, binary garbage and deep nesting: clear errors, no panic.
     let bomb = write(d, "bomb.yaml", "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\ngroups: [*b, *b]\n");
     let run = Cli::new(d).args(&["validate", "-f", &bomb]).run().expect_code(1);
@@ -982,4 +1058,317 @@ fn a_directory_of_files_merges() {
     let run = Cli::new(d).args(&["validate", "-f", g]).run().expect_code(1);
     assert!(run.stderr.contains("30-more.yaml:2:11: group \"support escalation\" is defined twice (first at"), "{}", run.stderr);
     assert!(run.stderr.contains("20-teams.yml:2:11)"), "{}", run.stderr);
+}
+
+/// A FIFO fed by a thread with `head` and then `pad_bytes` of YAML comments, as `<(...)` gives.
+#[cfg(unix)]
+fn fifo(dir: &Path, name: &str, head: &str, pad_bytes: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    let p = dir.join(name);
+    let made = Command::new("mkfifo").arg(&p).status().expect("mkfifo runs");
+    assert!(made.success());
+    let path = p.clone();
+    let head = head.to_string();
+    let writer = std::thread::spawn(move || {
+        let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        let line = format!("#{}\n", "x".repeat(1022));
+        let _ = f.write_all(head.as_bytes());
+        for _ in 0..pad_bytes / line.len() {
+            // The reader stops early when the cap holds: a broken pipe ends the writer.
+            if f.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    (p.to_string_lossy().into_owned(), writer)
+}
+
+#[cfg(unix)]
+#[test]
+fn the_size_cap_holds_for_pipes_devices_and_token_files() {
+    use std::time::Duration;
+    let dir = scratch();
+    let d = dir.path();
+    // A FIFO: a valid document followed by 65 MiB of comments is refused, not read whole.
+    let (f, writer) = fifo(d, "groups.fifo", "groups: []\n", 65 * 1024 * 1024);
+    let run = Cli::new(d).args(&["validate", "-f", &f]).run_within(Duration::from_secs(60)).expect_code(1);
+    assert!(run.stderr.contains("groups.fifo is larger than 64 MiB, the limit for one file"), "{}", run.stderr);
+    let _ = writer.join();
+    // The same file under 64 MiB is read.
+    let (f, writer) = fifo(d, "small.fifo", "groups: []\n", 1024 * 1024);
+    Cli::new(d).args(&["validate", "-f", &f]).run_within(Duration::from_secs(60)).expect_code(0);
+    let _ = writer.join();
+    // A device that never ends.
+    let run = Cli::new(d).args(&["validate", "-f", "/dev/zero"]).run_within(Duration::from_secs(60)).expect_code(1);
+    assert!(run.stderr.contains("/dev/zero is larger than 64 MiB"), "{}", run.stderr);
+    let run = Cli::new(d)
+        .args(&["plan", "-f", &write(d, "g.yaml", "groups: []\n"), "--org", "o", "--api-url", "http://127.0.0.1:9/api"])
+        .args(&["--token-file", "/dev/zero"])
+        .run_within(Duration::from_secs(60))
+        .expect_code(1);
+    assert!(run.stderr.contains("the token file /dev/zero is larger than 64 MiB"), "{}", run.stderr);
+}
+
+#[test]
+fn plain_http_never_goes_through_a_proxy() {
+    let served = serve(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let proxy = rt.block_on(wiremock::MockServer::start());
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let run = Cli::new(d)
+        .args(&["plan", "-f", &f, "--api-url", &served.url, "--org", "sandbox"])
+        .env("TALLYFY_ACCESS_TOKEN", "sandbox-token")
+        .env("HTTP_PROXY", &proxy.uri())
+        .env("http_proxy", &proxy.uri())
+        .env("ALL_PROXY", &proxy.uri())
+        .env("NO_PROXY", "")
+        .run();
+    let seen = rt.block_on(proxy.received_requests()).unwrap_or_default();
+    assert!(seen.is_empty(), "{} request(s) went through the proxy, token included: {:?}", seen.len(), seen.first().map(|r| &r.url));
+    run.expect_code(0);
+}
+
+#[test]
+fn https_goes_through_a_proxy_with_connect() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
+                head.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+        }
+    });
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    Cli::new(d)
+        .args(&["plan", "-f", &f, "--api-url", "https://tallyfy.invalid/api", "--org", "o", "--max-retry-time", "0", "--timeout", "5"])
+        .env("TALLYFY_ACCESS_TOKEN", "tfy-PROXIED-5e1")
+        .env("HTTPS_PROXY", &format!("http://127.0.0.1:{port}"))
+        .env("https_proxy", &format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", "")
+        .run()
+        .expect_code(1);
+    let head = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the proxy was asked to connect");
+    assert!(head.starts_with("CONNECT tallyfy.invalid:443 HTTP/1.1\r\n"), "{head}");
+    assert!(!head.contains("tfy-PROXIED-5e1"), "the token travels only inside the tunnel: {head}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_token_file_readable_by_others_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let served = serve(&[]);
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let token = write(d, "token", "sandbox-token\n");
+    let plan = |mode: u32| {
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        Cli::new(d).args(&["plan", "-f", &f, "--api-url", &served.url, "--org", "sandbox", "--token-file", &token]).run().expect_code(0)
+    };
+    let open = plan(0o644);
+    assert!(open.stderr.contains(&format!("the token file {token} can be read by other users (mode 644)")), "{}", open.stderr);
+    assert!(open.stderr.contains(&format!("chmod 600 {token}")), "{}", open.stderr);
+    let closed = plan(0o600);
+    assert!(!closed.stderr.contains("can be read by other users"), "{}", closed.stderr);
+}
+
+/// A running apply whose stderr lines are watched as they come.
+#[cfg(unix)]
+struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+#[cfg(unix)]
+impl Watched {
+    fn start(dir: &Path, args: &[&str], token: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("TALLYFY_ACCESS_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Watched { child, lines, stderr: Vec::new() }
+    }
+
+    /// Waits (at most 60 s) for a stderr line containing `text`.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            let found = line.contains(text);
+            self.stderr.push(line);
+            if found {
+                return;
+            }
+        }
+        panic!("no line with {text:?} on stderr:\n{}", self.stderr.join("\n"));
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(sent.success());
+    }
+
+    fn finish(mut self) -> Run {
+        use std::io::Read;
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        let status = self.child.wait().expect("wait");
+        self.stderr.extend(self.lines.try_iter());
+        Run { code: status.code().unwrap_or(-1), stdout, stderr: self.stderr.join("\n") }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_an_apply_like_ctrl_c_and_a_second_one_still_writes_the_report() {
+    // Each request takes 1.5 s, so the first action is in flight when the signal comes.
+    let served = serve(&["--latency", "1500"]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let report = d.join("report.json");
+    let args = [
+        "apply",
+        "-f",
+        ex.to_str().unwrap_or_default(),
+        "--auto-approve",
+        "-v",
+        "--parallelism",
+        "1",
+        "--report",
+        report.to_str().unwrap_or_default(),
+        "--api-url",
+        &served.url,
+        "--org",
+        "sandbox",
+    ];
+    let start = |d: &Path| Watched::start(d, &args, "sandbox-token");
+    // One SIGTERM: the action in flight finishes, nothing else starts, the report is written.
+    let mut once = start(d);
+    once.wait_for("applying");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    once.signal("TERM");
+    let run = once.finish().expect_code(1);
+    assert!(run.stdout.contains("Apply: 1 applied, 0 failed, 5 skipped."), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.matches(": apply was interrupted before this action started").count(), 5, "{}", run.stdout);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(written["results"].as_array().map(Vec::len), Some(6), "{written}");
+    std::fs::remove_file(&report).expect("rm");
+    // Two signals: the request in flight is abandoned, the report still written, exit 130.
+    let mut twice = start(d);
+    twice.wait_for("applying");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    twice.signal("TERM");
+    twice.wait_for("Interrupted:");
+    twice.signal("INT");
+    let run = twice.finish().expect_code(130);
+    // The first run applied one action, so five remain.
+    assert!(run.stdout.contains("Apply: 0 applied, 0 failed, 4 skipped, 1 unknown"), "{}\n{}", run.stdout, run.stderr);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let statuses: Vec<&str> =
+        written["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "unknown").count(), 1, "{statuses:?}");
+}
+
+#[test]
+fn out_of_range_numbers_are_usage_errors_never_a_panic() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups: []\n");
+    let bad = [
+        ("plan", "--max-rps", "1e-20"),
+        ("plan", "--max-rps", "-1"),
+        ("plan", "--max-rps", "NaN"),
+        ("plan", "--max-rps", "inf"),
+        ("plan", "--max-rps", "1e300"),
+        ("plan", "--timeout", "0"),
+        ("plan", "--timeout", "18446744073709551615"),
+        ("plan", "--max-retry-time", "99999999999"),
+        ("plan", "--parallelism", "0"),
+        ("apply", "--guest-invites-per-hour", "0"),
+        ("export", "--max-rps", "-0.5"),
+    ];
+    for (command, flag, value) in bad {
+        let files: &[&str] = if command == "export" { &[] } else { &["-f", &f] };
+        let arg = format!("{flag}={value}");
+        let run = sb(d, &[&[command, arg.as_str()][..], files].concat());
+        assert_eq!(run.code, 1, "{command} {flag} {value} should be a usage error:\n{}", run.stderr);
+        assert!(run.stderr.contains(flag), "{flag} {value}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{flag} {value}: {}", run.stderr);
+    }
+    for args in [&["sandbox", "--seed-users", "100000000000"][..], &["sandbox", "--latency", "18446744073709551615"][..]] {
+        let run = Cli::new(d).args(args).args(&["--listen", "127.0.0.1:0"]).run_within(std::time::Duration::from_secs(30));
+        assert_eq!(run.code, 1, "{args:?} should be a usage error:\n{}", run.stderr);
+        assert!(run.stderr.contains(args[1]), "{args:?}: {}", run.stderr);
+    }
+    // The limits themselves are accepted: 0 means no limit.
+    sb(d, &["plan", "-f", &f, "--max-rps", "0", "--timeout", "1", "--max-retry-time", "0"]).expect_code(0);
+}
+
+#[test]
+fn export_of_edge_cases_plans_empty() {
+    let served = serve(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        let groups = [
+            json!({"name": "null", "description": "~", "members": [1001]}),
+            json!({"name": "~", "description": "yes", "members": [1002]}),
+            json!({"name": "yes", "description": "null", "members": [1003]}),
+            json!({"name": "0123", "description": "0123", "members": [1004]}),
+            // Every member disabled, and some (user 1008 is disabled; unknown ids are covered by unit tests).
+            json!({"name": "Only disabled", "description": "d", "members": [1008]}),
+            json!({"name": "Some disabled", "description": "d", "members": [1001, 1008]}),
+        ];
+        for g in groups {
+            let r = http
+                .post(format!("{}/organizations/sandbox/groups", served.url))
+                .header("Authorization", "Bearer sandbox-token")
+                .header("X-Tallyfy-Client", "APIClient")
+                .header("Content-Type", "application/json")
+                .body(g.to_string())
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status().as_u16(), 201, "{g}");
+        }
+    });
+    let dir = scratch();
+    let d = dir.path();
+    let out = d.join("exported.yaml");
+    let o = out.to_str().unwrap_or_default();
+    let remote = |args: &[&str]| {
+        Cli::new(d).args(args).args(&["--api-url", &served.url, "--org", "sandbox"]).env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run()
+    };
+    remote(&["export", "--out", o]).expect_code(0);
+    let text = std::fs::read_to_string(&out).expect("export");
+    Cli::new(d).args(&["validate", "-f", o]).run().expect_code(0);
+    let plan = remote(&["plan", "-f", o, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the first plan is not empty:\n{}\n{}\n{text}", plan.stdout, plan.stderr);
 }

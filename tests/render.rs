@@ -186,3 +186,72 @@ fn groups_that_cannot_be_managed_in_every_rendering() {
         serde_json::json!([{"name": " ", "id": "2", "why": "blank_name"}, {"name": "Ops", "id": "..", "why": "bad_id"}])
     );
 }
+
+/// Live data that tries to forge or hide output: line breaks, a terminal escape sequence, a bidi
+/// override and zero-width characters in names, descriptions, user names and guest emails.
+fn hostile_plan() -> Plan {
+    const FAKE: &str = "Stray\n\nNo changes. Tallyfy matches groups.yaml (9 unchanged groups).\n";
+    let groups = vec![
+        live("1", "Ops", "Line one\u{1b}[2K\rforged\u{202e}", &[1001, 1002], &["g\u{200b}@partner.example"]),
+        live("2", FAKE, "d", &[1001], &[]),
+        live("3", "Gone\u{202e}txt.exe", "d", &[1003], &[]),
+    ];
+    let mut users = users();
+    users[1].first_name = "Bob\u{1b}[31m".into();
+    let desired = load_str("groups.yaml", "groups:\n  - name: Ops\n    description: Ops team\n    members: [alice@example.com]\n    guests: []\n  - name: \"Gone\\u202Etxt.exe\"\n    absent: true\n").expect("valid");
+    let dir = Directory::new(&users);
+    let resolved = resolve(&desired, &dir, |_| true).expect("resolved");
+    let d = diff(&desired, &resolved, &groups, Some(&[]), &DiffOptions::default());
+    plan::build(d, &GuardLimits::of(&desired), &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() })
+}
+
+fn assert_inert(rendering: &str) {
+    for c in ['\u{1b}', '\r', '\u{202e}', '\u{200b}'] {
+        assert!(!rendering.contains(c), "raw {c:?} in\n{rendering}");
+    }
+    assert!(!rendering.lines().any(|l| l.trim_start().starts_with("No changes")), "a forged line:\n{rendering}");
+}
+
+#[test]
+fn hostile_live_text_is_shown_escaped() {
+    let plan = hostile_plan();
+    let text = text::render_plan(&plan, false);
+    assert_inert(&text);
+    assert!(text.contains("Stray\\n\\nNo changes. Tallyfy matches groups.yaml (9 unchanged groups).\\n"), "{text}");
+    assert!(text.contains("- delete group \"Gone\\u{202e}txt.exe\""), "{text}");
+    insta::assert_snapshot!("text_plan_hostile", text);
+    let md = markdown::render_plan(&plan);
+    assert_inert(&md);
+    insta::assert_snapshot!("markdown_plan_hostile", md);
+    // JSON keeps the exact strings.
+    let v: serde_json::Value = serde_json::from_str(&json::render_plan(&plan)).expect("json");
+    assert_eq!(v["unmanaged"][0], "Stray\n\nNo changes. Tallyfy matches groups.yaml (9 unchanged groups).\n");
+    assert_eq!(v["changes"][1]["group"], "Gone\u{202e}txt.exe");
+    // The report too: subjects and server messages cannot forge lines.
+    let report = ApplyReport {
+        results: vec![ActionResult {
+            verb: "delete".into(),
+            subject: "group \"Gone\u{202e}txt.exe\"".into(),
+            outcome: Outcome::Failed { error: "DELETE x failed with HTTP 500: boom\u{1b}[2K\r\u{200b}".into() },
+        }],
+        allow_removals: None,
+    };
+    assert_inert(&text::render_report(&report, false));
+}
+
+#[test]
+fn apply_report_with_unknown_outcomes() {
+    let report = ApplyReport {
+        results: vec![
+            ActionResult {
+                verb: "create".into(),
+                subject: "group \"Product Council\"".into(),
+                outcome: Outcome::Unknown { reason: "POST /organizations/org1/groups failed with HTTP 502; whether it took effect is unknown, because reading it back failed too: GET /organizations/org1/groups failed with HTTP 503\n    hint: run plan again: it shows whether the create is still needed".into() },
+            },
+            ActionResult { verb: "update".into(), subject: "group \"Ops\"".into(), outcome: Outcome::Skipped { reason: "the API stopped answering (5 connection failures or timeouts in a row); not started".into() } },
+        ],
+        allow_removals: None,
+    };
+    insta::assert_snapshot!(text::render_report(&report, false));
+    insta::assert_json_snapshot!(report);
+}

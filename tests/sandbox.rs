@@ -118,11 +118,6 @@ async fn every_validation_rule_answers_422_with_field_errors() {
             "guests.0",
             "The guests.0 belongs to a member of the organization.",
         ),
-        (
-            json!({"name": "A", "description": "d", "guests": ["new@x.co"]}),
-            "guests.0",
-            "The selected guests.0 is not a guest of the organization.",
-        ),
     ];
     for (body, field, message) in cases {
         let (status, v) = s.ok("POST", GROUPS, Some(body.clone())).await;
@@ -261,4 +256,51 @@ async fn guest_invitations_are_limited_per_hour() {
     assert!((3500..=3600).contains(&wait), "{wait}");
     // A rejected invitation does not count against the limit, and other writes are not limited.
     assert_eq!(s.ok("POST", GROUPS, Some(json!({"name": "Z", "description": "d"}))).await.0, 201);
+}
+
+#[tokio::test]
+async fn guest_emails_in_a_group_write_create_the_guests_as_tallyfy_documents() {
+    let s = start(Config { guest_limit: 3, ..Config::default() }).await;
+    // Tallyfy's documented JavaScript sample: a new guest straight in `guests`.
+    let (status, body) = s
+        .ok(
+            "POST",
+            GROUPS,
+            Some(json!({"name": "Design", "description": "Freelancers", "members": [1001], "guests": ["freelancer@design.co"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["guests"], json!(["freelancer@design.co"]));
+    let id = body["data"]["id"].as_str().expect("id").to_string();
+    let (_, guests) = s.ok("GET", "/api/organizations/sandbox/guests?per_page=100", None).await;
+    let emails: Vec<&str> = guests["data"].as_array().into_iter().flatten().filter_map(|g| g["email"].as_str()).collect();
+    assert!(emails.contains(&"freelancer@design.co"), "{emails:?}");
+    // An update may add a new guest too; each counts against the hourly cap (two of three now).
+    let (status, body) = s
+        .ok(
+            "PUT",
+            &format!("{GROUPS}/{id}"),
+            Some(json!({"name": "Design", "description": "Freelancers", "guests": ["freelancer@design.co", "second@design.co"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Two more new guests would pass the cap: 429, and nothing changes.
+    let over = json!({"name": "More", "description": "d", "guests": ["third@design.co", "fourth@design.co"]}).to_string();
+    let (status, _, headers) = s.call("POST", GROUPS, Some(&over), true).await;
+    assert_eq!(status, 429);
+    assert!(headers.contains_key("retry-after"));
+    assert!(!s.sandbox.snapshot().groups.values().any(|g| g.name == "More"));
+    assert!(!s.sandbox.snapshot().guests.iter().any(|g| g.email == "third@design.co"));
+    // A member's address is still not a guest.
+    let (status, body) = s.ok("POST", GROUPS, Some(json!({"name": "M", "description": "d", "guests": ["alice.nguyen@example.com"]}))).await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[tokio::test]
+async fn strict_guests_requires_guests_to_exist_first() {
+    let s = start(Config { strict_guests: true, ..Config::default() }).await;
+    let (status, body) =
+        s.ok("POST", GROUPS, Some(json!({"name": "Design", "description": "d", "guests": ["freelancer@design.co"]}))).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"]["guests.0"][0], "The selected guests.0 is not a guest of the organization.");
 }

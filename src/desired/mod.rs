@@ -208,8 +208,15 @@ pub struct Source {
 pub enum ReadError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path} is {size} bytes, over the {limit}-byte limit for one file; split it into several files in a directory")]
-    TooLarge { path: String, size: u64, limit: u64 },
+    #[error(
+        "{path} is larger than 64 MiB{}, the limit for one file; split it into several files in a directory",
+        size.map(|s| format!(" ({s} bytes)")).unwrap_or_default()
+    )]
+    TooLarge {
+        path: String,
+        /// The size, when the file is a regular file (a pipe or device has none).
+        size: Option<u64>,
+    },
     #[error("{path} is a directory with no *.yaml or *.yml files")]
     EmptyDirectory { path: String },
     #[error("no input files: pass -f groups.yaml (or a directory of *.yaml files)")]
@@ -246,12 +253,37 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
 }
 
 fn read_one(path: &Path) -> Result<Source, ReadError> {
-    let size = std::fs::metadata(path).map_err(|source| ReadError::Io { path: show(path), source })?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge { path: show(path), size, limit: MAX_FILE_BYTES });
+    match read_bounded(path, MAX_FILE_BYTES) {
+        Ok(Bounded::Read(bytes)) => Ok(Source { name: show(path), bytes }),
+        Ok(Bounded::TooLarge { size }) => Err(ReadError::TooLarge { path: show(path), size }),
+        Err(source) => Err(ReadError::Io { path: show(path), source }),
     }
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: show(path), source })?;
-    Ok(Source { name: show(path), bytes })
+}
+
+/// What [`read_bounded`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bounded {
+    /// The whole content, at most the limit.
+    Read(Vec<u8>),
+    /// More than the limit; `size` when the file is a regular file.
+    TooLarge { size: Option<u64> },
+}
+
+/// Reads a file of any kind (a regular file, a FIFO, a device such as `/dev/zero`, a process
+/// substitution) but never more than `limit` bytes of it, so no input can exhaust memory.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Bounded> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > limit {
+        return Ok(Bounded::TooLarge { size: Some(meta.len()) });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(Bounded::TooLarge { size: meta.is_file().then_some(meta.len()) });
+    }
+    Ok(Bounded::Read(bytes))
 }
 
 fn show(path: &Path) -> String {

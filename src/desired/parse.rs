@@ -74,7 +74,15 @@ pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>)
                 .with_hint("groups.yaml needs only four levels: groups → group → members → member"),
         ]);
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    if let Some(line) = second_document(text) {
+        let at = Location { file, line, column: 1 };
+        return Err(vec![
+            Diagnostic::at(&at, "a second YAML document starts here; groups.yaml must be a single document")
+                .with_hint("merge the documents into one `groups:` list, or put each in its own file of a directory passed with -f"),
+        ]);
+    }
+    // Quoted scalars are strings: `name: "null"` is the name null, not an empty value.
+    let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
     // marked-yaml asserts on a few malformed streams; a panic there must become an error.
     let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, options));
     drop(source); // the tree owns its strings; the text is no longer needed
@@ -159,6 +167,38 @@ fn line_col(prefix: &[u8]) -> (usize, usize) {
     let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
     let column = prefix.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
     (line, column)
+}
+
+/// The line where a second document starts, if any. The parser reads only the first document,
+/// so anything after it would be dropped silently. A document marker (`---`, `...`) can only
+/// stand at the start of a line, so a line scan finds every one.
+fn second_document(text: &str) -> Option<usize> {
+    let marker = |line: &str, m: &str| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
+    let mut content = false;
+    let mut ended = false;
+    for (i, line) in text.lines().enumerate() {
+        if marker(line, "---") {
+            if content || ended {
+                return Some(i + 1);
+            }
+            let rest = line[3..].trim();
+            content = !rest.is_empty() && !rest.starts_with('#');
+            continue;
+        }
+        if marker(line, "...") {
+            ended = true;
+            continue;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || (!content && line.starts_with('%')) {
+            continue;
+        }
+        if ended {
+            return Some(i + 1);
+        }
+        content = true;
+    }
+    None
 }
 
 /// A cheap pre-scan that refuses pathologically nested documents before the parser builds them.

@@ -216,3 +216,22 @@ fn guest_mappings_are_checked_with_locations() {
     assert!(e.iter().any(|d| d.starts_with("g.yaml:6:17: guest a@p.co is listed twice in this group (first on line 4)")), "{e:#?}");
     assert!(e.iter().any(|d| d.starts_with("g.yaml:7:17: guest `nope` is not an email address")), "{e:#?}");
 }
+
+#[test]
+fn a_second_document_is_refused_where_it_starts() {
+    // Today's parser reads the first document only: the second would be dropped silently.
+    for (text, line) in [
+        ("groups:\n  - name: A\n---\ngroups:\n  - name: B\n", 3),
+        ("--- {groups: []}\n--- {groups: [{name: B}]}\n", 2),
+        ("groups: []\n...\ngroups:\n  - name: B\n", 3),
+        ("groups:\n  - name: A\n--- # more\n", 3),
+    ] {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{text:?}: {e:#?}");
+        assert!(e[0].starts_with(&format!("g.yaml:{line}:1: a second YAML document starts here")), "{text:?}: {}", e[0]);
+        assert!(e[0].contains("hint: "), "{}", e[0]);
+    }
+    // One document, with an explicit start and end, is fine; so is `---` inside a value.
+    ok("# groups\n--- # the only document\ngroups:\n  - name: A\n    description: \"a\n      --- b\"\n...\n# trailing comment\n");
+    ok("groups:\n  - name: A\n    description: |\n      ---\n");
+}

@@ -174,7 +174,10 @@ pub fn diff(
             out.warnings.push(format!("{} live groups share the name \"{key}\" (ignoring case): {}", idx.len(), names.join(", ")));
         }
     }
-    let mut claimed = vec![false; candidates.len()];
+    // Live groups outside --only/--exclude take no part in matching either: they are never
+    // renamed, updated or deleted (see `protect_out_of_scope`).
+    let outside: Vec<bool> = candidates.iter().map(|g| !options.scope.includes(&g.name)).collect();
+    let mut claimed = outside.clone();
     let take = |claimed: &mut Vec<bool>, idx: Option<&Vec<usize>>| -> Option<usize> {
         let i = idx?.iter().copied().find(|&i| !claimed[i])?;
         claimed[i] = true;
@@ -197,7 +200,27 @@ pub fn diff(
         }
     }
 
-    for (slot, r) in matched.iter().zip(&present) {
+    let blocked = protect_out_of_scope(&present, &matched, &candidates, &outside, &mut out.warnings);
+    // What each live name looks like, for the warnings about near misses (the first name in
+    // order when several look alike, so the output does not depend on the live order).
+    let mut skeletons: HashMap<String, &LiveGroup> = HashMap::new();
+    for g in &candidates {
+        skeletons
+            .entry(crate::names::skeleton(&g.name))
+            .and_modify(|e| {
+                if (&g.name, &g.id) < (&e.name, &e.id) {
+                    *e = g;
+                }
+            })
+            .or_insert(g);
+    }
+    unmatched_previously(&present, &matched, &blocked, &candidates, &skeletons, &mut out.warnings);
+    look_alike_names(&present, &matched, &blocked, &skeletons, &mut out.warnings);
+
+    for ((slot, r), blocked) in matched.iter().zip(&present).zip(&blocked) {
+        if *blocked {
+            continue;
+        }
         if let Some(m) = &r.members {
             out.resolved_users.extend(m.iter().copied());
         }
@@ -273,6 +296,9 @@ pub fn diff(
     for r in resolved.iter().filter(|r| r.desired.absent) {
         let name = &r.desired.name.value;
         let found = take(&mut claimed, exact.get(name.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(name))));
+        if found.is_none() {
+            out.warnings.extend(absent_unmatched(r.desired, &candidates, &outside, &skeletons));
+        }
         if let Some(i) = found {
             let live = candidates[i];
             if options.no_removals {
@@ -297,11 +323,15 @@ pub fn diff(
         .flat_map(|r| r.desired.previously.iter().map(move |p| (name_key(&p.value), r.desired.name.value.as_str())))
         .collect();
     for (i, live) in candidates.iter().enumerate() {
+        if outside[i] {
+            out.out_of_scope += 1;
+            continue;
+        }
         if claimed[i] {
             continue;
         }
         let key = name_key(&live.name);
-        if !options.scope.includes(&live.name) || excluded.contains(&key) {
+        if excluded.contains(&key) {
             out.out_of_scope += 1;
         } else if let Some(new_name) = renamed_to.get(&key) {
             out.warnings.push(format!(
@@ -357,6 +387,129 @@ pub fn diff(
     out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out
+}
+
+/// Desired groups (by index in `present`) that match nothing in scope but would match a live
+/// group outside `--only`/`--exclude` (by a name differing in case, or by `previously`): they
+/// are left alone with a warning, so that a narrowed run never renames that group, nor creates a
+/// twin beside it.
+fn protect_out_of_scope(
+    present: &[&ResolvedGroup<'_>],
+    matched: &[Option<usize>],
+    candidates: &[&LiveGroup],
+    outside: &[bool],
+    warnings: &mut Vec<String>,
+) -> Vec<bool> {
+    let outside_by_key: HashMap<String, &LiveGroup> =
+        candidates.iter().zip(outside).filter(|(_, out)| **out).map(|(g, _)| (name_key(&g.name), *g)).collect();
+    present
+        .iter()
+        .zip(matched)
+        .map(|(r, slot)| {
+            if slot.is_some() || outside_by_key.is_empty() {
+                return false;
+            }
+            let names = std::iter::once(&r.desired.name.value).chain(r.desired.previously.iter().map(|p| &p.value));
+            let Some(live) = names.filter_map(|n| outside_by_key.get(&name_key(n))).next() else { return false };
+            warnings.push(out_of_scope_warning(&r.desired.name.value, live));
+            true
+        })
+        .collect()
+}
+
+/// Why an `absent: true` entry that matched nothing in scope may still deserve a look: it names
+/// a live group outside the scope (left alone), or one that differs only by invisible,
+/// look-alike or space characters (so nothing is deleted).
+fn absent_unmatched(
+    desired: &crate::desired::DesiredGroup,
+    candidates: &[&LiveGroup],
+    outside: &[bool],
+    skeletons: &HashMap<String, &LiveGroup>,
+) -> Option<String> {
+    let name = &desired.name.value;
+    if let Some((live, _)) = candidates.iter().zip(outside).find(|(g, out)| **out && name_key(&g.name) == name_key(name)) {
+        return Some(out_of_scope_warning(name, live));
+    }
+    let live = skeletons.get(&crate::names::skeleton(name))?;
+    Some(format!(
+        "{}: \"{name}\" (absent: true) differs from the live group \"{}\" only by invisible, look-alike or space characters, so nothing is deleted; if it is meant to be that group, copy its name exactly",
+        desired.name.at, live.name
+    ))
+}
+
+fn out_of_scope_warning(name: &str, live: &LiveGroup) -> String {
+    format!(
+        "\"{name}\" matches the live group \"{}\", which is outside --only/--exclude; both are left alone (widen the scope to include \"{}\" to change it)",
+        live.name, live.name
+    )
+}
+
+/// Warns about `previously` names that match no live group when the group is about to be
+/// created: a typo there turns a rename into a new group (and, with prune, the old group into a
+/// deletion). Suggests the closest live name. Once a rename is done the old name matches nothing
+/// by design, so groups that exist under their name are not checked.
+fn unmatched_previously(
+    present: &[&ResolvedGroup<'_>],
+    matched: &[Option<usize>],
+    blocked: &[bool],
+    candidates: &[&LiveGroup],
+    skeletons: &HashMap<String, &LiveGroup>,
+    warnings: &mut Vec<String>,
+) {
+    for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
+        if slot.is_some() || *blocked {
+            continue;
+        }
+        let new = &r.desired.name.value;
+        for old in &r.desired.previously {
+            let mut w = format!(
+                "{}: `previously` name \"{}\" of \"{new}\" matches no live group, so \"{new}\" is created as a new group",
+                old.at, old.value
+            );
+            if let Some(close) = closest_name(&old.value, candidates, skeletons) {
+                w.push_str(&format!("; did you mean \"{close}\"?"));
+            }
+            warnings.push(w);
+        }
+    }
+}
+
+/// The live name closest to `name`: one that looks the same, or else within a few edits.
+fn closest_name<'a>(name: &str, candidates: &[&'a LiveGroup], skeletons: &HashMap<String, &'a LiveGroup>) -> Option<&'a str> {
+    if let Some(g) = skeletons.get(&crate::names::skeleton(name)) {
+        return Some(&g.name);
+    }
+    let key = name_key(name);
+    let limit = 2.max(key.chars().count() / 5);
+    candidates
+        .iter()
+        .map(|g| (strsim::levenshtein(&key, &name_key(&g.name)), g.name.as_str()))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Warns when a group about to be created differs from a live group only by invisible,
+/// look-alike or space characters: most likely the same group, mistyped on one side.
+fn look_alike_names(
+    present: &[&ResolvedGroup<'_>],
+    matched: &[Option<usize>],
+    blocked: &[bool],
+    skeletons: &HashMap<String, &LiveGroup>,
+    warnings: &mut Vec<String>,
+) {
+    for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
+        if slot.is_some() || *blocked {
+            continue;
+        }
+        let name = &r.desired.name;
+        if let Some(live) = skeletons.get(&crate::names::skeleton(&name.value)) {
+            warnings.push(format!(
+                "{}: \"{}\" differs from the live group \"{}\" only by invisible, look-alike or space characters, so it is created as a new group; if it is meant to be that group, copy its name exactly",
+                name.at, name.value, live.name
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -279,3 +279,88 @@ fn groups_with_blank_names_or_odd_ids_are_listed_never_touched() {
     assert_eq!(kinds(&p), Vec::<String>::new());
     assert_eq!(p.unmanageable.len(), 3);
 }
+
+fn scope(only: &[&str], exclude: &[&str]) -> DiffOptions {
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    DiffOptions { scope: Scope::new(&owned(only), &owned(exclude)).unwrap(), no_removals: false, keep_going: false }
+}
+
+#[test]
+fn a_previously_name_that_matches_nothing_is_a_warning_with_a_suggestion() {
+    let yaml =
+        "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Onboarding Specialists\n    previously: [Onbaording Team]\n";
+    let p = plan_of(yaml, &[live("a", "Onboarding Team", &[1], &[])]);
+    // The typo turns a rename into delete-and-recreate: the plan must say so.
+    assert_eq!(kinds(&p), vec!["create Onboarding Specialists", "delete Onboarding Team"]);
+    let w: Vec<&String> = p.warnings.iter().filter(|w| w.contains("Onbaording Team")).collect();
+    assert_eq!(w.len(), 1, "{:?}", p.warnings);
+    assert!(
+        w[0].starts_with(
+            "g.yaml:6:18: `previously` name \"Onbaording Team\" of \"Onboarding Specialists\" matches no live group, so \"Onboarding Specialists\" is created as a new group"
+        ),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].ends_with("did you mean \"Onboarding Team\"?"), "{}", w[0]);
+    // Nothing close: still a warning, without a suggestion.
+    let p = plan_of("groups:\n  - name: A\n    previously: [Zzz]\n", &[live("a", "Onboarding Team", &[1], &[])]);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(!p.warnings[0].contains("did you mean"), "{:?}", p.warnings);
+    // After the rename the old name matches nothing, as expected: no warning.
+    let p = plan_of(yaml, &[live("a", "Onboarding Specialists", &[1], &[])]);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn live_groups_out_of_scope_are_never_renamed_updated_or_deleted() {
+    // `previously` names a live group outside --only: not renamed, and no twin is created.
+    let p = plan_with(
+        "groups:\n  - name: Ops New\n    previously: [Legacy Ops]\n",
+        &[live("a", "Legacy Ops", &[1], &[])],
+        &scope(&["Ops*"], &[]),
+    );
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.out_of_scope, 1);
+    assert!(
+        p.warnings.iter().any(|w| w.contains("\"Ops New\" matches the live group \"Legacy Ops\", which is outside --only/--exclude")),
+        "{:?}",
+        p.warnings
+    );
+    // A case-only match outside the scope is neither renamed nor updated.
+    let p = plan_with("groups:\n  - name: ops\n    members: [u1@example.com]\n", &[live("a", "OPS", &[2], &[])], &scope(&["ops"], &[]));
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert!(p.warnings.iter().any(|w| w.contains("\"ops\" matches the live group \"OPS\"")), "{:?}", p.warnings);
+    // Nor deleted by `absent: true`.
+    let p = plan_with("groups:\n  - name: team\n    absent: true\n", &[live("a", "Team", &[1], &[])], &scope(&[], &["Team"]));
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert!(p.warnings.iter().any(|w| w.contains("\"team\" matches the live group \"Team\"")), "{:?}", p.warnings);
+    // Inside the scope the same files do what they say.
+    let p =
+        plan_with("groups:\n  - name: ops\n    members: [u1@example.com]\n", &[live("a", "OPS", &[2], &[])], &scope(&["ops", "OPS"], &[]));
+    assert_eq!(kinds(&p), vec!["rename OPS -> ops"]);
+}
+
+#[test]
+fn a_name_that_differs_only_by_invisible_look_alike_or_space_characters_is_warned_about() {
+    for desired in ["Sales\\u200BTeam", "Sales\\u200B Team", "Sales  Team", "S\\u0430les Team", "Sales\\u00A0Team", "Sales Team\\u202E"] {
+        let yaml = format!("groups:\n  - name: \"{desired}\"\n");
+        let p = plan_of(&yaml, &[live("a", "Sales Team", &[1], &[])]);
+        assert_eq!(p.summary.create, 1, "{desired}: {:?}", kinds(&p));
+        assert!(
+            p.warnings.iter().any(|w| w.starts_with("g.yaml:2:11: ")
+                && w.contains("differs from the live group \"Sales Team\" only by invisible, look-alike or space characters")),
+            "{desired}: {:?}",
+            p.warnings
+        );
+    }
+    // The other way round: the live name carries the invisible character.
+    let p = plan_of("groups:\n  - name: Sales Team\n", &[live("a", "Sales\u{200b} Team", &[1], &[])]);
+    assert!(p.warnings.iter().any(|w| w.contains("the live group \"Sales\u{200b} Team\"")), "{:?}", p.warnings);
+    // An `absent: true` entry that would silently delete nothing.
+    let p = plan_of("groups:\n  - name: \"Sales\\u200BTeam\"\n    absent: true\n", &[live("a", "Sales Team", &[1], &[])]);
+    assert!(p.actions.is_empty());
+    assert!(p.warnings.iter().any(|w| w.contains("so nothing is deleted")), "{:?}", p.warnings);
+    // Genuinely different names are not confusable.
+    let p = plan_of("groups:\n  - name: Sales Teams\n", &[live("a", "Sales Team", &[1], &[])]);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{description_diff, plural};
+use crate::names::visible as v;
 use crate::plan::{Action, MembershipChange, Origin, Plan};
 
 /// GitHub rejects comments over 65,536 characters; stay well below it.
@@ -66,7 +67,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
             }
         }
         for t in &plan.guard.tripped {
-            let _ = writeln!(head, "> - {}", escape(t));
+            let _ = writeln!(head, "> - {}", escape(&v(t)));
         }
     }
     let mut tail = String::new();
@@ -76,7 +77,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
             tail,
             "**Not managed:** {} in Tallyfy not in groups.yaml, left alone (prune is off): {}",
             plural(plan.unmanaged.len(), "group", "groups"),
-            plan.unmanaged.iter().take(20).map(|n| format!("`{}`", code(n))).collect::<Vec<_>>().join(", ")
+            plan.unmanaged.iter().take(20).map(|n| format!("`{}`", code(&v(n)))).collect::<Vec<_>>().join(", ")
                 + if plan.unmanaged.len() > 20 { ", …" } else { "" }
         );
     }
@@ -103,7 +104,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
         let _ = writeln!(tail);
         let _ = writeln!(tail, "**Warnings:**");
         for w in &plan.warnings {
-            let _ = writeln!(tail, "- {}", escape(w));
+            let _ = writeln!(tail, "- {}", escape(&v(w)));
         }
     }
 
@@ -190,52 +191,52 @@ fn details(plan: &Plan, action: &Action) -> String {
     let mut diff = String::new();
     let (summary, change) = match action {
         Action::CreateGuest { email, first_name, last_name } => {
-            let _ = writeln!(diff, "+ invite guest {email} ({first_name} {last_name})");
-            (format!("<code>+ invite</code> guest {}", html(email.as_str())), None)
+            let _ = writeln!(diff, "+ invite guest {} ({} {})", v(email.as_str()), v(first_name), v(last_name));
+            (format!("<code>+ invite</code> guest {}", html(&v(email.as_str()))), None)
         }
         Action::CreateGroup { after } => {
-            let _ = writeln!(diff, "+ create group \"{}\"", after.name);
+            let _ = writeln!(diff, "+ create group \"{}\"", v(&after.name));
             for line in after.description.lines() {
-                let _ = writeln!(diff, "+ description: {line}");
+                let _ = writeln!(diff, "+ description: {}", v(line));
             }
-            (format!("<code>+ create</code> <b>{}</b>", html(&after.name)), Some(MembershipChange::between(None, Some(after))))
+            (format!("<code>+ create</code> <b>{}</b>", html(&v(&after.name))), Some(MembershipChange::between(None, Some(after))))
         }
         Action::UpdateGroup { before, after, renamed_from, .. } => {
             let verb = match renamed_from {
                 Some(old) => {
-                    let _ = writeln!(diff, "! rename group \"{old}\" → \"{}\"", after.name);
-                    format!("<code>→ rename</code> <b>{}</b> → <b>{}</b>", html(old), html(&after.name))
+                    let _ = writeln!(diff, "! rename group \"{}\" → \"{}\"", v(old), v(&after.name));
+                    format!("<code>→ rename</code> <b>{}</b> → <b>{}</b>", html(&v(old)), html(&v(&after.name)))
                 }
                 None => {
-                    let _ = writeln!(diff, "! update group \"{}\"", after.name);
-                    format!("<code>~ update</code> <b>{}</b>", html(&after.name))
+                    let _ = writeln!(diff, "! update group \"{}\"", v(&after.name));
+                    format!("<code>~ update</code> <b>{}</b>", html(&v(&after.name)))
                 }
             };
             if before.description != after.description {
                 for (tag, line) in description_diff(&before.description, &after.description) {
-                    let _ = writeln!(diff, "{tag} description: {line}");
+                    let _ = writeln!(diff, "{tag} description: {}", v(&line));
                 }
             }
             (verb, Some(MembershipChange::between(Some(before), Some(after))))
         }
         Action::DeleteGroup { before, .. } => {
-            let _ = writeln!(diff, "- delete group \"{}\"", before.name);
-            (format!("<code>- delete</code> <b>{}</b>", html(&before.name)), Some(MembershipChange::between(Some(before), None)))
+            let _ = writeln!(diff, "- delete group \"{}\"", v(&before.name));
+            (format!("<code>- delete</code> <b>{}</b>", html(&v(&before.name))), Some(MembershipChange::between(Some(before), None)))
         }
     };
     let mut counts = String::new();
     if let Some(c) = &change {
         for id in &c.members_added {
-            let _ = writeln!(diff, "+ member {}", plan.describe_user(*id));
+            let _ = writeln!(diff, "+ member {}", v(&plan.describe_user(*id)));
         }
         for id in &c.members_removed {
-            let _ = writeln!(diff, "- member {}", plan.describe_user(*id));
+            let _ = writeln!(diff, "- member {}", v(&plan.describe_user(*id)));
         }
         for e in &c.guests_added {
-            let _ = writeln!(diff, "+ guest {e}");
+            let _ = writeln!(diff, "+ guest {}", v(e.as_str()));
         }
         for e in &c.guests_removed {
-            let _ = writeln!(diff, "- guest {e}");
+            let _ = writeln!(diff, "- guest {}", v(e.as_str()));
         }
         let kept = c.members_kept + c.guests_kept;
         if kept > 0 {

@@ -7,6 +7,7 @@ use anstyle::{AnsiColor, Style};
 use super::{description_diff, plural};
 use crate::apply::{ApplyReport, Outcome};
 use crate::model::{Email, UserId};
+use crate::names::visible as v;
 use crate::plan::{Action, GroupState, MembershipChange, Plan};
 
 /// Styles, or none when color is off.
@@ -61,7 +62,7 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
             if plan.unmanaged.len() == 1 { "is" } else { "are" },
         );
         for name in &plan.unmanaged {
-            let _ = writeln!(out, "    {name}");
+            let _ = writeln!(out, "    {}", v(name));
         }
         out.push('\n');
     }
@@ -89,7 +90,7 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
         for w in &plan.warnings {
-            let _ = writeln!(out, "  ! {w}");
+            let _ = writeln!(out, "  ! {}", v(w));
         }
         out.push('\n');
     }
@@ -106,7 +107,7 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
             )
         );
         for t in &plan.guard.tripped {
-            let _ = writeln!(out, "  - {t}");
+            let _ = writeln!(out, "  - {}", v(t));
         }
         out.push('\n');
     }
@@ -127,13 +128,13 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
 fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
     match action {
         Action::CreateGuest { email, first_name, last_name } => {
-            let _ = writeln!(out, "{} guest {email} ({first_name} {last_name})", paint(p.add, "+ invite"));
+            let _ = writeln!(out, "{} guest {} ({} {})", paint(p.add, "+ invite"), v(email.as_str()), v(first_name), v(last_name));
         }
         Action::CreateGroup { after } => {
-            let _ = writeln!(out, "{} group \"{}\"", paint(p.add, "+ create"), after.name);
-            let _ = writeln!(out, "    description: {}", after.description.lines().next().unwrap_or_default());
+            let _ = writeln!(out, "{} group \"{}\"", paint(p.add, "+ create"), v(&after.name));
+            let _ = writeln!(out, "    description: {}", v(after.description.lines().next().unwrap_or_default()));
             for line in after.description.lines().skip(1) {
-                let _ = writeln!(out, "                 {line}");
+                let _ = writeln!(out, "                 {}", v(line));
             }
             memberships(out, plan, &MembershipChange::between(None, Some(after)), p);
         }
@@ -142,15 +143,21 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 Some(old) => {
                     let _ = writeln!(
                         out,
-                        "{} group \"{old}\" → \"{}\" {}",
+                        "{} group \"{}\" → \"{}\" {}",
                         paint(p.rename, "→ rename"),
-                        after.name,
-                        paint(p.dim, &format!("(id {id})"))
+                        v(old),
+                        v(&after.name),
+                        paint(p.dim, &format!("(id {})", v(&id.0)))
                     );
                 }
                 None => {
-                    let _ =
-                        writeln!(out, "{} group \"{}\" {}", paint(p.change, "~ update"), after.name, paint(p.dim, &format!("(id {id})")));
+                    let _ = writeln!(
+                        out,
+                        "{} group \"{}\" {}",
+                        paint(p.change, "~ update"),
+                        v(&after.name),
+                        paint(p.dim, &format!("(id {})", v(&id.0)))
+                    );
                 }
             }
             description(out, before, after, p);
@@ -161,8 +168,13 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 crate::diff::DeleteReason::Absent => "absent: true",
                 crate::diff::DeleteReason::Pruned => "not in groups.yaml, prune is on",
             };
-            let _ =
-                writeln!(out, "{} group \"{}\" {}", paint(p.remove, "- delete"), before.name, paint(p.dim, &format!("(id {id}; {why})")));
+            let _ = writeln!(
+                out,
+                "{} group \"{}\" {}",
+                paint(p.remove, "- delete"),
+                v(&before.name),
+                paint(p.dim, &format!("(id {}; {why})", v(&id.0)))
+            );
             memberships(out, plan, &MembershipChange::between(Some(before), None), p);
         }
     }
@@ -179,13 +191,13 @@ fn description(out: &mut String, before: &GroupState, after: &GroupState, p: &Pa
             '+' => p.add,
             _ => p.dim,
         };
-        let _ = writeln!(out, "      {}", paint(style, &format!("{tag} {line}")));
+        let _ = writeln!(out, "      {}", paint(style, &format!("{tag} {}", v(&line))));
     }
 }
 
 fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, p: &Palette) {
-    let user = |id: &UserId| plan.describe_user(*id);
-    let guest = |e: &Email| e.to_string();
+    let user = |id: &UserId| v(&plan.describe_user(*id)).into_owned();
+    let guest = |e: &Email| v(e.as_str()).into_owned();
     for id in &c.members_added {
         let _ = writeln!(out, "    {}", paint(p.add, &format!("+ member {}", user(id))));
     }
@@ -220,29 +232,35 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
             Outcome::Applied => ("applied", p.add),
             Outcome::Failed { .. } => ("FAILED ", p.remove),
             Outcome::Skipped { .. } => ("skipped", p.change),
+            Outcome::Unknown { .. } => ("unknown", p.warn),
         };
-        let _ = write!(out, "  {} {} {}", paint(style, mark), r.verb, r.subject);
+        let _ = write!(out, "  {} {} {}", paint(style, mark), r.verb, v(&r.subject));
         match &r.outcome {
             Outcome::Applied => out.push('\n'),
-            Outcome::Failed { error } => {
-                let mut lines = error.lines();
-                let _ = writeln!(out, ": {}", lines.next().unwrap_or_default());
+            Outcome::Failed { error: text } | Outcome::Unknown { reason: text } => {
+                let mut lines = text.lines();
+                let _ = writeln!(out, ": {}", v(lines.next().unwrap_or_default()));
                 for l in lines {
-                    let _ = writeln!(out, "      {}", l.trim_start());
+                    let _ = writeln!(out, "      {}", v(l.trim_start()));
                 }
             }
             Outcome::Skipped { reason } => {
-                let _ = writeln!(out, ": {reason}");
+                let _ = writeln!(out, ": {}", v(reason));
             }
         }
     }
     if let Some(reason) = &report.allow_removals {
-        let _ = writeln!(out, "  removal guard overridden: {reason}");
+        let _ = writeln!(out, "  removal guard overridden: {}", v(reason));
     }
     let (a, f, s) = report.counts();
-    let line = format!("Apply: {a} applied, {f} failed, {s} skipped.");
+    let u = report.unknown();
+    let mut line = format!("Apply: {a} applied, {f} failed, {s} skipped");
+    if u > 0 {
+        let _ = write!(line, ", {u} unknown (run plan to see whether they took effect)");
+    }
+    line.push('.');
     let _ = writeln!(out, "{}", paint(if f > 0 { p.remove } else { p.bold }, &line));
-    if f > 0 || s > 0 {
+    if f > 0 || s > 0 || u > 0 {
         let _ = writeln!(out, "Run the same command again to retry what did not apply; a rerun converges.");
     }
     out

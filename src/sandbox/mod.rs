@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::SandboxArgs;
 pub use state::State;
-use state::{GroupInput, Rejection};
+use state::{GroupInput, NewGuests, Rejection};
 
 /// The sandbox's behaviour.
 #[derive(Debug, Clone)]
@@ -44,6 +44,9 @@ pub struct Config {
     pub guest_limit: u32,
     /// Ways to answer like a misbehaving API.
     pub quirks: Vec<Quirk>,
+    /// Refuse group writes that list guests who do not exist yet (by default they are created,
+    /// as Tallyfy documents).
+    pub strict_guests: bool,
 }
 
 /// A way the sandbox can misbehave, to show what a client does with such answers.
@@ -72,6 +75,7 @@ impl Default for Config {
             persist: None,
             guest_limit: 30,
             quirks: Vec::new(),
+            strict_guests: false,
         }
     }
 }
@@ -168,6 +172,39 @@ impl Sandbox {
             self.inner.dirty.store(true, Ordering::SeqCst);
         }
         result
+    }
+
+    fn new_guests_policy(&self) -> NewGuests {
+        if self.inner.config.strict_guests { NewGuests::Reject } else { NewGuests::Create }
+    }
+
+    /// Runs a write that creates `new` guests if the hourly guest cap allows them (429 with
+    /// `Retry-After` otherwise), and counts them when it succeeds. The cap's lock is held during
+    /// the write, so two requests cannot both pass the check.
+    fn with_guest_quota<T>(&self, new: usize, write: impl FnOnce() -> Result<T, Rejection>) -> Result<T, Response> {
+        let limit = self.inner.config.guest_limit as usize;
+        if new == 0 || limit == 0 {
+            return write().map_err(rejection);
+        }
+        let hour = Duration::from_secs(3600);
+        let mut invites = lock(&self.inner.guest_invites);
+        while invites.front().is_some_and(|t| t.elapsed() >= hour) {
+            invites.pop_front();
+        }
+        if invites.len() + new > limit {
+            // The slot frees when the invitation `new` places back from the limit is an hour old.
+            let oldest = invites.get((invites.len() + new).saturating_sub(limit + 1)).or(invites.front());
+            let wait = oldest.map(|t| hour.saturating_sub(t.elapsed()).as_secs().max(1)).unwrap_or(1);
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too many guest invitations; try again later.", "TOO_MANY_REQUESTS");
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Err(r);
+        }
+        let result = write().map_err(rejection)?;
+        let now = Instant::now();
+        invites.extend(std::iter::repeat_n(now, new));
+        Ok(result)
     }
 
     /// The axum router of the API (under `/api`) and of the `/_sandbox` endpoints.
@@ -476,9 +513,11 @@ async fn create_group(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
         Ok(i) => i,
         Err(r) => return r,
     };
-    match sb.write(|s| s.create_group(&input)) {
+    let policy = sb.new_guests_policy();
+    let new = if policy == NewGuests::Create { lock(&sb.inner.state).new_guests(&input) } else { 0 };
+    match sb.with_guest_quota(new, || sb.write(|s| s.create_group_with(&input, policy))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
-        Err(r) => rejection(r),
+        Err(r) => r,
     }
 }
 
@@ -487,9 +526,11 @@ async fn update_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(
         Ok(i) => i,
         Err(r) => return r,
     };
-    match sb.write(|s| s.update_group(&id, &input)) {
+    let policy = sb.new_guests_policy();
+    let new = if policy == NewGuests::Create { lock(&sb.inner.state).new_guests(&input) } else { 0 };
+    match sb.with_guest_quota(new, || sb.write(|s| s.update_group_with(&id, &input, policy))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
-        Err(r) => rejection(r),
+        Err(r) => r,
     }
 }
 
@@ -505,28 +546,9 @@ async fn create_guest(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let limit = sb.inner.config.guest_limit as usize;
-    let hour = Duration::from_secs(3600);
-    if limit > 0 {
-        let mut invites = lock(&sb.inner.guest_invites);
-        while invites.front().is_some_and(|t| t.elapsed() >= hour) {
-            invites.pop_front();
-        }
-        if invites.len() >= limit {
-            let wait = invites.front().map(|t| hour.saturating_sub(t.elapsed()).as_secs().max(1)).unwrap_or(1);
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too many guest invitations; try again later.", "TOO_MANY_REQUESTS");
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
-        }
-    }
-    match sb.write(|s| s.create_guest(&v)) {
-        Ok(g) => {
-            lock(&sb.inner.guest_invites).push_back(Instant::now());
-            reply(StatusCode::CREATED, json!({ "data": g }))
-        }
-        Err(r) => rejection(r),
+    match sb.with_guest_quota(1, || sb.write(|s| s.create_guest(&v))) {
+        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g })),
+        Err(r) => r,
     }
 }
 
@@ -631,6 +653,7 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         persist: args.state.clone(),
         guest_limit: args.guest_limit,
         quirks: args.quirk.clone(),
+        strict_guests: args.strict_guests,
     };
     let sandbox = Sandbox::new(state, config);
     sandbox.inner.dirty.store(true, Ordering::SeqCst);

@@ -101,6 +101,24 @@ pub struct GroupInput {
     pub guests: Option<Value>,
 }
 
+/// What a group write does with guest emails that are not guests yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewGuests {
+    /// Create them, as Tallyfy documents (its create sample lists new guest emails).
+    Create,
+    /// Refuse them with 422 (`--strict-guests`).
+    Reject,
+}
+
+/// A checked group write: its values, and the guests it creates.
+struct Checked {
+    name: String,
+    description: String,
+    members: Vec<u64>,
+    guests: Vec<String>,
+    new_guests: Vec<String>,
+}
+
 fn valid_email(s: &str) -> bool {
     crate::model::Email::parse(s).is_ok()
 }
@@ -153,7 +171,7 @@ impl State {
         format!("{:016x}{:016x}", splitmix64(self.seq), splitmix64(self.seq ^ 0x9e37_79b9_7f4a_7c15))
     }
 
-    fn check_group(&self, input: &GroupInput, own_id: Option<&str>) -> Result<(String, String, Vec<u64>, Vec<String>), Rejection> {
+    fn check_group(&self, input: &GroupInput, own_id: Option<&str>, policy: NewGuests) -> Result<Checked, Rejection> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut err = |k: &str, m: String| errors.entry(k.to_string()).or_default().push(m);
         let name = match &input.name {
@@ -205,6 +223,7 @@ impl State {
             Some(_) => err("members", "The members must be an array.".into()),
         }
         let mut guests = Vec::new();
+        let mut new_guests = Vec::new();
         match &input.guests {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
@@ -215,21 +234,51 @@ impl State {
                     };
                     if self.is_member_email(&e) {
                         err(&format!("guests.{i}"), format!("The guests.{i} belongs to a member of the organization."));
-                    } else if !self.guests.iter().any(|g| g.email.to_lowercase() == e) {
-                        err(&format!("guests.{i}"), format!("The selected guests.{i} is not a guest of the organization."));
-                    } else if !guests.contains(&e) {
+                    } else if guests.contains(&e) {
+                        continue;
+                    } else if self.guests.iter().any(|g| g.email.to_lowercase() == e) {
                         guests.push(e);
+                    } else if policy == NewGuests::Create {
+                        new_guests.push(e.clone());
+                        guests.push(e);
+                    } else {
+                        err(&format!("guests.{i}"), format!("The selected guests.{i} is not a guest of the organization."));
                     }
                 }
             }
             Some(_) => err("guests", "The guests must be an array.".into()),
         }
-        if errors.is_empty() { Ok((name, description, members, guests)) } else { Err(Rejection::invalid(errors)) }
+        if errors.is_empty() { Ok(Checked { name, description, members, guests, new_guests }) } else { Err(Rejection::invalid(errors)) }
+    }
+
+    /// The guests a group write would create: valid, distinct addresses that are neither a
+    /// member's nor an existing guest's.
+    pub fn new_guests(&self, input: &GroupInput) -> usize {
+        let Some(Value::Array(items)) = &input.guests else { return 0 };
+        let mut seen = HashSet::new();
+        items
+            .iter()
+            .filter_map(|v| v.as_str().filter(|e| valid_email(e)).map(|e| e.trim().to_lowercase()))
+            .filter(|e| !self.is_member_email(e) && !self.guests.iter().any(|g| g.email.to_lowercase() == *e))
+            .filter(|e| seen.insert(e.clone()))
+            .count()
+    }
+
+    fn add_guests(&mut self, emails: Vec<String>) {
+        for email in emails {
+            self.guests.push(SGuest { email, first_name: String::new(), last_name: String::new() });
+        }
+    }
+
+    /// POST /groups, with guests that must exist already.
+    pub fn create_group(&mut self, input: &GroupInput) -> Result<SGroup, Rejection> {
+        self.create_group_with(input, NewGuests::Reject)
     }
 
     /// POST /groups.
-    pub fn create_group(&mut self, input: &GroupInput) -> Result<SGroup, Rejection> {
-        let (name, description, members, guests) = self.check_group(input, None)?;
+    pub fn create_group_with(&mut self, input: &GroupInput, policy: NewGuests) -> Result<SGroup, Rejection> {
+        let Checked { name, description, members, guests, new_guests } = self.check_group(input, None, policy)?;
+        self.add_guests(new_guests);
         let id = self.new_id();
         let now = self.tick();
         let g = SGroup { id: id.clone(), name, description, members, guests, created_at: now.clone(), last_updated: now };
@@ -238,12 +287,18 @@ impl State {
         Ok(g)
     }
 
-    /// PUT /groups/{id}: replaces name, description, members and guests.
+    /// PUT /groups/{id}, with guests that must exist already.
     pub fn update_group(&mut self, id: &str, input: &GroupInput) -> Result<SGroup, Rejection> {
+        self.update_group_with(id, input, NewGuests::Reject)
+    }
+
+    /// PUT /groups/{id}: replaces name, description, members and guests.
+    pub fn update_group_with(&mut self, id: &str, input: &GroupInput, policy: NewGuests) -> Result<SGroup, Rejection> {
         if !self.groups.contains_key(id) {
             return Err(Rejection::not_found("Group"));
         }
-        let (name, description, members, guests) = self.check_group(input, Some(id))?;
+        let Checked { name, description, members, guests, new_guests } = self.check_group(input, Some(id), policy)?;
+        self.add_guests(new_guests);
         let now = self.tick();
         let g = self.groups.get_mut(id).ok_or_else(|| Rejection::not_found("Group"))?;
         g.name = name;

@@ -30,6 +30,15 @@ pub enum ApiError {
     Exhausted { attempts: u32, waited_secs: u64, last: Box<ApiError> },
     /// Tallyfy asked to wait longer than the retry budget allows.
     RateLimited { method: String, path: String, retry_after_secs: u64 },
+    /// A 3xx answer. The Tallyfy API does not redirect, and following one would send the request
+    /// (and the token) somewhere else, so it is never followed.
+    Redirected { method: String, path: String, status: u16, location: Option<String> },
+    /// The API stopped answering (several connection failures or timeouts in a row), so the
+    /// client sends nothing more; `last` is this request's own last failure, if it made one.
+    StoppedAnswering { failures: u32, last: Option<Box<ApiError>> },
+    /// A create failed in a way that may or may not have taken effect, and reading back whether
+    /// it did failed too.
+    Unconfirmed { create: Box<ApiError>, reread: Box<ApiError> },
 }
 
 /// Why a paginated list was refused.
@@ -70,6 +79,8 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => Some(*status),
             ApiError::Exhausted { last, .. } => last.status(),
+            ApiError::StoppedAnswering { last: Some(last), .. } => last.status(),
+            ApiError::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -88,7 +99,50 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => *status >= 500,
             ApiError::Transport { connect, .. } => !connect,
+            ApiError::StoppedAnswering { last: Some(last), .. } => last.is_ambiguous(),
+            ApiError::Unconfirmed { .. } => true,
             _ => false,
+        }
+    }
+
+    /// A create that may or may not have taken effect, and whose re-read failed.
+    pub fn is_unconfirmed(&self) -> bool {
+        matches!(self, ApiError::Unconfirmed { .. })
+    }
+
+    /// The same error with `f` applied to every text it carries (to scrub secrets from what a
+    /// server sent).
+    pub fn map_text(self, f: &impl Fn(String) -> String) -> ApiError {
+        match self {
+            ApiError::Status { method, path, status, message, code, field_errors, request_id } => ApiError::Status {
+                method,
+                path,
+                status,
+                message: f(message),
+                code: code.map(f),
+                field_errors: field_errors.into_iter().map(|(k, v)| (f(k), v.into_iter().map(f).collect())).collect(),
+                request_id: request_id.map(f),
+            },
+            ApiError::Transport { method, path, detail, timeout, connect } => {
+                ApiError::Transport { method, path, detail: f(detail), timeout, connect }
+            }
+            ApiError::Decode { method, path, detail } => ApiError::Decode { method, path, detail: f(detail) },
+            ApiError::Pagination { path, problem: PagingProblem::Repeated { key } } => {
+                ApiError::Pagination { path, problem: PagingProblem::Repeated { key: f(key) } }
+            }
+            ApiError::Exhausted { attempts, waited_secs, last } => {
+                ApiError::Exhausted { attempts, waited_secs, last: Box::new(last.map_text(f)) }
+            }
+            ApiError::Redirected { method, path, status, location } => {
+                ApiError::Redirected { method, path, status, location: location.map(f) }
+            }
+            ApiError::StoppedAnswering { failures, last } => {
+                ApiError::StoppedAnswering { failures, last: last.map(|l| Box::new(l.map_text(f))) }
+            }
+            ApiError::Unconfirmed { create, reread } => {
+                ApiError::Unconfirmed { create: Box::new(create.map_text(f)), reread: Box::new(reread.map_text(f)) }
+            }
+            other @ (ApiError::Incomplete { .. } | ApiError::RateLimited { .. } | ApiError::Pagination { .. }) => other,
         }
     }
 
@@ -160,8 +214,31 @@ impl fmt::Display for ApiError {
                 f,
                 "{method} {path} was rate limited and Tallyfy asks to wait {retry_after_secs} s, longer than the retry budget\n    hint: run again later, or raise --max-retry-time"
             ),
+            ApiError::Redirected { method, path, status, location } => write!(
+                f,
+                "{method} {path} was redirected (HTTP {status}) to {}; the Tallyfy API does not redirect, so the redirect was not followed and nothing was sent there\n    hint: check the API URL (TALLYFY_API_URL / --api-url); if the new address is right, use it",
+                location.as_deref().unwrap_or("(no Location)")
+            ),
+            ApiError::StoppedAnswering { failures, last } => {
+                write!(f, "the API stopped answering ({failures} connection failures or timeouts in a row)")?;
+                match last {
+                    Some(last) => write!(f, "; this request's last attempt: {}", first_line(last))?,
+                    None => write!(f, "; this request was not sent")?,
+                }
+                write!(f, "\n    hint: check the network and the API URL, then run again (a rerun converges)")
+            }
+            ApiError::Unconfirmed { create, reread } => write!(
+                f,
+                "{}; whether it took effect is unknown, because reading it back failed too: {}\n    hint: run plan again: it shows whether the create is still needed",
+                first_line(create),
+                first_line(reread)
+            ),
         }
     }
+}
+
+fn first_line(e: &ApiError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// Turns the `errors` member of a 422 answer into field → messages, whatever its shape.

@@ -7,6 +7,7 @@ pub mod wire;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
@@ -25,6 +26,12 @@ pub const PER_PAGE: u64 = 100;
 pub(crate) const MAX_PAGES: u64 = 100_000;
 /// The default API base URL.
 pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
+/// Connection failures or timeouts in a row (across all requests) after which the API is taken
+/// to have stopped answering, and nothing more is sent.
+pub const STOP_AFTER_FAILURES: u32 = 5;
+/// Secrets shorter than this are not scrubbed from server text (it would mangle the text; real
+/// tokens are far longer).
+const MIN_SCRUBBED_SECRET: usize = 6;
 
 /// An access token. It never shows in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,6 +178,12 @@ struct Inner {
     permits: tokio::sync::Semaphore,
     /// Told about every page read: (list name, pages read, pages in all).
     page_progress: std::sync::Mutex<Option<PageProgress>>,
+    /// Texts scrubbed from everything a server sends back: the token (and any other secret).
+    secrets: Vec<String>,
+    /// Connection failures or timeouts in a row, across every request.
+    unanswered: AtomicU32,
+    /// Woken when `unanswered` reaches [`STOP_AFTER_FAILURES`].
+    stopped: tokio::sync::Notify,
 }
 
 /// Called after each page of a list is read, with the list's name (`groups`, `users`, `guests`),
@@ -197,12 +210,20 @@ impl Client {
         let mut auth_header = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", config.token.expose().trim()))
             .map_err(|_| ConfigError::BadToken)?;
         auth_header.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        // The Tallyfy API does not redirect; following one would send the request elsewhere.
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("tallyfy-groups/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError::Http(e.to_string()))?;
+            .redirect(reqwest::redirect::Policy::none());
+        if base_url.starts_with("http://") {
+            // Plain http is allowed on loopback only; a proxy would carry the token in clear
+            // text to another host. HTTPS goes through proxies (CONNECT) as configured.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| ConfigError::Http(e.to_string()))?;
+        let token = config.token.expose().trim().to_string();
+        let secrets = if token.len() >= MIN_SCRUBBED_SECRET { vec![token] } else { Vec::new() };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -213,6 +234,9 @@ impl Client {
                 limiter: RateLimiter::new(config.max_rps),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 page_progress: std::sync::Mutex::new(None),
+                secrets,
+                unanswered: AtomicU32::new(0),
+                stopped: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -232,6 +256,37 @@ impl Client {
     /// The base URL requests go to.
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// `Some(failures)` once the API has stopped answering: this many connection failures or
+    /// timeouts in a row (at least [`STOP_AFTER_FAILURES`]). The client then sends nothing more.
+    pub fn stopped_answering(&self) -> Option<u32> {
+        let n = self.inner.unanswered.load(Ordering::SeqCst);
+        (n >= STOP_AFTER_FAILURES).then_some(n)
+    }
+
+    /// Resolves once the API has stopped answering (see [`Client::stopped_answering`]).
+    pub async fn wait_stopped_answering(&self) {
+        let notified = self.inner.stopped.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a stop between the two is not missed.
+        notified.as_mut().enable();
+        if self.stopped_answering().is_none() {
+            notified.await;
+        }
+    }
+
+    /// Replaces every secret in text a server sent (or that quotes what it sent) with `***`.
+    fn scrub(&self, e: ApiError) -> ApiError {
+        e.map_text(&|text| self.scrub_text(text))
+    }
+
+    fn scrub_text(&self, text: String) -> String {
+        self.inner.secrets.iter().fold(text, |t, secret| if t.contains(secret.as_str()) { t.replace(secret.as_str(), "***") } else { t })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, req: &ApiRequest, body: &[u8]) -> Result<T, ApiError> {
+        decode(req, body).map_err(|e| self.scrub(e))
     }
 
     /// The organization id.
@@ -323,7 +378,7 @@ impl Client {
     pub async fn get_group(&self, id: &GroupId) -> Result<LiveGroup, ApiError> {
         let req = self.get_group_request(id);
         let answer = self.send(&req).await?;
-        decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
+        self.decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
     }
 
     /// All members of the organization (guests are not in this list).
@@ -350,7 +405,7 @@ impl Client {
         })
         .await
         .and_then(|found| match found {
-            Created::New(bytes) => decode::<Envelope<WireGroup>>(&req, &bytes).map(|e| e.data.into_domain()),
+            Created::New(bytes) => self.decode::<Envelope<WireGroup>>(&req, &bytes).map(|e| e.data.into_domain()),
             Created::Found(g) => Ok(g),
         })
     }
@@ -370,7 +425,7 @@ impl Client {
     pub async fn update_group(&self, id: &GroupId, body: &GroupPayload) -> Result<LiveGroup, ApiError> {
         let req = self.update_group_request(id, body);
         let answer = self.send(&req).await?;
-        decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
+        self.decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
     }
 
     /// Deletes a group. A 404 means it is already gone (for example, a retried delete whose
@@ -400,9 +455,13 @@ impl Client {
                     attempt += 1;
                     warn!(error = %e, "create failed ambiguously; re-reading before any retry");
                     tokio::time::sleep(policy.backoff(attempt)).await;
-                    if let Some(existing) = find_existing().await? {
-                        warn!("the earlier create did take effect; not sending it again");
-                        return Ok(Created::Found(existing));
+                    match find_existing().await {
+                        Ok(Some(existing)) => {
+                            warn!("the earlier create did take effect; not sending it again");
+                            return Ok(Created::Found(existing));
+                        }
+                        Ok(None) => {}
+                        Err(reread) => return Err(ApiError::Unconfirmed { create: Box::new(e), reread: Box::new(reread) }),
                     }
                 }
                 Err(e) => return Err(e),
@@ -426,7 +485,7 @@ impl Client {
 
     async fn list_once<T: Listed>(&self, path: &str) -> Result<Vec<T>, ApiError> {
         let first_req = ApiRequest::list(path, 1);
-        let first: Envelope<Vec<T>> = decode(&first_req, &self.send(&first_req).await?.body)?;
+        let first: Envelope<Vec<T>> = self.decode(&first_req, &self.send(&first_req).await?.body)?;
         let refuse = |problem| ApiError::Pagination { path: path.to_string(), problem };
         let pagination = first.meta.and_then(|m| m.pagination);
         let (total, total_pages) = match pagination.as_ref().map(|p| (p.total, p.total_pages)) {
@@ -468,7 +527,7 @@ impl Client {
             let req = ApiRequest::list(path, page);
             set.spawn(async move {
                 let answer = client.send(&req).await?;
-                let env: Envelope<Vec<T>> = decode(&req, &answer.body)?;
+                let env: Envelope<Vec<T>> = client.decode(&req, &answer.body)?;
                 Ok::<_, ApiError>((page, env.data))
             });
         }
@@ -503,6 +562,9 @@ impl Client {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
+            if let Some(failures) = self.stopped_answering() {
+                return Err(ApiError::StoppedAnswering { failures, last: None });
+            }
             let result = {
                 // The permit is held for the exchange only, not while backing off.
                 let _permit = self.inner.permits.acquire().await;
@@ -510,9 +572,24 @@ impl Client {
                 self.send_once(req).await
             };
             let (err, retry_after) = match result {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    self.inner.unanswered.store(0, Ordering::SeqCst);
+                    return Ok(answer);
+                }
                 Err(failure) => failure,
             };
+            match &err {
+                ApiError::Transport { timeout, connect, .. } if *timeout || *connect => {
+                    if self.inner.unanswered.fetch_add(1, Ordering::SeqCst) + 1 == STOP_AFTER_FAILURES {
+                        self.inner.stopped.notify_waiters();
+                    }
+                }
+                ApiError::Transport { .. } => {}
+                _ => self.inner.unanswered.store(0, Ordering::SeqCst),
+            }
+            if let Some(failures) = self.stopped_answering() {
+                return Err(ApiError::StoppedAnswering { failures, last: Some(Box::new(err)) });
+            }
             // Everything here but POST is idempotent (PUT sends the complete group); a POST is
             // retried only when it certainly did not take effect.
             let idempotent = req.method != Method::POST;
@@ -562,7 +639,8 @@ impl Client {
             };
             let response = builder.send().await.map_err(|e| (transport(e), None))?;
             let status = response.status();
-            let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(|id| self.scrub_text(id.to_string()));
+            let location = response.headers().get("location").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let retry_after = response
                 .headers()
                 .get("retry-after")
@@ -578,6 +656,17 @@ impl Client {
             debug!("answered");
             if status.is_success() {
                 return Ok(Answer { body });
+            }
+            if status.is_redirection() {
+                return Err((
+                    ApiError::Redirected {
+                        method: req.method.to_string(),
+                        path: req.path_only().to_string(),
+                        status: status.as_u16(),
+                        location,
+                    },
+                    None,
+                ));
             }
             let wire: WireError = serde_json::from_slice(&body).unwrap_or_default();
             let message = wire.message.unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string());
@@ -595,6 +684,7 @@ impl Client {
         }
         .instrument(span)
         .await
+        .map_err(|(e, retry_after)| (self.scrub(e), retry_after))
     }
 }
 
