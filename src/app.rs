@@ -152,11 +152,9 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
             print(&crate::schema::schema_json());
             Ok(ExitStatus::Success)
         }
-        Command::Completions { shell } => {
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "tallyfy-groups", &mut std::io::stdout());
-            Ok(ExitStatus::Success)
-        }
+        Command::Completions { shell } => write_stdout(&crate::completions::script(shell)),
+        Command::Man { out_dir: None } => write_stdout(&crate::man::main_page().roff),
+        Command::Man { out_dir: Some(dir) } => write_man_pages(&dir),
         Command::Sandbox(args) => sandbox::serve_command(args).await.map_err(Error::Sandbox).map(|_| ExitStatus::Success),
     }
 }
@@ -165,6 +163,26 @@ fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Writes generated text to stdout; a closed pipe (`| head`) is not an error, a failed write is.
+fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write { path: "stdout".into(), source: e }),
+        _ => Ok(ExitStatus::Success),
+    }
+}
+
+fn write_man_pages(dir: &Path) -> Result<ExitStatus, Error> {
+    let failed = |source| Error::Write { path: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    for page in crate::man::all_pages() {
+        let path = dir.join(&page.file_name);
+        std::fs::write(&path, &page.roff).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+        info!(path = %path.display(), "wrote man page");
+    }
+    Ok(ExitStatus::Success)
 }
 
 fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {

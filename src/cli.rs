@@ -71,6 +71,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the man page, or write one page per command into a directory.
+    Man {
+        /// Write tallyfy-groups.1 and one page per subcommand (tallyfy-groups-plan.1, ...) here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Serve a local Tallyfy-compatible API.
     Sandbox(SandboxArgs),
 }

@@ -12,9 +12,11 @@
 pub mod app;
 pub mod apply;
 pub mod cli;
+pub mod completions;
 pub mod desired;
 pub mod diff;
 pub mod export;
+pub mod man;
 pub mod model;
 pub mod names;
 pub mod plan;

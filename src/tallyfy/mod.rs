@@ -196,6 +196,22 @@ impl fmt::Debug for Client {
     }
 }
 
+/// reqwest says only "builder error"; the cause is in its source chain. A system without CA
+/// certificates (a container image that dropped them) gets told how to fix it.
+fn http_setup_error(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if text.contains("CA certificates") {
+        text.push_str(" (HTTPS is verified against the system's CA certificates: install the ca-certificates package or set SSL_CERT_FILE to a PEM bundle)");
+    }
+    text
+}
+
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
         let base_url = check_base_url(&config.base_url)?;
@@ -221,7 +237,7 @@ impl Client {
             // text to another host. HTTPS goes through proxies (CONNECT) as configured.
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|e| ConfigError::Http(e.to_string()))?;
+        let http = builder.build().map_err(|e| ConfigError::Http(http_setup_error(&e)))?;
         let token = config.token.expose().trim().to_string();
         let secrets = if token.len() >= MIN_SCRUBBED_SECRET { vec![token] } else { Vec::new() };
         Ok(Client {

@@ -1,0 +1,109 @@
+//! What installing the tool relies on: the man pages it writes, the pre-commit hook it declares,
+//! and the message a container image without CA certificates gets. Runs the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tallyfy-groups");
+
+fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null()).env("NO_COLOR", "1").env_remove("TALLYFY_ACCESS_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Without any CA certificate (an image that dropped them), the error says so and what to do,
+/// instead of reqwest's bare "builder error".
+#[cfg(all(unix, not(target_vendor = "apple")))]
+#[test]
+fn missing_ca_certificates_are_named_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("groups.yaml"), "groups: []\n").expect("write");
+    let none = dir.path().join("no-certs");
+    let none = none.to_str().expect("UTF-8 path");
+    let out = run(
+        &["plan", "--org", "acme", "--api-url", "https://127.0.0.1:9/api"],
+        dir.path(),
+        &[("TALLYFY_ACCESS_TOKEN", "t0ken"), ("SSL_CERT_FILE", none), ("SSL_CERT_DIR", none)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No CA certificates were loaded from the system"), "{stderr}");
+    assert!(stderr.contains("install the ca-certificates package or set SSL_CERT_FILE"), "{stderr}");
+    assert!(!stderr.contains("t0ken"), "{stderr}");
+}
+
+#[test]
+fn man_out_dir_writes_one_page_per_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(&["man", "--out-dir", "man/man1"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "pages go to files, not stdout");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("man/man1"))
+        .expect("the directory exists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    for want in ["tallyfy-groups.1", "tallyfy-groups-plan.1", "tallyfy-groups-apply.1", "tallyfy-groups-validate.1"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    let main = std::fs::read_to_string(dir.path().join("man/man1/tallyfy-groups.1")).expect("main page");
+    let printed = run(&["man"], dir.path(), &[]);
+    assert_eq!(main.as_bytes(), printed.stdout, "`man` prints the same main page it writes");
+}
+
+#[test]
+fn man_out_dir_that_cannot_be_created_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("file"), "").expect("write");
+    let out = run(&["man", "--out-dir", "file/man1"], dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: cannot write file/man1:"), "{stderr}");
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Hook {
+    id: String,
+    entry: String,
+    language: String,
+    pass_filenames: bool,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+/// Each hook in .pre-commit-hooks.yaml runs as pre-commit runs it (its entry and args, at the
+/// repository root, no file names, no token): a good groups.yaml passes, a mistake fails the
+/// commit with its location.
+#[test]
+fn pre_commit_hooks_catch_a_mistake_without_a_token() {
+    let text = std::fs::read_to_string(repo().join(".pre-commit-hooks.yaml")).expect("the hooks file");
+    let hooks: Vec<Hook> = marked_yaml::from_yaml_with_options(0, &text, marked_yaml::LoaderOptions::default().toplevel_sequence())
+        .expect("the hooks file parses");
+    assert_eq!(hooks.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["validate", "validate-installed"]);
+    assert_eq!(hooks[0].language, "rust", "`validate` builds this repository's binary");
+    let example = std::fs::read_to_string(repo().join("groups.example.yaml")).expect("the example");
+    for hook in &hooks {
+        assert!(!hook.pass_filenames, "{}: validate reads the configured files as a whole", hook.id);
+        let mut words = hook.entry.split_whitespace();
+        assert_eq!(words.next(), Some("tallyfy-groups"), "{}", hook.id);
+        let args: Vec<&str> = words.chain(hook.args.iter().map(String::as_str)).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("groups.yaml"), &example).expect("write");
+        let good = run(&args, dir.path(), &[]);
+        assert!(good.status.success(), "{}: {}", hook.id, String::from_utf8_lossy(&good.stderr));
+        std::fs::write(dir.path().join("groups.yaml"), "groups:\n  - name: Ops\n    memebers: [a@example.com]\n").expect("write");
+        let bad = run(&args, dir.path(), &[]);
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(1), "{}: {stderr}", hook.id);
+        assert!(stderr.contains("groups.yaml:3:5") && stderr.contains("members"), "{}: {stderr}", hook.id);
+    }
+}
