@@ -53,7 +53,7 @@ impl ExitStatus {
 pub enum Error {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("groups.yaml is invalid: {0}")]
+    #[error("{}", invalid_message(.0))]
     Invalid(Diagnostics),
     #[error("{}", unresolved_message(.errors, .warnings))]
     Unresolved { errors: Diagnostics, warnings: Vec<crate::desired::Diagnostic> },
@@ -75,8 +75,33 @@ pub enum Error {
     Unread(Vec<crate::diff::UnreadGroup>),
 }
 
+fn invalid_message(diags: &Diagnostics) -> String {
+    format!("{} invalid: {diags}", files_of(diags))
+}
+
+/// "bad4.yaml is" / "a.yaml and b.yaml are": the files the diagnostics point into.
+fn files_of(diags: &Diagnostics) -> String {
+    let mut files: Vec<&str> = Vec::new();
+    for d in &diags.0 {
+        if let Some(at) = &d.at
+            && !files.contains(&&*at.file)
+        {
+            files.push(&at.file);
+        }
+    }
+    match files.as_slice() {
+        [] => "the input is".to_string(),
+        [one] => format!("{one} is"),
+        [a, b] => format!("{a} and {b} are"),
+        more => format!("{} files are", more.len()),
+    }
+}
+
 fn unresolved_message(errors: &Diagnostics, warnings: &[crate::desired::Diagnostic]) -> String {
-    let mut text = format!("groups.yaml does not match the organization's users: {errors}");
+    let mut text = format!(
+        "{} the organization's users: {errors}",
+        files_of(errors).replace(" is", " does not match").replace(" are", " do not match")
+    );
     if !warnings.is_empty() {
         text.push_str(&format!("\nwarnings found too ({}):", warnings.len()));
         for w in warnings {
@@ -116,11 +141,13 @@ pub struct Output {
     pub color: bool,
     /// `-q`: nothing on stderr but errors.
     pub quiet: bool,
+    /// `-v`: the text plan lists every unmanaged group.
+    pub verbose: bool,
 }
 
 impl Output {
     pub fn new(choice: ColorChoice) -> Self {
-        Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false }
+        Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false, verbose: false }
     }
 }
 
@@ -193,12 +220,13 @@ fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
 fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {
     let state = load(files)?;
     let absent = state.groups.iter().filter(|g| g.absent).count();
-    print(&format!(
-        "{} valid: {} ({} absent).\n",
-        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
-        render::plural(state.groups.len() - absent, "group", "groups"),
-        absent
-    ));
+    let keep = render::plural(state.groups.len() - absent, "group to keep", "groups to keep");
+    let delete = if absent > 0 { format!(", {absent} to delete (absent)") } else { String::new() };
+    let names = match state.sources.as_slice() {
+        [one] => format!("{one} is"),
+        more => format!("{} are", more.join(", ")),
+    };
+    print(&format!("{names} valid: {keep}{delete}.\n"));
     Ok(ExitStatus::Success)
 }
 
@@ -262,6 +290,9 @@ fn read_token_file(path: &Path) -> Result<String, Error> {
     warn_if_readable_by_others(path);
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::Config(format!("the token file {} is not UTF-8 text; it should hold only the access token", path.display())))?;
+    if text.trim().is_empty() {
+        return Err(Error::Config(format!("the token file {} is empty; it should hold the access token", path.display())));
+    }
     Ok(text.trim().to_string())
 }
 
@@ -331,6 +362,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     }
     let limits = GuardLimits::of(desired);
     let mut plan = plan::build(d, &limits, &directory, target);
+    plan.sources = desired.sources.clone();
     plan.warnings.extend(resolution.warnings.iter().map(ToString::to_string));
     plan.warnings.sort();
     plan.errors = resolution.errors;
@@ -339,7 +371,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
 
 fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
     match format {
-        PlanFormat::Text => render::text::render_plan(plan, out.color),
+        PlanFormat::Text => render::text::render_plan_with(plan, out.color, out.verbose),
         PlanFormat::Markdown => render::markdown::render_plan(plan),
         PlanFormat::Json => render::json::render_plan(plan),
     }
@@ -403,7 +435,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         }
     };
     plan.guard.allow(args.allow_removals.as_deref());
-    print(&render::text::render_plan(&plan, out.color));
+    print(&render::text::render_plan_with(&plan, out.color, out.verbose));
     let unresolved = std::mem::take(&mut plan.errors);
     let finish =
         |status: ExitStatus| if unresolved.is_empty() { Ok(status) } else { Err(Error::KeptGoing(Diagnostics(unresolved.clone()))) };

@@ -49,6 +49,7 @@ where
     init_logging(&cli.global);
     let mut out = app::Output::new(cli.global.color);
     out.quiet = cli.global.quiet;
+    out.verbose = cli.global.verbose > 0;
     let json_logs = cli.global.log_format == cli::LogFormat::Json;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -292,6 +292,9 @@ pub struct Plan {
     pub limits: GuardLimits,
     /// Ids of the managed live groups (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
+    /// The files the desired state was read from. Display only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     /// Groups left untouched because they could not be resolved (`--keep-going`), with why.
     #[serde(skip)]
     pub errors: Vec<crate::desired::Diagnostic>,
@@ -501,6 +504,7 @@ pub fn assemble(
         unmanageable: Vec::new(),
         limits,
         managed_groups,
+        sources: Vec::new(),
         errors: Vec::new(),
         origins: Vec::new(),
     }

@@ -1050,7 +1050,7 @@ fn a_directory_of_files_merges() {
     std::fs::write(groups.join("README.md"), "not yaml: [").expect("write");
     let g = groups.to_str().unwrap_or_default();
     let run = Cli::new(d).args(&["validate", "-f", g]).run().expect_code(0);
-    assert!(run.stdout.contains("1 group (0 absent)"), "{}", run.stdout);
+    assert!(run.stdout.contains("are valid: 1 group to keep."), "{}", run.stdout);
     let plan = sb(d, &["plan", "-f", g]).expect_code(0);
     assert!(plan.stdout.contains("~ update group \"Support Escalation\""), "{}", plan.stdout);
     assert!(plan.stdout.contains("Ignored: 1 group"), "{}", plan.stdout);

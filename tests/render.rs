@@ -73,7 +73,9 @@ fn make(desired: &str, groups: &[LiveGroup]) -> Plan {
     let guests: Vec<Guest> = Vec::new();
     let d = diff(&desired, &resolved, groups, Some(&guests), &DiffOptions::default());
     let limits = GuardLimits::of(&desired);
-    plan::build(d, &limits, &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() })
+    let mut plan = plan::build(d, &limits, &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() });
+    plan.sources = desired.sources.clone();
+    plan
 }
 
 fn sample() -> Plan {

@@ -186,6 +186,8 @@ impl Settings {
 pub struct DesiredState {
     pub settings: Settings,
     pub groups: Vec<DesiredGroup>,
+    /// The names of the files read, in order (for messages).
+    pub sources: Vec<String>,
 }
 
 impl DesiredState {
@@ -293,6 +295,7 @@ fn show(path: &Path) -> String {
 /// Parses and validates every source; returns every problem at once.
 /// Takes the sources by value so that each file's text is freed as soon as it is parsed.
 pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let mut diags = Vec::new();
     let mut files = Vec::new();
     for source in sources {
@@ -304,7 +307,8 @@ pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
             Err(mut d) => diags.append(&mut d),
         }
     }
-    let state = validate::merge_and_check(files, &mut diags);
+    let mut state = validate::merge_and_check(files, &mut diags);
+    state.sources = names;
     if diags.is_empty() {
         Ok(state)
     } else {

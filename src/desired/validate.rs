@@ -102,5 +102,5 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
         }
     }
 
-    DesiredState { settings, groups }
+    DesiredState { settings, groups, sources: Vec::new() }
 }

@@ -27,7 +27,16 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     if plan.is_empty() {
         let _ = writeln!(head, "### Tallyfy groups: no changes");
         let _ = writeln!(head);
-        let _ = writeln!(head, "Tallyfy matches groups.yaml ({} unchanged).", plural(s.unchanged, "group", "groups"));
+        let target = super::target_name(plan);
+        let mut target_chars = target.chars();
+        let target: String = target_chars.next().map(|f| f.to_uppercase().chain(target_chars).collect()).unwrap_or_default();
+        let _ = writeln!(
+            head,
+            "{} matches {} ({} unchanged).",
+            escape(&target),
+            escape(&super::sources_name(plan)),
+            plural(s.unchanged, "group", "groups")
+        );
     } else {
         let _ = writeln!(head, "### Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
@@ -75,8 +84,10 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
         let _ = writeln!(tail);
         let _ = writeln!(
             tail,
-            "**Not managed:** {} in Tallyfy not in groups.yaml, left alone (prune is off): {}",
+            "**Not managed:** {} in {} not in {}, left alone (prune is off): {}",
             plural(plan.unmanaged.len(), "group", "groups"),
+            escape(&super::target_name(plan)),
+            escape(&super::sources_name(plan)),
             plan.unmanaged.iter().take(20).map(|n| format!("`{}`", code(&v(n)))).collect::<Vec<_>>().join(", ")
                 + if plan.unmanaged.len() > 20 { ", …" } else { "" }
         );
@@ -196,8 +207,9 @@ fn details(plan: &Plan, action: &Action) -> String {
         }
         Action::CreateGroup { after } => {
             let _ = writeln!(diff, "+ create group \"{}\"", v(&after.name));
+            let _ = writeln!(diff, "+   description:");
             for line in after.description.lines() {
-                let _ = writeln!(diff, "+ description: {}", v(line));
+                let _ = writeln!(diff, "+     {}", v(line));
             }
             (format!("<code>+ create</code> <b>{}</b>", html(&v(&after.name))), Some(MembershipChange::between(None, Some(after))))
         }
@@ -213,8 +225,9 @@ fn details(plan: &Plan, action: &Action) -> String {
                 }
             };
             if before.description != after.description {
+                let _ = writeln!(diff, "    description:");
                 for (tag, line) in description_diff(&before.description, &after.description) {
-                    let _ = writeln!(diff, "{tag} description: {}", v(&line));
+                    let _ = writeln!(diff, "{tag}     {}", v(&line));
                 }
             }
             (verb, Some(MembershipChange::between(Some(before), Some(after))))
@@ -238,20 +251,11 @@ fn details(plan: &Plan, action: &Action) -> String {
         for e in &c.guests_removed {
             let _ = writeln!(diff, "- guest {}", v(e.as_str()));
         }
-        let kept = c.members_kept + c.guests_kept;
-        if kept > 0 {
-            let _ = writeln!(diff, "  {} unchanged", plural(kept, "membership", "memberships"));
+        if let Some(kept) = super::unchanged_counts(c) {
+            let _ = writeln!(diff, "  {kept}");
         }
-        let mut parts = Vec::new();
-        let added = c.members_added.len() + c.guests_added.len();
-        if added > 0 {
-            parts.push(format!("+{added}"));
-        }
-        if c.removed() > 0 {
-            parts.push(format!("−{}", c.removed()));
-        }
-        if !parts.is_empty() {
-            counts = format!(" ({} access)", parts.join(" "));
+        if let Some(change) = super::change_counts(c) {
+            counts = format!(" ({})", html(&change));
         }
     }
     let fence = fence_for(&diff);

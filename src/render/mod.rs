@@ -7,6 +7,8 @@ pub mod text;
 
 use similar::{ChangeTag, TextDiff};
 
+use crate::plan::{MembershipChange, Plan};
+
 /// Line diff of two descriptions: `(tag, line)` pairs, `tag` one of `-`, `+`, ` `.
 pub fn description_diff(before: &str, after: &str) -> Vec<(char, String)> {
     let diff = TextDiff::from_lines(before, after);
@@ -25,4 +27,61 @@ pub fn description_diff(before: &str, after: &str) -> Vec<(char, String)> {
 /// "1 group" / "2 groups".
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// How many unmanaged names the text plan lists without `-v` (the count is always shown).
+pub const UNMANAGED_SHOWN: usize = 10;
+
+// The words every rendering uses (docs/plan-format.md, "Words"): a *member* is an organization
+// user in a group, a *guest* an external person in a group; *memberships* are members and guests
+// together (what the removal guard counts).
+
+/// "+2 members, −1 guest", or `None` when nobody gains or loses access.
+pub fn change_counts(c: &MembershipChange) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut part = |sign: char, n: usize, one: &str, many: &str| {
+        if n > 0 {
+            parts.push(format!("{sign}{}", plural(n, one, many)));
+        }
+    };
+    part('+', c.members_added.len(), "member", "members");
+    part('−', c.members_removed.len(), "member", "members");
+    part('+', c.guests_added.len(), "guest", "guests");
+    part('−', c.guests_removed.len(), "guest", "guests");
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// "3 members and 1 guest unchanged", or `None`.
+pub fn unchanged_counts(c: &MembershipChange) -> Option<String> {
+    let mut kept = Vec::new();
+    if c.members_kept > 0 {
+        kept.push(plural(c.members_kept, "member", "members"));
+    }
+    if c.guests_kept > 0 {
+        kept.push(plural(c.guests_kept, "guest", "guests"));
+    }
+    (!kept.is_empty()).then(|| format!("{} unchanged", kept.join(" and ")))
+}
+
+/// What the plan compared with: "Tallyfy organization ORG", or "the sandbox".
+pub fn target_name(plan: &Plan) -> String {
+    if plan.target.api_url.starts_with("sandbox:") {
+        "the sandbox".to_string()
+    } else {
+        format!("Tallyfy organization {}", plan.target.org)
+    }
+}
+
+/// The files the plan was made from: "groups.yaml", "a.yaml and b.yaml", "3 files".
+pub fn sources_name(plan: &Plan) -> String {
+    match plan.sources.as_slice() {
+        [] => "the desired state".to_string(),
+        [one] => file_name(one),
+        [a, b] => format!("{} and {}", file_name(a), file_name(b)),
+        more => format!("{} files", more.len()),
+    }
+}
+
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.to_string())
 }

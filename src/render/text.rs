@@ -45,8 +45,13 @@ fn paint(style: Style, text: &str) -> String {
     format!("{style}{text}{style:#}")
 }
 
-/// Renders the plan for a terminal.
+/// Renders the plan for a terminal (unmanaged groups: the count and the first few names).
 pub fn render_plan(plan: &Plan, color: bool) -> String {
+    render_plan_with(plan, color, false)
+}
+
+/// Renders the plan for a terminal; `all_names` lists every unmanaged group (`-v`).
+pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
     let p = Palette::new(color);
     let mut out = String::new();
     for action in &plan.actions {
@@ -54,15 +59,22 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     if !plan.unmanaged.is_empty() {
+        let n = plan.unmanaged.len();
         let _ = writeln!(
             out,
-            "Not managed: {} in Tallyfy {} not in groups.yaml and {} left alone (prune is off):",
-            plural(plan.unmanaged.len(), "group", "groups"),
-            if plan.unmanaged.len() == 1 { "is" } else { "are" },
-            if plan.unmanaged.len() == 1 { "is" } else { "are" },
+            "Not managed: {} in {} {} not in {} and {} left alone (prune is off):",
+            plural(n, "group", "groups"),
+            super::target_name(plan),
+            if n == 1 { "is" } else { "are" },
+            super::sources_name(plan),
+            if n == 1 { "is" } else { "are" },
         );
-        for name in &plan.unmanaged {
+        let shown = if all_names { n } else { n.min(super::UNMANAGED_SHOWN) };
+        for name in &plan.unmanaged[..shown] {
             let _ = writeln!(out, "    {}", v(name));
+        }
+        if shown < n {
+            let _ = writeln!(out, "    … and {} more (all of them with -v, or in --format json)", n - shown);
         }
         out.push('\n');
     }
@@ -113,7 +125,13 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
     }
     let s = &plan.summary;
     if plan.is_empty() {
-        let _ = writeln!(out, "No changes. Tallyfy matches groups.yaml ({} unchanged).", plural(s.unchanged, "group", "groups"));
+        let _ = writeln!(
+            out,
+            "No changes. {} matches {} ({} unchanged).",
+            capitalised(&super::target_name(plan)),
+            super::sources_name(plan),
+            plural(s.unchanged, "group", "groups")
+        );
     } else {
         let mut line = format!("Plan: {} to create, {} to update, {} to delete.", s.create, s.update, s.delete);
         if s.guests_to_invite > 0 {
@@ -166,7 +184,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
         Action::DeleteGroup { id, before, reason } => {
             let why = match reason {
                 crate::diff::DeleteReason::Absent => "absent: true",
-                crate::diff::DeleteReason::Pruned => "not in groups.yaml, prune is on",
+                crate::diff::DeleteReason::Pruned => "not listed, prune is on",
             };
             let _ = writeln!(
                 out,
@@ -210,15 +228,8 @@ fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, p: &Palette)
     for e in &c.guests_removed {
         let _ = writeln!(out, "    {}", paint(p.remove, &format!("- guest {}", guest(e))));
     }
-    let mut kept = Vec::new();
-    if c.members_kept > 0 {
-        kept.push(plural(c.members_kept, "member", "members"));
-    }
-    if c.guests_kept > 0 {
-        kept.push(plural(c.guests_kept, "guest", "guests"));
-    }
-    if !kept.is_empty() {
-        let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {} unchanged", kept.join(" and "))));
+    if let Some(kept) = super::unchanged_counts(c) {
+        let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {kept}")));
     }
 }
 
@@ -264,4 +275,10 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
         let _ = writeln!(out, "Run the same command again to retry what did not apply; a rerun converges.");
     }
     out
+}
+
+/// "The sandbox" from "the sandbox".
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
