@@ -411,6 +411,8 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
 
 async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
     // Input is checked before any connection, so a bad file never waits on the network.
+    // One value per run, moved once: its size does not matter.
+    #[allow(clippy::large_enum_variant)]
     enum Source {
         Saved(Box<saved::SavedPlan>),
         Desired(DesiredState, DiffOptions),
