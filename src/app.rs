@@ -170,7 +170,8 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
         token,
         timeout: Duration::from_secs(args.timeout.max(1)),
         retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
-        max_rps: if args.max_rps.is_finite() && args.max_rps > 0.0 { args.max_rps } else { 0.0 },
+        max_requests_per_minute: args.max_requests_per_minute,
+        max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
         parallelism: usize::from(args.parallelism),
     };
     let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());

@@ -88,7 +88,8 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
 
     let guests = run.indices(|a| matches!(a, Action::CreateGuest { .. }));
     let per_hour = options.guest_invites_per_hour.max(1);
-    let pacing = Arc::new(RateLimiter::with_burst(f64::from(per_hour) / 3600.0, per_hour));
+    // Tallyfy counts new guests per rolling hour, as the client's limiter counts requests.
+    let pacing = Arc::new(RateLimiter::rolling(per_hour, std::time::Duration::from_secs(3600)));
     run.phase(&guests, &HashSet::new(), Some(pacing)).await;
     let failed_guests: HashSet<Email> = guests
         .iter()
@@ -161,9 +162,11 @@ impl Run<'_> {
             set.spawn(
                 async move {
                     let _permit = semaphore.acquire_owned().await;
-                    if let Some(p) = &pacing {
-                        p.acquire().await;
-                    }
+                    // Held until the invitation is answered, so the hour runs from then.
+                    let _paced = match &pacing {
+                        Some(p) => Some(p.acquire().await),
+                        None => None,
+                    };
                     if stop.load(Ordering::SeqCst) {
                         return (i, Outcome::Skipped { reason: "apply was interrupted before this action started".into() });
                     }
