@@ -210,7 +210,7 @@ pub struct SandboxArgs {
     /// Organization id served.
     #[arg(long, default_value = "sandbox")]
     pub org: String,
-    /// Added latency per request, in milliseconds.
+    /// Milliseconds from a request's arrival to its answer (the server's own work included).
     #[arg(long, default_value_t = 0)]
     pub latency: u64,
     /// Fraction of requests answered 500/503 or dropped (0 to 1).

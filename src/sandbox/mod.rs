@@ -297,11 +297,8 @@ async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respo
 
 async fn faults(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
     // Rate limits count a request when it arrives, as Tallyfy's do; a refused one is not counted.
-    let admission = lock(&sb.inner.limits).admit(Instant::now());
-    let config = &sb.inner.config;
-    if !config.latency.is_zero() {
-        tokio::time::sleep(config.latency).await;
-    }
+    let arrived = Instant::now();
+    let admission = lock(&sb.inner.limits).admit(arrived);
     let mut response = match admission.refused {
         Some(wait) => {
             lock(&sb.inner.stats).rate_limited += 1;
@@ -309,6 +306,9 @@ async fn faults(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Resp
         }
         None => inject(&sb, req, next).await,
     };
+    // The answer leaves `--latency` after the request arrived (or when ready, if later): the
+    // latency stands for the network and the server's work together.
+    tokio::time::sleep_until(arrived + sb.inner.config.latency).await;
     if let Some((limit, remaining)) = admission.headers {
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
