@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use error::ApiError;
 pub use retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
@@ -492,8 +492,8 @@ impl Client {
                 let asked = Instant::now();
                 let slot = limiter.acquire().await;
                 let paced = asked.elapsed();
-                if paced >= Duration::from_millis(100) {
-                    debug!(method = %req.method, path = req.path_only(), waited_ms = paced.as_millis() as u64, "waited for the rate limit");
+                if paced >= Duration::from_secs(1) {
+                    info!(method = %req.method, path = req.path_only(), waited_ms = paced.as_millis() as u64, "waited for the rate limit");
                 }
                 self.send_once(req, slot).await
             };

@@ -235,6 +235,9 @@ impl Gate {
         let (Some(remaining), Some(limit)) = (f.remaining, f.limit.or(self.limit())) else { return };
         let used = limit.saturating_sub(remaining) as usize;
         let known = self.recent.count(now);
+        if used > known {
+            tracing::debug!(counted = used, known, "the server counts requests this client did not make; counting them too");
+        }
         for _ in known..used.min(limit as usize) {
             self.recent.record(now);
             self.foreign.record(now);
