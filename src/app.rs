@@ -254,7 +254,8 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
         token,
         timeout: Duration::from_secs(args.timeout.max(1)),
         retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
-        max_rps: if args.max_rps.is_finite() && args.max_rps > 0.0 { args.max_rps } else { 0.0 },
+        max_requests_per_minute: args.max_requests_per_minute,
+        max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
         parallelism: usize::from(args.parallelism),
     };
     let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
@@ -329,6 +330,42 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
     Ok(LiveState { groups, users, guests })
 }
 
+/// Loads groups.yaml (and the baseline) on a blocking thread while the live groups and users are
+/// read, then the guests when the files name any: one read of the live state serves both plans.
+/// Whichever fails first is reported; a bad file fails long before any read could.
+async fn load_while_fetching(
+    files: &[PathBuf],
+    baseline: &[PathBuf],
+    args: &ConnectArgs,
+) -> Result<(DesiredState, Option<DesiredState>, Connection, LiveState), Error> {
+    let (files, baseline) = (files.to_vec(), baseline.to_vec());
+    let loading = tokio::task::spawn_blocking(move || {
+        let desired = load(&files)?;
+        let baseline = if baseline.is_empty() { None } else { Some(load(&baseline)?) };
+        Ok::<_, Error>((desired, baseline))
+    });
+    let loaded = async { loading.await.map_err(|e| Error::Config(format!("reading the files failed: {e}")))? };
+    let conn = match connect(args).await {
+        Ok(conn) => conn,
+        // A bad file is reported before a missing token.
+        Err(e) => return Err(loaded.await.err().unwrap_or(e)),
+    };
+    let client = &conn.client;
+    let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(Error::from) };
+    let files_and_guests = async {
+        let (desired, baseline) = loaded.await?;
+        let guests = if desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests) {
+            Some(client.list_guests().await?)
+        } else {
+            None
+        };
+        Ok::<_, Error>((desired, baseline, guests))
+    };
+    let ((groups, users), (desired, baseline, guests)) = tokio::try_join!(lists, files_and_guests)?;
+    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
+    Ok((desired, baseline, conn, LiveState { groups, users, guests }))
+}
+
 /// `--only`, `--exclude` and `--no-removals`, checked.
 fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
     let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
@@ -378,13 +415,8 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 }
 
 async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
-    let desired = load(&args.files.files)?;
-    let baseline = if args.baseline.is_empty() { None } else { Some(load(&args.baseline)?) };
     let options = diff_options(&args.target)?;
-    let conn = connect(&args.connect).await?;
-    // One read of the live state serves both plans.
-    let need_guests = desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests);
-    let live = fetch(&conn.client, need_guests).await?;
+    let (desired, baseline, conn, live) = load_while_fetching(&args.files.files, &args.baseline, &args.connect).await?;
     let mut plan = make_plan(&desired, &live, &options, conn.target.clone())?;
     if let Some(baseline) = &baseline {
         let base_plan = make_plan(baseline, &live, &options, conn.target.clone())?;

@@ -170,7 +170,8 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
     let (after_guests, beside_guests): (Vec<usize>, Vec<usize>) =
         writes.into_iter().partition(|&i| missing_guest(&plan.actions[i], &invited).is_some());
     let per_hour = options.guest_invites_per_hour.max(1);
-    let pacing = Arc::new(RateLimiter::with_burst(f64::from(per_hour) / 3600.0, per_hour));
+    // Tallyfy counts new guests per rolling hour, as the client's limiter counts requests.
+    let pacing = Arc::new(RateLimiter::rolling(per_hour, std::time::Duration::from_secs(3600)));
     run.phase(&[guests.as_slice(), beside_guests.as_slice()].concat(), &HashSet::new(), Some(pacing)).await;
     let failed_guests: HashSet<Email> = guests
         .iter()
@@ -251,17 +252,19 @@ impl Run<'_> {
             set.spawn(
                 async move {
                     let ready = async {
-                        if let Some(p) = &pacing {
-                            p.acquire().await;
-                        }
-                        semaphore.acquire_owned().await
+                        // Held until the invitation is answered, so the hour runs from then.
+                        let paced = match &pacing {
+                            Some(p) => Some(p.acquire().await),
+                            None => None,
+                        };
+                        (paced, semaphore.acquire_owned().await)
                     };
                     let stopped_answering = |failures: u32| {
                         let reason =
                             format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started");
                         (i, Outcome::Skipped { reason })
                     };
-                    let _permit = tokio::select! {
+                    let (_paced, _permit) = tokio::select! {
                         biased;
                         () = stop.reached(StopLevel::FinishInFlight) => return (i, interrupted()),
                         () = client.wait_stopped_answering() => {

@@ -100,11 +100,15 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Concurrent API requests.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = crate::tallyfy::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
-    /// Most API requests per second, across all concurrent requests (0 = no limit; else 0.01 to 10000).
-    #[arg(long, default_value_t = 10.0, value_parser = max_rps)]
-    pub max_rps: f64,
+    /// Most API requests in any rolling minute, across all concurrent requests, in bursts below
+    /// it (Tallyfy allows 600 per user); 0 = no client-side limit.
+    #[arg(long, value_name = "N", default_value_t = crate::tallyfy::retry::REQUESTS_PER_MINUTE)]
+    pub max_requests_per_minute: u32,
+    /// An extra ceiling: most API requests per second, evenly spaced (none unless given; 0.01 to 10000).
+    #[arg(long, value_name = "RPS", value_parser = max_rps)]
+    pub max_rps: Option<f64>,
     /// Seconds before one request times out (1 to 3600).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
@@ -220,7 +224,7 @@ pub struct SandboxArgs {
     /// Organization id served.
     #[arg(long, default_value = "sandbox")]
     pub org: String,
-    /// Added latency per request, in milliseconds (at most 600000).
+    /// Milliseconds from a request's arrival to its answer, the server's own work included (at most 600000).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub latency: u64,
     /// Fraction of requests answered 500/503 or dropped (0 to 1).
@@ -229,6 +233,14 @@ pub struct SandboxArgs {
     /// Requests per second before answering 429 with Retry-After (0 = no limit).
     #[arg(long, default_value_t = 0.0)]
     pub rate_limit: f64,
+    /// Requests in any rolling minute before answering 429 with Retry-After, as Tallyfy (which
+    /// allows 600); answers then carry X-RateLimit-Limit and X-RateLimit-Remaining. 0 = no limit.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rate_limit_per_minute: u32,
+    /// Inject --fault-rate faults only into these methods (comma-separated, e.g. POST); all
+    /// methods unless given.
+    #[arg(long, value_name = "METHODS", value_delimiter = ',')]
+    pub fault_methods: Vec<String>,
     /// Seed for the fault injection's random choices.
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,

@@ -36,10 +36,102 @@ impl<'a> Directory<'a> {
     pub fn by_email(&self, email: &Email) -> Option<&'a User> {
         self.by_email.get(email).copied()
     }
+}
 
-    /// The closest known email within two edits (ties broken alphabetically).
-    fn closest_email(&self, email: &Email) -> Option<&'a Email> {
-        self.by_email.keys().map(|e| (strsim::levenshtein(e.as_str(), email.as_str()), *e)).filter(|(d, _)| *d <= 2).min().map(|(_, e)| e)
+/// Most unknown emails looked up for a "did you mean"; past it, a file is stale rather than
+/// mistyped, and the rest get the plain hint.
+pub const MAX_SUGGESTION_SEARCHES: usize = 50;
+
+/// Finds, for an email that is not a user's, the user's email it plausibly mistypes:
+/// - the same local part, with a domain at most two edits away (`alice@exampel.com`);
+/// - the same domain, with a local part of at least four characters one edit away (a character
+///   added, dropped, changed, or two swapped) and the same digits: `user0` is not a typo of
+///   `user10`, it is someone else.
+///
+/// Built on first need, from indexes that bound each search to those candidates; each unknown
+/// email is searched once, and at most [`MAX_SUGGESTION_SEARCHES`] are.
+struct Suggester<'u> {
+    by_local: HashMap<&'u str, Vec<&'u Email>>,
+    /// By domain, digits of the local part, and its length.
+    by_shape: HashMap<(&'u str, String, usize), Vec<&'u Email>>,
+    searched: HashMap<Email, Option<&'u Email>>,
+}
+
+/// The digits of a local part, in order.
+fn digits(local: &str) -> String {
+    local.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether two strings are at most one edit apart (insert, delete, substitute, or swap two
+/// neighbours).
+fn within_one_edit(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if b.len() - a.len() > 1 {
+        return false;
+    }
+    let p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    if p == a.len() {
+        return true;
+    }
+    if a.len() < b.len() {
+        return a[p..] == b[p + 1..];
+    }
+    a[p + 1..] == b[p + 1..] || (p + 1 < a.len() && a[p] == b[p + 1] && a[p + 1] == b[p] && a[p + 2..] == b[p + 2..])
+}
+
+impl<'u> Suggester<'u> {
+    fn new(directory: &Directory<'u>) -> Self {
+        let mut by_local: HashMap<&'u str, Vec<&'u Email>> = HashMap::new();
+        let mut by_shape: HashMap<(&'u str, String, usize), Vec<&'u Email>> = HashMap::new();
+        for &email in directory.by_email.keys() {
+            let Some((local, domain)) = email.as_str().rsplit_once('@') else { continue };
+            by_local.entry(local).or_default().push(email);
+            by_shape.entry((domain, digits(local), local.len())).or_default().push(email);
+        }
+        Suggester { by_local, by_shape, searched: HashMap::new() }
+    }
+
+    /// The suggestion for `email`, searched once.
+    fn suggest(&mut self, email: &Email) -> Option<&'u Email> {
+        if let Some(&known) = self.searched.get(email) {
+            return known;
+        }
+        if self.searched.len() >= MAX_SUGGESTION_SEARCHES {
+            return None;
+        }
+        let found = self.search(email);
+        self.searched.insert(email.clone(), found);
+        found
+    }
+
+    /// The nearest plausible typo: fewest edits, then alphabetical.
+    fn search(&self, email: &Email) -> Option<&'u Email> {
+        let (local, domain) = email.as_str().rsplit_once('@')?;
+        let mut best: Option<(usize, &'u Email)> = None;
+        let mut consider = |distance: usize, e: &'u Email| {
+            if best.is_none_or(|(d, b)| (distance, e.as_str()) < (d, b.as_str())) {
+                best = Some((distance, e));
+            }
+        };
+        for &e in self.by_local.get(local).into_iter().flatten() {
+            let other = e.as_str().rsplit_once('@').map_or("", |(_, d)| d);
+            let distance = strsim::osa_distance(other, domain);
+            if distance <= 2 {
+                consider(distance, e);
+            }
+        }
+        if local.len() >= 4 {
+            let digits = digits(local);
+            for len in [local.len() - 1, local.len(), local.len() + 1] {
+                for &e in self.by_shape.get(&(domain, digits.clone(), len)).into_iter().flatten() {
+                    let other = e.as_str().rsplit_once('@').map_or("", |(l, _)| l);
+                    if other.len() >= 4 && within_one_edit(other.as_bytes(), local.as_bytes()) {
+                        consider(1, e);
+                    }
+                }
+            }
+        }
+        best.map(|(_, e)| e)
     }
 }
 
@@ -73,6 +165,7 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
     let mut warnings = Vec::new();
     let mut failed = BTreeSet::new();
     let mut out = Vec::new();
+    let mut suggester: Option<Suggester<'_>> = None;
     for g in desired.groups.iter().filter(|g| in_scope(g)) {
         if g.absent {
             out.push(ResolvedGroup { desired: g, members: None, guests: None });
@@ -88,7 +181,7 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                         None => {
                             let mut d =
                                 Diagnostic::at(&m.at, format!("member {e} of \"{}\" is not a user of this organization", g.name.value));
-                            d = match directory.closest_email(e) {
+                            d = match suggester.get_or_insert_with(|| Suggester::new(directory)).suggest(e) {
                                 Some(close) => d.with_hint(format!("did you mean {close}?")),
                                 None => d.with_hint("invite them in Tallyfy first, or list an external person under `guests`"),
                             };
@@ -268,5 +361,93 @@ mod tests {
         let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [nobody@x.co]\n  - name: B\n").unwrap();
         let r = resolve(&s, &Directory::new(&users()), |g| g.name.value == "B").unwrap();
         assert_eq!(r.len(), 1);
+    }
+
+    /// The hint of each unknown member, in file order; each member is in a group of its own.
+    fn unknown_hints(users: &[User], members: &[&str]) -> Vec<String> {
+        let yaml: String = std::iter::once("groups:\n".to_string())
+            .chain(members.iter().enumerate().map(|(i, m)| format!("  - name: G{i}\n    members: [{m}]\n")))
+            .collect();
+        let s = load_str("g.yaml", &yaml).unwrap();
+        let diags = resolve(&s, &Directory::new(users), |_| true).unwrap_err();
+        let mut located: Vec<(usize, String)> = diags
+            .0
+            .iter()
+            .map(|d| {
+                let text = d.to_string();
+                let line = text.split(':').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                (line, text.split("hint: ").nth(1).unwrap_or_default().to_string())
+            })
+            .collect();
+        located.sort();
+        assert_eq!(located.len(), members.len());
+        located.into_iter().map(|(_, hint)| hint).collect()
+    }
+
+    const PLAIN: &str = "invite them in Tallyfy first";
+
+    #[test]
+    fn another_number_is_another_person_not_a_typo() {
+        let users: Vec<User> = [1, 10, 100, 20].iter().map(|&i| user(i, &format!("user{i}@example.com"), UserStatus::Active)).collect();
+        let hints = unknown_hints(&users, &["user0@example.com", "user2@example.com", "usr10@example.com"]);
+        assert!(hints[0].starts_with(PLAIN), "{hints:?}");
+        assert!(hints[1].starts_with(PLAIN), "{hints:?}");
+        assert_eq!(hints[2], "did you mean user10@example.com?");
+    }
+
+    #[test]
+    fn near_misses_in_the_local_part_or_the_domain_are_suggested() {
+        let users = vec![
+            user(1, "alice@example.com", UserStatus::Active),
+            user(2, "john.smith@example.com", UserStatus::Active),
+            user(3, "tim@example.com", UserStatus::Active),
+            user(4, "john.smith@partner.example", UserStatus::Active),
+        ];
+        let hints = unknown_hints(
+            &users,
+            &[
+                "alcie@example.com",
+                "jon.smith@example.com",
+                "john.smiths@example.com",
+                "alice@example.co",
+                "tom@example.com",
+                "alice@elsewhere.org",
+                "jhon.smtih@example.com",
+            ],
+        );
+        let alice = "did you mean alice@example.com?";
+        let john = "did you mean john.smith@example.com?";
+        assert_eq!(hints[..4], [alice, john, john, alice]);
+        // Too short to tell a typo from another name, another domain, two edits in the local part.
+        for hint in &hints[4..] {
+            assert!(hint.starts_with(PLAIN), "{hints:?}");
+        }
+    }
+
+    #[test]
+    fn each_unknown_is_searched_once_and_suggestions_stop_past_a_cap() {
+        let users = vec![user(1, "alice@example.com", UserStatus::Active)];
+        // One typo five times counts once against the cap; 49 more unknowns reach it.
+        let mut members: Vec<String> = vec!["alicee@example.com".into(); 5];
+        members.extend((0..MAX_SUGGESTION_SEARCHES - 1).map(|i| format!("nobody{i}@nowhere.example")));
+        members.push("alicf@example.com".into());
+        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+        let hints = unknown_hints(&users, &refs);
+        assert!(hints[..5].iter().all(|h| h == "did you mean alice@example.com?"), "{hints:?}");
+        assert!(hints[5..].iter().all(|h| h.starts_with(PLAIN)), "past the cap: {:?}", hints.last());
+    }
+
+    #[test]
+    fn one_edit_means_one_edit() {
+        let yes = [("alice", "alcie"), ("alice", "alicee"), ("alice", "alce"), ("alice", "alide"), ("alice", "lice"), ("alice", "alice")];
+        for (a, b) in yes {
+            assert!(within_one_edit(a.as_bytes(), b.as_bytes()), "{a} {b}");
+            assert!(within_one_edit(b.as_bytes(), a.as_bytes()), "{b} {a}");
+        }
+        let no = [("alice", "lacie"), ("alice", "al"), ("alice", "bob"), ("alice", "aliceee"), ("alice", "elica")];
+        for (a, b) in no {
+            assert!(!within_one_edit(a.as_bytes(), b.as_bytes()), "{a} {b}");
+            assert!(!within_one_edit(b.as_bytes(), a.as_bytes()), "{b} {a}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tallyfy_groups::model::{Email, GroupId, UserId};
 use tallyfy_groups::tallyfy::wire::{GroupPayload, GuestPayload};
 use tallyfy_groups::tallyfy::{ApiError, Client, ClientConfig, RetryPolicy, Secret};
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const GROUPS: &str = "/organizations/org1/groups";
@@ -314,18 +314,34 @@ async fn undecodable_answers_name_the_path() {
     assert!(err.to_string().contains("at `data[0].name`"), "{err}");
 }
 
+#[test]
+fn the_default_pacing_is_tallyfys_rolling_minute_and_max_rps_adds_a_ceiling() {
+    let config = ClientConfig::new("https://go.tallyfy.com/api", "org1", Secret::new("t"));
+    let status = Client::new(config.clone()).expect("client").rate_limiter().status();
+    assert_eq!((status.limit, status.spacing), (Some(600), None));
+    let paced = Client::new(ClientConfig { max_rps: 20.0, max_requests_per_minute: 0, ..config }).expect("client");
+    let status = paced.rate_limiter().status();
+    assert_eq!((status.limit, status.spacing), (None, Some(Duration::from_millis(50))));
+}
+
 #[tokio::test]
-async fn the_client_side_rate_limit_spaces_requests() {
+async fn the_servers_rate_limit_headers_are_learned() {
     let server = MockServer::start().await;
-    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).expect(5).mount(&server).await;
-    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("t"));
-    config.max_rps = 20.0;
-    let c = Client::new(config).expect("client");
-    let started = Instant::now();
-    for i in 0..5 {
-        c.delete_group(&GroupId(format!("g{i}"))).await.expect("deleted");
-    }
-    assert!(started.elapsed() >= Duration::from_millis(190), "5 requests at 20/s take at least 200 ms: {:?}", started.elapsed());
+    // Someone else has used 39 of the 50 requests this minute.
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Limit", "50")
+                .insert_header("X-RateLimit-Remaining", "10")
+                .set_body_json(page(vec![], 0, 1, 1, json!([]))),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    c.list_groups().await.expect("listed");
+    let status = c.rate_limiter().status();
+    assert_eq!((status.limit, status.in_window, status.foreign), (Some(50), 40, 39));
 }
 
 #[tokio::test]
@@ -339,10 +355,13 @@ async fn a_retry_after_beyond_the_budget_fails_at_once() {
         .await;
     let started = Instant::now();
     let body = GuestPayload { email: Email::new("new@p.co"), first_name: "New".into(), last_name: "(guest)".into() };
-    let err = client(&server).create_guest(&body).await.unwrap_err();
+    let c = client(&server);
+    let err = c.create_guest(&body).await.unwrap_err();
     assert_eq!(err, ApiError::RateLimited { method: "POST".into(), path: "/organizations/org1/guests".into(), retry_after_secs: 3600 });
     assert!(err.to_string().contains("asks to wait 3600 s, longer than the retry budget"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
+    // A wait beyond the rate window (Tallyfy's hourly guest cap) does not hold back other requests.
+    assert_eq!(c.rate_limiter().status().held_for, None);
 }
 
 #[tokio::test]
@@ -366,6 +385,31 @@ async fn mount_page(server: &MockServer, route: &str, n: u64, body: Value, times
         .and(path(route))
         .and(query_param("page", n.to_string()))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// A POST answered 500 (or 502) once, then `then`.
+async fn mount_ambiguous_post(server: &MockServer, status: u16, then: Option<ResponseTemplate>) {
+    Mock::given(method("POST"))
+        .and(path(GROUPS))
+        .respond_with(ResponseTemplate::new(status))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(server)
+        .await;
+    if let Some(then) = then {
+        Mock::given(method("POST")).and(path(GROUPS)).respond_with(then).expect(1).mount(server).await;
+    }
+}
+
+/// The full, unfiltered read of the groups, expected `times` times per page.
+async fn mount_full_read(server: &MockServer, groups: Vec<Value>, times: u64) {
+    let total = groups.len();
+    authed(Mock::given(method("GET")).and(path(GROUPS)).and(query_param_is_missing("q")).and(query_param("page", "1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(groups, total, 1, 1, json!([]))))
         .expect(times)
         .mount(server)
         .await;
@@ -603,4 +647,111 @@ async fn a_create_whose_reread_fails_is_unconfirmed_not_failed() {
     let err = client(&server).create_group(&body).await.unwrap_err();
     assert!(err.is_unconfirmed(), "{err:?}");
     assert!(err.to_string().contains("whether it took effect is unknown"), "{err}");
+}
+
+fn ops() -> GroupPayload {
+    GroupPayload { name: "Ops Team".into(), description: "d".into(), members: vec![], guests: vec![] }
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_looks_the_name_up_with_one_search() {
+    let server = MockServer::start().await;
+    mount_ambiguous_post(&server, 500, None).await;
+    // The search matches by name or description: a near name comes back too.
+    authed(Mock::given(method("GET")).and(path(GROUPS)).and(query_param("q", "Ops Team")).and(query_param("page", "1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            vec![group("y", "Ops Team Leads", &[]), group("x", "OPS TEAM", &[])],
+            2,
+            1,
+            1,
+            json!([]),
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_full_read(&server, vec![], 0).await;
+    let g = client(&server).create_group(&ops()).await.expect("found with the search");
+    assert_eq!(g.id, GroupId("x".into()));
+}
+
+#[tokio::test]
+async fn a_search_of_one_page_without_the_name_settles_it() {
+    let server = MockServer::start().await;
+    mount_ambiguous_post(&server, 502, Some(ResponseTemplate::new(201).set_body_json(json!({"data": group("n", "Ops Team", &[])})))).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .and(query_param("q", "Ops Team"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![group("y", "Ops Team Leads", &[])], 1, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_full_read(&server, vec![], 0).await;
+    assert_eq!(client(&server).create_group(&ops()).await.expect("created").id, GroupId("n".into()));
+}
+
+#[tokio::test]
+async fn a_search_of_several_pages_without_the_name_falls_back_to_the_full_read() {
+    let server = MockServer::start().await;
+    mount_ambiguous_post(&server, 500, None).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .and(query_param("q", "Ops Team"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![group("y", "Ops Team Leads", &[])], 150, 1, 2, json!({}))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_full_read(&server, vec![group("y", "Ops Team Leads", &[]), group("x", "Ops Team", &[])], 1).await;
+    assert_eq!(client(&server).create_group(&ops()).await.expect("found in the full read").id, GroupId("x".into()));
+}
+
+#[tokio::test]
+async fn a_refused_search_falls_back_to_the_full_read() {
+    let server = MockServer::start().await;
+    mount_ambiguous_post(&server, 500, None).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .and(query_param("q", "Ops Team"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"message": "Unknown parameter q."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_full_read(&server, vec![group("x", "ops team", &[])], 1).await;
+    assert_eq!(client(&server).create_group(&ops()).await.expect("found in the full read").id, GroupId("x".into()));
+}
+
+#[tokio::test]
+async fn a_retry_refused_as_a_duplicate_is_looked_up_in_the_full_list() {
+    let server = MockServer::start().await;
+    // The first POST took effect; the search missed it; the retry is refused as a duplicate.
+    let taken = ResponseTemplate::new(422)
+        .set_body_json(json!({"message": "The name has already been taken.", "errors": {"name": ["The name has already been taken."]}}));
+    mount_ambiguous_post(&server, 500, Some(taken)).await;
+    Mock::given(method("GET"))
+        .and(path(GROUPS))
+        .and(query_param("q", "Ops Team"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(vec![], 0, 1, 1, json!([]))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_full_read(&server, vec![group("x", "Ops Team", &[])], 1).await;
+    assert_eq!(client(&server).create_group(&ops()).await.expect("found after the refusal").id, GroupId("x".into()));
+}
+
+#[tokio::test]
+async fn a_429_holds_back_every_request_not_only_the_refused_one() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE")).and(path(format!("{GROUPS}/g2"))).respond_with(ResponseTemplate::new(204)).expect(0).mount(&server).await;
+    let c = client(&server);
+    let err = c.delete_group(&GroupId("g1".into())).await.unwrap_err();
+    assert!(matches!(err, ApiError::RateLimited { retry_after_secs: 30, .. }), "{err:?}");
+    // Another request is held back too: 30 s is beyond its 10 s budget, so it fails unsent.
+    let err = c.delete_group(&GroupId("g2".into())).await.unwrap_err();
+    assert_eq!(err, ApiError::RateLimited { method: "DELETE".into(), path: format!("{GROUPS}/g2"), retry_after_secs: 30 });
+    assert!(c.rate_limiter().status().held_for.is_some_and(|d| d > Duration::from_secs(25)));
 }

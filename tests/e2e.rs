@@ -338,6 +338,10 @@ fn bad_input_is_explained_with_locations() {
     assert!(run.stderr.contains("did you mean `members`?"), "{}", run.stderr);
     assert!(run.stderr.contains("g.yaml:4:11: group \"a\" is defined twice"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
+    // plan reads the files while it connects; a bad file is still what it reports.
+    let run = Cli::new(d).args(&["plan", "-f", &f]).run().expect_code(1);
+    assert!(run.stderr.contains("g.yaml:3:5: unknown group key `member`"), "{}", run.stderr);
+    assert!(!run.stderr.contains("no organization id"), "{}", run.stderr);
 
     let f = write(d, "u.yaml", "groups:\n  - name: A\n    members: [nobody@example.com, chris.moore@example.com]\n");
     let run = sb(d, &["plan", "-f", &f]).expect_code(1);

@@ -304,3 +304,74 @@ async fn strict_guests_requires_guests_to_exist_first() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"]["guests.0"][0], "The selected guests.0 is not a guest of the organization.");
 }
+
+#[tokio::test]
+async fn a_rolling_minute_limit_sends_tallyfys_headers_and_logs_every_request() {
+    let s = start(Config { rate_limit_per_minute: 3, ..Config::default() }).await;
+    let users = "/api/organizations/sandbox/users";
+    let header = |h: &reqwest::header::HeaderMap, name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    for remaining in ["2", "1", "0"] {
+        let (status, _, headers) = s.call("GET", users, None, true).await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "x-ratelimit-limit").as_deref(), Some("3"));
+        assert_eq!(header(&headers, "x-ratelimit-remaining").as_deref(), Some(remaining));
+    }
+    let (status, body, headers) = s.call("GET", users, None, true).await;
+    assert_eq!((status, &body["code"]), (429, &json!("TOO_MANY_REQUESTS")));
+    assert_eq!(header(&headers, "x-ratelimit-remaining").as_deref(), Some("0"));
+    let wait: u64 = header(&headers, "retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((55..=60).contains(&wait), "{wait}");
+    assert_eq!(s.sandbox.stats().rate_limited, 1);
+    let (_, log, _) = s.call("GET", "/_sandbox/log", None, false).await;
+    let log = log.as_array().cloned().unwrap_or_default();
+    let statuses: Vec<u64> = log.iter().filter_map(|r| r["status"].as_u64()).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    assert!(log.iter().all(|r| r["request"] == "GET /api/organizations/{org}/users"), "{log:?}");
+    let times: Vec<f64> = log.iter().filter_map(|r| r["at_ms"].as_f64()).collect();
+    assert!(times.len() == 4 && times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[tokio::test]
+async fn groups_are_searched_by_name_or_description_with_q() {
+    let s = start(Config::default()).await;
+    let names = |v: &Value| {
+        v["data"].as_array().into_iter().flatten().map(|g| g["name"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    // "audit" is in one name and in no description; "TEAM" in a name and its description.
+    let (status, found) = s.ok("GET", &format!("{GROUPS}?q=audit&page=1&per_page=100"), None).await;
+    assert_eq!((status, names(&found)), (200, vec!["Temp Q3 Audit".to_string()]));
+    let (_, found) = s.ok("GET", &format!("{GROUPS}?q=TEAM"), None).await;
+    assert_eq!(names(&found), vec!["Onboarding Team"]);
+    let (_, found) = s.ok("GET", &format!("{GROUPS}?q=invoices"), None).await;
+    assert_eq!(names(&found), vec!["Finance Approvers"]);
+    // Searches page like lists, and the next link keeps the search.
+    let (_, found) = s.ok("GET", &format!("{GROUPS}?q=o&per_page=2"), None).await;
+    assert_eq!(found["meta"]["pagination"]["total"], 5);
+    assert_eq!(found["meta"]["pagination"]["links"]["next"], format!("{GROUPS}?q=o&page=2&per_page=2"));
+    let (_, none) = s.ok("GET", &format!("{GROUPS}?q=nothing%20like%20this"), None).await;
+    assert_eq!((names(&none).len(), &none["meta"]["pagination"]["total_pages"]), (0, &json!(1)));
+    // An empty search is the whole list.
+    let (_, all) = s.ok("GET", &format!("{GROUPS}?q=&per_page=100"), None).await;
+    assert_eq!(names(&all).len(), 6);
+    assert_eq!(s.sandbox.stats().searches, 5);
+}
+
+#[tokio::test]
+async fn faults_can_be_limited_to_some_methods() {
+    let s = start(Config { fault_rate: 1.0, fault_methods: vec![axum::http::Method::POST], ..Config::default() }).await;
+    for _ in 0..5 {
+        assert_eq!(s.ok("GET", GROUPS, None).await.0, 200);
+    }
+    assert_eq!(s.sandbox.stats().faults_injected, 0);
+    let resp = s
+        .http
+        .post(format!("{}{GROUPS}", s.url))
+        .header("Authorization", "Bearer sandbox-token")
+        .header("X-Tallyfy-Client", "x")
+        .body(json!({"name": "F", "description": "d"}).to_string())
+        .send()
+        .await;
+    let answered_ok = matches!(&resp, Ok(r) if r.status().is_success());
+    assert!(!answered_ok, "{resp:?}");
+    assert_eq!(s.sandbox.stats().faults_injected, 1);
+}

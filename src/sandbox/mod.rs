@@ -1,6 +1,7 @@
 //! The sandbox: a Tallyfy-compatible API served by the binary itself (axum), for trying the tool,
 //! for end-to-end tests and for users' CI. Same paths, headers, envelopes, pagination, status
-//! codes and error shapes as Tallyfy; optional latency, 5xx, dropped connections and 429s.
+//! codes and error shapes as Tallyfy; optional latency, 5xx, dropped connections, and 429s from
+//! rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers.
 //! Nothing in the reconciler core depends on this module. Does network and file I/O.
 
 pub mod state;
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Path as UrlPath, Query, Request, State as AxState};
@@ -24,8 +25,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::cli::SandboxArgs;
+use crate::tallyfy::retry::{MINUTE, Window as RateWindow};
 pub use state::State;
 use state::{GroupInput, NewGuests, Rejection};
 
@@ -36,7 +39,14 @@ pub struct Config {
     pub org: String,
     pub latency: Duration,
     pub fault_rate: f64,
+    /// Requests per second (a rolling window of one second, or of one request for rates below
+    /// one); 0 = no limit.
     pub rate_limit: f64,
+    /// Requests per rolling minute, as Tallyfy limits them (600); 0 = no limit. When set, every
+    /// answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+    pub rate_limit_per_minute: u32,
+    /// Methods that faults are injected into; empty = all.
+    pub fault_methods: Vec<axum::http::Method>,
     pub fault_seed: u64,
     /// State file, written (debounced) after writes.
     pub persist: Option<PathBuf>,
@@ -71,6 +81,8 @@ impl Default for Config {
             latency: Duration::ZERO,
             fault_rate: 0.0,
             rate_limit: 0.0,
+            rate_limit_per_minute: 0,
+            fault_methods: Vec::new(),
             fault_seed: 1,
             persist: None,
             guest_limit: 30,
@@ -88,11 +100,49 @@ pub struct Stats {
     pub statuses: BTreeMap<u16, u64>,
     pub faults_injected: u64,
     pub rate_limited: u64,
+    /// Group lists filtered with `q`.
+    pub searches: u64,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+/// One API request as the sandbox saw it arrive.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Logged {
+    /// Milliseconds since the sandbox started.
+    pub at_ms: f64,
+    /// `METHOD /route`, as in [`Stats::requests`].
+    pub request: String,
+    pub status: u16,
+}
+
+/// Most requests kept in the log (the oldest are dropped).
+const LOG_CAPACITY: usize = 200_000;
+
+/// The rate limits in force; both count a request or neither does.
+struct Limits {
+    per_second: Option<RateWindow>,
+    per_minute: Option<RateWindow>,
+}
+
+/// What the rate limits made of one request.
+struct Admission {
+    /// How long until it would have been accepted, when it was refused.
+    refused: Option<Duration>,
+    /// The per-minute limit and what is left of it, for the `X-RateLimit-*` headers.
+    headers: Option<(u32, u32)>,
+}
+
+impl Limits {
+    fn admit(&mut self, now: Instant) -> Admission {
+        let wait = |w: &mut Option<RateWindow>| w.as_mut().and_then(|w| w.wait(now, 0)).unwrap_or_default();
+        let refused = Some(wait(&mut self.per_second).max(wait(&mut self.per_minute))).filter(|d| !d.is_zero());
+        if refused.is_none() {
+            for w in [&mut self.per_second, &mut self.per_minute].into_iter().flatten() {
+                w.record(now);
+            }
+        }
+        let headers = self.per_minute.as_mut().map(|w| (w.limit(), w.limit().saturating_sub(w.count(now) as u32)));
+        Admission { refused, headers }
+    }
 }
 
 struct Inner {
@@ -100,14 +150,16 @@ struct Inner {
     config: Config,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
-    bucket: Mutex<Bucket>,
+    limits: Mutex<Limits>,
     dirty: AtomicBool,
     /// The fault rate in force (f64 bits), adjustable while serving.
     fault_rate: AtomicU64,
     /// Whether the `edit-after-read` edit was made.
     edited_after_read: AtomicBool,
-    /// When the guests of the last hour were invited.
-    guest_invites: Mutex<std::collections::VecDeque<Instant>>,
+    /// The guests invited in the last hour.
+    guest_invites: Mutex<RateWindow>,
+    started: Instant,
+    log: Mutex<std::collections::VecDeque<Logged>>,
 }
 
 /// The sandbox's shared state; cheap to clone.
@@ -124,7 +176,11 @@ impl Sandbox {
     pub fn new(mut state: State, config: Config) -> Self {
         state.reindex();
         let rng = fastrand::Rng::with_seed(config.fault_seed);
-        let tokens = config.rate_limit.max(1.0);
+        let limits = Limits {
+            per_second: (config.rate_limit.is_finite() && config.rate_limit > 0.0).then(|| RateWindow::per_second(config.rate_limit)),
+            per_minute: (config.rate_limit_per_minute > 0).then(|| RateWindow::new(config.rate_limit_per_minute, MINUTE)),
+        };
+        let guest_invites = RateWindow::new(config.guest_limit.max(1), Duration::from_secs(3600));
         let fault_rate = AtomicU64::new(config.fault_rate.to_bits());
         Sandbox {
             inner: Arc::new(Inner {
@@ -132,11 +188,13 @@ impl Sandbox {
                 config,
                 stats: Mutex::new(Stats::default()),
                 rng: Mutex::new(rng),
-                bucket: Mutex::new(Bucket { tokens, at: Instant::now() }),
+                limits: Mutex::new(limits),
                 dirty: AtomicBool::new(false),
                 fault_rate,
                 edited_after_read: AtomicBool::new(false),
-                guest_invites: Mutex::new(std::collections::VecDeque::new()),
+                guest_invites: Mutex::new(guest_invites),
+                started: Instant::now(),
+                log: Mutex::new(std::collections::VecDeque::new()),
             }),
         }
     }
@@ -154,6 +212,11 @@ impl Sandbox {
     /// A copy of the request counts.
     pub fn stats(&self) -> Stats {
         lock(&self.inner.stats).clone()
+    }
+
+    /// The API requests received (the last 200,000), in order of arrival.
+    pub fn log(&self) -> Vec<Logged> {
+        lock(&self.inner.log).iter().cloned().collect()
     }
 
     /// Writes the state file now, if there is one and anything changed.
@@ -186,24 +249,17 @@ impl Sandbox {
         if new == 0 || limit == 0 {
             return write().map_err(rejection);
         }
-        let hour = Duration::from_secs(3600);
         let mut invites = lock(&self.inner.guest_invites);
-        while invites.front().is_some_and(|t| t.elapsed() >= hour) {
-            invites.pop_front();
-        }
-        if invites.len() + new > limit {
-            // The slot frees when the invitation `new` places back from the limit is an hour old.
-            let oldest = invites.get((invites.len() + new).saturating_sub(limit + 1)).or(invites.front());
-            let wait = oldest.map(|t| hour.saturating_sub(t.elapsed()).as_secs().max(1)).unwrap_or(1);
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too many guest invitations; try again later.", "TOO_MANY_REQUESTS");
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Err(r);
+        // Room for `new` more: the window with `new - 1` counted beside its own events.
+        match invites.wait(Instant::now(), new - 1) {
+            Some(d) if d.is_zero() => {}
+            wait => return Err(too_many("Too many guest invitations; try again later.", wait.unwrap_or(Duration::from_secs(3600)))),
         }
         let result = write().map_err(rejection)?;
         let now = Instant::now();
-        invites.extend(std::iter::repeat_n(now, new));
+        for _ in 0..new {
+            invites.record(now);
+        }
         Ok(result)
     }
 
@@ -219,7 +275,7 @@ impl Sandbox {
             .layer(middleware::from_fn_with_state(self.clone(), auth))
             .layer(middleware::from_fn_with_state(self.clone(), faults))
             .layer(middleware::from_fn_with_state(self.clone(), count));
-        let admin = Router::new().route("/_sandbox/stats", get(stats)).route("/_sandbox/state", get(dump));
+        let admin = Router::new().route("/_sandbox/stats", get(stats)).route("/_sandbox/state", get(dump)).route("/_sandbox/log", get(log));
         api.merge(admin).fallback(not_found).with_state(self.clone())
     }
 
@@ -269,7 +325,15 @@ async fn method_not_allowed() -> Response {
 async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
     let key = format!("{} {}", req.method(), route);
+    let at_ms = sb.inner.started.elapsed().as_secs_f64() * 1000.0;
     let mut response = next.run(req).await;
+    {
+        let mut log = lock(&sb.inner.log);
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(Logged { at_ms, request: key.clone(), status: response.status().as_u16() });
+    }
     let mut stats = lock(&sb.inner.stats);
     stats.total += 1;
     *stats.requests.entry(key).or_default() += 1;
@@ -282,33 +346,40 @@ async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respo
 }
 
 async fn faults(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
-    let config = &sb.inner.config;
-    if !config.latency.is_zero() {
-        tokio::time::sleep(config.latency).await;
-    }
-    if config.rate_limit > 0.0 {
-        let wait = {
-            let mut b = lock(&sb.inner.bucket);
-            let now = Instant::now();
-            let capacity = config.rate_limit.max(1.0);
-            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * config.rate_limit).min(capacity);
-            b.at = now;
-            if b.tokens >= 1.0 {
-                b.tokens -= 1.0;
-                None
-            } else {
-                Some((1.0 - b.tokens) / config.rate_limit)
-            }
-        };
-        if let Some(wait) = wait {
+    // Rate limits count a request when it arrives, as Tallyfy's do; a refused one is not counted.
+    let arrived = Instant::now();
+    let admission = lock(&sb.inner.limits).admit(arrived);
+    let mut response = match admission.refused {
+        Some(wait) => {
             lock(&sb.inner.stats).rate_limited += 1;
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.", "TOO_MANY_REQUESTS");
-            let secs = wait.ceil().max(1.0) as u64;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
+            too_many("Too Many Attempts.", wait)
         }
+        None => inject(&sb, req, next).await,
+    };
+    // The answer leaves `--latency` after the request arrived (or when ready, if later): the
+    // latency stands for the network and the server's work together.
+    tokio::time::sleep_until(arrived + sb.inner.config.latency).await;
+    if let Some((limit, remaining)) = admission.headers {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    }
+    response
+}
+
+/// 429 with `Retry-After` in whole seconds (at least one).
+fn too_many(message: &str, wait: Duration) -> Response {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, message, "TOO_MANY_REQUESTS");
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64));
+    r
+}
+
+/// Runs the request, or fails it as `--fault-rate` says.
+async fn inject(sb: &Sandbox, req: Request, next: Next) -> Response {
+    let config = &sb.inner.config;
+    let methods = &config.fault_methods;
+    if !methods.is_empty() && !methods.contains(req.method()) {
+        return next.run(req).await;
     }
     let fault_rate = f64::from_bits(sb.inner.fault_rate.load(Ordering::SeqCst));
     let fault = if fault_rate > 0.0 {
@@ -379,19 +450,23 @@ async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respon
 struct PageQuery {
     page: Option<String>,
     per_page: Option<String>,
+    /// Search text (groups: name or description, ignoring case).
+    q: Option<String>,
 }
 
 /// Which slice of a list a page request asks for.
 struct Window {
     per_page: usize,
     current: usize,
+    /// Query parameters kept in the `next` link (the search).
+    keep: String,
 }
 
 impl Window {
     fn new(q: &PageQuery, default_per_page: usize) -> Self {
         let per_page = q.per_page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(default_per_page).min(100);
         let current = q.page.as_deref().and_then(|p| p.parse::<usize>().ok()).filter(|&p| p > 0).unwrap_or(1);
-        Window { per_page, current }
+        Window { per_page, current, keep: String::new() }
     }
 
     /// The index range of this page in a list of `total` items.
@@ -407,7 +482,7 @@ impl Window {
 
     fn reply_with_pages(&self, data: Vec<Value>, total: usize, total_pages: usize, path: &str) -> Response {
         let links = if self.current < total_pages {
-            json!({ "next": format!("{path}?page={}&per_page={}", self.current + 1, self.per_page) })
+            json!({ "next": format!("{path}?{}page={}&per_page={}", self.keep, self.current + 1, self.per_page) })
         } else {
             json!([])
         };
@@ -433,16 +508,28 @@ fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, path: &str) -> Response
 }
 
 async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    let w = Window::new(&q, 10);
-    let quirk = |q: Quirk| sb.inner.config.quirks.contains(&q);
-    let (data, total, ids) = {
+    let mut w = Window::new(&q, 10);
+    let quirks = &sb.inner.config.quirks;
+    let quirk = |q: Quirk| quirks.contains(&q);
+    let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
+    let (mut data, total, ids): (Vec<Value>, usize, Vec<String>) = {
         let state = lock(&sb.inner.state);
-        let ids = state.order[w.range(state.order.len())].to_vec();
-        let data: Vec<Value> =
-            ids.iter().filter_map(|id| state.groups.get(id)).map(|g| quirky(g.to_json(), &sb.inner.config.quirks)).collect();
-        (data, state.order.len(), ids)
+        let found: Vec<&state::SGroup> = match &search {
+            None => state.order.iter().filter_map(|id| state.groups.get(id)).collect(),
+            Some(text) => state
+                .order
+                .iter()
+                .filter_map(|id| state.groups.get(id))
+                .filter(|g| g.name.to_lowercase().contains(text.as_str()) || g.description.to_lowercase().contains(text.as_str()))
+                .collect(),
+        };
+        let page = &found[w.range(found.len())];
+        (page.iter().map(|g| quirky(g.to_json(), quirks)).collect(), found.len(), page.iter().map(|g| g.id.clone()).collect())
     };
-    let mut data = data;
+    if let Some(text) = &search {
+        lock(&sb.inner.stats).searches += 1;
+        w.keep = format!("q={}&", url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>());
+    }
     if quirk(Quirk::ListWithoutLists) {
         for g in &mut data {
             if let Some(o) = g.as_object_mut() {
@@ -451,7 +538,7 @@ async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String
             }
         }
     }
-    if quirk(Quirk::EditAfterRead) && !sb.inner.edited_after_read.swap(true, Ordering::SeqCst) {
+    if quirk(Quirk::EditAfterRead) && search.is_none() && !sb.inner.edited_after_read.swap(true, Ordering::SeqCst) {
         let _ = sb.write(|s| {
             s.add_someone_to(&ids);
             Ok(())
@@ -556,6 +643,10 @@ async fn stats(AxState(sb): AxState<Sandbox>) -> Response {
     reply(StatusCode::OK, serde_json::to_value(sb.stats()).unwrap_or_default())
 }
 
+async fn log(AxState(sb): AxState<Sandbox>) -> Response {
+    reply(StatusCode::OK, serde_json::to_value(sb.log()).unwrap_or_default())
+}
+
 async fn dump(AxState(sb): AxState<Sandbox>) -> Response {
     reply(StatusCode::OK, serde_json::to_value(sb.snapshot()).unwrap_or_default())
 }
@@ -631,6 +722,17 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
     if !args.rate_limit.is_finite() || args.rate_limit < 0.0 {
         return Err(format!("--rate-limit must be 0 (off) or a positive number, not {}", args.rate_limit));
     }
+    let fault_methods = args
+        .fault_methods
+        .iter()
+        .map(|m| {
+            let upper = m.trim().to_ascii_uppercase();
+            match upper.as_str() {
+                "GET" | "POST" | "PUT" | "DELETE" => axum::http::Method::from_bytes(upper.as_bytes()).map_err(|e| e.to_string()),
+                _ => Err(format!("--fault-methods takes GET, POST, PUT and DELETE, not `{m}`")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let existing = match &args.state {
         Some(path) => load_state(path)?,
         None => None,
@@ -649,6 +751,8 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         latency: Duration::from_millis(args.latency),
         fault_rate: args.fault_rate,
         rate_limit: args.rate_limit,
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        fault_methods,
         fault_seed: args.fault_seed,
         persist: args.state.clone(),
         guest_limit: args.guest_limit,

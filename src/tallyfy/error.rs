@@ -156,7 +156,9 @@ impl ApiError {
                 "check the organization id (TALLYFY_ORG_ID / --org) and the API URL; a group may have been deleted meanwhile, so run plan again",
             ),
             422 => Some("Tallyfy rejected the values; fix them in groups.yaml"),
-            429 => Some("Tallyfy is rate limiting; lower --max-rps or --parallelism, or run again later"),
+            429 => Some(
+                "Tallyfy is rate limiting (600 requests per minute per user, shared with anything else using this token); lower --max-requests-per-minute, or run again later",
+            ),
             s if s >= 500 => Some("Tallyfy had a server error; run again later (a rerun converges)"),
             _ => None,
         }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use error::{ApiError, PagingProblem};
-pub use retry::{RateLimiter, RetryPolicy};
+pub use retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
 use wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
 use crate::model::{GroupId, Guest, LiveGroup, User, name_key};
@@ -32,6 +32,8 @@ pub const STOP_AFTER_FAILURES: u32 = 5;
 /// Secrets shorter than this are not scrubbed from server text (it would mangle the text; real
 /// tokens are far longer).
 const MIN_SCRUBBED_SECRET: usize = 6;
+/// Requests in flight at once unless told otherwise.
+pub const DEFAULT_PARALLELISM: u16 = 4;
 
 /// An access token. It never shows in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,9 +82,12 @@ pub struct ClientConfig {
     pub token: Secret,
     pub timeout: Duration,
     pub retry: RetryPolicy,
-    /// Requests per second across all concurrent requests; 0 = unlimited.
+    /// Requests in any rolling minute, across all concurrent requests (Tallyfy allows 600);
+    /// 0 = no client-side limit (the server's `X-RateLimit-*` headers are still followed).
+    pub max_requests_per_minute: u32,
+    /// An extra ceiling of requests per second, evenly spaced; 0 = none.
     pub max_rps: f64,
-    /// Concurrent requests when reading pages.
+    /// Requests in flight at once, across everything the client does.
     pub parallelism: usize,
 }
 
@@ -94,8 +99,9 @@ impl ClientConfig {
             token,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            max_rps: 10.0,
-            parallelism: 4,
+            max_requests_per_minute: retry::REQUESTS_PER_MINUTE,
+            max_rps: 0.0,
+            parallelism: usize::from(DEFAULT_PARALLELISM),
         }
     }
 }
@@ -247,7 +253,7 @@ impl Client {
                 org: config.org,
                 auth_header,
                 retry: config.retry,
-                limiter: RateLimiter::new(config.max_rps),
+                limiter: RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 page_progress: std::sync::Mutex::new(None),
                 secrets,
@@ -310,6 +316,11 @@ impl Client {
         &self.inner.org
     }
 
+    /// The rate limiter every request of this client (and of its clones) goes through.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
     fn org_path(&self, rest: &str) -> String {
         format!("/organizations/{}{rest}", self.inner.org)
     }
@@ -317,6 +328,11 @@ impl Client {
     /// Request for listing groups (page N).
     pub fn list_groups_request(&self, page: u64) -> ApiRequest {
         ApiRequest::list(&self.org_path("/groups"), page)
+    }
+
+    /// Request searching the groups by name or description (`q`), first page.
+    pub fn search_groups_request(&self, text: &str) -> ApiRequest {
+        ApiRequest::get(format!("{}?q={}&page=1&per_page={PER_PAGE}", self.org_path("/groups"), encode(text.trim())))
     }
 
     /// Request creating a group.
@@ -410,31 +426,72 @@ impl Client {
     }
 
     /// Creates a group. A POST that failed ambiguously (5xx, timeout, dropped connection) is
-    /// never blindly retried: the groups are re-read, and the group found under the name (created
-    /// after all) is returned; only when the name is still absent is the POST sent again.
+    /// never blindly retried: the name is looked up (see [`Client::find_group`]), and the group
+    /// found under it (created after all) is returned; only when the name is still absent is the
+    /// POST sent again. Should that POST be refused (422) anyway, every group is read to look.
     pub async fn create_group(&self, body: &GroupPayload) -> Result<LiveGroup, ApiError> {
         let req = self.create_group_request(body);
         let key = name_key(&body.name);
-        self.create_once(&req, || async {
+        let read_all = || async {
             let groups = self.list_groups().await?;
             Ok(groups.into_iter().find(|g| name_key(&g.name) == key))
-        })
-        .await
-        .and_then(|found| match found {
+        };
+        self.create_once(&req, || self.find_group(&body.name), read_all).await.and_then(|found| match found {
             Created::New(bytes) => self.decode::<Envelope<WireGroup>>(&req, &bytes).map(|e| e.data.into_domain()),
             Created::Found(g) => Ok(g),
         })
     }
 
-    /// Creates a guest, with the same duplicate-safe retry as [`Client::create_group`].
+    /// Creates a guest, with the same duplicate-safe retry as [`Client::create_group`] (the
+    /// guests are read whole: their list has no search).
     pub async fn create_guest(&self, body: &GuestPayload) -> Result<(), ApiError> {
         let req = self.create_guest_request(body);
-        self.create_once(&req, || async {
+        let read_all = || async {
             let guests = self.list_guests().await?;
             Ok(guests.into_iter().find(|g| g.email == body.email))
-        })
-        .await
-        .map(|_| ())
+        };
+        self.create_once(&req, read_all, read_all).await.map(|_| ())
+    }
+
+    /// The group named `name` (ignoring case), looked up with one search request (`q`). The
+    /// whole list is read instead when the search cannot settle it: it was refused or not
+    /// understood, or it answered more than one page without the name on the first.
+    pub async fn find_group(&self, name: &str) -> Result<Option<LiveGroup>, ApiError> {
+        let key = name_key(name);
+        let req = self.search_groups_request(name);
+        let settled = match self.send(&req).await {
+            Ok(answer) => match self.decode::<Envelope<Vec<WireGroup>>>(&req, &answer.body) {
+                Ok(env) => {
+                    let len = env.data.len() as u64;
+                    let whole = match env.meta.and_then(|m| m.pagination) {
+                        None => len < PER_PAGE,
+                        Some(p) => p.total_pages.unwrap_or(1) <= 1 && p.total.map_or(len < PER_PAGE, |t| t <= len),
+                    };
+                    match env.data.into_iter().map(WireGroup::into_domain).find(|g| name_key(&g.name) == key) {
+                        Some(g) => Some(Some(g)),
+                        None if whole => Some(None),
+                        None => None,
+                    }
+                }
+                Err(e) => {
+                    debug!(error = %e, "the group search answered something unexpected");
+                    None
+                }
+            },
+            Err(e @ ApiError::Status { .. }) => {
+                debug!(error = %first_line(&e), "the group search was refused");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        match settled {
+            Some(found) => Ok(found),
+            None => {
+                debug!("the search did not settle whether the group exists; reading every group");
+                let groups = self.list_groups().await?;
+                Ok(groups.into_iter().find(|g| name_key(&g.name) == key))
+            }
+        }
     }
 
     /// Replaces a group's name, description, members and guests.
@@ -457,10 +514,15 @@ impl Client {
         }
     }
 
-    async fn create_once<T, F, Fut>(&self, req: &ApiRequest, find_existing: F) -> Result<Created<T>, ApiError>
+    /// Sends a create; after an ambiguous failure, `find_existing` looks for what it created
+    /// before any retry, and `find_thoroughly` looks again when a retry is refused (422) as a
+    /// duplicate that the first look missed.
+    async fn create_once<T, F, Fut, G, GFut>(&self, req: &ApiRequest, find_existing: F, find_thoroughly: G) -> Result<Created<T>, ApiError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, ApiError>>,
+        G: Fn() -> GFut,
+        GFut: std::future::Future<Output = Result<Option<T>, ApiError>>,
     {
         let policy = &self.inner.retry;
         let mut attempt = 0;
@@ -479,6 +541,13 @@ impl Client {
                         Ok(None) => {}
                         Err(reread) => return Err(ApiError::Unconfirmed { create: Box::new(e), reread: Box::new(reread) }),
                     }
+                }
+                Err(e) if attempt > 0 && e.status() == Some(422) => {
+                    if let Some(existing) = find_thoroughly().await? {
+                        warn!("the earlier create did take effect (the retry was refused as a duplicate)");
+                        return Ok(Created::Found(existing));
+                    }
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             }
@@ -575,17 +644,34 @@ impl Client {
     /// connections on GET/PUT/DELETE; connection failures (nothing sent) on any method.
     async fn send(&self, req: &ApiRequest) -> Result<Answer, ApiError> {
         let policy = &self.inner.retry;
-        let started = Instant::now();
+        let limiter = &self.inner.limiter;
+        // The retry budget runs from the first failure: waiting for the rate limit is not retrying.
+        let mut first_failure: Option<Instant> = None;
         let mut attempt = 0u32;
         loop {
             if let Some(failures) = self.stopped_answering() {
                 return Err(ApiError::StoppedAnswering { failures, last: None });
             }
+            let spent = first_failure.map_or(Duration::ZERO, |t| t.elapsed());
+            if let Some(held) = limiter.status().held_for
+                && spent + held > policy.max_total
+            {
+                return Err(ApiError::RateLimited {
+                    method: req.method.to_string(),
+                    path: req.path_only().to_string(),
+                    retry_after_secs: held.as_secs_f64().ceil() as u64,
+                });
+            }
             let result = {
                 // The permit is held for the exchange only, not while backing off.
                 let _permit = self.inner.permits.acquire().await;
-                self.inner.limiter.acquire().await;
-                self.send_once(req).await
+                let asked = Instant::now();
+                let slot = limiter.acquire().await;
+                let paced = asked.elapsed();
+                if paced >= Duration::from_secs(1) {
+                    info!(method = %req.method, path = req.path_only(), waited_ms = paced.as_millis() as u64, "waited for the rate limit");
+                }
+                self.send_once(req, slot).await
             };
             let (err, retry_after) = match result {
                 Ok(answer) => {
@@ -615,7 +701,13 @@ impl Client {
             }
             attempt += 1;
             let delay = retry_after.unwrap_or_else(|| policy.backoff(attempt - 1));
-            let waited = started.elapsed();
+            let waited = first_failure.get_or_insert_with(Instant::now).elapsed();
+            // A refusal for the rate holds back every request, not only this one; a longer wait
+            // than the window is about something else (Tallyfy's hourly guest cap) and concerns
+            // this request alone.
+            if err.status() == Some(429) && delay <= limiter.window() {
+                limiter.hold(tokio::time::Instant::now() + delay);
+            }
             if retry_after.is_some_and(|d| d > policy.max_total) {
                 return Err(ApiError::RateLimited {
                     method: req.method.to_string(),
@@ -631,7 +723,7 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &ApiRequest) -> Result<Answer, (ApiError, Option<Duration>)> {
+    async fn send_once(&self, req: &ApiRequest, slot: Slot<'_>) -> Result<Answer, (ApiError, Option<Duration>)> {
         let span = info_span!("request", method = %req.method, path = req.path_only(), status = tracing::field::Empty, duration_ms = tracing::field::Empty, request_id = tracing::field::Empty);
         async {
             let url = format!("{}{}", self.inner.base_url, req.path);
@@ -654,6 +746,7 @@ impl Client {
                 connect: e.is_connect(),
             };
             let response = builder.send().await.map_err(|e| (transport(e), None))?;
+            slot.finish(Feedback::from_headers(response.headers()));
             let status = response.status();
             let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(|id| self.scrub_text(id.to_string()));
             let location = response.headers().get("location").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());

@@ -1,10 +1,18 @@
-//! Retry policy (backoff with jitter, `Retry-After`) and the client-side request rate limiter
-//! shared by every concurrent request. The policy is pure; the limiter sleeps.
+//! Retry policy (backoff with jitter, `Retry-After`), the rolling window that every rate limit of
+//! the code base counts with, and the client-side rate limiter shared by every concurrent request.
+//! The policy and the window are pure; the limiter sleeps.
 
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// Tallyfy's documented limit: requests per user in any rolling minute.
+pub const REQUESTS_PER_MINUTE: u32 = 600;
+/// The length of Tallyfy's rolling window.
+pub const MINUTE: Duration = Duration::from_secs(60);
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,41 +63,326 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Allows at most `rate` requests per second on average, in bursts of up to `burst`, across all
-/// tasks that share it (the generic cell rate algorithm).
+/// Events in a rolling window: at most `limit` in any `length`. Pure: every call is given the
+/// time, so the same value serves the client's limiter, the sandbox's limits and tests alike.
+#[derive(Debug, Clone)]
+pub struct Window {
+    limit: usize,
+    length: Duration,
+    /// When each event of the current window happened, oldest first.
+    events: VecDeque<Instant>,
+}
+
+impl Window {
+    /// At most `limit` events in any `length`.
+    pub fn new(limit: u32, length: Duration) -> Self {
+        Window { limit: limit as usize, length, events: VecDeque::new() }
+    }
+
+    /// A window allowing `rate` events per second, as a rolling window of at least one event:
+    /// 10/s is 10 per second, 0.5/s is 1 per 2 seconds.
+    pub fn per_second(rate: f64) -> Self {
+        let limit = rate.ceil().clamp(1.0, f64::from(u32::MAX));
+        Window::new(limit as u32, Duration::from_secs_f64(limit / rate.max(f64::MIN_POSITIVE)))
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit as u32
+    }
+
+    /// Changes the limit (events already counted stay).
+    pub fn set_limit(&mut self, limit: u32) {
+        self.limit = limit as usize;
+    }
+
+    pub fn length(&self) -> Duration {
+        self.length
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self.events.front().is_some_and(|&at| at + self.length <= now) {
+            self.events.pop_front();
+        }
+    }
+
+    /// Events in the window ending now.
+    pub fn count(&mut self, now: Instant) -> usize {
+        self.expire(now);
+        self.events.len()
+    }
+
+    /// How long until one more event fits beside `others` counted elsewhere (zero: it fits
+    /// now); `None` when the window's own events cannot make room (the others fill it).
+    pub fn wait(&mut self, now: Instant, others: usize) -> Option<Duration> {
+        self.expire(now);
+        let used = self.events.len() + others;
+        if used < self.limit {
+            return Some(Duration::ZERO);
+        }
+        // Room for one more appears when this event expires.
+        let at = *self.events.get(used - self.limit)?;
+        Some((at + self.length).saturating_duration_since(now))
+    }
+
+    /// Records an event. Times must not go backwards.
+    pub fn record(&mut self, at: Instant) {
+        self.events.push_back(at);
+    }
+
+    /// Records an event if one fits now; otherwise says how long until one does.
+    pub fn try_record(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.wait(now, 0) {
+            Some(d) if d.is_zero() => {
+                self.record(now);
+                Ok(())
+            }
+            Some(d) => Err(d),
+            None => Err(self.length),
+        }
+    }
+}
+
+/// The client-side rate limiter, shaped like Tallyfy's policy: at most `limit` requests in any
+/// rolling window, sent as fast as they come below that (no smoothing), shared by every request
+/// of a client, reads and writes alike.
+///
+/// - A request holds a [`Slot`] from the moment it may start until its answer arrives, and
+///   counts against the window from then until a window after its answer: the server counted it
+///   on arrival, before that, so its own count never sees more than `limit` in a window.
+/// - What the server says in `X-RateLimit-Limit` and `X-RateLimit-Remaining` ([`Feedback`]) is
+///   learned: a lower limit is adopted, and requests the server counted that this limiter did
+///   not make (another job using the same token) are counted as if made when learned, so the
+///   limiter slows down before the server has to refuse.
+/// - [`RateLimiter::hold`] (after a 429) holds back every request, not only the refused one.
+/// - An optional ceiling of `max_rps` requests per second spaces requests evenly on top.
 #[derive(Debug)]
 pub struct RateLimiter {
-    interval: Option<Duration>,
-    /// How far ahead of now the theoretical arrival time may run: `(burst - 1) · interval`.
-    tolerance: Duration,
-    /// Theoretical arrival time of the next request.
-    tat: Mutex<Instant>,
+    gate: Mutex<Gate>,
+    /// Woken when a request ends, so that waiters look again.
+    ended: Notify,
+}
+
+#[derive(Debug)]
+struct Gate {
+    /// Ended requests (stamped when answered) and requests learned from the server's headers.
+    recent: Window,
+    /// The learned ones alone (also in `recent`).
+    foreign: Window,
+    /// Requests started and not yet answered; they count against the window too.
+    in_flight: usize,
+    /// The limit asked for; `None`: none.
+    configured: Option<u32>,
+    /// The limit the server announced in `X-RateLimit-Limit`.
+    announced: Option<u32>,
+    /// No request starts before this (after a 429).
+    held_until: Option<Instant>,
+    /// `--max-rps`: the spacing between requests and when the next may start.
+    ceiling: Option<(Duration, Instant)>,
+}
+
+impl Gate {
+    fn limit(&self) -> Option<u32> {
+        match (self.configured, self.announced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts a request now, or says when to look again (`None`: when a request ends).
+    fn try_start(&mut self, now: Instant) -> Result<(), Option<Instant>> {
+        if let Some(until) = self.held_until {
+            if until > now {
+                return Err(Some(until));
+            }
+            self.held_until = None;
+        }
+        if let Some((_, next)) = self.ceiling
+            && next > now
+        {
+            return Err(Some(next));
+        }
+        if self.limit().is_some() {
+            match self.recent.wait(now, self.in_flight) {
+                Some(d) if d.is_zero() => {}
+                Some(d) => return Err(Some(now + d)),
+                None => return Err(None),
+            }
+        }
+        if let Some((interval, next)) = &mut self.ceiling {
+            *next = now + *interval;
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn end(&mut self, now: Instant, feedback: Option<Feedback>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.recent.record(now);
+        if let Some(f) = feedback {
+            self.learn(now, f);
+        }
+    }
+
+    /// Adopts a lower announced limit, and counts the requests the server has seen in its window
+    /// beyond this limiter's own ended ones (those in flight may not have reached it yet).
+    fn learn(&mut self, now: Instant, f: Feedback) {
+        if let Some(limit) = f.limit.filter(|&l| l > 0) {
+            self.announced = Some(limit);
+        }
+        if let Some(limit) = self.limit() {
+            self.recent.set_limit(limit);
+        }
+        let (Some(remaining), Some(limit)) = (f.remaining, f.limit.or(self.limit())) else { return };
+        let used = limit.saturating_sub(remaining) as usize;
+        let known = self.recent.count(now);
+        if used > known {
+            tracing::debug!(counted = used, known, "the server counts requests this client did not make; counting them too");
+        }
+        for _ in known..used.min(limit as usize) {
+            self.recent.record(now);
+            self.foreign.record(now);
+        }
+    }
+}
+
+/// What an answer said about the server's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Feedback {
+    /// `X-RateLimit-Limit`: requests allowed in the window.
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining`: requests left in the window, this one counted.
+    pub remaining: Option<u32>,
+}
+
+impl Feedback {
+    /// Reads the headers (absent or unreadable ones are `None`).
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let read = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u32>().ok());
+        Feedback { limit: read("x-ratelimit-limit"), remaining: read("x-ratelimit-remaining") }
+    }
+}
+
+/// A limiter's state, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterStatus {
+    /// The limit in force: the configured one, or the server's when lower.
+    pub limit: Option<u32>,
+    /// Requests counted in the current window: ended, in flight, and learned from the server.
+    pub in_window: usize,
+    /// Of those, the ones learned from the server's headers.
+    pub foreign: usize,
+    /// How long every request is still held back after a 429.
+    pub held_for: Option<Duration>,
+    /// The `--max-rps` spacing, if any.
+    pub spacing: Option<Duration>,
 }
 
 impl RateLimiter {
-    /// Evenly spaced requests; `rps <= 0` (or not finite) means no limit.
-    pub fn new(rps: f64) -> Self {
-        Self::with_burst(rps, 1)
+    /// At most `limit` requests in any rolling `window` (`0`: no limit).
+    pub fn rolling(limit: u32, window: Duration) -> Self {
+        let configured = (limit > 0).then_some(limit);
+        RateLimiter {
+            gate: Mutex::new(Gate {
+                recent: Window::new(limit.max(1), window),
+                foreign: Window::new(u32::MAX, window),
+                in_flight: 0,
+                configured,
+                announced: None,
+                held_until: None,
+                ceiling: None,
+            }),
+            ended: Notify::new(),
+        }
     }
 
-    /// `rate` per second on average, `burst` at once.
-    pub fn with_burst(rate: f64, burst: u32) -> Self {
-        let interval = (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
-        let tolerance = interval.map(|i| i * burst.saturating_sub(1)).unwrap_or_default();
-        RateLimiter { interval, tolerance, tat: Mutex::new(Instant::now()) }
+    /// Tallyfy's shape: at most `limit` requests in any rolling minute (`0`: no limit).
+    pub fn per_minute(limit: u32) -> Self {
+        Self::rolling(limit, MINUTE)
     }
 
-    /// Waits for this request's slot.
-    pub async fn acquire(&self) {
-        let Some(interval) = self.interval else { return };
-        let slot = {
-            let mut tat = self.tat.lock().await;
-            let now = Instant::now();
-            let start = (*tat).max(now);
-            *tat = start + interval;
-            start.checked_sub(self.tolerance).unwrap_or(now).max(now)
-        };
-        tokio::time::sleep_until(slot).await;
+    /// Adds a ceiling of `rps` requests per second, evenly spaced (`<= 0` or not finite: none).
+    pub fn with_max_rps(self, rps: f64) -> Self {
+        if rps.is_finite() && rps > 0.0 {
+            self.lock().ceiling = Some((Duration::from_secs_f64(1.0 / rps), Instant::now()));
+        }
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until a request may start; the request counts until its [`Slot`] ends.
+    pub async fn acquire(&self) -> Slot<'_> {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before looking, so an end between the look and the wait is not missed.
+            ended.as_mut().enable();
+            let next = self.lock().try_start(Instant::now());
+            match next {
+                Ok(()) => return Slot { limiter: self, ended: false },
+                Err(Some(at)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = &mut ended => {}
+                    }
+                }
+                Err(None) => ended.await,
+            }
+        }
+    }
+
+    /// Holds back every request until `until` (extends, never shortens, a hold).
+    pub fn hold(&self, until: Instant) {
+        let mut gate = self.lock();
+        gate.held_until = Some(gate.held_until.map_or(until, |h| h.max(until)));
+    }
+
+    /// The window's length.
+    pub fn window(&self) -> Duration {
+        self.lock().recent.length()
+    }
+
+    /// The state now.
+    pub fn status(&self) -> LimiterStatus {
+        let mut gate = self.lock();
+        let now = Instant::now();
+        let limit = gate.limit();
+        let in_window = gate.recent.count(now) + gate.in_flight;
+        let foreign = gate.foreign.count(now);
+        let held_for = gate.held_until.map(|h| h.saturating_duration_since(now)).filter(|d| !d.is_zero());
+        LimiterStatus { limit, in_window, foreign, held_for, spacing: gate.ceiling.map(|(i, _)| i) }
+    }
+
+    fn end(&self, feedback: Option<Feedback>) {
+        self.lock().end(Instant::now(), feedback);
+        self.ended.notify_waiters();
+    }
+}
+
+/// One request's place in the limiter, from its start until its answer. Dropped without
+/// [`Slot::finish`] (no answer, or the request was abandoned), it still counts as made.
+#[derive(Debug)]
+#[must_use = "a slot counts until it is finished or dropped"]
+pub struct Slot<'a> {
+    limiter: &'a RateLimiter,
+    ended: bool,
+}
+
+impl Slot<'_> {
+    /// The answer arrived; `feedback` is what it said about the server's limit.
+    pub fn finish(mut self, feedback: Feedback) {
+        self.ended = true;
+        self.limiter.end(Some(feedback));
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.limiter.end(None);
+        }
     }
 }
 
@@ -117,25 +410,164 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn limiter_spaces_requests() {
-        let limiter = RateLimiter::new(10.0);
-        let start = Instant::now();
-        for _ in 0..5 {
-            limiter.acquire().await;
+    fn at(start: Instant, secs: u64) -> Instant {
+        start + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn window_counts_waits_and_expires() {
+        let t0 = Instant::now();
+        let mut w = Window::new(3, Duration::from_secs(60));
+        for s in [0, 10, 20] {
+            assert_eq!(w.try_record(at(t0, s)), Ok(()));
         }
-        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        assert_eq!(w.count(at(t0, 30)), 3);
+        // Full: room when the oldest is a window old.
+        assert_eq!(w.try_record(at(t0, 30)), Err(Duration::from_secs(30)));
+        assert_eq!(w.wait(at(t0, 30), 0), Some(Duration::from_secs(30)));
+        // One counted elsewhere: the second oldest has to go too.
+        assert_eq!(w.wait(at(t0, 30), 1), Some(Duration::from_secs(40)));
+        // Three counted elsewhere fill it whatever expires.
+        assert_eq!(w.wait(at(t0, 30), 3), None);
+        assert_eq!(w.try_record(at(t0, 60)), Ok(()));
+        assert_eq!(w.count(at(t0, 60)), 3);
+        assert_eq!(w.count(at(t0, 200)), 0);
+    }
+
+    #[test]
+    fn per_second_windows() {
+        let w = Window::per_second(10.0);
+        assert_eq!((w.limit(), w.length()), (10, Duration::from_secs(1)));
+        let w = Window::per_second(0.5);
+        assert_eq!((w.limit(), w.length()), (1, Duration::from_secs(2)));
+        let w = Window::per_second(2.5);
+        assert_eq!((w.limit(), w.length()), (3, Duration::from_millis(1200)));
+    }
+
+    /// Starts and finishes `n` requests one after another.
+    async fn run(limiter: &RateLimiter, n: usize) {
+        for _ in 0..n {
+            limiter.acquire().await.finish(Feedback::default());
+        }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn limiter_allows_a_burst_then_paces() {
-        let limiter = RateLimiter::with_burst(30.0 / 3600.0, 30);
+    async fn the_whole_limit_goes_at_once_then_the_window_rolls() {
+        let limiter = RateLimiter::per_minute(600);
         let start = Instant::now();
-        for _ in 0..30 {
-            limiter.acquire().await;
-        }
+        run(&limiter, 600).await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "no smoothing below the limit");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60), "the 601st waits until the first is a minute old");
+        assert_eq!(limiter.status().in_window, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_in_flight_count_and_a_window_runs_from_the_answer() {
+        let limiter = std::sync::Arc::new(RateLimiter::rolling(2, Duration::from_secs(60)));
+        let start = Instant::now();
+        let a = limiter.acquire().await;
+        let b = limiter.acquire().await;
+        let third = tokio::spawn({
+            let limiter = limiter.clone();
+            async move {
+                limiter.acquire().await.finish(Feedback::default());
+                start.elapsed()
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        a.finish(Feedback::default());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Dropped unanswered, it still counts as made.
+        drop(b);
+        assert_eq!(third.await.expect("task"), Duration::from_secs(70));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn guest_pacing_counts_a_rolling_hour_as_tallyfy_does() {
+        let limiter = RateLimiter::rolling(30, Duration::from_secs(3600));
+        let start = Instant::now();
+        run(&limiter, 30).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed().as_secs(), 120);
+        // Not two minutes later (an even pace): Tallyfy would refuse the 31st within the hour.
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_rps_is_an_extra_ceiling() {
+        let limiter = RateLimiter::per_minute(600).with_max_rps(10.0);
+        let start = Instant::now();
+        run(&limiter, 5).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        let unlimited = RateLimiter::per_minute(0).with_max_rps(0.0);
+        run(&unlimited, 10_000).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        assert_eq!(unlimited.status().limit, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_count_slows_it_down_before_a_refusal() {
+        let limiter = RateLimiter::per_minute(600);
+        let start = Instant::now();
+        // Someone else used 499 of the minute with the same token.
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(100) });
+        let status = limiter.status();
+        assert_eq!((status.in_window, status.foreign), (500, 499));
+        run(&limiter, 100).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        // A count the limiter already knows adds nothing.
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(599) });
+        assert_eq!(limiter.status().foreign, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_announced_limit_is_adopted() {
+        let limiter = RateLimiter::per_minute(600);
+        let start = Instant::now();
+        limiter.acquire().await.finish(Feedback { limit: Some(3), remaining: Some(2) });
+        assert_eq!(limiter.status().limit, Some(3));
+        run(&limiter, 2).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        // A higher one does not raise the configured limit.
+        limiter.acquire().await.finish(Feedback { limit: Some(10_000), remaining: None });
+        assert_eq!(limiter.status().limit, Some(600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_stops_every_request() {
+        let limiter = std::sync::Arc::new(RateLimiter::per_minute(600));
+        let start = Instant::now();
+        limiter.hold(start + Duration::from_secs(7));
+        limiter.hold(start + Duration::from_secs(3));
+        assert_eq!(limiter.status().held_for, Some(Duration::from_secs(7)));
+        let others: Vec<_> = (0..3)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire().await.finish(Feedback::default());
+                    start.elapsed()
+                })
+            })
+            .collect();
+        for other in others {
+            assert_eq!(other.await.expect("task"), Duration::from_secs(7));
+        }
+        assert_eq!(limiter.status().held_for, None);
+    }
+
+    #[test]
+    fn feedback_reads_the_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("X-RateLimit-Limit", reqwest::header::HeaderValue::from_static("600"));
+        h.insert("x-ratelimit-remaining", reqwest::header::HeaderValue::from_static(" 12 "));
+        assert_eq!(Feedback::from_headers(&h), Feedback { limit: Some(600), remaining: Some(12) });
+        h.insert("x-ratelimit-remaining", reqwest::header::HeaderValue::from_static("lots"));
+        assert_eq!(Feedback::from_headers(&h).remaining, None);
     }
 }
