@@ -250,7 +250,7 @@ pub struct SandboxArgs {
     /// Answer like a misbehaving API, to test clients (repeatable): list-without-lists,
     /// junk-members, lying-pagination, edit-after-read.
     #[arg(long, value_enum, value_name = "QUIRK")]
-    pub quirk: Vec<crate::sandbox::Quirk>,
+    pub quirk: Vec<SandboxQuirk>,
     /// Refuse group writes that list guests who do not exist yet (by default they are created, as
     /// Tallyfy documents, counting against --guest-limit).
     #[arg(long)]
@@ -297,4 +297,17 @@ mod tests {
         assert_eq!(seed_count("1000000"), Ok(1_000_000));
         assert!(seed_count("1000001").is_err() && seed_count("-1").is_err());
     }
+}
+
+/// A way the sandbox misbehaves on purpose (`sandbox --quirk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxQuirk {
+    /// The group list leaves out `members` and `guests` (reading one group gives them).
+    ListWithoutLists,
+    /// Every group answer holds a member that is not a user id.
+    JunkMembers,
+    /// The group list says `total_pages: 99999`.
+    LyingPagination,
+    /// Right after the first page of groups is served, a member is added to each group on it.
+    EditAfterRead,
 }

@@ -1,36 +1,27 @@
 //! tallyfy-groups: keeps the groups of a Tallyfy organization equal to a `groups.yaml` in Git.
 //!
-//! Data flows one way: [`desired`] (load) → [`tallyfy`] (fetch) → [`resolve`] → [`diff`] →
-//! [`plan`] → [`render`] → [`apply`]. The loader, resolver, differ, planner and renderers are
-//! pure; [`app`], [`apply`], [`saved`] and [`tallyfy`] are the effectful shell. [`sandbox`] is a
-//! Tallyfy-compatible server that nothing in the core depends on.
+//! The binary's library: [`cli`] (the command line, clap types only) and [`term`] (the terminal
+//! layer: printing, prompting, signals, exit codes) over the workspace's crates:
+//! `tallyfy-groups-core` (pure: load, resolve, diff, plan, render), `tallyfy-groups-api` (the
+//! Tallyfy client and the apply use case) and `tallyfy-groups-sandbox` (a Tallyfy-compatible
+//! server). See docs/architecture.md.
 
 // Errors are on the cold path and carry what a user needs to act (status, message, field
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]
 
-pub mod app;
-pub mod apply;
 pub mod cli;
-pub mod completions;
-pub mod desired;
-pub mod diff;
-pub mod export;
-pub mod man;
-pub mod model;
-pub mod names;
-pub mod plan;
-pub mod progress;
-pub mod render;
-pub mod resolve;
-pub mod sandbox;
-pub mod saved;
-pub mod schema;
-pub mod tallyfy;
+pub mod term;
+
+// The workspace's crates, under the names the binary and its tests use.
+pub use tallyfy_groups_api as tallyfy;
+pub use tallyfy_groups_api::apply;
+pub use tallyfy_groups_core::{desired, diff, export, model, names, pipeline, plan, render, report, resolve, saved, schema};
+pub use tallyfy_groups_sandbox as sandbox;
 
 use clap::Parser;
 
-pub use app::ExitStatus;
+pub use term::ExitStatus;
 
 /// Parses the command line, sets up logging, runs the command and returns its exit status.
 pub fn run<I, T>(args: I) -> ExitStatus
@@ -47,7 +38,7 @@ where
         }
     };
     init_logging(&cli.global);
-    let mut out = app::Output::new(cli.global.color);
+    let mut out = term::Output::new(cli.global.color);
     out.quiet = cli.global.quiet;
     out.verbose = cli.global.verbose > 0;
     let json_logs = cli.global.log_format == cli::LogFormat::Json;
@@ -58,7 +49,7 @@ where
             return ExitStatus::Error;
         }
     };
-    match runtime.block_on(app::run(cli.command, out)) {
+    match runtime.block_on(term::run(cli.command, out)) {
         Ok(status) => status,
         Err(e) => {
             if json_logs {
@@ -84,7 +75,7 @@ fn init_logging(global: &cli::GlobalArgs) {
         }
     };
     let filter = EnvFilter::try_from_env("TALLYFY_GROUPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let color = app::color_enabled(global.color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let color = term::color_enabled(global.color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match global.log_format {
         cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),

@@ -59,7 +59,7 @@ fn plan() -> tallyfy_groups::plan::Plan {
 
 fn plan_of(yaml: &str) -> tallyfy_groups::plan::Plan {
     let desired = load_str("g.yaml", yaml).expect("valid");
-    tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+    tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan")
 }
 
@@ -149,8 +149,9 @@ async fn an_update_keeps_what_changed_in_tallyfy_since_the_plan_in_fields_the_fi
         .mount(&server)
         .await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(report.all_applied(), "{report:?}");
 }
@@ -168,8 +169,9 @@ async fn a_fully_managed_update_is_not_re_read() {
         .await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    description: new\n    members: [u2@example.com]\n    guests: []\n")
         .expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     assert_eq!(plan.summary.api_calls, 1);
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(report.all_applied(), "{report:?}");
@@ -181,8 +183,9 @@ async fn an_update_whose_re_read_is_not_whole_is_refused() {
     mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": null})).await;
     Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
         matches!(&report.results[0].outcome, Outcome::Failed { error } if error.contains("refusing to write group \"Change\" (id g2)") && error.contains("`guests` was null")),
@@ -281,7 +284,7 @@ fn updates(n: usize) -> tallyfy_groups::plan::Plan {
         .chain((1..=n).map(|i| format!("  - name: G{i}\n    description: d\n    members: [u1@example.com]\n    guests: []\n")))
         .collect();
     let desired = load_str("g.yaml", &yaml).expect("valid");
-    tallyfy_groups::app::make_plan(&desired, &state, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+    tallyfy_groups::pipeline::make_plan(&desired, &state, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan")
 }
 
@@ -323,8 +326,9 @@ async fn a_create_whose_reread_fails_is_reported_unknown() {
         .await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
     let desired = load_str("g.yaml", "groups:\n  - name: New\n").expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
         matches!(&report.results[0].outcome, Outcome::Unknown { reason } if reason.contains("whether it took effect is unknown") && reason.contains("run plan again")),
@@ -353,8 +357,9 @@ async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
         .mount(&server)
         .await;
     let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     // One invitation per hour: the second guest waits an hour behind the first.
     let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
     // Interrupt once two actions have ended: the first invitation and the group that needs no guest.
@@ -438,8 +443,9 @@ async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
     };
     let client = Client::new(config).expect("client");
     let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
-    let plan = tallyfy_groups::app::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-        .expect("plan");
+    let plan =
+        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+            .expect("plan");
     // The second invitation would wait an hour for its turn.
     let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))

@@ -134,9 +134,14 @@ fn client(url: &str) -> Client {
 
 async fn plan_once(client: &Client, text: &str) -> Result<tallyfy_groups::plan::Plan, String> {
     let desired = load_str("g.yaml", text).map_err(|e| e.to_string())?;
-    let live = tallyfy_groups::app::fetch(client, desired.names_guests()).await.map_err(|e| e.to_string())?;
-    tallyfy_groups::app::make_plan(&desired, &live, &DiffOptions::default(), Target { api_url: "sandbox".into(), org: "sandbox".into() })
-        .map_err(|e| e.to_string())
+    let live = tallyfy_groups::tallyfy::read_live(client, desired.names_guests()).await.map_err(|e| e.to_string())?;
+    tallyfy_groups::pipeline::make_plan(
+        &desired,
+        &live,
+        &DiffOptions::default(),
+        Target { api_url: "sandbox".into(), org: "sandbox".into() },
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn names_by_key(state: &State) -> BTreeMap<String, usize> {

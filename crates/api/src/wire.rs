@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Email, GroupId, GroupList, Guest, ListProblem, LiveGroup, Unread, User, UserId, UserStatus};
+use tallyfy_groups_core::model::{Email, GroupId, GroupList, Guest, ListProblem, LiveGroup, Unread, User, UserId, UserStatus};
 
 /// `{"data": ..., "meta": ...}`.
 #[derive(Debug, Deserialize)]

@@ -42,7 +42,7 @@ impl Email {
     /// Parses and normalises an email, or says what is wrong with it.
     ///
     /// ```
-    /// use tallyfy_groups::model::Email;
+    /// use tallyfy_groups_core::model::Email;
     /// assert_eq!(Email::parse(" Alice@Example.com").unwrap().as_str(), "alice@example.com");
     /// assert_eq!(Email::parse("alice.example.com"), Err("has no '@'"));
     /// ```

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tallyfy_groups::sandbox::{Config, Sandbox, State};
+use tallyfy_groups_sandbox::{Config, Sandbox, State};
 
 struct Server {
     url: String,
@@ -235,10 +235,10 @@ async fn state_persists_to_its_file() {
     let s = start(Config { persist: Some(path.clone()), ..Config::default() }).await;
     s.ok("DELETE", &format!("{GROUPS}/{}", s.sandbox.snapshot().order[0]), None).await;
     s.sandbox.flush().expect("flush");
-    let saved = tallyfy_groups::sandbox::load_state(&path).expect("readable").expect("exists");
+    let saved = tallyfy_groups_sandbox::load_state(&path).expect("readable").expect("exists");
     assert_eq!(saved.groups.len(), 5);
     std::fs::write(&path, "{broken").expect("write");
-    let err = tallyfy_groups::sandbox::load_state(&path).unwrap_err();
+    let err = tallyfy_groups_sandbox::load_state(&path).unwrap_err();
     assert!(err.contains("delete it to start over"), "{err}");
 }
 

@@ -6,74 +6,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::model::Email;
-use crate::plan::{Action, GroupState, Plan};
-use crate::tallyfy::wire::{GroupPayload, GuestPayload};
-use crate::tallyfy::{Client, RateLimiter, STOP_AFTER_FAILURES};
+use tallyfy_groups_core::model::Email;
+use tallyfy_groups_core::plan::{Action, Plan};
+pub use tallyfy_groups_core::report::{ActionResult, ApplyReport, Outcome};
 
-/// How one action ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Applied,
-    Failed {
-        error: String,
-    },
-    Skipped {
-        reason: String,
-    },
-    /// It may or may not have taken effect (a create whose re-read failed, a request abandoned
-    /// in flight); the next plan shows which.
-    Unknown {
-        reason: String,
-    },
-}
-
-/// One action's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActionResult {
-    pub verb: String,
-    pub subject: String,
-    pub outcome: Outcome,
-}
-
-/// Every action's result, in plan order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApplyReport {
-    pub results: Vec<ActionResult>,
-    /// The reason given with `--allow-removals`, when the guard was overridden.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_removals: Option<String>,
-}
-
-impl ApplyReport {
-    /// (applied, failed, skipped).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
-        for r in &self.results {
-            match r.outcome {
-                Outcome::Applied => c.0 += 1,
-                Outcome::Failed { .. } => c.1 += 1,
-                Outcome::Skipped { .. } => c.2 += 1,
-                Outcome::Unknown { .. } => {}
-            }
-        }
-        c
-    }
-
-    /// Actions that may or may not have taken effect.
-    pub fn unknown(&self) -> usize {
-        self.results.iter().filter(|r| matches!(r.outcome, Outcome::Unknown { .. })).count()
-    }
-
-    pub fn all_applied(&self) -> bool {
-        self.results.iter().all(|r| r.outcome == Outcome::Applied)
-    }
-}
+use crate::{RateLimiter, STOP_AFTER_FAILURES, TallyfyApi};
 
 /// Options of one apply.
 #[derive(Debug, Clone)]
@@ -145,7 +85,7 @@ impl Stop {
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 /// Executes the plan's actions.
-pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progress: Option<Progress>) -> ApplyReport {
+pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOptions, progress: Option<Progress>) -> ApplyReport {
     let mut run = Run {
         plan,
         client,
@@ -199,9 +139,9 @@ pub async fn apply(plan: &Plan, client: &Client, options: &ApplyOptions, progres
 }
 
 /// One apply in progress: the outcome of every action so far.
-struct Run<'a> {
+struct Run<'a, A> {
     plan: &'a Plan,
-    client: &'a Client,
+    client: &'a A,
     parallelism: usize,
     stop: Stop,
     outcomes: Vec<Option<Outcome>>,
@@ -209,7 +149,7 @@ struct Run<'a> {
     progress: Option<Progress>,
 }
 
-impl Run<'_> {
+impl<A: TallyfyApi> Run<'_, A> {
     /// The actions of one phase, in plan order.
     fn indices(&self, pred: fn(&Action) -> bool) -> Vec<usize> {
         (0..self.plan.actions.len()).filter(|&i| pred(&self.plan.actions[i])).collect()
@@ -361,14 +301,10 @@ fn missing_guest<'a>(action: &'a Action, failed: &HashSet<Email>) -> Option<&'a 
     }
 }
 
-fn payload(s: &GroupState) -> GroupPayload {
-    GroupPayload { name: s.name.clone(), description: s.description.clone(), members: s.members.clone(), guests: s.guests.clone() }
-}
-
 /// Why an action was not sent.
 #[derive(Debug)]
 enum Failure {
-    Api(crate::tallyfy::ApiError),
+    Api(crate::ApiError),
     /// The group as read right before an update could not be used.
     Reread(String),
 }
@@ -382,18 +318,16 @@ impl std::fmt::Display for Failure {
     }
 }
 
-impl From<crate::tallyfy::ApiError> for Failure {
-    fn from(e: crate::tallyfy::ApiError) -> Self {
+impl From<crate::ApiError> for Failure {
+    fn from(e: crate::ApiError) -> Self {
         Failure::Api(e)
     }
 }
 
-async fn execute(client: &Client, action: &Action) -> Result<(), Failure> {
+async fn execute<A: TallyfyApi>(client: &A, action: &Action) -> Result<(), Failure> {
     match action {
-        Action::CreateGuest { email, first_name, last_name } => Ok(client
-            .create_guest(&GuestPayload { email: email.clone(), first_name: first_name.clone(), last_name: last_name.clone() })
-            .await?),
-        Action::CreateGroup { after } => Ok(client.create_group(&payload(after)).await.map(|_| ())?),
+        Action::CreateGuest { email, first_name, last_name } => Ok(client.create_guest(email, first_name, last_name).await?),
+        Action::CreateGroup { after } => Ok(client.create_group(after).await.map(|_| ())?),
         Action::UpdateGroup { id, before, after, carried, .. } => {
             let body = if carried.any() {
                 // The body carries values the file does not manage: build it from the group as
@@ -421,7 +355,7 @@ async fn execute(client: &Client, action: &Action) -> Result<(), Failure> {
             } else {
                 after.clone()
             };
-            Ok(client.update_group(id, &payload(&body)).await.map(|_| ())?)
+            Ok(client.update_group(id, &body).await.map(|_| ())?)
         }
         Action::DeleteGroup { id, .. } => Ok(client.delete_group(id).await?),
     }

@@ -321,9 +321,9 @@ pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
 /// Parses one in-memory document (for tests and tools).
 ///
 /// ```
-/// let state = tallyfy_groups::desired::load_str("groups.yaml", "groups:\n  - name: Ops\n    members: [ann@example.com]\n").unwrap();
+/// let state = tallyfy_groups_core::desired::load_str("groups.yaml", "groups:\n  - name: Ops\n    members: [ann@example.com]\n").unwrap();
 /// assert_eq!(state.groups[0].name.value, "Ops");
-/// let errors = tallyfy_groups::desired::load_str("groups.yaml", "groups:\n  - name: Ops\n    member: []\n").unwrap_err();
+/// let errors = tallyfy_groups_core::desired::load_str("groups.yaml", "groups:\n  - name: Ops\n    member: []\n").unwrap_err();
 /// assert!(errors.to_string().contains("groups.yaml:3:5: unknown group key `member`"));
 /// ```
 pub fn load_str(name: &str, text: &str) -> Result<DesiredState, Diagnostics> {

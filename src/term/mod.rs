@@ -1,5 +1,11 @@
-//! Orchestration: load → fetch → resolve → diff → plan → render → confirm → apply. The
-//! effectful shell around the pure core: reads files, talks to Tallyfy, prints.
+//! The terminal layer: runs one command (load → fetch → plan → render → confirm → apply), and
+//! owns everything a person sees or does: printing, the y/N prompt, signals, exit codes. Does
+//! file, network and terminal I/O.
+
+pub mod completions;
+pub mod man;
+pub mod progress;
+pub mod sandbox;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -11,14 +17,14 @@ use tracing::{info, warn};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApplyArgs, ColorChoice, Command, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, TargetArgs};
 use crate::desired::{self, DesiredState, Diagnostics, ReadError};
-use crate::diff::{self, DiffOptions, Scope};
+use crate::diff::{DiffOptions, Scope};
 use crate::model::LiveState;
-use crate::plan::{self, GuardLimits, Plan, Target};
+pub use crate::pipeline::{PlanError, make_plan};
+use crate::plan::{self, Plan, Target};
 use crate::render;
-use crate::resolve::{self, Directory};
-use crate::sandbox;
 use crate::saved;
 use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, RetryPolicy, Secret};
+use tallyfy_groups_sandbox as embedded;
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +61,8 @@ pub enum Error {
     Read(#[from] ReadError),
     #[error("{}", invalid_message(.0))]
     Invalid(Diagnostics),
-    #[error("{}", unresolved_message(.errors, .warnings))]
-    Unresolved { errors: Diagnostics, warnings: Vec<crate::desired::Diagnostic> },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -69,61 +75,14 @@ pub enum Error {
     Refused(String),
     #[error("the embedded sandbox failed: {0}")]
     Sandbox(String),
+    #[error("the sandbox failed: {0}")]
+    Serve(String),
     #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
     KeptGoing(Diagnostics),
-    #[error("{}", unread_message(.0))]
-    Unread(Vec<crate::diff::UnreadGroup>),
 }
 
 fn invalid_message(diags: &Diagnostics) -> String {
-    format!("{} invalid: {diags}", files_of(diags))
-}
-
-/// "bad4.yaml is" / "a.yaml and b.yaml are": the files the diagnostics point into.
-fn files_of(diags: &Diagnostics) -> String {
-    let mut files: Vec<&str> = Vec::new();
-    for d in &diags.0 {
-        if let Some(at) = &d.at
-            && !files.contains(&&*at.file)
-        {
-            files.push(&at.file);
-        }
-    }
-    match files.as_slice() {
-        [] => "the input is".to_string(),
-        [one] => format!("{one} is"),
-        [a, b] => format!("{a} and {b} are"),
-        more => format!("{} files are", more.len()),
-    }
-}
-
-fn unresolved_message(errors: &Diagnostics, warnings: &[crate::desired::Diagnostic]) -> String {
-    let mut text = format!(
-        "{} the organization's users: {errors}",
-        files_of(errors).replace(" is", " does not match").replace(" are", " do not match")
-    );
-    if !warnings.is_empty() {
-        text.push_str(&format!("\nwarnings found too ({}):", warnings.len()));
-        for w in warnings {
-            text.push_str(&format!("\n  {w}"));
-        }
-    }
-    text.push_str("\n    hint: fix the file; --keep-going plans and applies every other group and leaves these untouched");
-    text
-}
-
-fn unread_message(groups: &[crate::diff::UnreadGroup]) -> String {
-    let mut text = format!(
-        "refusing to plan: Tallyfy did not return the whole member or guest list of {} the plan would write, also when read alone; writing {} could drop memberships:",
-        render::plural(groups.len(), "group", "groups"),
-        if groups.len() == 1 { "it" } else { "them" }
-    );
-    for g in groups {
-        let why: Vec<String> = g.unread.iter().map(ToString::to_string).collect();
-        text.push_str(&format!("\n  - group \"{}\" (id {}): {}", g.name, g.id, why.join("; ")));
-    }
-    text.push_str("\n    hint: run again later; if it persists, check the group in Tallyfy, or leave it out with --exclude");
-    text
+    format!("{} invalid: {diags}", crate::pipeline::files_of(diags))
 }
 
 impl Error {
@@ -179,10 +138,10 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
             print(&crate::schema::schema_json());
             Ok(ExitStatus::Success)
         }
-        Command::Completions { shell } => write_stdout(&crate::completions::script(shell)),
-        Command::Man { out_dir: None } => write_stdout(&crate::man::main_page().roff),
+        Command::Completions { shell } => write_stdout(&completions::script(shell)),
+        Command::Man { out_dir: None } => write_stdout(&man::main_page().roff),
         Command::Man { out_dir: Some(dir) } => write_man_pages(&dir),
-        Command::Sandbox(args) => sandbox::serve_command(args).await.map_err(Error::Sandbox).map(|_| ExitStatus::Success),
+        Command::Sandbox(args) => sandbox::serve_command(args).await.map_err(Error::Serve).map(|_| ExitStatus::Success),
     }
 }
 
@@ -204,7 +163,7 @@ fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
 fn write_man_pages(dir: &Path) -> Result<ExitStatus, Error> {
     let failed = |source| Error::Write { path: dir.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(failed)?;
-    for page in crate::man::all_pages() {
+    for page in man::all_pages() {
         let path = dir.join(&page.file_name);
         std::fs::write(&path, &page.roff).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
         info!(path = %path.display(), "wrote man page");
@@ -235,12 +194,12 @@ struct Connection {
     client: Client,
     /// What a saved plan records as its target (stable across sandbox restarts).
     target: Target,
-    _sandbox: Option<sandbox::Embedded>,
+    _sandbox: Option<embedded::Embedded>,
 }
 
 async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     let (base_url, org, token, embedded) = if args.sandbox {
-        let embedded = sandbox::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
+        let embedded = embedded::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
         (embedded.base_url.clone(), embedded.org.clone(), Secret::new(embedded.token.clone()), Some(embedded))
     } else {
         let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
@@ -318,16 +277,13 @@ fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
-    let progress = crate::progress::ReadProgress::new(QUIET.load(Ordering::Relaxed));
+    let progress = progress::ReadProgress::new(QUIET.load(Ordering::Relaxed));
     if let Some(callback) = progress.callback() {
         client.on_page(callback);
     }
-    let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
-    let read = tokio::try_join!(client.list_groups(), client.list_users(), guests);
+    let read = crate::tallyfy::read_live(client, need_guests).await;
     progress.finish();
-    let (groups, users, guests) = read?;
-    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
-    Ok(LiveState { groups, users, guests })
+    Ok(read?)
 }
 
 /// Loads groups.yaml (and the baseline) on a blocking thread while the live groups and users are
@@ -370,40 +326,6 @@ async fn load_while_fetching(
 fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
     let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
     Ok(DiffOptions { scope, no_removals: target.no_removals, keep_going: target.keep_going })
-}
-
-/// The whole pure pipeline from desired + live to a plan.
-pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions, target: Target) -> Result<Plan, Error> {
-    let directory = Directory::new(&live.users);
-    let resolution = resolve::resolve_all(desired, &directory, |g| options.scope.includes(&g.name.value));
-    if !resolution.errors.is_empty() && !options.keep_going {
-        return Err(Error::Unresolved { errors: Diagnostics(resolution.errors), warnings: resolution.warnings });
-    }
-    // --keep-going: groups that did not resolve (and their old names) are left untouched.
-    let mut scoped;
-    let options = if resolution.failed.is_empty() {
-        options
-    } else {
-        scoped = options.clone();
-        let names = desired
-            .groups
-            .iter()
-            .filter(|g| resolution.failed.contains(&g.name.value))
-            .flat_map(|g| std::iter::once(g.name.value.clone()).chain(g.previously.iter().map(|p| p.value.clone())));
-        scoped.scope.skip(names.collect::<Vec<_>>());
-        &scoped
-    };
-    let d = diff::diff(desired, &resolution.groups, &live.groups, live.guests.as_deref(), options);
-    if !d.unread.is_empty() {
-        return Err(Error::Unread(d.unread));
-    }
-    let limits = GuardLimits::of(desired);
-    let mut plan = plan::build(d, &limits, &directory, target);
-    plan.sources = desired.sources.clone();
-    plan.warnings.extend(resolution.warnings.iter().map(ToString::to_string));
-    plan.warnings.sort();
-    plan.errors = resolution.errors;
-    Ok(plan)
 }
 
 fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
@@ -521,7 +443,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         })
     };
     info!(actions = plan.actions.len(), "applying");
-    let progress = crate::progress::for_apply(plan.actions.len(), out.quiet);
+    let progress = progress::for_apply(plan.actions.len(), out.quiet);
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
     interrupt.abort();

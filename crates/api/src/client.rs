@@ -1,10 +1,6 @@
 //! The Tallyfy HTTP client: requests built as plain values, pagination, retries, the client-side
 //! rate limit, and the duplicate-safe create. Does network I/O.
 
-pub mod error;
-pub mod retry;
-pub mod wire;
-
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,11 +10,12 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-pub use error::{ApiError, PagingProblem};
-pub use retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
-use wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
+pub use crate::error::{ApiError, PagingProblem};
+use crate::retry;
+pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
+use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
-use crate::model::{GroupId, Guest, LiveGroup, User, name_key};
+use tallyfy_groups_core::model::{GroupId, Guest, LiveGroup, User, name_key};
 
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
@@ -785,7 +782,7 @@ impl Client {
                 status: status.as_u16(),
                 message,
                 code: wire.code,
-                field_errors: error::field_errors(wire.errors.as_ref()),
+                field_errors: crate::error::field_errors(wire.errors.as_ref()),
                 request_id,
             };
             let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 { retry_after } else { None };
@@ -882,7 +879,7 @@ fn encode(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Email, UserId};
+    use tallyfy_groups_core::model::{Email, UserId};
 
     fn client() -> Client {
         Client::new(ClientConfig::new("https://go.tallyfy.com/api/", "org1", Secret::new("t"))).unwrap()

@@ -344,7 +344,7 @@ mod tests {
 
     fn made(yaml: &str, live: &LiveState) -> Plan {
         let desired = load_str("g.yaml", yaml).expect("valid");
-        crate::app::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "https://t/api".into(), org: "o".into() })
+        crate::pipeline::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "https://t/api".into(), org: "o".into() })
             .expect("plan")
     }
 

@@ -5,10 +5,10 @@ use std::fmt::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::{description_diff, plural};
-use crate::apply::{ApplyReport, Outcome};
 use crate::model::{Email, UserId};
 use crate::names::visible as v;
 use crate::plan::{Action, GroupState, MembershipChange, Plan};
+use crate::report::{ApplyReport, Outcome};
 
 /// Styles, or none when color is off.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,10 @@
 //! rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers.
 //! Nothing in the reconciler core depends on this module. Does network and file I/O.
 
+// Handlers answer early with a ready response (`Result<_, Response>`), axum's own idiom; the
+// response is built once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -27,10 +31,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::cli::SandboxArgs;
-use crate::tallyfy::retry::{MINUTE, Window as RateWindow};
 pub use state::State;
 use state::{GroupInput, NewGuests, Rejection};
+use tallyfy_groups_api::retry::{MINUTE, Window as RateWindow};
 
 /// The sandbox's behaviour.
 #[derive(Debug, Clone)]
@@ -60,7 +63,7 @@ pub struct Config {
 }
 
 /// A way the sandbox can misbehave, to show what a client does with such answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quirk {
     /// The group list leaves out `members` and `guests` (reading one group gives them).
     ListWithoutLists,
@@ -226,7 +229,7 @@ impl Sandbox {
             return Ok(());
         }
         let json = serde_json::to_vec(&*lock(&self.inner.state)).map_err(std::io::Error::other)?;
-        crate::saved::write_atomic(path, &json)
+        tallyfy_groups_core::saved::write_atomic(path, &json)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Rejection>) -> Result<T, Rejection> {
@@ -681,7 +684,8 @@ impl Embedded {
             None => {
                 let s = State::demo();
                 let json = serde_json::to_vec(&s).map_err(|e| e.to_string())?;
-                crate::saved::write_atomic(path, &json).map_err(|e| format!("cannot create the sandbox state {}: {e}", path.display()))?;
+                tallyfy_groups_core::saved::write_atomic(path, &json)
+                    .map_err(|e| format!("cannot create the sandbox state {}: {e}", path.display()))?;
                 tracing::info!(path = %path.display(), "created a new sandbox with the demo organization");
                 s
             }
@@ -711,19 +715,35 @@ impl Drop for Embedded {
     }
 }
 
-/// `tallyfy-groups sandbox`: serves until Ctrl-C.
-pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
-    if !args.listen.ip().is_loopback() && !args.allow_remote {
-        return Err(format!("refusing to listen on {}: the sandbox binds to loopback unless --allow-remote is given", args.listen));
+/// A sandbox serving on a listener until [`Served::stop`].
+pub struct Served {
+    pub addr: SocketAddr,
+    pub sandbox: Sandbox,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts serving `state` with `config` on `listen`.
+pub async fn serve(state: State, config: Config, listen: SocketAddr) -> Result<Served, String> {
+    let sandbox = Sandbox::new(state, config);
+    // A new state file is written at once, not only after the first change.
+    sandbox.inner.dirty.store(true, Ordering::SeqCst);
+    let listener = TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = sandbox.spawn(listener);
+    Ok(Served { addr, sandbox, server })
+}
+
+impl Served {
+    /// Stops serving and writes the state file.
+    pub fn stop(self) -> Result<(), String> {
+        self.server.abort();
+        self.sandbox.flush().map_err(|e| format!("could not save the sandbox state: {e}"))
     }
-    if !(0.0..=1.0).contains(&args.fault_rate) {
-        return Err(format!("--fault-rate must be between 0 and 1, not {}", args.fault_rate));
-    }
-    if !args.rate_limit.is_finite() || args.rate_limit < 0.0 {
-        return Err(format!("--rate-limit must be 0 (off) or a positive number, not {}", args.rate_limit));
-    }
-    let fault_methods = args
-        .fault_methods
+}
+
+/// Parses `--fault-methods` values.
+pub fn fault_methods(names: &[String]) -> Result<Vec<axum::http::Method>, String> {
+    names
         .iter()
         .map(|m| {
             let upper = m.trim().to_ascii_uppercase();
@@ -732,46 +752,5 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
                 _ => Err(format!("--fault-methods takes GET, POST, PUT and DELETE, not `{m}`")),
             }
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let existing = match &args.state {
-        Some(path) => load_state(path)?,
-        None => None,
-    };
-    let state = existing.unwrap_or_else(|| {
-        if args.seed_users + args.seed_groups + args.seed_guests == 0 {
-            State::demo()
-        } else {
-            State::seeded(args.seed_users, args.seed_groups, args.seed_guests)
-        }
-    });
-    let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
-    let config = Config {
-        token: args.token.clone(),
-        org: args.org.clone(),
-        latency: Duration::from_millis(args.latency),
-        fault_rate: args.fault_rate,
-        rate_limit: args.rate_limit,
-        rate_limit_per_minute: args.rate_limit_per_minute,
-        fault_methods,
-        fault_seed: args.fault_seed,
-        persist: args.state.clone(),
-        guest_limit: args.guest_limit,
-        quirks: args.quirk.clone(),
-        strict_guests: args.strict_guests,
-    };
-    let sandbox = Sandbox::new(state, config);
-    sandbox.inner.dirty.store(true, Ordering::SeqCst);
-    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
-    let server = sandbox.spawn(listener);
-    eprintln!(
-        "Tallyfy sandbox listening on http://{addr}/api\n  organization: {}\n  {users} users, {groups} groups, {guests} guests\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
-        args.org
-    );
-    // The token is the sandbox's own, not a Tallyfy secret, so it is shown for convenience.
-    eprintln!("  token: {}", args.token);
-    let _ = tokio::signal::ctrl_c().await;
-    server.abort();
-    sandbox.flush().map_err(|e| format!("could not save the sandbox state: {e}"))?;
-    Ok(())
+        .collect()
 }

@@ -43,7 +43,7 @@ fn needs_escape(c: char) -> bool {
 /// forge or reorder the output around it.
 ///
 /// ```
-/// use tallyfy_groups::names::visible;
+/// use tallyfy_groups_core::names::visible;
 /// assert_eq!(visible("Ops"), "Ops");
 /// assert_eq!(visible("x\nNo changes.\u{202E}"), "x\\nNo changes.\\u{202e}");
 /// ```
@@ -69,7 +69,7 @@ pub fn visible(text: &str) -> Cow<'_, str> {
 /// (Cyrillic and Greek letters, full-width forms, dashes, quotes) mapped to ASCII, lower-cased.
 ///
 /// ```
-/// use tallyfy_groups::names::skeleton;
+/// use tallyfy_groups_core::names::skeleton;
 /// assert_eq!(skeleton("S\u{0430}les\u{200B}  Team"), skeleton("sales team"));
 /// assert_eq!(skeleton("SalesTeam"), skeleton("Sales Team"));
 /// assert_ne!(skeleton("Sales Teams"), skeleton("Sales Team"));

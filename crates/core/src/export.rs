@@ -209,7 +209,7 @@ mod round_trip {
     fn assert_first_plan_is_empty(live: &LiveState) {
         let yaml = super::to_yaml(live);
         let desired = load_str("exported.yaml", &yaml).unwrap_or_else(|e| panic!("the export does not load:\n{e}\n{yaml}"));
-        let plan = crate::app::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        let plan = crate::pipeline::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
             .unwrap_or_else(|e| panic!("the export does not plan: {e}\n{yaml}"));
         assert!(plan.is_empty(), "the first plan is not empty:\n{}\n{yaml}", crate::render::text::render_plan(&plan, false));
     }

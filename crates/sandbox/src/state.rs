@@ -120,7 +120,7 @@ struct Checked {
 }
 
 fn valid_email(s: &str) -> bool {
-    crate::model::Email::parse(s).is_ok()
+    tallyfy_groups_core::model::Email::parse(s).is_ok()
 }
 
 /// SplitMix64: a well-mixed, deterministic id from a counter.

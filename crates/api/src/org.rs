@@ -1,0 +1,103 @@
+//! One organization as the use cases see it: the [`TallyfyApi`] they call (the HTTP [`Client`],
+//! or an in-memory sandbox in tests), the [`OrgContext`] that pairs it with the target a plan
+//! records, and [`read_live`], the read every plan starts from. Does network I/O through the API.
+
+use std::future::Future;
+
+use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, LiveState, User};
+use tallyfy_groups_core::plan::{GroupState, Target};
+use tracing::info;
+
+use crate::wire::{GroupPayload, GuestPayload};
+use crate::{ApiError, Client};
+
+/// What the use cases need from Tallyfy, in domain types. Implemented by [`Client`] over HTTP
+/// and by the sandbox crate in memory.
+pub trait TallyfyApi: Clone + Send + Sync + 'static {
+    /// Every group, each either read whole or marked as not fully known.
+    fn list_groups(&self) -> impl Future<Output = Result<Vec<LiveGroup>, ApiError>> + Send;
+    /// Every member of the organization.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>, ApiError>> + Send;
+    /// Every guest of the organization.
+    fn list_guests(&self) -> impl Future<Output = Result<Vec<Guest>, ApiError>> + Send;
+    /// One group, read alone.
+    fn get_group(&self, id: &GroupId) -> impl Future<Output = Result<LiveGroup, ApiError>> + Send;
+    /// Creates a group (never twice, whatever fails on the way).
+    fn create_group(&self, group: &GroupState) -> impl Future<Output = Result<LiveGroup, ApiError>> + Send;
+    /// Replaces a group's name, description, members and guests.
+    fn update_group(&self, id: &GroupId, group: &GroupState) -> impl Future<Output = Result<LiveGroup, ApiError>> + Send;
+    /// Deletes a group (already gone counts as done).
+    fn delete_group(&self, id: &GroupId) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Invites a guest.
+    fn create_guest(&self, email: &Email, first_name: &str, last_name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// `Some(failures)` once the API is taken to have stopped answering.
+    fn stopped_answering(&self) -> Option<u32> {
+        None
+    }
+    /// Resolves once the API is taken to have stopped answering (never, by default).
+    fn wait_stopped_answering(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+}
+
+fn payload(s: &GroupState) -> GroupPayload {
+    GroupPayload { name: s.name.clone(), description: s.description.clone(), members: s.members.clone(), guests: s.guests.clone() }
+}
+
+impl TallyfyApi for Client {
+    async fn list_groups(&self) -> Result<Vec<LiveGroup>, ApiError> {
+        Client::list_groups(self).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, ApiError> {
+        Client::list_users(self).await
+    }
+
+    async fn list_guests(&self) -> Result<Vec<Guest>, ApiError> {
+        Client::list_guests(self).await
+    }
+
+    async fn get_group(&self, id: &GroupId) -> Result<LiveGroup, ApiError> {
+        Client::get_group(self, id).await
+    }
+
+    async fn create_group(&self, group: &GroupState) -> Result<LiveGroup, ApiError> {
+        Client::create_group(self, &payload(group)).await
+    }
+
+    async fn update_group(&self, id: &GroupId, group: &GroupState) -> Result<LiveGroup, ApiError> {
+        Client::update_group(self, id, &payload(group)).await
+    }
+
+    async fn delete_group(&self, id: &GroupId) -> Result<(), ApiError> {
+        Client::delete_group(self, id).await
+    }
+
+    async fn create_guest(&self, email: &Email, first_name: &str, last_name: &str) -> Result<(), ApiError> {
+        let body = GuestPayload { email: email.clone(), first_name: first_name.to_string(), last_name: last_name.to_string() };
+        Client::create_guest(self, &body).await
+    }
+
+    fn stopped_answering(&self) -> Option<u32> {
+        Client::stopped_answering(self)
+    }
+
+    async fn wait_stopped_answering(&self) {
+        Client::wait_stopped_answering(self).await
+    }
+}
+
+/// One organization: the API to call and the target a plan made against it records.
+#[derive(Debug, Clone)]
+pub struct OrgContext<A> {
+    pub target: Target,
+    pub api: A,
+}
+
+/// Reads the live groups, users and (when `need_guests`) guests; the lists are read concurrently.
+pub async fn read_live<A: TallyfyApi>(api: &A, need_guests: bool) -> Result<LiveState, ApiError> {
+    let guests = async { if need_guests { api.list_guests().await.map(Some) } else { Ok(None) } };
+    let (groups, users, guests) = tokio::try_join!(api.list_groups(), api.list_users(), guests)?;
+    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
+    Ok(LiveState { groups, users, guests })
+}

@@ -1,0 +1,27 @@
+//! tallyfy-groups-core: the pure core of tallyfy-groups.
+//!
+//! Data flows one way: [`desired`] (the groups.yaml files, parsed and validated) and the live
+//! state ([`model::LiveState`], read by the API crate) → [`resolve`] (member emails to user ids)
+//! → [`diff`] → [`plan`] (typed actions, the removal guard) → [`render`] (text, markdown, JSON)
+//! or the applier (in the API crate) → [`report`]. [`pipeline`] composes resolve, diff and plan;
+//! [`saved`] is the saved-plan document; [`export`] writes live groups as groups.yaml; [`schema`]
+//! is groups.yaml's JSON Schema. No async, no network, no printing: the only I/O is reading the
+//! input files and writing files atomically ([`desired::read_sources`], [`saved`]).
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+// Errors are on the cold path and carry what a user needs to act; boxing them would only
+// complicate matching on them.
+#![allow(clippy::result_large_err)]
+
+pub mod desired;
+pub mod diff;
+pub mod export;
+pub mod model;
+pub mod names;
+pub mod pipeline;
+pub mod plan;
+pub mod render;
+pub mod report;
+pub mod resolve;
+pub mod saved;
+pub mod schema;
