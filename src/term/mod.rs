@@ -209,7 +209,7 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     };
     let config = ClientConfig {
         base_url,
-        org,
+        org: org.into(),
         token,
         timeout: Duration::from_secs(args.timeout.max(1)),
         retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },

@@ -15,7 +15,7 @@ use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
 use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
-use tallyfy_groups_core::model::{GroupId, Guest, LiveGroup, User, name_key};
+use tallyfy_groups_core::model::{GroupId, Guest, LiveGroup, OrgId, User, name_key};
 
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
@@ -75,7 +75,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub base_url: String,
-    pub org: String,
+    pub org: OrgId,
     pub token: Secret,
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -92,7 +92,7 @@ impl ClientConfig {
     pub fn new(base_url: impl Into<String>, org: impl Into<String>, token: Secret) -> Self {
         ClientConfig {
             base_url: base_url.into(),
-            org: org.into(),
+            org: OrgId(org.into()),
             token,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
@@ -172,7 +172,7 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     base_url: String,
-    org: String,
+    org: OrgId,
     /// `Bearer <token>`, marked sensitive so it never shows in debug output.
     auth_header: reqwest::header::HeaderValue,
     retry: RetryPolicy,
@@ -218,8 +218,8 @@ fn http_setup_error(e: &reqwest::Error) -> String {
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
         let base_url = check_base_url(&config.base_url)?;
-        if config.org.is_empty() || !config.org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(ConfigError::BadOrg(config.org));
+        if !config.org.is_plain() {
+            return Err(ConfigError::BadOrg(config.org.0));
         }
         if config.token.expose().trim().is_empty() {
             return Err(ConfigError::EmptyToken);
@@ -309,7 +309,7 @@ impl Client {
     }
 
     /// The organization id.
-    pub fn org(&self) -> &str {
+    pub fn org(&self) -> &OrgId {
         &self.inner.org
     }
 

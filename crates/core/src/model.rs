@@ -6,6 +6,40 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A Tallyfy organization id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrgId(pub String);
+
+impl OrgId {
+    /// Whether the id can go into a URL path as it is: letters, digits, `-` and `_` only.
+    pub fn is_plain(&self) -> bool {
+        !self.0.is_empty() && self.0.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<&str> for OrgId {
+    fn from(s: &str) -> Self {
+        OrgId(s.to_string())
+    }
+}
+
+impl From<String> for OrgId {
+    fn from(s: String) -> Self {
+        OrgId(s)
+    }
+}
+
 /// A Tallyfy user id (an integer on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -247,6 +281,97 @@ pub struct LiveState {
 /// Case-insensitive key for group names (Tallyfy treats names as unique regardless of case).
 pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
+}
+
+/// Looks users up by id: what the planner needs of the user directory.
+pub trait UserLookup {
+    fn user(&self, id: UserId) -> Option<&User>;
+}
+
+/// A group's complete state, as sent to or read from Tallyfy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub name: String,
+    pub description: String,
+    /// Sorted.
+    pub members: Vec<UserId>,
+    /// Sorted.
+    pub guests: Vec<Email>,
+}
+
+impl GroupState {
+    pub fn from_live(g: &LiveGroup) -> Self {
+        GroupState {
+            name: g.name.clone(),
+            description: g.description.clone(),
+            members: g.members.iter().copied().collect(),
+            guests: g.guests.iter().cloned().collect(),
+        }
+    }
+
+    pub fn membership_count(&self) -> usize {
+        self.members.len() + self.guests.len()
+    }
+}
+
+/// How apply builds one field of an update's body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carry {
+    /// The file manages the field: the planned value is sent as it is.
+    #[default]
+    No,
+    /// The file does not manage the field: the value is whatever Tallyfy holds right before the write.
+    Kept,
+    /// `--no-removals`: the planned additions on top of what Tallyfy holds right before the write.
+    AddOnly,
+}
+
+impl Carry {
+    fn is_no(&self) -> bool {
+        *self == Carry::No
+    }
+}
+
+/// Which fields of an update carry values from the live read. Apply re-reads the group right
+/// before such an update, so a change made in Tallyfy since the plan is not undone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carried {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub description: bool,
+    #[serde(default, skip_serializing_if = "Carry::is_no")]
+    pub members: Carry,
+    #[serde(default, skip_serializing_if = "Carry::is_no")]
+    pub guests: Carry,
+}
+
+impl Carried {
+    /// Whether any field comes from the live read (and so needs a re-read before the write).
+    pub fn any(&self) -> bool {
+        self.description || !self.members.is_no() || !self.guests.is_no()
+    }
+
+    /// The body to send, given the group as read right before the write.
+    pub fn body(&self, before: &GroupState, after: &GroupState, fresh: &LiveGroup) -> GroupState {
+        fn list<T: Ord + Clone>(carry: Carry, before: &[T], after: &[T], fresh: &BTreeSet<T>) -> Vec<T> {
+            match carry {
+                Carry::No => after.to_vec(),
+                Carry::Kept => fresh.iter().cloned().collect(),
+                Carry::AddOnly => {
+                    let before: BTreeSet<&T> = before.iter().collect();
+                    let mut out = fresh.clone();
+                    out.extend(after.iter().filter(|x| !before.contains(x)).cloned());
+                    out.into_iter().collect()
+                }
+            }
+        }
+        GroupState {
+            name: after.name.clone(),
+            description: if self.description { fresh.description.clone() } else { after.description.clone() },
+            members: list(self.members, &before.members, &after.members, &fresh.members),
+            guests: list(self.guests, &before.guests, &after.guests, &fresh.guests),
+        }
+    }
 }
 
 #[cfg(test)]

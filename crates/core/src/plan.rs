@@ -6,100 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::diff::{DeleteReason, Diff};
-use crate::model::{Email, GroupId, LiveGroup, UserId};
-use crate::resolve::Directory;
+pub use crate::model::{Carried, Carry, GroupState};
+use crate::model::{Email, GroupId, UserId, UserLookup};
 
 /// Version of the plan's JSON form; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Tallyfy accepts about this many new guests per hour; apply paces invitations beyond it.
 pub const GUEST_INVITES_PER_HOUR: u32 = 30;
-
-/// A group's complete state, as sent to or read from Tallyfy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupState {
-    pub name: String,
-    pub description: String,
-    /// Sorted.
-    pub members: Vec<UserId>,
-    /// Sorted.
-    pub guests: Vec<Email>,
-}
-
-impl GroupState {
-    pub fn from_live(g: &LiveGroup) -> Self {
-        GroupState {
-            name: g.name.clone(),
-            description: g.description.clone(),
-            members: g.members.iter().copied().collect(),
-            guests: g.guests.iter().cloned().collect(),
-        }
-    }
-
-    pub fn membership_count(&self) -> usize {
-        self.members.len() + self.guests.len()
-    }
-}
-
-/// How apply builds one field of an update's body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Carry {
-    /// The file manages the field: the planned value is sent as it is.
-    #[default]
-    No,
-    /// The file does not manage the field: the value is whatever Tallyfy holds right before the write.
-    Kept,
-    /// `--no-removals`: the planned additions on top of what Tallyfy holds right before the write.
-    AddOnly,
-}
-
-impl Carry {
-    fn is_no(&self) -> bool {
-        *self == Carry::No
-    }
-}
-
-/// Which fields of an update carry values from the live read. Apply re-reads the group right
-/// before such an update, so a change made in Tallyfy since the plan is not undone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Carried {
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub description: bool,
-    #[serde(default, skip_serializing_if = "Carry::is_no")]
-    pub members: Carry,
-    #[serde(default, skip_serializing_if = "Carry::is_no")]
-    pub guests: Carry,
-}
-
-impl Carried {
-    /// Whether any field comes from the live read (and so needs a re-read before the write).
-    pub fn any(&self) -> bool {
-        self.description || !self.members.is_no() || !self.guests.is_no()
-    }
-
-    /// The body to send, given the group as read right before the write.
-    pub fn body(&self, before: &GroupState, after: &GroupState, fresh: &LiveGroup) -> GroupState {
-        fn list<T: Ord + Clone>(carry: Carry, before: &[T], after: &[T], fresh: &BTreeSet<T>) -> Vec<T> {
-            match carry {
-                Carry::No => after.to_vec(),
-                Carry::Kept => fresh.iter().cloned().collect(),
-                Carry::AddOnly => {
-                    let before: BTreeSet<&T> = before.iter().collect();
-                    let mut out = fresh.clone();
-                    out.extend(after.iter().filter(|x| !before.contains(x)).cloned());
-                    out.into_iter().collect()
-                }
-            }
-        }
-        GroupState {
-            name: after.name.clone(),
-            description: if self.description { fresh.description.clone() } else { after.description.clone() },
-            members: list(self.members, &before.members, &after.members, &fresh.members),
-            guests: list(self.guests, &before.guests, &after.guests, &fresh.guests),
-        }
-    }
-}
 
 /// One API call that apply will make.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,7 +156,7 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub api_url: String,
-    pub org: String,
+    pub org: crate::model::OrgId,
 }
 
 /// A user the plan mentions, for display (never drives apply).
@@ -391,7 +305,7 @@ impl GuardLimits {
 }
 
 /// Builds the plan from the differences.
-pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Target) -> Plan {
+pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, target: Target) -> Plan {
     let mut actions = Vec::new();
     for g in &diff.missing_guests {
         let (first_name, last_name) = guest_names(g);
@@ -420,7 +334,7 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &Directory, target: Ta
     // Fingerprints of the resolved users the actions send (an unchanged group relies on
     // nothing a saved plan would do).
     for id in sent_users(&actions).filter(|id| diff.resolved_users.contains(id)) {
-        if let Some(u) = directory.get(id) {
+        if let Some(u) = directory.user(id) {
             fingerprints.users.entry(id).or_insert_with(|| user_fingerprint(u));
         }
     }
@@ -457,7 +371,7 @@ pub fn assemble(
     current: usize,
     limits: GuardLimits,
     managed_groups: Vec<GroupId>,
-    directory: &Directory,
+    directory: &dyn UserLookup,
     target: Target,
     fingerprints: Fingerprints,
 ) -> Plan {
@@ -481,7 +395,7 @@ pub fn assemble(
     // Display names of the users the actions mention.
     let mut users = BTreeMap::new();
     for id in mentioned_users(&actions) {
-        if let Some(u) = directory.get(id) {
+        if let Some(u) = directory.user(id) {
             users.entry(id).or_insert_with(|| UserRef {
                 email: u.email.clone(),
                 name: u.display_name(),

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::desired::{DesiredGroup, DesiredState, Diagnostic, Diagnostics, MemberRef};
-use crate::model::{Email, User, UserId, UserStatus};
+use crate::model::{Email, User, UserId, UserLookup, UserStatus};
 
 /// A desired group with its members resolved to user ids.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +145,12 @@ pub struct Resolution<'a> {
     pub warnings: Vec<Diagnostic>,
     /// Names of the groups that had errors (left untouched under `--keep-going`).
     pub failed: BTreeSet<String>,
+}
+
+impl UserLookup for Directory<'_> {
+    fn user(&self, id: UserId) -> Option<&User> {
+        self.get(id)
+    }
 }
 
 /// Resolves the groups accepted by `in_scope` (absent groups need no resolution); fails on the

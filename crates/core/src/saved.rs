@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::diff::DeleteReason;
-use crate::model::{Email, GroupId, LiveState, name_key};
+use crate::model::{Email, GroupId, LiveState, OrgId, name_key};
 use crate::plan::{self, Action, Carried, Fingerprints, GroupState, GuardLimits, Plan, Target, fingerprint};
 use crate::resolve::Directory;
 
@@ -254,8 +254,8 @@ pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
-pub fn check(plan: &SavedPlan, target_label: &str, org: &str, live: &LiveState) -> Result<(), String> {
-    if plan.target.api_url != target_label || plan.target.org != org {
+pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState) -> Result<(), String> {
+    if plan.target.api_url != target_label || &plan.target.org != org {
         return Err(format!(
             "refusing to apply: the saved plan was made for organization {} at {}, not {org} at {target_label}",
             plan.target.org, plan.target.api_url
@@ -360,14 +360,14 @@ mod tests {
     }
 
     fn stale(live: &LiveState) -> String {
-        check(&saved(), "https://t/api", "o", live).unwrap_err()
+        check(&saved(), "https://t/api", &"o".into(), live).unwrap_err()
     }
 
     #[test]
     fn a_fresh_plan_passes_round_trips_and_rebuilds_to_the_same_plan() {
         let p = plan();
         let s = saved();
-        check(&s, "https://t/api", "o", &live()).expect("fresh");
+        check(&s, "https://t/api", &"o".into(), &live()).expect("fresh");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("plan.json");
         write(&path, &p).expect("written");
@@ -403,12 +403,12 @@ mod tests {
         // Changes the plan did not rely on do not make it stale.
         let mut l = live();
         l.users[2].email = Email::new("renamed@x.co");
-        check(&saved(), "https://t/api", "o", &l).expect("u3 is not sent by any action");
+        check(&saved(), "https://t/api", &"o".into(), &l).expect("u3 is not sent by any action");
     }
 
     #[test]
     fn another_target_is_refused() {
-        let e = check(&saved(), "https://other/api", "o", &live()).unwrap_err();
+        let e = check(&saved(), "https://other/api", &"o".into(), &live()).unwrap_err();
         assert!(e.contains("made for organization o at https://t/api, not o at https://other/api"), "{e}");
     }
 
@@ -447,7 +447,7 @@ mod tests {
         }
         let text = seal(&(serde_json::to_string_pretty(&doc).expect("json") + "\n"));
         let back = parse("p.json", &text).expect("sealed again, so it reads");
-        check(&back, "https://t/api", "o", &l).expect("not stale");
+        check(&back, "https://t/api", &"o".into(), &l).expect("not stale");
         let rebuilt = back.to_plan(&l).expect("rebuilt");
         assert_eq!(rebuilt.guard.deleted_groups, 10);
         assert!(rebuilt.guard.is_tripped(), "{:?}", rebuilt.guard);

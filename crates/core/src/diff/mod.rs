@@ -6,8 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{DesiredState, Settings};
-use crate::model::{Email, GroupId, GroupList, Guest, LiveGroup, Unmanageable, Unread, UserId, name_key};
-use crate::plan::{Carried, Carry, GroupState};
+use crate::model::{Carried, Carry, Email, GroupId, GroupList, GroupState, Guest, LiveGroup, Unmanageable, Unread, UserId, name_key};
 use crate::resolve::ResolvedGroup;
 
 /// `--only` / `--exclude` globs over group names.
@@ -152,69 +151,13 @@ pub fn diff(
 ) -> Diff {
     let settings: &Settings = &desired.settings;
     let mut out = Diff::default();
-
-    // Ignored live groups take no part in matching.
-    let mut candidates: Vec<&LiveGroup> = Vec::new();
-    for g in live_groups {
-        if settings.is_ignored(&g.name) {
-            out.ignored.push(g.name.clone());
-        } else {
-            candidates.push(g);
-        }
-    }
-    let mut exact: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut folded: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, g) in candidates.iter().enumerate() {
-        exact.entry(g.name.as_str()).or_default().push(i);
-        folded.entry(name_key(&g.name)).or_default().push(i);
-    }
-    for (key, idx) in &folded {
-        if idx.len() > 1 {
-            let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
-            out.warnings.push(format!("{} live groups share the name \"{key}\" (ignoring case): {}", idx.len(), names.join(", ")));
-        }
-    }
-    // Live groups outside --only/--exclude take no part in matching either: they are never
-    // renamed, updated or deleted (see `protect_out_of_scope`).
-    let outside: Vec<bool> = candidates.iter().map(|g| !options.scope.includes(&g.name)).collect();
-    let mut claimed = outside.clone();
-    let take = |claimed: &mut Vec<bool>, idx: Option<&Vec<usize>>| -> Option<usize> {
-        let i = idx?.iter().copied().find(|&i| !claimed[i])?;
-        claimed[i] = true;
-        Some(i)
-    };
-
-    // Pass 1: exact names. Pass 2: names differing in case. Pass 3: `previously`.
+    let mut index = LiveIndex::new(live_groups, settings, &options.scope, &mut out);
     let present: Vec<&ResolvedGroup> = resolved.iter().filter(|r| !r.desired.absent).collect();
-    let mut matched: Vec<Option<usize>> = present.iter().map(|r| take(&mut claimed, exact.get(r.desired.name.value.as_str()))).collect();
-    for (slot, r) in matched.iter_mut().zip(&present) {
-        if slot.is_none() {
-            *slot = take(&mut claimed, folded.get(&name_key(&r.desired.name.value)));
-        }
-    }
-    for (slot, r) in matched.iter_mut().zip(&present) {
-        for old in &r.desired.previously {
-            if slot.is_none() {
-                *slot = take(&mut claimed, exact.get(old.value.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(&old.value))));
-            }
-        }
-    }
-
-    let blocked = protect_out_of_scope(&present, &matched, &candidates, &outside, &mut out.warnings);
-    // What each live name looks like, for the warnings about near misses (the first name in
-    // order when several look alike, so the output does not depend on the live order).
-    let mut skeletons: HashMap<String, &LiveGroup> = HashMap::new();
-    for g in &candidates {
-        skeletons
-            .entry(crate::names::skeleton(&g.name))
-            .and_modify(|e| {
-                if (&g.name, &g.id) < (&e.name, &e.id) {
-                    *e = g;
-                }
-            })
-            .or_insert(g);
-    }
-    unmatched_previously(&present, &matched, &blocked, &candidates, &skeletons, &mut out.warnings);
+    let matched = index.match_present(&present);
+    let candidates = &index.candidates;
+    let blocked = protect_out_of_scope(&present, &matched, candidates, &index.outside, &mut out.warnings);
+    let skeletons = skeletons(candidates);
+    unmatched_previously(&present, &matched, &blocked, candidates, &skeletons, &mut out.warnings);
     look_alike_names(&present, &matched, &blocked, &skeletons, &mut out.warnings);
 
     for ((slot, r), blocked) in matched.iter().zip(&present).zip(&blocked) {
@@ -224,94 +167,201 @@ pub fn diff(
         if let Some(m) = &r.members {
             out.resolved_users.extend(m.iter().copied());
         }
-        let Some(i) = *slot else {
-            out.creates.push(GroupState {
-                name: r.desired.name.value.clone(),
-                description: r
-                    .desired
-                    .description
-                    .as_ref()
-                    .map(|d| d.value.clone())
-                    .unwrap_or_else(|| settings.description_for_new().to_string()),
-                members: r.members.iter().flatten().copied().collect(),
-                guests: r.guests.iter().flatten().cloned().collect(),
-            });
-            continue;
-        };
-        let live = candidates[i];
-        if let Some(why) = live.unmanageable() {
-            out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
-            continue;
-        }
-        // A list the file manages but that was not read whole: the differences cannot be known.
-        let manages = |list: GroupList| match list {
-            GroupList::Members => r.members.is_some(),
-            GroupList::Guests => r.guests.is_some(),
-        };
-        if live.unread.iter().any(|u| manages(u.list)) {
-            out.unread.push(UnreadGroup::of(live));
-            continue;
-        }
-        out.managed_memberships += live.membership_count();
-        out.managed_groups.push(live.id.clone());
-        let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
-        let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());
-        if options.no_removals {
-            let kept_m = live.members.difference(&members).count();
-            let kept_g = live.guests.difference(&guests).count();
-            if kept_m + kept_g > 0 {
-                out.warnings.push(format!(
-                    "--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists",
-                    r.desired.name.value
-                ));
-            }
-            members.extend(live.members.iter().copied());
-            guests.extend(live.guests.iter().cloned());
-        }
-        let after = GroupState {
-            name: r.desired.name.value.clone(),
-            description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| live.description.clone()),
-            members: members.into_iter().collect(),
-            guests: guests.into_iter().collect(),
-        };
-        if after == GroupState::from_live(live) {
-            out.unchanged.push(live.name.clone());
-        } else if writable(live, &mut out) {
-            let renamed_from = (live.name != after.name).then(|| live.name.clone());
-            let carry = |managed: bool| match (managed, options.no_removals) {
-                (false, _) => Carry::Kept,
-                (true, true) => Carry::AddOnly,
-                (true, false) => Carry::No,
-            };
-            let carried = Carried {
-                description: r.desired.description.is_none(),
-                members: carry(r.members.is_some()),
-                guests: carry(r.guests.is_some()),
-            };
-            out.updates.push(Update { live: live.clone(), after, renamed_from, carried });
+        match *slot {
+            None => out.creates.push(new_group(r, settings)),
+            Some(i) => group_update(r, candidates[i], options, &mut out),
         }
     }
+    absent_groups(resolved, &mut index, &skeletons, options, &mut out);
+    classify_unclaimed(desired, &present, &index, options, &mut out);
+    missing_guests(desired, live_groups, live_guests, &mut out);
+    sort(&mut out);
+    out
+}
 
-    // Absent groups.
+/// The live groups that take part in matching (not ignored), indexed by exact and case-folded
+/// name, and which of them are taken.
+struct LiveIndex<'a> {
+    candidates: Vec<&'a LiveGroup>,
+    exact: HashMap<&'a str, Vec<usize>>,
+    folded: HashMap<String, Vec<usize>>,
+    /// Outside `--only`/`--exclude`: never matched, renamed, updated or deleted.
+    outside: Vec<bool>,
+    claimed: Vec<bool>,
+}
+
+impl<'a> LiveIndex<'a> {
+    /// Indexes the live groups; records the ignored ones and warns about duplicate names.
+    fn new(live_groups: &'a [LiveGroup], settings: &Settings, scope: &Scope, out: &mut Diff) -> Self {
+        let mut candidates: Vec<&LiveGroup> = Vec::new();
+        for g in live_groups {
+            if settings.is_ignored(&g.name) {
+                out.ignored.push(g.name.clone());
+            } else {
+                candidates.push(g);
+            }
+        }
+        let mut exact: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut folded: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, g) in candidates.iter().enumerate() {
+            exact.entry(g.name.as_str()).or_default().push(i);
+            folded.entry(name_key(&g.name)).or_default().push(i);
+        }
+        for (key, idx) in &folded {
+            if idx.len() > 1 {
+                let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
+                out.warnings.push(format!("{} live groups share the name \"{key}\" (ignoring case): {}", idx.len(), names.join(", ")));
+            }
+        }
+        let outside: Vec<bool> = candidates.iter().map(|g| !scope.includes(&g.name)).collect();
+        let claimed = outside.clone();
+        LiveIndex { candidates, exact, folded, outside, claimed }
+    }
+
+    /// Claims the first free live group whose name is exactly `name`.
+    fn take_exact(&mut self, name: &str) -> Option<usize> {
+        let i = self.exact.get(name)?.iter().copied().find(|&i| !self.claimed[i])?;
+        self.claimed[i] = true;
+        Some(i)
+    }
+
+    /// Claims the first free live group whose name is `name` ignoring case.
+    fn take_folded(&mut self, name: &str) -> Option<usize> {
+        let i = self.folded.get(&name_key(name))?.iter().copied().find(|&i| !self.claimed[i])?;
+        self.claimed[i] = true;
+        Some(i)
+    }
+
+    /// Matches the present desired groups to live groups: exact names first, then names
+    /// differing in case, then `previously` names.
+    fn match_present(&mut self, present: &[&ResolvedGroup]) -> Vec<Option<usize>> {
+        let mut matched: Vec<Option<usize>> = present.iter().map(|r| self.take_exact(&r.desired.name.value)).collect();
+        for (slot, r) in matched.iter_mut().zip(present) {
+            if slot.is_none() {
+                *slot = self.take_folded(&r.desired.name.value);
+            }
+        }
+        for (slot, r) in matched.iter_mut().zip(present) {
+            for old in &r.desired.previously {
+                if slot.is_none() {
+                    *slot = self.take_exact(&old.value).or_else(|| self.take_folded(&old.value));
+                }
+            }
+        }
+        matched
+    }
+}
+
+/// What each live name looks like, for the warnings about near misses (the first name in
+/// order when several look alike, so the output does not depend on the live order).
+fn skeletons<'a>(candidates: &[&'a LiveGroup]) -> HashMap<String, &'a LiveGroup> {
+    let mut skeletons: HashMap<String, &LiveGroup> = HashMap::new();
+    for g in candidates {
+        skeletons
+            .entry(crate::names::skeleton(&g.name))
+            .and_modify(|e| {
+                if (&g.name, &g.id) < (&e.name, &e.id) {
+                    *e = g;
+                }
+            })
+            .or_insert(g);
+    }
+    skeletons
+}
+
+/// The group a desired group without a live match becomes.
+fn new_group(r: &ResolvedGroup, settings: &Settings) -> GroupState {
+    GroupState {
+        name: r.desired.name.value.clone(),
+        description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| settings.description_for_new().to_string()),
+        members: r.members.iter().flatten().copied().collect(),
+        guests: r.guests.iter().flatten().cloned().collect(),
+    }
+}
+
+/// One matched group: unchanged, updated, or recorded as not writable.
+fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out: &mut Diff) {
+    if let Some(why) = live.unmanageable() {
+        out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
+        return;
+    }
+    // A list the file manages but that was not read whole: the differences cannot be known.
+    let manages = |list: GroupList| match list {
+        GroupList::Members => r.members.is_some(),
+        GroupList::Guests => r.guests.is_some(),
+    };
+    if live.unread.iter().any(|u| manages(u.list)) {
+        out.unread.push(UnreadGroup::of(live));
+        return;
+    }
+    out.managed_memberships += live.membership_count();
+    out.managed_groups.push(live.id.clone());
+    let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
+    let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());
+    if options.no_removals {
+        let kept_m = live.members.difference(&members).count();
+        let kept_g = live.guests.difference(&guests).count();
+        if kept_m + kept_g > 0 {
+            out.warnings.push(format!(
+                "--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists",
+                r.desired.name.value
+            ));
+        }
+        members.extend(live.members.iter().copied());
+        guests.extend(live.guests.iter().cloned());
+    }
+    let after = GroupState {
+        name: r.desired.name.value.clone(),
+        description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| live.description.clone()),
+        members: members.into_iter().collect(),
+        guests: guests.into_iter().collect(),
+    };
+    if after == GroupState::from_live(live) {
+        out.unchanged.push(live.name.clone());
+    } else if writable(live, out) {
+        let renamed_from = (live.name != after.name).then(|| live.name.clone());
+        let carry = |managed: bool| match (managed, options.no_removals) {
+            (false, _) => Carry::Kept,
+            (true, true) => Carry::AddOnly,
+            (true, false) => Carry::No,
+        };
+        let carried = Carried {
+            description: r.desired.description.is_none(),
+            members: carry(r.members.is_some()),
+            guests: carry(r.guests.is_some()),
+        };
+        out.updates.push(Update { live: live.clone(), after, renamed_from, carried });
+    }
+}
+
+/// `absent: true` groups: deleted when found (never under `--no-removals`).
+fn absent_groups(
+    resolved: &[ResolvedGroup],
+    index: &mut LiveIndex,
+    skeletons: &HashMap<String, &LiveGroup>,
+    options: &DiffOptions,
+    out: &mut Diff,
+) {
     for r in resolved.iter().filter(|r| r.desired.absent) {
         let name = &r.desired.name.value;
-        let found = take(&mut claimed, exact.get(name.as_str())).or_else(|| take(&mut claimed, folded.get(&name_key(name))));
-        if found.is_none() {
-            out.warnings.extend(absent_unmatched(r.desired, &candidates, &outside, &skeletons));
-        }
-        if let Some(i) = found {
-            let live = candidates[i];
-            if options.no_removals {
-                out.warnings.push(format!("--no-removals: not deleting \"{}\" (absent: true)", live.name));
-            } else if writable(live, &mut out) {
-                out.managed_memberships += live.membership_count();
-                out.managed_groups.push(live.id.clone());
-                out.deletes.push(Delete { live: live.clone(), reason: DeleteReason::Absent });
-            }
+        let Some(i) = index.take_exact(name).or_else(|| index.take_folded(name)) else {
+            out.warnings.extend(absent_unmatched(r.desired, &index.candidates, &index.outside, skeletons));
+            continue;
+        };
+        let live = index.candidates[i];
+        if options.no_removals {
+            out.warnings.push(format!("--no-removals: not deleting \"{}\" (absent: true)", live.name));
+        } else if writable(live, out) {
+            out.managed_memberships += live.membership_count();
+            out.managed_groups.push(live.id.clone());
+            out.deletes.push(Delete { live: live.clone(), reason: DeleteReason::Absent });
         }
     }
+}
 
-    // Unclaimed live groups: out of scope, old names, duplicates, pruned, or not managed.
+/// Live groups nothing claimed: out of scope, old names, duplicates, pruned, or not managed.
+fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index: &LiveIndex, options: &DiffOptions, out: &mut Diff) {
+    let settings = &desired.settings;
     let names_of = |g: &crate::desired::DesiredGroup| {
         std::iter::once(name_key(&g.name.value)).chain(g.previously.iter().map(|p| name_key(&p.value))).collect::<Vec<_>>()
     };
@@ -322,12 +372,12 @@ pub fn diff(
         .iter()
         .flat_map(|r| r.desired.previously.iter().map(move |p| (name_key(&p.value), r.desired.name.value.as_str())))
         .collect();
-    for (i, live) in candidates.iter().enumerate() {
-        if outside[i] {
+    for (i, live) in index.candidates.iter().enumerate() {
+        if index.outside[i] {
             out.out_of_scope += 1;
             continue;
         }
-        if claimed[i] {
+        if index.claimed[i] {
             continue;
         }
         let key = name_key(&live.name);
@@ -345,7 +395,7 @@ pub fn diff(
         } else if let Some(why) = live.unmanageable() {
             out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
         } else if settings.prune && !options.no_removals {
-            if writable(live, &mut out) {
+            if writable(live, out) {
                 out.managed_memberships += live.membership_count();
                 out.managed_groups.push(live.id.clone());
                 out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
@@ -357,8 +407,11 @@ pub fn diff(
             out.unmanaged.push(live.name.clone());
         }
     }
+}
 
-    // Guests that a group will list but that do not exist in the organization yet.
+/// Guests that a group will list but that do not exist in the organization yet, with the names
+/// the files give them.
+fn missing_guests(desired: &DesiredState, live_groups: &[LiveGroup], live_guests: Option<&[Guest]>, out: &mut Diff) {
     let mut known: HashSet<&Email> = live_groups.iter().flat_map(|g| g.guests.iter()).collect();
     if let Some(list) = live_guests {
         known.extend(list.iter().map(|g| &g.email));
@@ -375,7 +428,10 @@ pub fn diff(
             }
         }
     }
+}
 
+/// Every list in a stable order, whatever the order of the inputs.
+fn sort(out: &mut Diff) {
     out.creates.sort_by(|a, b| a.name.cmp(&b.name));
     out.updates.sort_by(|a, b| a.after.name.cmp(&b.after.name));
     out.deletes.sort_by(|a, b| a.live.name.cmp(&b.live.name).then_with(|| a.live.id.cmp(&b.live.id)));
@@ -386,7 +442,6 @@ pub fn diff(
     out.managed_groups.sort();
     out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    out
 }
 
 /// Desired groups (by index in `present`) that match nothing in scope but would match a live
