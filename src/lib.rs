@@ -13,6 +13,7 @@ pub mod app;
 pub mod apply;
 pub mod cli;
 pub mod completions;
+pub mod credentials;
 pub mod desired;
 pub mod diff;
 pub mod export;
