@@ -5,7 +5,7 @@
 #
 #   docker build -t tallyfy-groups .
 #   docker run --rm -v "$PWD:/work" tallyfy-groups validate
-#   docker run --rm -v "$PWD:/work" -e TALLYFY_ACCESS_TOKEN -e TALLYFY_ORG_ID tallyfy-groups plan
+#   docker run --rm -v "$PWD:/work" -e TALLYFY_CLIENT_ID -e TALLYFY_CLIENT_SECRET -e TALLYFY_ORG_ID tallyfy-groups plan
 #
 # Keep CA certificates in any image you derive from this one: the HTTP client verifies Tallyfy's
 # certificate against the system's store (/etc/ssl/certs/ca-certificates.crt, or SSL_CERT_FILE).

@@ -115,7 +115,9 @@ class Run:
 
 
 def run(binary, sandbox, args, cwd):
-    env = dict(os.environ, TALLYFY_ACCESS_TOKEN="sandbox-token", TALLYFY_ORG_ID="sandbox", TALLYFY_API_URL=sandbox.url, NO_COLOR="1")
+    # Only the sandbox's token: other credentials in the environment would be a second source.
+    env = {k: v for k, v in os.environ.items() if k not in ("TALLYFY_CLIENT_ID", "TALLYFY_CLIENT_SECRET", "TALLYFY_API_TOKEN", "TALLYFY_BASE_URL", "TALLYFY_TOKEN_URL")}
+    env.update(TALLYFY_ACCESS_TOKEN="sandbox-token", TALLYFY_ORG_ID="sandbox", TALLYFY_API_URL=sandbox.url, NO_COLOR="1")
     out, err = tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+")
     stats = tempfile.NamedTemporaryFile(mode="r", suffix=".time")
     # /usr/bin/time measures its own child, a fresh process: not this (large) interpreter.

@@ -93,12 +93,21 @@ pub struct ConnectArgs {
     /// Organization id.
     #[arg(long, env = "TALLYFY_ORG_ID")]
     pub org: Option<String>,
-    /// API base URL.
-    #[arg(long, env = "TALLYFY_API_URL", default_value = crate::tallyfy::DEFAULT_API_URL)]
-    pub api_url: String,
-    /// File holding the access token (otherwise TALLYFY_ACCESS_TOKEN).
+    /// API base URL (otherwise TALLYFY_API_URL or TALLYFY_BASE_URL; default
+    /// https://go.tallyfy.com/api).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// File holding a personal access token (otherwise TALLYFY_ACCESS_TOKEN or TALLYFY_API_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// File holding the OAuth client secret (otherwise TALLYFY_CLIENT_SECRET); the client id comes
+    /// from TALLYFY_CLIENT_ID. Client credentials are what pipelines should use.
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Where client credentials are exchanged for access tokens (default: the API URL with /api
+    /// replaced by /oauth/token).
+    #[arg(long, value_name = "URL", env = "TALLYFY_TOKEN_URL")]
+    pub token_url: Option<String>,
     /// Concurrent API requests.
     #[arg(long, default_value_t = crate::tallyfy::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
@@ -218,9 +227,23 @@ pub struct SandboxArgs {
     /// Seed this many deterministic guests (when the state is new).
     #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_guests: usize,
-    /// Bearer token clients must send.
+    /// Bearer token clients must send (it never expires); tokens from POST /oauth/token work too.
     #[arg(long, default_value = "sandbox-token")]
     pub token: String,
+    /// Client id that POST /oauth/token accepts.
+    #[arg(long, default_value = "sandbox-client")]
+    pub client_id: String,
+    /// Client secret that POST /oauth/token accepts.
+    #[arg(long, default_value = "sandbox-secret")]
+    pub client_secret: String,
+    /// Seconds an access token from POST /oauth/token lasts (fractions allowed; Tallyfy's last 7
+    /// days); later it is answered 401.
+    #[arg(long, value_name = "SECONDS", default_value = "604800", value_parser = token_ttl)]
+    pub token_ttl: f64,
+    /// Requests an access token from POST /oauth/token is good for, then 401 (0 = no limit), so
+    /// that a token expires mid-run without waiting.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub token_uses: u64,
     /// Organization id served.
     #[arg(long, default_value = "sandbox")]
     pub org: String,
@@ -273,6 +296,17 @@ fn max_rps(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Longest `--token-ttl`: ten years.
+const MAX_TOKEN_TTL: f64 = 10.0 * 365.0 * 86_400.0;
+
+/// `--token-ttl`: seconds, from a millisecond to ten years.
+fn token_ttl(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.001..=MAX_TOKEN_TTL).contains(&s) => Ok(s),
+        _ => Err(format!("must be a number of seconds from 0.001 to {MAX_TOKEN_TTL}")),
+    }
+}
+
 /// Most users, groups or guests the sandbox seeds.
 const MAX_SEED: usize = 1_000_000;
 
@@ -296,6 +330,10 @@ mod tests {
         }
         assert_eq!(seed_count("1000000"), Ok(1_000_000));
         assert!(seed_count("1000001").is_err() && seed_count("-1").is_err());
+        assert_eq!(token_ttl("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "1e12", "x"] {
+            assert!(token_ttl(bad).is_err(), "{bad}");
+        }
     }
 }
 

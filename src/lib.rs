@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod credentials;
 pub mod term;
 
 // The workspace's crates, under the names the binary and its tests use.

@@ -289,7 +289,7 @@ async fn a_401_is_explained_and_not_retried() {
         .await;
     let err = client(&server).list_groups().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert!(err.to_string().contains("check TALLYFY_ACCESS_TOKEN"), "{err}");
+    assert!(err.to_string().contains("update TALLYFY_ACCESS_TOKEN"), "{err}");
 }
 
 #[tokio::test]

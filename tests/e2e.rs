@@ -21,6 +21,11 @@ impl Cli {
             .env_remove("TALLYFY_ACCESS_TOKEN")
             .env_remove("TALLYFY_ORG_ID")
             .env_remove("TALLYFY_API_URL")
+            .env_remove("TALLYFY_API_TOKEN")
+            .env_remove("TALLYFY_BASE_URL")
+            .env_remove("TALLYFY_CLIENT_ID")
+            .env_remove("TALLYFY_CLIENT_SECRET")
+            .env_remove("TALLYFY_TOKEN_URL")
             .env("NO_COLOR", "1");
         cmd.stdin(Stdio::null());
         Cli { cmd }
@@ -746,7 +751,7 @@ fn the_sandbox_answers_like_tallyfy() {
 mod wiremock_tallyfy {
     //! Issue-level end to end: a wiremock Tallyfy with three pages of groups and users.
     use super::*;
-    use wiremock::matchers::{body_json, method, path, query_param};
+    use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn paged(items: &[Value], page: usize, per: usize) -> Value {
@@ -822,6 +827,160 @@ mod wiremock_tallyfy {
         assert!(run.stdout.contains("Rejected Bearer ***"), "{}", run.stdout);
         assert!(text.contains("Rejected Bearer ***"), "{text}");
         assert!(run.stderr.contains("Rejected Bearer ***"), "the failure is logged, scrubbed: {}", run.stderr);
+    }
+
+    /// Mounts a one-group and a one-user list under `/api`, answered only to `bearer`.
+    async fn mount_small_org(server: &MockServer, bearer: &str, expect: u64) {
+        let users = vec![json!({"id": 1, "email": "u1@example.com", "status": "active"})];
+        for (route, items) in [("/api/organizations/o/users", users), ("/api/organizations/o/groups", vec![group(1, &[1])])] {
+            Mock::given(method("GET"))
+                .and(path(route))
+                .and(header("Authorization", format!("Bearer {bearer}").as_str()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(paged(&items, 1, 100)))
+                .expect(expect)
+                .mount(server)
+                .await;
+        }
+    }
+
+    fn run_blocking(d: &Path, args: Vec<String>, env: Vec<(&'static str, String)>) -> tokio::task::JoinHandle<Run> {
+        let d = d.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cli = Cli::new(&d).args(&refs).args(&["--org", "o", "--max-rps", "0"]);
+            for (k, v) in &env {
+                cli = cli.env(k, v);
+            }
+            cli.run()
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_official_clis_variable_names_are_accepted() {
+        let server = MockServer::start().await;
+        mount_small_org(&server, "tfy-ALIAS-41d8", 2).await;
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups: []\n");
+        let api = format!("{}/api", server.uri());
+        let plan = vec!["plan".to_string(), "-f".into(), f.clone()];
+        // TALLYFY_API_TOKEN and TALLYFY_BASE_URL, as Tallyfy's own CLI reads them.
+        let env = vec![("TALLYFY_API_TOKEN", "tfy-ALIAS-41d8".to_string()), ("TALLYFY_BASE_URL", api.clone())];
+        let run = run_blocking(dir.path(), plan.clone(), env).await.expect("join").expect_code(0);
+        assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+        // The same value under both names is one source, not two.
+        let env = vec![
+            ("TALLYFY_API_TOKEN", "tfy-ALIAS-41d8".to_string()),
+            ("TALLYFY_ACCESS_TOKEN", "tfy-ALIAS-41d8".to_string()),
+            ("TALLYFY_BASE_URL", api.clone()),
+            ("TALLYFY_API_URL", api.clone()),
+        ];
+        run_blocking(dir.path(), plan.clone(), env).await.expect("join").expect_code(0);
+        // Different values under the two names: which one is meant is not guessed.
+        let env = vec![
+            ("TALLYFY_API_TOKEN", "tfy-ALIAS-41d8".to_string()),
+            ("TALLYFY_ACCESS_TOKEN", "tfy-OTHER-0000".to_string()),
+            ("TALLYFY_BASE_URL", api.clone()),
+        ];
+        let run = run_blocking(dir.path(), plan.clone(), env).await.expect("join").expect_code(1);
+        assert!(run.stderr.contains("TALLYFY_ACCESS_TOKEN") && run.stderr.contains("TALLYFY_API_TOKEN"), "{}", run.stderr);
+        assert!(!run.stderr.contains("tfy-ALIAS-41d8") && !run.stderr.contains("tfy-OTHER-0000"), "{}", run.stderr);
+        let env = vec![
+            ("TALLYFY_API_TOKEN", "tfy-ALIAS-41d8".to_string()),
+            ("TALLYFY_BASE_URL", api.clone()),
+            ("TALLYFY_API_URL", "https://go.tallyfy.com/api".to_string()),
+        ];
+        let run = run_blocking(dir.path(), plan, env).await.expect("join").expect_code(1);
+        assert!(run.stderr.contains("TALLYFY_API_URL") && run.stderr.contains("TALLYFY_BASE_URL"), "{}", run.stderr);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_credentials_are_exchanged_at_start_and_once_more_on_a_401() {
+        const SECRET: &str = "cs-SECRET-9b1e77";
+        let server = MockServer::start().await;
+        let form = "grant_type=client_credentials&client_id=app-7&client_secret=cs-SECRET-9b1e77&scope=*";
+        for (token, times) in [("tfy-FIRST-a1b2c3", Some(1)), ("tfy-SECOND-d4e5f6", None)] {
+            let mut m = Mock::given(method("POST"))
+                .and(path("/oauth/token"))
+                .and(header("Content-Type", "application/x-www-form-urlencoded"))
+                .and(body_string(form))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(json!({"token_type": "Bearer", "expires_in": 604800, "access_token": token})),
+                );
+            if let Some(n) = times {
+                m = m.up_to_n_times(n).with_priority(1);
+            }
+            m.mount(&server).await;
+        }
+        // The first token lapses mid-run: the user list still reads, the group list is refused.
+        let users = vec![json!({"id": 1, "email": "u1@example.com", "status": "active"})];
+        Mock::given(method("GET"))
+            .and(path("/api/organizations/o/users"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(paged(&users, 1, 100)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/organizations/o/groups"))
+            .and(header("Authorization", "Bearer tfy-FIRST-a1b2c3"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/organizations/o/groups"))
+            .and(header("Authorization", "Bearer tfy-SECOND-d4e5f6"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(paged(&[group(1, &[1])], 1, 100)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups:\n  - name: Team 001\n    members: [u1@example.com]\n");
+        let env = vec![
+            ("TALLYFY_CLIENT_ID", "app-7".to_string()),
+            ("TALLYFY_CLIENT_SECRET", SECRET.to_string()),
+            ("TALLYFY_API_URL", format!("{}/api", server.uri())),
+        ];
+        let args = vec!["plan".to_string(), "-f".into(), f, "-vv".into(), "--detailed-exitcode".into()];
+        let run = run_blocking(dir.path(), args, env).await.expect("join").expect_code(0);
+        let exchanges = server.received_requests().await.unwrap_or_default().iter().filter(|r| r.url.path() == "/oauth/token").count();
+        assert_eq!(exchanges, 2, "one exchange at start, one after the 401");
+        for secret in [SECRET, "tfy-FIRST-a1b2c3", "tfy-SECOND-d4e5f6"] {
+            assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{secret} leaked:\n{run:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_personal_token_and_client_credentials_together_are_a_usage_error() {
+        let server = MockServer::start().await;
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups: []\n");
+        let secret_file = write(dir.path(), "secret", "cs-FILE-5e5e5e\n");
+        let api = format!("{}/api", server.uri());
+        let plan = || vec!["plan".to_string(), "-f".into(), f.clone()];
+        let env = vec![
+            ("TALLYFY_ACCESS_TOKEN", "tfy-PERSONAL-1111".to_string()),
+            ("TALLYFY_CLIENT_ID", "app-7".to_string()),
+            ("TALLYFY_API_URL", api.clone()),
+        ];
+        let mut args = plan();
+        args.extend(["--client-secret-file".to_string(), secret_file.clone()]);
+        let run = run_blocking(dir.path(), args, env).await.expect("join").expect_code(1);
+        for name in ["TALLYFY_ACCESS_TOKEN", "TALLYFY_CLIENT_ID", "--client-secret-file"] {
+            assert!(run.stderr.contains(name), "{name} is not named: {}", run.stderr);
+        }
+        assert!(!run.stderr.contains("tfy-PERSONAL-1111") && !run.stderr.contains("cs-FILE-5e5e5e"), "{}", run.stderr);
+        // A client id without a secret, and a token URL that cannot be derived.
+        let env = vec![("TALLYFY_CLIENT_ID", "app-7".to_string()), ("TALLYFY_API_URL", api.clone())];
+        let run = run_blocking(dir.path(), plan(), env).await.expect("join").expect_code(1);
+        assert!(run.stderr.contains("TALLYFY_CLIENT_SECRET"), "{}", run.stderr);
+        let env = vec![
+            ("TALLYFY_CLIENT_ID", "app-7".to_string()),
+            ("TALLYFY_CLIENT_SECRET", "cs-SECRET-9b1e77".to_string()),
+            ("TALLYFY_API_URL", server.uri()),
+        ];
+        let run = run_blocking(dir.path(), plan(), env).await.expect("join").expect_code(1);
+        assert!(run.stderr.contains("TALLYFY_TOKEN_URL") && run.stderr.contains("--token-url"), "{}", run.stderr);
+        assert!(server.received_requests().await.unwrap_or_default().is_empty(), "nothing is sent before the usage is right");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -907,6 +1066,9 @@ mod wiremock_tallyfy {
 #[test]
 fn the_token_never_appears_in_any_output() {
     const TOKEN: &str = "tfy-SECRET-7f3a9c";
+    const CLIENT_SECRET: &str = "cs-SECRET-3e8d10";
+    /// How every access token the sandbox issues begins.
+    const ISSUED: &str = "sandbox-access-";
     let served = serve(&["--token", TOKEN]);
     let dir = scratch();
     let d = dir.path();
@@ -946,15 +1108,101 @@ fn the_token_never_appears_in_any_output() {
         .expect_code(1);
     assert!(rejected.stderr.contains("HTTP 401"), "{}", rejected.stderr);
     outputs.push(rejected);
+    // Client credentials, with tokens that expire every three requests, and a wrong secret.
+    let oauth = serve(&["--client-id", "ci-app", "--client-secret", CLIENT_SECRET, "--token-uses", "3"]);
+    for verbosity in ["-v", "-vv"] {
+        for log_format in ["text", "json"] {
+            let run = |args: &[&str]| {
+                let all = [args, &[verbosity, "--log-format", log_format, "--parallelism", "1"][..]].concat();
+                with_client(d, &oauth.url, CLIENT_SECRET, &all)
+            };
+            outputs.push(run(&["plan", "-f", ex, "--out", p, "--format", "json"]).expect_code(0));
+            outputs.push(run(&["apply", p, "--auto-approve", "--report", report.to_str().unwrap_or_default()]).expect_code(0));
+            outputs.push(run(&["export", "--out", exported.to_str().unwrap_or_default()]).expect_code(0));
+        }
+    }
+    outputs.push(with_client(d, &oauth.url, &format!("{CLIENT_SECRET}-old"), &["plan", "-f", ex, "-vv"]).expect_code(1));
+    assert!(admin(&oauth.url, "stats")["tokens_issued"].as_u64().unwrap_or(0) > 12, "tokens were renewed mid-run");
     for run in &outputs {
         assert!(run.code == 0 || run.code == 1, "{run:?}");
         assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "the token leaked:\n{run:?}");
+        assert!(!run.stdout.contains(CLIENT_SECRET) && !run.stderr.contains(CLIENT_SECRET), "the client secret leaked:\n{run:?}");
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains(ISSUED), "an issued access token leaked:\n{run:?}");
+        }
     }
     assert!(outputs.iter().any(|r| r.stderr.contains("request")), "verbose runs logged requests");
     for file in [&plan, &report, &exported] {
         let text = std::fs::read_to_string(file).expect("written");
         assert!(!text.contains(TOKEN), "the token leaked into {}", file.display());
+        assert!(!text.contains(CLIENT_SECRET) && !text.contains(ISSUED), "a client secret or token leaked into {}", file.display());
     }
+}
+
+/// Runs the binary against a served sandbox with client credentials.
+fn with_client(d: &Path, url: &str, secret: &str, args: &[&str]) -> Run {
+    Cli::new(d)
+        .args(args)
+        .args(&["--api-url", url, "--org", "sandbox"])
+        .env("TALLYFY_CLIENT_ID", "ci-app")
+        .env("TALLYFY_CLIENT_SECRET", secret)
+        .run()
+}
+
+/// A count from the sandbox's request statistics.
+fn stat(stats: &Value, pointer: &str) -> u64 {
+    stats.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+#[test]
+fn client_credentials_outlive_tokens_that_expire_mid_run() {
+    const USES: u64 = 2;
+    let uses = USES.to_string();
+    let served = serve(&["--client-id", "ci-app", "--client-secret", "cs-SANDBOX-77aa", "--token-uses", &uses]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    // One request in flight at a time: every token serves exactly USES requests, then one 401
+    // brings one new exchange.
+    let mut before = admin(&served.url, "stats");
+    for (args, code) in [
+        (&["plan", "-f", ex, "--detailed-exitcode"][..], 2),
+        (&["apply", "-f", ex, "--auto-approve"][..], 0),
+        (&["plan", "-f", ex, "--detailed-exitcode"][..], 0),
+    ] {
+        let args = [args, &["--parallelism", "1"][..]].concat();
+        with_client(d, &served.url, "cs-SANDBOX-77aa", &args).expect_code(code);
+        let after = admin(&served.url, "stats");
+        let delta = |p: &str| stat(&after, p) - stat(&before, p);
+        let exchanges = delta("/requests/POST ~1oauth~1token");
+        let refused = delta("/statuses/401");
+        let accepted = delta("/total") - exchanges - refused;
+        assert_eq!(exchanges, accepted.div_ceil(USES), "{args:?}: {accepted} requests with a token, {exchanges} exchanges");
+        assert_eq!(refused, exchanges - 1, "{args:?}: one 401 per expired token");
+        assert!(refused >= 1, "{args:?}: a token expired mid-run");
+        before = after;
+    }
+    // The wrong secret is refused at start, explained, and never shown.
+    let run = with_client(d, &served.url, "cs-WRONG-0000", &["plan", "-f", ex]).expect_code(1);
+    assert!(run.stderr.contains("TALLYFY_CLIENT_SECRET"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cs-WRONG-0000"), "{}", run.stderr);
+}
+
+#[test]
+fn client_credentials_outlive_a_short_token_ttl() {
+    // Every answer leaves 600 ms after its request arrived, so a token issued before the reads
+    // has expired (0.5 s) by the time the write is sent.
+    let served = serve(&["--client-id", "ci-app", "--token-ttl", "0.5", "--latency", "600"]);
+    let dir = scratch();
+    let d = dir.path();
+    let f = write(d, "g.yaml", "groups:\n  - name: Night Shift\n    members: [alice.nguyen@example.com]\n");
+    with_client(d, &served.url, "sandbox-secret", &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    with_client(d, &served.url, "sandbox-secret", &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(0);
+    let stats = admin(&served.url, "stats");
+    assert!(stat(&stats, "/tokens_expired") >= 1, "no token expired: {stats}");
+    assert!(stat(&stats, "/requests/POST ~1oauth~1token") >= 3, "apply renewed its token: {stats}");
+    assert_eq!(members_of(&served.url, "Night Shift"), vec![1001]);
 }
 
 #[test]
@@ -1168,7 +1416,7 @@ fn https_goes_through_a_proxy_with_connect() {
 
 #[cfg(unix)]
 #[test]
-fn a_token_file_readable_by_others_gets_a_warning() {
+fn a_secret_file_readable_by_others_gets_a_warning() {
     use std::os::unix::fs::PermissionsExt;
     let served = serve(&[]);
     let dir = scratch();
@@ -1184,6 +1432,15 @@ fn a_token_file_readable_by_others_gets_a_warning() {
     assert!(open.stderr.contains(&format!("chmod 600 {token}")), "{}", open.stderr);
     let closed = plan(0o600);
     assert!(!closed.stderr.contains("can be read by other users"), "{}", closed.stderr);
+    // A client secret file, the same.
+    let secret = write(d, "client-secret", "sandbox-secret\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let open = Cli::new(d)
+        .args(&["plan", "-f", &f, "--api-url", &served.url, "--org", "sandbox", "--client-secret-file", &secret])
+        .env("TALLYFY_CLIENT_ID", "sandbox-client")
+        .run()
+        .expect_code(0);
+    assert!(open.stderr.contains(&format!("the client secret file {secret} can be read by other users (mode 640)")), "{}", open.stderr);
 }
 
 /// A running apply whose stderr lines are watched as they come.
@@ -1202,6 +1459,9 @@ impl Watched {
             .args(args)
             .env("NO_COLOR", "1")
             .env("TALLYFY_ACCESS_TOKEN", token)
+            .env_remove("TALLYFY_API_TOKEN")
+            .env_remove("TALLYFY_CLIENT_ID")
+            .env_remove("TALLYFY_CLIENT_SECRET")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -27,13 +27,19 @@ Error: invalid YAML, unknown users, configuration, API failure, a partial apply,
 Refused: a safety guard tripped, a saved plan is stale, or \fBapply\fR had neither a terminal nor \fB\-\-auto\-approve\fR.
 .SH ENVIRONMENT
 .TP
-\fBTALLYFY_ACCESS_TOKEN\fR
-The access token (or \fB\-\-token\-file\fR). It is never printed, logged, or written to a plan or report.
+\fBTALLYFY_CLIENT_ID\fR, \fBTALLYFY_CLIENT_SECRET\fR
+OAuth client credentials (the secret also from \fB\-\-client\-secret\-file\fR), recommended for pipelines: exchanged at start for an access token, and again when Tallyfy refuses a token during a run.
+.TP
+\fBTALLYFY_TOKEN_URL\fR
+Where client credentials are exchanged (or \fB\-\-token\-url\fR); by default the API URL with \fB/api\fR replaced by \fB/oauth/token\fR.
+.TP
+\fBTALLYFY_ACCESS_TOKEN\fR, \fBTALLYFY_API_TOKEN\fR
+A personal access token (or \fB\-\-token\-file\fR); Tallyfy invalidates it when its user logs out, and after six months. Set one kind of credentials, not both. No secret is ever printed, logged, or written to a plan or report.
 .TP
 \fBTALLYFY_ORG_ID\fR
 The organization id (or \fB\-\-org\fR).
 .TP
-\fBTALLYFY_API_URL\fR
+\fBTALLYFY_API_URL\fR, \fBTALLYFY_BASE_URL\fR
 The API base URL (or \fB\-\-api\-url\fR).
 .TP
 \fBNO_COLOR\fR

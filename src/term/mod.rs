@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApplyArgs, ColorChoice, Command, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, TargetArgs};
+use crate::credentials;
 use crate::desired::{self, DesiredState, Diagnostics, ReadError};
 use crate::diff::{DiffOptions, Scope};
 use crate::model::LiveState;
@@ -23,7 +24,7 @@ pub use crate::pipeline::{PlanError, make_plan};
 use crate::plan::{self, Plan, Target};
 use crate::render;
 use crate::saved;
-use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, RetryPolicy, Secret};
+use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, RetryPolicy, Secret};
 use tallyfy_groups_sandbox as embedded;
 
 /// How the process ends.
@@ -198,19 +199,22 @@ struct Connection {
 }
 
 async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
-    let (base_url, org, token, embedded) = if args.sandbox {
+    let (base_url, org, credentials, embedded) = if args.sandbox {
         let embedded = embedded::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
-        (embedded.base_url.clone(), embedded.org.clone(), Secret::new(embedded.token.clone()), Some(embedded))
+        (embedded.base_url.clone(), embedded.org.clone(), Credentials::Token(Secret::new(embedded.token.clone())), Some(embedded))
     } else {
         let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
             Error::Config("no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".into())
         })?;
-        (args.api_url.clone(), org, read_token(args.token_file.as_deref())?, None)
+        let sources = credentials::Sources::from_env(args);
+        let api_url = sources.api_url().map_err(Error::Config)?;
+        let choice = sources.choose(&api_url).map_err(Error::Config)?;
+        (api_url, org, credentials::credentials(choice).map_err(Error::Config)?, None)
     };
     let config = ClientConfig {
         base_url,
         org: org.into(),
-        token,
+        credentials,
         timeout: Duration::from_secs(args.timeout.max(1)),
         retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
         max_requests_per_minute: args.max_requests_per_minute,
@@ -219,61 +223,11 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     };
     let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
     let target = Target { api_url: label, org: config.org.clone() };
-    Ok(Connection { client: Client::new(config)?, target, _sandbox: embedded })
+    let client = Client::new(config)?;
+    // Client credentials are exchanged now, so wrong ones fail before anything is read.
+    client.authenticate().await?;
+    Ok(Connection { client, target, _sandbox: embedded })
 }
-
-fn read_token(file: Option<&Path>) -> Result<Secret, Error> {
-    let token = match file {
-        Some(path) => read_token_file(path)?,
-        None => std::env::var("TALLYFY_ACCESS_TOKEN").unwrap_or_default().trim().to_string(),
-    };
-    if token.is_empty() {
-        return Err(Error::Config(
-            "no access token: set TALLYFY_ACCESS_TOKEN or pass --token-file FILE (or use --sandbox to try the tool locally)".into(),
-        ));
-    }
-    Ok(Secret::new(token))
-}
-
-/// Reads `--token-file`, never more than the loader's 64 MiB limit (it may be a pipe).
-fn read_token_file(path: &Path) -> Result<String, Error> {
-    let cannot = |e: std::io::Error| Error::Config(format!("cannot read the token file {}: {e}", path.display()));
-    let bytes = match desired::read_bounded(path, desired::MAX_FILE_BYTES).map_err(cannot)? {
-        desired::Bounded::Read(bytes) => bytes,
-        desired::Bounded::TooLarge { .. } => {
-            return Err(Error::Config(format!(
-                "the token file {} is larger than 64 MiB; it should hold only the access token",
-                path.display()
-            )));
-        }
-    };
-    warn_if_readable_by_others(path);
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::Config(format!("the token file {} is not UTF-8 text; it should hold only the access token", path.display())))?;
-    if text.trim().is_empty() {
-        return Err(Error::Config(format!("the token file {} is empty; it should hold the access token", path.display())));
-    }
-    Ok(text.trim().to_string())
-}
-
-/// Warns, as ssh does for keys, when the token file can be read by its group or by others.
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.is_file()
-        && meta.permissions().mode() & 0o044 != 0
-    {
-        let shown = path.display();
-        warn!(
-            "the token file {shown} can be read by other users (mode {:o}); restrict it with `chmod 600 {shown}`",
-            meta.permissions().mode() & 0o777
-        );
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
 pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {

@@ -33,6 +33,10 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
     let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
     let config = Config {
         token: args.token.clone(),
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret.clone(),
+        token_ttl: Duration::from_secs_f64(args.token_ttl),
+        token_uses: args.token_uses,
         org: args.org.clone(),
         latency: Duration::from_millis(args.latency),
         fault_rate: args.fault_rate,
@@ -47,10 +51,11 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
     };
     let served = sandbox::serve(state, config, args.listen).await?;
     let addr = served.addr;
-    // The token is the sandbox's own, not a Tallyfy secret, so it is shown for convenience.
+    // The token and the client credentials are the sandbox's own, not Tallyfy secrets, so they
+    // are shown for convenience.
     eprintln!(
-        "Tallyfy sandbox listening on http://{addr}/api\n  organization: {}\n  token: {}\n  {users} users, {groups} groups, {guests} guests\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
-        args.org, args.token
+        "Tallyfy sandbox listening on http://{addr}/api\n  organization: {}\n  token: {}\n  client credentials: id {}, secret {} (POST http://{addr}/oauth/token)\n  {users} users, {groups} groups, {guests} guests\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
+        args.org, args.token, args.client_id, args.client_secret
     );
     let _ = tokio::signal::ctrl_c().await;
     served.stop()

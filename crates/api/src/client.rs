@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+pub use crate::auth::Credentials;
 pub use crate::error::{ApiError, PagingProblem};
 use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
@@ -28,11 +29,11 @@ pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 pub const STOP_AFTER_FAILURES: u32 = 5;
 /// Secrets shorter than this are not scrubbed from server text (it would mangle the text; real
 /// tokens are far longer).
-const MIN_SCRUBBED_SECRET: usize = 6;
+pub(crate) const MIN_SCRUBBED_SECRET: usize = 6;
 /// Requests in flight at once unless told otherwise.
 pub const DEFAULT_PARALLELISM: u16 = 4;
 
-/// An access token. It never shows in `Debug` or `Display`.
+/// A secret: an access token or a client secret. It never shows in `Debug`, and has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -67,6 +68,14 @@ pub enum ConfigError {
     EmptyToken,
     #[error("the access token contains characters that cannot be sent in an HTTP header (a line break?)")]
     BadToken,
+    #[error("the client id or the client secret is empty")]
+    EmptyClientCredentials,
+    #[error("token URL `{0}` is not a valid URL (TALLYFY_TOKEN_URL / --token-url)")]
+    BadTokenUrl(String),
+    #[error(
+        "token URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
+    )]
+    InsecureTokenUrl(String),
     #[error("could not set up the HTTP client: {0}")]
     Http(String),
 }
@@ -76,7 +85,8 @@ pub enum ConfigError {
 pub struct ClientConfig {
     pub base_url: String,
     pub org: OrgId,
-    pub token: Secret,
+    /// A personal access token, or client credentials.
+    pub credentials: Credentials,
     pub timeout: Duration,
     pub retry: RetryPolicy,
     /// Requests in any rolling minute, across all concurrent requests (Tallyfy allows 600);
@@ -89,11 +99,13 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(base_url: impl Into<String>, org: impl Into<String>, token: Secret) -> Self {
+    /// A configuration with the defaults; `credentials` is a personal token ([`Secret`]) or
+    /// [`Credentials::Client`].
+    pub fn new(base_url: impl Into<String>, org: impl Into<String>, credentials: impl Into<Credentials>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
             org: OrgId(org.into()),
-            token,
+            credentials: credentials.into(),
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             max_requests_per_minute: retry::REQUESTS_PER_MINUTE,
@@ -173,16 +185,14 @@ struct Inner {
     http: reqwest::Client,
     base_url: String,
     org: OrgId,
-    /// `Bearer <token>`, marked sensitive so it never shows in debug output.
-    auth_header: reqwest::header::HeaderValue,
+    /// The credentials, and the bearer header requests carry.
+    auth: crate::auth::Auth,
     retry: RetryPolicy,
     limiter: RateLimiter,
     /// Bounds the requests in flight across every caller of this client (`--parallelism`).
     permits: tokio::sync::Semaphore,
     /// Told about every page read: (list name, pages read, pages in all).
     page_progress: std::sync::Mutex<Option<PageProgress>>,
-    /// Texts scrubbed from everything a server sends back: the token (and any other secret).
-    secrets: Vec<String>,
     /// Connection failures or timeouts in a row, across every request.
     unanswered: AtomicU32,
     /// Woken when `unanswered` reaches [`STOP_AFTER_FAILURES`].
@@ -221,43 +231,43 @@ impl Client {
         if !config.org.is_plain() {
             return Err(ConfigError::BadOrg(config.org.0));
         }
-        if config.token.expose().trim().is_empty() {
-            return Err(ConfigError::EmptyToken);
-        }
+        let auth = crate::auth::Auth::new(config.credentials, config.retry.clone())?;
         // The process-wide TLS crypto provider; a second install is a harmless no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut auth_header = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", config.token.expose().trim()))
-            .map_err(|_| ConfigError::BadToken)?;
-        auth_header.set_sensitive(true);
         // The Tallyfy API does not redirect; following one would send the request elsewhere.
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("tallyfy-groups/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none());
-        if base_url.starts_with("http://") {
-            // Plain http is allowed on loopback only; a proxy would carry the token in clear
-            // text to another host. HTTPS goes through proxies (CONNECT) as configured.
+        if base_url.starts_with("http://") || auth.token_url().is_some_and(|u| u.starts_with("http://")) {
+            // Plain http is allowed on loopback only; a proxy would carry the token (or the
+            // client secret) in clear text to another host. HTTPS goes through proxies (CONNECT)
+            // as configured.
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(|e| ConfigError::Http(http_setup_error(&e)))?;
-        let token = config.token.expose().trim().to_string();
-        let secrets = if token.len() >= MIN_SCRUBBED_SECRET { vec![token] } else { Vec::new() };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base_url,
                 org: config.org,
-                auth_header,
+                auth,
                 retry: config.retry,
                 limiter: RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 page_progress: std::sync::Mutex::new(None),
-                secrets,
                 unanswered: AtomicU32::new(0),
                 stopped: tokio::sync::Notify::new(),
             }),
         })
+    }
+
+    /// Makes sure the client holds an access token: with client credentials, exchanges them now
+    /// (once), so that wrong ones are reported before anything else is done. A personal token
+    /// needs nothing.
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.inner.auth.bearer(&self.inner.http).await.map(|_| ())
     }
 
     /// Reports every page read to `progress` from now on.
@@ -301,7 +311,7 @@ impl Client {
     }
 
     fn scrub_text(&self, text: String) -> String {
-        self.inner.secrets.iter().fold(text, |t, secret| if t.contains(secret.as_str()) { t.replace(secret.as_str(), "***") } else { t })
+        self.inner.auth.scrub(text)
     }
 
     fn decode<T: DeserializeOwned>(&self, req: &ApiRequest, body: &[u8]) -> Result<T, ApiError> {
@@ -638,13 +648,15 @@ impl Client {
     }
 
     /// Sends one request with the retry policy: 429 on any method; 5xx, timeouts and dropped
-    /// connections on GET/PUT/DELETE; connection failures (nothing sent) on any method.
+    /// connections on GET/PUT/DELETE; connection failures (nothing sent) on any method. With
+    /// client credentials, a 401 brings a new access token and one more try.
     async fn send(&self, req: &ApiRequest) -> Result<Answer, ApiError> {
         let policy = &self.inner.retry;
         let limiter = &self.inner.limiter;
         // The retry budget runs from the first failure: waiting for the rate limit is not retrying.
         let mut first_failure: Option<Instant> = None;
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             if let Some(failures) = self.stopped_answering() {
                 return Err(ApiError::StoppedAnswering { failures, last: None });
@@ -659,7 +671,7 @@ impl Client {
                     retry_after_secs: held.as_secs_f64().ceil() as u64,
                 });
             }
-            let result = {
+            let (result, generation) = {
                 // The permit is held for the exchange only, not while backing off.
                 let _permit = self.inner.permits.acquire().await;
                 let asked = Instant::now();
@@ -668,7 +680,9 @@ impl Client {
                 if paced >= Duration::from_secs(1) {
                     info!(method = %req.method, path = req.path_only(), waited_ms = paced.as_millis() as u64, "waited for the rate limit");
                 }
-                self.send_once(req, slot).await
+                // Taken right before sending, so a request carries the newest token.
+                let bearer = self.inner.auth.bearer(&self.inner.http).await.map_err(|e| self.scrub(e))?;
+                (self.send_once(req, slot, &bearer.header).await, bearer.generation)
             };
             let (err, retry_after) = match result {
                 Ok(answer) => {
@@ -688,6 +702,17 @@ impl Client {
             }
             if let Some(failures) = self.stopped_answering() {
                 return Err(ApiError::StoppedAnswering { failures, last: Some(Box::new(err)) });
+            }
+            // The token was refused (expired, revoked): client credentials get a new one, shared by
+            // every request refused the same token, and this request one more try. A 401 nothing
+            // prevented (nothing was applied) is not a retry under the policy.
+            if err.status() == Some(401) && self.inner.auth.renews() {
+                if renewed {
+                    return Err(ApiError::StillUnauthorized { last: Box::new(err) });
+                }
+                renewed = true;
+                self.inner.auth.renew(&self.inner.http, Some(generation)).await.map_err(|e| self.scrub(e))?;
+                continue;
             }
             // Everything here but POST is idempotent (PUT sends the complete group); a POST is
             // retried only when it certainly did not take effect.
@@ -720,7 +745,12 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &ApiRequest, slot: Slot<'_>) -> Result<Answer, (ApiError, Option<Duration>)> {
+    async fn send_once(
+        &self,
+        req: &ApiRequest,
+        slot: Slot<'_>,
+        bearer: &reqwest::header::HeaderValue,
+    ) -> Result<Answer, (ApiError, Option<Duration>)> {
         let span = info_span!("request", method = %req.method, path = req.path_only(), status = tracing::field::Empty, duration_ms = tracing::field::Empty, request_id = tracing::field::Empty);
         async {
             let url = format!("{}{}", self.inner.base_url, req.path);
@@ -728,7 +758,7 @@ impl Client {
                 .inner
                 .http
                 .request(req.method.clone(), &url)
-                .header(reqwest::header::AUTHORIZATION, self.inner.auth_header.clone())
+                .header(reqwest::header::AUTHORIZATION, bearer.clone())
                 .header("Accept", "application/json")
                 .header("X-Tallyfy-Client", "APIClient");
             if let Some(body) = &req.body {
@@ -847,7 +877,7 @@ fn decode<T: DeserializeOwned>(req: &ApiRequest, body: &[u8]) -> Result<T, ApiEr
     })
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut text = e.to_string();
     let mut source = e.source();

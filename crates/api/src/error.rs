@@ -39,6 +39,11 @@ pub enum ApiError {
     /// A create failed in a way that may or may not have taken effect, and reading back whether
     /// it did failed too.
     Unconfirmed { create: Box<ApiError>, reread: Box<ApiError> },
+    /// The OAuth token endpoint did not hand out an access token: `status` is `None` when it
+    /// did not answer, a success status when its answer held no usable token.
+    TokenExchange { url: String, status: Option<u16>, detail: String },
+    /// A request was refused (401) with a token just obtained from the client credentials too.
+    StillUnauthorized { last: Box<ApiError> },
 }
 
 /// Why a paginated list was refused.
@@ -81,6 +86,8 @@ impl ApiError {
             ApiError::Exhausted { last, .. } => last.status(),
             ApiError::StoppedAnswering { last: Some(last), .. } => last.status(),
             ApiError::Redirected { status, .. } => Some(*status),
+            ApiError::StillUnauthorized { last } => last.status(),
+            // Deliberately not the token endpoint's status: it says nothing about the request.
             _ => None,
         }
     }
@@ -142,15 +149,17 @@ impl ApiError {
             ApiError::Unconfirmed { create, reread } => {
                 ApiError::Unconfirmed { create: Box::new(create.map_text(f)), reread: Box::new(reread.map_text(f)) }
             }
+            ApiError::TokenExchange { url, status, detail } => ApiError::TokenExchange { url, status, detail: f(detail) },
+            ApiError::StillUnauthorized { last } => ApiError::StillUnauthorized { last: Box::new(last.map_text(f)) },
             other @ (ApiError::Incomplete { .. } | ApiError::RateLimited { .. } | ApiError::Pagination { .. }) => other,
         }
     }
 
     fn hint(&self) -> Option<&'static str> {
         match self.status()? {
-            401 => {
-                Some("the access token was rejected: check TALLYFY_ACCESS_TOKEN (or --token-file) holds a current personal access token")
-            }
+            // With client credentials a 401 is answered by a new token; what is left is a personal
+            // access token that stopped working.
+            401 => Some(PERSONAL_TOKEN_REFUSED),
             403 => Some("the token's user lacks permission to manage groups in this organization (manage_groups), or the org id is wrong"),
             404 => Some(
                 "check the organization id (TALLYFY_ORG_ID / --org) and the API URL; a group may have been deleted meanwhile, so run plan again",
@@ -229,12 +238,47 @@ impl fmt::Display for ApiError {
                 }
                 write!(f, "\n    hint: check the network and the API URL, then run again (a rerun converges)")
             }
+            ApiError::TokenExchange { url, status, detail } => {
+                match status {
+                    None => write!(f, "POST {url} (the token exchange) got no answer: {detail}")?,
+                    Some(s) if (200..300).contains(s) => {
+                        write!(f, "POST {url} (the token exchange) answered without a usable access token: {detail}")?
+                    }
+                    Some(s) => write!(f, "POST {url} (the token exchange) failed with HTTP {s}: {detail}")?,
+                }
+                write!(f, "\n    hint: {}", token_exchange_hint(*status))
+            }
+            ApiError::StillUnauthorized { last } => write!(
+                f,
+                "{}, also with an access token just obtained from the client credentials\n    hint: Tallyfy issues tokens for these client credentials but refuses them here: check the organization id (TALLYFY_ORG_ID / --org), and that the API URL and the token URL belong to the same Tallyfy",
+                first_line(last)
+            ),
             ApiError::Unconfirmed { create, reread } => write!(
                 f,
                 "{}; whether it took effect is unknown, because reading it back failed too: {}\n    hint: run plan again: it shows whether the create is still needed",
                 first_line(create),
                 first_line(reread)
             ),
+        }
+    }
+}
+
+/// The hint of a 401 with a personal access token.
+pub const PERSONAL_TOKEN_REFUSED: &str = "the personal access token was refused. Tallyfy invalidates a personal access token when its user logs out, and six months after it was made: make a new one (Settings > Integrations > REST API) and update TALLYFY_ACCESS_TOKEN (or --token-file). For pipelines, use client credentials instead (TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET, issued by Tallyfy Support): the tool exchanges them for a new access token whenever one expires";
+
+/// The hint of a failed token exchange, by the token endpoint's status.
+fn token_exchange_hint(status: Option<u16>) -> &'static str {
+    match status {
+        Some(400 | 401 | 403) => {
+            "Tallyfy refused the client credentials: check TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file); Tallyfy Support issues them"
+        }
+        Some(429) => "Tallyfy's token endpoint is rate limiting; run again later",
+        Some(s) if s >= 500 => "Tallyfy's token endpoint had a server error; run again later",
+        None => {
+            "check the token URL (TALLYFY_TOKEN_URL / --token-url; by default the API URL with /api replaced by /oauth/token) and the network"
+        }
+        Some(_) => {
+            "check that the token URL (TALLYFY_TOKEN_URL / --token-url) is Tallyfy's OAuth token endpoint; by default it is the API URL with /api replaced by /oauth/token"
         }
     }
 }

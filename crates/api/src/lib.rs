@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
+pub mod auth;
 pub mod client;
 pub mod error;
 pub mod org;

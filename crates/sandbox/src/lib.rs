@@ -1,7 +1,8 @@
 //! The sandbox: a Tallyfy-compatible API served by the binary itself (axum), for trying the tool,
 //! for end-to-end tests and for users' CI. Same paths, headers, envelopes, pagination, status
 //! codes and error shapes as Tallyfy; optional latency, 5xx, dropped connections, and 429s from
-//! rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers.
+//! rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers; `POST /oauth/token` issues
+//! access tokens for client credentials that expire after a time or a number of requests.
 //! Nothing in the reconciler core depends on this module. Does network and file I/O.
 
 // Handlers answer early with a ready response (`Result<_, Response>`), axum's own idiom; the
@@ -24,7 +25,7 @@ use axum::extract::{MatchedPath, Path as UrlPath, Query, Request, State as AxSta
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,7 +39,15 @@ use tallyfy_groups_api::retry::{MINUTE, Window as RateWindow};
 /// The sandbox's behaviour.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// A bearer token that never expires.
     pub token: String,
+    /// The client credentials `POST /oauth/token` accepts.
+    pub client_id: String,
+    pub client_secret: String,
+    /// How long an issued access token lasts.
+    pub token_ttl: Duration,
+    /// Requests an issued access token is good for; 0 = no limit.
+    pub token_uses: u64,
     pub org: String,
     pub latency: Duration,
     pub fault_rate: f64,
@@ -80,6 +89,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             token: "sandbox-token".into(),
+            client_id: "sandbox-client".into(),
+            client_secret: "sandbox-secret".into(),
+            token_ttl: TOKEN_TTL,
+            token_uses: 0,
             org: "sandbox".into(),
             latency: Duration::ZERO,
             fault_rate: 0.0,
@@ -105,6 +118,26 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Group lists filtered with `q`.
     pub searches: u64,
+    /// Access tokens issued by `POST /oauth/token`.
+    pub tokens_issued: u64,
+    /// Requests refused (401) because their access token had expired.
+    pub tokens_expired: u64,
+}
+
+/// How long issued access tokens last unless told otherwise: seven days, as Tallyfy's.
+pub const TOKEN_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// An access token issued by `POST /oauth/token`.
+struct Issued {
+    expires: Instant,
+    /// Requests it is still good for; `None` = no limit.
+    uses_left: Option<u64>,
+}
+
+impl Issued {
+    fn expired(&self, now: Instant) -> bool {
+        now >= self.expires || self.uses_left == Some(0)
+    }
 }
 
 /// One API request as the sandbox saw it arrive.
@@ -163,6 +196,10 @@ struct Inner {
     guest_invites: Mutex<RateWindow>,
     started: Instant,
     log: Mutex<std::collections::VecDeque<Logged>>,
+    /// Access tokens issued by `POST /oauth/token`.
+    issued: Mutex<std::collections::HashMap<String, Issued>>,
+    /// Draws the issued tokens (apart from the fault injection's seeded choices).
+    token_rng: Mutex<fastrand::Rng>,
 }
 
 /// The sandbox's shared state; cheap to clone.
@@ -198,6 +235,8 @@ impl Sandbox {
                 guest_invites: Mutex::new(guest_invites),
                 started: Instant::now(),
                 log: Mutex::new(std::collections::VecDeque::new()),
+                issued: Mutex::new(std::collections::HashMap::new()),
+                token_rng: Mutex::new(fastrand::Rng::new()),
             }),
         }
     }
@@ -266,7 +305,42 @@ impl Sandbox {
         Ok(result)
     }
 
-    /// The axum router of the API (under `/api`) and of the `/_sandbox` endpoints.
+    /// Issues an access token for the client credentials.
+    fn issue_token(&self) -> String {
+        let token = {
+            let mut rng = lock(&self.inner.token_rng);
+            format!("sandbox-access-{:016x}{:016x}", rng.u64(..), rng.u64(..))
+        };
+        let config = &self.inner.config;
+        let now = Instant::now();
+        let mut issued = lock(&self.inner.issued);
+        // Expired tokens are forgotten (then answered like any unknown token).
+        issued.retain(|_, t| !t.expired(now));
+        let uses_left = (config.token_uses > 0).then_some(config.token_uses);
+        issued.insert(token.clone(), Issued { expires: now + config.token_ttl, uses_left });
+        lock(&self.inner.stats).tokens_issued += 1;
+        token
+    }
+
+    /// Whether `token` may make one more request (and counts the request against it).
+    fn admit_token(&self, token: &str) -> Result<(), &'static str> {
+        if token == self.inner.config.token {
+            return Ok(());
+        }
+        let mut issued = lock(&self.inner.issued);
+        let Some(t) = issued.get_mut(token) else { return Err("Unauthenticated.") };
+        if t.expired(Instant::now()) {
+            lock(&self.inner.stats).tokens_expired += 1;
+            return Err("Unauthenticated: the access token has expired.");
+        }
+        if let Some(left) = &mut t.uses_left {
+            *left -= 1;
+        }
+        Ok(())
+    }
+
+    /// The axum router of the API (under `/api`), of `POST /oauth/token` and of the `/_sandbox`
+    /// endpoints.
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/api/organizations/{org}/groups", get(list_groups).post(create_group))
@@ -278,8 +352,10 @@ impl Sandbox {
             .layer(middleware::from_fn_with_state(self.clone(), auth))
             .layer(middleware::from_fn_with_state(self.clone(), faults))
             .layer(middleware::from_fn_with_state(self.clone(), count));
+        // Outside `/api`, as Tallyfy's; counted, but neither rate limited nor faulty.
+        let oauth = Router::new().route("/oauth/token", post(token)).layer(middleware::from_fn_with_state(self.clone(), count));
         let admin = Router::new().route("/_sandbox/stats", get(stats)).route("/_sandbox/state", get(dump)).route("/_sandbox/log", get(log));
-        api.merge(admin).fallback(not_found).with_state(self.clone())
+        api.merge(oauth).merge(admin).fallback(not_found).with_state(self.clone())
     }
 
     /// Serves on `listener` until the task is dropped; flushes the state file every 200 ms.
@@ -431,13 +507,12 @@ fn dropped() -> Response {
 async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
     let config = &sb.inner.config;
     let headers = req.headers();
-    let token_ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == config.token);
-    if !token_ok {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
         return error(StatusCode::UNAUTHORIZED, "Unauthenticated: a valid bearer token is required.", "UNAUTHENTICATED");
+    };
+    if let Err(message) = sb.admit_token(token) {
+        return error(StatusCode::UNAUTHORIZED, message, "UNAUTHENTICATED");
     }
     if headers.get("x-tallyfy-client").is_none() {
         return error(StatusCode::UNAUTHORIZED, "Unauthenticated: the X-Tallyfy-Client header is required.", "UNAUTHENTICATED");
@@ -447,6 +522,40 @@ async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respon
         return error(StatusCode::FORBIDDEN, "You do not have access to this organization.", "FORBIDDEN");
     }
     next.run(req).await
+}
+
+/// An OAuth error answer, shaped as Tallyfy's (Laravel Passport's).
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    reply(status, json!({ "error": error, "error_description": description, "message": description }))
+}
+
+/// `POST /oauth/token`: the client credentials grant, form-encoded.
+async fn token(AxState(sb): AxState<Sandbox>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+    if !form {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "The request body must be application/x-www-form-urlencoded.");
+    }
+    let fields: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| fields.get(name).map(String::as_str);
+    if field("grant_type") != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "The authorization grant type is not supported by the authorization server.",
+        );
+    }
+    if !matches!(field("scope"), None | Some("*")) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "The requested scope is invalid, unknown, or malformed.");
+    }
+    let config = &sb.inner.config;
+    if field("client_id") != Some(config.client_id.as_str()) || field("client_secret") != Some(config.client_secret.as_str()) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
+    }
+    let expires_in = config.token_ttl.as_secs_f64().ceil() as u64;
+    reply(StatusCode::OK, json!({ "token_type": "Bearer", "expires_in": expires_in, "access_token": sb.issue_token() }))
 }
 
 #[derive(Debug, Deserialize)]

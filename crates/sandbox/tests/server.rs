@@ -375,3 +375,45 @@ async fn faults_can_be_limited_to_some_methods() {
     assert!(!answered_ok, "{resp:?}");
     assert_eq!(s.sandbox.stats().faults_injected, 1);
 }
+
+#[tokio::test]
+async fn the_token_endpoint_issues_tokens_that_expire_after_their_uses() {
+    let s = start(Config { client_id: "app".into(), client_secret: "cs-123".into(), token_uses: 2, ..Config::default() }).await;
+    let exchange = |content_type: &'static str, body: &'static str| {
+        let req = s.http.post(format!("{}/oauth/token", s.url)).header("Content-Type", content_type).body(body);
+        async move {
+            let resp = req.send().await.expect("send");
+            let status = resp.status().as_u16();
+            (status, serde_json::from_str::<Value>(&resp.text().await.expect("body")).expect("JSON body"))
+        }
+    };
+    let form = "application/x-www-form-urlencoded";
+    let (status, refused) = exchange(form, "grant_type=client_credentials&client_id=app&client_secret=wrong&scope=*").await;
+    assert_eq!((status, refused["error"].as_str()), (401, Some("invalid_client")));
+    let (status, refused) = exchange(form, "grant_type=password&client_id=app&client_secret=cs-123").await;
+    assert_eq!((status, refused["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, _) = exchange("application/json", r#"{"grant_type":"client_credentials"}"#).await;
+    assert_eq!(status, 400);
+    let (status, issued) = exchange(form, "grant_type=client_credentials&client_id=app&client_secret=cs-123&scope=*").await;
+    assert_eq!(status, 200);
+    assert_eq!((issued["token_type"].as_str(), issued["expires_in"].as_u64()), (Some("Bearer"), Some(604_800)));
+    let token = issued["access_token"].as_str().unwrap_or_default().to_string();
+    assert!(token.starts_with("sandbox-access-") && token.len() > 30, "{token}");
+    let get = |bearer: String| {
+        let req = s
+            .http
+            .get(format!("{}{GROUPS}", s.url))
+            .header("Authorization", format!("Bearer {bearer}"))
+            .header("X-Tallyfy-Client", "APIClient");
+        async move { req.send().await.expect("send").status().as_u16() }
+    };
+    // Two uses, then 401; the static token keeps working; an unknown token never did.
+    assert_eq!(get(token.clone()).await, 200);
+    assert_eq!(get(token.clone()).await, 200);
+    assert_eq!(get(token.clone()).await, 401);
+    assert_eq!(get("sandbox-token".into()).await, 200);
+    assert_eq!(get("sandbox-access-made-up".into()).await, 401);
+    let stats = s.sandbox.stats();
+    assert_eq!((stats.tokens_issued, stats.tokens_expired), (1, 1));
+    assert_eq!(stats.requests.get("POST /oauth/token"), Some(&4));
+}

@@ -1,0 +1,311 @@
+//! Which API URL and credentials a run uses: read from the flags, the environment (under the
+//! names of Tallyfy's docs and of its official CLI) and secret files, with exactly one source of
+//! credentials. Reads environment variables and files; the choosing itself is pure.
+
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+
+use crate::cli::ConnectArgs;
+use crate::desired;
+use crate::tallyfy::auth::default_token_url;
+use crate::tallyfy::{Credentials, DEFAULT_API_URL, Secret};
+
+/// A personal access token, as Tallyfy's docs name it.
+pub const ACCESS_TOKEN: &str = "TALLYFY_ACCESS_TOKEN";
+/// A personal access token, as Tallyfy's official CLI names it.
+pub const API_TOKEN: &str = "TALLYFY_API_TOKEN";
+/// The API base URL, as Tallyfy's docs name it.
+pub const API_URL: &str = "TALLYFY_API_URL";
+/// The API base URL, as Tallyfy's official CLI names it.
+pub const BASE_URL: &str = "TALLYFY_BASE_URL";
+/// The OAuth client id.
+pub const CLIENT_ID: &str = "TALLYFY_CLIENT_ID";
+/// The OAuth client secret.
+pub const CLIENT_SECRET: &str = "TALLYFY_CLIENT_SECRET";
+
+/// Everything a run could take its API URL and credentials from: the environment's values (set
+/// and not blank) and the flags.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Sources {
+    pub api_url_flag: Option<String>,
+    pub api_url: Option<String>,
+    pub base_url: Option<String>,
+    pub token_url: Option<String>,
+    pub access_token: Option<Secret>,
+    pub api_token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// A secret given as a value, or as a file still to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Given {
+    Value(Secret),
+    File(PathBuf),
+}
+
+/// The one source of credentials a run uses, before any file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Token(Given),
+    Client { id: String, secret: Given, token_url: String },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl Sources {
+    /// What the flags and the environment of this process hold.
+    pub fn from_env(args: &ConnectArgs) -> Self {
+        Sources {
+            api_url_flag: args.api_url.clone().filter(|u| !u.trim().is_empty()),
+            api_url: var(API_URL),
+            base_url: var(BASE_URL),
+            token_url: args.token_url.clone().filter(|u| !u.trim().is_empty()),
+            access_token: var(ACCESS_TOKEN).map(Secret::new),
+            api_token: var(API_TOKEN).map(Secret::new),
+            token_file: args.token_file.clone(),
+            client_id: var(CLIENT_ID),
+            client_secret: var(CLIENT_SECRET).map(Secret::new),
+            client_secret_file: args.client_secret_file.clone(),
+        }
+    }
+
+    /// The API URL: `--api-url`, else `TALLYFY_API_URL` or its alias `TALLYFY_BASE_URL` (which
+    /// must agree when both are set), else Tallyfy's.
+    pub fn api_url(&self) -> Result<String, String> {
+        if let Some(flag) = &self.api_url_flag {
+            return Ok(flag.trim().to_string());
+        }
+        match (&self.api_url, &self.base_url) {
+            (Some(a), Some(b)) if a.trim_end_matches('/') != b.trim_end_matches('/') => Err(format!(
+                "{API_URL} ({a}) and {BASE_URL} ({b}) are both set, to different URLs; set only one of them (or pass --api-url)"
+            )),
+            (Some(url), _) | (None, Some(url)) => Ok(url.clone()),
+            (None, None) => Ok(DEFAULT_API_URL.to_string()),
+        }
+    }
+
+    /// The names of the personal token sources that are set.
+    fn personal(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.access_token.is_some() {
+            names.push(ACCESS_TOKEN);
+        }
+        if self.api_token.is_some() {
+            names.push(API_TOKEN);
+        }
+        if self.token_file.is_some() {
+            names.push("--token-file");
+        }
+        names
+    }
+
+    /// The names of the client credential sources that are set.
+    fn client(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.client_id.is_some() {
+            names.push(CLIENT_ID);
+        }
+        if self.client_secret.is_some() {
+            names.push(CLIENT_SECRET);
+        }
+        if self.client_secret_file.is_some() {
+            names.push("--client-secret-file");
+        }
+        names
+    }
+
+    /// The one source of credentials: a personal token or client credentials, never both. A file
+    /// named by a flag wins over the environment variable it stands for.
+    pub fn choose(&self, api_url: &str) -> Result<Choice, String> {
+        let (personal, client) = (self.personal(), self.client());
+        if !personal.is_empty() && !client.is_empty() {
+            return Err(format!(
+                "both a personal access token ({}) and client credentials ({}) are set; set only one kind\n    hint: for a pipeline keep the client credentials (they outlast logouts and the six-month expiry of personal tokens) and unset {}",
+                personal.join(", "),
+                client.join(", "),
+                personal.join(" and ")
+            ));
+        }
+        if let Some(file) = &self.token_file {
+            return Ok(Choice::Token(Given::File(file.clone())));
+        }
+        match (&self.access_token, &self.api_token) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(format!(
+                    "{ACCESS_TOKEN} and {API_TOKEN} are both set, to different tokens; set only one of them ({API_TOKEN} is the name Tallyfy's CLI reads, {ACCESS_TOKEN} the one its docs use)"
+                ));
+            }
+            (Some(token), _) | (None, Some(token)) => return Ok(Choice::Token(Given::Value(token.clone()))),
+            (None, None) => {}
+        }
+        if client.is_empty() {
+            return Err(format!(
+                "no credentials: set {CLIENT_ID} and {CLIENT_SECRET} (client credentials, recommended for pipelines), or {ACCESS_TOKEN} (a personal access token; or --token-file FILE)\n    hint: use --sandbox to try the tool locally without credentials"
+            ));
+        }
+        let Some(id) = &self.client_id else {
+            return Err(format!("client credentials need {CLIENT_ID} too: only {} is set", client.join(" and ")));
+        };
+        let secret = match (&self.client_secret_file, &self.client_secret) {
+            (Some(file), _) => Given::File(file.clone()),
+            (None, Some(secret)) => Given::Value(secret.clone()),
+            (None, None) => {
+                return Err(format!("{CLIENT_ID} is set but no client secret: set {CLIENT_SECRET} or pass --client-secret-file FILE"));
+            }
+        };
+        let token_url = match &self.token_url {
+            Some(url) => url.trim().to_string(),
+            None => default_token_url(api_url).ok_or_else(|| {
+                format!(
+                    "no token URL for the client credentials: the default (the API URL with /api replaced by /oauth/token) needs an API URL ending in /api, and {api_url} does not\n    hint: set TALLYFY_TOKEN_URL or pass --token-url URL"
+                )
+            })?,
+        };
+        Ok(Choice::Client { id: id.clone(), secret, token_url })
+    }
+}
+
+/// What a secret file holds, for its messages.
+#[derive(Debug, Clone, Copy)]
+enum SecretFile {
+    Token,
+    ClientSecret,
+}
+
+impl SecretFile {
+    fn name(self) -> &'static str {
+        match self {
+            SecretFile::Token => "token file",
+            SecretFile::ClientSecret => "client secret file",
+        }
+    }
+
+    fn holds(self) -> &'static str {
+        match self {
+            SecretFile::Token => "the access token",
+            SecretFile::ClientSecret => "the client secret",
+        }
+    }
+}
+
+/// The credentials of a run: chosen, and their files read.
+pub fn credentials(choice: Choice) -> Result<Credentials, String> {
+    let read = |given: Given, kind: SecretFile| match given {
+        Given::Value(secret) => Ok(secret),
+        Given::File(path) => read_secret_file(&path, kind).map(Secret::new),
+    };
+    Ok(match choice {
+        Choice::Token(token) => Credentials::Token(read(token, SecretFile::Token)?),
+        Choice::Client { id, secret, token_url } => Credentials::Client { id, secret: read(secret, SecretFile::ClientSecret)?, token_url },
+    })
+}
+
+/// Reads a secret file, never more than the loader's 64 MiB limit (it may be a pipe).
+fn read_secret_file(path: &Path, kind: SecretFile) -> Result<String, String> {
+    let (name, holds) = (kind.name(), kind.holds());
+    let shown = path.display();
+    let bytes = match desired::read_bounded(path, desired::MAX_FILE_BYTES).map_err(|e| format!("cannot read the {name} {shown}: {e}"))? {
+        desired::Bounded::Read(bytes) => bytes,
+        desired::Bounded::TooLarge { .. } => return Err(format!("the {name} {shown} is larger than 64 MiB; it should hold only {holds}")),
+    };
+    warn_if_readable_by_others(path, name);
+    let text = String::from_utf8(bytes).map_err(|_| format!("the {name} {shown} is not UTF-8 text; it should hold only {holds}"))?;
+    if text.trim().is_empty() {
+        return Err(format!("the {name} {shown} is empty; it should hold {holds}"));
+    }
+    Ok(text.trim().to_string())
+}
+
+/// Warns, as ssh does for keys, when a secret file can be read by its group or by others.
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.is_file()
+        && meta.permissions().mode() & 0o044 != 0
+    {
+        let shown = path.display();
+        warn!(
+            "the {name} {shown} can be read by other users (mode {:o}); restrict it with `chmod 600 {shown}`",
+            meta.permissions().mode() & 0o777
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path, _name: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Option<Secret> {
+        Some(Secret::new(s))
+    }
+
+    const API: &str = "https://go.tallyfy.com/api";
+
+    #[test]
+    fn one_personal_token_under_either_name() {
+        let docs = Sources { access_token: secret("t1"), ..Sources::default() };
+        assert_eq!(docs.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t1")))));
+        let cli = Sources { api_token: secret("t2"), ..Sources::default() };
+        assert_eq!(cli.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t2")))));
+        let same = Sources { access_token: secret("t1"), api_token: secret("t1"), ..Sources::default() };
+        assert_eq!(same.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t1")))));
+        let differ = Sources { access_token: secret("t1"), api_token: secret("t2"), ..Sources::default() };
+        let e = differ.choose(API).unwrap_err();
+        assert!(e.contains(ACCESS_TOKEN) && e.contains(API_TOKEN) && !e.contains("t1") && !e.contains("t2"), "{e}");
+        let file = Sources { access_token: secret("t1"), token_file: Some("tok".into()), ..Sources::default() };
+        assert_eq!(file.choose(API), Ok(Choice::Token(Given::File("tok".into()))));
+    }
+
+    #[test]
+    fn client_credentials_with_the_derived_or_the_given_token_url() {
+        let s = Sources { client_id: Some("app".into()), client_secret: secret("cs"), ..Sources::default() };
+        let want = Choice::Client {
+            id: "app".into(),
+            secret: Given::Value(Secret::new("cs")),
+            token_url: "https://go.tallyfy.com/oauth/token".into(),
+        };
+        assert_eq!(s.choose(API), Ok(want));
+        let e = s.choose("https://api.tallyfy.com").unwrap_err();
+        assert!(e.contains("TALLYFY_TOKEN_URL") && e.contains("--token-url") && e.contains("https://api.tallyfy.com"), "{e}");
+        let given = Sources { token_url: Some("https://id.example/token".into()), client_secret_file: Some("cs.txt".into()), ..s };
+        let want = Choice::Client { id: "app".into(), secret: Given::File("cs.txt".into()), token_url: "https://id.example/token".into() };
+        assert_eq!(given.choose("https://api.tallyfy.com"), Ok(want));
+    }
+
+    #[test]
+    fn exactly_one_kind_of_credentials() {
+        let both = Sources { api_token: secret("t"), client_id: Some("app".into()), client_secret: secret("cs"), ..Sources::default() };
+        let e = both.choose(API).unwrap_err();
+        assert!(e.contains("TALLYFY_API_TOKEN") && e.contains("TALLYFY_CLIENT_ID, TALLYFY_CLIENT_SECRET"), "{e}");
+        let none = Sources::default().choose(API).unwrap_err();
+        assert!(none.starts_with("no credentials") && none.contains(CLIENT_ID) && none.contains(ACCESS_TOKEN), "{none}");
+        let no_secret = Sources { client_id: Some("app".into()), ..Sources::default() }.choose(API).unwrap_err();
+        assert!(no_secret.contains(CLIENT_SECRET) && no_secret.contains("--client-secret-file"), "{no_secret}");
+        let no_id = Sources { client_secret: secret("cs"), ..Sources::default() }.choose(API).unwrap_err();
+        assert!(no_id.contains("need TALLYFY_CLIENT_ID"), "{no_id}");
+    }
+
+    #[test]
+    fn the_api_url_under_either_name() {
+        assert_eq!(Sources::default().api_url(), Ok(DEFAULT_API_URL.to_string()));
+        let alias = Sources { base_url: Some("https://a/api".into()), ..Sources::default() };
+        assert_eq!(alias.api_url(), Ok("https://a/api".to_string()));
+        let agree = Sources { api_url: Some("https://a/api/".into()), ..alias.clone() };
+        assert_eq!(agree.api_url(), Ok("https://a/api/".to_string()));
+        let differ = Sources { api_url: Some("https://b/api".into()), ..alias.clone() };
+        let e = differ.api_url().unwrap_err();
+        assert!(e.contains(API_URL) && e.contains(BASE_URL), "{e}");
+        let flag = Sources { api_url_flag: Some("https://c/api".into()), ..differ };
+        assert_eq!(flag.api_url(), Ok("https://c/api".to_string()));
+    }
+}
