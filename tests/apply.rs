@@ -2,6 +2,8 @@
 //! deletes), one request per action (plus a re-read before an update that carries values the
 //! file does not manage), and failures that never stop the other actions.
 
+mod common;
+
 use std::time::Duration;
 
 use serde_json::json;
@@ -42,15 +44,7 @@ fn live() -> LiveState {
 const DESIRED: &str = "groups:\n  - name: Keep\n    members: [u1@example.com]\n  - name: Change\n    members: [u2@example.com]\n  - name: New\n    description: n\n    members: [u3@example.com]\n    guests: [new@partner.example]\n  - name: Gone\n    absent: true\n";
 
 fn client(server: &MockServer) -> Client {
-    let mut config = ClientConfig::new(server.uri(), "o", Secret::new("t"));
-    config.max_rps = 0.0;
-    config.retry = RetryPolicy {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-        max_total: Duration::from_secs(5),
-    };
-    Client::new(config).expect("client")
+    common::fast_client(&server.uri(), "o", "t", 2)
 }
 
 fn plan() -> tallyfy_groups::plan::Plan {

@@ -1,5 +1,7 @@
 //! wiremock tests of every Tallyfy API interaction: method, path, headers, body and call count.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,20 +14,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const GROUPS: &str = "/organizations/org1/groups";
 
 fn client(server: &MockServer) -> Client {
-    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
-    config.max_rps = 0.0;
-    config.timeout = Duration::from_millis(500);
-    config.retry = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        max_total: Duration::from_secs(10),
-    };
-    Client::new(config).expect("client")
+    common::fast_client(&server.uri(), "org1", "tok-123", 4)
 }
 
 fn group(id: &str, name: &str, members: &[u64]) -> Value {
-    json!({"id": id, "name": name, "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
+    common::wire_group(id, name, members)
 }
 
 /// One page of a list answer; `per_page` is what makes `total` items fill `pages` pages.

@@ -24,7 +24,7 @@ pub use crate::pipeline::{PlanError, make_plan};
 use crate::plan::{self, Plan, Target};
 use crate::render;
 use crate::saved;
-use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, RetryPolicy, Secret};
+use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret};
 use tallyfy_groups_sandbox as embedded;
 
 /// How the process ends.
@@ -192,9 +192,8 @@ fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {
 
 /// A connected client, and the sandbox it talks to when `--sandbox` is on.
 struct Connection {
-    client: Client,
-    /// What a saved plan records as its target (stable across sandbox restarts).
-    target: Target,
+    /// The client and the target a saved plan records (stable across sandbox restarts).
+    org: OrgContext<Client>,
     _sandbox: Option<embedded::Embedded>,
 }
 
@@ -226,7 +225,7 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     let client = Client::new(config)?;
     // Client credentials are exchanged now, so wrong ones fail before anything is read.
     client.authenticate().await?;
-    Ok(Connection { client, target, _sandbox: embedded })
+    Ok(Connection { org: OrgContext { target, api: client }, _sandbox: embedded })
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
@@ -260,7 +259,7 @@ async fn load_while_fetching(
         // A bad file is reported before a missing token.
         Err(e) => return Err(loaded.await.err().unwrap_or(e)),
     };
-    let client = &conn.client;
+    let client = &conn.org.api;
     let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(Error::from) };
     let files_and_guests = async {
         let (desired, baseline) = loaded.await?;
@@ -293,9 +292,9 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
     let options = diff_options(&args.target)?;
     let (desired, baseline, conn, live) = load_while_fetching(&args.files.files, &args.baseline, &args.connect).await?;
-    let mut plan = make_plan(&desired, &live, &options, conn.target.clone())?;
+    let mut plan = make_plan(&desired, &live, &options, conn.org.target.clone())?;
     if let Some(baseline) = &baseline {
-        let base_plan = make_plan(baseline, &live, &options, conn.target.clone())?;
+        let base_plan = make_plan(baseline, &live, &options, conn.org.target.clone())?;
         plan::label_origins(&mut plan, &base_plan);
     }
     plan.guard.allow(args.allow_removals.as_deref());
@@ -333,7 +332,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
     let conn = connect(&args.connect).await?;
-    let client = &conn.client;
+    let client = &conn.org.api;
     let (mut plan, saved_plan) = match source {
         Source::Saved(saved_plan) => {
             let plan = checked_saved_plan(&saved_plan, &conn).await?;
@@ -341,7 +340,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         }
         Source::Desired(desired, options) => {
             let live = fetch(client, desired.names_guests()).await?;
-            (make_plan(&desired, &live, &options, conn.target.clone())?, None)
+            (make_plan(&desired, &live, &options, conn.org.target.clone())?, None)
         }
     };
     plan.guard.allow(args.allow_removals.as_deref());
@@ -419,8 +418,8 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
 /// the file).
 async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Plan, Error> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
-    let live = fetch(&conn.client, needs_guests).await?;
-    saved::check(saved_plan, &conn.target.api_url, &conn.target.org, &live).map_err(Error::Refused)?;
+    let live = fetch(&conn.org.api, needs_guests).await?;
+    saved::check(saved_plan, &conn.org.target.api_url, &conn.org.target.org, &live).map_err(Error::Refused)?;
     saved_plan.to_plan(&live).map_err(Error::Refused)
 }
 
@@ -451,7 +450,7 @@ fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
 
 async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
     let conn = connect(&args.connect).await?;
-    let live = fetch(&conn.client, false).await?;
+    let live = fetch(&conn.org.api, false).await?;
     let yaml = crate::export::to_yaml(&live);
     match &args.out {
         Some(path) => {

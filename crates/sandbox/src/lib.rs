@@ -9,6 +9,7 @@
 // response is built once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod memory;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+pub use memory::MemoryApi;
 pub use state::State;
 use state::{GroupInput, NewGuests, Rejection};
 use tallyfy_groups_api::retry::{MINUTE, Window as RateWindow};
