@@ -8,11 +8,17 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::annotate::{self, Problem, Verdict};
 use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::cli::{ApplyArgs, ColorChoice, Command, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, TargetArgs};
+use crate::cli::{
+    ApplyArgs, ColorChoice, Command, CommentArgs, CommentOn, ConnectArgs, ExportArgs, NotifyArgs, PlanArgs, PlanFormat, TargetArgs,
+    ValidateFormat,
+};
+use crate::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
 use crate::desired::{self, DesiredState, Diagnostics, ReadError};
 use crate::diff::{self, DiffOptions, Scope};
 use crate::model::LiveState;
+use crate::notify::{self, Facts, Webhook};
 use crate::plan::{self, GuardLimits, Plan, Target};
 use crate::render;
 use crate::resolve::{self, Directory};
@@ -73,6 +79,10 @@ pub enum Error {
     KeptGoing(Diagnostics),
     #[error("{}", unread_message(.0))]
     Unread(Vec<crate::diff::UnreadGroup>),
+    #[error(transparent)]
+    Comment(#[from] CommentError),
+    #[error("{0}")]
+    Notify(String),
 }
 
 fn unresolved_message(errors: &Diagnostics, warnings: &[crate::desired::Diagnostic]) -> String {
@@ -144,9 +154,20 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     QUIET.store(out.quiet, Ordering::Relaxed);
     match command {
-        Command::Validate { files } => validate(&files.files),
-        Command::Plan(args) => plan_command(args, out).await,
-        Command::Apply(args) => apply_command(args, out).await,
+        Command::Validate { files, format } => validate(&files.files, format),
+        Command::Plan(args) => {
+            let hook = webhook(&args.notify)?;
+            let mut facts = Facts::default();
+            let result = plan_command(args, out, &mut facts).await;
+            notified(hook, notify::Command::Plan, &facts, result).await
+        }
+        Command::Apply(args) => {
+            let hook = webhook(&args.notify)?;
+            let mut facts = Facts::default();
+            let result = apply_command(args, out, &mut facts).await;
+            notified(hook, notify::Command::Apply, &facts, result).await
+        }
+        Command::Comment(args) => comment_command(args).await,
         Command::Export(args) => export_command(args, out).await,
         Command::Schema => {
             print(&crate::schema::schema_json());
@@ -190,8 +211,35 @@ fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
     desired::load(sources).map_err(Error::Invalid)
 }
 
-fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {
-    let state = load(files)?;
+fn validate(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {
+    let result = load(files);
+    if format != ValidateFormat::Text {
+        let verdict = match &result {
+            Ok(state) => {
+                let absent = state.groups.iter().filter(|g| g.absent).count();
+                Verdict::Valid { groups: state.groups.len() - absent, absent }
+            }
+            Err(Error::Read(e)) => Verdict::Invalid(vec![Problem::from_read_error(e)]),
+            Err(Error::Invalid(d)) => Verdict::Invalid(d.0.iter().map(Problem::from_diagnostic).collect()),
+            Err(other) => Verdict::Invalid(vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }]),
+        };
+        match (format, &verdict) {
+            (ValidateFormat::Json, _) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                print(&annotate::json(&names, &verdict));
+            }
+            (_, Verdict::Invalid(problems)) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+                print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+            }
+            _ => {}
+        }
+    }
+    let state = result?;
+    if format == ValidateFormat::Json {
+        return Ok(ExitStatus::Success);
+    }
     let absent = state.groups.iter().filter(|g| g.absent).count();
     print(&format!(
         "{} valid: {} ({} absent).\n",
@@ -345,11 +393,16 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
     }
 }
 
-async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
+async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     let desired = load(&args.files.files)?;
-    let baseline = if args.baseline.is_empty() { None } else { Some(load(&args.baseline)?) };
+    let baseline = if args.baseline.is_empty() {
+        None
+    } else {
+        Some(desired::load_baseline(desired::read_sources(&args.baseline)?).map_err(Error::Invalid)?)
+    };
     let options = diff_options(&args.target)?;
     let conn = connect(&args.connect).await?;
+    facts.organization = Some(conn.target.org.clone());
     // One read of the live state serves both plans.
     let need_guests = desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests);
     let live = fetch(&conn.client, need_guests).await?;
@@ -359,6 +412,7 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
         plan::label_origins(&mut plan, &base_plan);
     }
     plan.guard.allow(args.allow_removals.as_deref());
+    facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
         saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
         info!(path = %path.display(), "saved the plan");
@@ -377,7 +431,7 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
 }
 
-async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
+async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     // Input is checked before any connection, so a bad file never waits on the network.
     enum Source {
         Saved(Box<saved::SavedPlan>),
@@ -391,6 +445,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
     let conn = connect(&args.connect).await?;
+    facts.organization = Some(conn.target.org.clone());
     let client = &conn.client;
     let (mut plan, saved_plan) = match source {
         Source::Saved(saved_plan) => {
@@ -403,6 +458,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         }
     };
     plan.guard.allow(args.allow_removals.as_deref());
+    facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan(&plan, out.color));
     let unresolved = std::mem::take(&mut plan.errors);
     let finish =
@@ -459,6 +515,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
     interrupt.abort();
+    facts.apply = Some(notify::ApplyFacts::of(&report));
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;
@@ -521,6 +578,94 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
+}
+
+/// `--notify`, checked before anything else runs (the URL is never shown).
+fn webhook(args: &NotifyArgs) -> Result<Option<Webhook>, Error> {
+    args.notify.as_ref().filter(|url| !url.expose().trim().is_empty()).map(Webhook::new).transpose().map_err(Error::Config)
+}
+
+/// Sends the `--notify` summary when the run found drift or failed. A summary that cannot be
+/// delivered turns a success into an error (a drift job must not stay silent); after a failure
+/// it is logged beside it.
+async fn notified(
+    hook: Option<Webhook>,
+    command: notify::Command,
+    facts: &Facts,
+    result: Result<ExitStatus, Error>,
+) -> Result<ExitStatus, Error> {
+    let Some(hook) = hook else { return result };
+    let code = match &result {
+        Ok(status) => status.code(),
+        Err(e) => e.exit_status().code(),
+    };
+    let Some(event) = notify::event(command, code, facts) else { return result };
+    let error = result.as_ref().err().map(|e| hook.scrub(&e.to_string()));
+    let run_url = notify::run_url(|name| std::env::var(name).ok());
+    let payload = notify::payload(event, command, code, facts, error.as_deref(), run_url.as_deref());
+    match hook.send(&payload, Duration::from_secs(1)).await {
+        Ok(()) => {
+            info!(event = ?event, "sent the --notify summary");
+            result
+        }
+        Err(why) => {
+            let message = format!("the --notify webhook did not take the summary: {why}");
+            match result {
+                Ok(ExitStatus::Success) => Err(Error::Notify(message)),
+                other => {
+                    tracing::error!("{message}");
+                    other
+                }
+            }
+        }
+    }
+}
+
+/// Largest comment body read (the forges take far less; it is cut to fit).
+const MAX_COMMENT_FILE: u64 = 16 * 1024 * 1024;
+
+async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
+    let (forge, api_url, project, number, commit, body) = match &args.on {
+        CommentOn::Github(a) => (Forge::GitHub, &a.api_url, &a.repo, a.pr, &a.commit, &a.body),
+        CommentOn::Gitlab(a) => (Forge::GitLab, &a.api_url, &a.project, a.mr, &a.commit, &a.body),
+    };
+    let target = CommentTarget::new(forge, api_url, project, number)?;
+    let marker = comment::marker(body.key.as_deref())?;
+    let commit = commit.as_deref().filter(|c| !c.trim().is_empty()).map(comment::check_commit).transpose()?;
+    let text = read_comment_body(&body.body_file)?;
+    let token = Secret::new(std::env::var(forge.token_variable()).unwrap_or_default());
+    let options = CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2) };
+    let posted = comment::upsert(&target, &token, &text, &options).await?;
+    let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));
+    print(&format!("{} {url}\n", if posted.edited { "edited" } else { "created" }));
+    Ok(ExitStatus::Success)
+}
+
+/// Reads `--body-file` (`-` is stdin), at most [`MAX_COMMENT_FILE`] bytes of UTF-8.
+fn read_comment_body(path: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    let shown = path.display();
+    let bytes = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_COMMENT_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Config(format!("cannot read the comment from stdin: {e}")))?;
+        bytes
+    } else {
+        match desired::read_bounded(path, MAX_COMMENT_FILE) {
+            Ok(desired::Bounded::Read(bytes)) => bytes,
+            Ok(desired::Bounded::TooLarge { .. }) => {
+                return Err(Error::Config(format!("the comment file {shown} is larger than 16 MiB")));
+            }
+            Err(e) => return Err(Error::Config(format!("cannot read the comment file {shown}: {e}"))),
+        }
+    };
+    if bytes.len() as u64 > MAX_COMMENT_FILE {
+        return Err(Error::Config(format!("the comment file {shown} is larger than 16 MiB")));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Config(format!("the comment file {shown} is not UTF-8 text")))
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.

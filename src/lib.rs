@@ -3,15 +3,19 @@
 //! Data flows one way: [`desired`] (load) → [`tallyfy`] (fetch) → [`resolve`] → [`diff`] →
 //! [`plan`] → [`render`] → [`apply`]. The loader, resolver, differ, planner and renderers are
 //! pure; [`app`], [`apply`], [`saved`] and [`tallyfy`] are the effectful shell. [`sandbox`] is a
-//! Tallyfy-compatible server that nothing in the core depends on.
+//! Tallyfy-compatible server that nothing in the core depends on. [`comment`] (pull-request
+//! comments), [`notify`] (webhook summaries) and [`annotate`] (`validate`'s annotations) serve
+//! pipelines.
 
 // Errors are on the cold path and carry what a user needs to act (status, message, field
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+pub mod annotate;
 pub mod app;
 pub mod apply;
 pub mod cli;
+pub mod comment;
 pub mod completions;
 pub mod desired;
 pub mod diff;
@@ -19,6 +23,7 @@ pub mod export;
 pub mod man;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod plan;
 pub mod progress;
 pub mod render;
