@@ -4,11 +4,14 @@
 //! `GITHUB_*` variables against a fake release server, a fake GitHub API and a served sandbox,
 //! and the GitLab plan job runs as written. No network beyond loopback.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tallyfy-groups");
 
@@ -371,4 +374,619 @@ fn a_saved_plan_name_never_holds_a_rendering() {
     assert!(!saved.is_empty());
     let both: Vec<_> = saved.intersection(&rendered).collect();
     assert!(both.is_empty(), "{both:?} is a saved plan in one recipe and a JSON rendering in another");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GitHub Action: action.yml's steps run as a runner runs them.
+
+/// A composite action's step, as action.yml declares it.
+#[derive(Debug)]
+struct Step {
+    id: Option<String>,
+    name: String,
+    run: String,
+    env: Vec<(String, String)>,
+    working_directory: Option<String>,
+}
+
+/// action.yml, read with the parser the project uses.
+#[derive(Debug)]
+struct Action {
+    inputs: BTreeMap<String, String>,
+    outputs: BTreeMap<String, String>,
+    steps: Vec<Step>,
+}
+
+fn action() -> Action {
+    let text = std::fs::read_to_string(repo().join("action.yml")).expect("action.yml");
+    let node = marked_yaml::parse_yaml_with_options(0, &text, marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true))
+        .expect("action.yml parses");
+    let doc = to_json(&node);
+    assert_eq!(doc["runs"]["using"], "composite");
+    let map = |v: &Value, key: &str| -> BTreeMap<String, String> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, spec)| (name.clone(), spec[key].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    let steps = doc["runs"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            assert_eq!(s["shell"], "bash", "every step runs in bash: {s}");
+            let run = s["run"].as_str().expect("a run step").to_string();
+            assert!(!run.contains("${{"), "expressions belong in env:, not in scripts: {run}");
+            Step {
+                id: s["id"].as_str().map(str::to_string),
+                name: s["name"].as_str().unwrap_or_default().to_string(),
+                run,
+                env: s["env"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
+                working_directory: s["working-directory"].as_str().map(str::to_string),
+            }
+        })
+        .collect();
+    Action { inputs: map(&doc["inputs"], "default"), outputs: map(&doc["outputs"], "value"), steps }
+}
+
+/// What one run of the action did.
+#[derive(Debug, Default)]
+struct ActionRun {
+    /// (step name, exit code, stdout, stderr) of each step that ran.
+    steps: Vec<(String, i32, String, String)>,
+    outputs: BTreeMap<String, String>,
+    summary: String,
+}
+
+impl ActionRun {
+    fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| s.1 == 0)
+    }
+
+    fn stdout(&self) -> String {
+        self.steps.iter().map(|s| s.2.as_str()).collect()
+    }
+
+    fn log(&self) -> String {
+        self.steps.iter().map(|s| format!("--- {} (exit {})\n{}{}", s.0, s.1, s.2, s.3)).collect()
+    }
+}
+
+/// A fake runner: a workspace, RUNNER_TEMP, the standard `GITHUB_*` variables and the
+/// `github` context the action's expressions read.
+struct Runner {
+    workspace: PathBuf,
+    temp: PathBuf,
+    env: BTreeMap<String, String>,
+    github: BTreeMap<String, String>,
+    /// Directories searched for programs (GITHUB_PATH entries go first).
+    path: Vec<PathBuf>,
+}
+
+/// The system's programs, without any cargo or tallyfy-groups (the action must bring its own).
+fn system_path(extra: &[&Path]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = extra.iter().map(|p| p.to_path_buf()).collect();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if !dir.join("cargo").exists() && !dir.join("tallyfy-groups").exists() && !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
+impl Runner {
+    fn new(workspace: &Path, temp: &Path, github_api: &str, tallyfy: &str) -> Self {
+        let os = match std::env::consts::OS {
+            "linux" => "Linux",
+            "macos" => "macOS",
+            other => panic!("no runner OS for {other}"),
+        };
+        let arch = if std::env::consts::ARCH == "aarch64" { "ARM64" } else { "X64" };
+        let mut env = BTreeMap::new();
+        for (k, v) in [
+            ("CI", "true"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "octo/groups"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_RUN_ID", "4242"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_SHA", "1111111111111111111111111111111111111111"),
+            ("RUNNER_OS", os),
+            ("RUNNER_ARCH", arch),
+        ] {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env.insert("GITHUB_API_URL".into(), github_api.into());
+        env.insert("GITHUB_WORKSPACE".into(), workspace.display().to_string());
+        env.insert("GITHUB_ACTION_PATH".into(), repo().display().to_string());
+        env.insert("RUNNER_TEMP".into(), temp.display().to_string());
+        env.insert("HOME".into(), temp.display().to_string());
+        env.insert("TALLYFY_API_URL".into(), tallyfy.into());
+        let mut github = BTreeMap::new();
+        github.insert("action_path".to_string(), repo().display().to_string());
+        github.insert("token".to_string(), "ghs_FAKE_WORKFLOW_TOKEN_123".to_string());
+        Runner { workspace: workspace.to_path_buf(), temp: temp.to_path_buf(), env, github, path: system_path(&[]) }
+    }
+
+    /// A `pull_request` event for pull request 7 into `main`, at `head`.
+    fn pull_request(&mut self, head: &str) {
+        self.env.insert("GITHUB_EVENT_NAME".into(), "pull_request".into());
+        self.env.insert("GITHUB_BASE_REF".into(), "main".into());
+        self.github.insert("event.pull_request.number".into(), "7".into());
+        self.github.insert("event.pull_request.head.sha".into(), head.into());
+    }
+
+    /// Runs the action's steps in order, as a runner does: a failed step ends the run.
+    fn run(&mut self, inputs: &[(&str, &str)]) -> ActionRun {
+        let action = action();
+        for (name, _) in inputs {
+            assert!(action.inputs.contains_key(*name), "action.yml declares no input `{name}`");
+        }
+        let mut result = ActionRun::default();
+        let mut step_outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut added_path: Vec<PathBuf> = Vec::new();
+        for (i, step) in action.steps.iter().enumerate() {
+            let eval = |text: &str| self.eval(text, &action, inputs, &step_outputs);
+            let files = self.temp.join(format!("step-{i}"));
+            std::fs::create_dir_all(&files).expect("mkdir");
+            let (output, summary, github_path) = (files.join("output"), files.join("summary"), files.join("path"));
+            for f in [&output, &summary, &github_path] {
+                std::fs::write(f, "").expect("write");
+            }
+            let script = files.join("script.sh");
+            std::fs::write(&script, &step.run).expect("write");
+            let cwd = match &step.working_directory {
+                Some(dir) => self.workspace.join(eval(dir)),
+                None => self.workspace.clone(),
+            };
+            let path = std::env::join_paths(added_path.iter().rev().chain(self.path.iter())).expect("PATH");
+            let mut cmd = Command::new("bash");
+            cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+                .arg(&script)
+                .current_dir(&cwd)
+                .env_clear()
+                .envs(&self.env)
+                .env("PATH", path)
+                .env("GITHUB_OUTPUT", &output)
+                .env("GITHUB_STEP_SUMMARY", &summary)
+                .env("GITHUB_PATH", &github_path)
+                .stdin(Stdio::null());
+            for (k, v) in &step.env {
+                cmd.env(k, eval(v));
+            }
+            let started = std::time::Instant::now();
+            let out = run(cmd);
+            let took = format!("{} ({:.1} s)", step.name, started.elapsed().as_secs_f64());
+            result.steps.push((took, out.code, out.stdout, out.stderr));
+            result.summary.push_str(&std::fs::read_to_string(&summary).expect("summary"));
+            added_path.extend(std::fs::read_to_string(&github_path).expect("path").lines().map(PathBuf::from));
+            if let Some(id) = &step.id {
+                step_outputs.insert(id.clone(), parse_outputs(&std::fs::read_to_string(&output).expect("output")));
+            }
+            if out.code != 0 {
+                break;
+            }
+        }
+        for (name, value) in &action.outputs {
+            result.outputs.insert(name.clone(), self.eval(value, &action, inputs, &step_outputs));
+        }
+        result
+    }
+
+    /// Evaluates `${{ inputs.x }}`, `${{ github.x }}` and `${{ steps.id.outputs.x }}`; any
+    /// other expression fails the test, so action.yml stays within what is checked here.
+    fn eval(&self, text: &str, action: &Action, inputs: &[(&str, &str)], steps: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${{") {
+            out.push_str(&rest[..start]);
+            let end = start + rest[start..].find("}}").expect("an unclosed expression");
+            let expr = rest[start + 3..end].trim();
+            let value = if let Some(name) = expr.strip_prefix("inputs.") {
+                let given = inputs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+                let default = action.inputs.get(name).unwrap_or_else(|| panic!("no input `{name}`"));
+                given.unwrap_or_else(|| self.eval(default, action, inputs, steps))
+            } else if let Some(key) = expr.strip_prefix("github.") {
+                assert!(
+                    ["action_path", "token", "event.pull_request.number", "event.pull_request.head.sha"].contains(&key),
+                    "the test runner does not know `{expr}`"
+                );
+                self.github.get(key).cloned().unwrap_or_default()
+            } else if let Some(rest) = expr.strip_prefix("steps.") {
+                let (id, name) = rest.split_once(".outputs.").unwrap_or_else(|| panic!("unsupported `{expr}`"));
+                steps.get(id).and_then(|o| o.get(name)).cloned().unwrap_or_default()
+            } else {
+                panic!("the test runner does not evaluate `{expr}`");
+            };
+            out.push_str(&value);
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// `name=value` lines and `name<<DELIMITER` blocks of a GITHUB_OUTPUT file.
+fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delim).collect();
+            map.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            map.insert(name.to_string(), value.to_string());
+        }
+    }
+    map
+}
+
+/// The release archive name of this platform, as release.yml names it.
+fn archive_name(version: &str) -> String {
+    let target = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "aarch64") => "aarch64-unknown-linux-musl",
+        ("linux", _) => "x86_64-unknown-linux-musl",
+        ("macos", "aarch64") => "aarch64-apple-darwin",
+        ("macos", _) => "x86_64-apple-darwin",
+        (os, _) => panic!("no release for {os}"),
+    };
+    format!("tallyfy-groups-{version}-{target}")
+}
+
+fn sh(dir: &Path, script: &str) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-eo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "T")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir);
+    let out = run(cmd);
+    assert_eq!(out.code, 0, "{script}\n{}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+/// A stand-in for a release binary: a script that runs this build (archiving the 150 MB debug
+/// binary itself would take seconds).
+fn stand_in(to: &Path) {
+    std::fs::write(to, format!("#!/bin/sh\nexec '{BIN}' \"$@\"\n")).expect("write");
+    let mut perms = std::fs::metadata(to).expect("metadata").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(to, perms).expect("chmod");
+}
+
+/// A release server holding this build as `version`'s archive for this platform, with its
+/// checksum (or, with `tamper`, the checksum of something else).
+async fn release_server(dir: &Path, version: &str, tamper: bool) -> MockServer {
+    let name = archive_name(version);
+    std::fs::create_dir_all(dir.join(&name)).expect("mkdir");
+    stand_in(&dir.join(&name).join("tallyfy-groups"));
+    sh(dir, &format!("tar -czf {name}.tar.gz {name} && sha256sum {name}.tar.gz > {name}.tar.gz.sha256 || shasum -a 256 {name}.tar.gz > {name}.tar.gz.sha256"));
+    let archive = std::fs::read(dir.join(format!("{name}.tar.gz"))).expect("archive");
+    let mut sum = std::fs::read_to_string(dir.join(format!("{name}.tar.gz.sha256"))).expect("checksum");
+    if tamper {
+        sum = format!("{}  {name}.tar.gz\n", "0".repeat(64));
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/download/{version}/{name}.tar.gz")))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(archive))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/download/{version}/{name}.tar.gz.sha256")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(sum))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A served sandbox; killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_sandbox() -> Served {
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sandbox starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let url = first.rsplit(' ').next().unwrap_or_default().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {first:?}");
+    std::thread::spawn(move || for _ in lines {});
+    Served { child, url }
+}
+
+/// A clone of a repository whose `main` has no groups.yaml yet, on a branch that adds one.
+fn workspace(root: &Path) -> (PathBuf, String) {
+    let origin = root.join("origin");
+    let ws = root.join("workspace");
+    std::fs::create_dir_all(&origin).expect("mkdir");
+    sh(&origin, "git init -q -b main && echo '# groups' > README.md && git add README.md && git commit -qm start");
+    sh(root, "git clone -q origin workspace");
+    let example = std::fs::read_to_string(repo().join("groups.example.yaml")).expect("example");
+    std::fs::write(ws.join("groups.yaml"), example).expect("write");
+    let head = sh(&ws, "git checkout -q -b feature && git add groups.yaml && git commit -qm groups && git rev-parse HEAD");
+    (ws, head.trim().to_string())
+}
+
+const TALLYFY: [(&str, &str); 2] = [("tallyfy-token", "sandbox-token"), ("org", "sandbox")];
+
+fn inputs<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    TALLYFY.iter().copied().chain(more.iter().copied()).collect()
+}
+
+/// The comment the fake GitHub got, by method.
+async fn comment_bodies(github: &MockServer, verb: &str) -> Vec<String> {
+    github
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .map(|r| serde_json::from_slice::<Value>(&r.body).expect("JSON")["body"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// On a pull request: the pinned release is installed after its checksum is checked; the plan
+/// (every change new: main has no groups.yaml yet) goes to the job summary and to one comment;
+/// then a mistake in groups.yaml shows as an annotation and replaces the comment, and so does a
+/// plan that fails: no outdated plan stays up.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the_plan_fails() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, false).await;
+    let github = MockServer::start().await;
+    let sandbox = serve_sandbox();
+    let (ws, head) = workspace(root.path());
+    // A shallow checkout has no origin/main: the action fetches it.
+    sh(&ws, "git update-ref -d refs/remotes/origin/main");
+    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
+    runner.pull_request(&head);
+    let download = format!("{}/download", release.uri());
+    let plan_inputs = inputs(&[("download-url", download.as_str())]);
+
+    let comments = "/repos/octo/groups/issues/7/comments";
+    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(1).mount(&github).await;
+    Mock::given(method("POST"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 55, "html_url": "https://github.com/octo/groups/pull/7#issuecomment-55"})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let first = runner.run(&plan_inputs);
+    assert!(first.succeeded(), "{}", first.log());
+    let installed = temp.join("tallyfy-groups/bin/tallyfy-groups");
+    let released = root.path().join("release").join(archive_name(&version)).join("tallyfy-groups");
+    assert_eq!(std::fs::read(&installed).ok(), std::fs::read(released).ok(), "the released binary is installed");
+    assert!(first.steps[0].2.contains("SHA-256") && first.steps[0].2.contains("verified"), "{}", first.log());
+    assert_eq!(first.outputs["exit-code"], "2");
+    assert_eq!(first.outputs["has-changes"], "true");
+    assert!(first.outputs["plan-file"].ends_with("plan.json") && Path::new(&first.outputs["plan-file"]).is_file(), "{:?}", first.outputs);
+    assert!(first.summary.contains("### Tallyfy groups plan: 1 to create, 3 to update, 1 to delete"), "{}", first.summary);
+    assert!(!first.stdout().contains("::error"), "{}", first.log());
+    let posted = comment_bodies(&github, "POST").await;
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].starts_with("<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 1 to create"), "{}", posted[0]);
+    assert!(posted[0].contains("Changes introduced by this pull request") && !posted[0].contains("drift"), "{}", posted[0]);
+    assert!(posted[0].contains(&format!("For commit {head}")), "{}", posted[0]);
+
+    // A mistake: annotated on the diff, and the comment now says so instead of the old plan.
+    github.reset().await;
+    let ours = json!([{"id": 55, "body": "<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 1 to create"}]);
+    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(ours.clone())).mount(&github).await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/octo/groups/issues/comments/55"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55})))
+        .mount(&github)
+        .await;
+    let good = std::fs::read_to_string(ws.join("groups.yaml")).expect("read");
+    std::fs::write(ws.join("groups.yaml"), "groups:\n  - name: Ops\n    memebers: [alice@example.com]\n").expect("write");
+    let invalid = runner.run(&plan_inputs);
+    assert!(!invalid.succeeded());
+    assert_eq!(invalid.outputs["exit-code"], "1");
+    assert!(invalid.steps[0].2.contains("already installed"), "{}", invalid.log());
+    assert!(
+        invalid.stdout().contains("::error file=groups.yaml,line=3,col=5,title=tallyfy-groups validate::unknown group key `memebers`"),
+        "{}",
+        invalid.log()
+    );
+    let edited = comment_bodies(&github, "PATCH").await;
+    assert_eq!(edited.len(), 1);
+    assert!(edited[0].contains("groups.yaml is invalid") && edited[0].contains("memebers"), "{}", edited[0]);
+    assert!(!edited[0].contains("Tallyfy groups plan:"), "no outdated plan stays up: {}", edited[0]);
+
+    // Valid, but the plan fails (a member Tallyfy does not know).
+    github.reset().await;
+    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(ours)).mount(&github).await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55}))).mount(&github).await;
+    std::fs::write(ws.join("groups.yaml"), good.replace("alice.nguyen@example.com", "nobody@example.com")).expect("write");
+    let failed = runner.run(&plan_inputs);
+    assert!(!failed.succeeded());
+    assert_eq!((failed.outputs["exit-code"].as_str(), failed.outputs["has-changes"].as_str()), ("1", "false"));
+    let edited = comment_bodies(&github, "PATCH").await;
+    assert_eq!(edited.len(), 1);
+    assert!(edited[0].contains("### The plan failed (exit 1)") && edited[0].contains("nobody@example.com"), "{}", edited[0]);
+    assert!(edited[0].contains("actions/runs/4242"), "{}", edited[0]);
+    assert!(!edited[0].contains("Tallyfy groups plan:"), "{}", edited[0]);
+    for run in [&first, &invalid, &failed] {
+        assert!(!run.log().contains("ghs_FAKE_WORKFLOW_TOKEN_123"), "the GitHub token was printed");
+    }
+}
+
+/// On a push: apply, then nothing left to apply; a plan there comments nowhere.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_applies_and_says_whether_anything_changed() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, false).await;
+    let github = MockServer::start().await;
+    Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(500)).expect(0).mount(&github).await;
+    let sandbox = serve_sandbox();
+    let (ws, _) = workspace(root.path());
+    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
+    let download = format!("{}/download", release.uri());
+    let apply = inputs(&[("download-url", download.as_str()), ("command", "apply")]);
+    let first = runner.run(&apply);
+    assert!(first.succeeded(), "{}", first.log());
+    assert_eq!((first.outputs["exit-code"].as_str(), first.outputs["has-changes"].as_str()), ("0", "true"));
+    assert!(Path::new(&first.outputs["report-file"]).is_file(), "{:?}", first.outputs);
+    assert!(first.summary.contains("Apply: 6 applied, 0 failed, 0 skipped."), "{}", first.summary);
+    let again = runner.run(&apply);
+    assert!(again.succeeded(), "{}", again.log());
+    assert_eq!(again.outputs["has-changes"], "false");
+    let plan = runner.run(&inputs(&[("download-url", download.as_str()), ("fail-on-changes", "true")]));
+    assert!(plan.succeeded(), "{}", plan.log());
+    assert_eq!((plan.outputs["exit-code"].as_str(), plan.outputs["has-changes"].as_str()), ("0", "false"));
+    assert!(plan.summary.contains("Tallyfy groups: no changes"), "{}", plan.summary);
+}
+
+/// A checksum that does not match fails the install: nothing unverified runs, and no source
+/// build stands in for it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_refuses_a_release_whose_checksum_does_not_match() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, true).await;
+    let (ws, _) = workspace(root.path());
+    let mut runner = Runner::new(&ws, &temp, "http://127.0.0.1:9", "http://127.0.0.1:9/api");
+    let download = format!("{}/download", release.uri());
+    let run = runner.run(&inputs(&[("download-url", download.as_str()), ("command", "validate")]));
+    assert_eq!(run.steps.len(), 1, "the run stops at the install: {}", run.log());
+    assert_eq!(run.steps[0].1, 1);
+    assert!(run.steps[0].2.contains("::error title=tallyfy-groups install::") && run.steps[0].2.contains("does not match its published SHA-256"), "{}", run.log());
+    assert!(!temp.join("tallyfy-groups/bin/tallyfy-groups").exists());
+}
+
+/// No release published yet (HTTP 404): the action builds its own source with cargo; without
+/// cargo it says what to add.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_published_release_the_action_builds_its_own_source() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let release = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&release).await;
+    let (ws, _) = workspace(root.path());
+    let download = format!("{}/download", release.uri());
+    let validate = inputs(&[("download-url", download.as_str()), ("command", "validate")]);
+
+    let mut runner = Runner::new(&ws, &temp, "http://127.0.0.1:9", "http://127.0.0.1:9/api");
+    let without = runner.run(&validate);
+    assert_eq!(without.steps.len(), 1, "{}", without.log());
+    assert!(without.steps[0].2.contains("cargo is not installed to build it: add a Rust toolchain step"), "{}", without.log());
+
+    // A cargo that records how it was called and installs this build where it was told to.
+    let fake = root.path().join("fake-bin");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    let calls = root.path().join("cargo-calls");
+    let script = format!(
+        "#!/usr/bin/env bash\nset -eu\necho \"$*\" >> '{}'\nwhile [ $# -gt 0 ]; do if [ \"$1\" = --root ]; then root=$2; fi; shift; done\nmkdir -p \"$root/bin\"\ncp '{BIN}' \"$root/bin/tallyfy-groups\"\n",
+        calls.display()
+    );
+    std::fs::write(fake.join("cargo"), script).expect("write");
+    sh(&fake, "chmod +x cargo");
+    runner.path = system_path(&[&fake]);
+    let built = runner.run(&validate);
+    assert!(built.succeeded(), "{}", built.log());
+    assert!(built.steps[0].2.contains("::notice title=tallyfy-groups install::release v") && built.steps[0].2.contains("HTTP 404"), "{}", built.log());
+    let called = std::fs::read_to_string(&calls).expect("cargo was called");
+    assert_eq!(called.trim(), format!("install --locked --path {} --root {}/tallyfy-groups --bin tallyfy-groups", repo().display(), temp.display()));
+    assert_eq!(built.outputs["exit-code"], "0");
+    assert!(built.summary.contains("groups.yaml valid"), "{}", built.summary);
+}
+
+/// The Action installs the release of this very version.
+#[test]
+fn the_action_pins_the_release_of_this_version() {
+    assert_eq!(action().inputs["version"], format!("v{}", env!("CARGO_PKG_VERSION")));
+}
+
+/// Docs that use the Action pass only inputs it declares.
+#[test]
+fn docs_use_only_inputs_the_action_declares() {
+    let declared = action().inputs;
+    let mut used = 0;
+    for block in yaml_blocks() {
+        for doc in parse(&block) {
+            let mut all_steps: Vec<Value> = steps(&doc).into_iter().cloned().collect();
+            if let Value::Array(items) = &doc {
+                all_steps.extend(items.iter().cloned());
+            }
+            for step in all_steps.iter().filter(|s| uses_this_action(s)) {
+                used += 1;
+                for key in step["with"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                    assert!(declared.contains_key(key), "{}: the Action has no input `{key}`", block.at());
+                }
+            }
+        }
+    }
+    assert!(used >= 3, "the docs show the Action in the plan, apply and drift recipes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate --format
+
+/// In a job that runs in a subdirectory, an annotation's file is still relative to the
+/// repository root, so it lands on the pull request's diff.
+#[test]
+fn validate_annotations_name_the_file_from_the_repository_root() {
+    let dir = scratch();
+    let sub = dir.path().join("config");
+    std::fs::create_dir_all(sub.join("groups")).expect("mkdir");
+    std::fs::write(sub.join("groups/a.yaml"), "groups:\n  - name: Ops\n    members: [ann@example.com, ann@example.com]\n").expect("write");
+    std::fs::write(sub.join("groups/b.yaml"), "groups:\n  - name: Ops\n").expect("write");
+    let mut cmd = cli(&sub);
+    cmd.args(["validate", "-f", "groups/", "--format", "github"]).env("GITHUB_WORKSPACE", dir.path());
+    let out = run(cmd).expect_code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines.iter().all(|l| l.starts_with("::error file=config/groups/")), "{}", out.stdout);
+    assert!(out.stdout.contains("file=config/groups/a.yaml,line=3,col=32,title=tallyfy-groups validate::member ann@example.com is listed twice"), "{}", out.stdout);
+    assert!(out.stderr.contains("groups.yaml is invalid: 2 problems found"), "{}", out.stderr);
+
+    let mut cmd = cli(&sub);
+    cmd.args(["validate", "-f", "groups/", "--format", "json"]);
+    let out = run(cmd).expect_code(1);
+    let v: Value = serde_json::from_str(&out.stdout).expect("only JSON on stdout");
+    assert_eq!((v["valid"].as_bool(), v["problems"].as_array().map(Vec::len)), (Some(false), Some(2)));
+    assert_eq!(v["problems"][0]["file"], "groups/a.yaml");
+
+    let mut cmd = cli(&sub);
+    cmd.args(["validate", "-f", "missing.yaml", "--format", "github"]);
+    let out = run(cmd).expect_code(1);
+    assert!(out.stdout.starts_with("::error file=missing.yaml,title=tallyfy-groups validate::cannot read missing.yaml"), "{}", out.stdout);
+
+    let mut cmd = cli(dir.path());
+    cmd.args(["validate", "-f", repo().join("groups.example.yaml").to_str().expect("UTF-8"), "--format", "json"]);
+    let out = run(cmd).expect_code(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!((v["valid"].as_bool(), v["groups"].as_u64(), v["absent"].as_u64()), (Some(true), Some(4), Some(1)));
 }
