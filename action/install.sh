@@ -46,7 +46,7 @@ from_source() {
     command -v cargo > /dev/null ||
         fail "$1, and cargo is not installed to build it: add a Rust toolchain step (such as dtolnay/rust-toolchain@stable) before this action"
     cargo install --locked --path "$ACTION_PATH" --root "$root" --bin tallyfy-groups
-    installed "source"
+    installed "$version"
 }
 
 sha256_of() {

@@ -404,11 +404,7 @@ fn action() -> Action {
     let doc = to_json(&node);
     assert_eq!(doc["runs"]["using"], "composite");
     let map = |v: &Value, key: &str| -> BTreeMap<String, String> {
-        v.as_object()
-            .into_iter()
-            .flatten()
-            .map(|(name, spec)| (name.clone(), spec[key].as_str().unwrap_or_default().to_string()))
-            .collect()
+        v.as_object().into_iter().flatten().map(|(name, spec)| (name.clone(), spec[key].as_str().unwrap_or_default().to_string())).collect()
     };
     let steps = doc["runs"]["steps"]
         .as_array()
@@ -422,7 +418,12 @@ fn action() -> Action {
                 id: s["id"].as_str().map(str::to_string),
                 name: s["name"].as_str().unwrap_or_default().to_string(),
                 run,
-                env: s["env"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
+                env: s["env"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect(),
                 working_directory: s["working-directory"].as_str().map(str::to_string),
             }
         })
@@ -649,6 +650,7 @@ fn sh(dir: &Path, script: &str) -> String {
     out.stdout
 }
 
+#[cfg(unix)]
 /// A stand-in for a release binary: a script that runs this build (archiving the 150 MB debug
 /// binary itself would take seconds).
 fn stand_in(to: &Path) {
@@ -658,13 +660,19 @@ fn stand_in(to: &Path) {
     std::fs::set_permissions(to, perms).expect("chmod");
 }
 
+#[cfg(unix)]
 /// A release server holding this build as `version`'s archive for this platform, with its
 /// checksum (or, with `tamper`, the checksum of something else).
 async fn release_server(dir: &Path, version: &str, tamper: bool) -> MockServer {
     let name = archive_name(version);
     std::fs::create_dir_all(dir.join(&name)).expect("mkdir");
     stand_in(&dir.join(&name).join("tallyfy-groups"));
-    sh(dir, &format!("tar -czf {name}.tar.gz {name} && sha256sum {name}.tar.gz > {name}.tar.gz.sha256 || shasum -a 256 {name}.tar.gz > {name}.tar.gz.sha256"));
+    sh(
+        dir,
+        &format!(
+            "tar -czf {name}.tar.gz {name} && sha256sum {name}.tar.gz > {name}.tar.gz.sha256 || shasum -a 256 {name}.tar.gz > {name}.tar.gz.sha256"
+        ),
+    );
     let archive = std::fs::read(dir.join(format!("{name}.tar.gz"))).expect("archive");
     let mut sum = std::fs::read_to_string(dir.join(format!("{name}.tar.gz.sha256"))).expect("checksum");
     if tamper {
@@ -767,10 +775,18 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
     let plan_inputs = inputs(&[("download-url", download.as_str())]);
 
     let comments = "/repos/octo/groups/issues/7/comments";
-    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).expect(1).mount(&github).await;
+    Mock::given(method("GET"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&github)
+        .await;
     Mock::given(method("POST"))
         .and(path(comments))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 55, "html_url": "https://github.com/octo/groups/pull/7#issuecomment-55"})))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 55, "html_url": "https://github.com/octo/groups/pull/7#issuecomment-55"})),
+        )
         .expect(1)
         .mount(&github)
         .await;
@@ -794,7 +810,11 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
     // A mistake: annotated on the diff, and the comment now says so instead of the old plan.
     github.reset().await;
     let ours = json!([{"id": 55, "body": "<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 1 to create"}]);
-    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(ours.clone())).mount(&github).await;
+    Mock::given(method("GET"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ours.clone()))
+        .mount(&github)
+        .await;
     Mock::given(method("PATCH"))
         .and(path("/repos/octo/groups/issues/comments/55"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55})))
@@ -880,7 +900,12 @@ async fn the_action_refuses_a_release_whose_checksum_does_not_match() {
     let run = runner.run(&inputs(&[("download-url", download.as_str()), ("command", "validate")]));
     assert_eq!(run.steps.len(), 1, "the run stops at the install: {}", run.log());
     assert_eq!(run.steps[0].1, 1);
-    assert!(run.steps[0].2.contains("::error title=tallyfy-groups install::") && run.steps[0].2.contains("does not match its published SHA-256"), "{}", run.log());
+    assert!(
+        run.steps[0].2.contains("::error title=tallyfy-groups install::")
+            && run.steps[0].2.contains("does not match its published SHA-256"),
+        "{}",
+        run.log()
+    );
     assert!(!temp.join("tallyfy-groups/bin/tallyfy-groups").exists());
 }
 
@@ -916,9 +941,16 @@ async fn without_a_published_release_the_action_builds_its_own_source() {
     runner.path = system_path(&[&fake]);
     let built = runner.run(&validate);
     assert!(built.succeeded(), "{}", built.log());
-    assert!(built.steps[0].2.contains("::notice title=tallyfy-groups install::release v") && built.steps[0].2.contains("HTTP 404"), "{}", built.log());
+    assert!(
+        built.steps[0].2.contains("::notice title=tallyfy-groups install::release v") && built.steps[0].2.contains("HTTP 404"),
+        "{}",
+        built.log()
+    );
     let called = std::fs::read_to_string(&calls).expect("cargo was called");
-    assert_eq!(called.trim(), format!("install --locked --path {} --root {}/tallyfy-groups --bin tallyfy-groups", repo().display(), temp.display()));
+    assert_eq!(
+        called.trim(),
+        format!("install --locked --path {} --root {}/tallyfy-groups --bin tallyfy-groups", repo().display(), temp.display())
+    );
     assert_eq!(built.outputs["exit-code"], "0");
     assert!(built.summary.contains("groups.yaml valid"), "{}", built.summary);
 }
@@ -969,7 +1001,12 @@ fn validate_annotations_name_the_file_from_the_repository_root() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert!(lines.iter().all(|l| l.starts_with("::error file=config/groups/")), "{}", out.stdout);
-    assert!(out.stdout.contains("file=config/groups/a.yaml,line=3,col=32,title=tallyfy-groups validate::member ann@example.com is listed twice"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("file=config/groups/a.yaml,line=3,col=32,title=tallyfy-groups validate::member ann@example.com is listed twice"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("groups.yaml is invalid: 2 problems found"), "{}", out.stderr);
 
     let mut cmd = cli(&sub);
@@ -989,4 +1026,133 @@ fn validate_annotations_name_the_file_from_the_repository_root() {
     let out = run(cmd).expect_code(0);
     let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!((v["valid"].as_bool(), v["groups"].as_u64(), v["absent"].as_u64()), (Some(true), Some(4), Some(1)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GitLab recipe, run as written.
+
+/// Runs a GitLab job's `script` as the runner would (one shell, stopping at the first failing
+/// line), with the recipe's `variables` under the project's CI/CD variables (which take
+/// precedence, as in GitLab). The `before_script` install is replaced by this build on PATH.
+fn gitlab_job(pipeline: &Value, job: &str, dir: &Path, project: &[(&str, &str)], bin: &Path) -> Run {
+    let project: BTreeMap<String, String> = project.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut vars = BTreeMap::new();
+    for scope in [&pipeline["variables"], &pipeline[job]["variables"]] {
+        for (k, v) in scope.as_object().into_iter().flatten() {
+            let v = v.as_str().unwrap_or_default();
+            let value = match v.strip_prefix('$') {
+                Some(name) => project.get(name).cloned().unwrap_or_default(),
+                None => v.to_string(),
+            };
+            vars.insert(k.clone(), value);
+        }
+    }
+    vars.extend(project.clone());
+    let script = strings(&pipeline[job]["script"]).join("\n");
+    let path = std::env::join_paths(system_path(&[bin])).expect("PATH");
+    let mut cmd = Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .current_dir(dir)
+        .env_clear()
+        .envs(&vars)
+        .env("PATH", path)
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null());
+    run(cmd)
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gitlab_recipe_runs_as_written() {
+    let (block, pipeline) = gitlab_pipelines().into_iter().next().expect("a GitLab pipeline");
+    let root = scratch();
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::os::unix::fs::symlink(BIN, bin.join("tallyfy-groups")).expect("symlink");
+    let sandbox = serve_sandbox();
+    let gitlab = MockServer::start().await;
+    let (ws, head) = workspace(root.path());
+    let api = format!("{}/api/v4", gitlab.uri());
+    let project = [
+        ("TALLYFY_PLAN_TOKEN", "sandbox-token"),
+        ("TALLYFY_ORG_ID", "sandbox"),
+        ("TALLYFY_API_URL", sandbox.url.as_str()),
+        ("GITLAB_TOKEN", "glpat-FAKE-TOKEN-0123"),
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_PROJECT_ID", "42"),
+        ("CI_MERGE_REQUEST_IID", "3"),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ("CI_COMMIT_SHA", head.as_str()),
+        ("CI_API_V4_URL", api.as_str()),
+    ];
+    let notes = "/api/v4/projects/42/merge_requests/3/notes";
+    Mock::given(method("GET"))
+        .and(path(notes))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(notes))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 8})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let plan = gitlab_job(&pipeline, "groups:plan", &ws, &project, &bin);
+    assert_eq!(plan.code, 0, "{}: groups:plan\n{}{}", block.at(), plan.stdout, plan.stderr);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(ws.join("plan.json")).expect("plan.json")).expect("JSON");
+    assert!(saved["checksum"].as_str().is_some_and(|c| c.starts_with("sha256:")), "plan.json is a saved plan: {saved}");
+    let noted: Vec<String> = gitlab
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice::<Value>(&r.body).expect("JSON")["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(noted.len(), 1);
+    assert!(
+        noted[0].contains("Changes introduced by this pull request") && noted[0].contains(&format!("For commit {head}")),
+        "{}",
+        noted[0]
+    );
+
+    // A member Tallyfy does not know: the job fails and the note shows the error, not the plan.
+    gitlab.reset().await;
+    Mock::given(method("GET"))
+        .and(path(notes))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": 8, "body": "<!-- tallyfy-groups plan -->\nold", "system": false}])),
+        )
+        .mount(&gitlab)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{notes}/8")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 8})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let good = std::fs::read_to_string(ws.join("groups.yaml")).expect("read");
+    std::fs::write(ws.join("groups.yaml"), good.replace("alice.nguyen@example.com", "nobody@example.com")).expect("write");
+    let failed = gitlab_job(&pipeline, "groups:plan", &ws, &project, &bin);
+    assert_eq!(failed.code, 1, "{}{}", failed.stdout, failed.stderr);
+    let put =
+        gitlab.received_requests().await.expect("recorded").into_iter().find(|r| r.method.as_str() == "PUT").expect("the note was edited");
+    let body = serde_json::from_slice::<Value>(&put.body).expect("JSON")["body"].as_str().unwrap_or_default().to_string();
+    assert!(body.contains("Tallyfy groups plan failed (exit 1)") && body.contains("nobody@example.com"), "{body}");
+    assert!(!body.contains("### Tallyfy groups plan:"), "{body}");
+
+    // The merge: the apply job applies (with the protected token).
+    std::fs::write(ws.join("groups.yaml"), good).expect("write");
+    let merged = [
+        ("TALLYFY_ACCESS_TOKEN", "sandbox-token"),
+        ("TALLYFY_ORG_ID", "sandbox"),
+        ("TALLYFY_API_URL", sandbox.url.as_str()),
+        ("CI_PIPELINE_SOURCE", "push"),
+    ];
+    let apply = gitlab_job(&pipeline, "groups:apply", &ws, &merged, &bin);
+    assert_eq!(apply.code, 0, "{}{}", apply.stdout, apply.stderr);
+    assert!(apply.stdout.contains("Apply: 6 applied, 0 failed, 0 skipped."), "{}", apply.stdout);
+    assert!(ws.join("report.json").is_file());
 }
