@@ -535,10 +535,10 @@ fn hint(target: &CommentTarget, status: u16, headers: &reqwest::header::HeaderMa
     let p = &target.project;
     let rate_limited =
         headers.get("x-ratelimit-remaining").is_some_and(|v| v.as_bytes() == b"0") || message.to_lowercase().contains("rate limit");
+    let later = "rate limited; run again later (the comment is edited in place, so a rerun never duplicates it)";
     match (target.forge, status) {
-        (_, 429) | (Forge::GitHub, 403) if rate_limited => {
-            "rate limited; run again later (the comment is edited in place, so a rerun never duplicates it)".into()
-        }
+        (_, 429) => later.into(),
+        (Forge::GitHub, 403) if rate_limited => later.into(),
         (Forge::GitHub, 401) => "GITHUB_TOKEN was not accepted: it is missing, expired or revoked. In a workflow pass `GITHUB_TOKEN: ${{ github.token }}` (the Action does)".into(),
         (Forge::GitHub, 403) => "the token may not comment on this pull request: give the job `permissions: pull-requests: write`. A pull request from a fork gets a read-only token and no secrets, so it cannot get a comment".into(),
         (Forge::GitHub, 404) => format!("no pull request #{n} in {p} that this token can see: check --repo and --pr; GitHub answers 404 when the token has no access to a private repository"),

@@ -211,6 +211,16 @@ async fn a_rate_limit_is_not_taken_for_a_permission_problem() {
         .await;
     let e = comment::upsert(&github(&server), &Secret::new(TOKEN), "x", &options()).await.expect_err("refused").to_string();
     assert!(e.contains("rate limited; run again later") && !e.contains("pull-requests: write"), "{e}");
+    // A 429 is a rate limit whatever it says; reads are tried three times first.
+    let gitlab = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"message": "slow down"})))
+        .expect(3)
+        .mount(&gitlab)
+        .await;
+    let target = CommentTarget::new(Forge::GitLab, &gitlab.uri(), "42", 7).expect("target");
+    let e = comment::upsert(&target, &Secret::new(TOKEN), "x", &options()).await.expect_err("refused").to_string();
+    assert!(e.contains("GitLab answered 429") && e.contains("rate limited; run again later"), "{e}");
 }
 
 /// The token goes only to the API's own address: a next-page link elsewhere is not followed.
