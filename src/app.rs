@@ -395,10 +395,23 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 
 async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     let desired = load(&args.files.files)?;
+    // The baseline only labels changes: one that does not validate or resolve (the target
+    // branch may name someone who has left, and this change may be the one removing them)
+    // leaves changes unlabelled, with a warning, and never fails the plan.
+    let mut baseline_warnings = Vec::new();
     let baseline = if args.baseline.is_empty() {
         None
     } else {
-        Some(desired::load_baseline(desired::read_sources(&args.baseline)?).map_err(Error::Invalid)?)
+        match desired::load_baseline(desired::read_sources(&args.baseline)?) {
+            Ok(baseline) => Some(baseline),
+            Err(problems) => {
+                baseline_warnings.push(format!(
+                    "the baseline (--baseline) is invalid, so no change is labelled as introduced or drift: {}",
+                    one_line(&problems.0)
+                ));
+                None
+            }
+        }
     };
     let options = diff_options(&args.target)?;
     let conn = connect(&args.connect).await?;
@@ -408,8 +421,26 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     let live = fetch(&conn.client, need_guests).await?;
     let mut plan = make_plan(&desired, &live, &options, conn.target.clone())?;
     if let Some(baseline) = &baseline {
-        let base_plan = make_plan(baseline, &live, &options, conn.target.clone())?;
-        plan::label_origins(&mut plan, &base_plan);
+        let base_options = DiffOptions { keep_going: true, ..options.clone() };
+        match make_plan(baseline, &live, &base_options, conn.target.clone()) {
+            Ok(base_plan) => {
+                plan::label_origins(&mut plan, &base_plan);
+                if !base_plan.errors.is_empty() {
+                    baseline_warnings.push(format!(
+                        "the baseline (--baseline) does not resolve, so changes to these groups count as introduced: {}",
+                        one_line(&base_plan.errors)
+                    ));
+                }
+            }
+            Err(e) => baseline_warnings.push(format!(
+                "the baseline (--baseline) could not be planned, so no change is labelled: {}",
+                e.to_string().replace('\n', " ")
+            )),
+        }
+    }
+    if !baseline_warnings.is_empty() {
+        plan.warnings.extend(baseline_warnings);
+        plan.warnings.sort();
     }
     plan.guard.allow(args.allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
@@ -578,6 +609,22 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Problems on one line (`file:line:col: message; ...`), the first five and a count of the rest.
+fn one_line(problems: &[crate::desired::Diagnostic]) -> String {
+    let mut parts: Vec<String> = problems
+        .iter()
+        .take(5)
+        .map(|d| match &d.at {
+            Some(at) => format!("{at}: {}", d.message),
+            None => d.message.clone(),
+        })
+        .collect();
+    if problems.len() > 5 {
+        parts.push(format!("and {} more", problems.len() - 5));
+    }
+    parts.join("; ")
 }
 
 /// `--notify`, checked before anything else runs (the URL is never shown).

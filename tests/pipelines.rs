@@ -1156,3 +1156,44 @@ async fn the_gitlab_recipe_runs_as_written() {
     assert!(apply.stdout.contains("Apply: 6 applied, 0 failed, 0 skipped."), "{}", apply.stdout);
     assert!(ws.join("report.json").is_file());
 }
+
+/// The target branch may name a member who has since left Tallyfy (the change under review may
+/// be the one removing them), or hold a file that no longer validates: the baseline only labels
+/// changes, so the plan still runs, labels what it can, and says in its warnings why the rest
+/// is not labelled.
+#[test]
+fn a_baseline_that_does_not_resolve_or_validate_still_plans() {
+    let dir = scratch();
+    let d = dir.path();
+    let example = std::fs::read_to_string(repo().join("groups.example.yaml")).expect("example");
+    std::fs::write(d.join("live.yaml"), &example).expect("write");
+    sandboxed(d, &["apply", "-f", "live.yaml", "--auto-approve"]).expect_code(0);
+    // The target branch still lists someone Tallyfy no longer knows; the pull request removes
+    // them and adds a group.
+    let base = example.replace(
+        "      - fatima.haddad@example.com\n\n  - name: Old",
+        "      - fatima.haddad@example.com\n      - gone@example.com\n\n  - name: Old",
+    );
+    assert_ne!(base, example);
+    std::fs::write(d.join("base.yaml"), base).expect("write");
+    let pr = format!("{}\n  - name: Legal Review\n    members: [dana.okafor@example.com]\n", example.trim_end());
+    std::fs::write(d.join("pr.yaml"), pr).expect("write");
+    let out = sandboxed(d, &["plan", "-f", "pr.yaml", "--baseline", "base.yaml", "--format", "json"]).expect_code(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("json");
+    let origins: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["group"].as_str().unwrap_or_default().to_string(), c["origin"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(origins, [("Legal Review".to_string(), "introduced".to_string())]);
+    let warnings = plan["warnings"].to_string();
+    assert!(warnings.contains("baseline") && warnings.contains("gone@example.com"), "{warnings}");
+
+    std::fs::write(d.join("base.yaml"), "groups:\n  - nme: Ops\n").expect("write");
+    let out = sandboxed(d, &["plan", "-f", "pr.yaml", "--baseline", "base.yaml", "--format", "json"]).expect_code(0);
+    let plan: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert!(plan["changes"].as_array().into_iter().flatten().all(|c| c.get("origin").is_none()), "{}", out.stdout);
+    let warnings = plan["warnings"].to_string();
+    assert!(warnings.contains("baseline") && warnings.contains("base.yaml:2:5"), "{warnings}");
+}
