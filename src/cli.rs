@@ -50,12 +50,26 @@ pub enum PlanFormat {
     Json,
 }
 
+/// `validate --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Every problem on stderr, with file:line:column.
+    Text,
+    /// GitHub Actions annotations on stdout (`::error file=…,line=…,col=…::message`).
+    Github,
+    /// One JSON document on stdout.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check groups.yaml offline (no token needed).
     Validate {
         #[command(flatten)]
         files: FileArgs,
+        /// Output format: text, GitHub Actions annotations (shown on the pull request's diff), or JSON.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
     },
     /// Show what apply would change.
     Plan(PlanArgs),
@@ -79,6 +93,82 @@ pub enum Command {
     },
     /// Serve a local Tallyfy-compatible API.
     Sandbox(SandboxArgs),
+    /// Post a file (a markdown plan) as this tool's one comment on a pull or merge request,
+    /// edited in place on every run.
+    Comment(CommentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    #[command(subcommand)]
+    pub on: CommentOn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommentOn {
+    /// A GitHub pull request (token: GITHUB_TOKEN).
+    Github(GithubCommentArgs),
+    /// A GitLab merge request (token: GITLAB_TOKEN).
+    Gitlab(GitlabCommentArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GithubCommentArgs {
+    /// The repository.
+    #[arg(long, value_name = "OWNER/REPO", env = "GITHUB_REPOSITORY")]
+    pub repo: String,
+    /// The pull request's number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pr: u64,
+    /// The commit the comment is for (in a pull_request workflow, pass
+    /// `github.event.pull_request.head.sha`: GITHUB_SHA is a merge commit there).
+    #[arg(long, value_name = "SHA", env = "GITHUB_SHA")]
+    pub commit: Option<String>,
+    /// GitHub's REST API.
+    #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = crate::comment::GITHUB_API_URL)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub body: CommentBodyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabCommentArgs {
+    /// The project: its numeric id or its path (group/project).
+    #[arg(long, value_name = "ID", env = "CI_PROJECT_ID")]
+    pub project: String,
+    /// The merge request's IID (the number shown as !N).
+    #[arg(long, value_name = "N", env = "CI_MERGE_REQUEST_IID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mr: u64,
+    /// The commit the comment is for.
+    #[arg(long, value_name = "SHA", env = "CI_COMMIT_SHA")]
+    pub commit: Option<String>,
+    /// GitLab's REST API (v4).
+    #[arg(long, value_name = "URL", env = "CI_API_V4_URL", default_value = crate::comment::GITLAB_API_URL)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub body: CommentBodyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommentBodyArgs {
+    /// The comment's text (markdown; `-` for stdin), such as `plan --format markdown`'s output.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: PathBuf,
+    /// Keeps a separate comment per key (for several configurations in one repository).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Post a JSON summary (Slack-compatible `text` plus fields) to this webhook when drift is
+    /// found or the run fails. A secret: prefer the environment variable; it is never printed.
+    #[arg(long, value_name = "URL", env = "TALLYFY_GROUPS_NOTIFY_URL", hide_env_values = true, value_parser = secret)]
+    pub notify: Option<crate::tallyfy::Secret>,
+}
+
+fn secret(text: &str) -> Result<crate::tallyfy::Secret, String> {
+    Ok(crate::tallyfy::Secret::new(text))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -173,6 +263,8 @@ pub struct PlanArgs {
     /// with --out, so `apply PLAN` accepts them too.
     #[arg(long, value_name = "REASON")]
     pub allow_removals: Option<String>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -198,6 +290,8 @@ pub struct ApplyArgs {
     /// Guest invitations per hour after a first burst of as many (Tallyfy accepts about 30).
     #[arg(long, default_value_t = crate::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
     pub guest_invites_per_hour: u32,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,14 +4,18 @@
 //! layer: printing, prompting, signals, exit codes) over the workspace's crates:
 //! `tallyfy-groups-core` (pure: load, resolve, diff, plan, render), `tallyfy-groups-api` (the
 //! Tallyfy client and the apply use case) and `tallyfy-groups-sandbox` (a Tallyfy-compatible
-//! server). See docs/architecture.md.
+//! server); [`comment`] (pull-request comments), [`notify`] (webhook summaries) and [`annotate`]
+//! (`validate`'s annotations) serve pipelines. See docs/architecture.md.
 
 // Errors are on the cold path and carry what a user needs to act (status, message, field
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+pub mod annotate;
 pub mod cli;
+pub mod comment;
 pub mod credentials;
+pub mod notify;
 pub mod term;
 
 // The workspace's crates, under the names the binary and its tests use.

@@ -42,6 +42,12 @@ The organization id (or \fB\-\-org\fR).
 \fBTALLYFY_API_URL\fR, \fBTALLYFY_BASE_URL\fR
 The API base URL (or \fB\-\-api\-url\fR).
 .TP
+\fBTALLYFY_GROUPS_NOTIFY_URL\fR
+The webhook of \fB\-\-notify\fR (\fBplan\fR, \fBapply\fR): a secret, never printed.
+.TP
+\fBGITHUB_TOKEN\fR, \fBGITLAB_TOKEN\fR
+The tokens of \fBcomment github\fR and \fBcomment gitlab\fR. They are never printed.
+.TP
 \fBNO_COLOR\fR
 When set and not empty, \fB\-\-color auto\fR does not color.
 .TP
@@ -58,7 +64,7 @@ The desired groups, read when no \fB\-f\fR is given.
 \fB.tallyfy\-sandbox/state.json\fR
 The embedded sandbox's state (\fB\-\-sandbox\fR).
 .SH "SEE ALSO"
-\fBtallyfy\-groups\-validate\fR(1), \fBtallyfy\-groups\-plan\fR(1), \fBtallyfy\-groups\-apply\fR(1), \fBtallyfy\-groups\-export\fR(1), \fBtallyfy\-groups\-sandbox\fR(1)
+\fBtallyfy\-groups\-validate\fR(1), \fBtallyfy\-groups\-plan\fR(1), \fBtallyfy\-groups\-apply\fR(1), \fBtallyfy\-groups\-export\fR(1), \fBtallyfy\-groups\-comment\fR(1), \fBtallyfy\-groups\-sandbox\fR(1)
 .PP
 The documentation: https://github.com/tallyfy\-groups/tallyfy\-groups/tree/main/docs
 "#;
@@ -71,13 +77,17 @@ pub fn main_page() -> Page {
     page
 }
 
-/// The main page and one page per (visible) subcommand, main page first.
+/// The main page and one page per (visible) subcommand, main page first; a subcommand's own
+/// subcommands (`comment github`) follow it, each on its page (`tallyfy-groups-comment-github.1`).
 pub fn all_pages() -> Vec<Page> {
     let mut cmd = crate::cli::Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut pages = vec![main_page()];
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         pages.push(render(sub.clone()));
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            pages.push(render(nested.clone()));
+        }
     }
     pages
 }
@@ -111,10 +121,15 @@ mod tests {
         let pages = all_pages();
         let names: Vec<&str> = pages.iter().map(|p| p.file_name.as_str()).collect();
         let mut want = vec!["tallyfy-groups.1".to_owned()];
-        want.extend(
-            crate::cli::Cli::command().get_subcommands().filter(|s| !s.is_hide_set()).map(|s| format!("tallyfy-groups-{}.1", s.get_name())),
-        );
+        for sub in crate::cli::Cli::command().get_subcommands().filter(|s| !s.is_hide_set()) {
+            want.push(format!("tallyfy-groups-{}.1", sub.get_name()));
+            want.extend(sub.get_subcommands().map(|n| format!("tallyfy-groups-{}-{}.1", sub.get_name(), n.get_name())));
+        }
         assert_eq!(names, want);
+        assert!(names.contains(&"tallyfy-groups-comment-github.1"), "{names:?}");
+        let github = pages.iter().find(|p| p.file_name == "tallyfy-groups-comment-github.1").expect("comment github's page");
+        let github = String::from_utf8(github.roff.clone()).expect("UTF-8");
+        assert!(github.contains("\\-\\-body\\-file") && github.contains("GITHUB_REPOSITORY"), "{github}");
         assert!(names.contains(&"tallyfy-groups-plan.1") && !names.contains(&"tallyfy-groups-help.1"), "{names:?}");
         let plan = pages.iter().find(|p| p.file_name == "tallyfy-groups-plan.1").expect("plan's page");
         let plan = String::from_utf8(plan.roff.clone()).expect("UTF-8");

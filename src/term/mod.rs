@@ -14,12 +14,18 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::annotate::{self, Problem, Verdict};
 use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::cli::{ApplyArgs, ColorChoice, Command, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, TargetArgs};
+use crate::cli::{
+    ApplyArgs, ColorChoice, Command, CommentArgs, CommentOn, ConnectArgs, ExportArgs, NotifyArgs, PlanArgs, PlanFormat, TargetArgs,
+    ValidateFormat,
+};
+use crate::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
 use crate::credentials;
 use crate::desired::{self, DesiredState, Diagnostics, ReadError};
 use crate::diff::{DiffOptions, Scope};
 use crate::model::LiveState;
+use crate::notify::{self, Facts, Webhook};
 pub use crate::pipeline::{PlanError, make_plan};
 use crate::plan::{self, Plan, Target};
 use crate::render;
@@ -80,6 +86,10 @@ pub enum Error {
     Serve(String),
     #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
     KeptGoing(Diagnostics),
+    #[error(transparent)]
+    Comment(#[from] CommentError),
+    #[error("{0}")]
+    Notify(String),
 }
 
 fn invalid_message(diags: &Diagnostics) -> String {
@@ -131,9 +141,20 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     QUIET.store(out.quiet, Ordering::Relaxed);
     match command {
-        Command::Validate { files } => validate(&files.files),
-        Command::Plan(args) => plan_command(args, out).await,
-        Command::Apply(args) => apply_command(args, out).await,
+        Command::Validate { files, format } => validate(&files.files, format),
+        Command::Plan(args) => {
+            let hook = webhook(&args.notify)?;
+            let mut facts = Facts::default();
+            let result = plan_command(args, out, &mut facts).await;
+            notified(hook, notify::Command::Plan, &facts, result).await
+        }
+        Command::Apply(args) => {
+            let hook = webhook(&args.notify)?;
+            let mut facts = Facts::default();
+            let result = apply_command(args, out, &mut facts).await;
+            notified(hook, notify::Command::Apply, &facts, result).await
+        }
+        Command::Comment(args) => comment_command(args).await,
         Command::Export(args) => export_command(args, out).await,
         Command::Schema => {
             print(&crate::schema::schema_json());
@@ -177,8 +198,35 @@ fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
     desired::load(sources).map_err(Error::Invalid)
 }
 
-fn validate(files: &[PathBuf]) -> Result<ExitStatus, Error> {
-    let state = load(files)?;
+fn validate(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {
+    let result = load(files);
+    if format != ValidateFormat::Text {
+        let verdict = match &result {
+            Ok(state) => {
+                let absent = state.groups.iter().filter(|g| g.absent).count();
+                Verdict::Valid { groups: state.groups.len() - absent, absent }
+            }
+            Err(Error::Read(e)) => Verdict::Invalid(vec![Problem::from_read_error(e)]),
+            Err(Error::Invalid(d)) => Verdict::Invalid(d.0.iter().map(Problem::from_diagnostic).collect()),
+            Err(other) => Verdict::Invalid(vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }]),
+        };
+        match (format, &verdict) {
+            (ValidateFormat::Json, _) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                print(&annotate::json(&names, &verdict));
+            }
+            (_, Verdict::Invalid(problems)) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+                print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+            }
+            _ => {}
+        }
+    }
+    let state = result?;
+    if format == ValidateFormat::Json {
+        return Ok(ExitStatus::Success);
+    }
     let absent = state.groups.iter().filter(|g| g.absent).count();
     let keep = render::plural(state.groups.len() - absent, "group to keep", "groups to keep");
     let delete = if absent > 0 { format!(", {absent} to delete (absent)") } else { String::new() };
@@ -239,6 +287,13 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
     Ok(read?)
 }
 
+/// The target branch's files (`plan --baseline`), loaded leniently: they only label changes.
+enum Baseline {
+    None,
+    Loaded(DesiredState),
+    Invalid(Diagnostics),
+}
+
 /// Loads groups.yaml (and the baseline) on a blocking thread while the live groups and users are
 /// read, then the guests when the files name any: one read of the live state serves both plans.
 /// Whichever fails first is reported; a bad file fails long before any read could.
@@ -246,11 +301,18 @@ async fn load_while_fetching(
     files: &[PathBuf],
     baseline: &[PathBuf],
     args: &ConnectArgs,
-) -> Result<(DesiredState, Option<DesiredState>, Connection, LiveState), Error> {
+) -> Result<(DesiredState, Baseline, Connection, LiveState), Error> {
     let (files, baseline) = (files.to_vec(), baseline.to_vec());
     let loading = tokio::task::spawn_blocking(move || {
         let desired = load(&files)?;
-        let baseline = if baseline.is_empty() { None } else { Some(load(&baseline)?) };
+        let baseline = if baseline.is_empty() {
+            Baseline::None
+        } else {
+            match desired::load_baseline(desired::read_sources(&baseline)?) {
+                Ok(b) => Baseline::Loaded(b),
+                Err(problems) => Baseline::Invalid(problems),
+            }
+        };
         Ok::<_, Error>((desired, baseline))
     });
     let loaded = async { loading.await.map_err(|e| Error::Config(format!("reading the files failed: {e}")))? };
@@ -263,7 +325,7 @@ async fn load_while_fetching(
     let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(Error::from) };
     let files_and_guests = async {
         let (desired, baseline) = loaded.await?;
-        let guests = if desired.names_guests() || baseline.as_ref().is_some_and(DesiredState::names_guests) {
+        let guests = if desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests()) {
             Some(client.list_guests().await?)
         } else {
             None
@@ -289,15 +351,46 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
     }
 }
 
-async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> {
+async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     let options = diff_options(&args.target)?;
     let (desired, baseline, conn, live) = load_while_fetching(&args.files.files, &args.baseline, &args.connect).await?;
+    facts.organization = Some(conn.org.target.org.to_string());
     let mut plan = make_plan(&desired, &live, &options, conn.org.target.clone())?;
-    if let Some(baseline) = &baseline {
-        let base_plan = make_plan(baseline, &live, &options, conn.org.target.clone())?;
-        plan::label_origins(&mut plan, &base_plan);
+    // The baseline only labels changes: one that does not validate or resolve (the target
+    // branch may name someone who has left, and this change may be the one removing them)
+    // leaves changes unlabelled, with a warning, and never fails the plan.
+    let mut baseline_warnings = Vec::new();
+    match baseline {
+        Baseline::None => {}
+        Baseline::Invalid(problems) => baseline_warnings.push(format!(
+            "the baseline (--baseline) is invalid, so no change is labelled as introduced or drift: {}",
+            one_line(&problems.0)
+        )),
+        Baseline::Loaded(baseline) => {
+            let base_options = DiffOptions { keep_going: true, ..options.clone() };
+            match make_plan(&baseline, &live, &base_options, conn.org.target.clone()) {
+                Ok(base_plan) => {
+                    plan::label_origins(&mut plan, &base_plan);
+                    if !base_plan.errors.is_empty() {
+                        baseline_warnings.push(format!(
+                            "the baseline (--baseline) does not resolve, so changes to these groups count as introduced: {}",
+                            one_line(&base_plan.errors)
+                        ));
+                    }
+                }
+                Err(e) => baseline_warnings.push(format!(
+                    "the baseline (--baseline) could not be planned, so no change is labelled: {}",
+                    e.to_string().replace('\n', " ")
+                )),
+            }
+        }
+    }
+    if !baseline_warnings.is_empty() {
+        plan.warnings.extend(baseline_warnings);
+        plan.warnings.sort();
     }
     plan.guard.allow(args.allow_removals.as_deref());
+    facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
         saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
         info!(path = %path.display(), "saved the plan");
@@ -316,7 +409,7 @@ async fn plan_command(args: PlanArgs, out: Output) -> Result<ExitStatus, Error> 
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
 }
 
-async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error> {
+async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     // Input is checked before any connection, so a bad file never waits on the network.
     // One value per run, moved once: its size does not matter.
     #[allow(clippy::large_enum_variant)]
@@ -332,6 +425,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
     let conn = connect(&args.connect).await?;
+    facts.organization = Some(conn.org.target.org.to_string());
     let client = &conn.org.api;
     let (mut plan, saved_plan) = match source {
         Source::Saved(saved_plan) => {
@@ -344,6 +438,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
         }
     };
     plan.guard.allow(args.allow_removals.as_deref());
+    facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan_with(&plan, out.color, out.verbose));
     let unresolved = std::mem::take(&mut plan.errors);
     let finish =
@@ -400,6 +495,7 @@ async fn apply_command(args: ApplyArgs, out: Output) -> Result<ExitStatus, Error
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
     interrupt.abort();
+    facts.apply = Some(notify::ApplyFacts::of(&report));
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;
@@ -462,6 +558,110 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Problems on one line (`file:line:col: message; ...`), the first five and a count of the rest.
+fn one_line(problems: &[crate::desired::Diagnostic]) -> String {
+    let mut parts: Vec<String> = problems
+        .iter()
+        .take(5)
+        .map(|d| match &d.at {
+            Some(at) => format!("{at}: {}", d.message),
+            None => d.message.clone(),
+        })
+        .collect();
+    if problems.len() > 5 {
+        parts.push(format!("and {} more", problems.len() - 5));
+    }
+    parts.join("; ")
+}
+
+/// `--notify`, checked before anything else runs (the URL is never shown).
+fn webhook(args: &NotifyArgs) -> Result<Option<Webhook>, Error> {
+    args.notify.as_ref().filter(|url| !url.expose().trim().is_empty()).map(Webhook::new).transpose().map_err(Error::Config)
+}
+
+/// Sends the `--notify` summary when the run found drift or failed. A summary that cannot be
+/// delivered turns a success into an error (a drift job must not stay silent); after a failure
+/// it is logged beside it.
+async fn notified(
+    hook: Option<Webhook>,
+    command: notify::Command,
+    facts: &Facts,
+    result: Result<ExitStatus, Error>,
+) -> Result<ExitStatus, Error> {
+    let Some(hook) = hook else { return result };
+    let code = match &result {
+        Ok(status) => status.code(),
+        Err(e) => e.exit_status().code(),
+    };
+    let Some(event) = notify::event(command, code, facts) else { return result };
+    let error = result.as_ref().err().map(|e| hook.scrub(&e.to_string()));
+    let run_url = notify::run_url(|name| std::env::var(name).ok());
+    let payload = notify::payload(event, command, code, facts, error.as_deref(), run_url.as_deref());
+    match hook.send(&payload, Duration::from_secs(1)).await {
+        Ok(()) => {
+            info!(event = ?event, "sent the --notify summary");
+            result
+        }
+        Err(why) => {
+            let message = format!("the --notify webhook did not take the summary: {why}");
+            match result {
+                Ok(ExitStatus::Success) => Err(Error::Notify(message)),
+                other => {
+                    tracing::error!("{message}");
+                    other
+                }
+            }
+        }
+    }
+}
+
+/// Largest comment body read (the forges take far less; it is cut to fit).
+const MAX_COMMENT_FILE: u64 = 16 * 1024 * 1024;
+
+async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
+    let (forge, api_url, project, number, commit, body) = match &args.on {
+        CommentOn::Github(a) => (Forge::GitHub, &a.api_url, &a.repo, a.pr, &a.commit, &a.body),
+        CommentOn::Gitlab(a) => (Forge::GitLab, &a.api_url, &a.project, a.mr, &a.commit, &a.body),
+    };
+    let target = CommentTarget::new(forge, api_url, project, number)?;
+    let marker = comment::marker(body.key.as_deref())?;
+    let commit = commit.as_deref().filter(|c| !c.trim().is_empty()).map(comment::check_commit).transpose()?;
+    let text = read_comment_body(&body.body_file)?;
+    let token = Secret::new(std::env::var(forge.token_variable()).unwrap_or_default());
+    let options = CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2) };
+    let posted = comment::upsert(&target, &token, &text, &options).await?;
+    let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));
+    print(&format!("{} {url}\n", if posted.edited { "edited" } else { "created" }));
+    Ok(ExitStatus::Success)
+}
+
+/// Reads `--body-file` (`-` is stdin), at most [`MAX_COMMENT_FILE`] bytes of UTF-8.
+fn read_comment_body(path: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    let shown = path.display();
+    let bytes = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_COMMENT_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Config(format!("cannot read the comment from stdin: {e}")))?;
+        bytes
+    } else {
+        match desired::read_bounded(path, MAX_COMMENT_FILE) {
+            Ok(desired::Bounded::Read(bytes)) => bytes,
+            Ok(desired::Bounded::TooLarge { .. }) => {
+                return Err(Error::Config(format!("the comment file {shown} is larger than 16 MiB")));
+            }
+            Err(e) => return Err(Error::Config(format!("cannot read the comment file {shown}: {e}"))),
+        }
+    };
+    if bytes.len() as u64 > MAX_COMMENT_FILE {
+        return Err(Error::Config(format!("the comment file {shown} is larger than 16 MiB")));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Config(format!("the comment file {shown} is not UTF-8 text")))
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.

@@ -318,6 +318,25 @@ pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
     }
 }
 
+/// Whether a file holds nothing but blank lines and comments.
+pub fn is_blank(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text).lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')),
+        Err(_) => false,
+    }
+}
+
+/// Loads a baseline (`plan --baseline`): the target branch's files, where a blank file stands for
+/// a branch that has no groups yet (a pipeline writes one when the file is missing there).
+/// Anything else is checked exactly as by [`load`]; in `-f` files a blank file stays an error.
+pub fn load_baseline(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
+    let sources: Vec<Source> = sources.into_iter().filter(|s| !is_blank(&s.bytes)).collect();
+    if sources.is_empty() {
+        return Ok(DesiredState::default());
+    }
+    load(sources)
+}
+
 /// Parses one in-memory document (for tests and tools).
 ///
 /// ```

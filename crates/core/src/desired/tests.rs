@@ -235,3 +235,16 @@ fn a_second_document_is_refused_where_it_starts() {
     ok("# groups\n--- # the only document\ngroups:\n  - name: A\n    description: \"a\n      --- b\"\n...\n# trailing comment\n");
     ok("groups:\n  - name: A\n    description: |\n      ---\n");
 }
+
+#[test]
+fn a_blank_baseline_has_no_groups_and_anything_else_is_checked() {
+    let source = |text: &str| Source { name: "base.yaml".into(), bytes: text.as_bytes().to_vec() };
+    for blank in ["", "\n\n", "\u{feff}# not yet\n  \n"] {
+        assert_eq!(load_baseline(vec![source(blank)]), Ok(DesiredState::default()), "{blank:?}");
+    }
+    let both = load_baseline(vec![source(""), source("groups:\n  - name: A\n")]).expect("loads");
+    assert_eq!(both.groups.len(), 1);
+    let bad = load_baseline(vec![source(""), source("groups:\n  - nme: A\n")]).expect_err("checked like any file");
+    assert!(bad.to_string().contains("base.yaml:2:5"), "{bad}");
+    assert!(!is_blank(&[0xff, b'\n']));
+}

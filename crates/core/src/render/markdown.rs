@@ -182,7 +182,8 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
 }
 
 /// (memberships added, memberships removed) across the plan.
-fn access_counts(plan: &Plan) -> (usize, usize) {
+/// Memberships (members and guests) the plan adds and removes.
+pub fn access_counts(plan: &Plan) -> (usize, usize) {
     let mut gain = 0;
     let mut lose = 0;
     for a in &plan.actions {

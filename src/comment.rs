@@ -1,0 +1,669 @@
+//! `comment github|gitlab`: keeps one comment of this tool on a pull request (GitHub) or merge
+//! request (GitLab): the comment whose first line is the marker is found (reading every page of
+//! comments) and edited in place, or created. The body names the commit it is for and when it
+//! was posted. Composing the body is pure; [`upsert`] does network I/O.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use serde::Deserialize;
+use tracing::{debug, info, warn};
+
+use crate::render::markdown::MARKER;
+use crate::tallyfy::Secret;
+
+/// GitHub's default REST API.
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+/// GitLab.com's REST API.
+pub const GITLAB_API_URL: &str = "https://gitlab.com/api/v4";
+/// GitHub refuses comments longer than this many characters.
+pub const GITHUB_MAX_CHARS: usize = 65_536;
+/// GitLab refuses notes longer than this many characters.
+pub const GITLAB_MAX_CHARS: usize = 1_000_000;
+/// Most pages of comments read while looking for ours (100 comments a page).
+pub const MAX_PAGES: usize = 100;
+/// Attempts of an idempotent request (GET, PATCH, PUT) answered 429, 5xx or not at all.
+const ATTEMPTS: u32 = 3;
+/// Longest `Retry-After` waited for; a longer one fails the request.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Secrets shorter than this are not scrubbed from server text (real tokens are far longer).
+const MIN_SCRUBBED_SECRET: usize = 6;
+
+/// Where the comment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forge {
+    GitHub,
+    GitLab,
+}
+
+impl fmt::Display for Forge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Forge::GitHub => "GitHub",
+            Forge::GitLab => "GitLab",
+        })
+    }
+}
+
+impl Forge {
+    fn max_chars(self) -> usize {
+        match self {
+            Forge::GitHub => GITHUB_MAX_CHARS,
+            Forge::GitLab => GITLAB_MAX_CHARS,
+        }
+    }
+
+    /// The environment variable the token comes from.
+    pub fn token_variable(self) -> &'static str {
+        match self {
+            Forge::GitHub => "GITHUB_TOKEN",
+            Forge::GitLab => "GITLAB_TOKEN",
+        }
+    }
+}
+
+/// The pull or merge request a comment is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentTarget {
+    pub forge: Forge,
+    /// The REST API's base URL (checked: https, or http on loopback).
+    pub api_url: String,
+    /// GitHub: `OWNER/REPO`. GitLab: the project's numeric id or its path (`group/project`).
+    pub project: String,
+    /// The pull request's number, or the merge request's IID.
+    pub number: u64,
+}
+
+impl CommentTarget {
+    /// Checks the API URL and the project; the number is checked by the command line.
+    pub fn new(forge: Forge, api_url: &str, project: &str, number: u64) -> Result<Self, CommentError> {
+        let api_url = crate::tallyfy::check_base_url(api_url.trim()).map_err(|e| CommentError::Config(format!("{forge} {e}")))?;
+        let project = project.trim();
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        let ok = match forge {
+            Forge::GitHub => {
+                let mut parts = project.split('/');
+                matches!((parts.next(), parts.next(), parts.next()), (Some(o), Some(r), None)
+                    if !o.is_empty() && !r.is_empty() && o.chars().all(valid) && r.chars().all(valid) && r != "." && r != "..")
+            }
+            Forge::GitLab => {
+                !project.is_empty() && project.split('/').all(|p| !p.is_empty() && p != "." && p != ".." && p.chars().all(valid))
+            }
+        };
+        if !ok {
+            return Err(CommentError::Config(match forge {
+                Forge::GitHub => format!("--repo `{project}` is not OWNER/REPO (letters, digits, `-`, `_` and `.`)"),
+                Forge::GitLab => format!("--project `{project}` is not a project id or path (such as 1234 or group/project)"),
+            }));
+        }
+        Ok(CommentTarget { forge, api_url, project: project.to_string(), number })
+    }
+
+    /// What people call the request: `OWNER/REPO#7` or `project 1234 !7`.
+    pub fn label(&self) -> String {
+        match self.forge {
+            Forge::GitHub => format!("{}#{}", self.project, self.number),
+            Forge::GitLab => format!("project {} !{}", self.project, self.number),
+        }
+    }
+
+    fn comments_path(&self) -> String {
+        match self.forge {
+            Forge::GitHub => format!("/repos/{}/issues/{}/comments", self.project, self.number),
+            Forge::GitLab => format!("/projects/{}/merge_requests/{}/notes", encode(&self.project), self.number),
+        }
+    }
+
+    /// The first page of comments, oldest first.
+    pub fn list_url(&self) -> String {
+        let query = match self.forge {
+            Forge::GitHub => "per_page=100",
+            Forge::GitLab => "per_page=100&page=1&sort=asc&order_by=created_at",
+        };
+        format!("{}{}?{query}", self.api_url, self.comments_path())
+    }
+
+    /// Editing comment `id`: GitHub `PATCH`, GitLab `PUT`.
+    pub fn edit_request(&self, id: u64) -> (Method, String) {
+        match self.forge {
+            Forge::GitHub => (Method::PATCH, format!("{}/repos/{}/issues/comments/{id}", self.api_url, self.project)),
+            Forge::GitLab => (Method::PUT, format!("{}{}/{id}", self.api_url, self.comments_path())),
+        }
+    }
+
+    /// Creating a comment.
+    pub fn create_request(&self) -> (Method, String) {
+        (Method::POST, format!("{}{}", self.api_url, self.comments_path()))
+    }
+}
+
+/// How the comment is written.
+#[derive(Debug, Clone)]
+pub struct CommentOptions {
+    /// The first line that identifies this tool's comment (see [`marker`]).
+    pub marker: String,
+    /// The commit the comment is for; left out when unknown.
+    pub commit: Option<String>,
+    /// When the comment is made.
+    pub now: SystemTime,
+    /// First pause before a retry (doubled each time); `Retry-After` takes precedence.
+    pub retry_delay: Duration,
+}
+
+/// What [`upsert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// `true`: an existing comment was edited; `false`: a new one was created.
+    pub edited: bool,
+    pub id: u64,
+    /// The comment's web address, when the API gives one (GitHub).
+    pub url: Option<String>,
+}
+
+/// Why a comment could not be posted. Server text in it is scrubbed of the token.
+#[derive(Debug, thiserror::Error)]
+pub enum CommentError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{forge} answered {status} to {what}{}\n    hint: {hint}", message_suffix(.message))]
+    Status { forge: Forge, status: u16, what: String, message: String, hint: String },
+    #[error("{what} got no answer from {forge}: {detail}{}", if *.maybe_done { "\n    hint: the comment may have been created anyway; run again: the next run finds it by its marker and edits it" } else { "" })]
+    Transport { forge: Forge, what: String, detail: String, maybe_done: bool },
+    #[error("{forge}'s answer to {what} could not be read: {detail}")]
+    Decode { forge: Forge, what: String, detail: String },
+    #[error("{forge}'s next-page link for {what} is unusable: {detail}; nothing was posted")]
+    Paging { forge: Forge, what: String, detail: String },
+}
+
+fn message_suffix(message: &str) -> String {
+    if message.is_empty() { String::new() } else { format!(": {message}") }
+}
+
+/// The marker line: `<!-- tallyfy-groups plan -->`, or with a key (`<!-- tallyfy-groups plan:
+/// prod -->`) so that one pull request can carry several of this tool's comments.
+pub fn marker(key: Option<&str>) -> Result<String, CommentError> {
+    match key.map(str::trim) {
+        None | Some("") => Ok(MARKER.to_string()),
+        Some(k) if k.len() <= 100 && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')) => {
+            Ok(format!("<!-- tallyfy-groups plan: {k} -->"))
+        }
+        Some(k) => Err(CommentError::Config(format!(
+            "--key `{k}` may contain only letters, digits, `-`, `_`, `.` and `/` (at most 100 characters)"
+        ))),
+    }
+}
+
+/// Checks a commit id: 7 to 64 hexadecimal digits (abbreviated to full SHA-256).
+pub fn check_commit(commit: &str) -> Result<String, CommentError> {
+    let c = commit.trim();
+    if (7..=64).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        Ok(c.to_ascii_lowercase())
+    } else {
+        Err(CommentError::Config(format!("--commit `{c}` is not a commit id (7 to 64 hexadecimal digits)")))
+    }
+}
+
+/// Whether a comment is this tool's: its first line is the marker.
+pub fn is_ours(body: &str, marker: &str) -> bool {
+    body.lines().next().is_some_and(|first| first.trim_end() == marker)
+}
+
+/// The comment's text: the marker line, the body (without a marker line of its own), and a
+/// footer naming the commit and the time; cut to fit `max_chars` with a note saying so.
+pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String {
+    let body = match body.split_once('\n') {
+        Some((first, rest)) if first.trim_end().starts_with("<!-- tallyfy-groups") && first.trim_end().ends_with("-->") => rest,
+        None if body.trim_end().starts_with("<!-- tallyfy-groups") && body.trim_end().ends_with("-->") => "",
+        _ => body,
+    };
+    let body = body.trim_matches(['\n', '\r']).trim_end();
+    let mut parts = Vec::new();
+    if let Some(commit) = &options.commit {
+        parts.push(format!("For commit {commit}"));
+    }
+    parts.push(format!("posted {}", utc(options.now)));
+    parts.push(format!("tallyfy-groups {}", env!("CARGO_PKG_VERSION")));
+    let footer = format!("\n\n<sub>{}</sub>\n", parts.join(" · "));
+    let head = format!("{}\n", options.marker);
+    let fixed = head.chars().count() + footer.chars().count();
+    let total = body.chars().count();
+    if fixed + total <= max_chars {
+        return format!("{head}{body}{footer}");
+    }
+    let note_for = |kept: usize| {
+        format!(
+            "\n\n> [!NOTE]\n> Cut here: {} of {total} characters are left out ({max_chars} is the most a comment may hold). The pipeline's log or artifacts have all of it.",
+            total - kept
+        )
+    };
+    let room = max_chars.saturating_sub(fixed + note_for(0).chars().count() + 8);
+    // Cut at a line end when one is close, so no line is cut in half.
+    let mut cut: String = body.chars().take(room).collect();
+    if let Some(nl) = cut.rfind('\n')
+        && cut.len() - nl < 2_000
+    {
+        cut.truncate(nl);
+    }
+    let kept = cut.chars().count();
+    format!("{head}{cut}{}{footer}", note_for(kept))
+}
+
+/// `2025-03-01 14:05 UTC`.
+pub fn utc(time: SystemTime) -> String {
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Percent-encodes a path segment (a GitLab project path becomes `group%2Fproject`).
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `rel="next"` address of a `Link` header.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.trim().split_once(';')?;
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let next = params
+            .split(';')
+            .any(|p| p.trim().strip_prefix("rel=").is_some_and(|rel| rel.trim_matches('"').split_whitespace().any(|r| r == "next")));
+        next.then(|| url.to_string())
+    })
+}
+
+/// A comment as both APIs list it.
+#[derive(Debug, Deserialize)]
+struct Listed {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    /// GitLab: notes the system writes (not comments).
+    #[serde(default)]
+    system: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Written {
+    id: u64,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+/// Posts `body` as this tool's comment on `target`: edits the comment whose first line is
+/// `options.marker`, or creates one.
+pub async fn upsert(target: &CommentTarget, token: &Secret, body: &str, options: &CommentOptions) -> Result<Posted, CommentError> {
+    let api = Api::new(target, token, options.retry_delay)?;
+    let text = compose(body, options, target.forge.max_chars());
+    let ours = api.find(&options.marker).await?;
+    let payload = serde_json::json!({ "body": text });
+    let (edited, (method, url), what) = match ours {
+        Some(id) => (true, target.edit_request(id), format!("editing comment {id} on {}", target.label())),
+        None => (false, target.create_request(), format!("creating a comment on {}", target.label())),
+    };
+    let answer = api.send(method, &url, Some(&payload), &what).await?;
+    let written: Written = api.decode(&answer.body, &what)?;
+    info!(id = written.id, edited, "{}", if edited { "edited the comment in place" } else { "created the comment" });
+    Ok(Posted { edited, id: written.id, url: written.html_url })
+}
+
+struct Answer {
+    body: Vec<u8>,
+    headers: reqwest::header::HeaderMap,
+}
+
+/// One forge's REST API, with the token attached and scrubbed from everything it answers.
+struct Api<'a> {
+    target: &'a CommentTarget,
+    http: reqwest::Client,
+    auth: (reqwest::header::HeaderName, reqwest::header::HeaderValue),
+    secret: Option<String>,
+    retry_delay: Duration,
+}
+
+impl<'a> Api<'a> {
+    fn new(target: &'a CommentTarget, token: &Secret, retry_delay: Duration) -> Result<Self, CommentError> {
+        let forge = target.forge;
+        let token = token.expose().trim();
+        if token.is_empty() {
+            return Err(CommentError::Config(match forge {
+                Forge::GitHub => "no GitHub token: set GITHUB_TOKEN (in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}`, with `permissions: pull-requests: write`)".into(),
+                Forge::GitLab => "no GitLab token: set GITLAB_TOKEN to a project access token with the `api` scope (a masked CI/CD variable)".into(),
+            }));
+        }
+        let (name, value) = match forge {
+            Forge::GitHub => (reqwest::header::AUTHORIZATION, format!("Bearer {token}")),
+            Forge::GitLab => (reqwest::header::HeaderName::from_static("private-token"), token.to_string()),
+        };
+        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            CommentError::Config(format!(
+                "{} contains characters that cannot be sent in an HTTP header (a line break?)",
+                forge.token_variable()
+            ))
+        })?;
+        value.set_sensitive(true);
+        // The process-wide TLS crypto provider; a second install is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("tallyfy-groups/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none());
+        if target.api_url.starts_with("http://") {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| CommentError::Config(format!("could not set up the HTTP client: {}", describe(&e))))?;
+        let secret = (token.len() >= MIN_SCRUBBED_SECRET).then(|| token.to_string());
+        Ok(Api { target, http, auth: (name, value), secret, retry_delay })
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        match &self.secret {
+            Some(s) => text.replace(s.as_str(), "***"),
+            None => text.to_string(),
+        }
+    }
+
+    /// The id of the oldest comment whose first line is `marker`, reading page after page.
+    async fn find(&self, marker: &str) -> Result<Option<u64>, CommentError> {
+        let forge = self.target.forge;
+        let what = format!("listing the comments of {}", self.target.label());
+        let mut url = self.target.list_url();
+        for page in 1..=MAX_PAGES {
+            let answer = self.send(Method::GET, &url, None, &what).await?;
+            let comments: Vec<Listed> = self.decode(&answer.body, &what)?;
+            debug!(page, comments = comments.len(), "read a page of comments");
+            let mut ours = comments.iter().filter(|c| !c.system && c.body.as_deref().is_some_and(|b| is_ours(b, marker)));
+            if let Some(found) = ours.next() {
+                if ours.next().is_some() {
+                    warn!("more than one comment carries the marker; editing the oldest");
+                }
+                return Ok(Some(found.id));
+            }
+            match self.next_page(&answer.headers, &url) {
+                Ok(Some(next)) => url = next,
+                Ok(None) => return Ok(None),
+                Err(detail) => return Err(CommentError::Paging { forge, what, detail }),
+            }
+        }
+        Err(CommentError::Paging { forge, what, detail: format!("more than {MAX_PAGES} pages of comments") })
+    }
+
+    /// The next page's address: the `Link` header's `rel="next"`, or GitLab's `X-Next-Page`.
+    /// A link is followed only below the API's own address, so the token goes nowhere else.
+    fn next_page(&self, headers: &reqwest::header::HeaderMap, current: &str) -> Result<Option<String>, String> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+        if let Some(next) = header("link").and_then(next_link) {
+            let base = url::Url::parse(&self.target.api_url).map_err(|e| e.to_string())?;
+            let link = url::Url::parse(&next).map_err(|_| "not a URL".to_string())?;
+            let same_origin = link.scheme() == base.scheme()
+                && link.host_str() == base.host_str()
+                && link.port_or_known_default() == base.port_or_known_default()
+                && link.path().starts_with(base.path().trim_end_matches('/'));
+            if !same_origin {
+                return Err(format!(
+                    "it points outside {} ({}), where the token is not sent",
+                    self.target.api_url,
+                    link.origin().ascii_serialization()
+                ));
+            }
+            return Ok(Some(next));
+        }
+        if self.target.forge == Forge::GitLab
+            && let Some(page) = header("x-next-page")
+        {
+            let page: u64 = page.parse().map_err(|_| format!("X-Next-Page `{}` is not a page number", self.scrub(page)))?;
+            let mut url = url::Url::parse(current).map_err(|e| e.to_string())?;
+            let pairs: Vec<(String, String)> =
+                url.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", &page.to_string());
+            return Ok(Some(url.to_string()));
+        }
+        Ok(None)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, body: &[u8], what: &str) -> Result<T, CommentError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| CommentError::Decode {
+            forge: self.target.forge,
+            what: what.to_string(),
+            detail: self.scrub(&format!("at `{}`: {}", e.path(), e.inner())),
+        })
+    }
+
+    /// Sends a request; GET, PATCH and PUT are tried again on 429, 5xx and no answer. A POST
+    /// is sent again only when it certainly never arrived (the connection failed).
+    async fn send(&self, method: Method, url: &str, body: Option<&serde_json::Value>, what: &str) -> Result<Answer, CommentError> {
+        let forge = self.target.forge;
+        let idempotent = method != Method::POST;
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .header(self.auth.0.clone(), self.auth.1.clone())
+                .header(reqwest::header::ACCEPT, if forge == Forge::GitHub { "application/vnd.github+json" } else { "application/json" });
+            if forge == Forge::GitHub {
+                request = request.header("X-GitHub-Api-Version", "2022-11-28");
+            }
+            if let Some(body) = body {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
+            }
+            let (retry, wait, failure) = match request.send().await {
+                Err(e) => {
+                    let connect = e.is_connect();
+                    let detail = self.scrub(&describe(&e.without_url()));
+                    // A failed connection sent nothing; anything else may have arrived.
+                    let retry = connect || idempotent;
+                    let maybe_done = !idempotent && !connect;
+                    (retry, None, CommentError::Transport { forge, what: what.to_string(), detail, maybe_done })
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let bytes = response.bytes().await.map_err(|e| CommentError::Transport {
+                        forge,
+                        what: what.to_string(),
+                        detail: self.scrub(&describe(&e.without_url())),
+                        maybe_done: !idempotent,
+                    })?;
+                    if status.is_success() {
+                        return Ok(Answer { body: bytes.to_vec(), headers });
+                    }
+                    let code = status.as_u16();
+                    let retry_after = headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::tallyfy::retry::parse_retry_after(v, SystemTime::now()));
+                    let transient = matches!(code, 429 | 500 | 502 | 503 | 504);
+                    let retry = transient && idempotent && retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER);
+                    let message = self.scrub(&server_message(&bytes));
+                    let hint = hint(self.target, code, &headers, &message);
+                    (retry, retry_after, CommentError::Status { forge, status: code, what: what.to_string(), message, hint })
+                }
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return Err(failure);
+            }
+            let delay = wait.unwrap_or(self.retry_delay * 2u32.pow(attempt - 1));
+            warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure.to_string().lines().next().unwrap_or_default(), "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters.
+fn server_message(body: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let text = match (&value["message"], &value["error"]) {
+        (serde_json::Value::String(s), _) | (_, serde_json::Value::String(s)) => s.clone(),
+        (serde_json::Value::Null, _) => String::from_utf8_lossy(body).trim().to_string(),
+        (other, _) => other.to_string(),
+    };
+    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    text
+}
+
+/// What to do about an error answer.
+fn hint(target: &CommentTarget, status: u16, headers: &reqwest::header::HeaderMap, message: &str) -> String {
+    let n = target.number;
+    let p = &target.project;
+    let rate_limited =
+        headers.get("x-ratelimit-remaining").is_some_and(|v| v.as_bytes() == b"0") || message.to_lowercase().contains("rate limit");
+    let later = "rate limited; run again later (the comment is edited in place, so a rerun never duplicates it)";
+    match (target.forge, status) {
+        (_, 429) => later.into(),
+        (Forge::GitHub, 403) if rate_limited => later.into(),
+        (Forge::GitHub, 401) => "GITHUB_TOKEN was not accepted: it is missing, expired or revoked. In a workflow pass `GITHUB_TOKEN: ${{ github.token }}` (the Action does)".into(),
+        (Forge::GitHub, 403) => "the token may not comment on this pull request: give the job `permissions: pull-requests: write`. A pull request from a fork gets a read-only token and no secrets, so it cannot get a comment".into(),
+        (Forge::GitHub, 404) => format!("no pull request #{n} in {p} that this token can see: check --repo and --pr; GitHub answers 404 when the token has no access to a private repository"),
+        (Forge::GitHub, 422) => "GitHub refused the comment as written (locked conversation, or too long)".into(),
+        (Forge::GitLab, 401) => "GITLAB_TOKEN was not accepted: it is missing, expired or revoked; use a project access token with the `api` scope".into(),
+        (Forge::GitLab, 403) => "the token may not comment on this merge request: it needs the `api` scope and at least the Reporter role, and the discussion must not be locked".into(),
+        (Forge::GitLab, 404) => format!("no merge request !{n} in project {p} that this token can see: check --project and --mr; GitLab answers 404 when the token may not read the project"),
+        (_, 500..=599) => "the server failed; run again later".into(),
+        _ => "see the message above".into(),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(commit: Option<&str>) -> CommentOptions {
+        CommentOptions {
+            marker: MARKER.to_string(),
+            commit: commit.map(str::to_string),
+            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_740_837_900),
+            retry_delay: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_body_gets_one_marker_and_a_footer_naming_commit_and_time() {
+        let plan = format!("{MARKER}\n### Tallyfy groups plan: 1 to create\n\nbody\n");
+        let text = compose(&plan, &options(Some("0123456789abcdef0123456789abcdef01234567")), GITHUB_MAX_CHARS);
+        insta::assert_snapshot!(text.replace(env!("CARGO_PKG_VERSION"), "VERSION"), @r"
+        <!-- tallyfy-groups plan -->
+        ### Tallyfy groups plan: 1 to create
+
+        body
+
+        <sub>For commit 0123456789abcdef0123456789abcdef01234567 · posted 2025-03-01 14:05 UTC · tallyfy-groups VERSION</sub>
+        ");
+        // No commit known: left out. A body without a marker gets one.
+        let text = compose("plain text", &options(None), GITHUB_MAX_CHARS);
+        assert_eq!(
+            text.replace(env!("CARGO_PKG_VERSION"), "VERSION"),
+            "<!-- tallyfy-groups plan -->\nplain text\n\n<sub>posted 2025-03-01 14:05 UTC · tallyfy-groups VERSION</sub>\n"
+        );
+        assert!(is_ours(&text, MARKER));
+        // A keyed marker replaces the renderer's own.
+        let keyed = CommentOptions { marker: marker(Some("prod")).expect("key"), ..options(None) };
+        let text = compose(&plan, &keyed, GITHUB_MAX_CHARS);
+        assert!(text.starts_with("<!-- tallyfy-groups plan: prod -->\n### Tallyfy"), "{text}");
+        assert!(!is_ours(&text, MARKER) && is_ours(&text, &keyed.marker));
+    }
+
+    #[test]
+    fn a_body_too_long_is_cut_at_a_line_with_a_note() {
+        let body: String = (0..10_000).map(|i| format!("line {i:05} of the plan\n")).collect();
+        let text = compose(&body, &options(Some("abcdef1")), GITHUB_MAX_CHARS);
+        assert!(text.chars().count() <= GITHUB_MAX_CHARS, "{}", text.chars().count());
+        assert!(text.contains("> [!NOTE]\n> Cut here: ") && text.contains("characters are left out"), "{}", &text[text.len() - 400..]);
+        assert!(text.ends_with(&format!("tallyfy-groups {}</sub>\n", env!("CARGO_PKG_VERSION"))));
+        let before_note = text.split("\n\n> [!NOTE]").next().expect("text");
+        assert!(before_note.ends_with("of the plan"), "cut at a line end: {:?}", &before_note[before_note.len() - 40..]);
+        // Multi-byte characters are counted as characters, never split.
+        let wide = "é".repeat(70_000);
+        let text = compose(&wide, &options(None), GITHUB_MAX_CHARS);
+        assert!(text.chars().count() <= GITHUB_MAX_CHARS);
+    }
+
+    #[test]
+    fn keys_and_commits_are_checked() {
+        assert_eq!(marker(None).expect("default"), MARKER);
+        assert!(marker(Some("a -->")).is_err() && marker(Some("x\ny")).is_err());
+        assert_eq!(check_commit(" ABCDEF1 ").expect("ok"), "abcdef1");
+        for bad in ["abc", "main", "g123456", &"a".repeat(65)] {
+            assert!(check_commit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_are_built_per_forge() {
+        let gh = CommentTarget::new(Forge::GitHub, "https://api.github.com/", "octo/repo", 7).expect("target");
+        assert_eq!(gh.list_url(), "https://api.github.com/repos/octo/repo/issues/7/comments?per_page=100");
+        assert_eq!(gh.edit_request(9), (Method::PATCH, "https://api.github.com/repos/octo/repo/issues/comments/9".into()));
+        assert_eq!(gh.create_request(), (Method::POST, "https://api.github.com/repos/octo/repo/issues/7/comments".into()));
+        let gl = CommentTarget::new(Forge::GitLab, "https://gitlab.example/api/v4", "group/sub/project", 3).expect("target");
+        assert_eq!(
+            gl.list_url(),
+            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fproject/merge_requests/3/notes?per_page=100&page=1&sort=asc&order_by=created_at"
+        );
+        assert_eq!(
+            gl.edit_request(5),
+            (Method::PUT, "https://gitlab.example/api/v4/projects/group%2Fsub%2Fproject/merge_requests/3/notes/5".into())
+        );
+        for (forge, bad) in
+            [(Forge::GitHub, "octo"), (Forge::GitHub, "a/b/c"), (Forge::GitHub, "o/.."), (Forge::GitLab, "a//b"), (Forge::GitLab, "a b")]
+        {
+            assert!(matches!(CommentTarget::new(forge, GITHUB_API_URL, bad, 1), Err(CommentError::Config(_))), "{bad}");
+        }
+        let insecure = CommentTarget::new(Forge::GitHub, "http://api.github.com", "o/r", 1).expect_err("plain http");
+        assert!(insecure.to_string().contains("https://"), "{insecure}");
+    }
+
+    #[test]
+    fn the_next_link_is_found_among_others() {
+        let h = r#"<https://api.github.com/repositories/1/issues/7/comments?page=1>; rel="prev", <https://api.github.com/repositories/1/issues/7/comments?page=3>; rel="next", <https://x/last>; rel="last""#;
+        assert_eq!(next_link(h).as_deref(), Some("https://api.github.com/repositories/1/issues/7/comments?page=3"));
+        assert_eq!(next_link(r#"<https://x/1>; rel="first", <https://x/9>; rel="last""#), None);
+        assert_eq!(next_link(""), None);
+    }
+
+    #[test]
+    fn utc_dates_are_right_across_leap_years() {
+        let at = |s: u64| utc(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01 00:00 UTC");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(at(1_709_251_199), "2024-02-29 23:59 UTC");
+        assert_eq!(at(4_102_444_800), "2100-01-01 00:00 UTC");
+    }
+}

@@ -1,0 +1,451 @@
+//! `--notify URL` for scheduled runs: after `plan` or `apply`, posts a JSON summary (Slack-
+//! compatible `text` plus structured fields) when drift was found or the run failed. The URL is
+//! a secret: it is never printed, and it is scrubbed from every error. Deciding and building
+//! the summary is pure; [`Webhook::send`] does network I/O.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::warn;
+
+use crate::apply::{ApplyReport, Outcome};
+use crate::plan::Plan;
+use crate::tallyfy::Secret;
+
+/// Group names and failures listed in a summary; the counts always cover all of them.
+pub const MAX_LISTED: usize = 20;
+/// Attempts at delivering a summary answered 429, 5xx or not at all.
+const ATTEMPTS: u32 = 3;
+/// Longest `Retry-After` waited for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The command that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Plan,
+    Apply,
+}
+
+/// Why a summary is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// `plan` found changes: Tallyfy differs from groups.yaml.
+    Drift,
+    /// `plan` failed or refused, so drift could not be checked.
+    PlanFailed,
+    /// `apply` found changes and made every one of them.
+    DriftCorrected,
+    /// `apply` failed, refused, or left actions failed, skipped or unknown.
+    ApplyFailed,
+}
+
+/// What a run learned, gathered as it goes (all optional: a run may fail before learning it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    #[serde(skip)]
+    pub organization: Option<String>,
+    pub plan: Option<PlanFacts>,
+    pub apply: Option<ApplyFacts>,
+}
+
+/// The plan's counts and the groups it changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanFacts {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub guests_to_invite: usize,
+    pub memberships_added: usize,
+    pub memberships_removed: usize,
+    /// The groups changed, in plan order (at most [`MAX_LISTED`]).
+    pub groups: Vec<String>,
+}
+
+impl PlanFacts {
+    pub fn of(plan: &Plan) -> Self {
+        let (added, removed) = crate::render::markdown::access_counts(plan);
+        let mut groups: Vec<String> = Vec::new();
+        for a in &plan.actions {
+            let name = match a {
+                crate::plan::Action::CreateGuest { .. } => continue,
+                crate::plan::Action::CreateGroup { after } | crate::plan::Action::UpdateGroup { after, .. } => &after.name,
+                crate::plan::Action::DeleteGroup { before, .. } => &before.name,
+            };
+            if groups.len() < MAX_LISTED && !groups.contains(name) {
+                groups.push(crate::names::visible(name).into_owned());
+            }
+        }
+        let s = &plan.summary;
+        PlanFacts {
+            create: s.create,
+            update: s.update,
+            delete: s.delete,
+            guests_to_invite: s.guests_to_invite,
+            memberships_added: added,
+            memberships_removed: removed,
+            groups,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.create + self.update + self.delete + self.guests_to_invite == 0
+    }
+}
+
+/// The apply report's counts and its first failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyFacts {
+    pub applied: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub unknown: usize,
+    /// `subject: error` of the first failed or unknown actions (at most [`MAX_LISTED`]).
+    pub failures: Vec<String>,
+}
+
+impl ApplyFacts {
+    pub fn of(report: &ApplyReport) -> Self {
+        let (applied, failed, skipped) = report.counts();
+        let failures = report
+            .results
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                Outcome::Failed { error } => Some(format!("{} {}: {}", r.verb, r.subject, first_line(error))),
+                Outcome::Unknown { reason } => Some(format!("{} {}: {}", r.verb, r.subject, first_line(reason))),
+                _ => None,
+            })
+            .take(MAX_LISTED)
+            .collect();
+        ApplyFacts { applied, failed, skipped, unknown: report.unknown(), failures }
+    }
+
+    fn total(&self) -> usize {
+        self.applied + self.failed + self.skipped + self.unknown
+    }
+}
+
+/// Whether a run that exited with `exit_code` sends a summary, and why.
+pub fn event(command: Command, exit_code: i32, facts: &Facts) -> Option<Event> {
+    match (command, exit_code) {
+        (Command::Plan, 0) => facts.plan.as_ref().is_some_and(|p| !p.is_empty()).then_some(Event::Drift),
+        (Command::Plan, 2) => Some(Event::Drift),
+        (Command::Plan, _) => Some(Event::PlanFailed),
+        (Command::Apply, 0) => facts.apply.as_ref().is_some_and(|a| a.total() > 0).then_some(Event::DriftCorrected),
+        (Command::Apply, _) => Some(Event::ApplyFailed),
+    }
+}
+
+/// Where the run can be seen: the GitHub Actions run or the GitLab job, from their standard
+/// variables (`GITHUB_SERVER_URL`, `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`; `CI_JOB_URL`).
+pub fn run_url(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let nonempty = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    if let (Some(server), Some(repo), Some(run)) = (nonempty("GITHUB_SERVER_URL"), nonempty("GITHUB_REPOSITORY"), nonempty("GITHUB_RUN_ID"))
+    {
+        return Some(format!("{}/{repo}/actions/runs/{run}", server.trim_end_matches('/')));
+    }
+    nonempty("CI_JOB_URL")
+}
+
+/// The JSON summary: `text` for Slack-compatible webhooks, and the same facts as fields.
+pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, error: Option<&str>, run_url: Option<&str>) -> Value {
+    let org = facts.organization.as_deref().map(|o| format!(" (organization {o})")).unwrap_or_default();
+    let mut text = match event {
+        Event::Drift => format!("Tallyfy groups drifted from groups.yaml{org}"),
+        Event::PlanFailed => format!("Tallyfy groups drift check failed{org}, exit {exit_code}"),
+        Event::DriftCorrected => format!("Tallyfy groups drifted from groups.yaml and apply corrected it{org}"),
+        Event::ApplyFailed => format!("Tallyfy groups apply failed{org}, exit {exit_code}"),
+    };
+    if let Some(p) = &facts.plan
+        && !p.is_empty()
+    {
+        text.push_str(&format!(
+            ": {} to create, {} to update, {} to delete; {} added, {} removed.",
+            p.create,
+            p.update,
+            p.delete,
+            crate::render::plural(p.memberships_added, "membership", "memberships"),
+            p.memberships_removed
+        ));
+        if !p.groups.is_empty() {
+            let listed = p.groups.len() as isize;
+            let more = (p.create + p.update + p.delete) as isize - listed;
+            text.push_str(&format!(
+                "\nGroups: {}{}",
+                p.groups.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ));
+        }
+    } else {
+        text.push('.');
+    }
+    if let Some(a) = &facts.apply {
+        text.push_str(&format!("\nApply: {} applied, {} failed, {} skipped, {} unknown.", a.applied, a.failed, a.skipped, a.unknown));
+        for f in a.failures.iter().take(5) {
+            text.push_str(&format!("\n• {f}"));
+        }
+    }
+    let error = error.map(|e| e.chars().take(2_000).collect::<String>());
+    if let Some(e) = &error {
+        text.push_str(&format!("\nError: {}", first_line(e)));
+    }
+    if let Some(url) = run_url {
+        text.push_str(&format!("\nRun: {url}"));
+    }
+    json!({
+        "text": text,
+        "tool": "tallyfy-groups",
+        "version": env!("CARGO_PKG_VERSION"),
+        "event": event,
+        "command": command,
+        "exit_code": exit_code,
+        "organization": facts.organization,
+        "run_url": run_url,
+        "plan": facts.plan,
+        "apply": facts.apply,
+        "error": error,
+    })
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// A webhook URL, checked, with everything of it that could be secret kept for scrubbing.
+#[derive(Clone)]
+pub struct Webhook {
+    url: Secret,
+    /// The URL, its path and query, and its query alone: replaced by `***` in any text shown.
+    secrets: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Webhook(***)")
+    }
+}
+
+impl Webhook {
+    /// Checks the URL: https, or http on loopback only. The error never shows the URL.
+    pub fn new(url: &Secret) -> Result<Self, String> {
+        let text = url.expose().trim();
+        let parsed =
+            url::Url::parse(text).map_err(|_| "the --notify URL is not a valid URL (it is not shown: it is a secret)".to_string())?;
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err("the --notify URL has no host".into()),
+        };
+        match parsed.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => return Err("the --notify URL uses plain http:// on a non-loopback host; use https:// (the URL is a secret)".into()),
+            _ => return Err("the --notify URL must start with https://".into()),
+        }
+        let mut secrets = vec![text.to_string(), parsed.to_string()];
+        let path_and_query = &parsed[url::Position::BeforePath..];
+        if path_and_query.len() >= 6 {
+            secrets.push(path_and_query.to_string());
+        }
+        if parsed.path().len() >= 6 {
+            secrets.push(parsed.path().to_string());
+        }
+        if let Some(q) = parsed.query().filter(|q| q.len() >= 6) {
+            secrets.push(q.to_string());
+        }
+        // Longest first, so a shorter secret never leaves part of a longer one behind.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("tallyfy-groups/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none());
+        if parsed.scheme() == "http" {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| format!("could not set up the HTTP client: {}", e.without_url()))?;
+        Ok(Webhook { url: Secret::new(text), secrets, http })
+    }
+
+    /// Replaces every part of the URL that could be secret with `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+    }
+
+    /// Posts the summary; tries again on 429, 5xx and no answer. The error never shows the URL.
+    pub async fn send(&self, payload: &Value, retry_delay: Duration) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .http
+                .post(self.url.expose())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(payload.to_string())
+                .send()
+                .await;
+            let (failure, retry_after) = match sent {
+                Err(e) => (format!("no answer: {}", describe(&e.without_url())), None),
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::tallyfy::retry::parse_retry_after(v, SystemTime::now()));
+                    if status.is_success() {
+                        return Ok(());
+                    }
+                    let body = response.text().await.unwrap_or_default();
+                    let body: String = body.chars().filter(|c| !c.is_control()).take(300).collect();
+                    let failure = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") });
+                    if status.is_redirection() || !(status.as_u16() == 429 || status.is_server_error()) {
+                        return Err(self.scrub(&failure));
+                    }
+                    (failure, retry_after)
+                }
+            };
+            if attempt >= ATTEMPTS || retry_after.is_some_and(|d| d > MAX_RETRY_AFTER) {
+                return Err(self.scrub(&failure));
+            }
+            let delay = retry_after.unwrap_or(retry_delay * 2u32.pow(attempt - 1));
+            warn!(attempt, "the notification was not delivered ({}); trying again", self.scrub(&failure));
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drift() -> Facts {
+        Facts {
+            organization: Some("acme".into()),
+            plan: Some(PlanFacts {
+                create: 1,
+                update: 2,
+                delete: 0,
+                guests_to_invite: 1,
+                memberships_added: 3,
+                memberships_removed: 1,
+                groups: vec!["Finance".into(), "Ops".into(), "Sales".into()],
+            }),
+            apply: None,
+        }
+    }
+
+    #[test]
+    fn only_drift_and_failures_are_sent() {
+        let none = Facts::default();
+        let empty_plan = Facts { plan: Some(PlanFacts::default()), ..Facts::default() };
+        assert_eq!(event(Command::Plan, 0, &empty_plan), None);
+        assert_eq!(event(Command::Plan, 0, &drift()), Some(Event::Drift), "changes without --detailed-exitcode");
+        assert_eq!(event(Command::Plan, 2, &drift()), Some(Event::Drift));
+        assert_eq!(event(Command::Plan, 1, &none), Some(Event::PlanFailed));
+        assert_eq!(event(Command::Plan, 3, &drift()), Some(Event::PlanFailed), "a refused plan is a failed check");
+        let applied = Facts { apply: Some(ApplyFacts { applied: 2, ..ApplyFacts::default() }), ..Facts::default() };
+        assert_eq!(event(Command::Apply, 0, &none), None, "nothing to do");
+        assert_eq!(event(Command::Apply, 0, &applied), Some(Event::DriftCorrected));
+        assert_eq!(event(Command::Apply, 1, &applied), Some(Event::ApplyFailed));
+        assert_eq!(event(Command::Apply, 3, &none), Some(Event::ApplyFailed));
+        assert_eq!(event(Command::Apply, 130, &none), Some(Event::ApplyFailed));
+    }
+
+    #[test]
+    fn the_summary_reads_well_and_carries_the_fields() {
+        let url = "https://github.com/o/r/actions/runs/42";
+        let mut drift = payload(Event::Drift, Command::Plan, 2, &drift(), None, Some(url));
+        assert_eq!(drift["version"], env!("CARGO_PKG_VERSION"));
+        drift["version"] = json!("VERSION");
+        insta::assert_json_snapshot!(drift, @r#"
+        {
+          "apply": null,
+          "command": "plan",
+          "error": null,
+          "event": "drift",
+          "exit_code": 2,
+          "organization": "acme",
+          "plan": {
+            "create": 1,
+            "delete": 0,
+            "groups": [
+              "Finance",
+              "Ops",
+              "Sales"
+            ],
+            "guests_to_invite": 1,
+            "memberships_added": 3,
+            "memberships_removed": 1,
+            "update": 2
+          },
+          "run_url": "https://github.com/o/r/actions/runs/42",
+          "text": "Tallyfy groups drifted from groups.yaml (organization acme): 1 to create, 2 to update, 0 to delete; 3 memberships added, 1 removed.\nGroups: Finance, Ops, Sales\nRun: https://github.com/o/r/actions/runs/42",
+          "tool": "tallyfy-groups",
+          "version": "VERSION"
+        }
+        "#);
+        let failed = Facts {
+            organization: Some("acme".into()),
+            plan: None,
+            apply: Some(ApplyFacts {
+                applied: 1,
+                failed: 1,
+                skipped: 0,
+                unknown: 0,
+                failures: vec!["update group \"Ops\": 422 name taken".into()],
+            }),
+        };
+        let p = payload(Event::ApplyFailed, Command::Apply, 1, &failed, Some("1 action failed\n  more"), None);
+        assert_eq!(
+            p["text"],
+            "Tallyfy groups apply failed (organization acme), exit 1.\nApply: 1 applied, 1 failed, 0 skipped, 0 unknown.\n• update group \"Ops\": 422 name taken\nError: 1 action failed"
+        );
+        assert_eq!(p["error"], "1 action failed\n  more");
+    }
+
+    #[test]
+    fn the_run_is_found_in_github_or_gitlab_variables() {
+        fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        }
+        const GH: &[(&str, &str)] = &[("GITHUB_SERVER_URL", "https://github.com/"), ("GITHUB_REPOSITORY", "o/r"), ("GITHUB_RUN_ID", "7")];
+        let gh = GH;
+        assert_eq!(run_url(vars(gh)).as_deref(), Some("https://github.com/o/r/actions/runs/7"));
+        assert_eq!(run_url(vars(&[("CI_JOB_URL", "https://gitlab.com/g/p/-/jobs/9")])).as_deref(), Some("https://gitlab.com/g/p/-/jobs/9"));
+        assert_eq!(run_url(vars(&[("GITHUB_RUN_ID", "7")])), None);
+    }
+
+    #[test]
+    fn the_url_is_checked_without_being_shown() {
+        for (bad, why) in [
+            ("hooks.example.com/services/SECRET123", "not a valid URL"),
+            ("http://hooks.example.com/services/SECRET123", "plain http://"),
+            ("ftp://hooks.example.com/services/SECRET123", "https://"),
+        ] {
+            let e = Webhook::new(&Secret::new(bad)).expect_err(bad);
+            assert!(e.contains(why) && !e.contains("SECRET123"), "{e}");
+        }
+        let hook = Webhook::new(&Secret::new("https://hooks.example.com/services/T0/B0/SECRET123?token=QSECRET")).expect("valid");
+        let text = hook.scrub("POST https://hooks.example.com/services/T0/B0/SECRET123?token=QSECRET failed; path /services/T0/B0/SECRET123?token=QSECRET; q token=QSECRET");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert_eq!(format!("{hook:?}"), "Webhook(***)");
+        assert!(Webhook::new(&Secret::new("http://127.0.0.1:9/hook")).is_ok());
+    }
+}
