@@ -10,8 +10,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::client::{MIN_SCRUBBED_SECRET, describe};
-use crate::{ApiError, ConfigError, RetryPolicy, Secret, check_base_url, retry};
+use crate::config::{ConfigError, MIN_SCRUBBED_SECRET, Secret, check_base_url};
+use crate::error::describe;
+use crate::{ApiError, RetryPolicy, retry};
 
 /// How the client proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use crate::auth::Credentials;
+pub use crate::config::{ConfigError, Secret, check_base_url};
+use crate::error::describe;
 pub use crate::error::{ApiError, PagingProblem};
 use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
@@ -27,58 +29,8 @@ pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 /// Connection failures or timeouts in a row (across all requests) after which the API is taken
 /// to have stopped answering, and nothing more is sent.
 pub const STOP_AFTER_FAILURES: u32 = 5;
-/// Secrets shorter than this are not scrubbed from server text (it would mangle the text; real
-/// tokens are far longer).
-pub(crate) const MIN_SCRUBBED_SECRET: usize = 6;
 /// Requests in flight at once unless told otherwise.
 pub const DEFAULT_PARALLELISM: u16 = 4;
-
-/// A secret: an access token or a client secret. It never shows in `Debug`, and has no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Why a client could not be configured.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("API URL `{0}` is not a valid URL")]
-    BadUrl(String),
-    #[error(
-        "API URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
-    )]
-    InsecureUrl(String),
-    #[error("organization id `{0}` may contain only letters, digits, `-` and `_`")]
-    BadOrg(String),
-    #[error("the access token is empty")]
-    EmptyToken,
-    #[error("the access token contains characters that cannot be sent in an HTTP header (a line break?)")]
-    BadToken,
-    #[error("the client id or the client secret is empty")]
-    EmptyClientCredentials,
-    #[error("token URL `{0}` is not a valid URL (TALLYFY_TOKEN_URL / --token-url)")]
-    BadTokenUrl(String),
-    #[error(
-        "token URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
-    )]
-    InsecureTokenUrl(String),
-    #[error("could not set up the HTTP client: {0}")]
-    Http(String),
-}
 
 /// Everything the client needs to talk to one organization.
 #[derive(Debug, Clone)]
@@ -113,30 +65,6 @@ impl ClientConfig {
             parallelism: usize::from(DEFAULT_PARALLELISM),
         }
     }
-}
-
-/// Checks an API base URL: parseable, and https unless the host is loopback.
-pub fn check_base_url(url: &str) -> Result<String, ConfigError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::BadUrl(url.to_string()))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" => {
-            let loopback = match parsed.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if !loopback {
-                return Err(ConfigError::InsecureUrl(url.to_string()));
-            }
-        }
-        _ => return Err(ConfigError::BadUrl(url.to_string())),
-    }
-    if parsed.host().is_none() {
-        return Err(ConfigError::BadUrl(url.to_string()));
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// A request as a plain value: unit-testable without a server.
@@ -875,18 +803,6 @@ fn decode<T: DeserializeOwned>(req: &ApiRequest, body: &[u8]) -> Result<T, ApiEr
         path: req.path_only().to_string(),
         detail: format!("at `{}`: {}", e.path(), e.inner()),
     })
-}
-
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn first_line(e: &ApiError) -> String {

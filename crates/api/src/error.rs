@@ -308,6 +308,19 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
+/// A transport error with every cause in its chain, for messages.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod org;
 pub mod retry;
