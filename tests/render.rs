@@ -298,3 +298,38 @@ fn apply_report_with_unknown_outcomes() {
     insta::assert_snapshot!(text::render_report(&report, false));
     insta::assert_snapshot!(json::render_report(&report));
 }
+
+#[test]
+fn json_plan_warnings_are_objects_with_a_kind() {
+    use tallyfy_groups::warning::{At, Warning};
+    let mut plan = sample();
+    plan.warnings = vec![
+        Warning::NoRemovalsKeeps { group: "Ops".into(), members: 2, guests: 1 },
+        Warning::PreviouslyUnmatched {
+            at: At { file: "groups.yaml".into(), line: 4, column: 17 },
+            old: "Onbaording Team".into(),
+            group: "Onboarding Specialists".into(),
+            closest: Some("Onboarding Team".into()),
+        },
+        Warning::GuestPacing { invites: 40, per_hour: 30, extra_minutes: 20 },
+    ];
+    let v: serde_json::Value = serde_json::from_str(&json::render_plan(&plan)).expect("json");
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v["warnings"]).expect("json"));
+    // The text rendering says the same warnings in the same order.
+    let text = text::render_plan(&plan, false);
+    let said: Vec<&str> = v["warnings"].as_array().into_iter().flatten().filter_map(|w| w["message"].as_str()).collect();
+    let shown: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  ! ")).collect();
+    assert_eq!(said, shown);
+}
+
+/// A saved plan's file, byte for byte (the tool's version and so the checksum replaced).
+#[test]
+fn saved_plan() {
+    use tallyfy_groups::saved;
+    let text = saved::to_text(&sample());
+    let doc = saved::parse("plan.json", &text).expect("a saved plan reads back");
+    assert_eq!(doc.saved_plan_version, saved::SAVED_PLAN_VERSION);
+    let version = format!("\"written_by\": \"{}\"", doc.written_by);
+    let shown = text.replace(&version, "\"written_by\": \"tallyfy-groups [version]\"").replace(&doc.checksum, "sha256:[checksum]");
+    insta::assert_snapshot!(shown);
+}
