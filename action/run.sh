@@ -200,7 +200,7 @@ cat "$out/apply.log" >&2
         failure "The apply failed (exit $code)" "$out/apply.log"
     fi
 } >> "$GITHUB_STEP_SUMMARY"
-if [ -s "$report" ] && grep -q '"verb"' "$report"; then changes=true; else changes=false; fi
+if [ -s "$report" ] && grep -q '"index"' "$report"; then changes=true; else changes=false; fi
 output exit-code "$code"
 output has-changes "$changes"
 if [ -s "$report" ]; then output report-file "$report"; else output report-file ""; fi

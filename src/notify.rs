@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::apply::{ApplyReport, Outcome};
 use crate::plan::Plan;
+use crate::render::words;
 use crate::tallyfy::Secret;
 
 /// Group names and failures listed in a summary; the counts always cover all of them.
@@ -112,10 +113,10 @@ impl ApplyFacts {
         let failures = report
             .results
             .iter()
-            .filter_map(|r| match &r.outcome {
-                Outcome::Failed { error } => Some(format!("{} {}: {}", r.verb, r.subject, first_line(error))),
-                Outcome::Unknown { reason } => Some(format!("{} {}: {}", r.verb, r.subject, first_line(reason))),
-                _ => None,
+            .filter(|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Unknown { .. }))
+            .filter_map(|r| {
+                let detail = words::outcome_detail(&r.outcome)?;
+                Some(format!("{} {}: {}", words::verb(r.action), words::subject(&r.subject), first_line(&detail)))
             })
             .take(MAX_LISTED)
             .collect();

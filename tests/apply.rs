@@ -7,11 +7,12 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use tallyfy_groups::apply::{self, ApplyOptions, Outcome};
+use tallyfy_groups::apply::{self, ApplyOptions, ErrorKind, Outcome, SkipReason, UnknownReason};
 use tallyfy_groups::desired::load_str;
 use tallyfy_groups::diff::DiffOptions;
 use tallyfy_groups::model::{Email, GroupId, LiveGroup, LiveState, User, UserId, UserStatus};
 use tallyfy_groups::plan::Target;
+use tallyfy_groups::render::words;
 use tallyfy_groups::tallyfy::{Client, ClientConfig, RetryPolicy, Secret};
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -182,7 +183,7 @@ async fn an_update_whose_re_read_is_not_whole_is_refused() {
             .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
-        matches!(&report.results[0].outcome, Outcome::Failed { error } if error.contains("refusing to write group \"Change\" (id g2)") && error.contains("`guests` was null")),
+        matches!(&report.results[0].outcome, Outcome::Failed { error } if error.kind == ErrorKind::UnreadLists && error.message.contains("refusing to write group \"Change\" (id g2)") && error.message.contains("`guests` was null")),
         "{report:?}"
     );
 }
@@ -193,10 +194,9 @@ async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
     mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": []})).await;
     Mock::given(method("POST"))
         .and(path("/organizations/o/guests"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "The email is invalid.", "errors": {"email": ["The email is invalid."]}})),
-        )
+        .respond_with(ResponseTemplate::new(422).set_body_json(
+            json!({"message": "The email is invalid.", "code": "invalid_email", "errors": {"email": ["The email is invalid."]}}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -217,18 +217,27 @@ async fn a_failure_never_stops_the_others_and_dependents_are_skipped() {
         .await;
 
     let report = apply::apply(&plan(), &client(&server), &options(), None).await;
-    let outcomes: Vec<(&str, &Outcome)> = report.results.iter().map(|r| (r.subject.as_str(), &r.outcome)).collect();
+    let subjects: Vec<String> = report.results.iter().map(|r| words::subject(&r.subject)).collect();
+    let outcomes: Vec<(&str, &Outcome)> = subjects.iter().map(String::as_str).zip(report.results.iter().map(|r| &r.outcome)).collect();
+    // Which action failed, with which status and Tallyfy error code, is data in the report.
+    assert_eq!(report.results.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     assert!(
-        matches!(outcomes[0], ("guest new@partner.example", Outcome::Failed { error }) if error.contains("The email is invalid.")),
+        matches!(outcomes[0], ("guest new@partner.example", Outcome::Failed { error })
+            if error.kind == ErrorKind::Http && error.status == Some(422) && error.code.as_deref() == Some("invalid_email") && error.message.contains("The email is invalid.")),
         "{outcomes:?}"
     );
     assert!(
-        matches!(outcomes[1], ("group \"New\"", Outcome::Skipped { reason }) if reason == "guest new@partner.example could not be invited"),
+        matches!(outcomes[1], ("group \"New\"", Outcome::Skipped { reason: SkipReason::GuestNotInvited { email } }) if email.as_str() == "new@partner.example"),
         "{outcomes:?}"
     );
     assert!(
-        matches!(outcomes[2], ("group \"Change\"", Outcome::Failed { error }) if error.contains("members.0: The selected members.0 is invalid.")),
+        matches!(outcomes[2], ("group \"Change\"", Outcome::Failed { error })
+            if error.status == Some(422) && error.code.is_none() && error.message.contains("members.0: The selected members.0 is invalid.")),
         "{outcomes:?}"
+    );
+    assert!(
+        matches!(&report.results[2].subject, apply::Subject::Group { id: Some(id), name } if id.0 == "g2" && name == "Change"),
+        "{report:?}"
     );
     assert_eq!(outcomes[3], ("group \"Gone\"", &Outcome::Applied));
     assert_eq!(report.counts(), (1, 2, 1));
@@ -249,11 +258,7 @@ async fn an_interrupted_apply_finishes_what_started_and_reports_the_rest() {
     let report = apply::apply(&managed_plan(), &client(&server), &options, None).await;
     assert_eq!(report.counts(), (1, 0, 3), "{report:?}");
     assert_eq!(
-        report
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Skipped { reason: "apply was interrupted before this action started".into() })
-            .count(),
+        report.results.iter().filter(|r| r.outcome == Outcome::Skipped { reason: SkipReason::Interrupted }).count(),
         3,
         "{report:?}"
     );
@@ -302,9 +307,7 @@ async fn when_the_api_stops_answering_the_rest_is_skipped_at_once() {
     let (applied, failed, skipped) = report.counts();
     assert_eq!((applied, failed, skipped), (0, 1, 7), "{report:?}");
     assert!(
-        report.results[1..]
-            .iter()
-            .all(|r| matches!(&r.outcome, Outcome::Skipped { reason } if reason.starts_with("the API stopped answering"))),
+        report.results[1..].iter().all(|r| matches!(&r.outcome, Outcome::Skipped { reason: SkipReason::StoppedAnswering { .. } })),
         "{report:?}"
     );
 }
@@ -325,7 +328,9 @@ async fn a_create_whose_reread_fails_is_reported_unknown() {
             .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
-        matches!(&report.results[0].outcome, Outcome::Unknown { reason } if reason.contains("whether it took effect is unknown") && reason.contains("run plan again")),
+        matches!(&report.results[0].outcome, Outcome::Unknown { reason: UnknownReason::ReadBackFailed, error: Some(e) } if e.kind == ErrorKind::Unconfirmed && e.status == Some(500))
+            && words::outcome_detail(&report.results[0].outcome)
+                .is_some_and(|s| s.contains("whether it took effect is unknown") && s.contains("run plan again")),
         "{report:?}"
     );
     assert_eq!(report.counts(), (0, 0, 0));
@@ -366,10 +371,10 @@ async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client(&server), &options, Some(progress)))
         .await
         .expect("neither the update nor the interrupt waits for the paced invitation");
-    let outcome = |subject: &str| report.results.iter().find(|r| r.subject == subject).map(|r| r.outcome.clone());
+    let outcome = |subject: &str| report.results.iter().find(|r| words::subject(&r.subject) == subject).map(|r| r.outcome.clone());
     assert_eq!(outcome("guest first@partner.example"), Some(Outcome::Applied));
     assert_eq!(outcome("group \"Change\""), Some(Outcome::Applied));
-    let interrupted = Some(Outcome::Skipped { reason: "apply was interrupted before this action started".into() });
+    let interrupted = Some(Outcome::Skipped { reason: SkipReason::Interrupted });
     assert_eq!(outcome("guest second@partner.example"), interrupted);
     assert_eq!(outcome("group \"First\""), interrupted);
     assert_eq!(outcome("group \"Second\""), interrupted);
@@ -418,7 +423,8 @@ async fn a_second_interrupt_abandons_the_requests_in_flight_and_still_reports() 
         .await
         .expect("a second interrupt does not wait for the request in flight");
     assert!(
-        matches!(&report.results[0].outcome, Outcome::Unknown { reason } if reason.contains("in flight") && reason.contains("run plan again")),
+        matches!(&report.results[0].outcome, Outcome::Unknown { reason: UnknownReason::AbandonedInFlight, error: None })
+            && words::outcome_detail(&report.results[0].outcome).is_some_and(|s| s.contains("in flight") && s.contains("run plan again")),
         "{report:?}"
     );
     assert!(report.results[1..].iter().all(|r| matches!(r.outcome, Outcome::Skipped { .. })), "{report:?}");
@@ -445,6 +451,6 @@ async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
         .await
         .expect("the apply ends once the API stopped answering");
-    let second = report.results.iter().find(|r| r.subject == "guest second@partner.example").map(|r| r.outcome.clone());
-    assert!(matches!(&second, Some(Outcome::Skipped { reason }) if reason.starts_with("the API stopped answering")), "{report:?}");
+    let second = report.results.iter().find(|r| words::subject(&r.subject) == "guest second@partner.example").map(|r| r.outcome.clone());
+    assert!(matches!(&second, Some(Outcome::Skipped { reason: SkipReason::StoppedAnswering { .. } })), "{report:?}");
 }

@@ -454,7 +454,7 @@ fn every_format_goes_to_stdout_alone() {
     );
     let js = sb(d, &["plan", "-f", ex, "--format", "json", "-v"]).expect_code(0);
     let v: Value = serde_json::from_str(&js.stdout).expect("stdout is pure JSON even with -v");
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["summary"]["api_calls"], 7);
     assert!(js.stderr.contains("read live state"), "{}", js.stderr);
     let schema = Cli::new(d).args(&["schema"]).run().expect_code(0);

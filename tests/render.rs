@@ -1,10 +1,11 @@
 //! Snapshot tests of every rendering: text (plain and colored), markdown (full, truncated, with
 //! baseline origins), JSON, and the apply report.
 
-use tallyfy_groups::apply::{ActionResult, ApplyReport, Outcome};
+use tallyfy_groups::apply::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
 use tallyfy_groups::desired::load_str;
 use tallyfy_groups::diff::{DiffOptions, diff};
 use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups::plan::ActionKind;
 use tallyfy_groups::plan::{self, GuardLimits, Plan, Target};
 use tallyfy_groups::render::{json, markdown, text};
 use tallyfy_groups::resolve::{Directory, resolve};
@@ -162,18 +163,36 @@ fn renderings_are_byte_identical_across_runs() {
 fn apply_report() {
     let report = ApplyReport {
         results: vec![
-            ActionResult { verb: "invite".into(), subject: "guest liaison@partner.example".into(), outcome: Outcome::Applied },
             ActionResult {
-                verb: "create".into(),
-                subject: "group \"Product Council\"".into(),
-                outcome: Outcome::Failed { error: "POST /organizations/org1/groups failed with HTTP 422: The name has already been taken.\n    hint: Tallyfy rejected the values; fix them in groups.yaml".into() },
+                index: 0,
+                action: ActionKind::InviteGuest,
+                subject: Subject::Guest { email: Email::new("liaison@partner.example") },
+                outcome: Outcome::Applied,
             },
-            ActionResult { verb: "update".into(), subject: "group \"Ops\"".into(), outcome: Outcome::Skipped { reason: "guest x@y.co could not be invited".into() } },
+            ActionResult {
+                index: 1,
+                action: ActionKind::CreateGroup,
+                subject: Subject::Group { id: None, name: "Product Council".into() },
+                outcome: Outcome::Failed {
+                    error: ActionError {
+                        kind: ErrorKind::Http,
+                        status: Some(422),
+                        code: Some("validation_failed".into()),
+                        message: "POST /organizations/org1/groups failed with HTTP 422: The name has already been taken.\n    hint: Tallyfy rejected the values; fix them in groups.yaml".into(),
+                    },
+                },
+            },
+            ActionResult {
+                index: 2,
+                action: ActionKind::UpdateGroup,
+                subject: Subject::Group { id: Some(GroupId("0b2".into())), name: "Ops".into() },
+                outcome: Outcome::Skipped { reason: SkipReason::GuestNotInvited { email: Email::new("x@y.co") } },
+            },
         ],
         allow_removals: Some("offboarding the 2025 contractors".into()),
     };
     insta::assert_snapshot!(text::render_report(&report, false));
-    insta::assert_json_snapshot!(report);
+    insta::assert_snapshot!(json::render_report(&report));
 }
 
 #[test]
@@ -232,9 +251,17 @@ fn hostile_live_text_is_shown_escaped() {
     // The report too: subjects and server messages cannot forge lines.
     let report = ApplyReport {
         results: vec![ActionResult {
-            verb: "delete".into(),
-            subject: "group \"Gone\u{202e}txt.exe\"".into(),
-            outcome: Outcome::Failed { error: "DELETE x failed with HTTP 500: boom\u{1b}[2K\r\u{200b}".into() },
+            index: 0,
+            action: ActionKind::DeleteGroup,
+            subject: Subject::Group { id: Some(GroupId("3".into())), name: "Gone\u{202e}txt.exe".into() },
+            outcome: Outcome::Failed {
+                error: ActionError {
+                    kind: ErrorKind::Http,
+                    status: Some(500),
+                    code: None,
+                    message: "DELETE x failed with HTTP 500: boom\u{1b}[2K\r\u{200b}".into(),
+                },
+            },
         }],
         allow_removals: None,
     };
@@ -246,14 +273,63 @@ fn apply_report_with_unknown_outcomes() {
     let report = ApplyReport {
         results: vec![
             ActionResult {
-                verb: "create".into(),
-                subject: "group \"Product Council\"".into(),
-                outcome: Outcome::Unknown { reason: "POST /organizations/org1/groups failed with HTTP 502; whether it took effect is unknown, because reading it back failed too: GET /organizations/org1/groups failed with HTTP 503\n    hint: run plan again: it shows whether the create is still needed".into() },
+                index: 0,
+                action: ActionKind::CreateGroup,
+                subject: Subject::Group { id: None, name: "Product Council".into() },
+                outcome: Outcome::Unknown {
+                    reason: UnknownReason::ReadBackFailed,
+                    error: Some(ActionError {
+                        kind: ErrorKind::Unconfirmed,
+                        status: Some(502),
+                        code: None,
+                        message: "POST /organizations/org1/groups failed with HTTP 502; whether it took effect is unknown, because reading it back failed too: GET /organizations/org1/groups failed with HTTP 503\n    hint: run plan again: it shows whether the create is still needed".into(),
+                    }),
+                },
             },
-            ActionResult { verb: "update".into(), subject: "group \"Ops\"".into(), outcome: Outcome::Skipped { reason: "the API stopped answering (5 connection failures or timeouts in a row); not started".into() } },
+            ActionResult {
+                index: 1,
+                action: ActionKind::UpdateGroup,
+                subject: Subject::Group { id: Some(GroupId("0b2".into())), name: "Ops".into() },
+                outcome: Outcome::Skipped { reason: SkipReason::StoppedAnswering { failures: 5 } },
+            },
         ],
         allow_removals: None,
     };
     insta::assert_snapshot!(text::render_report(&report, false));
-    insta::assert_json_snapshot!(report);
+    insta::assert_snapshot!(json::render_report(&report));
+}
+
+#[test]
+fn json_plan_warnings_are_objects_with_a_kind() {
+    use tallyfy_groups::warning::{At, Warning};
+    let mut plan = sample();
+    plan.warnings = vec![
+        Warning::NoRemovalsKeeps { group: "Ops".into(), members: 2, guests: 1 },
+        Warning::PreviouslyUnmatched {
+            at: At { file: "groups.yaml".into(), line: 4, column: 17 },
+            old: "Onbaording Team".into(),
+            group: "Onboarding Specialists".into(),
+            closest: Some("Onboarding Team".into()),
+        },
+        Warning::GuestPacing { invites: 40, per_hour: 30, extra_minutes: 20 },
+    ];
+    let v: serde_json::Value = serde_json::from_str(&json::render_plan(&plan)).expect("json");
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v["warnings"]).expect("json"));
+    // The text rendering says the same warnings in the same order.
+    let text = text::render_plan(&plan, false);
+    let said: Vec<&str> = v["warnings"].as_array().into_iter().flatten().filter_map(|w| w["message"].as_str()).collect();
+    let shown: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  ! ")).collect();
+    assert_eq!(said, shown);
+}
+
+/// A saved plan's file, byte for byte (the tool's version and so the checksum replaced).
+#[test]
+fn saved_plan() {
+    use tallyfy_groups::saved;
+    let text = saved::to_text(&sample());
+    let doc = saved::parse("plan.json", &text).expect("a saved plan reads back");
+    assert_eq!(doc.saved_plan_version, saved::SAVED_PLAN_VERSION);
+    let version = format!("\"written_by\": \"{}\"", doc.written_by);
+    let shown = text.replace(&version, "\"written_by\": \"tallyfy-groups [version]\"").replace(&doc.checksum, "sha256:[checksum]");
+    insta::assert_snapshot!(shown);
 }

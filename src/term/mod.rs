@@ -31,6 +31,7 @@ use crate::plan::{self, Plan, Target};
 use crate::render;
 use crate::saved;
 use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret};
+use tallyfy_groups_core::warning::{Problem as WarningProblem, Warning};
 use tallyfy_groups_sandbox as embedded;
 
 /// How the process ends.
@@ -362,33 +363,24 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     let mut baseline_warnings = Vec::new();
     match baseline {
         Baseline::None => {}
-        Baseline::Invalid(problems) => baseline_warnings.push(format!(
-            "the baseline (--baseline) is invalid, so no change is labelled as introduced or drift: {}",
-            one_line(&problems.0)
-        )),
+        Baseline::Invalid(problems) => {
+            baseline_warnings.push(Warning::BaselineInvalid { problems: problems.0.iter().map(WarningProblem::from).collect() })
+        }
         Baseline::Loaded(baseline) => {
             let base_options = DiffOptions { keep_going: true, ..options.clone() };
             match make_plan(&baseline, &live, &base_options, conn.org.target.clone()) {
                 Ok(base_plan) => {
                     plan::label_origins(&mut plan, &base_plan);
                     if !base_plan.errors.is_empty() {
-                        baseline_warnings.push(format!(
-                            "the baseline (--baseline) does not resolve, so changes to these groups count as introduced: {}",
-                            one_line(&base_plan.errors)
-                        ));
+                        baseline_warnings
+                            .push(Warning::BaselineUnresolved { problems: base_plan.errors.iter().map(WarningProblem::from).collect() });
                     }
                 }
-                Err(e) => baseline_warnings.push(format!(
-                    "the baseline (--baseline) could not be planned, so no change is labelled: {}",
-                    e.to_string().replace('\n', " ")
-                )),
+                Err(e) => baseline_warnings.push(Warning::BaselineNotPlanned { error: e.to_string() }),
             }
         }
     }
-    if !baseline_warnings.is_empty() {
-        plan.warnings.extend(baseline_warnings);
-        plan.warnings.sort();
-    }
+    plan.warnings.extend(baseline_warnings);
     plan.guard.allow(args.allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
@@ -403,7 +395,7 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     if plan.guard.refuses() {
         return Err(Error::Refused(format!(
             "the removal guard tripped ({}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with --allow-removals \"why\"",
-            plan.guard.tripped.join("; ")
+            render::words::guard_trips(&plan.guard.tripped)
         )));
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
@@ -515,8 +507,9 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
 async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Plan, Error> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
     let live = fetch(&conn.org.api, needs_guests).await?;
-    saved::check(saved_plan, &conn.org.target.api_url, &conn.org.target.org, &live).map_err(Error::Refused)?;
-    saved_plan.to_plan(&live).map_err(Error::Refused)
+    let refused = |s: saved::Staleness| Error::Refused(render::words::staleness(&s));
+    saved::check(saved_plan, &conn.org.target.api_url, &conn.org.target.org, &live).map_err(refused)?;
+    saved_plan.to_plan(&live).map_err(refused)
 }
 
 /// Refuses a plan whose removal guard tripped, unless overridden with a reason.
@@ -534,13 +527,13 @@ fn check_guard(plan: &mut Plan, allow_removals: Option<&str>) -> Result<(), Erro
         }
         None => Err(Error::Refused(format!(
             "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
-            plan.guard.tripped.join("; ")
+            render::words::guard_trips(&plan.guard.tripped)
         ))),
     }
 }
 
 fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    let json = render::json::render_report(report);
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }
 
@@ -558,22 +551,6 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
         None => print(&yaml),
     }
     Ok(ExitStatus::Success)
-}
-
-/// Problems on one line (`file:line:col: message; ...`), the first five and a count of the rest.
-fn one_line(problems: &[crate::desired::Diagnostic]) -> String {
-    let mut parts: Vec<String> = problems
-        .iter()
-        .take(5)
-        .map(|d| match &d.at {
-            Some(at) => format!("{at}: {}", d.message),
-            None => d.message.clone(),
-        })
-        .collect();
-    if problems.len() > 5 {
-        parts.push(format!("and {} more", problems.len() - 5));
-    }
-    parts.join("; ")
 }
 
 /// `--notify`, checked before anything else runs (the URL is never shown).

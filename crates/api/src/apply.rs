@@ -10,8 +10,9 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use tallyfy_groups_core::model::Email;
-use tallyfy_groups_core::plan::{Action, Plan};
-pub use tallyfy_groups_core::report::{ActionResult, ApplyReport, Outcome};
+use tallyfy_groups_core::plan::Phase;
+use tallyfy_groups_core::plan::{Action, ActionKind, Plan};
+pub use tallyfy_groups_core::report::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
 
 use crate::{RateLimiter, STOP_AFTER_FAILURES, TallyfyApi};
 
@@ -98,15 +99,9 @@ pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOption
 
     // Guests first, paced; the groups that list a new guest after them. Groups that need no new
     // guest run beside the invitations instead of waiting behind their pacing.
-    let guests = run.indices(|a| matches!(a, Action::CreateGuest { .. }));
-    let invited: HashSet<Email> = guests
-        .iter()
-        .filter_map(|&i| match &plan.actions[i] {
-            Action::CreateGuest { email, .. } => Some(email.clone()),
-            _ => None,
-        })
-        .collect();
-    let writes = run.indices(|a| matches!(a, Action::CreateGroup { .. } | Action::UpdateGroup { .. }));
+    let guests = run.indices(Phase::Guests);
+    let invited: HashSet<Email> = guests.iter().filter_map(|&i| plan.actions[i].invites().cloned()).collect();
+    let writes = run.indices(Phase::Writes);
     let (after_guests, beside_guests): (Vec<usize>, Vec<usize>) =
         writes.into_iter().partition(|&i| missing_guest(&plan.actions[i], &invited).is_some());
     let per_hour = options.guest_invites_per_hour.max(1);
@@ -116,23 +111,22 @@ pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOption
     let failed_guests: HashSet<Email> = guests
         .iter()
         .filter(|&&i| !matches!(run.outcomes[i], Some(Outcome::Applied)))
-        .filter_map(|&i| match &plan.actions[i] {
-            Action::CreateGuest { email, .. } => Some(email.clone()),
-            _ => None,
-        })
+        .filter_map(|&i| plan.actions[i].invites().cloned())
         .collect();
     run.phase(&after_guests, &failed_guests, None).await;
-    let deletes = run.indices(|a| matches!(a, Action::DeleteGroup { .. }));
+    let deletes = run.indices(Phase::Deletes);
     run.phase(&deletes, &failed_guests, None).await;
 
     let results = plan
         .actions
         .iter()
         .zip(run.outcomes)
-        .map(|(a, o)| ActionResult {
-            verb: a.verb().to_string(),
+        .enumerate()
+        .map(|(index, (a, o))| ActionResult {
+            index,
+            action: a.kind(),
             subject: a.subject(),
-            outcome: o.unwrap_or(Outcome::Skipped { reason: "the action ended abnormally; run apply again".into() }),
+            outcome: o.unwrap_or(Outcome::Skipped { reason: SkipReason::EndedAbnormally }),
         })
         .collect();
     ApplyReport { results, allow_removals: options.allow_removals.clone() }
@@ -151,8 +145,8 @@ struct Run<'a, A> {
 
 impl<A: TallyfyApi> Run<'_, A> {
     /// The actions of one phase, in plan order.
-    fn indices(&self, pred: fn(&Action) -> bool) -> Vec<usize> {
-        (0..self.plan.actions.len()).filter(|&i| pred(&self.plan.actions[i])).collect()
+    fn indices(&self, phase: Phase) -> Vec<usize> {
+        (0..self.plan.actions.len()).filter(|&i| self.plan.actions[i].phase() == phase).collect()
     }
 
     fn finish(&mut self, i: usize, outcome: Outcome) {
@@ -178,17 +172,17 @@ impl<A: TallyfyApi> Run<'_, A> {
                 continue;
             }
             if let Some(missing) = missing_guest(&action, failed_guests) {
-                let reason = format!("guest {missing} could not be invited");
+                let reason = SkipReason::GuestNotInvited { email: missing.clone() };
                 self.finish(i, Outcome::Skipped { reason });
                 continue;
             }
             let client = self.client.clone();
             let semaphore = semaphore.clone();
-            let pacing = pacing.clone().filter(|_| matches!(action, Action::CreateGuest { .. }));
+            let pacing = pacing.clone().filter(|_| action.invites().is_some());
             let stop = self.stop.clone();
             let began = Arc::new(AtomicBool::new(false));
             started.push((i, began.clone()));
-            let span = info_span!("action", verb = action.verb(), subject = %action.subject());
+            let span = info_span!("action", index = i, kind = ?action.kind());
             set.spawn(
                 async move {
                     let ready = async {
@@ -199,11 +193,7 @@ impl<A: TallyfyApi> Run<'_, A> {
                         };
                         (paced, semaphore.acquire_owned().await)
                     };
-                    let stopped_answering = |failures: u32| {
-                        let reason =
-                            format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started");
-                        (i, Outcome::Skipped { reason })
-                    };
+                    let stopped_answering = |failures: u32| (i, Outcome::Skipped { reason: SkipReason::StoppedAnswering { failures } });
                     let (_paced, _permit) = tokio::select! {
                         biased;
                         () = stop.reached(StopLevel::FinishInFlight) => return (i, interrupted()),
@@ -238,9 +228,7 @@ impl<A: TallyfyApi> Run<'_, A> {
                     for (i, began) in started {
                         if self.outcomes[i].is_none() {
                             let outcome = if began.load(Ordering::SeqCst) {
-                                Outcome::Unknown {
-                                    reason: "apply was interrupted again while this request was in flight; whether it took effect is unknown\n    hint: run plan again: it shows what is still different".into(),
-                                }
+                                Outcome::Unknown { reason: UnknownReason::AbandonedInFlight, error: None }
                             } else {
                                 interrupted()
                             };
@@ -255,16 +243,16 @@ impl<A: TallyfyApi> Run<'_, A> {
 }
 
 fn interrupted() -> Outcome {
-    Outcome::Skipped { reason: "apply was interrupted before this action started".into() }
+    Outcome::Skipped { reason: SkipReason::Interrupted }
 }
 
 /// How an action ended, from its request's result. A create that may or may not have taken
 /// effect (its re-read failed, or its last attempt failed ambiguously) is unknown, not failed.
 fn outcome(action: &Action, result: Result<(), Failure>) -> Outcome {
     let result = match result {
-        Err(Failure::Reread(why)) => {
+        Err(Failure::Reread(kind, why)) => {
             warn!(error = %why, "failed");
-            return Outcome::Failed { error: why };
+            return Outcome::Failed { error: ActionError { kind, status: None, code: None, message: why } };
         }
         Err(Failure::Api(e)) => Err(e),
         Ok(()) => Ok(()),
@@ -276,29 +264,48 @@ fn outcome(action: &Action, result: Result<(), Failure>) -> Outcome {
         }
         Err(e) if e.is_unconfirmed() => {
             warn!(error = %e, "unknown whether it took effect");
-            Outcome::Unknown { reason: e.to_string() }
+            Outcome::Unknown { reason: UnknownReason::ReadBackFailed, error: Some(action_error(&e)) }
         }
-        Err(e) if e.is_ambiguous() && matches!(action, Action::CreateGroup { .. } | Action::CreateGuest { .. }) => {
+        Err(e) if e.is_ambiguous() && matches!(action.kind(), ActionKind::CreateGroup | ActionKind::InviteGuest) => {
             warn!(error = %e, "unknown whether it took effect");
-            let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            Outcome::Unknown {
-                reason: format!(
-                    "{first}; whether it took effect is unknown\n    hint: run plan again: it shows whether the create is still needed"
-                ),
-            }
+            Outcome::Unknown { reason: UnknownReason::Ambiguous, error: Some(action_error(&e)) }
         }
         Err(e) => {
             warn!(error = %e, "failed");
-            Outcome::Failed { error: e.to_string() }
+            Outcome::Failed { error: action_error(&e) }
         }
     }
 }
 
-fn missing_guest<'a>(action: &'a Action, failed: &HashSet<Email>) -> Option<&'a Email> {
-    match action {
-        Action::CreateGroup { after } | Action::UpdateGroup { after, .. } => after.guests.iter().find(|g| failed.contains(*g)),
-        _ => None,
+/// The typed form of an API error: its kind, the HTTP status and Tallyfy's error code of the
+/// answer that decided it (the last one, after retries), and its message.
+fn action_error(e: &crate::ApiError) -> ActionError {
+    use crate::ApiError as E;
+    fn kind_and_code(e: &E) -> (ErrorKind, Option<String>) {
+        match e {
+            E::Status { status: 401, code, .. } => (ErrorKind::Unauthorized, code.clone()),
+            E::Status { code, .. } => (ErrorKind::Http, code.clone()),
+            E::Transport { .. } => (ErrorKind::Transport, None),
+            E::Decode { .. } => (ErrorKind::Decode, None),
+            E::Incomplete { .. } | E::Pagination { .. } => (ErrorKind::IncompleteRead, None),
+            E::Exhausted { last, .. } => kind_and_code(last),
+            E::RateLimited { .. } => (ErrorKind::RateLimited, None),
+            E::Redirected { .. } => (ErrorKind::Redirected, None),
+            E::StoppedAnswering { .. } => (ErrorKind::StoppedAnswering, None),
+            E::Unconfirmed { create, .. } => (ErrorKind::Unconfirmed, kind_and_code(create).1),
+            E::TokenExchange { .. } | E::StillUnauthorized { .. } => (ErrorKind::Unauthorized, None),
+        }
     }
+    let status = match e {
+        E::Unconfirmed { create, .. } => create.status(),
+        other => other.status(),
+    };
+    let (kind, code) = kind_and_code(e);
+    ActionError { kind, status, code, message: e.to_string() }
+}
+
+fn missing_guest<'a>(action: &'a Action, failed: &HashSet<Email>) -> Option<&'a Email> {
+    action.needs_guests().iter().find(|g| failed.contains(*g))
 }
 
 /// Why an action was not sent.
@@ -306,14 +313,14 @@ fn missing_guest<'a>(action: &'a Action, failed: &HashSet<Email>) -> Option<&'a 
 enum Failure {
     Api(crate::ApiError),
     /// The group as read right before an update could not be used.
-    Reread(String),
+    Reread(ErrorKind, String),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Api(e) => e.fmt(f),
-            Failure::Reread(why) => f.write_str(why),
+            Failure::Reread(_, why) => f.write_str(why),
         }
     }
 }
@@ -335,17 +342,19 @@ async fn execute<A: TallyfyApi>(client: &A, action: &Action) -> Result<(), Failu
                 let fresh = match client.get_group(id).await {
                     Ok(g) => g,
                     Err(e) if e.status() == Some(404) => {
-                        return Err(Failure::Reread(format!("group \"{}\" (id {id}) no longer exists; run plan again", before.name)));
+                        return Err(Failure::Reread(
+                            ErrorKind::GroupGone,
+                            format!("group \"{}\" (id {id}) no longer exists; run plan again", before.name),
+                        ));
                     }
                     Err(e) => return Err(e.into()),
                 };
                 if !fresh.is_fully_known() {
                     let why: Vec<String> = fresh.unread.iter().map(ToString::to_string).collect();
-                    return Err(Failure::Reread(format!(
-                        "refusing to write group \"{}\" (id {id}): read right before the write, {}",
-                        before.name,
-                        why.join("; ")
-                    )));
+                    return Err(Failure::Reread(
+                        ErrorKind::UnreadLists,
+                        format!("refusing to write group \"{}\" (id {id}): read right before the write, {}", before.name, why.join("; ")),
+                    ));
                 }
                 let body = carried.body(before, after, &fresh);
                 if body != *after {

@@ -25,3 +25,4 @@ pub mod report;
 pub mod resolve;
 pub mod saved;
 pub mod schema;
+pub mod warning;

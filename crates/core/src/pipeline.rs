@@ -1,19 +1,20 @@
 //! The whole pure pipeline from a desired state and a live state to a plan: resolve, diff,
 //! build. Pure; no I/O.
 
-use crate::desired::{DesiredState, Diagnostic, Diagnostics};
+use crate::desired::{DesiredState, Diagnostics};
 use crate::diff::{self, DiffOptions, UnreadGroup};
 use crate::model::LiveState;
 use crate::plan::{self, GuardLimits, Plan, Target};
 use crate::render;
 use crate::resolve::{self, Directory};
+use crate::warning::Warning;
 
 /// Why no plan could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// Members that do not resolve to users (without `--keep-going`).
     #[error("{}", unresolved_message(.errors, .warnings))]
-    Unresolved { errors: Diagnostics, warnings: Vec<Diagnostic> },
+    Unresolved { errors: Diagnostics, warnings: Vec<Warning> },
     /// Groups the plan would write whose lists were not read whole.
     #[error("{}", unread_message(.0))]
     Unread(Vec<UnreadGroup>),
@@ -47,8 +48,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     let limits = GuardLimits::of(desired);
     let mut plan = plan::build(d, &limits, &directory, target);
     plan.sources = desired.sources.clone();
-    plan.warnings.extend(resolution.warnings.iter().map(ToString::to_string));
-    plan.warnings.sort();
+    plan.warnings.extend(resolution.warnings);
     plan.errors = resolution.errors;
     Ok(plan)
 }
@@ -71,14 +71,14 @@ pub fn files_of(diags: &Diagnostics) -> String {
     }
 }
 
-fn unresolved_message(errors: &Diagnostics, warnings: &[Diagnostic]) -> String {
+fn unresolved_message(errors: &Diagnostics, warnings: &[Warning]) -> String {
     let mut text = format!(
         "{} the organization's users: {errors}",
         files_of(errors).replace(" is", " does not match").replace(" are", " do not match")
     );
     if !warnings.is_empty() {
         text.push_str(&format!("\nwarnings found too ({}):", warnings.len()));
-        for w in warnings {
+        for w in render::words::warnings(warnings) {
             text.push_str(&format!("\n  {w}"));
         }
     }

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::diff::{DeleteReason, Diff};
 pub use crate::model::{Carried, Carry, GroupState};
 use crate::model::{Email, GroupId, UserId, UserLookup};
+pub use crate::warning::Warning;
 
-/// Version of the plan's JSON form; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the plan's JSON form (`--format json`) and of the apply report (`--report`);
+/// bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Tallyfy accepts about this many new guests per hour; apply paces invitations beyond it.
 pub const GUEST_INVITES_PER_HOUR: u32 = 30;
@@ -39,24 +41,122 @@ pub enum Action {
     DeleteGroup { id: GroupId, before: GroupState, reason: DeleteReason },
 }
 
-impl Action {
-    /// The group (or guest) this action is about, for reports.
-    pub fn subject(&self) -> String {
+/// What kind of API call an action is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    InviteGuest,
+    CreateGroup,
+    UpdateGroup,
+    DeleteGroup,
+}
+
+/// When apply runs an action: guests first, then group creates and updates, then deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Guests,
+    Writes,
+    Deletes,
+}
+
+impl ActionKind {
+    /// The phase apply runs this kind of action in.
+    pub fn phase(self) -> Phase {
         match self {
-            Action::CreateGuest { email, .. } => format!("guest {email}"),
-            Action::CreateGroup { after } => format!("group \"{}\"", after.name),
-            Action::UpdateGroup { after, .. } => format!("group \"{}\"", after.name),
-            Action::DeleteGroup { before, .. } => format!("group \"{}\"", before.name),
+            ActionKind::InviteGuest => Phase::Guests,
+            ActionKind::CreateGroup | ActionKind::UpdateGroup => Phase::Writes,
+            ActionKind::DeleteGroup => Phase::Deletes,
+        }
+    }
+}
+
+/// What a saved plan relies on for one action, checked again before it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reliance<'a> {
+    /// The live group, unchanged since the plan (its fingerprint).
+    Group(&'a GroupId),
+    /// The name, still free (a create).
+    FreeName(&'a str),
+    /// The guest, still not in the organization (an invitation).
+    NoGuest(&'a Email),
+}
+
+/// The one place that says what each action is and needs: its kind and phase, the group or
+/// guest it is about, the guests it needs invited first, the members it sends, and what a saved
+/// plan relies on for it.
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::CreateGuest { .. } => ActionKind::InviteGuest,
+            Action::CreateGroup { .. } => ActionKind::CreateGroup,
+            Action::UpdateGroup { .. } => ActionKind::UpdateGroup,
+            Action::DeleteGroup { .. } => ActionKind::DeleteGroup,
         }
     }
 
-    /// A short verb for reports.
-    pub fn verb(&self) -> &'static str {
+    pub fn phase(&self) -> Phase {
+        self.kind().phase()
+    }
+
+    /// The group or guest this action is about.
+    pub fn subject(&self) -> crate::report::Subject {
+        use crate::report::Subject;
         match self {
-            Action::CreateGuest { .. } => "invite",
-            Action::CreateGroup { .. } => "create",
-            Action::UpdateGroup { .. } => "update",
-            Action::DeleteGroup { .. } => "delete",
+            Action::CreateGuest { email, .. } => Subject::Guest { email: email.clone() },
+            Action::CreateGroup { after } => Subject::Group { id: None, name: after.name.clone() },
+            Action::UpdateGroup { id, after, .. } => Subject::Group { id: Some(id.clone()), name: after.name.clone() },
+            Action::DeleteGroup { id, before, .. } => Subject::Group { id: Some(id.clone()), name: before.name.clone() },
+        }
+    }
+
+    /// The guest this action invites.
+    pub fn invites(&self) -> Option<&Email> {
+        match self {
+            Action::CreateGuest { email, .. } => Some(email),
+            _ => None,
+        }
+    }
+
+    /// The state this action writes (creates and updates).
+    pub fn writes(&self) -> Option<&GroupState> {
+        match self {
+            Action::CreateGroup { after } | Action::UpdateGroup { after, .. } => Some(after),
+            _ => None,
+        }
+    }
+
+    /// The state this action replaces or deletes.
+    pub fn replaces(&self) -> Option<&GroupState> {
+        match self {
+            Action::UpdateGroup { before, .. } | Action::DeleteGroup { before, .. } => Some(before),
+            _ => None,
+        }
+    }
+
+    /// Guests the written group lists: an invitation of any of them must succeed first.
+    pub fn needs_guests(&self) -> &[Email] {
+        self.writes().map(|s| s.guests.as_slice()).unwrap_or_default()
+    }
+
+    /// Members the written group lists (what apply sends).
+    pub fn sends_members(&self) -> &[UserId] {
+        self.writes().map(|s| s.members.as_slice()).unwrap_or_default()
+    }
+
+    /// What a saved plan relies on for this action.
+    pub fn relies_on(&self) -> Reliance<'_> {
+        match self {
+            Action::CreateGuest { email, .. } => Reliance::NoGuest(email),
+            Action::CreateGroup { after } => Reliance::FreeName(&after.name),
+            Action::UpdateGroup { id, .. } | Action::DeleteGroup { id, .. } => Reliance::Group(id),
+        }
+    }
+
+    /// API calls apply makes for it: an update that carries live values reads the group first.
+    pub fn api_calls(&self) -> usize {
+        match self {
+            Action::UpdateGroup { carried, .. } if carried.any() => 2,
+            _ => 1,
         }
     }
 }
@@ -98,6 +198,18 @@ impl MembershipChange {
     }
 }
 
+/// One reason the removal guard refuses a plan. Serialised with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuardTrip {
+    /// More groups deleted than `max_deleted_groups`.
+    TooManyDeletedGroups { deleted: usize, max: usize },
+    /// More memberships removed than `max_removed_ratio` of the current ones.
+    TooManyRemovedMemberships { removed: usize, current: usize, ratio: f64, max_ratio: f64 },
+    /// `prune: true` with no groups listed.
+    PruneWithNoGroups,
+}
+
 /// The removal guard, computed at plan time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardReport {
@@ -114,7 +226,7 @@ pub struct GuardReport {
     /// `prune: true` with no groups listed.
     pub prune_with_no_groups: bool,
     /// Why apply will refuse; empty when the plan is within the limits.
-    pub tripped: Vec<String>,
+    pub tripped: Vec<GuardTrip>,
     /// The reason given with `--allow-removals` when the guard tripped and was overridden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
@@ -195,7 +307,7 @@ pub struct Plan {
     /// Live groups outside `--only`/`--exclude`.
     pub out_of_scope: usize,
     pub guard: GuardReport,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Display directory of every user the plan mentions.
     pub users: BTreeMap<UserId, UserRef>,
     pub fingerprints: Fingerprints,
@@ -241,10 +353,10 @@ impl Origin {
 
 /// What an action is about, to pair actions of two plans.
 fn action_key(a: &Action) -> String {
-    match a {
-        Action::CreateGuest { email, .. } => format!("guest:{email}"),
-        Action::CreateGroup { after } => format!("name:{}", crate::model::name_key(&after.name)),
-        Action::UpdateGroup { id, .. } | Action::DeleteGroup { id, .. } => format!("id:{id}"),
+    match a.relies_on() {
+        Reliance::NoGuest(email) => format!("guest:{email}"),
+        Reliance::FreeName(name) => format!("name:{}", crate::model::name_key(name)),
+        Reliance::Group(id) => format!("id:{id}"),
     }
 }
 
@@ -339,17 +451,16 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, targe
         }
     }
     for a in &actions {
-        match a {
-            Action::UpdateGroup { id, before, .. } | Action::DeleteGroup { id, before, .. } => {
+        match (a.relies_on(), a.replaces()) {
+            (Reliance::Group(id), Some(before)) => {
                 fingerprints.groups.insert(id.clone(), fingerprint(before));
             }
-            Action::CreateGroup { after } => fingerprints.absent_names.push(crate::model::name_key(&after.name)),
-            Action::CreateGuest { .. } => {}
+            (Reliance::FreeName(name), _) => fingerprints.absent_names.push(crate::model::name_key(name)),
+            _ => {}
         }
     }
     let mut plan = assemble(actions, diff.managed_memberships, limits.clone(), diff.managed_groups, directory, target, fingerprints);
     plan.warnings.extend(diff.warnings);
-    plan.warnings.sort();
     plan.summary.unchanged = diff.unchanged.len();
     plan.unmanaged = diff.unmanaged;
     plan.ignored = diff.ignored;
@@ -377,20 +488,19 @@ pub fn assemble(
 ) -> Plan {
     let guard = guard(&actions, current, &limits);
     let mut warnings = Vec::new();
-    let invites = actions.iter().filter(|a| matches!(a, Action::CreateGuest { .. })).count();
+    let count = |kind: ActionKind| actions.iter().filter(|a| a.kind() == kind).count();
+    let invites = count(ActionKind::InviteGuest);
     if invites > GUEST_INVITES_PER_HOUR as usize {
         let extra_minutes = (invites - GUEST_INVITES_PER_HOUR as usize) * 60 / GUEST_INVITES_PER_HOUR as usize;
-        warnings.push(format!(
-            "{invites} new guests: Tallyfy accepts about {GUEST_INVITES_PER_HOUR} guest invitations per hour, so apply paces the invitations beyond the first {GUEST_INVITES_PER_HOUR} (about {extra_minutes} more minutes)"
-        ));
+        warnings.push(Warning::GuestPacing { invites, per_hour: GUEST_INVITES_PER_HOUR, extra_minutes });
     }
     let summary = Summary {
-        create: actions.iter().filter(|a| matches!(a, Action::CreateGroup { .. })).count(),
-        update: actions.iter().filter(|a| matches!(a, Action::UpdateGroup { .. })).count(),
-        delete: actions.iter().filter(|a| matches!(a, Action::DeleteGroup { .. })).count(),
+        create: count(ActionKind::CreateGroup),
+        update: count(ActionKind::UpdateGroup),
+        delete: count(ActionKind::DeleteGroup),
         guests_to_invite: invites,
         unchanged: 0,
-        api_calls: actions.len() + actions.iter().filter(|a| matches!(a, Action::UpdateGroup { carried, .. } if carried.any())).count(),
+        api_calls: actions.iter().map(Action::api_calls).sum(),
     };
     // Display names of the users the actions mention.
     let mut users = BTreeMap::new();
@@ -426,25 +536,14 @@ pub fn assemble(
 
 /// Members of the groups the actions create or update (what apply sends).
 fn sent_users(actions: &[Action]) -> impl Iterator<Item = UserId> + '_ {
-    actions
-        .iter()
-        .flat_map(|a| match a {
-            Action::CreateGroup { after } | Action::UpdateGroup { after, .. } => after.members.as_slice(),
-            _ => &[],
-        })
-        .copied()
+    actions.iter().flat_map(Action::sends_members).copied()
 }
 
 /// Every user an action mentions, before or after.
 fn mentioned_users(actions: &[Action]) -> impl Iterator<Item = UserId> + '_ {
     actions.iter().flat_map(|a| {
-        let (b, c): (&[UserId], &[UserId]) = match a {
-            Action::CreateGroup { after } => (&after.members, &[]),
-            Action::UpdateGroup { before, after, .. } => (&before.members, &after.members),
-            Action::DeleteGroup { before, .. } => (&before.members, &[]),
-            Action::CreateGuest { .. } => (&[], &[]),
-        };
-        b.iter().chain(c.iter()).copied()
+        let before = a.replaces().map(|s| s.members.as_slice()).unwrap_or_default();
+        before.iter().chain(a.sends_members()).copied()
     })
 }
 
@@ -464,18 +563,14 @@ fn guard(actions: &[Action], current: usize, limits: &GuardLimits) -> GuardRepor
     let ratio = if current == 0 { 0.0 } else { removed as f64 / current as f64 };
     let mut tripped = Vec::new();
     if deleted > limits.max_deleted_groups {
-        tripped.push(format!("the plan deletes {deleted} groups, more than max_deleted_groups ({})", limits.max_deleted_groups));
+        tripped.push(GuardTrip::TooManyDeletedGroups { deleted, max: limits.max_deleted_groups });
     }
     if ratio > limits.max_removed_ratio && removed > limits.min_removed_for_ratio {
-        tripped.push(format!(
-            "the plan removes {removed} of {current} memberships ({:.0}%), more than max_removed_ratio ({:.0}%)",
-            ratio * 100.0,
-            limits.max_removed_ratio * 100.0
-        ));
+        tripped.push(GuardTrip::TooManyRemovedMemberships { removed, current, ratio, max_ratio: limits.max_removed_ratio });
     }
     let prune_with_no_groups = limits.prune && limits.desired_group_count == 0;
     if prune_with_no_groups {
-        tripped.push("prune is on but the desired state lists no groups".to_string());
+        tripped.push(GuardTrip::PruneWithNoGroups);
     }
     GuardReport {
         deleted_groups: deleted,

@@ -3,29 +3,120 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How one action ended.
+use crate::model::{Email, GroupId};
+use crate::plan::ActionKind;
+
+/// How one action ended. Serialised with a `status` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Applied,
     Failed {
-        error: String,
+        error: ActionError,
     },
     Skipped {
-        reason: String,
+        reason: SkipReason,
     },
     /// It may or may not have taken effect (a create whose re-read failed, a request abandoned
     /// in flight); the next plan shows which.
     Unknown {
-        reason: String,
+        reason: UnknownReason,
+        /// The failure that left it unknown, when a request failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ActionError>,
+    },
+}
+
+/// Why an action failed: what kind of failure, the HTTP status and Tallyfy's error code when the
+/// API answered, and the message (the server's text included; never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionError {
+    pub kind: ErrorKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Tallyfy's machine-readable error code, when its answer had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// The kind of an action's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The API answered with an error status.
+    Http,
+    /// No answer: connection refused or dropped, or a timeout.
+    Transport,
+    /// An answer that is not the JSON the API documents.
+    Decode,
+    /// A list read back was incomplete or its pagination could not be trusted.
+    IncompleteRead,
+    /// Tallyfy asked to wait longer than the retry budget allows.
+    RateLimited,
+    /// A redirect, never followed.
+    Redirected,
+    /// The API stopped answering.
+    StoppedAnswering,
+    /// A create that may have taken effect, and reading it back failed too.
+    Unconfirmed,
+    /// The credentials were refused or could not be exchanged.
+    Unauthorized,
+    /// The group was gone when read right before the write.
+    GroupGone,
+    /// The group's lists were not read whole right before the write.
+    UnreadLists,
+}
+
+/// Why an action was not started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// A guest the group lists could not be invited.
+    GuestNotInvited { email: Email },
+    /// Apply was interrupted before the action started.
+    Interrupted,
+    /// The API stopped answering after this many connection failures or timeouts in a row.
+    StoppedAnswering { failures: u32 },
+    /// The action's task ended abnormally.
+    EndedAbnormally,
+}
+
+/// Why an action's effect is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownReason {
+    /// A create failed in a way that may have taken effect, and reading it back failed too.
+    ReadBackFailed,
+    /// A create's last attempt failed in a way that may have taken effect.
+    Ambiguous,
+    /// Apply was interrupted again while the request was in flight.
+    AbandonedInFlight,
+}
+
+/// The group or guest an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// `id` is absent for a create.
+    Group {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<GroupId>,
+        name: String,
+    },
+    Guest {
+        email: Email,
     },
 }
 
 /// One action's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
-    pub verb: String,
-    pub subject: String,
+    /// The action's position in the plan, from 0.
+    pub index: usize,
+    pub action: ActionKind,
+    #[serde(flatten)]
+    pub subject: Subject,
     pub outcome: Outcome,
 }
 

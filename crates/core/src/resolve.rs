@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::desired::{DesiredGroup, DesiredState, Diagnostic, Diagnostics, MemberRef};
 use crate::model::{Email, User, UserId, UserLookup, UserStatus};
+use crate::warning::{At, Warning};
 
 /// A desired group with its members resolved to user ids.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +143,7 @@ pub struct Resolution<'a> {
     /// The groups without errors.
     pub groups: Vec<ResolvedGroup<'a>>,
     pub errors: Vec<Diagnostic>,
-    pub warnings: Vec<Diagnostic>,
+    pub warnings: Vec<Warning>,
     /// Names of the groups that had errors (left untouched under `--keep-going`).
     pub failed: BTreeSet<String>,
 }
@@ -221,13 +222,12 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                     UserStatus::Disabled => {
                         // Tallyfy removes a disabled user from every group by itself: offboarding
                         // must not halt the nightly run.
-                        warnings.push(
-                            Diagnostic::at(
-                                &m.at,
-                                format!("member {} (user id {}) of \"{}\" is disabled in Tallyfy: left out", user.email, user.id, g.name.value),
-                            )
-                            .with_hint("remove them from groups.yaml; set settings.disabled_members: error to fail instead"),
-                        );
+                        warnings.push(Warning::DisabledMember {
+                            at: At::from(&m.at),
+                            email: user.email.clone(),
+                            user: user.id,
+                            group: g.name.value.clone(),
+                        });
                         continue;
                     }
                     UserStatus::Other => {
@@ -341,7 +341,12 @@ mod tests {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.groups[0].members.as_ref().unwrap().iter().copied().collect::<Vec<_>>(), vec![UserId(1), UserId(2)]);
         assert_eq!(r.warnings.len(), 1);
-        let w = r.warnings[0].to_string();
+        assert!(
+            matches!(&r.warnings[0], Warning::DisabledMember { email, user: UserId(3), group, .. } if email.as_str() == "carol@example.com" && group == "A"),
+            "{:?}",
+            r.warnings
+        );
+        let w = crate::render::words::warning(&r.warnings[0]);
         assert!(w.starts_with("g.yaml:3:34: member carol@example.com (user id 3) of \"A\" is disabled in Tallyfy: left out"), "{w}");
         let strict = load_str("g.yaml", &format!("settings:\n  disabled_members: error\n{yaml}")).unwrap();
         let r = resolve_all(&strict, &Directory::new(&users()), |_| true);

@@ -99,10 +99,13 @@ impl SavedPlan {
     /// The plan to show and execute: the saved actions with their `before` states, the guard,
     /// the counts and the display names all taken from `live` (call [`check`] first, so that
     /// every group the actions touch is there).
-    pub fn to_plan(&self, live: &LiveState) -> Result<Plan, String> {
+    pub fn to_plan(&self, live: &LiveState) -> Result<Plan, Staleness> {
         let by_id: HashMap<&GroupId, &crate::model::LiveGroup> = live.groups.iter().map(|g| (&g.id, g)).collect();
         let before = |id: &GroupId| {
-            by_id.get(id).map(|g| GroupState::from_live(g)).ok_or_else(|| format!("group id {id} no longer exists; run `plan --out` again"))
+            by_id
+                .get(id)
+                .map(|g| GroupState::from_live(g))
+                .ok_or_else(|| Staleness::Changed { changes: vec![StaleInput::GroupGone { id: id.clone() }] })
         };
         let mut actions = Vec::with_capacity(self.actions.len());
         for a in &self.actions {
@@ -253,13 +256,41 @@ pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
         .map_err(|e| unusable(format!("{name} is not a valid saved plan: at `{}`: {}", e.path(), e.inner())))
 }
 
+/// Why a saved plan no longer holds. Serialised with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Staleness {
+    /// The plan was made for another organization or API than the configured one.
+    OtherTarget { planned: Target, configured: Target },
+    /// What the plan relied on has changed.
+    Changed { changes: Vec<StaleInput> },
+}
+
+/// One input of a saved plan that changed since it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StaleInput {
+    /// A group the plan updates or deletes no longer exists.
+    GroupGone { id: GroupId },
+    /// A group the plan updates or deletes changed (or could not be read whole).
+    GroupChanged { id: GroupId, name: String },
+    /// A name the plan creates is taken now.
+    NameTaken { name: String },
+    /// A user the plan sends is no longer in the organization.
+    UserGone { id: crate::model::UserId },
+    /// A user the plan sends changed (email or status).
+    UserChanged { id: crate::model::UserId, email: Email },
+    /// A guest the plan invites exists now.
+    GuestExists { email: Email },
+}
+
 /// Refuses a saved plan made for another target, or whose inputs changed since.
-pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState) -> Result<(), String> {
+pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState) -> Result<(), Staleness> {
     if plan.target.api_url != target_label || &plan.target.org != org {
-        return Err(format!(
-            "refusing to apply: the saved plan was made for organization {} at {}, not {org} at {target_label}",
-            plan.target.org, plan.target.api_url
-        ));
+        return Err(Staleness::OtherTarget {
+            planned: plan.target.clone(),
+            configured: Target { api_url: target_label.to_string(), org: org.clone() },
+        });
     }
     let mut stale = Vec::new();
     let by_id: HashMap<_, _> = live.groups.iter().map(|g| (&g.id, g)).collect();
@@ -267,9 +298,9 @@ pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState
         if let SavedAction::UpdateGroup { id, .. } | SavedAction::DeleteGroup { id, .. } = a {
             let expected = plan.fingerprints.groups.get(id);
             match by_id.get(id) {
-                None => stale.push(format!("group id {id} no longer exists")),
+                None => stale.push(StaleInput::GroupGone { id: id.clone() }),
                 Some(g) if Some(&fingerprint(&GroupState::from_live(g))) != expected || !g.is_fully_known() => {
-                    stale.push(format!("group \"{}\" (id {id}) changed since the plan was made", g.name))
+                    stale.push(StaleInput::GroupChanged { id: id.clone(), name: g.name.clone() })
                 }
                 Some(_) => {}
             }
@@ -278,16 +309,14 @@ pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState
     let live_names: HashMap<String, &str> = live.groups.iter().map(|g| (name_key(&g.name), g.name.as_str())).collect();
     for key in &plan.fingerprints.absent_names {
         if let Some(name) = live_names.get(key) {
-            stale.push(format!("group \"{name}\" now exists, but the plan creates it"));
+            stale.push(StaleInput::NameTaken { name: name.to_string() });
         }
     }
     let users: HashMap<_, _> = live.users.iter().map(|u| (u.id, u)).collect();
     for (id, fp) in &plan.fingerprints.users {
         match users.get(id) {
-            None => stale.push(format!("user id {id} is no longer in the organization")),
-            Some(u) if &plan::user_fingerprint(u) != fp => {
-                stale.push(format!("user {} (id {id}) changed since the plan was made", u.email))
-            }
+            None => stale.push(StaleInput::UserGone { id: *id }),
+            Some(u) if &plan::user_fingerprint(u) != fp => stale.push(StaleInput::UserChanged { id: *id, email: u.email.clone() }),
             Some(_) => {}
         }
     }
@@ -296,18 +325,11 @@ pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState
             if let SavedAction::CreateGuest { email, .. } = a
                 && guests.iter().any(|g| &g.email == email)
             {
-                stale.push(format!("guest {email} now exists, but the plan invites them"));
+                stale.push(StaleInput::GuestExists { email: email.clone() });
             }
         }
     }
-    if stale.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "refusing to apply a stale plan; what it relied on has changed:\n  - {}\n    hint: run `plan --out` again and review the new plan",
-            stale.join("\n  - ")
-        ))
-    }
+    if stale.is_empty() { Ok(()) } else { Err(Staleness::Changed { changes: stale }) }
 }
 
 #[cfg(test)]
@@ -359,8 +381,11 @@ mod tests {
         parse("plan.json", &to_text(&plan())).expect("a freshly written plan reads back")
     }
 
-    fn stale(live: &LiveState) -> String {
-        check(&saved(), "https://t/api", &"o".into(), live).unwrap_err()
+    fn stale(live: &LiveState) -> Vec<StaleInput> {
+        match check(&saved(), "https://t/api", &"o".into(), live) {
+            Err(Staleness::Changed { changes }) => changes,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -384,22 +409,29 @@ mod tests {
     fn every_kind_of_change_is_named() {
         let mut l = live();
         l.groups[0].members.insert(UserId(3));
-        assert!(stale(&l).contains("group \"A\" (id a) changed since the plan was made"));
+        assert_eq!(stale(&l), vec![StaleInput::GroupChanged { id: GroupId("a".into()), name: "A".into() }]);
         let mut l = live();
         l.groups.remove(1);
-        assert!(stale(&l).contains("group id b no longer exists"));
+        assert_eq!(stale(&l), vec![StaleInput::GroupGone { id: GroupId("b".into()) }]);
         let mut l = live();
         l.groups.push(group("n", "new", &[]));
-        assert!(stale(&l).contains("group \"new\" now exists, but the plan creates it"));
+        assert_eq!(stale(&l), vec![StaleInput::NameTaken { name: "new".into() }]);
         let mut l = live();
         l.users[1].status = UserStatus::Disabled;
-        assert!(stale(&l).contains("user u2@x.co (id 2) changed since the plan was made"));
+        assert_eq!(stale(&l), vec![StaleInput::UserChanged { id: UserId(2), email: Email::new("u2@x.co") }]);
         let mut l = live();
         l.users.remove(1);
-        assert!(stale(&l).contains("user id 2 is no longer in the organization"));
+        assert_eq!(stale(&l), vec![StaleInput::UserGone { id: UserId(2) }]);
         let mut l = live();
         l.guests = Some(vec![Guest { email: Email::new("g@p.co"), first_name: "G".into(), last_name: "P".into() }]);
-        assert!(stale(&l).contains("guest g@p.co now exists, but the plan invites them"));
+        let changes = stale(&l);
+        assert_eq!(changes, vec![StaleInput::GuestExists { email: Email::new("g@p.co") }]);
+        // The words are the renderers': every change named, with what to do.
+        let said = crate::render::words::staleness(&Staleness::Changed { changes });
+        assert!(
+            said.contains("guest g@p.co now exists, but the plan invites them") && said.contains("hint: run `plan --out` again"),
+            "{said}"
+        );
         // Changes the plan did not rely on do not make it stale.
         let mut l = live();
         l.users[2].email = Email::new("renamed@x.co");
@@ -409,6 +441,11 @@ mod tests {
     #[test]
     fn another_target_is_refused() {
         let e = check(&saved(), "https://other/api", &"o".into(), &live()).unwrap_err();
+        assert!(
+            matches!(&e, Staleness::OtherTarget { planned, configured } if planned.api_url == "https://t/api" && configured.api_url == "https://other/api"),
+            "{e:?}"
+        );
+        let e = crate::render::words::staleness(&e);
         assert!(e.contains("made for organization o at https://t/api, not o at https://other/api"), "{e}");
     }
 
@@ -451,7 +488,7 @@ mod tests {
         let rebuilt = back.to_plan(&l).expect("rebuilt");
         assert_eq!(rebuilt.guard.deleted_groups, 10);
         assert!(rebuilt.guard.is_tripped(), "{:?}", rebuilt.guard);
-        assert!(rebuilt.guard.tripped[0].contains("deletes 10 groups, more than max_deleted_groups (5)"), "{:?}", rebuilt.guard);
+        assert_eq!(rebuilt.guard.tripped[0], plan::GuardTrip::TooManyDeletedGroups { deleted: 10, max: 5 }, "{:?}", rebuilt.guard);
     }
 
     #[test]

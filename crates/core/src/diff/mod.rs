@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::desired::{DesiredState, Settings};
 use crate::model::{Carried, Carry, Email, GroupId, GroupList, GroupState, Guest, LiveGroup, Unmanageable, Unread, UserId, name_key};
 use crate::resolve::ResolvedGroup;
+use crate::warning::{At, Warning};
 
 /// `--only` / `--exclude` globs over group names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,7 +94,7 @@ pub struct Diff {
     /// them (if any).
     pub missing_guests: BTreeSet<Email>,
     pub guest_names: std::collections::BTreeMap<Email, crate::desired::GuestName>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Current memberships of the managed live groups (the guard's denominator).
     pub managed_memberships: usize,
     /// Ids of the managed live groups (what the guard's denominator counts).
@@ -210,7 +211,8 @@ impl<'a> LiveIndex<'a> {
         for (key, idx) in &folded {
             if idx.len() > 1 {
                 let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
-                out.warnings.push(format!("{} live groups share the name \"{key}\" (ignoring case): {}", idx.len(), names.join(", ")));
+                let names = names.into_iter().map(str::to_string).collect();
+                out.warnings.push(Warning::DuplicateLiveNames { key: key.clone(), names });
             }
         }
         let outside: Vec<bool> = candidates.iter().map(|g| !scope.includes(&g.name)).collect();
@@ -302,10 +304,7 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
         let kept_m = live.members.difference(&members).count();
         let kept_g = live.guests.difference(&guests).count();
         if kept_m + kept_g > 0 {
-            out.warnings.push(format!(
-                "--no-removals: \"{}\" keeps {kept_m} member(s) and {kept_g} guest(s) that groups.yaml no longer lists",
-                r.desired.name.value
-            ));
+            out.warnings.push(Warning::NoRemovalsKeeps { group: r.desired.name.value.clone(), members: kept_m, guests: kept_g });
         }
         members.extend(live.members.iter().copied());
         guests.extend(live.guests.iter().cloned());
@@ -350,7 +349,7 @@ fn absent_groups(
         };
         let live = index.candidates[i];
         if options.no_removals {
-            out.warnings.push(format!("--no-removals: not deleting \"{}\" (absent: true)", live.name));
+            out.warnings.push(Warning::NoRemovalsNotDeleting { group: live.name.clone() });
         } else if writable(live, out) {
             out.managed_memberships += live.membership_count();
             out.managed_groups.push(live.id.clone());
@@ -384,10 +383,7 @@ fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index:
         if excluded.contains(&key) {
             out.out_of_scope += 1;
         } else if let Some(new_name) = renamed_to.get(&key) {
-            out.warnings.push(format!(
-                "\"{}\" is listed in `previously` of \"{new_name}\", which already exists; the old group is left alone (add it with `absent: true` to delete it)",
-                live.name
-            ));
+            out.warnings.push(Warning::PreviouslyStillExists { old: live.name.clone(), group: new_name.to_string() });
             out.unmanaged.push(live.name.clone());
         } else if listed.contains(&key) {
             // A second live group under a listed name (see the duplicate-name warning): never pruned.
@@ -402,7 +398,7 @@ fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index:
             }
         } else {
             if settings.prune {
-                out.warnings.push(format!("--no-removals: not pruning \"{}\"", live.name));
+                out.warnings.push(Warning::NoRemovalsNotPruning { group: live.name.clone() });
             }
             out.unmanaged.push(live.name.clone());
         }
@@ -438,7 +434,6 @@ fn sort(out: &mut Diff) {
     out.unchanged.sort();
     out.unmanaged.sort();
     out.ignored.sort();
-    out.warnings.sort();
     out.managed_groups.sort();
     out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
@@ -453,7 +448,7 @@ fn protect_out_of_scope(
     matched: &[Option<usize>],
     candidates: &[&LiveGroup],
     outside: &[bool],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Vec<bool> {
     let outside_by_key: HashMap<String, &LiveGroup> =
         candidates.iter().zip(outside).filter(|(_, out)| **out).map(|(g, _)| (name_key(&g.name), *g)).collect();
@@ -480,23 +475,17 @@ fn absent_unmatched(
     candidates: &[&LiveGroup],
     outside: &[bool],
     skeletons: &HashMap<String, &LiveGroup>,
-) -> Option<String> {
+) -> Option<Warning> {
     let name = &desired.name.value;
     if let Some((live, _)) = candidates.iter().zip(outside).find(|(g, out)| **out && name_key(&g.name) == name_key(name)) {
         return Some(out_of_scope_warning(name, live));
     }
     let live = skeletons.get(&crate::names::skeleton(name))?;
-    Some(format!(
-        "{}: \"{name}\" (absent: true) differs from the live group \"{}\" only by invisible, look-alike or space characters, so nothing is deleted; if it is meant to be that group, copy its name exactly",
-        desired.name.at, live.name
-    ))
+    Some(Warning::AbsentLookAlike { at: At::from(&desired.name.at), group: name.clone(), live: live.name.clone() })
 }
 
-fn out_of_scope_warning(name: &str, live: &LiveGroup) -> String {
-    format!(
-        "\"{name}\" matches the live group \"{}\", which is outside --only/--exclude; both are left alone (widen the scope to include \"{}\" to change it)",
-        live.name, live.name
-    )
+fn out_of_scope_warning(name: &str, live: &LiveGroup) -> Warning {
+    Warning::OutsideScope { group: name.to_string(), live: live.name.clone() }
 }
 
 /// Warns about `previously` names that match no live group when the group is about to be
@@ -509,7 +498,7 @@ fn unmatched_previously(
     blocked: &[bool],
     candidates: &[&LiveGroup],
     skeletons: &HashMap<String, &LiveGroup>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
         if slot.is_some() || *blocked {
@@ -517,14 +506,12 @@ fn unmatched_previously(
         }
         let new = &r.desired.name.value;
         for old in &r.desired.previously {
-            let mut w = format!(
-                "{}: `previously` name \"{}\" of \"{new}\" matches no live group, so \"{new}\" is created as a new group",
-                old.at, old.value
-            );
-            if let Some(close) = closest_name(&old.value, candidates, skeletons) {
-                w.push_str(&format!("; did you mean \"{close}\"?"));
-            }
-            warnings.push(w);
+            warnings.push(Warning::PreviouslyUnmatched {
+                at: At::from(&old.at),
+                old: old.value.clone(),
+                group: new.clone(),
+                closest: closest_name(&old.value, candidates, skeletons).map(str::to_string),
+            });
         }
     }
 }
@@ -551,7 +538,7 @@ fn look_alike_names(
     matched: &[Option<usize>],
     blocked: &[bool],
     skeletons: &HashMap<String, &LiveGroup>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     for ((r, slot), blocked) in present.iter().zip(matched).zip(blocked) {
         if slot.is_some() || *blocked {
@@ -559,10 +546,7 @@ fn look_alike_names(
         }
         let name = &r.desired.name;
         if let Some(live) = skeletons.get(&crate::names::skeleton(&name.value)) {
-            warnings.push(format!(
-                "{}: \"{}\" differs from the live group \"{}\" only by invisible, look-alike or space characters, so it is created as a new group; if it is meant to be that group, copy its name exactly",
-                name.at, name.value, live.name
-            ));
+            warnings.push(Warning::CreateLookAlike { at: At::from(&name.at), group: name.value.clone(), live: live.name.clone() });
         }
     }
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::desired::load_str;
 use crate::model::{GroupId, User, UserStatus};
 use crate::plan::{self, Action, GuardLimits, Plan, Target};
+use crate::render::words;
 use crate::resolve::{Directory, resolve};
 
 fn users() -> Vec<User> {
@@ -99,7 +100,7 @@ fn an_old_name_beside_the_new_one_is_left_alone_with_a_warning() {
     let p = plan_of(yaml, &[live("a", "New", &[], &[]), live("b", "Old", &[1], &[])]);
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
     assert_eq!(p.unmanaged, vec!["Old"]);
-    assert!(p.warnings[0].contains("\"Old\" is listed in `previously` of \"New\""), "{:?}", p.warnings);
+    assert!(said(&p.warnings)[0].contains("\"Old\" is listed in `previously` of \"New\""), "{:?}", said(&p.warnings));
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn no_removals_only_adds() {
     assert_eq!(kinds(&p), vec!["update A"]);
     let Action::UpdateGroup { after, .. } = &p.actions[0] else { panic!() };
     assert_eq!(after.members, vec![UserId(1), UserId(2), UserId(3)]);
-    assert_eq!(p.warnings.len(), 3, "{:?}", p.warnings);
+    assert_eq!(said(&p.warnings).len(), 3, "{:?}", said(&p.warnings));
     assert_eq!(p.guard.removed_memberships, 0);
 }
 
@@ -163,8 +164,8 @@ fn guard_counts_deletes_and_removed_memberships() {
     assert_eq!(p.guard.removed_memberships, 7);
     assert_eq!(p.guard.current_memberships, 8);
     assert_eq!(p.guard.tripped.len(), 2, "{:?}", p.guard.tripped);
-    assert!(p.guard.tripped[0].contains("deletes 2 groups, more than max_deleted_groups (1)"));
-    assert!(p.guard.tripped[1].contains("removes 7 of 8 memberships (88%)"));
+    assert!(words::guard_trip(&p.guard.tripped[0]).contains("deletes 2 groups, more than max_deleted_groups (1)"));
+    assert!(words::guard_trip(&p.guard.tripped[1]).contains("removes 7 of 8 memberships (88%)"));
 
     // The ratio is for mass removals: replacing a few members of a small group is not one.
     let small = plan_of(&yaml.replace("min_removed_for_ratio: 3", "min_removed_for_ratio: 7"), &groups);
@@ -172,7 +173,7 @@ fn guard_counts_deletes_and_removed_memberships() {
     assert_eq!(small.guard.tripped.len(), 1, "{:?}", small.guard.tripped);
     let default = plan_of(&yaml.replace("  min_removed_for_ratio: 3\n", ""), &groups);
     assert_eq!(default.guard.min_removed_for_ratio, 10);
-    assert!(!default.guard.tripped.iter().any(|t| t.contains("max_removed_ratio")), "{:?}", default.guard.tripped);
+    assert!(!default.guard.tripped.iter().map(words::guard_trip).any(|t| t.contains("max_removed_ratio")), "{:?}", default.guard.tripped);
 
     let p = plan_of("settings:\n  prune: true\ngroups: []\n", &[]);
     assert!(p.guard.prune_with_no_groups && p.guard.is_tripped());
@@ -211,7 +212,7 @@ fn a_second_live_group_under_a_listed_name_is_never_pruned() {
     let p = plan_of(yaml, &[live("a", "Team", &[1], &[]), live("b", "TEAM", &[2], &[])]);
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
     assert_eq!(p.unmanaged, vec!["TEAM"]);
-    assert!(p.warnings.iter().any(|w| w.contains("2 live groups share the name \"team\"")), "{:?}", p.warnings);
+    assert!(said(&p.warnings).iter().any(|w| w.contains("2 live groups share the name \"team\"")), "{:?}", said(&p.warnings));
 }
 
 #[test]
@@ -292,8 +293,8 @@ fn a_previously_name_that_matches_nothing_is_a_warning_with_a_suggestion() {
     let p = plan_of(yaml, &[live("a", "Onboarding Team", &[1], &[])]);
     // The typo turns a rename into delete-and-recreate: the plan must say so.
     assert_eq!(kinds(&p), vec!["create Onboarding Specialists", "delete Onboarding Team"]);
-    let w: Vec<&String> = p.warnings.iter().filter(|w| w.contains("Onbaording Team")).collect();
-    assert_eq!(w.len(), 1, "{:?}", p.warnings);
+    let w: Vec<String> = said(&p.warnings).into_iter().filter(|w| w.contains("Onbaording Team")).collect();
+    assert_eq!(w.len(), 1, "{:?}", said(&p.warnings));
     assert!(
         w[0].starts_with(
             "g.yaml:6:18: `previously` name \"Onbaording Team\" of \"Onboarding Specialists\" matches no live group, so \"Onboarding Specialists\" is created as a new group"
@@ -304,11 +305,11 @@ fn a_previously_name_that_matches_nothing_is_a_warning_with_a_suggestion() {
     assert!(w[0].ends_with("did you mean \"Onboarding Team\"?"), "{}", w[0]);
     // Nothing close: still a warning, without a suggestion.
     let p = plan_of("groups:\n  - name: A\n    previously: [Zzz]\n", &[live("a", "Onboarding Team", &[1], &[])]);
-    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
-    assert!(!p.warnings[0].contains("did you mean"), "{:?}", p.warnings);
+    assert_eq!(said(&p.warnings).len(), 1, "{:?}", said(&p.warnings));
+    assert!(!said(&p.warnings)[0].contains("did you mean"), "{:?}", said(&p.warnings));
     // After the rename the old name matches nothing, as expected: no warning.
     let p = plan_of(yaml, &[live("a", "Onboarding Specialists", &[1], &[])]);
-    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(said(&p.warnings).is_empty(), "{:?}", said(&p.warnings));
 }
 
 #[test]
@@ -322,18 +323,20 @@ fn live_groups_out_of_scope_are_never_renamed_updated_or_deleted() {
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
     assert_eq!(p.out_of_scope, 1);
     assert!(
-        p.warnings.iter().any(|w| w.contains("\"Ops New\" matches the live group \"Legacy Ops\", which is outside --only/--exclude")),
+        said(&p.warnings)
+            .iter()
+            .any(|w| w.contains("\"Ops New\" matches the live group \"Legacy Ops\", which is outside --only/--exclude")),
         "{:?}",
-        p.warnings
+        said(&p.warnings)
     );
     // A case-only match outside the scope is neither renamed nor updated.
     let p = plan_with("groups:\n  - name: ops\n    members: [u1@example.com]\n", &[live("a", "OPS", &[2], &[])], &scope(&["ops"], &[]));
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
-    assert!(p.warnings.iter().any(|w| w.contains("\"ops\" matches the live group \"OPS\"")), "{:?}", p.warnings);
+    assert!(said(&p.warnings).iter().any(|w| w.contains("\"ops\" matches the live group \"OPS\"")), "{:?}", said(&p.warnings));
     // Nor deleted by `absent: true`.
     let p = plan_with("groups:\n  - name: team\n    absent: true\n", &[live("a", "Team", &[1], &[])], &scope(&[], &["Team"]));
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
-    assert!(p.warnings.iter().any(|w| w.contains("\"team\" matches the live group \"Team\"")), "{:?}", p.warnings);
+    assert!(said(&p.warnings).iter().any(|w| w.contains("\"team\" matches the live group \"Team\"")), "{:?}", said(&p.warnings));
     // Inside the scope the same files do what they say.
     let p =
         plan_with("groups:\n  - name: ops\n    members: [u1@example.com]\n", &[live("a", "OPS", &[2], &[])], &scope(&["ops", "OPS"], &[]));
@@ -347,20 +350,25 @@ fn a_name_that_differs_only_by_invisible_look_alike_or_space_characters_is_warne
         let p = plan_of(&yaml, &[live("a", "Sales Team", &[1], &[])]);
         assert_eq!(p.summary.create, 1, "{desired}: {:?}", kinds(&p));
         assert!(
-            p.warnings.iter().any(|w| w.starts_with("g.yaml:2:11: ")
+            said(&p.warnings).iter().any(|w| w.starts_with("g.yaml:2:11: ")
                 && w.contains("differs from the live group \"Sales Team\" only by invisible, look-alike or space characters")),
             "{desired}: {:?}",
-            p.warnings
+            said(&p.warnings)
         );
     }
     // The other way round: the live name carries the invisible character.
     let p = plan_of("groups:\n  - name: Sales Team\n", &[live("a", "Sales\u{200b} Team", &[1], &[])]);
-    assert!(p.warnings.iter().any(|w| w.contains("the live group \"Sales\u{200b} Team\"")), "{:?}", p.warnings);
+    assert!(said(&p.warnings).iter().any(|w| w.contains("the live group \"Sales\u{200b} Team\"")), "{:?}", said(&p.warnings));
     // An `absent: true` entry that would silently delete nothing.
     let p = plan_of("groups:\n  - name: \"Sales\\u200BTeam\"\n    absent: true\n", &[live("a", "Sales Team", &[1], &[])]);
     assert!(p.actions.is_empty());
-    assert!(p.warnings.iter().any(|w| w.contains("so nothing is deleted")), "{:?}", p.warnings);
+    assert!(said(&p.warnings).iter().any(|w| w.contains("so nothing is deleted")), "{:?}", said(&p.warnings));
     // Genuinely different names are not confusable.
     let p = plan_of("groups:\n  - name: Sales Teams\n", &[live("a", "Sales Team", &[1], &[])]);
-    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(said(&p.warnings).is_empty(), "{:?}", said(&p.warnings));
+}
+
+/// The warnings in words, as every rendering shows them.
+fn said(ws: &[crate::warning::Warning]) -> Vec<String> {
+    words::warnings(ws)
 }

@@ -3,8 +3,52 @@
 
 use serde::Serialize;
 
+use super::words;
 use crate::model::{Email, GroupId, UserId};
-use crate::plan::{Action, GroupState, GuardReport, MembershipChange, Origin, Plan, Summary, Target};
+use crate::plan::{Action, GroupState, GuardReport, GuardTrip, MembershipChange, Origin, Plan, Summary, Target};
+use crate::report::{ActionResult, ApplyReport};
+use crate::warning::Warning;
+
+/// A typed fact with its sentence: the fact's own fields (and `kind` tag), then `message`.
+#[derive(Serialize)]
+struct Said<'a, T> {
+    #[serde(flatten)]
+    fact: &'a T,
+    message: String,
+}
+
+/// The guard with each trip said.
+#[derive(Serialize)]
+struct JsonGuard<'a> {
+    deleted_groups: usize,
+    max_deleted_groups: usize,
+    removed_memberships: usize,
+    current_memberships: usize,
+    removed_ratio: f64,
+    max_removed_ratio: f64,
+    min_removed_for_ratio: usize,
+    prune_with_no_groups: bool,
+    tripped: Vec<Said<'a, GuardTrip>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<&'a str>,
+}
+
+impl<'a> JsonGuard<'a> {
+    fn of(g: &'a GuardReport) -> Self {
+        JsonGuard {
+            deleted_groups: g.deleted_groups,
+            max_deleted_groups: g.max_deleted_groups,
+            removed_memberships: g.removed_memberships,
+            current_memberships: g.current_memberships,
+            removed_ratio: g.removed_ratio,
+            max_removed_ratio: g.max_removed_ratio,
+            min_removed_for_ratio: g.min_removed_for_ratio,
+            prune_with_no_groups: g.prune_with_no_groups,
+            tripped: g.tripped.iter().map(|t| Said { fact: t, message: words::guard_trip(t) }).collect(),
+            allowed: g.allowed.as_deref(),
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -17,8 +61,8 @@ struct JsonPlan<'a> {
     unmanageable: &'a [crate::diff::UnmanageableGroup],
     ignored: &'a [String],
     out_of_scope: usize,
-    guard: &'a GuardReport,
-    warnings: &'a [String],
+    guard: JsonGuard<'a>,
+    warnings: Vec<Said<'a, Warning>>,
 }
 
 #[derive(Serialize)]
@@ -131,8 +175,43 @@ pub fn render_plan(plan: &Plan) -> String {
         unmanageable: &plan.unmanageable,
         ignored: &plan.ignored,
         out_of_scope: plan.out_of_scope,
-        guard: &plan.guard,
-        warnings: &plan.warnings,
+        guard: JsonGuard::of(&plan.guard),
+        warnings: sorted_warnings(&plan.warnings),
+    };
+    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+}
+
+/// The warnings with their sentences, in the order the other renderings show them.
+fn sorted_warnings(ws: &[Warning]) -> Vec<Said<'_, Warning>> {
+    let mut out: Vec<Said<'_, Warning>> = ws.iter().map(|w| Said { fact: w, message: words::warning(w) }).collect();
+    out.sort_by(|a, b| a.message.cmp(&b.message));
+    out
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    format_version: u32,
+    results: Vec<JsonResult<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_removals: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    #[serde(flatten)]
+    result: &'a ActionResult,
+    /// The outcome in words (absent when applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// Renders the apply report (`apply --report`) as pretty JSON (with a trailing newline);
+/// documented in docs/plan-format.md.
+pub fn render_report(report: &ApplyReport) -> String {
+    let view = JsonReport {
+        format_version: crate::plan::FORMAT_VERSION,
+        results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
+        allow_removals: report.allow_removals.as_deref(),
     };
     serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
 }

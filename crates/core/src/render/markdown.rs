@@ -76,7 +76,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
             }
         }
         for t in &plan.guard.tripped {
-            let _ = writeln!(head, "> - {}", escape(&v(t)));
+            let _ = writeln!(head, "> - {}", escape(&v(&super::words::guard_trip(t))));
         }
     }
     let mut tail = String::new();
@@ -114,8 +114,8 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(tail);
         let _ = writeln!(tail, "**Warnings:**");
-        for w in &plan.warnings {
-            let _ = writeln!(tail, "- {}", escape(&v(w)));
+        for w in super::words::warnings(&plan.warnings) {
+            let _ = writeln!(tail, "- {}", escape(&v(&w)));
         }
     }
 

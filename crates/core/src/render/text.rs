@@ -101,8 +101,8 @@ pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
-        for w in &plan.warnings {
-            let _ = writeln!(out, "  ! {}", v(w));
+        for w in super::words::warnings(&plan.warnings) {
+            let _ = writeln!(out, "  ! {}", v(&w));
         }
         out.push('\n');
     }
@@ -119,7 +119,7 @@ pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
             )
         );
         for t in &plan.guard.tripped {
-            let _ = writeln!(out, "  - {}", v(t));
+            let _ = writeln!(out, "  - {}", v(&super::words::guard_trip(t)));
         }
         out.push('\n');
     }
@@ -245,18 +245,18 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
             Outcome::Skipped { .. } => ("skipped", p.change),
             Outcome::Unknown { .. } => ("unknown", p.warn),
         };
-        let _ = write!(out, "  {} {} {}", paint(style, mark), r.verb, v(&r.subject));
-        match &r.outcome {
-            Outcome::Applied => out.push('\n'),
-            Outcome::Failed { error: text } | Outcome::Unknown { reason: text } => {
+        let _ = write!(out, "  {} {} {}", paint(style, mark), super::words::verb(r.action), v(&super::words::subject(&r.subject)));
+        match (&r.outcome, super::words::outcome_detail(&r.outcome)) {
+            (_, None) => out.push('\n'),
+            (Outcome::Skipped { .. }, Some(reason)) => {
+                let _ = writeln!(out, ": {}", v(&reason));
+            }
+            (_, Some(text)) => {
                 let mut lines = text.lines();
                 let _ = writeln!(out, ": {}", v(lines.next().unwrap_or_default()));
                 for l in lines {
                     let _ = writeln!(out, "      {}", v(l.trim_start()));
                 }
-            }
-            Outcome::Skipped { reason } => {
-                let _ = writeln!(out, ": {}", v(reason));
             }
         }
     }
