@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Keeps the groups of a Tallyfy organization equal to a groups.yaml kept in Git.
 #[derive(Debug, Parser)]
-#[command(name = "tallyfy-groups", version, about, long_about = None, propagate_version = true)]
+#[command(name = "tallyfy-groups", version, about, long_about = None, propagate_version = true, after_help = help::MAIN)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -14,7 +14,9 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
+/// Options every command takes, shown under their own heading.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// More log output on stderr (-v: debug, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -64,6 +66,7 @@ pub enum ValidateFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check groups.yaml offline (no token needed).
+    #[command(after_help = help::VALIDATE)]
     Validate {
         #[command(flatten)]
         files: FileArgs,
@@ -72,29 +75,37 @@ pub enum Command {
         format: ValidateFormat,
     },
     /// Show what apply would change.
+    #[command(after_help = help::PLAN)]
     Plan(PlanArgs),
     /// Make Tallyfy match groups.yaml (or apply a saved plan).
+    #[command(after_help = help::APPLY)]
     Apply(ApplyArgs),
     /// Write the live groups as canonical groups.yaml.
+    #[command(after_help = help::EXPORT)]
     Export(ExportArgs),
     /// Print the JSON Schema of groups.yaml, for editors.
+    #[command(after_help = help::SCHEMA)]
     Schema,
     /// Print shell completions.
+    #[command(after_help = help::COMPLETIONS)]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page, or write one page per command into a directory.
+    #[command(after_help = help::MAN)]
     Man {
         /// Write tallyfy-groups.1 and one page per subcommand (tallyfy-groups-plan.1, ...) here.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
     /// Serve a local Tallyfy-compatible API.
+    #[command(after_help = help::SANDBOX)]
     Sandbox(SandboxArgs),
     /// Post a file (a markdown plan) as this tool's one comment on a pull or merge request,
     /// edited in place on every run.
+    #[command(after_help = help::COMMENT)]
     Comment(CommentArgs),
 }
 
@@ -107,8 +118,10 @@ pub struct CommentArgs {
 #[derive(Debug, Subcommand)]
 pub enum CommentOn {
     /// A GitHub pull request (token: GITHUB_TOKEN).
+    #[command(after_help = help::COMMENT_GITHUB)]
     Github(GithubCommentArgs),
     /// A GitLab merge request (token: GITLAB_TOKEN).
+    #[command(after_help = help::COMMENT_GITLAB)]
     Gitlab(GitlabCommentArgs),
 }
 
@@ -375,6 +388,131 @@ pub struct SandboxArgs {
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// What each command's `--help` ends with: two or three examples, and the exit codes.
+mod help {
+    pub const MAIN: &str = "\
+Examples:
+  tallyfy-groups validate
+  tallyfy-groups plan --sandbox -f groups.example.yaml
+  tallyfy-groups apply --sandbox -f groups.example.yaml
+
+Exit codes:
+  0  success (plan --detailed-exitcode: no changes)
+  1  error: bad input, configuration, API failure, partial apply, usage error
+  2  plan --detailed-exitcode: changes present
+  3  refused: a safety guard tripped, a saved plan is stale or for another target,
+     or apply had neither a terminal nor --auto-approve
+
+Run `tallyfy-groups COMMAND --help` for a command's options and examples.";
+
+    pub const VALIDATE: &str = "\
+Examples:
+  tallyfy-groups validate
+  tallyfy-groups validate -f groups/ -f extra.yaml
+  tallyfy-groups validate --format github
+
+Exit codes:
+  0  the files are valid
+  1  a file is invalid or cannot be read (every problem is listed)";
+
+    pub const PLAN: &str = "\
+Examples:
+  tallyfy-groups plan
+  tallyfy-groups plan --format markdown --baseline base/groups.yaml > plan.md
+  tallyfy-groups plan --out plan.json --detailed-exitcode
+
+Exit codes:
+  0  success; with --detailed-exitcode, no changes
+  1  error: bad input, configuration, API failure, an unresolved group with --keep-going
+  2  with --detailed-exitcode: changes present
+  3  refused: the removal guard tripped, so apply would refuse this plan";
+
+    pub const APPLY: &str = "\
+Examples:
+  tallyfy-groups apply
+  tallyfy-groups apply -f groups.yaml --auto-approve --report report.json
+  tallyfy-groups apply plan.json --auto-approve
+
+Exit codes:
+  0    applied; nothing to do; or cancelled at the prompt
+  1    error, or some actions failed (the report lists each)
+  3    refused: the removal guard tripped, a saved plan is stale or for another target,
+       or neither a terminal nor --auto-approve
+  130  interrupted twice; the report is still printed and written";
+
+    pub const EXPORT: &str = "\
+Examples:
+  tallyfy-groups export > groups.yaml
+  tallyfy-groups export --out groups.yaml
+
+Exit codes:
+  0  written
+  1  error: configuration, API failure, or the file cannot be written";
+
+    pub const SCHEMA: &str = "\
+Examples:
+  tallyfy-groups schema > groups.schema.json
+
+Exit codes:
+  0  printed
+  1  stdout cannot be written";
+
+    pub const COMPLETIONS: &str = "\
+Examples:
+  tallyfy-groups completions bash > ~/.local/share/bash-completion/completions/tallyfy-groups
+  tallyfy-groups completions zsh > ~/.zfunc/_tallyfy-groups
+
+Exit codes:
+  0  printed
+  1  stdout cannot be written, or an unknown shell";
+
+    pub const MAN: &str = "\
+Examples:
+  tallyfy-groups man | man -l -
+  tallyfy-groups man --out-dir /usr/local/share/man/man1
+
+Exit codes:
+  0  printed or written
+  1  a page cannot be written";
+
+    pub const SANDBOX: &str = "\
+Examples:
+  tallyfy-groups sandbox
+  tallyfy-groups sandbox --listen 127.0.0.1:9000 --seed-users 500 --seed-groups 50
+  tallyfy-groups sandbox --fault-rate 0.1 --rate-limit-per-minute 600 --state sandbox.json
+
+Exit codes:
+  0  stopped with Ctrl-C
+  1  the sandbox cannot start (the address is taken, a bad state file, a bad option)";
+
+    pub const COMMENT: &str = "\
+Examples:
+  tallyfy-groups comment github --pr 42 --body-file plan.md
+  tallyfy-groups comment gitlab --body-file plan.md
+
+Exit codes:
+  0  the comment was created or edited
+  1  error: a missing token, the forge refused, or the body file cannot be read";
+
+    pub const COMMENT_GITHUB: &str = "\
+Examples:
+  tallyfy-groups comment github --pr 42 --body-file plan.md
+  tallyfy-groups plan --format markdown | tallyfy-groups comment github --pr 42 --body-file -
+
+Exit codes:
+  0  the comment was created or edited
+  1  error: a missing GITHUB_TOKEN, GitHub refused, or the body file cannot be read";
+
+    pub const COMMENT_GITLAB: &str = "\
+Examples:
+  tallyfy-groups comment gitlab --body-file plan.md
+  tallyfy-groups comment gitlab --project group/project --mr 7 --body-file plan.md --key prod
+
+Exit codes:
+  0  the comment was created or edited
+  1  error: a missing GITLAB_TOKEN, GitLab refused, or the body file cannot be read";
 }
 
 /// Fewest and most requests per second `--max-rps` takes besides 0 (no limit).

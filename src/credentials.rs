@@ -19,6 +19,8 @@ pub const API_TOKEN: &str = "TALLYFY_API_TOKEN";
 pub const API_URL: &str = "TALLYFY_API_URL";
 /// The API base URL, as Tallyfy's official CLI names it.
 pub const BASE_URL: &str = "TALLYFY_BASE_URL";
+/// The variables that configure the API URL, in the order they are read.
+pub const API_URL_VARIABLES: [&str; 2] = [API_URL, BASE_URL];
 /// The OAuth client id.
 pub const CLIENT_ID: &str = "TALLYFY_CLIENT_ID";
 /// The OAuth client secret.

@@ -363,8 +363,8 @@ async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
     let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
     // Interrupt once two actions have ended: the first invitation and the group that needs no guest.
     let stop = options.stop.clone();
-    let progress: apply::Progress = std::sync::Arc::new(move |done, _| {
-        if done == 2 {
+    let progress: apply::Progress = std::sync::Arc::new(move |tally: &apply::Tally| {
+        if tally.ended == 2 {
             stop.finish_in_flight();
         }
     });
@@ -453,4 +453,23 @@ async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
         .expect("the apply ends once the API stopped answering");
     let second = report.results.iter().find(|r| words::subject(&r.subject) == "guest second@partner.example").map(|r| r.outcome.clone());
     assert!(matches!(&second, Some(Outcome::Skipped { reason: SkipReason::StoppedAnswering { .. } })), "{report:?}");
+}
+
+#[tokio::test]
+async fn progress_counts_actions_skipped_after_a_stop_as_skipped_not_done() {
+    let server = MockServer::start().await;
+    let options = options();
+    // Ctrl-C before the first action starts: every action ends, none is done.
+    options.stop.finish_in_flight();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let progress: apply::Progress = std::sync::Arc::new(move |t: &apply::Tally| record.lock().expect("lock").push(*t));
+    let plan = plan();
+    let report = apply::apply(&plan, &client(&server), &options, Some(progress)).await;
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 0);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), plan.actions.len());
+    let last = seen.last().copied().unwrap_or_default();
+    assert_eq!(last, apply::Tally { total: 4, ended: 4, applied: 0, failed: 0, skipped: 4, unknown: 0 });
+    assert_eq!(report.results.len(), 4);
 }

@@ -748,3 +748,57 @@ async fn a_429_holds_back_every_request_not_only_the_refused_one() {
     assert_eq!(err, ApiError::RateLimited { method: "DELETE".into(), path: format!("{GROUPS}/g2"), retry_after_secs: 30 });
     assert!(c.rate_limiter().status().held_for.is_some_and(|d| d > Duration::from_secs(25)));
 }
+
+/// An HTTPS server on loopback whose certificate (self-signed, in tests/tls) no system trusts;
+/// counts the connections it accepts.
+fn untrusted_https_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = vec![CertificateDer::from_pem_slice(include_bytes!("tls/cert.pem")).expect("cert")];
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/key.pem")).expect("key");
+    let config =
+        std::sync::Arc::new(rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).expect("server config"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://127.0.0.1:{}/api", listener.local_addr().expect("addr").port());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else { continue };
+            // The client refuses the certificate, so the handshake ends in an error.
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut stream).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_at_once_and_says_how_to_trust_a_ca() {
+    let (url, accepted) = untrusted_https_server();
+    let started = Instant::now();
+    let err = common::fast_client(&url, "org1", "tok-123", 5).list_groups().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("the server's certificate is not trusted"), "{text}");
+    assert!(text.contains("127.0.0.1"), "names the host: {text}");
+    assert!(text.contains("SSL_CERT_FILE"), "{text}");
+    assert!(!text.contains("gave up after") && !text.contains("got no answer"), "{text}");
+    assert!(!err.is_transient(), "{err:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "no retry");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_refused_connection_says_nothing_is_listening_there() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // The listener is dropped: nothing listens on the port any more.
+    let err = common::fast_client(&format!("http://127.0.0.1:{port}/api"), "org1", "tok-123", 2).list_groups().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&format!("nothing is listening at 127.0.0.1:{port} (connection refused)")), "{text}");
+}

@@ -397,7 +397,8 @@ fn saved_plans_apply_exactly_or_refuse_when_stale() {
     let elsewhere = d.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("dir");
     let other_target = sb(&elsewhere, &["apply", pf, "--auto-approve"]).expect_code(3);
-    assert!(other_target.stderr.contains("the saved plan was made for organization sandbox at sandbox:"), "{}", other_target.stderr);
+    assert!(other_target.stderr.contains("made for:   organization sandbox at sandbox:"), "{}", other_target.stderr);
+    assert!(other_target.stderr.contains("configured: organization sandbox at sandbox:"), "{}", other_target.stderr);
 }
 
 #[test]
@@ -1635,4 +1636,92 @@ fn export_of_edge_cases_plans_empty() {
     Cli::new(d).args(&["validate", "-f", o]).run().expect_code(0);
     let plan = remote(&["plan", "-f", o, "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "the first plan is not empty:\n{}\n{}\n{text}", plan.stdout, plan.stderr);
+}
+
+#[test]
+fn apply_says_what_it_was_given_when_it_is_not_a_saved_plan() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    // A groups file where a saved plan is expected.
+    let yaml = sb(d, &["apply", ex, "--auto-approve"]).expect_code(1);
+    assert!(yaml.stderr.contains("groups.example.yaml is a groups file, not a saved plan: use -f"), "{}", yaml.stderr);
+    assert!(yaml.stderr.contains(&format!("tallyfy-groups apply -f {ex}")), "{}", yaml.stderr);
+    assert!(!yaml.stderr.contains("not JSON"), "{}", yaml.stderr);
+    // A `--format json` rendering: a rendering, and how to make a saved plan.
+    let json = sb(d, &["plan", "-f", ex, "--format", "json"]).expect_code(0);
+    let rendering = write(d, "plan.json", &json.stdout);
+    let refused = sb(d, &["apply", &rendering, "--auto-approve"]).expect_code(1);
+    assert!(refused.stderr.contains("it is a `plan --format json` rendering"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("hint: make one with `tallyfy-groups plan --out PLAN`"), "{}", refused.stderr);
+}
+
+#[test]
+fn a_saved_plan_applied_twice_says_it_was_already_applied() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let plan_file = d.join("plan.json");
+    let pf = plan_file.to_str().unwrap_or_default();
+    sb(d, &["plan", "-f", ex.to_str().unwrap_or_default(), "--out", pf]).expect_code(0);
+    sb(d, &["apply", pf, "--auto-approve"]).expect_code(0);
+    let state = std::fs::read(d.join("state.json")).expect("state");
+    let again = sb(d, &["apply", pf, "--auto-approve"]).expect_code(0);
+    assert!(again.stdout.contains("Nothing to do: this plan was already applied"), "{}\n{}", again.stdout, again.stderr);
+    assert!(!again.stderr.contains("changed since the plan was made"), "{}", again.stderr);
+    assert!(!again.stdout.contains("Apply report"), "{}", again.stdout);
+    assert_eq!(std::fs::read(d.join("state.json")).expect("state"), state, "nothing was written");
+    // A group changed after the apply: no longer "already applied", but stale.
+    let other = write(d, "other.yaml", "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com]\n");
+    sb(d, &["apply", "-f", &other, "--auto-approve"]).expect_code(0);
+    let stale = sb(d, &["apply", pf, "--auto-approve"]).expect_code(3);
+    assert!(stale.stderr.contains("changed since the plan was made"), "{}", stale.stderr);
+}
+
+#[test]
+fn a_plan_made_on_the_embedded_sandbox_applies_there_without_sandbox_again() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let plan_file = d.join("plan.json");
+    let pf = plan_file.to_str().unwrap_or_default();
+    sb(d, &["plan", "-f", ex, "--out", pf]).expect_code(0);
+    let applied = Cli::new(d).args(&["apply", pf, "--auto-approve"]).run().expect_code(0);
+    assert!(applied.stdout.contains("Apply: 6 applied, 0 failed"), "{}\n{}", applied.stdout, applied.stderr);
+    sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(0);
+
+    // Another configured target is refused before anything is read, naming both.
+    sb(d, &["plan", "-f", ex, "--out", pf]).expect_code(0);
+    let elsewhere = Cli::new(d)
+        .args(&["apply", pf, "--auto-approve", "--api-url", "https://127.0.0.1:9/api", "--org", "acme"])
+        .env("TALLYFY_ACCESS_TOKEN", "t")
+        .run()
+        .expect_code(3);
+    let state = d.join("state.json");
+    assert!(elsewhere.stderr.contains(&format!("made for:   organization sandbox at sandbox:{}", state.display())), "{}", elsewhere.stderr);
+    assert!(elsewhere.stderr.contains("configured: organization acme at https://127.0.0.1:9/api"), "{}", elsewhere.stderr);
+    assert!(!elsewhere.stderr.contains("got no answer"), "nothing is read from the other target: {}", elsewhere.stderr);
+
+    // A plan made on Tallyfy (here a served sandbox) is never sent to the embedded sandbox.
+    let served = serve(&[]);
+    remote(d, &served.url, &["plan", "-f", ex, "--out", pf]).expect_code(0);
+    let moved = sb(d, &["apply", pf, "--auto-approve"]).expect_code(3);
+    assert!(moved.stderr.contains(&format!("made for:   organization sandbox at {}", served.url)), "{}", moved.stderr);
+    assert!(moved.stderr.contains("configured: organization sandbox at sandbox:"), "{}", moved.stderr);
+}
+
+#[test]
+fn the_same_file_given_twice_is_read_once() {
+    let dir = scratch();
+    let d = dir.path();
+    let a = write(d, "a.yaml", "groups:\n  - name: Ops\n    members: [marco.rossi@example.com]\n");
+    let run = Cli::new(d).args(&["validate", "-f", &a, "-f", &a]).run().expect_code(0);
+    assert!(run.stdout.contains("a.yaml is valid: 1 group to keep."), "{}\n{}", run.stdout, run.stderr);
+    // The same file through its directory and by a second spelling of its path.
+    let dotted = d.join(".").join("a.yaml");
+    let run = Cli::new(d).args(&["validate", "-f", d.to_str().unwrap_or_default(), "-f", dotted.to_str().unwrap_or_default()]).run();
+    let run = run.expect_code(0);
+    assert!(run.stdout.contains("valid: 1 group to keep."), "{}\n{}", run.stdout, run.stderr);
 }

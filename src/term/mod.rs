@@ -416,12 +416,19 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         })?)),
         None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
     };
-    let conn = connect(&args.connect).await?;
+    let conn = match &source {
+        Source::Saved(saved_plan) => connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?,
+        Source::Desired(..) => connect(&args.connect).await?,
+    };
     facts.organization = Some(conn.org.target.org.to_string());
     let client = &conn.org.api;
     let (mut plan, saved_plan) = match source {
         Source::Saved(saved_plan) => {
-            let plan = checked_saved_plan(&saved_plan, &conn).await?;
+            same_target(&saved_plan.target, &conn.org.target)?;
+            let Some(plan) = checked_saved_plan(&saved_plan, &conn).await? else {
+                print(ALREADY_APPLIED);
+                return Ok(ExitStatus::Success);
+            };
             (plan, Some(saved_plan))
         }
         Source::Desired(desired, options) => {
@@ -457,7 +464,11 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         // on must still hold (a plan made from files re-reads the groups it writes with values
         // the files do not manage, in the applier).
         if let Some(saved_plan) = &saved_plan {
-            plan = checked_saved_plan(saved_plan, &conn).await?;
+            let Some(again) = checked_saved_plan(saved_plan, &conn).await? else {
+                print(ALREADY_APPLIED);
+                return Ok(ExitStatus::Success);
+            };
+            plan = again;
             check_guard(&mut plan, args.allow_removals.as_deref())?;
         }
     }
@@ -501,15 +512,59 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
     })
 }
 
+/// What `apply PLAN` prints when live state already equals the plan's result.
+const ALREADY_APPLIED: &str = "Nothing to do: this plan was already applied (every group it touches already matches it).\n";
+
+/// Where `apply PLAN` connects: as configured, except that a plan made on the embedded sandbox
+/// goes back to that sandbox when no API URL is configured (no credentials leave the machine).
+/// A plan made on Tallyfy never decides where to connect.
+fn saved_plan_connection(recorded: &Target, configured: &ConnectArgs) -> ConnectArgs {
+    let mut args = configured.clone();
+    let api_url_configured = args.api_url.as_ref().is_some_and(|u| !u.trim().is_empty())
+        || credentials::API_URL_VARIABLES.iter().any(|v| std::env::var_os(v).is_some_and(|u| !u.is_empty()));
+    if let Some(state) = recorded.api_url.strip_prefix(embedded::LABEL_PREFIX)
+        && !args.sandbox
+        && !api_url_configured
+    {
+        info!(state, "the plan was made on the embedded sandbox: applying it there");
+        args.sandbox = true;
+        args.sandbox_state = PathBuf::from(state);
+    }
+    args
+}
+
+/// Refuses, before anything is read, a saved plan made for another target than the configured one.
+fn same_target(recorded: &Target, configured: &Target) -> Result<(), Error> {
+    if recorded.api_url == configured.api_url && recorded.org == configured.org {
+        return Ok(());
+    }
+    let hint = if configured.api_url.starts_with(embedded::LABEL_PREFIX) {
+        "a plan applies only where it was made: configure that target (TALLYFY_API_URL / --api-url, TALLYFY_ORG_ID / --org) without --sandbox, or make a new plan here with `plan --out`"
+    } else if recorded.api_url.starts_with(embedded::LABEL_PREFIX) {
+        "a plan made on the embedded sandbox applies there when no API URL is configured (or with --sandbox --sandbox-state set to its state file); or make a new plan here with `plan --out`"
+    } else {
+        "a plan applies only where it was made: set TALLYFY_API_URL / --api-url and TALLYFY_ORG_ID / --org to its target, or make a new plan here with `plan --out`"
+    };
+    Err(Error::Refused(format!(
+        "refusing to apply: the saved plan was made for another target; nothing was read or changed\n    made for:   organization {} at {}\n    configured: organization {} at {}\n    hint: {hint}",
+        recorded.org, recorded.api_url, configured.org, configured.api_url
+    )))
+}
+
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
 /// actions and that live state (the guard and everything shown come from live state, never from
-/// the file).
-async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Plan, Error> {
+/// the file), or `None` when live state already equals the plan's result.
+async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Option<Plan>, Error> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
     let live = fetch(&conn.org.api, needs_guests).await?;
+    let (label, org) = (&conn.org.target.api_url, &conn.org.target.org);
+    if saved::already_applied(saved_plan, label, org, &live) {
+        info!("every group the saved plan touches already equals its result");
+        return Ok(None);
+    }
     let refused = |s: saved::Staleness| Error::Refused(render::words::staleness(&s));
-    saved::check(saved_plan, &conn.org.target.api_url, &conn.org.target.org, &live).map_err(refused)?;
-    saved_plan.to_plan(&live).map_err(refused)
+    saved::check(saved_plan, label, org, &live).map_err(refused)?;
+    saved_plan.to_plan(&live).map(Some).map_err(refused)
 }
 
 /// Refuses a plan whose removal guard tripped, unless overridden with a reason.

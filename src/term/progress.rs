@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::Progress;
+use crate::apply::{Progress, Tally};
 
 /// Shows how far an apply has come.
 pub enum ApplyProgress {
@@ -38,15 +38,15 @@ impl ApplyProgress {
         match self {
             ApplyProgress::Bar(bar) => {
                 let bar = bar.clone();
-                Some(Arc::new(move |done, _| bar.set_position(done as u64)))
+                Some(Arc::new(move |tally: &Tally| bar.set_position(tally.ended as u64)))
             }
             ApplyProgress::Log { last } => {
                 let last = last.clone();
-                Some(Arc::new(move |done, total| {
+                Some(Arc::new(move |tally: &Tally| {
                     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-                    if done == total || last.elapsed() >= Duration::from_secs(5) {
+                    if tally.ended == tally.total || last.elapsed() >= Duration::from_secs(5) {
                         *last = Instant::now();
-                        tracing::info!(done, total, "apply progress");
+                        log_progress(tally);
                     }
                 }))
             }
@@ -59,6 +59,24 @@ impl ApplyProgress {
         if let ApplyProgress::Bar(bar) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// One `apply progress` log line: how the actions so far ended, never counting a skipped action
+/// (after Ctrl-C, say) as done.
+fn log_progress(t: &Tally) {
+    let Tally { total, ended, applied, failed, skipped, unknown } = *t;
+    tracing::info!(applied, failed, skipped, unknown, ended, total, "{}", progress_message(t));
+}
+
+/// The message of an `apply progress` log line.
+fn progress_message(t: &Tally) -> &'static str {
+    if t.ended < t.total {
+        "apply progress"
+    } else if t.applied == t.total {
+        "apply progress: every action applied"
+    } else {
+        "apply progress: every action ended, not all applied"
     }
 }
 
@@ -129,5 +147,18 @@ impl ReadProgress {
         if let ReadShown::Line(bar) = &self.shown {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apply_cut_short_is_not_logged_as_done() {
+        let t = |applied, skipped| Tally { total: 200, ended: applied + skipped, applied, skipped, ..Tally::default() };
+        assert_eq!(progress_message(&t(36, 164)), "apply progress: every action ended, not all applied");
+        assert_eq!(progress_message(&t(200, 0)), "apply progress: every action applied");
+        assert_eq!(progress_message(&t(20, 0)), "apply progress");
     }
 }

@@ -82,8 +82,34 @@ impl Stop {
     }
 }
 
-/// Called after each action ends, with (done, total).
-pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+/// Called after each action ends, with how the actions so far ended.
+pub type Progress = Arc<dyn Fn(&Tally) + Send + Sync>;
+
+/// How many actions have ended so far, and how: an action skipped after Ctrl-C has ended, but
+/// was not done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Actions in the plan.
+    pub total: usize,
+    /// Actions that have ended, however they ended.
+    pub ended: usize,
+    pub applied: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub unknown: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        self.ended += 1;
+        match outcome {
+            Outcome::Applied => self.applied += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Unknown { .. } => self.unknown += 1,
+        }
+    }
+}
 
 /// Executes the plan's actions.
 pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOptions, progress: Option<Progress>) -> ApplyReport {
@@ -93,7 +119,7 @@ pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOption
         parallelism: options.parallelism.max(1),
         stop: options.stop.clone(),
         outcomes: vec![None; plan.actions.len()],
-        done: 0,
+        tally: Tally { total: plan.actions.len(), ..Tally::default() },
         progress,
     };
 
@@ -139,7 +165,7 @@ struct Run<'a, A> {
     parallelism: usize,
     stop: Stop,
     outcomes: Vec<Option<Outcome>>,
-    done: usize,
+    tally: Tally,
     progress: Option<Progress>,
 }
 
@@ -150,10 +176,10 @@ impl<A: TallyfyApi> Run<'_, A> {
     }
 
     fn finish(&mut self, i: usize, outcome: Outcome) {
+        self.tally.count(&outcome);
         self.outcomes[i] = Some(outcome);
-        self.done += 1;
         if let Some(p) = &self.progress {
-            p(self.done, self.plan.actions.len());
+            p(&self.tally);
         }
     }
 

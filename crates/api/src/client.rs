@@ -13,7 +13,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 pub use crate::auth::Credentials;
 pub use crate::config::{ConfigError, Secret, check_base_url};
 use crate::error::describe;
-pub use crate::error::{ApiError, PagingProblem};
+pub use crate::error::{ApiError, PagingProblem, TransportCause};
 use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
 use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
@@ -321,6 +321,7 @@ impl Client {
                 detail: format!("read task failed: {e}"),
                 timeout: false,
                 connect: false,
+                cause: TransportCause::Other,
             })?;
             match fresh {
                 Ok(g) => {
@@ -567,6 +568,7 @@ impl Client {
                         detail: format!("page task failed: {e}"),
                         timeout: false,
                         connect: false,
+                        cause: TransportCause::Other,
                     });
                 }
             }
@@ -620,7 +622,10 @@ impl Client {
                 Err(failure) => failure,
             };
             match &err {
-                ApiError::Transport { timeout, connect, .. } if *timeout || *connect => {
+                // A refused certificate is an answer of sorts, and fails at once below.
+                ApiError::Transport { timeout, connect, cause, .. }
+                    if (*timeout || *connect) && !matches!(cause, TransportCause::UntrustedCertificate { .. }) =>
+                {
                     if self.inner.unanswered.fetch_add(1, Ordering::SeqCst) + 1 == STOP_AFTER_FAILURES {
                         self.inner.stopped.notify_waiters();
                     }
@@ -699,6 +704,7 @@ impl Client {
                 detail: describe(&e),
                 timeout: e.is_timeout(),
                 connect: e.is_connect(),
+                cause: transport_cause(&e, &self.inner.base_url),
             };
             let response = builder.send().await.map_err(|e| (transport(e), None))?;
             slot.finish(Feedback::from_headers(response.headers()));
@@ -805,6 +811,43 @@ fn decode<T: DeserializeOwned>(req: &ApiRequest, body: &[u8]) -> Result<T, ApiEr
     })
 }
 
+/// What the source chain of a failed request says of why it got no answer: a refused
+/// certificate, a host that does not resolve, a refused connection. `base_url` names the host.
+pub(crate) fn transport_cause(e: &reqwest::Error, base_url: &str) -> TransportCause {
+    let parsed = url::Url::parse(base_url).ok();
+    let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or(base_url).to_string();
+    let address = match parsed.as_ref().and_then(|u| u.port_or_known_default()) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    cause_of(e, host, address)
+}
+
+fn cause_of(e: &(dyn std::error::Error + 'static), host: String, address: String) -> TransportCause {
+    /// A refused certificate in `e`, or in the I/O errors it wraps (`source()` skips them).
+    fn certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("{why:?}"));
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        certificate(inner)
+    }
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(reason) = certificate(s) {
+            return TransportCause::UntrustedCertificate { host, reason };
+        }
+        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return TransportCause::Refused { address };
+        }
+        if s.to_string() == "dns error" {
+            return TransportCause::UnknownHost { host };
+        }
+        source = s.source();
+    }
+    TransportCause::Other
+}
+
 fn first_line(e: &ApiError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
@@ -861,6 +904,45 @@ mod tests {
         assert!(matches!(Client::new(bad), Err(ConfigError::BadOrg(_))));
         let empty = ClientConfig::new(DEFAULT_API_URL, "a", Secret::new(" "));
         assert!(matches!(Client::new(empty), Err(ConfigError::EmptyToken)));
+    }
+
+    /// An error with a message and a source, like hyper's connect errors.
+    #[derive(Debug)]
+    struct Wrapped(&'static str, Box<dyn std::error::Error + Send + Sync>);
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn causes_are_found_in_the_source_chain() {
+        let of = |e: Wrapped| cause_of(&e, "h".into(), "h:443".into());
+        let io = |kind, inner: &str| Box::new(std::io::Error::new(kind, inner.to_string()));
+        assert_eq!(
+            of(Wrapped("dns error", io(std::io::ErrorKind::Other, "failed to lookup address information"))),
+            TransportCause::UnknownHost { host: "h".into() }
+        );
+        assert_eq!(
+            of(Wrapped("tcp connect error", io(std::io::ErrorKind::ConnectionRefused, "Connection refused"))),
+            TransportCause::Refused { address: "h:443".into() }
+        );
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        // As reqwest reports it: an I/O error holding an I/O error holding rustls's error.
+        let tls = std::io::Error::other(tls);
+        assert_eq!(
+            of(Wrapped("client error (Connect)", Box::new(tls))),
+            TransportCause::UntrustedCertificate { host: "h".into(), reason: "UnknownIssuer".into() }
+        );
+        assert_eq!(of(Wrapped("connection reset", io(std::io::ErrorKind::ConnectionReset, "reset"))), TransportCause::Other);
     }
 
     #[test]

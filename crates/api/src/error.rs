@@ -18,8 +18,9 @@ pub enum ApiError {
         field_errors: BTreeMap<String, Vec<String>>,
         request_id: Option<String>,
     },
-    /// No answer: connection refused or dropped, or the request timed out.
-    Transport { method: String, path: String, detail: String, timeout: bool, connect: bool },
+    /// No answer: connection refused or dropped, or the request timed out; `cause` says what
+    /// is known of why.
+    Transport { method: String, path: String, detail: String, timeout: bool, connect: bool, cause: TransportCause },
     /// An answer that is not the JSON the API documents.
     Decode { method: String, path: String, detail: String },
     /// A paginated list came back with fewer (or more) items than it announced.
@@ -46,6 +47,21 @@ pub enum ApiError {
     StillUnauthorized { last: Box<ApiError> },
 }
 
+/// What is known of why a request got no answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TransportCause {
+    /// Nothing more than the detail says.
+    #[default]
+    Other,
+    /// The TLS handshake refused the server's certificate (an unknown issuer, such as a
+    /// corporate proxy's CA; expired; for another name). Retrying cannot help.
+    UntrustedCertificate { host: String, reason: String },
+    /// The host name did not resolve.
+    UnknownHost { host: String },
+    /// The connection was refused: nothing listens at that address and port.
+    Refused { address: String },
+}
+
 /// Why a paginated list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PagingProblem {
@@ -58,6 +74,9 @@ pub enum PagingProblem {
     /// The same item came back twice (read twice, both times).
     Repeated { key: String },
 }
+
+/// How to trust a certificate authority that signs the API's certificate.
+pub const UNTRUSTED_HINT: &str = "when a proxy or firewall of your network inspects HTTPS with its own certificate authority, add that CA to the system's trust store (update-ca-certificates, or your OS's keychain), or set SSL_CERT_FILE to a PEM file holding it and the public CAs; otherwise check the API URL (TALLYFY_API_URL / --api-url). See docs/commands.md#certificates";
 
 impl fmt::Display for PagingProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,7 +115,7 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
-            ApiError::Transport { .. } => true,
+            ApiError::Transport { cause, .. } => !matches!(cause, TransportCause::UntrustedCertificate { .. }),
             _ => false,
         }
     }
@@ -130,8 +149,8 @@ impl ApiError {
                 field_errors: field_errors.into_iter().map(|(k, v)| (f(k), v.into_iter().map(f).collect())).collect(),
                 request_id: request_id.map(f),
             },
-            ApiError::Transport { method, path, detail, timeout, connect } => {
-                ApiError::Transport { method, path, detail: f(detail), timeout, connect }
+            ApiError::Transport { method, path, detail, timeout, connect, cause } => {
+                ApiError::Transport { method, path, detail: f(detail), timeout, connect, cause }
             }
             ApiError::Decode { method, path, detail } => ApiError::Decode { method, path, detail: f(detail) },
             ApiError::Pagination { path, problem: PagingProblem::Repeated { key } } => {
@@ -196,8 +215,23 @@ impl fmt::Display for ApiError {
                 }
                 Ok(())
             }
-            ApiError::Transport { method, path, detail, timeout, .. } => {
-                if *timeout {
+            ApiError::Transport { method, path, detail, timeout, cause, .. } => {
+                if let TransportCause::UntrustedCertificate { host, reason } = cause {
+                    write!(
+                        f,
+                        "{method} {path}: the server's certificate is not trusted ({host}: {reason}); nothing was sent\n    hint: {UNTRUSTED_HINT}"
+                    )
+                } else if let TransportCause::UnknownHost { host } = cause {
+                    write!(
+                        f,
+                        "{method} {path} got no answer: the host {host} was not found (DNS): {detail}\n    hint: check the host in the API URL (TALLYFY_API_URL / --api-url) and the network's DNS"
+                    )
+                } else if let TransportCause::Refused { address } = cause {
+                    write!(
+                        f,
+                        "{method} {path} got no answer: nothing is listening at {address} (connection refused)\n    hint: check the host and port of the API URL (TALLYFY_API_URL / --api-url); a served sandbox must be running"
+                    )
+                } else if *timeout {
                     write!(f, "{method} {path} timed out: {detail}\n    hint: raise --timeout, or check the network and the API URL")
                 } else {
                     write!(
@@ -346,14 +380,24 @@ mod tests {
 
     #[test]
     fn classification() {
-        let t = |connect: bool| ApiError::Transport {
+        let with = |connect: bool, cause: TransportCause| ApiError::Transport {
             method: "POST".into(),
             path: "/".into(),
             detail: String::new(),
             timeout: !connect,
             connect,
+            cause,
         };
+        let t = |connect: bool| with(connect, TransportCause::Other);
         assert!(t(true).is_transient() && !t(true).is_ambiguous());
         assert!(t(false).is_ambiguous());
+        let untrusted = with(true, TransportCause::UntrustedCertificate { host: "go.tallyfy.com".into(), reason: "UnknownIssuer".into() });
+        assert!(!untrusted.is_transient() && !untrusted.is_ambiguous());
+        assert_eq!(
+            untrusted.to_string().lines().next(),
+            Some("POST /: the server's certificate is not trusted (go.tallyfy.com: UnknownIssuer); nothing was sent")
+        );
+        let dns = with(true, TransportCause::UnknownHost { host: "go.tallyfy.cmo".into() });
+        assert!(dns.to_string().contains("the host go.tallyfy.cmo was not found (DNS)"), "{dns}");
     }
 }

@@ -224,8 +224,15 @@ fn read_text(path: &Path) -> std::io::Result<String> {
 /// Parses and verifies the text of a saved plan; `name` is what messages call it.
 pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
     let unusable = |m: String| ReadError::Unusable(m);
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| unusable(format!("{name} is not a saved plan (not JSON: {e})")))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        if looks_like_groups_file(text) {
+            unusable(format!(
+                "{name} is a groups file, not a saved plan: use -f\n    hint: `tallyfy-groups apply -f {name}` plans from it and applies; `apply PLAN` takes a file written by `tallyfy-groups plan --out PLAN`"
+            ))
+        } else {
+            unusable(format!("{name} is not a saved plan (not JSON: {e})"))
+        }
+    })?;
     let version = value.get("saved_plan_version").and_then(|v| v.as_u64());
     if version != Some(u64::from(SAVED_PLAN_VERSION)) {
         let why = match (version, value.get("format_version")) {
@@ -282,6 +289,44 @@ pub enum StaleInput {
     UserChanged { id: crate::model::UserId, email: Email },
     /// A guest the plan invites exists now.
     GuestExists { email: Email },
+}
+
+/// Whether `live` already holds everything the saved plan would write, for its own target: every
+/// group it creates or updates equals the planned result in the fields the plan manages, every
+/// group it deletes is gone and every guest it invites exists. Such a plan was applied already
+/// (a rerun of the same `apply PLAN`), which is not a stale plan: there is nothing to do.
+pub fn already_applied(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState) -> bool {
+    use crate::model::{Carry, LiveGroup};
+    fn list_holds<T: Ord>(carry: Carry, after: &[T], live: &BTreeSet<T>) -> bool {
+        match carry {
+            Carry::No => after.len() == live.len() && after.iter().all(|x| live.contains(x)),
+            Carry::Kept => true,
+            Carry::AddOnly => after.iter().all(|x| live.contains(x)),
+        }
+    }
+    let holds = |after: &GroupState, carried: &Carried, g: &LiveGroup| {
+        g.is_fully_known()
+            && g.name == after.name
+            && (carried.description || g.description == after.description)
+            && list_holds(carried.members, &after.members, &g.members)
+            && list_holds(carried.guests, &after.guests, &g.guests)
+    };
+    if plan.target.api_url != target_label || &plan.target.org != org || plan.actions.is_empty() {
+        return false;
+    }
+    let by_id: HashMap<_, _> = live.groups.iter().map(|g| (&g.id, g)).collect();
+    let by_name: HashMap<String, &LiveGroup> = live.groups.iter().map(|g| (name_key(&g.name), g)).collect();
+    plan.actions.iter().all(|a| match a {
+        SavedAction::CreateGuest { email, .. } => live.guests.as_ref().is_some_and(|gs| gs.iter().any(|g| &g.email == email)),
+        SavedAction::CreateGroup { after } => by_name.get(&name_key(&after.name)).is_some_and(|g| holds(after, &Carried::default(), g)),
+        SavedAction::UpdateGroup { id, after, carried } => by_id.get(id).is_some_and(|g| holds(after, carried, g)),
+        SavedAction::DeleteGroup { id, .. } => !by_id.contains_key(id),
+    })
+}
+
+/// Whether text that is not JSON reads like a groups.yaml: a top-level `groups:` or `settings:` key.
+fn looks_like_groups_file(text: &str) -> bool {
+    text.lines().any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
@@ -438,6 +483,60 @@ mod tests {
         check(&saved(), "https://t/api", &"o".into(), &l).expect("u3 is not sent by any action");
     }
 
+    /// `live()` after the saved plan's actions, all but those `skip` picks.
+    fn after_apply(s: &SavedPlan, skip: fn(&SavedAction) -> bool) -> LiveState {
+        let mut l = live();
+        for a in s.actions.iter().filter(|a| !skip(a)) {
+            match a {
+                SavedAction::CreateGuest { email, first_name, last_name } => l.guests.get_or_insert_default().push(Guest {
+                    email: email.clone(),
+                    first_name: first_name.clone(),
+                    last_name: last_name.clone(),
+                }),
+                SavedAction::CreateGroup { after } => {
+                    let mut g = group("new-id", &after.name, &[]);
+                    g.description = after.description.clone();
+                    g.guests = after.guests.iter().cloned().collect();
+                    l.groups.push(g);
+                }
+                SavedAction::UpdateGroup { id, after, .. } => {
+                    let g = l.groups.iter_mut().find(|g| &g.id == id).expect("updated group");
+                    g.members = after.members.iter().copied().collect();
+                }
+                SavedAction::DeleteGroup { id, .. } => l.groups.retain(|g| &g.id != id),
+            }
+        }
+        l
+    }
+
+    #[test]
+    fn a_plan_whose_result_is_already_live_was_already_applied() {
+        let s = saved();
+        assert_eq!(s.actions.len(), 4, "{:?}", s.actions);
+        let o: OrgId = "o".into();
+        assert!(!already_applied(&s, "https://t/api", &o, &live()), "nothing applied yet");
+        let done = after_apply(&s, |_| false);
+        assert!(already_applied(&s, "https://t/api", &o, &done));
+        // Another target is never "already applied".
+        assert!(!already_applied(&s, "https://other/api", &o, &done));
+        assert!(!already_applied(&s, "https://t/api", &"p".into(), &done));
+        // Any action not yet done: not applied.
+        for skip in [
+            (|a: &SavedAction| matches!(a, SavedAction::DeleteGroup { .. })) as fn(&SavedAction) -> bool,
+            |a| matches!(a, SavedAction::CreateGroup { .. }),
+            |a| matches!(a, SavedAction::UpdateGroup { .. }),
+            |a| matches!(a, SavedAction::CreateGuest { .. }),
+        ] {
+            assert!(!already_applied(&s, "https://t/api", &o, &after_apply(&s, skip)));
+        }
+        // A member added in Tallyfy after the apply: the result no longer equals the plan's.
+        let mut changed = done.clone();
+        if let Some(g) = changed.groups.iter_mut().find(|g| g.name == "A") {
+            g.members.insert(UserId(3));
+        }
+        assert!(!already_applied(&s, "https://t/api", &o, &changed));
+    }
+
     #[test]
     fn another_target_is_refused() {
         let e = check(&saved(), "https://other/api", &"o".into(), &live()).unwrap_err();
@@ -513,6 +612,8 @@ mod tests {
         assert!(unusable("{\"saved_plan_version\": 9}").contains("saved_plan_version 9; this tallyfy-groups reads version 1"));
         assert!(unusable("{\"format_version\": 1}").contains("it is a `plan --format json` rendering"));
         assert!(unusable("not json").contains("is not a saved plan (not JSON"));
+        let yaml = unusable("# ours\ngroups:\n  - name: A\n");
+        assert!(yaml.contains("p.json is a groups file, not a saved plan: use -f"), "{yaml}");
         let dir = tempfile::tempdir().expect("tempdir");
         let e = read(&dir.path().join("missing.json")).unwrap_err();
         assert!(matches!(&e, ReadError::Unusable(m) if m.contains("cannot read the saved plan")), "{e:?}");

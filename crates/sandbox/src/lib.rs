@@ -776,6 +776,9 @@ pub fn load_state(path: &Path) -> Result<Option<State>, String> {
     }
 }
 
+/// How a saved plan's target names an embedded sandbox: this prefix and the state file's path.
+pub const LABEL_PREFIX: &str = "sandbox:";
+
 /// An in-process sandbox on an ephemeral loopback port, for `--sandbox`.
 pub struct Embedded {
     pub base_url: String,
@@ -810,7 +813,7 @@ impl Embedded {
             base_url: format!("http://{addr}/api"),
             org: config.org,
             token: config.token,
-            label: format!("sandbox:{}", path.display()),
+            label: format!("{LABEL_PREFIX}{}", path.display()),
             sandbox,
             server,
         })

@@ -232,6 +232,9 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
         return Err(ReadError::NoInput);
     }
     let mut sources = Vec::new();
+    // `-f a.yaml -f a.yaml`, or a file and its directory: each file is read once.
+    let mut seen = std::collections::HashSet::new();
+    let mut first_time = |path: &Path| seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| ReadError::Io { path: show(path), source })?;
         if meta.is_dir() {
@@ -244,10 +247,10 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
             if files.is_empty() {
                 return Err(ReadError::EmptyDirectory { path: show(path) });
             }
-            for file in files {
+            for file in files.into_iter().filter(|f| first_time(f)) {
                 sources.push(read_one(&file)?);
             }
-        } else {
+        } else if first_time(path) {
             sources.push(read_one(path)?);
         }
     }
