@@ -137,6 +137,11 @@ impl de::Error for Error {
     }
 }
 
+/// "`a`, `b`, `c`".
+fn quoted(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
 /// "`a`", "`a` or `b`", "`a`, `b` or `c`".
 fn one_of(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
@@ -232,10 +237,17 @@ impl<'a> NodeDe<'a> {
         Err(self.report(e))
     }
 
-    /// The scalar of this node, or the problem "must be {expected}".
-    fn scalar(self, expected: &str) -> Result<&'a MarkedScalarNode, Error> {
+    /// The scalar of this node, or the problem "must be {expected}" ("is empty", with a hint to
+    /// write one, for no value at all).
+    fn scalar(self, expected: &str, empty_hint: Option<&str>) -> Result<&'a MarkedScalarNode, Error> {
         match self.node {
-            Node::Scalar(s) if is_null(s) => self.fail(Error::new("is empty")),
+            Node::Scalar(s) if is_null(s) => {
+                let e = Error::new("is empty");
+                self.fail(match empty_hint {
+                    Some(h) => e.hint(h),
+                    None => e,
+                })
+            }
             Node::Scalar(s) => Ok(s),
             other => self.fail(Error::new(format!("must be {expected}, found {}", kind(other)))),
         }
@@ -243,7 +255,7 @@ impl<'a> NodeDe<'a> {
 
     /// A plain scalar parsed as a number, or the problem "must be {expected}".
     fn number<N: std::str::FromStr>(self, expected: &str) -> Result<N, Error> {
-        let s = self.scalar(expected)?;
+        let s = self.scalar(expected, Some(&format!("write {expected}")))?;
         match s.as_str().parse::<N>() {
             Ok(n) if s.may_coerce() => Ok(n),
             Ok(_) => self.fail(Error::new(format!("must be {expected}, found `{}`", s.as_str())).hint("write the number without quotes")),
@@ -265,7 +277,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let s = self.scalar("true or false")?;
+        let s = self.scalar("true or false", Some("write true or false"))?;
         match s.as_bool() {
             Some(b) => visitor.visit_bool(b).map_err(|e| self.report(e)),
             None => {
@@ -318,7 +330,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let s = self.scalar("a single value")?;
+        let s = self.scalar("a single value", None)?;
         visitor.visit_borrowed_str(s.as_str()).map_err(|e| self.report(e))
     }
 
@@ -373,8 +385,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let spanned = spanned_shape();
-        if name == spanned.0 && fields == spanned.1 {
+        if name == spanned_shape().0 {
             return visitor.visit_map(SpanEntries::new(self, fields)).map_err(|e| self.report(e));
         }
         let map = match self.node {
@@ -383,7 +394,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             other => {
                 return self.fail(
                     Error::new(format!("must be a mapping, found {}", kind(other)))
-                        .hint(format!("write it as a mapping of {}", one_of(fields))),
+                        .hint(format!("write it as a mapping with the keys {}", quoted(fields))),
                 );
             }
         };
@@ -400,7 +411,15 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
         const SHAPES: [(&str, &str); 3] = [("scalar", "a single value"), ("list", "a list"), ("mapping", "a mapping")];
         let shape = match self.node {
-            Node::Scalar(s) if is_null(s) => return self.fail(Error::new("is empty")),
+            Node::Scalar(s) if is_null(s) => {
+                let by_shape = SHAPES.iter().any(|(shape, _)| variants.contains(shape));
+                let e = Error::new("is empty");
+                return self.fail(match (variants.contains(&"list"), by_shape) {
+                    (true, _) => e.hint("write `[]` for an empty list"),
+                    (false, false) => e.hint(format!("write {}", one_of(variants))),
+                    (false, true) => e,
+                });
+            }
             Node::Scalar(s) if variants.contains(&s.as_str()) => s.as_str(),
             Node::Scalar(_) => "scalar",
             Node::Sequence(_) => "list",
@@ -443,7 +462,7 @@ fn unknown_key(problems: &Problems, key: &MarkedScalarNode, fields: &[&str], nou
     let k = key.as_str();
     let lower = k.to_lowercase();
     let best = fields.iter().map(|cand| (strsim::levenshtein(&lower, cand), *cand)).min().filter(|(d, cand)| *d <= 2.max(cand.len() / 3));
-    let expected = fields.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let expected = quoted(fields);
     let hint = match best {
         Some((_, cand)) => format!("did you mean `{cand}`? expected one of {expected}"),
         None => format!("expected one of {expected}"),

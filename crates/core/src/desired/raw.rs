@@ -2,7 +2,8 @@
 //! serde types. The loader deserialises every item of a file into these types (through `de.rs`,
 //! which reports every problem with its location), the unknown-key hints come from the fields
 //! serde expects, and the JSON Schema (`tallyfy-groups schema`) is generated from the same types.
-//! Adding an optional key to a group is adding a `Field` to [`RawGroup`]. Pure; no I/O.
+//! Adding an optional key to a group is adding a `Field` to [`RawGroup`] (docs/architecture.md,
+//! "Adding a key to groups.yaml"). Pure; no I/O.
 //!
 //! Two conventions of the loader's deserializer, both plain serde:
 //! - every value is a [`Field`]: absent, or given with its span, so that one malformed value is
