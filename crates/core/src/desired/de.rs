@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::types::MarkedScalarNode;
 use marked_yaml::{Node, Span, Spanned};
 use serde::de::value::{BorrowedStrDeserializer, UsizeDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess, Visitor};
@@ -271,7 +271,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         let r = match self.node {
             Node::Scalar(s) => visitor.visit_borrowed_str(s.as_str()),
             Node::Sequence(items) => visitor.visit_seq(Items { de: self, items: items.iter() }),
-            Node::Mapping(map) => visitor.visit_map(Entries::all(self, map)),
+            Node::Mapping(map) => visitor.visit_map(Entries::new(self, map.iter(), None)),
         };
         r.map_err(|e| self.report(e))
     }
@@ -370,8 +370,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.node {
-            Node::Mapping(map) => visitor.visit_map(Entries::all(self, map)).map_err(|e| self.report(e)),
-            Node::Scalar(s) if is_null(s) => visitor.visit_map(Entries::none(self)).map_err(|e| self.report(e)),
+            Node::Mapping(map) => visitor.visit_map(Entries::new(self, map.iter(), None)).map_err(|e| self.report(e)),
+            Node::Scalar(s) if is_null(s) => visitor.visit_map(Entries::new(self, std::iter::empty(), None)).map_err(|e| self.report(e)),
             other => self.fail(Error::new(format!("must be a mapping, found {}", kind(other)))),
         }
     }
@@ -390,7 +390,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         }
         let map = match self.node {
             Node::Mapping(map) => map,
-            Node::Scalar(s) if is_null(s) => return visitor.visit_map(Entries::none(self)).map_err(|e| self.report(e)),
+            Node::Scalar(s) if is_null(s) => {
+                return visitor.visit_map(Entries::new(self, std::iter::empty(), None)).map_err(|e| self.report(e));
+            }
             other => {
                 return self.fail(
                     Error::new(format!("must be a mapping, found {}", kind(other)))
@@ -403,7 +405,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 unknown_key(self.problems, key, fields, key_noun(name));
             }
         }
-        visitor.visit_map(Entries::known(self, map, fields)).map_err(|e| self.report(e))
+        visitor.visit_map(Entries::new(self, map.iter(), Some(fields))).map_err(|e| self.report(e))
     }
 
     /// An enum of the grammar: a scalar names its variant (`warn`); otherwise the variant named
@@ -501,19 +503,10 @@ struct Entries<'a, I> {
 
 type Entry<'a> = (&'a MarkedScalarNode, &'a Node);
 
-impl<'a> Entries<'a, std::iter::Empty<Entry<'a>>> {
-    fn none(de: NodeDe<'a>) -> Self {
-        Entries { de, entries: std::iter::empty(), fields: None, value: None }
-    }
-}
-
-impl<'a> Entries<'a, ()> {
-    fn all(de: NodeDe<'a>, map: &'a MarkedMappingNode) -> Entries<'a, impl Iterator<Item = Entry<'a>>> {
-        Entries { de, entries: map.iter(), fields: None, value: None }
-    }
-
-    fn known(de: NodeDe<'a>, map: &'a MarkedMappingNode, fields: &'static [&'static str]) -> Entries<'a, impl Iterator<Item = Entry<'a>>> {
-        Entries { de, entries: map.iter(), fields: Some(fields), value: None }
+impl<'a, I: Iterator<Item = Entry<'a>>> Entries<'a, I> {
+    /// The entries; with `fields`, only the keys among them.
+    fn new(de: NodeDe<'a>, entries: I, fields: Option<&'static [&'static str]>) -> Self {
+        Entries { de, entries, fields, value: None }
     }
 }
 

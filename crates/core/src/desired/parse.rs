@@ -51,7 +51,8 @@ pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>)
         ]);
     }
     let problems = Problems::new(file.clone());
-    // The YAML parser asserts on a few malformed streams; a panic there must become an error.
+    // The YAML parser has assertions of its own; should one fail on some stream, that must be
+    // an error for this file, not a crash.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Reader::new(text, &problems).document()));
     match read {
         Ok(Ok(parsed)) => Ok((parsed, problems.into_vec())),
