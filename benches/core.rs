@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the pure core on the L scenario (10,000 groups of 25 members, 100,000
 //! users, 2,000 guests; one group in ten changed): loader, resolver, differ and planner, and each
-//! renderer; then the stale-file case (50,000 users, about 1,300 members named in groups.yaml who
-//! are no longer users) through the resolver's "did you mean". Run with
-//! `cargo bench --bench core`; prints the median of several runs.
+//! renderer; the loader alone on a 30 MB file (10,000 groups of 100 members); then the
+//! stale-file case (50,000 users, about 1,300 members named in groups.yaml who are no longer
+//! users) through the resolver's "did you mean". Run with `cargo bench --bench core`; prints the
+//! median of several runs.
 
 use std::time::{Duration, Instant};
 
@@ -99,7 +100,24 @@ fn main() {
     measure("render markdown", runs, || markdown::render_plan(&p));
     measure("render json", runs, || json::render_plan(&p));
     println!("\n{} updates planned.", p.summary.update);
+    large_file();
     stale();
+}
+
+/// The loader alone on a larger file: 10,000 groups of 100 members (about 30 MB).
+fn large_file() {
+    let mut yaml = String::from("groups:\n");
+    for g in 0..GROUPS {
+        yaml.push_str(&format!("  - name: Group {g:05}\n    description: Seeded group {g}.\n    members:\n"));
+        for k in 0..100 {
+            yaml.push_str(&format!("      - user{}@example.com\n", member(g, k)));
+        }
+    }
+    let size = yaml.len() as f64 / 1e6;
+    let source = Source { name: "groups.yaml".into(), bytes: yaml.into_bytes() };
+    println!("\n| large file | median | min | max |\n|---|---:|---:|---:|");
+    let desired = measure(&format!("load 10,000 groups × 100 members ({size:.1} MB)"), 7, || load(vec![source.clone()]).expect("valid"));
+    println!("\n{} groups loaded.", desired.groups.len());
 }
 
 /// 1,000 groups of 25 members drawn from 52,750 people, of whom only the first 50,000 are users.

@@ -1,16 +1,18 @@
 //! The JSON Schema printed by `tallyfy-groups schema` accepts groups.example.yaml and rejects
-//! what the loader rejects for shape; its keys are exactly the loader's keys. A small validator
-//! for the JSON Schema keywords the generated schema uses lives here.
+//! what the loader rejects for shape; its keys and required keys are exactly the loader's, for
+//! every mapping of the grammar. Documents are checked with the `jsonschema` crate.
 
 use marked_yaml::Node;
 use serde_json::{Map, Value, json};
-use tallyfy_groups::desired::KNOWN_GROUP_KEYS;
+use tallyfy_groups::desired::load_str;
+use tallyfy_groups::desired::raw::{self, RawFile, RawGroup, RawNamedGuest, RawSettings};
 
 fn schema() -> Value {
     serde_json::from_str(&tallyfy_groups::schema::schema_json()).expect("the schema is JSON")
 }
 
-/// YAML (as the loader reads it) to JSON, typing plain scalars like YAML 1.2's core schema.
+/// YAML (as the loader reads it) to JSON, typing plain scalars like YAML 1.2's core schema;
+/// quoted scalars are strings.
 fn to_json(node: &Node) -> Value {
     match node {
         Node::Scalar(s) => {
@@ -31,104 +33,43 @@ fn to_json(node: &Node) -> Value {
 }
 
 fn yaml(text: &str) -> Value {
-    to_json(&marked_yaml::parse_yaml(0, text).expect("YAML"))
+    let quoted_are_text = marked_yaml::LoaderOptions::default().prevent_coercion(true);
+    to_json(&marked_yaml::parse_yaml_with_options(0, text, quoted_are_text).expect("YAML"))
 }
 
-/// Errors of `value` against `schema` (empty: valid). Supports the keywords schemars emits here.
-fn validate(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        return validate(root, &root["$defs"][name], value, at, errors);
-    }
-    if let Some(options) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
-        let matching = options
-            .iter()
-            .filter(|o| {
-                let mut e = Vec::new();
-                validate(root, o, value, at, &mut e);
-                e.is_empty()
-            })
-            .count();
-        if matching == 0 {
-            errors.push(format!("{at}: matches none of the alternatives"));
-        }
-        return;
-    }
-    if let Some(types) = schema.get("type") {
-        let types: Vec<&str> = match types {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let ok = types.iter().any(|t| match *t {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "boolean" => value.is_boolean(),
-            "null" => value.is_null(),
-            "integer" => value.is_u64() || value.is_i64(),
-            "number" => value.is_number(),
-            _ => false,
-        });
-        if !ok {
-            errors.push(format!("{at}: expected {types:?}, found {value}"));
-            return;
-        }
-    }
-    if let (Some(s), Some(min)) = (value.as_str(), schema.get("minLength").and_then(Value::as_u64))
-        && (s.chars().count() as u64) < min
-    {
-        errors.push(format!("{at}: shorter than {min}"));
-    }
-    if let (Some(s), Some(max)) = (value.as_str(), schema.get("maxLength").and_then(Value::as_u64))
-        && s.chars().count() as u64 > max
-    {
-        errors.push(format!("{at}: longer than {max}"));
-    }
-    if let (Some(n), Some(min)) = (value.as_f64(), schema.get("minimum").and_then(Value::as_f64))
-        && n < min
-    {
-        errors.push(format!("{at}: below {min}"));
-    }
-    if let (Some(n), Some(max)) = (value.as_f64(), schema.get("maximum").and_then(Value::as_f64))
-        && n > max
-    {
-        errors.push(format!("{at}: above {max}"));
-    }
-    if let Some(obj) = value.as_object() {
-        let props = schema.get("properties").and_then(Value::as_object);
-        for req in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-            if !obj.contains_key(req) {
-                errors.push(format!("{at}: missing `{req}`"));
-            }
-        }
-        for (k, v) in obj {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => validate(root, s, v, &format!("{at}.{k}"), errors),
-                None if schema.get("additionalProperties") == Some(&json!(false)) => errors.push(format!("{at}: unknown key `{k}`")),
-                None => {}
-            }
-        }
-    }
-    if let (Some(items), Some(s)) = (value.as_array(), schema.get("items")) {
-        for (i, v) in items.iter().enumerate() {
-            validate(root, s, v, &format!("{at}[{i}]"), errors);
-        }
-    }
-}
-
+/// Errors of `value` against the schema (empty: valid).
 fn errors_of(value: &Value) -> Vec<String> {
-    let root = schema();
-    let mut errors = Vec::new();
-    validate(&root, &root, value, "$", &mut errors);
-    errors
+    let validator = jsonschema::draft202012::new(&schema()).expect("the schema is a valid JSON Schema");
+    validator.iter_errors(value).map(|e| format!("{}: {e}", e.instance_path())).collect()
+}
+
+#[test]
+fn the_schema_is_a_valid_2020_12_schema() {
+    let schema = schema();
+    let meta = jsonschema::meta::validate(&schema);
+    assert!(meta.is_ok(), "{meta:?}");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
 }
 
 #[test]
 fn the_example_validates_against_the_schema() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/groups.example.yaml")).expect("example");
     assert_eq!(errors_of(&yaml(&text)), Vec::<String>::new());
-    assert!(tallyfy_groups::desired::load_str("groups.example.yaml", &text).is_ok());
+    assert!(load_str("groups.example.yaml", &text).is_ok());
+}
+
+#[test]
+fn the_schema_accepts_every_form_the_loader_accepts() {
+    for good in [
+        "groups: []\n",
+        "settings:\ngroups: []\n",
+        "settings:\n  prune: true\n  ignore: 'Temp *'\n  max_deleted_groups: 3\n  max_removed_ratio: 1\n  min_removed_for_ratio: 0\n  disabled_members: error\ngroups: []\n",
+        "groups:\n  - name: A\n    members: [a@b.co, 1005, '1006']\n    guests: [g@p.co, {email: n@p.co, first_name: N}]\n    previously: Old A\n",
+        "groups:\n  - name: B\n    previously: [Old B, Older B]\n  - name: C\n    absent: true\n",
+    ] {
+        assert_eq!(errors_of(&yaml(good)), Vec::<String>::new(), "{good:?}");
+        assert!(load_str("g.yaml", good).is_ok(), "the loader rejected {good:?}");
+    }
 }
 
 #[test]
@@ -138,22 +79,57 @@ fn the_schema_rejects_what_the_loader_rejects_for_shape() {
         "groups:\n  - description: no name\n",
         "settings:\n  prune: yes\ngroups: []\n",
         "settings:\n  max_removed_ratio: 2\ngroups: []\n",
+        "settings:\n  max_deleted_groups: '5'\ngroups: []\n",
+        "settings:\n  disabled_members: ignore\ngroups: []\n",
+        "settings:\n  prnue: true\ngroups: []\n",
         "groups:\n  - name: A\n    absent: 1\n",
+        "groups:\n  - name: A\n    members: a@b.co\n",
+        "groups:\n  - name: A\n    members:\n",
+        "groups:\n  - name: A\n    guests: [{email: g@p.co, frist_name: G}]\n",
+        "groups:\n  - name: A\n    guests: [{email: g@p.co, first_name: ~}]\n",
+        "groups:\n  - name: A\n    guests: [{first_name: G}]\n",
+        "groups:\n  - name: A\n    previously: {B: C}\n",
+        "groups:\n  - just a string\n",
+        "groups: {}\n",
         "colour: red\ngroups: []\n",
+        "settings: {}\n",
     ] {
         assert!(!errors_of(&yaml(bad)).is_empty(), "the schema accepted {bad:?}");
-        assert!(tallyfy_groups::desired::load_str("g.yaml", bad).is_err(), "the loader accepted {bad:?}");
+        assert!(load_str("g.yaml", bad).is_err(), "the loader accepted {bad:?}");
     }
 }
 
+/// The keys of each mapping of the grammar, in the schema and in the loader (which takes them
+/// from serde), and the keys both require.
 #[test]
 fn schema_keys_are_the_loaders_keys() {
     let root = schema();
-    let group = &root["$defs"]["RawGroup"]["properties"];
-    let mut keys: Vec<&str> = group.as_object().expect("group properties").keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    let mut known = KNOWN_GROUP_KEYS.to_vec();
-    known.sort_unstable();
-    assert_eq!(keys, known);
+    let defs = &root["$defs"];
+    for (schema, keys) in [
+        (&root, raw::keys::<RawFile>()),
+        (&defs["RawSettings"], raw::keys::<RawSettings>()),
+        (&defs["RawGroup"], raw::keys::<RawGroup>()),
+        (&defs["RawNamedGuest"], raw::keys::<RawNamedGuest>()),
+    ] {
+        let mut in_schema: Vec<&str> = schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+        in_schema.sort_unstable();
+        let mut in_loader = keys.to_vec();
+        in_loader.sort_unstable();
+        assert!(!in_loader.is_empty());
+        assert_eq!(in_schema, in_loader);
+        assert_eq!(schema["additionalProperties"], json!(false), "{in_loader:?}");
+    }
+    assert_eq!(root["required"], json!(["groups"]));
+    assert_eq!(defs["RawGroup"]["required"], json!(["name"]));
+    assert_eq!(defs["RawNamedGuest"]["required"], json!(["email"]));
+    assert_eq!(defs["RawSettings"].get("required"), None);
     assert_eq!(root["title"], "groups.yaml");
+    // The loader requires the same keys.
+    let missing = |text: &str, message: &str| {
+        let e = load_str("g.yaml", text).expect_err(text).to_string();
+        assert!(e.contains(message), "{e}");
+    };
+    missing("settings: {}\n", "missing `groups:`");
+    missing("groups:\n  - description: d\n", "a group has no `name`");
+    missing("groups:\n  - name: A\n    guests: [{first_name: G}]\n", "a guest written as a mapping needs `email`");
 }

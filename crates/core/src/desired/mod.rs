@@ -1,6 +1,7 @@
 //! The loader: reads `groups.yaml` files into a validated [`DesiredState`], with a source
 //! location on every item. [`read_sources`] does the file I/O; everything else here is pure.
 
+mod de;
 mod parse;
 pub mod raw;
 mod validate;
@@ -10,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::{Email, UserId};
-
-pub use parse::KNOWN_GROUP_KEYS;
 
 /// Largest file the loader reads; bigger ones are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;

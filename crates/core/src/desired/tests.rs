@@ -248,3 +248,35 @@ fn a_blank_baseline_has_no_groups_and_anything_else_is_checked() {
     assert!(bad.to_string().contains("base.yaml:2:5"), "{bad}");
     assert!(!is_blank(&[0xff, b'\n']));
 }
+
+#[test]
+fn shape_problems_name_their_key_and_the_rest_is_still_read() {
+    let e = errors(
+        "settings:\n  prune: ~\n  max_deleted_groups: \"5\"\n  disabled_members: [warn]\ngroups:\n  - name: A\n    members: [a@b.co, {x: 1}, not-an-email]\n    guests:\n      - {email: [x], first_name: Ann}\n    previously: ~\n    absent: maybe\n",
+    );
+    let expect = [
+        "g.yaml:2:10: `prune` is empty\n    hint: write true or false",
+        "g.yaml:3:23: `max_deleted_groups` must be a whole number, found `5`\n    hint: write the number without quotes",
+        "g.yaml:4:21: `disabled_members` must be `warn` or `error`, found a list",
+        "g.yaml:7:23: an item of `members` must be a single value, found a mapping",
+        "g.yaml:7:31: member `not-an-email` is not an email address or a user id",
+        "g.yaml:9:17: `email` must be a single value, found a list",
+        "g.yaml:10:17: `previously` is empty\n    hint: write `[]` for an empty list",
+        "g.yaml:11:13: `absent` must be true or false, found `maybe`",
+    ];
+    assert_eq!(e.len(), expect.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(expect) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn empty_settings_are_the_defaults_and_count_as_settings() {
+    let s = ok("settings:\ngroups: []\n");
+    assert_eq!(s.settings, Settings::default());
+    let a = Source { name: "a.yaml".into(), bytes: b"settings:\ngroups: []\n".to_vec() };
+    let b = Source { name: "b.yaml".into(), bytes: b"settings: ~\ngroups: []\n".to_vec() };
+    let e = load(vec![a, b]).unwrap_err().0;
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].to_string().starts_with("b.yaml:1:1: `settings` is defined again (first at a.yaml:1:1)"), "{}", e[0]);
+}
