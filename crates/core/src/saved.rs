@@ -143,6 +143,13 @@ impl SavedPlan {
 /// rename, then the directory flushed, so a crash never leaves half a plan or report behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // A device, a FIFO or a link to one (`--out /dev/stdout`, `/dev/null`, `>(…)`) is written to
+    // as it is: replacing it with a regular file would break it for everyone (as root, even
+    // /dev/null itself).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        return f.write_all(bytes).and_then(|()| f.flush());
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
@@ -430,6 +437,25 @@ mod tests {
         match check(&saved(), "https://t/api", &"o".into(), live) {
             Err(Staleness::Changed { changes }) => changes,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn writing_to_a_device_or_fifo_never_replaces_it() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomic(Path::new("/dev/null"), b"nothing").expect("written");
+        assert!(std::fs::metadata("/dev/null").expect("exists").file_type().is_char_device(), "/dev/null is still a device");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
+        if made {
+            let reader = std::thread::spawn({
+                let fifo = fifo.clone();
+                move || std::fs::read_to_string(fifo).expect("read")
+            });
+            write_atomic(&fifo, b"through the pipe").expect("written");
+            assert_eq!(reader.join().expect("reader"), "through the pipe");
+            assert!(std::fs::metadata(&fifo).expect("exists").file_type().is_fifo());
         }
     }
 
