@@ -12,6 +12,8 @@ use tracing::{debug, info, warn};
 
 use crate::render::markdown::MARKER;
 use crate::tallyfy::Secret;
+use crate::tallyfy::encode;
+use crate::tallyfy::error::describe;
 
 /// GitHub's default REST API.
 pub const GITHUB_API_URL: &str = "https://api.github.com";
@@ -268,19 +270,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Percent-encodes a path segment (a GitLab project path becomes `group%2Fproject`).
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The `rel="next"` address of a `Link` header.
@@ -549,17 +538,6 @@ fn hint(target: &CommentTarget, status: u16, headers: &reqwest::header::HeaderMa
         (_, 500..=599) => "the server failed; run again later".into(),
         _ => "see the message above".into(),
     }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::apply::{ApplyReport, Outcome};
 use crate::plan::Plan;
 use crate::render::words;
 use crate::tallyfy::Secret;
+use crate::tallyfy::error::describe;
 
 /// Group names and failures listed in a summary; the counts always cover all of them.
 pub const MAX_LISTED: usize = 20;
@@ -319,17 +320,6 @@ impl Webhook {
             attempt += 1;
         }
     }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

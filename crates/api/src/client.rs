@@ -852,8 +852,8 @@ fn first_line(e: &ApiError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-/// Percent-encodes a path segment.
-fn encode(segment: &str) -> String {
+/// Percent-encodes a path segment (a GitLab project path becomes `group%2Fproject`).
+pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

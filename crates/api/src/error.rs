@@ -343,7 +343,7 @@ fn text(v: &serde_json::Value) -> String {
 }
 
 /// A transport error with every cause in its chain, for messages.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut text = e.to_string();
     let mut source = e.source();
