@@ -338,6 +338,41 @@ async fn the_servers_rate_limit_headers_are_learned() {
 }
 
 #[tokio::test]
+async fn clients_for_two_organizations_can_share_one_rate_limiter() {
+    // Tallyfy counts requests per user: two organizations read with the same credentials draw
+    // on one budget, and what the server says of it is learned once for both.
+    let server = MockServer::start().await;
+    for org in ["org1", "org2"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/organizations/{org}/groups")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("X-RateLimit-Limit", "50")
+                    .insert_header("X-RateLimit-Remaining", if org == "org1" { "49" } else { "48" })
+                    .set_body_json(page(vec![], 0, 1, 1, json!([]))),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let shared = std::sync::Arc::new(tallyfy_groups::tallyfy::RateLimiter::per_minute(600));
+    let config = |org: &str| ClientConfig {
+        limiter: Some(shared.clone()),
+        ..ClientConfig::new(server.uri(), org, Secret::new("tok-123"))
+    };
+    let (one, two) = (Client::new(config("org1")).expect("client"), Client::new(config("org2")).expect("client"));
+    one.list_groups().await.expect("org1 listed");
+    two.list_groups().await.expect("org2 listed");
+    for c in [&one, &two] {
+        let status = c.rate_limiter().status();
+        assert_eq!((status.limit, status.in_window, status.foreign), (Some(50), 2, 0), "{c:?}");
+    }
+    // Without sharing, each client counts only its own.
+    let own = Client::new(ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"))).expect("client");
+    assert_eq!(own.rate_limiter().status().in_window, 0);
+}
+
+#[tokio::test]
 async fn a_retry_after_beyond_the_budget_fails_at_once() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -268,6 +268,7 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
         max_requests_per_minute: args.max_requests_per_minute,
         max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
         parallelism: usize::from(args.parallelism),
+        limiter: None,
     };
     let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
     let target = Target { api_url: label, org: config.org.clone() };

@@ -48,6 +48,10 @@ pub struct ClientConfig {
     pub max_rps: f64,
     /// Requests in flight at once, across everything the client does.
     pub parallelism: usize,
+    /// A rate limiter shared with other clients (Tallyfy counts requests per user, so clients
+    /// for several organizations that use the same credentials share one); `None`: a limiter of
+    /// this client's own, from `max_requests_per_minute` and `max_rps`.
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
 impl ClientConfig {
@@ -63,6 +67,7 @@ impl ClientConfig {
             max_requests_per_minute: retry::REQUESTS_PER_MINUTE,
             max_rps: 0.0,
             parallelism: usize::from(DEFAULT_PARALLELISM),
+            limiter: None,
         }
     }
 }
@@ -116,7 +121,7 @@ struct Inner {
     /// The credentials, and the bearer header requests carry.
     auth: crate::auth::Auth,
     retry: RetryPolicy,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     /// Bounds the requests in flight across every caller of this client (`--parallelism`).
     permits: tokio::sync::Semaphore,
     /// Told about every page read: (list name, pages read, pages in all).
@@ -182,7 +187,9 @@ impl Client {
                 org: config.org,
                 auth,
                 retry: config.retry,
-                limiter: RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps),
+                limiter: config.limiter.unwrap_or_else(|| {
+                    Arc::new(RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps))
+                }),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 page_progress: std::sync::Mutex::new(None),
                 unanswered: AtomicU32::new(0),
