@@ -38,8 +38,31 @@ pub struct SavedPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_removals: Option<String>,
     pub actions: Vec<SavedAction>,
-    /// `sha256:` and the hex digest of the file with this value replaced by zeros.
+    /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
+    /// targets of a workspace plan, which is sealed as a whole).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub checksum: String,
+}
+
+/// Version of the workspace saved-plan document (the plans of several targets, sealed as one).
+pub const SAVED_WORKSPACE_PLAN_VERSION: u32 = 1;
+
+/// A saved plan of a workspace: every target's saved plan, by target name, sealed as a whole so
+/// that no target's actions can be edited, added or removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedWorkspacePlan {
+    pub saved_workspace_plan_version: u32,
+    pub written_by: String,
+    pub targets: std::collections::BTreeMap<String, SavedPlan>,
+    pub checksum: String,
+}
+
+/// A saved plan of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnySaved {
+    One(Box<SavedPlan>),
+    Workspace(SavedWorkspacePlan),
 }
 
 /// One saved action: exactly what apply sends.
@@ -200,6 +223,26 @@ pub fn write(path: &Path, plan: &Plan) -> std::io::Result<()> {
     write_atomic(path, to_text(plan).as_bytes())
 }
 
+/// The saved-plan file's text for the plans of a workspace's targets, sealed with one checksum.
+pub fn workspace_to_text<'a>(plans: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> String {
+    let targets = plans
+        .into_iter()
+        .map(|(name, plan)| (name.to_string(), SavedPlan { checksum: String::new(), ..SavedPlan::of(plan) }))
+        .collect();
+    let doc = SavedWorkspacePlan {
+        saved_workspace_plan_version: SAVED_WORKSPACE_PLAN_VERSION,
+        written_by: concat!("tallyfy-groups ", env!("CARGO_PKG_VERSION")).to_string(),
+        targets,
+        checksum: CHECKSUM_PLACEHOLDER.to_string(),
+    };
+    seal(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))
+}
+
+/// Saves the plans of a workspace's targets as one document.
+pub fn write_workspace<'a>(path: &Path, plans: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> std::io::Result<()> {
+    write_atomic(path, workspace_to_text(plans).as_bytes())
+}
+
 /// Why a saved plan cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
@@ -214,6 +257,52 @@ pub fn read(path: &Path) -> Result<SavedPlan, ReadError> {
     let shown = path.display();
     let text = read_text(path).map_err(|e| ReadError::Unusable(format!("cannot read the saved plan {shown}: {e}")))?;
     parse(&shown.to_string(), &text)
+}
+
+/// Reads a saved plan of either kind (a single organization's, or a workspace's).
+pub fn read_any(path: &Path) -> Result<AnySaved, ReadError> {
+    let shown = path.display();
+    let text = read_text(path).map_err(|e| ReadError::Unusable(format!("cannot read the saved plan {shown}: {e}")))?;
+    parse_any(&shown.to_string(), &text)
+}
+
+/// Parses and verifies a saved plan of either kind.
+pub fn parse_any(name: &str, text: &str) -> Result<AnySaved, ReadError> {
+    let is_workspace = serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("saved_workspace_plan_version").is_some());
+    if !is_workspace {
+        return parse(name, text).map(|p| AnySaved::One(Box::new(p)));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ReadError::Unusable(format!("{name} is not JSON: {e}")))?;
+    let version = value.get("saved_workspace_plan_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(SAVED_WORKSPACE_PLAN_VERSION)) {
+        return Err(ReadError::Unusable(format!(
+            "{name} is a workspace plan of another version ({}); this tallyfy-groups reads version {SAVED_WORKSPACE_PLAN_VERSION}\n    hint: make one with `tallyfy-groups plan --out PLAN`",
+            value.get("saved_workspace_plan_version").map(|v| v.to_string()).unwrap_or_default()
+        )));
+    }
+    verify_checksum(name, text, &value)?;
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de)
+        .map(AnySaved::Workspace)
+        .map_err(|e| ReadError::Unusable(format!("{name} is not a valid saved plan: at `{}`: {}", e.path(), e.inner())))
+}
+
+/// Refuses a document whose checksum does not match its text.
+fn verify_checksum(name: &str, text: &str, value: &serde_json::Value) -> Result<(), ReadError> {
+    let recorded = value.get("checksum").and_then(|v| v.as_str()).unwrap_or_default();
+    let valid = recorded.len() == CHECKSUM_PLACEHOLDER.len()
+        && recorded.starts_with("sha256:")
+        && text.rfind(recorded).is_some_and(|at| {
+            let unsealed = format!("{}{CHECKSUM_PLACEHOLDER}{}", &text[..at], &text[at + recorded.len()..]);
+            format!("sha256:{}", sha256_hex(unsealed.as_bytes())) == recorded
+        });
+    if valid {
+        return Ok(());
+    }
+    Err(ReadError::Tampered(format!(
+        "refusing to apply {name}: it was changed after `plan --out` wrote it (its checksum does not match); nothing was applied\n    hint: make a new plan with `plan --out` and review it; a saved plan is applied exactly as written or not at all"
+    )))
 }
 
 /// Reads a text file of at most 64 MiB (a FIFO or `/dev/zero` included).
@@ -253,18 +342,7 @@ pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
             "{name} is not a saved plan this version can apply ({why})\n    hint: make one with `tallyfy-groups plan --out PLAN`"
         )));
     }
-    let recorded = value.get("checksum").and_then(|v| v.as_str()).unwrap_or_default();
-    let valid = recorded.len() == CHECKSUM_PLACEHOLDER.len()
-        && recorded.starts_with("sha256:")
-        && text.rfind(recorded).is_some_and(|at| {
-            let unsealed = format!("{}{CHECKSUM_PLACEHOLDER}{}", &text[..at], &text[at + recorded.len()..]);
-            format!("sha256:{}", sha256_hex(unsealed.as_bytes())) == recorded
-        });
-    if !valid {
-        return Err(ReadError::Tampered(format!(
-            "refusing to apply {name}: it was changed after `plan --out` wrote it (its checksum does not match); nothing was applied\n    hint: make a new plan with `plan --out` and review it; a saved plan is applied exactly as written or not at all"
-        )));
-    }
+    verify_checksum(name, text, &value)?;
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de)
         .map_err(|e| unusable(format!("{name} is not a valid saved plan: at `{}`: {}", e.path(), e.inner())))
@@ -590,6 +668,28 @@ mod tests {
         }
         let spaced = text.replacen("\n", "\n ", 1);
         assert!(matches!(parse("p.json", &spaced), Err(ReadError::Tampered(_))));
+    }
+
+    #[test]
+    fn a_workspace_plan_holds_every_target_and_is_sealed_as_a_whole() {
+        let (one, two) = (plan(), plan());
+        let text = workspace_to_text([("staging", &one), ("production", &two)]);
+        let AnySaved::Workspace(doc) = parse_any("w.json", &text).expect("intact") else { panic!("not a workspace plan") };
+        assert_eq!(doc.targets.keys().collect::<Vec<_>>(), ["production", "staging"]);
+        assert_eq!(doc.targets["staging"], SavedPlan { checksum: String::new(), ..SavedPlan::of(&one) });
+        // One checksum, at the end; the targets carry none.
+        assert_eq!(text.matches("\"checksum\"").count(), 1);
+        for (at, ch) in text.char_indices().filter(|(_, c)| c.is_ascii_alphanumeric()).step_by(11) {
+            let edited = format!("{}{}{}", &text[..at], if ch == 'x' { "y" } else { "x" }, &text[at + 1..]);
+            assert!(parse_any("w.json", &edited).is_err(), "an edit at byte {at} was accepted");
+        }
+        // Dropping a target is an edit too.
+        let AnySaved::Workspace(mut fewer) = parse_any("w.json", &text).expect("intact") else { panic!() };
+        fewer.targets.remove("production");
+        let dropped = serde_json::to_string_pretty(&fewer).expect("json");
+        assert!(matches!(parse_any("w.json", &dropped), Err(ReadError::Tampered(_))));
+        // A single organization's plan reads as one.
+        assert!(matches!(parse_any("p.json", &to_text(&one)), Ok(AnySaved::One(p)) if *p == parse("p.json", &to_text(&one)).expect("intact")));
     }
 
     #[test]
