@@ -63,6 +63,9 @@ pub enum ValidateFormat {
     Json,
 }
 
+/// The arguments whose presence on the command line makes a run single-organization.
+pub const SINGLE_ORG_ARGS: [&str; 3] = ["files", "org", "api_url"];
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check groups.yaml offline (no token needed).
@@ -70,6 +73,8 @@ pub enum Command {
     Validate {
         #[command(flatten)]
         files: FileArgs,
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
         /// Output format: text, GitHub Actions annotations (shown on the pull request's diff), or JSON.
         #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
         format: ValidateFormat,
@@ -107,6 +112,19 @@ pub enum Command {
     /// edited in place on every run.
     #[command(after_help = help::COMMENT)]
     Comment(CommentArgs),
+}
+
+impl Command {
+    /// The workspace options of a command that has them.
+    pub fn workspace_mut(&mut self) -> Option<&mut WorkspaceArgs> {
+        match self {
+            Command::Validate { workspace, .. } => Some(workspace),
+            Command::Plan(a) => Some(&mut a.workspace),
+            Command::Apply(a) => Some(&mut a.workspace),
+            Command::Export(a) => Some(&mut a.workspace),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,9 +204,37 @@ fn secret(text: &str) -> Result<crate::tallyfy::Secret, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct FileArgs {
-    /// groups.yaml files or directories of *.yaml/*.yml files (repeatable).
-    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "groups.yaml")]
+    /// groups.yaml files or directories of *.yaml/*.yml files (repeatable; default groups.yaml,
+    /// or the targets of a workspace file).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
+}
+
+impl FileArgs {
+    /// The files given, or `groups.yaml`.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        if self.files.is_empty() { vec![PathBuf::from(DEFAULT_FILE)] } else { self.files.clone() }
+    }
+}
+
+/// The groups file a single-organization run reads when no `-f` is given.
+pub const DEFAULT_FILE: &str = "groups.yaml";
+
+/// Several organizations from one repository: a workspace file maps target names to
+/// organizations and their files (docs/workspaces.md).
+#[derive(Debug, Clone, Args)]
+pub struct WorkspaceArgs {
+    /// The workspace file (default: tallyfy-groups.yaml in this directory or a parent, up to the
+    /// repository root; never used with -f, --org or --api-url).
+    #[arg(long, value_name = "FILE")]
+    pub workspace: Option<PathBuf>,
+    /// Only this target of the workspace file (repeatable; default: every target).
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Whether -f, --org or --api-url was given on the command line (a single-organization run);
+    /// set after parsing.
+    #[arg(skip)]
+    pub single_org: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -257,6 +303,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub files: FileArgs,
     #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -270,12 +318,15 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// The target branch's groups.yaml: changes are labelled as introduced here or as drift.
+    /// With a workspace file: a checkout of the target branch, where each target's files are
+    /// found at the same paths.
     #[arg(long, value_name = "PATH")]
     pub baseline: Vec<PathBuf>,
     /// Accept the removals when the removal guard trips (plan exits 0/2 instead of 3); saved
-    /// with --out, so `apply PLAN` accepts them too.
+    /// with --out, so `apply PLAN` accepts them too. With a workspace file, TARGET=REASON
+    /// accepts them for one target (repeatable).
     #[arg(long, value_name = "REASON")]
-    pub allow_removals: Option<String>,
+    pub allow_removals: Vec<String>,
     #[command(flatten)]
     pub notify: NotifyArgs,
 }
@@ -288,15 +339,22 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub files: FileArgs,
     #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Apply without asking.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Override the removal guard; the reason is logged and written to the report.
+    /// Override the removal guard; the reason is logged and written to the report. With a
+    /// workspace file, TARGET=REASON overrides it for one target (repeatable).
     #[arg(long, value_name = "REASON")]
-    pub allow_removals: Option<String>,
+    pub allow_removals: Vec<String>,
+    /// With a workspace file: apply nothing unless every target planned, passed its guard and
+    /// (for a saved plan) is not stale.
+    #[arg(long)]
+    pub all_or_nothing: bool,
     /// Write the per-action results as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -311,6 +369,8 @@ pub struct ApplyArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

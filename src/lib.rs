@@ -24,7 +24,7 @@ pub use tallyfy_groups_api::apply;
 pub use tallyfy_groups_core::{desired, diff, export, model, names, pipeline, plan, render, report, resolve, saved, schema, warning};
 pub use tallyfy_groups_sandbox as sandbox;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 pub use term::ExitStatus;
 
@@ -34,7 +34,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let parsed = cli::Cli::command().try_get_matches_from(args).and_then(|matches| {
+        let mut cli = cli::Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cli::Cli::command()))?;
+        if let (Some((_, sub)), Some(workspace)) = (matches.subcommand(), cli.command.workspace_mut()) {
+            workspace.single_org = cli::SINGLE_ORG_ARGS.iter().any(|id| {
+                sub.ids().any(|i| i.as_str() == *id) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            });
+        }
+        Ok(cli)
+    });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -47,6 +56,7 @@ where
     out.quiet = cli.global.quiet;
     out.verbose = cli.global.verbose > 0;
     let json_logs = cli.global.log_format == cli::LogFormat::Json;
+    out.json_logs = json_logs;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -95,6 +95,18 @@ impl PlanFacts {
     fn is_empty(&self) -> bool {
         self.create + self.update + self.delete + self.guests_to_invite == 0
     }
+
+    /// Adds one workspace target's facts; its groups are named `target: group`.
+    pub fn add(&mut self, target: &str, other: &PlanFacts) {
+        self.create += other.create;
+        self.update += other.update;
+        self.delete += other.delete;
+        self.guests_to_invite += other.guests_to_invite;
+        self.memberships_added += other.memberships_added;
+        self.memberships_removed += other.memberships_removed;
+        let room = MAX_LISTED.saturating_sub(self.groups.len());
+        self.groups.extend(other.groups.iter().take(room).map(|g| format!("{target}: {g}")));
+    }
 }
 
 /// The apply report's counts and its first failures.
@@ -122,6 +134,16 @@ impl ApplyFacts {
             .take(MAX_LISTED)
             .collect();
         ApplyFacts { applied, failed, skipped, unknown: report.unknown(), failures }
+    }
+
+    /// Adds one workspace target's facts; its failures are prefixed with `target: `.
+    pub fn add(&mut self, target: &str, other: &ApplyFacts) {
+        self.applied += other.applied;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.unknown += other.unknown;
+        let room = MAX_LISTED.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.iter().take(room).map(|f| format!("{target}: {f}")));
     }
 
     fn total(&self) -> usize {

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod man;
 pub mod progress;
 pub mod sandbox;
+pub mod workspace;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -114,11 +115,13 @@ pub struct Output {
     pub quiet: bool,
     /// `-v`: the text plan lists every unmanaged group.
     pub verbose: bool,
+    /// `--log-format json`: errors are logged as JSON lines too.
+    pub json_logs: bool,
 }
 
 impl Output {
     pub fn new(choice: ColorChoice) -> Self {
-        Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false, verbose: false }
+        Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false, verbose: false, json_logs: false }
     }
 }
 
@@ -142,7 +145,10 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     QUIET.store(out.quiet, Ordering::Relaxed);
     match command {
-        Command::Validate { files, format } => validate(&files.files, format),
+        Command::Validate { files, format, workspace: ws } => match workspace::locate(&ws)? {
+            Some(path) => workspace::validate(&path, &ws.targets, format),
+            None => validate(&files.paths(), format),
+        },
         Command::Plan(args) => {
             let hook = webhook(&args.notify)?;
             let mut facts = Facts::default();
@@ -259,23 +265,45 @@ async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
         let choice = sources.choose(&api_url).map_err(Error::Config)?;
         (api_url, org, credentials::credentials(choice).map_err(Error::Config)?, None)
     };
-    let config = ClientConfig {
+    let config = client_config(args, base_url, org, credentials, None);
+    let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
+    open(config, label, embedded).await
+}
+
+/// A client's configuration from the command line's connection options.
+fn client_config(
+    args: &ConnectArgs,
+    base_url: String,
+    org: String,
+    credentials: Credentials,
+    limiter: Option<std::sync::Arc<crate::tallyfy::RateLimiter>>,
+) -> ClientConfig {
+    ClientConfig {
         base_url,
         org: org.into(),
         credentials,
         timeout: Duration::from_secs(args.timeout.max(1)),
         retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
         max_requests_per_minute: args.max_requests_per_minute,
-        max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
+        max_rps: max_rps(args),
         parallelism: usize::from(args.parallelism),
-        limiter: None,
-    };
-    let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
+        limiter,
+    }
+}
+
+/// `--max-rps`, 0 when none.
+fn max_rps(args: &ConnectArgs) -> f64 {
+    args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0)
+}
+
+/// Makes the client and, with client credentials, exchanges them now, so wrong ones fail before
+/// anything is read. `label` is the API URL a saved plan records (the sandbox's state file for
+/// the embedded sandbox).
+async fn open(config: ClientConfig, label: String, sandbox: Option<embedded::Embedded>) -> Result<Connection, Error> {
     let target = Target { api_url: label, org: config.org.clone() };
     let client = Client::new(config)?;
-    // Client credentials are exchanged now, so wrong ones fail before anything is read.
     client.authenticate().await?;
-    Ok(Connection { org: OrgContext { target, api: client }, _sandbox: embedded })
+    Ok(Connection { org: OrgContext { target, api: client }, _sandbox: sandbox })
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
@@ -302,7 +330,7 @@ enum Baseline {
 async fn load_while_fetching(
     files: &[PathBuf],
     baseline: &[PathBuf],
-    args: &ConnectArgs,
+    connecting: impl std::future::Future<Output = Result<Connection, Error>>,
 ) -> Result<(DesiredState, Baseline, Connection, LiveState), Error> {
     let (files, baseline) = (files.to_vec(), baseline.to_vec());
     let loading = tokio::task::spawn_blocking(move || {
@@ -318,7 +346,7 @@ async fn load_while_fetching(
         Ok::<_, Error>((desired, baseline))
     });
     let loaded = async { loading.await.map_err(|e| Error::Config(format!("reading the files failed: {e}")))? };
-    let conn = match connect(args).await {
+    let conn = match connecting.await {
         Ok(conn) => conn,
         // A bad file is reported before a missing token.
         Err(e) => return Err(loaded.await.err().unwrap_or(e)),
@@ -354,10 +382,55 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 }
 
 async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
+    if let Some(path) = workspace::locate(&args.workspace)? {
+        return workspace::plan(workspace::open(&path, &args.workspace.targets)?, args, out, facts).await;
+    }
     let options = diff_options(&args.target)?;
-    let (desired, baseline, conn, live) = load_while_fetching(&args.files.files, &args.baseline, &args.connect).await?;
+    let allow_removals = single_allowance(&args.allow_removals)?;
+    let (desired, baseline, conn, live) = load_while_fetching(&args.files.paths(), &args.baseline, connect(&args.connect)).await?;
     facts.organization = Some(conn.org.target.org.to_string());
-    let mut plan = make_plan(&desired, &live, &options, conn.org.target.clone())?;
+    let mut plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
+    plan.guard.allow(allow_removals.as_deref());
+    facts.plan = Some(notify::PlanFacts::of(&plan));
+    if let Some(path) = &args.out {
+        saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+        info!(path = %path.display(), "saved the plan");
+    }
+    print(&render_plan(&plan, args.format, out));
+    plan_verdict(&plan, args.detailed_exitcode)
+}
+
+/// `--allow-removals` of a single-organization run: one reason at most.
+fn single_allowance(given: &[String]) -> Result<Option<String>, Error> {
+    match given {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => Err(Error::Config(
+            "--allow-removals is given more than once; a single organization takes one reason (several, as TARGET=REASON, are for the targets of a workspace file)".into(),
+        )),
+    }
+}
+
+/// What a made plan means for the exit status: its unresolved groups (`--keep-going`) are an
+/// error, a tripped removal guard without an override is a refusal (apply would refuse it),
+/// changes are 2 with `--detailed-exitcode`.
+fn plan_verdict(plan: &Plan, detailed_exitcode: bool) -> Result<ExitStatus, Error> {
+    if !plan.errors.is_empty() {
+        return Err(Error::KeptGoing(Diagnostics(plan.errors.clone())));
+    }
+    // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
+    if plan.guard.refuses() {
+        return Err(Error::Refused(format!(
+            "the removal guard tripped ({}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with --allow-removals \"why\"",
+            render::words::guard_trips(&plan.guard.tripped)
+        )));
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
+}
+
+/// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
+fn plan_with_baseline(desired: &DesiredState, baseline: Baseline, live: &LiveState, options: &DiffOptions, target: Target) -> Result<Plan, Error> {
+    let mut plan = make_plan(desired, live, options, target.clone())?;
     // The baseline only labels changes: one that does not validate or resolve (the target
     // branch may name someone who has left, and this change may be the one removing them)
     // leaves changes unlabelled, with a warning, and never fails the plan.
@@ -369,7 +442,7 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
         }
         Baseline::Loaded(baseline) => {
             let base_options = DiffOptions { keep_going: true, ..options.clone() };
-            match make_plan(&baseline, &live, &base_options, conn.org.target.clone()) {
+            match make_plan(&baseline, live, &base_options, target) {
                 Ok(base_plan) => {
                     plan::label_origins(&mut plan, &base_plan);
                     if !base_plan.errors.is_empty() {
@@ -382,24 +455,7 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
         }
     }
     plan.warnings.extend(baseline_warnings);
-    plan.guard.allow(args.allow_removals.as_deref());
-    facts.plan = Some(notify::PlanFacts::of(&plan));
-    if let Some(path) = &args.out {
-        saved::write(path, &plan).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-        info!(path = %path.display(), "saved the plan");
-    }
-    print(&render_plan(&plan, args.format, out));
-    if !plan.errors.is_empty() {
-        return Err(Error::KeptGoing(Diagnostics(plan.errors)));
-    }
-    // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
-    if plan.guard.refuses() {
-        return Err(Error::Refused(format!(
-            "the removal guard tripped ({}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with --allow-removals \"why\"",
-            render::words::guard_trips(&plan.guard.tripped)
-        )));
-    }
-    Ok(if args.detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
+    Ok(plan)
 }
 
 async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
@@ -410,13 +466,28 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         Saved(Box<saved::SavedPlan>),
         Desired(DesiredState, DiffOptions),
     }
-    let source = match &args.plan {
-        Some(path) => Source::Saved(Box::new(saved::read(path).map_err(|e| match e {
-            saved::ReadError::Unusable(m) => Error::Config(m),
-            saved::ReadError::Tampered(m) => Error::Refused(m),
-        })?)),
-        None => Source::Desired(load(&args.files.files)?, diff_options(&args.target)?),
+    let located = match &args.plan {
+        Some(_) => None,
+        None => workspace::locate(&args.workspace)?,
     };
+    if let Some(path) = located {
+        return workspace::apply(workspace::open(&path, &args.workspace.targets)?, None, args, out, facts).await;
+    }
+    let read_error = |e| match e {
+        saved::ReadError::Unusable(m) => Error::Config(m),
+        saved::ReadError::Tampered(m) => Error::Refused(m),
+    };
+    let source = match &args.plan {
+        Some(path) => match saved::read_any(path).map_err(read_error)? {
+            saved::AnySaved::One(plan) => Source::Saved(plan),
+            saved::AnySaved::Workspace(plan) => {
+                let path = workspace::locate_for_saved(&args.workspace)?;
+                return workspace::apply(workspace::open(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
+            }
+        },
+        None => Source::Desired(load(&args.files.paths())?, diff_options(&args.target)?),
+    };
+    let allow_removals = single_allowance(&args.allow_removals)?;
     let conn = match &source {
         Source::Saved(saved_plan) => connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?,
         Source::Desired(..) => connect(&args.connect).await?,
@@ -437,7 +508,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
             (make_plan(&desired, &live, &options, conn.org.target.clone())?, None)
         }
     };
-    plan.guard.allow(args.allow_removals.as_deref());
+    plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan_with(&plan, out.color, out.verbose));
     let unresolved = std::mem::take(&mut plan.errors);
@@ -446,7 +517,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
     if plan.is_empty() {
         return finish(ExitStatus::Success);
     }
-    check_guard(&mut plan, args.allow_removals.as_deref())?;
+    check_guard(&mut plan, allow_removals.as_deref())?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
@@ -470,7 +541,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                 return Ok(ExitStatus::Success);
             };
             plan = again;
-            check_guard(&mut plan, args.allow_removals.as_deref())?;
+            check_guard(&mut plan, allow_removals.as_deref())?;
         }
     }
     let options = ApplyOptions {
@@ -594,6 +665,9 @@ fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
 }
 
 async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
+    if let Some(path) = workspace::locate(&args.workspace)? {
+        return workspace::export(workspace::open(&path, &args.workspace.targets)?, args, out).await;
+    }
     let conn = connect(&args.connect).await?;
     let live = fetch(&conn.org.api, false).await?;
     let yaml = crate::export::to_yaml(&live);

@@ -1,0 +1,811 @@
+//! Several organizations from one repository: finds the workspace file (`tallyfy-groups.yaml`)
+//! and runs `validate`, `plan`, `apply` and `export` for its targets. Every target is read and
+//! planned concurrently (a few at a time) with its own client and credentials; targets that use
+//! the same credentials share one rate limiter (Tallyfy counts requests per user). One target's
+//! failure never stops the others: it is reported under the target's name, and the run ends with
+//! the most severe exit status across targets, naming the targets behind it. Does file, network
+//! and terminal I/O.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::{
+    Connection, Error, ExitStatus, Output, Signals, check_guard, checked_saved_plan, client_config, diff_options,
+    load, load_while_fetching, open, plan_verdict, plan_with_baseline, print,
+};
+use crate::annotate::{self, Problem, Verdict};
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, ValidateFormat, WorkspaceArgs};
+use crate::credentials::{self, Choice, Given};
+use crate::desired::{self, Diagnostics};
+use crate::diff::DiffOptions;
+use crate::notify::{self, Facts};
+use crate::plan::Plan;
+use crate::render::{self, TargetView};
+use crate::saved::{self, SavedPlan, SavedWorkspacePlan};
+use crate::tallyfy::{Credentials, DEFAULT_API_URL, RateLimiter, Secret};
+use tallyfy_groups_sandbox as embedded;
+
+/// Targets read, planned or applied at once.
+const TARGETS_AT_ONCE: usize = 4;
+
+/// A workspace file and the targets this run acts on (in the file's order).
+pub struct Selected {
+    pub workspace: Workspace,
+    /// The workspace file's folder: the files of the targets are relative to it.
+    pub dir: PathBuf,
+    pub targets: Vec<TargetSpec>,
+}
+
+/// The workspace file this run uses, if any: `--workspace FILE`, else `tallyfy-groups.yaml` in
+/// the current directory or a parent up to the repository root. None when `-f`, `--org` or
+/// `--api-url` is given: then the run is about one organization, exactly as without a workspace.
+pub fn locate(args: &WorkspaceArgs) -> Result<Option<PathBuf>, Error> {
+    if args.single_org {
+        if args.workspace.is_some() || !args.targets.is_empty() {
+            let flag = if args.workspace.is_some() { "--workspace" } else { "--target" };
+            return Err(Error::Config(format!(
+                "{flag} cannot be combined with -f, --org or --api-url: a workspace file names each target's organization, API URL and files\n    hint: drop -f/--org/--api-url to run on the workspace's targets, or drop {flag} to run on one organization"
+            )));
+        }
+        return Ok(None);
+    }
+    if let Some(file) = &args.workspace {
+        return Ok(Some(file.clone()));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
+    let found = find_upwards(&cwd);
+    if found.is_none() && !args.targets.is_empty() {
+        return Err(Error::Config(format!(
+            "--target names a target of a workspace file, and there is no {} in this directory or its parents up to the repository root\n    hint: pass --workspace FILE, or run in the repository that has one",
+            ws::FILE_NAME
+        )));
+    }
+    Ok(found)
+}
+
+/// The workspace file a saved workspace plan is applied with (it names each target's credentials).
+pub fn locate_for_saved(args: &WorkspaceArgs) -> Result<PathBuf, Error> {
+    locate(&WorkspaceArgs { single_org: false, ..args.clone() })?.ok_or_else(|| {
+        Error::Config(format!(
+            "this is the saved plan of a workspace's targets, and there is no {} in this directory or its parents up to the repository root\n    hint: apply it in the repository it was made in, or pass --workspace FILE",
+            ws::FILE_NAME
+        ))
+    })
+}
+
+/// `tallyfy-groups.yaml` in `start` or a parent, up to the folder holding `.git` (outside a
+/// repository, only `start` itself). Found in `start`, it is named relatively.
+fn find_upwards(start: &Path) -> Option<PathBuf> {
+    let root = start.ancestors().find(|d| d.join(".git").exists());
+    for dir in start.ancestors() {
+        if dir.join(ws::FILE_NAME).is_file() {
+            return Some(if dir == start { PathBuf::from(ws::FILE_NAME) } else { dir.join(ws::FILE_NAME) });
+        }
+        if root.is_none_or(|root| dir == root) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Reads and checks the workspace file, and selects the targets named with `--target` (all
+/// when none is named).
+pub fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> {
+    let shown = path.display().to_string();
+    let text = match desired::read_bounded(path, desired::MAX_FILE_BYTES) {
+        Ok(desired::Bounded::Read(bytes)) => {
+            String::from_utf8(bytes).map_err(|_| Error::Config(format!("the workspace file {shown} is not UTF-8 text")))?
+        }
+        Ok(desired::Bounded::TooLarge { .. }) => return Err(Error::Config(format!("the workspace file {shown} is larger than 64 MiB"))),
+        Err(e) => return Err(Error::Config(format!("cannot read the workspace file {shown}: {e}"))),
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let workspace = ws::parse(&shown, &text, &dir).map_err(Error::Invalid)?;
+    let mut targets: Vec<TargetSpec> = Vec::new();
+    let unknown: Vec<&String> = names.iter().filter(|n| workspace.target(n).is_none()).collect();
+    if !unknown.is_empty() {
+        let list = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        return Err(Error::Config(format!(
+            "{shown} has no target {list}; its targets are {}",
+            workspace.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for t in &workspace.targets {
+        if names.is_empty() || names.iter().any(|n| *n == t.name) {
+            targets.push(t.clone());
+        }
+    }
+    info!(workspace = %shown, targets = ?targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), "using the workspace file");
+    Ok(Selected { workspace, dir, targets })
+}
+
+pub use open_workspace as open;
+
+/// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
+/// only when it names a target of the workspace; otherwise the whole text is the reason).
+#[derive(Debug, Default)]
+struct Allowances {
+    all: Option<String>,
+    one: HashMap<String, String>,
+}
+
+impl Allowances {
+    fn parse(given: &[String], workspace: &Workspace) -> Result<Self, Error> {
+        let mut allow = Allowances::default();
+        for text in given {
+            match text.split_once('=').filter(|(name, _)| workspace.target(name.trim()).is_some()) {
+                Some((name, reason)) => {
+                    if allow.one.insert(name.trim().to_string(), reason.trim().to_string()).is_some() {
+                        return Err(Error::Config(format!("--allow-removals is given twice for target {}", name.trim())));
+                    }
+                }
+                None if allow.all.is_some() => {
+                    return Err(Error::Config(
+                        "--allow-removals is given twice without a target; give one reason for all targets, or TARGET=REASON per target".into(),
+                    ));
+                }
+                None => allow.all = Some(text.clone()),
+            }
+        }
+        Ok(allow)
+    }
+
+    fn for_target(&self, name: &str) -> Option<&str> {
+        self.one.get(name).or(self.all.as_ref()).map(String::as_str)
+    }
+}
+
+/// What every target's task shares: the connection options, the embedded sandbox's address
+/// (with `--sandbox`) and one rate limiter per set of credentials.
+struct Shared {
+    connect: ConnectArgs,
+    sandbox: Option<SandboxSite>,
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+}
+
+/// Where the embedded sandbox answers.
+#[derive(Clone)]
+struct SandboxSite {
+    base_url: String,
+    token: String,
+    label: String,
+}
+
+impl Shared {
+    /// The rate limiter of these credentials, made on first use.
+    fn limiter(&self, key: String) -> Arc<RateLimiter> {
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        limiters
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(RateLimiter::per_minute(self.connect.max_requests_per_minute).with_max_rps(super::max_rps(&self.connect)))
+            })
+            .clone()
+    }
+}
+
+/// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
+async fn start_sandbox(args: &ConnectArgs, targets: &[TargetSpec]) -> Result<Option<(embedded::Embedded, SandboxSite)>, Error> {
+    if !args.sandbox {
+        return Ok(None);
+    }
+    let mut orgs: Vec<String> = Vec::new();
+    for t in targets {
+        if !orgs.contains(&t.org_id) {
+            orgs.push(t.org_id.clone());
+        }
+    }
+    let sandbox = embedded::Embedded::start_orgs(&args.sandbox_state, &orgs).await.map_err(Error::Sandbox)?;
+    let site = SandboxSite { base_url: sandbox.base_url.clone(), token: sandbox.token.clone(), label: sandbox.label.clone() };
+    Ok(Some((sandbox, site)))
+}
+
+/// A client for one target, with the credentials its `credentials_env` names.
+async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection, Error> {
+    let args = &shared.connect;
+    if args.token_file.is_some() || args.client_secret_file.is_some() {
+        return Err(Error::Config(format!(
+            "--token-file and --client-secret-file are for one organization; target {}'s credentials come from the variables its credentials_env names ({}_…)",
+            spec.name, spec.credentials_env
+        )));
+    }
+    let (base_url, credentials, label, key) = match &shared.sandbox {
+        Some(site) => (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string()),
+        None => {
+            let api_url = spec.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_string());
+            let choice = credentials::for_target(&spec.name, &spec.credentials_env, &api_url, args.token_url.as_deref(), |name| {
+                std::env::var(name).ok()
+            })
+            .map_err(Error::Config)?;
+            // Tallyfy counts requests per user: the same token, or the same client, is one user.
+            let key = match &choice {
+                Choice::Token(Given::Value(token)) => format!("token {}", token.expose()),
+                Choice::Token(Given::File(path)) => format!("token file {}", path.display()),
+                Choice::Client { id, token_url, .. } => format!("client {id} at {token_url}"),
+            };
+            let credentials = credentials::credentials(choice).map_err(Error::Config)?;
+            let label = api_url.trim_end_matches('/').to_string();
+            (api_url, credentials, label, key)
+        }
+    };
+    let config = client_config(args, base_url, spec.org_id.clone(), credentials, Some(shared.limiter(key)));
+    open(config, label, None).await
+}
+
+/// Runs `task` for every target, a few at a time; the results in the targets' order.
+async fn each_target<T, F, Fut>(targets: &[TargetSpec], task: F) -> Vec<Result<T, Error>>
+where
+    T: Send + 'static,
+    F: Fn(TargetSpec) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
+    let mut set = JoinSet::new();
+    for (i, spec) in targets.iter().enumerate() {
+        let (work, permits) = (task(spec.clone()), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, work.await)
+        });
+    }
+    let mut results: Vec<Option<Result<T, Error>>> = (0..targets.len()).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, result)) => results[i] = Some(result),
+            Err(e) => warn!(error = %e, "a target's task ended without a result"),
+        }
+    }
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name)))))
+        .collect()
+}
+
+/// A target's plan and the connection it was read through.
+struct Planned {
+    plan: Plan,
+    conn: Connection,
+    /// The saved plan it was rebuilt from (`apply PLAN`), checked again after the prompt.
+    saved: Option<SavedPlan>,
+}
+
+/// Where a target stands in a run.
+enum Stand {
+    /// Planned; ready to show and (for apply) to apply.
+    Planned(Box<Planned>),
+    /// A saved plan whose result live state already holds.
+    AlreadyApplied,
+    /// Failed or refused before anything was written.
+    Failed(Error),
+}
+
+/// The files of a target on the baseline branch: its files at the same paths in `root`.
+fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
+    spec.files
+        .iter()
+        .map(|f| root.join(f.path.strip_prefix(dir).unwrap_or(Path::new(&f.written))))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Reads and plans every target.
+async fn plan_all(sel: &Selected, shared: &Arc<Shared>, options: &DiffOptions, baseline: Option<&Path>) -> Vec<Stand> {
+    let dir = sel.dir.clone();
+    let baseline = baseline.map(Path::to_path_buf);
+    let results = each_target(&sel.targets, |spec| {
+        let (shared, options, dir, baseline) = (shared.clone(), options.clone(), dir.clone(), baseline.clone());
+        async move {
+            let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
+            let base = baseline.map(|root| baseline_files(&root, &dir, &spec)).unwrap_or_default();
+            let (desired, baseline, conn, live) = load_while_fetching(&files, &base, connect_target(&spec, &shared)).await?;
+            let plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
+            Ok(Planned { plan, conn, saved: None })
+        }
+    })
+    .await;
+    results.into_iter().map(|r| r.map_or_else(Stand::Failed, |p| Stand::Planned(Box::new(p)))).collect()
+}
+
+/// The views the renderings take, and each target's exit status.
+fn views<'a>(sel: &'a Selected, stands: &'a [Stand], messages: &'a [Option<String>], codes: &[ExitStatus]) -> Vec<TargetView<'a>> {
+    sel.targets
+        .iter()
+        .zip(stands)
+        .zip(messages)
+        .zip(codes)
+        .map(|(((spec, stand), message), code)| TargetView {
+            name: &spec.name,
+            plan: match stand {
+                Stand::Planned(p) => Ok(&p.plan),
+                _ => Err(message.as_deref().unwrap_or("")),
+            },
+            exit_code: code.code(),
+        })
+        .collect()
+}
+
+/// Prints each target's error under its name, and which targets the exit status comes from.
+fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output) -> ExitStatus {
+    for (spec, result) in sel.targets.iter().zip(results) {
+        if let Err(e) = result {
+            if out.json_logs {
+                tracing::error!(target_name = spec.name.as_str(), exit_code = e.exit_status().code(), "{e}");
+            } else {
+                eprintln!("error: target {}: {e}", spec.name);
+            }
+        }
+    }
+    let codes: Vec<i32> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status().code(), |s| s.code())).collect();
+    let worst = ws::most_severe(codes.iter().copied());
+    let status = match worst {
+        0 => ExitStatus::Success,
+        2 => ExitStatus::Changes,
+        3 => ExitStatus::Refused,
+        130 => ExitStatus::Interrupted,
+        _ => ExitStatus::Error,
+    };
+    if worst != 0 && sel.targets.len() > 1 {
+        let because: Vec<&str> = sel.targets.iter().zip(&codes).filter(|(_, c)| **c == worst).map(|(t, _)| t.name.as_str()).collect();
+        let what = match status {
+            ExitStatus::Changes => "changes",
+            ExitStatus::Refused => "refused",
+            ExitStatus::Interrupted => "interrupted",
+            _ => "failed",
+        };
+        let others: Vec<String> = sel
+            .targets
+            .iter()
+            .zip(&codes)
+            .filter(|(_, c)| **c != worst)
+            .map(|(t, c)| format!("{} exit {c}", t.name))
+            .collect();
+        let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
+        eprintln!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
+    }
+    status
+}
+
+/// `plan` for the targets of a workspace.
+pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
+    let options = diff_options(&args.target)?;
+    let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+    let baseline = match args.baseline.as_slice() {
+        [] => None,
+        [root] if root.is_dir() => Some(root.clone()),
+        _ => {
+            return Err(Error::Config(
+                "with a workspace file, --baseline takes one directory: a checkout of the target branch, where each target's files are read at the same paths".into(),
+            ));
+        }
+    };
+    let sandbox = start_sandbox(&args.connect, &sel.targets).await?;
+    let shared = Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let mut stands = plan_all(&sel, &shared, &options, baseline.as_deref()).await;
+    let mut results = Vec::new();
+    for (spec, stand) in sel.targets.iter().zip(&mut stands) {
+        results.push(match stand {
+            Stand::Planned(p) => {
+                p.plan.guard.allow(allow.for_target(&spec.name));
+                plan_verdict(&p.plan, args.detailed_exitcode)
+            }
+            Stand::Failed(e) => Err(Error::Config(e.to_string())),
+            Stand::AlreadyApplied => Ok(ExitStatus::Success),
+        });
+    }
+    record_plans(facts, &sel, &stands);
+    if let Some(path) = &args.out {
+        save(path, &sel, &stands)?;
+    }
+    let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
+    let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
+    let views = views(&sel, &stands, &messages, &codes);
+    print(&match args.format {
+        PlanFormat::Text => render::text::render_targets(&views, out.color, out.verbose),
+        PlanFormat::Markdown => render::markdown::render_targets(&views),
+        PlanFormat::Json => render::json::render_targets(&views),
+    });
+    // The failures were shown in the renderings; stderr names them too.
+    let results: Vec<Result<ExitStatus, Error>> =
+        results.into_iter().zip(&stands).map(|(r, s)| if let Stand::Failed(e) = s { Err(same(e)) } else { r }).collect();
+    Ok(report_exit(&sel, &results, out))
+}
+
+/// The same error again (errors are not `Clone`), keeping its exit status.
+fn same(e: &Error) -> Error {
+    match e.exit_status() {
+        ExitStatus::Refused => Error::Refused(e.to_string()),
+        _ => Error::Config(e.to_string()),
+    }
+}
+
+/// `plan --out` for a workspace: every target's plan in one sealed document; not written when a
+/// target could not be planned (it would be left out of the plan without a trace).
+fn save(path: &Path, sel: &Selected, stands: &[Stand]) -> Result<(), Error> {
+    let failed: Vec<&str> =
+        sel.targets.iter().zip(stands).filter(|(_, s)| matches!(s, Stand::Failed(_))).map(|(t, _)| t.name.as_str()).collect();
+    if !failed.is_empty() {
+        warn!(path = %path.display(), "the plan was not saved: target {} could not be planned", failed.join(", "));
+        eprintln!("The plan was not saved to {}: target {} could not be planned.", path.display(), failed.join(", "));
+        return Ok(());
+    }
+    let plans = sel.targets.iter().zip(stands).filter_map(|(t, s)| match s {
+        Stand::Planned(p) => Some((t.name.as_str(), &p.plan)),
+        _ => None,
+    });
+    saved::write_workspace(path, plans).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+    info!(path = %path.display(), "saved the plan of every target");
+    Ok(())
+}
+
+/// The facts a `--notify` summary reports, across targets.
+fn record_plans(facts: &mut Facts, sel: &Selected, stands: &[Stand]) {
+    facts.organization = Some(sel.targets.iter().map(|t| format!("{} ({})", t.name, t.org_id)).collect::<Vec<_>>().join(", "));
+    let mut all = notify::PlanFacts::default();
+    for (spec, stand) in sel.targets.iter().zip(stands) {
+        if let Stand::Planned(p) = stand {
+            all.add(&spec.name, &notify::PlanFacts::of(&p.plan));
+        }
+    }
+    facts.plan = Some(all);
+}
+
+/// `apply` for the targets of a workspace, from their files or from a saved workspace plan.
+pub async fn apply(
+    sel: Selected,
+    saved_plan: Option<SavedWorkspacePlan>,
+    args: ApplyArgs,
+    out: Output,
+    facts: &mut Facts,
+) -> Result<ExitStatus, Error> {
+    let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+    let mut connect_args = args.connect.clone();
+    if let Some(saved_plan) = &saved_plan {
+        check_saved_targets(&sel, saved_plan, &args.workspace.targets)?;
+        sandbox_of_saved(saved_plan, &mut connect_args);
+    }
+    // Input is checked before any connection: every target's files must load.
+    let sel = if saved_plan.is_some() { only_saved(sel, saved_plan.as_ref()) } else { sel };
+    let sandbox = start_sandbox(&connect_args, &sel.targets).await?;
+    let shared = Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let mut stands = match &saved_plan {
+        None => {
+            let options = diff_options(&args.target)?;
+            plan_all(&sel, &shared, &options, None).await
+        }
+        Some(saved_plan) => check_all_saved(&sel, &shared, saved_plan).await,
+    };
+    // The guard of every target, with its own override.
+    let mut results: Vec<Result<ExitStatus, Error>> = Vec::new();
+    let mut unresolved: Vec<Option<Diagnostics>> = Vec::new();
+    for (spec, stand) in sel.targets.iter().zip(&mut stands) {
+        let (result, kept) = match stand {
+            Stand::Planned(p) => {
+                let kept = (!p.plan.errors.is_empty()).then(|| Diagnostics(std::mem::take(&mut p.plan.errors)));
+                (check_guard(&mut p.plan, allow.for_target(&spec.name)).map(|()| ExitStatus::Success), kept)
+            }
+            Stand::AlreadyApplied => (Ok(ExitStatus::Success), None),
+            Stand::Failed(e) => (Err(same(e)), None),
+        };
+        results.push(result);
+        unresolved.push(kept);
+    }
+    record_plans(facts, &sel, &stands);
+    let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
+    let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
+    print(&render::text::render_targets(&views(&sel, &stands, &messages, &codes), out.color, out.verbose));
+    for (spec, stand) in sel.targets.iter().zip(&stands) {
+        if matches!(stand, Stand::AlreadyApplied) {
+            print(&format!("{}: nothing to do, this plan was already applied.\n", spec.name));
+        }
+    }
+    let blocked = results.iter().any(Result::is_err) || unresolved.iter().any(Option::is_some);
+    if args.all_or_nothing && blocked {
+        eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
+        return Ok(report_exit(&sel, &results, out));
+    }
+    let ready: Vec<usize> = (0..sel.targets.len())
+        .filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty()))
+        .collect();
+    if !ready.is_empty() && !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused(
+                "refusing to apply without confirmation: stdin is not a terminal.\n    hint: review the plans above and pass --auto-approve".into(),
+            ));
+        }
+        let names: Vec<String> = ready.iter().map(|&i| format!("{} (organization {})", sel.targets[i].name, sel.targets[i].org_id)).collect();
+        eprint!("\nApply these changes to {}? Only 'y' or 'yes' continues [y/N]: ", names.join(", "));
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(ExitStatus::Success);
+        }
+        // Time has passed at the prompt: what each saved plan relied on must still hold.
+        for &i in &ready {
+            let Stand::Planned(p) = &mut stands[i] else { continue };
+            let Some(saved_plan) = p.saved.clone() else { continue };
+            results[i] = match checked_saved_plan(&saved_plan, &p.conn).await {
+                Ok(Some(again)) => {
+                    p.plan = again;
+                    check_guard(&mut p.plan, allow.for_target(&sel.targets[i].name)).map(|()| ExitStatus::Success)
+                }
+                Ok(None) => Ok(ExitStatus::Success),
+                Err(e) => Err(e),
+            };
+        }
+        if args.all_or_nothing && results.iter().any(Result::is_err) {
+            eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
+            return Ok(report_exit(&sel, &results, out));
+        }
+    }
+    let stop = apply::Stop::default();
+    let interrupt = {
+        let stop = stop.clone();
+        let mut signals = Signals::new();
+        tokio::spawn(async move {
+            signals.next().await;
+            stop.finish_in_flight();
+            eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
+            signals.next().await;
+            stop.abandon_in_flight();
+            eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
+        })
+    };
+    // Every ready target applies at once (a few at a time), each through its own client.
+    let mut reports: Vec<Option<ApplyReport>> = (0..sel.targets.len()).map(|_| None).collect();
+    {
+        let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
+        let mut set = JoinSet::new();
+        for &i in &ready {
+            if results[i].is_err() {
+                continue;
+            }
+            let Stand::Planned(p) = &stands[i] else { continue };
+            let (plan, client, permits) = (p.plan.clone(), p.conn.org.api.clone(), permits.clone());
+            let options = ApplyOptions {
+                parallelism: usize::from(args.connect.parallelism),
+                allow_removals: plan.guard.allowed.clone(),
+                guest_invites_per_hour: args.guest_invites_per_hour,
+                stop: stop.clone(),
+            };
+            info!(target_name = sel.targets[i].name.as_str(), actions = plan.actions.len(), "applying");
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (i, apply::apply(&plan, &client, &options, None).await)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, report)) => reports[i] = Some(report),
+                Err(e) => warn!(error = %e, "a target's apply ended without a report"),
+            }
+        }
+    }
+    interrupt.abort();
+    let mut all = notify::ApplyFacts::default();
+    let mut text = String::new();
+    for (i, spec) in sel.targets.iter().enumerate() {
+        let Some(report) = &reports[i] else {
+            if ready.contains(&i) && results[i].is_ok() {
+                results[i] = Err(Error::Config("its apply ended without a report".into()));
+            }
+            continue;
+        };
+        all.add(&spec.name, &notify::ApplyFacts::of(report));
+        text.push_str(&format!("\n── {} ──\n{}", spec.name, render::text::render_report(report, out.color)));
+        results[i] = if stop.is_abandoned() {
+            Ok(ExitStatus::Interrupted)
+        } else if report.all_applied() {
+            Ok(ExitStatus::Success)
+        } else {
+            Err(Error::Config(format!("{} of its actions did not apply (see its report above)", report.results.len() - report.counts().0)))
+        };
+    }
+    for (i, kept) in unresolved.into_iter().enumerate() {
+        if let Some(kept) = kept
+            && results[i].is_ok()
+        {
+            results[i] = Err(Error::KeptGoing(kept));
+        }
+    }
+    facts.apply = Some(all);
+    print(&text);
+    if let Some(path) = &args.report {
+        write_reports(path, &sel, &reports)?;
+    }
+    Ok(report_exit(&sel, &results, out))
+}
+
+/// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
+fn write_reports(path: &Path, sel: &Selected, reports: &[Option<ApplyReport>]) -> Result<(), Error> {
+    let mut targets = serde_json::Map::new();
+    for (spec, report) in sel.targets.iter().zip(reports) {
+        if let Some(report) = report
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&render::json::render_report(report))
+        {
+            targets.insert(spec.name.clone(), value);
+        }
+    }
+    let doc = serde_json::json!({ "format_version": crate::plan::FORMAT_VERSION, "targets": targets });
+    let json = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
+}
+
+/// A saved workspace plan names only targets of this workspace (and `--target` only targets it
+/// holds); anything else is refused before anything is read.
+fn check_saved_targets(sel: &Selected, saved_plan: &SavedWorkspacePlan, named: &[String]) -> Result<(), Error> {
+    let missing: Vec<&str> = saved_plan.targets.keys().filter(|n| sel.workspace.target(n).is_none()).map(String::as_str).collect();
+    if !missing.is_empty() {
+        return Err(Error::Refused(format!(
+            "refusing to apply: the saved plan holds target {} that the workspace file {} does not define; nothing was read or changed\n    hint: apply it with the workspace file it was made with, or make a new plan with `plan --out`",
+            missing.join(", "),
+            sel.workspace.file
+        )));
+    }
+    let absent: Vec<&str> = named.iter().filter(|n| !saved_plan.targets.contains_key(*n)).map(String::as_str).collect();
+    if !absent.is_empty() {
+        return Err(Error::Config(format!("the saved plan holds no plan for target {}", absent.join(", "))));
+    }
+    Ok(())
+}
+
+/// The targets of the saved plan, in the workspace's order (and only those `--target` named).
+fn only_saved(sel: Selected, saved_plan: Option<&SavedWorkspacePlan>) -> Selected {
+    let Some(saved_plan) = saved_plan else { return sel };
+    let targets = sel.targets.into_iter().filter(|t| saved_plan.targets.contains_key(&t.name)).collect();
+    Selected { targets, ..sel }
+}
+
+/// A plan made on the embedded sandbox goes back to it when no API URL is configured, as for
+/// one organization (no credentials leave the machine).
+fn sandbox_of_saved(saved_plan: &SavedWorkspacePlan, args: &mut ConnectArgs) {
+    if args.sandbox {
+        return;
+    }
+    let states: Vec<&str> = saved_plan.targets.values().filter_map(|p| p.target.api_url.strip_prefix(embedded::LABEL_PREFIX)).collect();
+    if let [first, ..] = states.as_slice()
+        && states.len() == saved_plan.targets.len()
+        && states.iter().all(|s| s == first)
+    {
+        info!(state = first, "the plan was made on the embedded sandbox: applying it there");
+        args.sandbox = true;
+        args.sandbox_state = PathBuf::from(first);
+    }
+}
+
+/// Connects every target of a saved plan and checks its plan against live state.
+async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &SavedWorkspacePlan) -> Vec<Stand> {
+    let plans = Arc::new(saved_plan.targets.clone());
+    let results = each_target(&sel.targets, |spec| {
+        let (shared, plans) = (shared.clone(), plans.clone());
+        async move {
+            let saved_plan = plans
+                .get(&spec.name)
+                .cloned()
+                .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
+            let conn = connect_target(&spec, &shared).await?;
+            super::same_target(&saved_plan.target, &conn.org.target)?;
+            match checked_saved_plan(&saved_plan, &conn).await? {
+                Some(plan) => Ok(Some(Planned { plan, conn, saved: Some(saved_plan) })),
+                None => Ok(None),
+            }
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Some(p)) => Stand::Planned(Box::new(p)),
+            Ok(None) => Stand::AlreadyApplied,
+            Err(e) => Stand::Failed(e),
+        })
+        .collect()
+}
+
+/// `export` for one target of a workspace: to its `export_to` (or `--out`, or stdout).
+pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
+    let spec = match sel.targets.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            return Err(Error::Config(format!(
+                "export writes one target: name it with --target ({})",
+                sel.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let sandbox = start_sandbox(&args.connect, std::slice::from_ref(&spec)).await?;
+    let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
+    let conn = connect_target(&spec, &shared).await?;
+    let live = super::fetch(&conn.org.api, false).await?;
+    let yaml = crate::export::to_yaml(&live);
+    match args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone())) {
+        Some(path) => {
+            saved::write_atomic(&path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+            if !out.quiet {
+                eprintln!("Wrote {} groups of target {} to {}.", live.groups.len(), spec.name, path.display());
+            }
+        }
+        None => print(&yaml),
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `validate` with a workspace: the workspace file itself, then every selected target's files.
+pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
+    let sel = open_workspace(path, names)?;
+    let missing = sel.workspace.missing_files(|p| p.exists());
+    let mut problems: Vec<Problem> = missing.iter().map(Problem::from_diagnostic).collect();
+    // (valid, line): valid lines go to stdout, problems to stderr.
+    let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
+    let (mut groups, mut absent, mut invalid) = (0, 0, Vec::new());
+    for spec in &sel.targets {
+        let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
+        if files.iter().any(|f| !f.exists()) {
+            invalid.push(spec.name.clone());
+            continue;
+        }
+        match load(&files) {
+            Ok(state) => {
+                let gone = state.groups.iter().filter(|g| g.absent).count();
+                groups += state.groups.len() - gone;
+                absent += gone;
+                let delete = if gone > 0 { format!(", {gone} to delete (absent)") } else { String::new() };
+                lines.push((true, format!(
+                    "{}: valid: {}{delete}.",
+                    spec.name,
+                    render::plural(state.groups.len() - gone, "group to keep", "groups to keep")
+                )));
+            }
+            Err(e) => {
+                invalid.push(spec.name.clone());
+                match &e {
+                    Error::Read(r) => problems.push(Problem::from_read_error(r)),
+                    Error::Invalid(d) => problems.extend(d.0.iter().map(Problem::from_diagnostic)),
+                    other => problems.push(Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }),
+                }
+                lines.push((false, format!("error: target {}: {e}", spec.name)));
+            }
+        }
+    }
+    // A file shared by several targets is reported once.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
+    let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
+    match (format, &verdict) {
+        (ValidateFormat::Json, _) => print(&annotate::json(&[sel.workspace.file.clone()], &verdict)),
+        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+        }
+        (ValidateFormat::Text, _) => {
+            for (valid, line) in &lines {
+                if *valid {
+                    print(&format!("{line}\n"));
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        _ => {}
+    }
+    if invalid.is_empty() && missing.is_empty() {
+        Ok(ExitStatus::Success)
+    } else {
+        let mut failed = invalid;
+        failed.dedup();
+        Err(Error::Config(format!(
+            "{} is not valid{}",
+            sel.workspace.file,
+            if failed.is_empty() { String::new() } else { format!(": target {} failed", failed.join(", ")) }
+        )))
+    }
+}

@@ -1,0 +1,239 @@
+//! End-to-end tests of a workspace file (`tallyfy-groups.yaml`): several organizations from one
+//! repository, run by the real binary against the embedded sandbox and a served one.
+
+mod common;
+
+use std::path::Path;
+
+use common::cli::{Cli, Run, serve, write};
+use serde_json::Value;
+
+/// Two targets that share `groups/common/` and have a folder each.
+const WORKSPACE: &str = "\
+targets:
+  staging:
+    org_id: org-staging
+    files: [groups/common/, groups/staging/]
+    export_to: groups/staging/exported.yaml
+  production:
+    org_id: org-production
+    files: [groups/common/, groups/production/]
+";
+
+const COMMON: &str = "\
+groups:
+  - name: Support Escalation
+    description: Second-line support.
+    members: [marco.rossi@example.com, li.wei@example.com]
+";
+
+const STAGING: &str = "\
+groups:
+  - name: Staging Testers
+    description: Try changes first.
+    members: [alice.nguyen@example.com]
+";
+
+const PRODUCTION: &str = "\
+groups:
+  - name: Finance Approvers
+    description: Approves invoices.
+    members: [dana.okafor@example.com, li.wei@example.com]
+";
+
+/// A repository with the workspace above.
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join(".git")).expect("mkdir .git");
+    write(d, "tallyfy-groups.yaml", WORKSPACE);
+    write(d, "groups/common/common.yaml", COMMON);
+    write(d, "groups/staging/staging.yaml", STAGING);
+    write(d, "groups/production/production.yaml", PRODUCTION);
+    dir
+}
+
+/// A run in `dir` against the embedded sandbox whose state lives in the repository.
+fn sb(dir: &Path, args: &[&str]) -> Run {
+    let state = dir.join(".sandbox/state.json");
+    Cli::new(dir).args(args).args(&["--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()]).run()
+}
+
+#[test]
+fn plan_shows_every_target_and_apply_converges_them_all() {
+    let dir = repo();
+    let d = dir.path();
+    let plan = sb(d, &["plan", "--detailed-exitcode"]).expect_code(2);
+    let (staging, production) = (plan.stdout.find("staging").expect("staging shown"), plan.stdout.find("production").expect("production shown"));
+    assert!(staging < production, "targets in the workspace's order:\n{}", plan.stdout);
+    assert!(plan.stdout.contains("Staging Testers") && plan.stdout.contains("Finance Approvers"), "{}", plan.stdout);
+    // Each organization gets only its own groups.
+    let production_part = &plan.stdout[production..];
+    assert!(!production_part.contains("+ create Staging Testers"), "{}", plan.stdout);
+    assert!(plan.stderr.contains("Exit 2 from target staging, production (changes)"), "{}", plan.stderr);
+
+    let applied = sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    assert!(applied.stdout.contains("── staging ──") && applied.stdout.contains("── production ──"), "{}", applied.stdout);
+    sb(d, &["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Promotion: a change to the shared folder plans against, and reaches, every target.
+    write(d, "groups/common/common.yaml", &COMMON.replace("li.wei@example.com]", "li.wei@example.com, priya.shah@example.com]"));
+    let promoted = sb(d, &["plan", "--detailed-exitcode", "--format", "json"]).expect_code(2);
+    let v: Value = serde_json::from_str(&promoted.stdout).expect("json");
+    for target in ["staging", "production"] {
+        let changes = v["targets"][target]["changes"].as_array().cloned().unwrap_or_default();
+        assert_eq!(changes.len(), 1, "{target}: {changes:?}");
+        assert_eq!(changes[0]["group"], "Support Escalation");
+        assert_eq!(changes[0]["members_added"][0]["email"], "priya.shah@example.com");
+    }
+    assert_eq!(v["exit_code"], 2);
+    sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    sb(d, &["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn target_selects_and_single_org_flags_ignore_the_workspace() {
+    let dir = repo();
+    let d = dir.path();
+    let only = sb(d, &["plan", "--target", "production"]).expect_code(0);
+    assert!(only.stdout.contains("Finance Approvers") && !only.stdout.contains("Staging Testers"), "{}", only.stdout);
+    let unknown = sb(d, &["plan", "--target", "prod"]).expect_code(1);
+    assert!(unknown.stderr.contains("has no target `prod`; its targets are `staging`, `production`"), "{}", unknown.stderr);
+    // -f means one organization, exactly as without a workspace file.
+    let single = sb(d, &["plan", "-f", "groups/staging/staging.yaml"]).expect_code(0);
+    assert!(single.stdout.contains("Staging Testers") && !single.stdout.contains("── "), "{}", single.stdout);
+    let mixed = sb(d, &["plan", "-f", "groups/staging/staging.yaml", "--target", "staging"]).expect_code(1);
+    assert!(mixed.stderr.contains("--target cannot be combined with -f, --org or --api-url"), "{}", mixed.stderr);
+    // Found from a folder below, up to the repository root.
+    let below = d.join("groups/staging");
+    let state = d.join(".sandbox/state.json");
+    let run = Cli::new(&below).args(&["plan", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()]).run().expect_code(0);
+    assert!(run.stdout.contains("── staging") && run.stdout.contains("── production"), "{}", run.stdout);
+}
+
+#[test]
+fn one_failing_target_leaves_the_other_applied_and_is_named() {
+    let served = serve(&["--org", "org-staging", "--org", "org-production"]);
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("    api_url: {}\n", served.url);
+    let text = WORKSPACE.replace("    files: [groups/common/, groups/staging/]\n", &format!("{url}    files: [groups/common/, groups/staging/]\n"));
+    let text = text.replace("    files: [groups/common/, groups/production/]\n", &format!("{url}    files: [groups/common/, groups/production/]\n"));
+    write(d, "tallyfy-groups.yaml", &text);
+    let run = |args: &[&str], production_token: &str| {
+        Cli::new(d)
+            .args(args)
+            .env("TALLYFY_STAGING_ACCESS_TOKEN", "sandbox-token")
+            .env("TALLYFY_PRODUCTION_ACCESS_TOKEN", production_token)
+            .run()
+    };
+    let applied = run(&["apply", "--auto-approve"], "revoked-token").expect_code(1);
+    assert!(applied.stderr.contains("error: target production: "), "{}", applied.stderr);
+    assert!(applied.stderr.contains("Exit 1 from target production (failed) (staging exit 0)."), "{}", applied.stderr);
+    assert!(applied.stdout.contains("── staging ──"), "staging was applied:\n{}", applied.stdout);
+    // Staging converged; production was never written.
+    let staging = Cli::new(d).args(&["plan", "-f", "groups/common/", "-f", "groups/staging/", "--api-url", &served.url, "--org", "org-staging", "--detailed-exitcode"]);
+    staging.env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run().expect_code(0);
+    run(&["plan", "--detailed-exitcode", "--target", "production"], "sandbox-token").expect_code(2);
+    // With its credentials back, the rerun applies production and changes nothing in staging.
+    let rerun = run(&["apply", "--auto-approve"], "sandbox-token").expect_code(0);
+    assert!(rerun.stdout.contains("── production ──") && !rerun.stdout.contains("── staging ──"), "{}", rerun.stdout);
+    run(&["plan", "--detailed-exitcode"], "sandbox-token").expect_code(0);
+}
+
+#[test]
+fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    write(d, "groups/common/common.yaml", &COMMON.replace("li.wei@example.com]", "li.wei@example.com, priya.shah@example.com]"));
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).expect("saved")).expect("json");
+    assert_eq!(doc["saved_workspace_plan_version"], 1);
+    assert_eq!(doc["targets"].as_object().map(|t| t.len()), Some(2));
+
+    // Someone edits the group in production after the plan was made.
+    let state = d.join(".sandbox/state.json");
+    let edit = write(d, "edit.yaml", "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com]\n");
+    Cli::new(d)
+        .args(&["apply", "-f", &edit, "--org", "org-production", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default(), "--auto-approve"])
+        .run()
+        .expect_code(0);
+
+    // All or nothing: the stale target stops both.
+    let none = Cli::new(d).args(&["apply", "plan.json", "--auto-approve", "--all-or-nothing"]).run().expect_code(3);
+    assert!(none.stderr.contains("Nothing was applied (--all-or-nothing)"), "{}", none.stderr);
+    assert!(none.stderr.contains("target production"), "{}", none.stderr);
+    sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(2);
+
+    // By default the stale target refuses itself only; the saved plan goes back to the sandbox.
+    let some = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
+    assert!(some.stderr.contains("error: target production: ") && some.stderr.contains("Exit 3 from target production (refused)"), "{}", some.stderr);
+    assert!(some.stdout.contains("── staging ──"), "{}", some.stdout);
+    sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(0);
+    // Applying the same plan again: staging is done, production still refuses.
+    let again = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
+    assert!(again.stdout.contains("staging: nothing to do, this plan was already applied."), "{}", again.stdout);
+
+    // An edited saved plan is refused as a whole.
+    let text = std::fs::read_to_string(d.join("plan.json")).expect("saved");
+    write(d, "edited.json", &text.replace("priya.shah", "priya.shahh"));
+    let edited = Cli::new(d).args(&["apply", "edited.json", "--auto-approve"]).run().expect_code(3);
+    assert!(edited.stderr.contains("was changed after `plan --out` wrote it"), "{}", edited.stderr);
+}
+
+#[test]
+fn the_removal_guard_is_per_target_and_overridden_per_target() {
+    let dir = repo();
+    let d = dir.path();
+    // Twelve members in production's group, then all but one removed: the guard trips there only.
+    let many = ["alice.nguyen", "marco.rossi", "priya.shah", "dana.okafor", "li.wei", "sam.taylor", "fatima.haddad", "tom.becker"]
+        .map(|u| format!("{u}@example.com"))
+        .join(", ");
+    write(d, "groups/production/production.yaml", &format!("groups:\n  - name: Finance Approvers\n    description: x\n    members: [{many}]\n  - name: Audit\n    description: x\n    members: [{many}]\n"));
+    sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    write(d, "groups/production/production.yaml", "groups:\n  - name: Finance Approvers\n    description: x\n    members: [li.wei@example.com]\n  - name: Audit\n    description: x\n    members: [li.wei@example.com]\n");
+    let refused = sb(d, &["plan"]).expect_code(3);
+    assert!(refused.stderr.contains("error: target production: the removal guard tripped"), "{}", refused.stderr);
+    // A reason for another target does not count; one for production does.
+    sb(d, &["apply", "--auto-approve", "--allow-removals", "staging=not this one"]).expect_code(3);
+    let allowed = sb(d, &["apply", "--auto-approve", "--allow-removals", "production=offboarding the audit team"]).expect_code(0);
+    assert!(allowed.stdout.contains("offboarding the audit team"), "{}", allowed.stdout);
+}
+
+#[test]
+fn markdown_has_a_summary_table_and_a_section_per_target() {
+    let dir = repo();
+    let d = dir.path();
+    let md = sb(d, &["plan", "--format", "markdown"]).expect_code(0);
+    assert!(md.stdout.starts_with("<!-- tallyfy-groups plan -->\n"), "{}", md.stdout);
+    assert_eq!(md.stdout.matches("<details").count(), 2, "{}", md.stdout);
+    assert!(md.stdout.contains("| staging |") && md.stdout.contains("| production |"), "{}", md.stdout);
+}
+
+#[test]
+fn validate_checks_the_workspace_file_with_locations() {
+    let dir = repo();
+    let d = dir.path();
+    let ok = Cli::new(d).args(&["validate"]).run().expect_code(0);
+    assert!(ok.stdout.contains("staging: valid") && ok.stdout.contains("production: valid"), "{}", ok.stdout);
+    write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n  production:\n    org_idd: b\n    files: [groups/common/]\n");
+    let bad = Cli::new(d).args(&["validate"]).run().expect_code(1);
+    assert!(bad.stderr.contains("tallyfy-groups.yaml:6:5"), "unknown key located:\n{}", bad.stderr);
+    assert!(bad.stderr.contains("org_id"), "{}", bad.stderr);
+    write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n");
+    let missing = Cli::new(d).args(&["validate"]).run().expect_code(1);
+    assert!(missing.stderr.contains("tallyfy-groups.yaml:4:30") && missing.stderr.contains("groups/stagin/"), "{}", missing.stderr);
+}
+
+#[test]
+fn export_writes_the_targets_export_to() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    let needs = sb(d, &["export"]).expect_code(1);
+    assert!(needs.stderr.contains("export writes one target: name it with --target"), "{}", needs.stderr);
+    sb(d, &["export", "--target", "staging"]).expect_code(0);
+    let exported = std::fs::read_to_string(d.join("groups/staging/exported.yaml")).expect("exported");
+    assert!(exported.contains("Staging Testers") && !exported.contains("Finance Approvers"), "{exported}");
+}
