@@ -5,7 +5,8 @@
 //! → [`diff`] → [`plan`] (typed actions, the removal guard) → [`render`] (text, markdown, JSON)
 //! or the applier (in the API crate) → [`report`]. [`pipeline`] composes resolve, diff and plan;
 //! [`saved`] is the saved-plan document; [`export`] writes live groups as groups.yaml; [`schema`]
-//! is groups.yaml's JSON Schema. No async, no network, no printing: the only I/O is reading the
+//! is groups.yaml's JSON Schema; [`workspace`] is the workspace file that maps targets to
+//! organizations. No async, no network, no printing: the only I/O is reading the
 //! input files and writing files atomically ([`desired::read_sources`], [`saved`]).
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -26,3 +27,4 @@ pub mod resolve;
 pub mod saved;
 pub mod schema;
 pub mod warning;
+pub mod workspace;

@@ -15,11 +15,11 @@ use serde::de::value::{BorrowedStrDeserializer, UsizeDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, forward_to_deserialize_any};
 
-use super::raw::key_noun;
+use super::raw::{empty_hint, key_noun};
 use super::{Diagnostic, Location};
 
 /// Where the problems of one file are collected, in the order they are found.
-pub(super) struct Problems {
+pub(crate) struct Problems {
     file: Arc<str>,
     found: RefCell<Vec<Diagnostic>>,
 }
@@ -54,13 +54,13 @@ impl Problems {
 
 /// Deserialises `T` from `node`, reporting problems to `problems`; `what` names the value in
 /// messages ("a group", or the key it is written under).
-pub(super) fn from_node<'a, T: Deserialize<'a>>(node: &'a Node, what: What<'a>, problems: &'a Problems) -> Option<T> {
+pub(crate) fn from_node<'a, T: Deserialize<'a>>(node: &'a Node, what: What<'a>, problems: &'a Problems) -> Option<T> {
     T::deserialize(NodeDe { node, what, problems }).ok()
 }
 
 /// How a value is named in a message.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum What<'a> {
+pub(crate) enum What<'a> {
     /// The value of a key: "`members` must be a list".
     Key(&'a str),
     /// An item of a list under a key: "an item of `members` must be a single value".
@@ -90,7 +90,7 @@ impl fmt::Display for What<'_> {
 
 /// A problem on its way up to the nearest `Field`; `reported` once it is in [`Problems`].
 #[derive(Debug)]
-pub(super) struct Error {
+pub(crate) struct Error {
     message: String,
     hint: Option<String>,
     reported: bool,
@@ -410,12 +410,20 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     /// An enum of the grammar: a scalar names its variant (`warn`); otherwise the variant named
     /// after the value's shape (`scalar`, `list`, `mapping`) holds the value.
-    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         const SHAPES: [(&str, &str); 3] = [("scalar", "a single value"), ("list", "a list"), ("mapping", "a mapping")];
         let shape = match self.node {
             Node::Scalar(s) if is_null(s) => {
                 let by_shape = SHAPES.iter().any(|(shape, _)| variants.contains(shape));
                 let e = Error::new("is empty");
+                if let Some(hint) = empty_hint(name) {
+                    return self.fail(e.hint(hint));
+                }
                 return self.fail(match (variants.contains(&"list"), by_shape) {
                     (true, _) => e.hint("write `[]` for an empty list"),
                     (false, false) => e.hint(format!("write {}", one_of(variants))),

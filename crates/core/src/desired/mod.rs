@@ -1,8 +1,8 @@
 //! The loader: reads `groups.yaml` files into a validated [`DesiredState`], with a source
 //! location on every item. [`read_sources`] does the file I/O; everything else here is pure.
 
-mod de;
-mod parse;
+pub(crate) mod de;
+pub(crate) mod parse;
 pub mod raw;
 mod validate;
 

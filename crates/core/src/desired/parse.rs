@@ -2,7 +2,8 @@
 //! marked-yaml), each item of `groups:` built as a marked-yaml node, read into the grammar's
 //! types (`raw.rs`, through `de.rs`) and validated, then dropped, so that a large file is never
 //! held whole in memory; the rest of the top level is read as one `RawFile`. Every problem is
-//! collected with its location. Pure; no I/O.
+//! collected with its location. The same reader serves the workspace file
+//! (`tallyfy-groups.yaml`, [`read_document`]), which is small and read whole. Pure; no I/O.
 
 use std::str::Chars;
 use std::sync::Arc;
@@ -20,6 +21,29 @@ use super::{Diagnostic, Location, Source};
 /// Deepest nesting the loader accepts; groups.yaml needs four levels.
 const MAX_DEPTH: usize = 64;
 
+/// The kind of file being read: what its messages call it and tell the user to write.
+pub(crate) struct Kind {
+    /// The file's usual name ("groups.yaml").
+    pub name: &'static str,
+    /// The key the top level must have.
+    pub top_key: &'static str,
+    /// How to start an empty file.
+    pub empty_hint: &'static str,
+    /// The levels the file needs.
+    pub depth_hint: &'static str,
+    /// What to do with a second document.
+    pub documents_hint: &'static str,
+}
+
+/// groups.yaml.
+const GROUPS: Kind = Kind {
+    name: "groups.yaml",
+    top_key: "groups",
+    empty_hint: "start it with `groups:` followed by a list of groups",
+    depth_hint: "groups.yaml needs only four levels: groups → group → members → member",
+    documents_hint: "merge the documents into one `groups:` list, or put each in its own file of a directory passed with -f",
+};
+
 /// Parses one file; `Err` when the file could not be parsed at all.
 pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>), Vec<Diagnostic>> {
     let file: Arc<str> = Arc::from(source.name.as_str());
@@ -31,40 +55,79 @@ pub(super) fn parse_file(source: Source) -> Result<(ParsedFile, Vec<Diagnostic>)
             return Err(vec![Diagnostic::at(&at, "the file is not valid UTF-8").with_hint("save it as UTF-8 text")]);
         }
     };
+    let text = precheck(&file, text, &GROUPS)?;
+    let problems = Problems::new(file.clone());
+    let read = guarded(&file, || Reader::new(text, &problems, false).document())?;
+    match read {
+        Ok(parsed) => Ok((parsed, problems.into_vec())),
+        Err(fatal) => Err(vec![fatal.diagnostic(&file, &GROUPS)]),
+    }
+}
+
+/// A key written twice in the same mapping, found by [`read_document`].
+#[derive(Debug)]
+pub(crate) struct DuplicateKey {
+    pub key: String,
+    /// The keys leading to the mapping (empty for the top level).
+    pub path: Vec<String>,
+    /// Where it is written the second time.
+    pub at: Location,
+    pub first_line: usize,
+}
+
+/// Reads a whole small document of the given kind (the workspace file) as one marked-yaml
+/// node, with the checks of groups.yaml (one document, no anchors, aliases or tags, not too
+/// deep, a mapping at the top). A key written twice is not fatal here: it is returned, with the
+/// path to its mapping, and its second value is left out. `Err`: the file could not be read.
+pub(crate) fn read_document(file: &Arc<str>, text: &str, kind: &Kind) -> Result<(Node, Vec<DuplicateKey>), Vec<Diagnostic>> {
+    let text = precheck(file, text, kind)?;
+    let problems = Problems::new(file.clone());
+    let read = guarded(file, || {
+        let mut reader = Reader::new(text, &problems, true);
+        reader.whole().map(|node| (node, std::mem::take(&mut reader.duplicates)))
+    })?;
+    let (node, duplicates) = read.map_err(|fatal| vec![fatal.diagnostic(file, kind)])?;
+    let duplicates =
+        duplicates.into_iter().map(|d| DuplicateKey { key: d.key, path: d.path, at: loc(file, &d.at), first_line: d.first_line }).collect();
+    Ok((node, duplicates))
+}
+
+/// The text without its byte-order mark, once it is known not to be empty, too deep or several
+/// documents (each of which is the file's only message).
+fn precheck<'t>(file: &Arc<str>, text: &'t str, kind: &Kind) -> Result<&'t str, Vec<Diagnostic>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        let at = Location { file, line: 1, column: 1 };
-        return Err(vec![Diagnostic::at(&at, "the file is empty").with_hint("start it with `groups:` followed by a list of groups")]);
+        let at = Location { file: file.clone(), line: 1, column: 1 };
+        return Err(vec![Diagnostic::at(&at, "the file is empty").with_hint(kind.empty_hint)]);
     }
     if let Some((line, column)) = too_deep(text) {
-        let at = Location { file, line, column };
-        return Err(vec![
-            Diagnostic::at(&at, format!("the document nests deeper than {MAX_DEPTH} levels"))
-                .with_hint("groups.yaml needs only four levels: groups → group → members → member"),
-        ]);
+        let at = Location { file: file.clone(), line, column };
+        return Err(vec![Diagnostic::at(&at, format!("the document nests deeper than {MAX_DEPTH} levels")).with_hint(kind.depth_hint)]);
     }
     if let Some(line) = second_document(text) {
-        let at = Location { file, line, column: 1 };
+        let at = Location { file: file.clone(), line, column: 1 };
         return Err(vec![
-            Diagnostic::at(&at, "a second YAML document starts here; groups.yaml must be a single document")
-                .with_hint("merge the documents into one `groups:` list, or put each in its own file of a directory passed with -f"),
+            Diagnostic::at(&at, format!("a second YAML document starts here; {} must be a single document", kind.name))
+                .with_hint(kind.documents_hint),
         ]);
     }
-    let problems = Problems::new(file.clone());
-    // The YAML parser has assertions of its own; should one fail on some stream, that must be
-    // an error for this file, not a crash.
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Reader::new(text, &problems).document()));
-    match read {
-        Ok(Ok(parsed)) => Ok((parsed, problems.into_vec())),
-        Ok(Err(fatal)) => Err(vec![fatal.diagnostic(&file)]),
-        Err(_) => {
-            let at = Location { file, line: 1, column: 1 };
-            Err(vec![
-                Diagnostic::at(&at, "the YAML parser could not read this file")
-                    .with_hint("check it with a YAML linter; use one document without anchors, aliases or tags"),
-            ])
-        }
-    }
+    Ok(text)
+}
+
+/// Runs a read. The YAML parser has assertions of its own; should one fail on some stream, that
+/// must be an error for this file, not a crash.
+fn guarded<T>(file: &Arc<str>, read: impl FnOnce() -> T) -> Result<T, Vec<Diagnostic>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).map_err(|_| {
+        let at = Location { file: file.clone(), line: 1, column: 1 };
+        vec![
+            Diagnostic::at(&at, "the YAML parser could not read this file")
+                .with_hint("check it with a YAML linter; use one document without anchors, aliases or tags"),
+        ]
+    })
+}
+
+fn loc(file: &Arc<str>, m: &Marker) -> Location {
+    Location { file: file.clone(), line: m.line(), column: m.column() }
 }
 
 /// A problem after which the rest of the file cannot be read: it is the file's only message.
@@ -80,10 +143,10 @@ enum Fatal {
 }
 
 impl Fatal {
-    fn diagnostic(&self, file: &Arc<str>) -> Diagnostic {
-        let loc = |m: &Marker| Location { file: file.clone(), line: m.line(), column: m.column() };
+    fn diagnostic(&self, file: &Arc<str>, kind: &Kind) -> Diagnostic {
+        let loc = |m: &Marker| loc(file, m);
         match self {
-            Fatal::TopNotMapping(m) => Diagnostic::at(&loc(m), "expected a mapping with `groups:` at the top level"),
+            Fatal::TopNotMapping(m) => Diagnostic::at(&loc(m), format!("expected a mapping with `{}:` at the top level", kind.top_key)),
             Fatal::Anchor(m) => Diagnostic::at(&loc(m), "YAML anchors and aliases are not supported")
                 .with_hint("write the values out; anchors make reviews of access changes harder"),
             Fatal::KeyNotScalar(m) => Diagnostic::at(&loc(m), "a mapping key must be a plain string"),
@@ -105,11 +168,27 @@ impl Fatal {
 struct Reader<'t> {
     parser: Parser<Chars<'t>>,
     problems: &'t Problems,
+    /// A small document read whole (the workspace file): duplicate keys are collected in
+    /// `duplicates` (with the path of keys to their mapping, kept in `path`) instead of ending
+    /// the read, and a key written with no value has that empty value located at the key.
+    collect: bool,
+    path: Vec<String>,
+    duplicates: Vec<FoundDuplicate>,
+}
+
+/// A duplicate key as the reader finds it.
+#[derive(Debug)]
+struct FoundDuplicate {
+    key: String,
+    path: Vec<String>,
+    at: Marker,
+    first_line: usize,
 }
 
 impl<'t> Reader<'t> {
-    fn new(text: &'t str, problems: &'t Problems) -> Self {
-        Reader { parser: Parser::new_from_str(text), problems }
+    /// `collect`: duplicate keys are collected rather than fatal.
+    fn new(text: &'t str, problems: &'t Problems, collect: bool) -> Self {
+        Reader { parser: Parser::new_from_str(text), problems, collect, path: Vec::new(), duplicates: Vec::new() }
     }
 
     fn next(&mut self) -> Result<(Event, Marker), Fatal> {
@@ -119,8 +198,8 @@ impl<'t> Reader<'t> {
         }
     }
 
-    /// The whole document: the top-level mapping, its `groups:` read item by item.
-    fn document(mut self) -> Result<ParsedFile, Fatal> {
+    /// The first event of the document's content: a mapping's start, or the stream's end.
+    fn top(&mut self) -> Result<(Event, Marker), Fatal> {
         let (mut ev, mut at) = self.next()?;
         while matches!(ev, Event::StreamStart | Event::DocumentStart) {
             (ev, at) = self.next()?;
@@ -134,6 +213,21 @@ impl<'t> Reader<'t> {
         if !matches!(ev, Event::MappingStart(..) | Event::StreamEnd) {
             return Err(Fatal::TopNotMapping(at));
         }
+        Ok((ev, at))
+    }
+
+    /// The whole document as one node: its top-level mapping (empty for an empty stream).
+    fn whole(&mut self) -> Result<Node, Fatal> {
+        let (ev, at) = self.top()?;
+        if ev == Event::StreamEnd {
+            return Ok(Node::from(MarkedMappingNode::new_empty(Span::new_start(at))));
+        }
+        self.node(ev, at)
+    }
+
+    /// The whole document: the top-level mapping, its `groups:` read item by item.
+    fn document(mut self) -> Result<ParsedFile, Fatal> {
+        let (ev, at) = self.top()?;
         let mut out = ParsedFile::default();
         let mut top = MarkedMappingNode::new_empty(Span::new_start(at));
         let mut settings_key = None;
@@ -143,7 +237,7 @@ impl<'t> Reader<'t> {
                 if ev == Event::MappingEnd {
                     break;
                 }
-                let key = self.key(ev, at, &top)?;
+                let Some(key) = self.key(ev, at, &top)? else { continue };
                 if key.as_str() == "settings" {
                     settings_key = Some(*key.span());
                 }
@@ -180,17 +274,24 @@ impl<'t> Reader<'t> {
         }
     }
 
-    /// A mapping key: a scalar not yet in `map`.
-    fn key(&mut self, ev: Event, at: Marker, map: &MarkedMappingNode) -> Result<MarkedScalarNode, Fatal> {
+    /// A mapping key: a scalar not yet in `map`. When duplicates are collected, a key already
+    /// in `map` is recorded, its value read and dropped, and `None` returned.
+    fn key(&mut self, ev: Event, at: Marker, map: &MarkedMappingNode) -> Result<Option<MarkedScalarNode>, Fatal> {
         let key = match self.node(ev, at)? {
             Node::Scalar(key) => key,
             _ => return Err(Fatal::KeyNotScalar(at)),
         };
         if let Some((first, _)) = map.get_key_value(&key) {
             let first_line = first.span().start().map(Marker::line).unwrap_or_default();
-            return Err(Fatal::DuplicateKey { key: key.as_str().to_string(), at, first_line });
+            if !self.collect {
+                return Err(Fatal::DuplicateKey { key: key.as_str().to_string(), at, first_line });
+            }
+            self.duplicates.push(FoundDuplicate { key: key.as_str().to_string(), path: self.path.clone(), at, first_line });
+            let (ev, at) = self.next()?;
+            self.node(ev, at)?;
+            return Ok(None);
         }
-        Ok(key)
+        Ok(Some(key))
     }
 
     /// The node that starts with `ev`.
@@ -225,9 +326,25 @@ impl<'t> Reader<'t> {
                     if ev == Event::MappingEnd {
                         break;
                     }
-                    let key = self.key(ev, at, &map)?;
+                    let Some(key) = self.key(ev, at, &map)? else { continue };
                     let (ev, at) = self.next()?;
-                    let value = self.node(ev, at)?;
+                    if self.collect {
+                        self.path.push(key.as_str().to_string());
+                    }
+                    let value = self.node(ev, at);
+                    if self.collect {
+                        self.path.pop();
+                    }
+                    let mut value = value?;
+                    if self.collect
+                        && let Node::Scalar(s) = &mut value
+                        && s.may_coerce()
+                        && s.as_str().is_empty()
+                    {
+                        // Nothing after the key: the parser marks the empty value where the
+                        // next token starts, often the next line; the key is where to look.
+                        s.span_mut().set_start(key.span().start().copied());
+                    }
                     insert(&mut map, key, value);
                 }
                 Ok(Node::from(map))
