@@ -187,11 +187,11 @@ pub fn for_target(target: &str, prefix: &str, api_url: &str, token_url: Option<&
     let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let (token, id, secret) = (get(&token_var), get(&id_var), get(&secret_var));
     match (token, id, secret) {
-        (Some(_), id, secret) if id.is_some() || secret.is_some() => Err(format!(
+        (Some(token), None, None) => Ok(Choice::Token(Given::Value(Secret::new(token)))),
+        (Some(_), id, secret) => Err(format!(
             "target {target}: both a personal access token ({token_var}) and client credentials ({}) are set; set only one kind",
             [id.as_ref().map(|_| id_var.as_str()), secret.as_ref().map(|_| secret_var.as_str())].into_iter().flatten().collect::<Vec<_>>().join(", ")
         )),
-        (Some(token), None, None) => Ok(Choice::Token(Given::Value(Secret::new(token)))),
         (None, Some(id), Some(secret)) => {
             let token_url = match get(&url_var).or_else(|| token_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty())) {
                 Some(url) => url,

@@ -383,7 +383,7 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 
 async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     if let Some(path) = workspace::locate(&args.workspace)? {
-        return workspace::plan(workspace::open(&path, &args.workspace.targets)?, args, out, facts).await;
+        return workspace::plan(workspace::open_workspace(&path, &args.workspace.targets)?, args, out, facts).await;
     }
     let options = diff_options(&args.target)?;
     let allow_removals = single_allowance(&args.allow_removals)?;
@@ -471,7 +471,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         None => workspace::locate(&args.workspace)?,
     };
     if let Some(path) = located {
-        return workspace::apply(workspace::open(&path, &args.workspace.targets)?, None, args, out, facts).await;
+        return workspace::apply(workspace::open_workspace(&path, &args.workspace.targets)?, None, args, out, facts).await;
     }
     let read_error = |e| match e {
         saved::ReadError::Unusable(m) => Error::Config(m),
@@ -482,7 +482,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
             saved::AnySaved::One(plan) => Source::Saved(plan),
             saved::AnySaved::Workspace(plan) => {
                 let path = workspace::locate_for_saved(&args.workspace)?;
-                return workspace::apply(workspace::open(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
+                return workspace::apply(workspace::open_workspace(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
             }
         },
         None => Source::Desired(load(&args.files.paths())?, diff_options(&args.target)?),
@@ -666,7 +666,7 @@ fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
 
 async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
     if let Some(path) = workspace::locate(&args.workspace)? {
-        return workspace::export(workspace::open(&path, &args.workspace.targets)?, args, out).await;
+        return workspace::export(workspace::open_workspace(&path, &args.workspace.targets)?, args, out).await;
     }
     let conn = connect(&args.connect).await?;
     let live = fetch(&conn.org.api, false).await?;

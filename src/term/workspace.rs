@@ -126,7 +126,6 @@ pub fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> 
     Ok(Selected { workspace, dir, targets })
 }
 
-pub use open_workspace as open;
 
 /// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
 /// only when it names a target of the workspace; otherwise the whole text is the reason).
