@@ -126,7 +126,6 @@ pub fn check_orgs(orgs: &[String]) -> Result<Vec<String>, String> {
     if orgs.is_empty() {
         return Err("the sandbox serves at least one organization: name one (--org ID)".into());
     }
-    let mut distinct: Vec<String> = Vec::new();
     for org in orgs {
         let plain = org.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
         if org.is_empty() {
@@ -137,11 +136,19 @@ pub fn check_orgs(orgs: &[String]) -> Result<Vec<String>, String> {
                 "the organization id `{org}` is not a plain path segment: use letters, digits, `-`, `_`, `.` and `~` (not `.` or `..` alone)"
             ));
         }
-        if !distinct.contains(org) {
-            distinct.push(org.clone());
+    }
+    Ok(distinct(orgs))
+}
+
+/// `orgs` without repetitions, in the order of their first appearance.
+fn distinct(orgs: &[String]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        if !seen.contains(org) {
+            seen.push(org.clone());
         }
     }
-    Ok(distinct)
+    seen
 }
 
 /// Request counts, by route, by status and by organization.
@@ -264,17 +271,13 @@ impl Sandbox {
     /// Serves `state` as the first organization of `config.orgs`, and a copy of it (its groups
     /// under ids of their own) as each other one.
     pub fn new(state: State, config: Config) -> Self {
-        let mut served = Vec::new();
-        for org in &config.orgs {
-            if served.iter().any(|(o, _): &(String, State)| o == org) {
-                continue;
-            }
-            let mut copy = match served.first() {
-                None => state.clone(),
-                Some(_) => state.copy_for(org),
-            };
-            copy.assign_org(org);
-            served.push((org.clone(), copy));
+        let orgs = distinct(&config.orgs);
+        let mut served: Vec<(String, State)> = orgs.iter().skip(1).map(|org| (org.clone(), state.copy_for(org))).collect();
+        if let Some(first) = orgs.first() {
+            served.insert(0, (first.clone(), state));
+        }
+        for (org, state) in &mut served {
+            state.assign_org(org);
         }
         Sandbox::with(Organizations { served, ..Organizations::default() }, config)
     }
@@ -375,8 +378,8 @@ impl Sandbox {
 
     /// The state file's bytes: every organization served, and those kept.
     fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        // Each organization's lock is held while the file is written, taken in the order of
-        // their ids (requests take one at a time).
+        // Every organization's lock is held while the bytes are made, taken in the order of
+        // their ids (a request takes one at a time).
         let guards: Vec<(&str, MutexGuard<'_, State>)> = self.inner.orgs.iter().map(|(org, o)| (org.as_str(), lock(&o.state))).collect();
         let all =
             guards.iter().map(|(org, state)| (*org, &**state)).chain(self.inner.kept.iter().map(|(org, state)| (org.as_str(), state)));
