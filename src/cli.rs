@@ -381,17 +381,19 @@ pub struct SandboxArgs {
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: std::net::SocketAddr,
-    /// Persist the state in this JSON file.
+    /// Persist the state in this JSON file (every organization's; one organization alone is
+    /// written in the format older versions read).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Seed this many deterministic users (when the state is new; without any --seed-* option
-    /// the sandbox starts with the demo organization that groups.example.yaml names).
+    /// Seed this many deterministic users (in each organization new to the state; without any
+    /// --seed-* option the sandbox starts with the demo organization that groups.example.yaml
+    /// names).
     #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_users: usize,
-    /// Seed this many deterministic groups of about 25 members (when the state is new).
+    /// Seed this many deterministic groups of about 25 members (in each new organization).
     #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_groups: usize,
-    /// Seed this many deterministic guests (when the state is new).
+    /// Seed this many deterministic guests (in each new organization).
     #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_guests: usize,
     /// Bearer token clients must send (it never expires); tokens from POST /oauth/token work too.
@@ -411,9 +413,11 @@ pub struct SandboxArgs {
     /// that a token expires mid-run without waiting.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub token_uses: u64,
-    /// Organization id served.
-    #[arg(long, default_value = "sandbox")]
-    pub org: String,
+    /// Organization id served (repeatable: each organization has users, groups and guests of its
+    /// own, seeded alike; tokens and rate limits cover them all; duplicates count once); others
+    /// are answered 403.
+    #[arg(long, value_name = "ID", default_value = "sandbox")]
+    pub org: Vec<String>,
     /// Milliseconds from a request's arrival to its answer, the server's own work included (at most 600000).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub latency: u64,
@@ -540,8 +544,8 @@ Exit codes:
     pub const SANDBOX: &str = "\
 Examples:
   tallyfy-groups sandbox
-  tallyfy-groups sandbox --listen 127.0.0.1:9000 --seed-users 500 --seed-groups 50
-  tallyfy-groups sandbox --fault-rate 0.1 --rate-limit-per-minute 600 --state sandbox.json
+  tallyfy-groups sandbox --org staging --org production --state sandbox.json
+  tallyfy-groups sandbox --seed-users 500 --seed-groups 50 --fault-rate 0.1 --rate-limit-per-minute 600
 
 Exit codes:
   0  stopped with Ctrl-C

@@ -1725,3 +1725,62 @@ fn the_same_file_given_twice_is_read_once() {
     let run = run.expect_code(0);
     assert!(run.stdout.contains("valid: 1 group to keep."), "{}\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn one_sandbox_serves_two_organizations_that_converge_each_on_its_own() {
+    let served = serve(&["--org", "staging", "--org", "production"]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let at = |org: &str, args: &[&str]| {
+        Cli::new(d).args(args).args(&["--api-url", &served.url, "--org", org]).env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run()
+    };
+    let summary = "Plan: 1 to create, 3 to update, 1 to delete.";
+    let first = at("staging", &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
+    assert!(first.stdout.contains(summary), "{}", first.stdout);
+    at("staging", &["apply", "-f", ex, "--auto-approve"]).expect_code(0);
+    at("staging", &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(0);
+    // Production is untouched by staging's apply, and converges on its own.
+    let other = at("production", &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
+    assert!(other.stdout.contains(summary), "{}", other.stdout);
+    at("production", &["apply", "-f", ex, "--auto-approve"]).expect_code(0);
+    at("production", &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(0);
+    let refused = at("sandbox", &["plan", "-f", ex]).expect_code(1);
+    assert!(refused.stderr.contains("403"), "{}", refused.stderr);
+    // The same groups in both, under different ids; requests counted per organization.
+    let state = admin(&served.url, "state");
+    let groups = |org: &str| -> Vec<(String, String)> {
+        let mut g: Vec<(String, String)> = state["organizations"][org]["groups"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(id, g)| (g["name"].as_str().unwrap_or_default().to_string(), id.clone()))
+            .collect();
+        g.sort();
+        g
+    };
+    let (staging, production) = (groups("staging"), groups("production"));
+    assert_eq!(staging.len(), 6, "{state}");
+    assert_eq!(staging.iter().map(|g| &g.0).collect::<Vec<_>>(), production.iter().map(|g| &g.0).collect::<Vec<_>>());
+    assert!(staging.iter().all(|s| production.iter().all(|p| p.1 != s.1)), "{staging:?} {production:?}");
+    let stats = admin(&served.url, "stats");
+    let counted = |org: &str| stats["organizations"][org].as_u64().unwrap_or(0);
+    assert!(counted("staging") > 0 && counted("production") > 0, "{stats}");
+    // Every other request was the refused organization's.
+    let refused = stats["statuses"]["403"].as_u64().unwrap_or(0);
+    assert!(refused > 0, "{stats}");
+    assert_eq!(counted("staging") + counted("production") + refused, stats["total"].as_u64().unwrap_or(0), "{stats}");
+}
+
+#[test]
+fn the_sandbox_refuses_organization_ids_that_are_not_path_segments() {
+    let dir = scratch();
+    for org in ["a/b", "..", ""] {
+        let run = Cli::new(dir.path())
+            .args(&["sandbox", "--listen", "127.0.0.1:0", "--org", "ok", "--org", org])
+            .run_within(std::time::Duration::from_secs(20));
+        let run = run.expect_code(1);
+        assert!(run.stderr.contains("organization id"), "{org:?}: {}", run.stderr);
+    }
+}

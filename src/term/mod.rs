@@ -255,7 +255,7 @@ struct Connection {
 async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     let (base_url, org, credentials, embedded) = if args.sandbox {
         let embedded = embedded::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
-        (embedded.base_url.clone(), embedded.org.clone(), Credentials::Token(Secret::new(embedded.token.clone())), Some(embedded))
+        (embedded.base_url.clone(), embedded.org().to_string(), Credentials::Token(Secret::new(embedded.token.clone())), Some(embedded))
     } else {
         let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
             Error::Config("no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".into())

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tallyfy_groups_sandbox::{self as sandbox, Config, State};
+use tallyfy_groups_sandbox::{self as sandbox, Config, Sandbox, Seed};
 
 use crate::cli::{SandboxArgs, SandboxQuirk};
 
@@ -19,25 +19,23 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         return Err(format!("--rate-limit must be 0 (off) or a positive number, not {}", args.rate_limit));
     }
     let fault_methods = sandbox::fault_methods(&args.fault_methods)?;
-    let existing = match &args.state {
+    let orgs = sandbox::check_orgs(&args.org)?;
+    let file = match &args.state {
         Some(path) => sandbox::load_state(path)?,
         None => None,
     };
-    let state = existing.unwrap_or_else(|| {
-        if args.seed_users + args.seed_groups + args.seed_guests == 0 {
-            State::demo()
-        } else {
-            State::seeded(args.seed_users, args.seed_groups, args.seed_guests)
-        }
-    });
-    let (users, groups, guests) = (state.users.len(), state.groups.len(), state.guests.len());
+    let seed = if args.seed_users + args.seed_groups + args.seed_guests == 0 {
+        Seed::Demo
+    } else {
+        Seed::Generated { users: args.seed_users, groups: args.seed_groups, guests: args.seed_guests }
+    };
     let config = Config {
         token: args.token.clone(),
         client_id: args.client_id.clone(),
         client_secret: args.client_secret.clone(),
         token_ttl: Duration::from_secs_f64(args.token_ttl),
         token_uses: args.token_uses,
-        org: args.org.clone(),
+        orgs,
         latency: Duration::from_millis(args.latency),
         fault_rate: args.fault_rate,
         rate_limit: args.rate_limit,
@@ -49,13 +47,24 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         quirks: args.quirk.iter().map(|q| q.into()).collect(),
         strict_guests: args.strict_guests,
     };
-    let served = sandbox::serve(state, config, args.listen).await?;
+    let served = sandbox::serve(Sandbox::load(file, seed, config), args.listen).await?;
     let addr = served.addr;
+    let sizes: Vec<String> = served
+        .sandbox
+        .orgs()
+        .iter()
+        .filter_map(|org| served.sandbox.snapshot_of(org).map(|s| (org, s)))
+        .map(|(org, s)| format!("{org}: {} users, {} groups, {} guests", s.users.len(), s.groups.len(), s.guests.len()))
+        .collect();
+    let orgs = match sizes.as_slice() {
+        [one] => format!("organization {one}"),
+        more => format!("organizations\n    {}", more.join("\n    ")),
+    };
     // The token and the client credentials are the sandbox's own, not Tallyfy secrets, so they
     // are shown for convenience.
     eprintln!(
-        "Tallyfy sandbox listening on http://{addr}/api\n  organization: {}\n  token: {}\n  client credentials: id {}, secret {} (POST http://{addr}/oauth/token)\n  {users} users, {groups} groups, {guests} guests\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
-        args.org, args.token, args.client_id, args.client_secret
+        "Tallyfy sandbox listening on http://{addr}/api\n  {orgs}\n  token: {}\n  client credentials: id {}, secret {} (POST http://{addr}/oauth/token)\n  request counts: http://{addr}/_sandbox/stats, state: http://{addr}/_sandbox/state\nPress Ctrl-C to stop.",
+        args.token, args.client_id, args.client_secret
     );
     let _ = tokio::signal::ctrl_c().await;
     served.stop()

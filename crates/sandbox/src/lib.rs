@@ -1,14 +1,17 @@
 //! The sandbox: a Tallyfy-compatible API served by the binary itself (axum), for trying the tool,
 //! for end-to-end tests and for users' CI. Same paths, headers, envelopes, pagination, status
-//! codes and error shapes as Tallyfy; optional latency, 5xx, dropped connections, and 429s from
-//! rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers; `POST /oauth/token` issues
-//! access tokens for client credentials that expire after a time or a number of requests.
-//! Nothing in the reconciler core depends on this module. Does network and file I/O.
+//! codes and error shapes as Tallyfy; one server serves several organizations, each with a state
+//! of its own, to one user whose tokens are good for all of them; optional latency, 5xx, dropped
+//! connections, and 429s from rolling-window rate limits with Tallyfy's `X-RateLimit-*` headers;
+//! `POST /oauth/token` issues access tokens for client credentials that expire after a time or a
+//! number of requests. Nothing in the reconciler core depends on this module. Does network and
+//! file I/O.
 
 // Handlers answer early with a ready response (`Result<_, Response>`), axum's own idiom; the
 // response is built once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod file;
 pub mod memory;
 pub mod state;
 
@@ -33,9 +36,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+pub use file::{Organizations, StateFile};
 pub use memory::MemoryApi;
-pub use state::State;
 use state::{GroupInput, NewGuests, Rejection};
+pub use state::{Seed, State};
 use tallyfy_groups_api::retry::{MINUTE, Window as RateWindow};
 
 /// The sandbox's behaviour.
@@ -50,7 +54,10 @@ pub struct Config {
     pub token_ttl: Duration,
     /// Requests an issued access token is good for; 0 = no limit.
     pub token_uses: u64,
-    pub org: String,
+    /// The organization ids served (at least one; see [`check_orgs`]), each with a state of its
+    /// own; any other answers 403. Tokens, rate limits, faults and quirks apply to all of them;
+    /// the guest limit is per organization.
+    pub orgs: Vec<String>,
     pub latency: Duration,
     pub fault_rate: f64,
     /// Requests per second (a rolling window of one second, or of one request for rates below
@@ -95,7 +102,7 @@ impl Default for Config {
             client_secret: "sandbox-secret".into(),
             token_ttl: TOKEN_TTL,
             token_uses: 0,
-            org: "sandbox".into(),
+            orgs: vec![DEFAULT_ORG.into()],
             latency: Duration::ZERO,
             fault_rate: 0.0,
             rate_limit: 0.0,
@@ -110,10 +117,46 @@ impl Default for Config {
     }
 }
 
-/// Request counts, by route and by status.
+/// The organization served when none is named.
+pub const DEFAULT_ORG: &str = "sandbox";
+
+/// Checks organization ids for serving: at least one, each a plain path segment (letters,
+/// digits, `-`, `_`, `.`, `~`; not `.` or `..`); duplicates collapse, the first kept.
+pub fn check_orgs(orgs: &[String]) -> Result<Vec<String>, String> {
+    if orgs.is_empty() {
+        return Err("the sandbox serves at least one organization: name one (--org ID)".into());
+    }
+    for org in orgs {
+        let plain = org.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+        if org.is_empty() {
+            return Err("an organization id is empty: give one such as `sandbox`".into());
+        }
+        if !plain || org == "." || org == ".." {
+            return Err(format!(
+                "the organization id `{org}` is not a plain path segment: use letters, digits, `-`, `_`, `.` and `~` (not `.` or `..` alone)"
+            ));
+        }
+    }
+    Ok(distinct(orgs))
+}
+
+/// `orgs` without repetitions, in the order of their first appearance.
+fn distinct(orgs: &[String]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        if !seen.contains(org) {
+            seen.push(org.clone());
+        }
+    }
+    seen
+}
+
+/// Request counts, by route, by status and by organization.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
     pub total: u64,
+    /// Requests for each organization served (whatever their answer).
+    pub organizations: BTreeMap<String, u64>,
     pub requests: BTreeMap<String, u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub faults_injected: u64,
@@ -183,8 +226,22 @@ impl Limits {
     }
 }
 
-struct Inner {
+/// One organization served: its state, and what is counted per organization.
+struct Org {
     state: Mutex<State>,
+    /// The guests invited in the last hour.
+    guest_invites: Mutex<RateWindow>,
+    /// Whether the `edit-after-read` edit was made.
+    edited_after_read: AtomicBool,
+}
+
+struct Inner {
+    /// The organizations served, by id.
+    orgs: BTreeMap<String, Org>,
+    /// The organizations served, in the order given (the first is [`Sandbox::snapshot`]'s).
+    served: Vec<String>,
+    /// Organizations of the state file that are not served, written back as they were read.
+    kept: BTreeMap<String, State>,
     config: Config,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
@@ -192,10 +249,6 @@ struct Inner {
     dirty: AtomicBool,
     /// The fault rate in force (f64 bits), adjustable while serving.
     fault_rate: AtomicU64,
-    /// Whether the `edit-after-read` edit was made.
-    edited_after_read: AtomicBool,
-    /// The guests invited in the last hour.
-    guest_invites: Mutex<RateWindow>,
     started: Instant,
     log: Mutex<std::collections::VecDeque<Logged>>,
     /// Access tokens issued by `POST /oauth/token`.
@@ -215,26 +268,66 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sandbox {
-    pub fn new(mut state: State, config: Config) -> Self {
-        state.reindex();
+    /// Serves `state` as the first organization of `config.orgs`, and a copy of it (its groups
+    /// under ids of their own) as each other one.
+    pub fn new(state: State, config: Config) -> Self {
+        let orgs = distinct(&config.orgs);
+        let mut served: Vec<(String, State)> = orgs.iter().skip(1).map(|org| (org.clone(), state.copy_for(org))).collect();
+        if let Some(first) = orgs.first() {
+            served.insert(0, (first.clone(), state));
+        }
+        for (org, state) in &mut served {
+            state.assign_org(org);
+        }
+        Sandbox::with(Organizations { served, ..Organizations::default() }, config)
+    }
+
+    /// Serves the organizations of `config.orgs` from the content of a state file, if there is
+    /// one (see [`Organizations::arrange`]): each one the file lacks starts from `seed` and is
+    /// written to the file at the next flush; the file's others are kept in it, not served.
+    pub fn load(file: Option<StateFile>, seed: Seed, config: Config) -> Self {
+        let orgs = Organizations::arrange(file, &config.orgs, seed);
+        for org in &orgs.seeded {
+            tracing::info!(org = %org, "seeded a new organization in the sandbox");
+        }
+        let seeded = !orgs.seeded.is_empty();
+        let sandbox = Sandbox::with(orgs, config);
+        sandbox.inner.dirty.store(seeded, Ordering::SeqCst);
+        sandbox
+    }
+
+    fn with(orgs: Organizations, config: Config) -> Self {
+        let guest_window = || RateWindow::new(config.guest_limit.max(1), Duration::from_secs(3600));
+        let served = orgs.served.iter().map(|(org, _)| org.clone()).collect();
+        let stats = Stats { organizations: orgs.served.iter().map(|(org, _)| (org.clone(), 0)).collect(), ..Stats::default() };
+        let orgs_served = orgs
+            .served
+            .into_iter()
+            .map(|(org, mut state)| {
+                state.reindex();
+                (
+                    org,
+                    Org { state: Mutex::new(state), guest_invites: Mutex::new(guest_window()), edited_after_read: AtomicBool::new(false) },
+                )
+            })
+            .collect();
         let rng = fastrand::Rng::with_seed(config.fault_seed);
         let limits = Limits {
             per_second: (config.rate_limit.is_finite() && config.rate_limit > 0.0).then(|| RateWindow::per_second(config.rate_limit)),
             per_minute: (config.rate_limit_per_minute > 0).then(|| RateWindow::new(config.rate_limit_per_minute, MINUTE)),
         };
-        let guest_invites = RateWindow::new(config.guest_limit.max(1), Duration::from_secs(3600));
         let fault_rate = AtomicU64::new(config.fault_rate.to_bits());
         Sandbox {
             inner: Arc::new(Inner {
-                state: Mutex::new(state),
+                orgs: orgs_served,
+                served,
+                kept: orgs.kept,
                 config,
-                stats: Mutex::new(Stats::default()),
+                stats: Mutex::new(stats),
                 rng: Mutex::new(rng),
                 limits: Mutex::new(limits),
                 dirty: AtomicBool::new(false),
                 fault_rate,
-                edited_after_read: AtomicBool::new(false),
-                guest_invites: Mutex::new(guest_invites),
                 started: Instant::now(),
                 log: Mutex::new(std::collections::VecDeque::new()),
                 issued: Mutex::new(std::collections::HashMap::new()),
@@ -248,9 +341,19 @@ impl Sandbox {
         self.inner.fault_rate.store(rate.clamp(0.0, 1.0).to_bits(), Ordering::SeqCst);
     }
 
-    /// A copy of the current state.
+    /// A copy of the current state of the first organization served.
     pub fn snapshot(&self) -> State {
-        lock(&self.inner.state).clone()
+        self.inner.served.first().and_then(|org| self.snapshot_of(org)).unwrap_or_default()
+    }
+
+    /// A copy of the current state of organization `org`, if it is served.
+    pub fn snapshot_of(&self, org: &str) -> Option<State> {
+        self.inner.orgs.get(org).map(|o| lock(&o.state).clone())
+    }
+
+    /// The organizations served, in the order given.
+    pub fn orgs(&self) -> &[String] {
+        &self.inner.served
     }
 
     /// A copy of the request counts.
@@ -269,12 +372,27 @@ impl Sandbox {
         if !self.inner.dirty.swap(false, Ordering::SeqCst) {
             return Ok(());
         }
-        let json = serde_json::to_vec(&*lock(&self.inner.state)).map_err(std::io::Error::other)?;
+        let json = self.encode().map_err(std::io::Error::other)?;
         tallyfy_groups_core::saved::write_atomic(path, &json)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Rejection>) -> Result<T, Rejection> {
-        let result = f(&mut lock(&self.inner.state));
+    /// The state file's bytes: every organization served, and those kept.
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        // Every organization's lock is held while the bytes are made, taken in the order of
+        // their ids (a request takes one at a time).
+        let guards: Vec<(&str, MutexGuard<'_, State>)> = self.inner.orgs.iter().map(|(org, o)| (org.as_str(), lock(&o.state))).collect();
+        let all =
+            guards.iter().map(|(org, state)| (*org, &**state)).chain(self.inner.kept.iter().map(|(org, state)| (org.as_str(), state)));
+        file::encode(&all.collect())
+    }
+
+    /// The organization `org` of a request, which the `auth` layer let through only if served.
+    fn org(&self, org: &str) -> Result<&Org, Response> {
+        self.inner.orgs.get(org).ok_or_else(forbidden)
+    }
+
+    fn write<T>(&self, org: &Org, f: impl FnOnce(&mut State) -> Result<T, Rejection>) -> Result<T, Rejection> {
+        let result = f(&mut lock(&org.state));
         if result.is_ok() {
             self.inner.dirty.store(true, Ordering::SeqCst);
         }
@@ -288,12 +406,12 @@ impl Sandbox {
     /// Runs a write that creates `new` guests if the hourly guest cap allows them (429 with
     /// `Retry-After` otherwise), and counts them when it succeeds. The cap's lock is held during
     /// the write, so two requests cannot both pass the check.
-    fn with_guest_quota<T>(&self, new: usize, write: impl FnOnce() -> Result<T, Rejection>) -> Result<T, Response> {
+    fn with_guest_quota<T>(&self, org: &Org, new: usize, write: impl FnOnce() -> Result<T, Rejection>) -> Result<T, Response> {
         let limit = self.inner.config.guest_limit as usize;
         if new == 0 || limit == 0 {
             return write().map_err(rejection);
         }
-        let mut invites = lock(&self.inner.guest_invites);
+        let mut invites = lock(&org.guest_invites);
         // Room for `new` more: the window with `new - 1` counted beside its own events.
         match invites.wait(Instant::now(), new - 1) {
             Some(d) if d.is_zero() => {}
@@ -406,6 +524,7 @@ async fn method_not_allowed() -> Response {
 async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
     let key = format!("{} {}", req.method(), route);
+    let org = org_of(req.uri().path()).filter(|org| sb.inner.orgs.contains_key(*org)).map(str::to_string);
     let at_ms = sb.inner.started.elapsed().as_secs_f64() * 1000.0;
     let mut response = next.run(req).await;
     {
@@ -419,6 +538,9 @@ async fn count(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respo
     stats.total += 1;
     *stats.requests.entry(key).or_default() += 1;
     *stats.statuses.entry(response.status().as_u16()).or_default() += 1;
+    if let Some(org) = org {
+        *stats.organizations.entry(org).or_default() += 1;
+    }
     // Like Tallyfy, every answer carries an id to quote when reporting a problem.
     if let Ok(id) = HeaderValue::from_str(&format!("sandbox-{}", stats.total)) {
         response.headers_mut().insert("x-request-id", id);
@@ -507,7 +629,6 @@ fn dropped() -> Response {
 }
 
 async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Response {
-    let config = &sb.inner.config;
     let headers = req.headers();
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = token else {
@@ -519,11 +640,24 @@ async fn auth(AxState(sb): AxState<Sandbox>, req: Request, next: Next) -> Respon
     if headers.get("x-tallyfy-client").is_none() {
         return error(StatusCode::UNAUTHORIZED, "Unauthenticated: the X-Tallyfy-Client header is required.", "UNAUTHENTICATED");
     }
-    let org = req.uri().path().split('/').nth(3).unwrap_or_default();
-    if org != config.org {
-        return error(StatusCode::FORBIDDEN, "You do not have access to this organization.", "FORBIDDEN");
+    if !org_of(req.uri().path()).is_some_and(|org| sb.inner.orgs.contains_key(org)) {
+        return forbidden();
     }
     next.run(req).await
+}
+
+/// The organization id of an API path, `/api/organizations/{org}/...`.
+fn org_of(path: &str) -> Option<&str> {
+    let mut segments = path.split('/');
+    match (segments.next(), segments.next(), segments.next(), segments.next()) {
+        (Some(""), Some("api"), Some("organizations"), Some(org)) => Some(org),
+        _ => None,
+    }
+}
+
+/// Tallyfy's answer for an organization the user does not belong to.
+fn forbidden() -> Response {
+    error(StatusCode::FORBIDDEN, "You do not have access to this organization.", "FORBIDDEN")
 }
 
 /// An OAuth error answer, shaped as Tallyfy's (Laravel Passport's).
@@ -621,13 +755,17 @@ fn page<T: serde::Serialize>(items: &[T], q: &PageQuery, path: &str) -> Response
     w.reply(data, items.len(), path)
 }
 
-async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org_id): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    let org = match sb.org(&org_id) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let mut w = Window::new(&q, 10);
     let quirks = &sb.inner.config.quirks;
     let quirk = |q: Quirk| quirks.contains(&q);
     let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
     let (mut data, total, ids): (Vec<Value>, usize, Vec<String>) = {
-        let state = lock(&sb.inner.state);
+        let state = lock(&org.state);
         let found: Vec<&state::SGroup> = match &search {
             None => state.order.iter().filter_map(|id| state.groups.get(id)).collect(),
             Some(text) => state
@@ -652,13 +790,13 @@ async fn list_groups(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String
             }
         }
     }
-    if quirk(Quirk::EditAfterRead) && search.is_none() && !sb.inner.edited_after_read.swap(true, Ordering::SeqCst) {
-        let _ = sb.write(|s| {
+    if quirk(Quirk::EditAfterRead) && search.is_none() && !org.edited_after_read.swap(true, Ordering::SeqCst) {
+        let _ = sb.write(org, |s| {
             s.add_someone_to(&ids);
             Ok(())
         });
     }
-    let path = format!("/api/organizations/{org}/groups");
+    let path = format!("/api/organizations/{org_id}/groups");
     if quirk(Quirk::LyingPagination) { w.reply_with_pages(data, total, 99_999, &path) } else { w.reply(data, total, &path) }
 }
 
@@ -672,24 +810,38 @@ fn quirky(mut group: Value, quirks: &[Quirk]) -> Value {
     group
 }
 
-async fn list_users(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    page(&lock(&sb.inner.state).users, &q, &format!("/api/organizations/{org}/users"))
+async fn list_users(AxState(sb): AxState<Sandbox>, UrlPath(org_id): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    match sb.org(&org_id) {
+        Ok(org) => page(&lock(&org.state).users, &q, &format!("/api/organizations/{org_id}/users")),
+        Err(r) => r,
+    }
 }
 
-async fn list_guests(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
-    page(&lock(&sb.inner.state).guests, &q, &format!("/api/organizations/{org}/guests"))
+async fn list_guests(AxState(sb): AxState<Sandbox>, UrlPath(org_id): UrlPath<String>, Query(q): Query<PageQuery>) -> Response {
+    match sb.org(&org_id) {
+        Ok(org) => page(&lock(&org.state).guests, &q, &format!("/api/organizations/{org_id}/guests")),
+        Err(r) => r,
+    }
 }
 
-async fn get_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {
-    match lock(&sb.inner.state).groups.get(&id) {
+async fn get_group(AxState(sb): AxState<Sandbox>, UrlPath((org, id)): UrlPath<(String, String)>) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match lock(&org.state).groups.get(&id) {
         Some(g) => reply(StatusCode::OK, json!({ "data": quirky(g.to_json(), &sb.inner.config.quirks) })),
         None => rejection(Rejection::not_found("Group")),
     }
 }
 
-async fn get_guest(AxState(sb): AxState<Sandbox>, UrlPath((_, email)): UrlPath<(String, String)>) -> Response {
+async fn get_guest(AxState(sb): AxState<Sandbox>, UrlPath((org, email)): UrlPath<(String, String)>) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let email = email.to_lowercase();
-    match lock(&sb.inner.state).guests.iter().find(|g| g.email == email) {
+    match lock(&org.state).guests.iter().find(|g| g.email == email) {
         Some(g) => reply(StatusCode::OK, json!({ "data": g })),
         None => rejection(Rejection::not_found("Guest")),
     }
@@ -709,45 +861,61 @@ fn group_input(body: &Bytes) -> Result<GroupInput, Response> {
     serde_json::from_value(v).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Malformed body: {e}"), "BAD_REQUEST"))
 }
 
-async fn create_group(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
+async fn create_group(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, body: Bytes) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let input = match group_input(&body) {
         Ok(i) => i,
         Err(r) => return r,
     };
     let policy = sb.new_guests_policy();
-    let new = if policy == NewGuests::Create { lock(&sb.inner.state).new_guests(&input) } else { 0 };
-    match sb.with_guest_quota(new, || sb.write(|s| s.create_group_with(&input, policy))) {
+    let new = if policy == NewGuests::Create { lock(&org.state).new_guests(&input) } else { 0 };
+    match sb.with_guest_quota(org, new, || sb.write(org, |s| s.create_group_with(&input, policy))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
         Err(r) => r,
     }
 }
 
-async fn update_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>, body: Bytes) -> Response {
+async fn update_group(AxState(sb): AxState<Sandbox>, UrlPath((org, id)): UrlPath<(String, String)>, body: Bytes) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let input = match group_input(&body) {
         Ok(i) => i,
         Err(r) => return r,
     };
     let policy = sb.new_guests_policy();
-    let new = if policy == NewGuests::Create { lock(&sb.inner.state).new_guests(&input) } else { 0 };
-    match sb.with_guest_quota(new, || sb.write(|s| s.update_group_with(&id, &input, policy))) {
+    let new = if policy == NewGuests::Create { lock(&org.state).new_guests(&input) } else { 0 };
+    match sb.with_guest_quota(org, new, || sb.write(org, |s| s.update_group_with(&id, &input, policy))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
         Err(r) => r,
     }
 }
 
-async fn delete_group(AxState(sb): AxState<Sandbox>, UrlPath((_, id)): UrlPath<(String, String)>) -> Response {
-    match sb.write(|s| s.delete_group(&id)) {
+async fn delete_group(AxState(sb): AxState<Sandbox>, UrlPath((org, id)): UrlPath<(String, String)>) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match sb.write(org, |s| s.delete_group(&id)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => rejection(r),
     }
 }
 
-async fn create_guest(AxState(sb): AxState<Sandbox>, body: Bytes) -> Response {
+async fn create_guest(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, body: Bytes) -> Response {
+    let org = match sb.org(&org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let v = match object(&body) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match sb.with_guest_quota(1, || sb.write(|s| s.create_guest(&v))) {
+    match sb.with_guest_quota(org, 1, || sb.write(org, |s| s.create_guest(&v))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g })),
         Err(r) => r,
     }
@@ -761,14 +929,24 @@ async fn log(AxState(sb): AxState<Sandbox>) -> Response {
     reply(StatusCode::OK, serde_json::to_value(sb.log()).unwrap_or_default())
 }
 
+/// The state of the organization served, or `{"organizations": {org: state}}` when several are.
 async fn dump(AxState(sb): AxState<Sandbox>) -> Response {
-    reply(StatusCode::OK, serde_json::to_value(sb.snapshot()).unwrap_or_default())
+    let inner = &sb.inner;
+    let value = match inner.served.as_slice() {
+        [one] => serde_json::to_value(sb.snapshot_of(one)),
+        _ => {
+            let states: BTreeMap<&str, Value> =
+                inner.orgs.iter().map(|(org, o)| (org.as_str(), serde_json::to_value(&*lock(&o.state)).unwrap_or_default())).collect();
+            serde_json::to_value(json!({ "organizations": states }))
+        }
+    };
+    reply(StatusCode::OK, value.unwrap_or_default())
 }
 
 /// Loads a state file, or says how to recover.
-pub fn load_state(path: &Path) -> Result<Option<State>, String> {
+pub fn load_state(path: &Path) -> Result<Option<StateFile>, String> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+        Ok(bytes) => StateFile::parse(&bytes)
             .map(Some)
             .map_err(|e| format!("the sandbox state {} is not readable ({e}); delete it to start over", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -782,7 +960,8 @@ pub const LABEL_PREFIX: &str = "sandbox:";
 /// An in-process sandbox on an ephemeral loopback port, for `--sandbox`.
 pub struct Embedded {
     pub base_url: String,
-    pub org: String,
+    /// The organizations served, in the order asked for (duplicates collapsed).
+    pub orgs: Vec<String>,
     pub token: String,
     /// A stable name for this sandbox, used as a saved plan's target.
     pub label: String,
@@ -791,32 +970,38 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Starts the sandbox with the state in `path` (seeded with the demo organization on first use).
+    /// Starts the sandbox with the state in `path`, serving the organization `sandbox` (seeded
+    /// with the demo organization on first use).
     pub async fn start(path: &Path) -> Result<Embedded, String> {
-        let state = match load_state(path)? {
-            Some(s) => s,
-            None => {
-                let s = State::demo();
-                let json = serde_json::to_vec(&s).map_err(|e| e.to_string())?;
-                tallyfy_groups_core::saved::write_atomic(path, &json)
-                    .map_err(|e| format!("cannot create the sandbox state {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "created a new sandbox with the demo organization");
-                s
-            }
-        };
-        let config = Config { persist: Some(path.to_path_buf()), ..Config::default() };
-        let sandbox = Sandbox::new(state, config.clone());
+        Embedded::start_orgs(path, &[DEFAULT_ORG.to_string()]).await
+    }
+
+    /// Starts one sandbox serving exactly `orgs` (plain path segments; duplicates collapse),
+    /// with their states in the one file `path`: an organization the file lacks (every one, on
+    /// first use) starts as the demo organization, and the file is written at once; the file's
+    /// other organizations are kept in it. A file that cannot be read is left alone.
+    pub async fn start_orgs(path: &Path, orgs: &[String]) -> Result<Embedded, String> {
+        let orgs = check_orgs(orgs)?;
+        let file = load_state(path)?;
+        let config = Config { orgs: orgs.clone(), persist: Some(path.to_path_buf()), ..Config::default() };
+        let sandbox = Sandbox::load(file, Seed::Demo, config.clone());
+        sandbox.flush().map_err(|e| format!("cannot create the sandbox state {}: {e}", path.display()))?;
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| format!("cannot listen on loopback: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = sandbox.spawn(listener);
         Ok(Embedded {
             base_url: format!("http://{addr}/api"),
-            org: config.org,
+            orgs,
             token: config.token,
             label: format!("{LABEL_PREFIX}{}", path.display()),
             sandbox,
             server,
         })
+    }
+
+    /// The first organization served (the only one, after [`Embedded::start`]).
+    pub fn org(&self) -> &str {
+        self.orgs.first().map(String::as_str).unwrap_or(DEFAULT_ORG)
     }
 }
 
@@ -836,9 +1021,8 @@ pub struct Served {
     server: tokio::task::JoinHandle<()>,
 }
 
-/// Starts serving `state` with `config` on `listen`.
-pub async fn serve(state: State, config: Config, listen: SocketAddr) -> Result<Served, String> {
-    let sandbox = Sandbox::new(state, config);
+/// Starts serving `sandbox` on `listen`.
+pub async fn serve(sandbox: Sandbox, listen: SocketAddr) -> Result<Served, String> {
     // A new state file is written at once, not only after the first change.
     sandbox.inner.dirty.store(true, Ordering::SeqCst);
     let listener = TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -1,5 +1,6 @@
-//! The sandbox's data and Tallyfy's rules over it: users, guests, groups, validation with
-//! Tallyfy-shaped 422 answers, deterministic seeding. Pure; no I/O.
+//! The sandbox's data and Tallyfy's rules over it: one organization's users, guests and groups,
+//! validation with Tallyfy-shaped 422 answers, deterministic seeding, group ids of the
+//! organization's own. Pure; no I/O.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -51,8 +52,9 @@ impl SGroup {
     }
 }
 
-/// Everything the sandbox holds; serialised as its state file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything the sandbox holds for one organization; serialised in its state file. Two states
+/// are equal when their stored fields are (lookups and the id salt are derived, not stored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub users: Vec<SUser>,
     pub guests: Vec<SGuest>,
@@ -68,7 +70,19 @@ pub struct State {
     user_ids: HashSet<u64>,
     #[serde(skip)]
     user_emails: HashSet<String>,
+    /// Mixed into new group ids so that each organization's differ (see [`State::assign_org`]).
+    #[serde(skip)]
+    id_salt: u64,
 }
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.users, &self.guests, &self.groups, &self.order, self.seq, self.clock)
+            == (&other.users, &other.guests, &other.groups, &other.order, other.seq, other.clock)
+    }
+}
+
+impl Eq for State {}
 
 /// A rejected write: status and JSON body, shaped like Tallyfy's.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +137,33 @@ fn valid_email(s: &str) -> bool {
     tallyfy_groups_core::model::Email::parse(s).is_ok()
 }
 
+/// What a new organization starts with; every organization of a new state gets the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// The demo organization that groups.example.yaml is written against.
+    Demo,
+    /// Deterministic fake data for benchmarks (see [`State::seeded`]).
+    Generated { users: usize, groups: usize, guests: usize },
+}
+
+impl Seed {
+    /// The seeded state of organization `org`, its groups under ids of that organization's.
+    pub fn state(self, org: &str) -> State {
+        let mut s = State::default();
+        s.assign_org(org);
+        match self {
+            Seed::Demo => s.seed_demo(),
+            Seed::Generated { users, groups, guests } => s.seed_generated(users, groups, guests),
+        }
+        s
+    }
+}
+
+/// FNV-1a: a stable 64-bit number for an organization id.
+fn org_salt(org: &str) -> u64 {
+    org.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// SplitMix64: a well-mixed, deterministic id from a counter.
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -132,6 +173,26 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 impl State {
+    /// Makes the groups created from now on get ids derived from `org` and the counter, as
+    /// Tallyfy's group ids are unique across organizations. Groups already there keep theirs.
+    pub fn assign_org(&mut self, org: &str) {
+        self.id_salt = org_salt(org);
+    }
+
+    /// A copy for organization `org`: the same users, guests and groups, the groups under ids of
+    /// that organization's (in the same order).
+    pub fn copy_for(&self, org: &str) -> State {
+        let mut copy = State { groups: BTreeMap::new(), order: Vec::new(), seq: 0, ..self.clone() };
+        copy.assign_org(org);
+        for group in self.order.iter().filter_map(|id| self.groups.get(id)) {
+            let id = copy.new_id();
+            copy.groups.insert(id.clone(), SGroup { id: id.clone(), ..group.clone() });
+            copy.order.push(id);
+        }
+        copy.seq = copy.seq.max(self.seq);
+        copy
+    }
+
     /// Adds, to each group of `ids`, the first active user who is not a member yet (the
     /// sandbox's `edit-after-read` quirk: a hand edit in the UI).
     pub fn add_someone_to(&mut self, ids: &[String]) {
@@ -168,7 +229,8 @@ impl State {
 
     fn new_id(&mut self) -> String {
         self.seq += 1;
-        format!("{:016x}{:016x}", splitmix64(self.seq), splitmix64(self.seq ^ 0x9e37_79b9_7f4a_7c15))
+        let n = self.seq ^ self.id_salt;
+        format!("{:016x}{:016x}", splitmix64(n), splitmix64(n ^ 0x9e37_79b9_7f4a_7c15))
     }
 
     fn check_group(&self, input: &GroupInput, own_id: Option<&str>, policy: NewGuests) -> Result<Checked, Rejection> {
@@ -341,6 +403,13 @@ impl State {
     /// The demo organization that groups.example.yaml is written against.
     pub fn demo() -> State {
         let mut s = State::default();
+        s.seed_demo();
+        s
+    }
+
+    /// Fills an empty state with the demo organization.
+    fn seed_demo(&mut self) {
+        let s = self;
         let people = [
             (1001, "alice.nguyen@example.com", "Alice", "Nguyen", "active"),
             (1002, "marco.rossi@example.com", "Marco", "Rossi", "active"),
@@ -383,13 +452,19 @@ impl State {
             guests: None,
         };
         let _ = s.create_group(&marketing);
-        s
     }
 
     /// Deterministic fake data for benchmarks: `users` users, `groups` groups of about 25
     /// members, `guests` guests.
     pub fn seeded(users: usize, groups: usize, guests: usize) -> State {
         let mut s = State::default();
+        s.seed_generated(users, groups, guests);
+        s
+    }
+
+    /// Fills an empty state with [`State::seeded`]'s data.
+    fn seed_generated(&mut self, users: usize, groups: usize, guests: usize) {
+        let s = self;
         for i in 0..users {
             s.users.push(SUser {
                 id: 100_000 + i as u64,
@@ -426,7 +501,6 @@ impl State {
             );
             s.order.push(id);
         }
-        s
     }
 }
 
@@ -471,6 +545,23 @@ mod tests {
         assert_eq!(g.members, vec![1003]);
         assert!(g.guests.is_empty());
         assert_eq!(s.update_group("nope", &input(json!({}))).unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn each_organization_gets_ids_of_its_own() {
+        let (a, b) = (Seed::Demo.state("a"), Seed::Demo.state("b"));
+        assert_eq!(a, Seed::Demo.state("a"), "deterministic");
+        let names = |s: &State| s.order.iter().map(|id| s.groups[id].name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+        assert!(a.groups.keys().all(|id| !b.groups.contains_key(id) && id.len() == 32));
+        // A copy keeps everything but the ids, and its later groups get ids of their own too.
+        let mut demo = State::demo();
+        let mut copy = demo.copy_for("b");
+        assert_eq!((names(&copy), copy.seq, &copy.users), (names(&demo), demo.seq, &demo.users));
+        assert!(demo.groups.keys().all(|id| !copy.groups.contains_key(id)));
+        let input = input(json!({"name": "New", "description": "d"}));
+        demo.assign_org("a");
+        assert_ne!(demo.create_group(&input).unwrap().id, copy.create_group(&input).unwrap().id);
     }
 
     #[test]

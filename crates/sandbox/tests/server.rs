@@ -235,10 +235,10 @@ async fn state_persists_to_its_file() {
     let s = start(Config { persist: Some(path.clone()), ..Config::default() }).await;
     s.ok("DELETE", &format!("{GROUPS}/{}", s.sandbox.snapshot().order[0]), None).await;
     s.sandbox.flush().expect("flush");
-    let saved = tallyfy_groups_sandbox::load_state(&path).expect("readable").expect("exists");
+    let Some(StateFile::Single(saved)) = load_state(&path).expect("readable") else { panic!("one organization, one state") };
     assert_eq!(saved.groups.len(), 5);
     std::fs::write(&path, "{broken").expect("write");
-    let err = tallyfy_groups_sandbox::load_state(&path).unwrap_err();
+    let err = load_state(&path).unwrap_err();
     assert!(err.contains("delete it to start over"), "{err}");
 }
 
@@ -416,4 +416,285 @@ async fn the_token_endpoint_issues_tokens_that_expire_after_their_uses() {
     let stats = s.sandbox.stats();
     assert_eq!((stats.tokens_issued, stats.tokens_expired), (1, 1));
     assert_eq!(stats.requests.get("POST /oauth/token"), Some(&4));
+}
+
+// Several organizations from one sandbox.
+
+use std::collections::BTreeSet;
+
+use tallyfy_groups_sandbox::{Embedded, Seed, StateFile, load_state};
+
+fn orgs(names: &[&str]) -> Config {
+    Config { orgs: names.iter().map(|o| o.to_string()).collect(), ..Config::default() }
+}
+
+/// Serves `sandbox` on a loopback port.
+async fn serve_sandbox(sandbox: Sandbox) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = sandbox.spawn(listener);
+    Server { url, sandbox, http: reqwest::Client::new(), _task: task }
+}
+
+/// `(name, id)` of every group listed in `org`.
+async fn groups_of(s: &Server, org: &str) -> Vec<(String, String)> {
+    let (status, v) = s.ok("GET", &format!("/api/organizations/{org}/groups?per_page=100"), None).await;
+    assert_eq!(status, 200, "{v}");
+    v["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| (g["name"].as_str().unwrap_or_default().to_string(), g["id"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+fn names(groups: &[(String, String)]) -> Vec<&str> {
+    groups.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+fn ids(groups: &[(String, String)]) -> BTreeSet<&str> {
+    groups.iter().map(|(_, id)| id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn each_organization_has_its_own_groups_and_guests() {
+    let s = serve_sandbox(Sandbox::load(None, Seed::Demo, orgs(&["a", "b"]))).await;
+    // The same seed in both, under ids of their own (ids are global in Tallyfy).
+    let (a, b) = (groups_of(&s, "a").await, groups_of(&s, "b").await);
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(a.len(), 6);
+    assert!(ids(&a).is_disjoint(&ids(&b)), "{a:?} {b:?}");
+    // A group created in `a` is not seen in `b`; the same name is free there.
+    let body = json!({"name": "Ops", "description": "d", "members": [1001]});
+    let (status, made_a) = s.ok("POST", "/api/organizations/a/groups", Some(body.clone())).await;
+    assert_eq!(status, 201, "{made_a}");
+    assert!(!names(&groups_of(&s, "b").await).contains(&"Ops"));
+    let id_a = made_a["data"]["id"].as_str().expect("id").to_string();
+    assert_eq!(s.ok("GET", &format!("/api/organizations/b/groups/{id_a}"), None).await.0, 404);
+    assert_eq!(s.ok("DELETE", &format!("/api/organizations/b/groups/{id_a}"), None).await.0, 404);
+    let (status, made_b) = s.ok("POST", "/api/organizations/b/groups", Some(body)).await;
+    assert_eq!(status, 201, "{made_b}");
+    assert_ne!(made_b["data"]["id"], made_a["data"]["id"]);
+    // Deleting in `b` leaves `a` alone; so do guests.
+    assert_eq!(s.ok("DELETE", &format!("/api/organizations/b/groups/{}", b[0].1), None).await.0, 204);
+    assert_eq!(groups_of(&s, "a").await.len(), 7);
+    assert_eq!(s.ok("POST", "/api/organizations/a/guests", Some(json!({"email": "only.a@x.co"}))).await.0, 201);
+    assert_eq!(s.ok("GET", "/api/organizations/a/guests/only.a@x.co", None).await.0, 200);
+    assert_eq!(s.ok("GET", "/api/organizations/b/guests/only.a@x.co", None).await.0, 404);
+    let snapshot_b = s.sandbox.snapshot_of("b").expect("b is served");
+    assert_eq!(snapshot_b.groups.len(), 6);
+    assert!(s.sandbox.snapshot_of("c").is_none());
+}
+
+#[tokio::test]
+async fn an_organization_not_served_is_refused_and_one_token_serves_all() {
+    let s = serve_sandbox(Sandbox::load(None, Seed::Demo, orgs(&["a", "b"]))).await;
+    for org in ["a", "b"] {
+        assert_eq!(s.ok("GET", &format!("/api/organizations/{org}/users"), None).await.0, 200, "{org}");
+    }
+    for org in ["sandbox", "c"] {
+        let (status, body) = s.ok("GET", &format!("/api/organizations/{org}/groups"), None).await;
+        assert_eq!((status, &body["message"]), (403, &json!("You do not have access to this organization.")), "{org}");
+    }
+    // An access token from the client credentials is good for every organization too.
+    let issued = s
+        .http
+        .post(format!("{}/oauth/token", s.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=sandbox-client&client_secret=sandbox-secret&scope=*")
+        .send()
+        .await
+        .expect("send");
+    let issued: Value = serde_json::from_str(&issued.text().await.expect("body")).expect("JSON");
+    let token = issued["access_token"].as_str().expect("token").to_string();
+    for org in ["a", "b"] {
+        let status = s
+            .http
+            .get(format!("{}/api/organizations/{org}/groups", s.url))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("X-Tallyfy-Client", "APIClient")
+            .send()
+            .await
+            .expect("send")
+            .status();
+        assert_eq!(status.as_u16(), 200, "{org}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_are_per_user_guest_limits_per_organization_and_stats_count_both() {
+    let s =
+        serve_sandbox(Sandbox::load(None, Seed::Demo, Config { guest_limit: 1, rate_limit_per_minute: 100, ..orgs(&["a", "b"]) })).await;
+    // One rolling minute for the token, whichever organization it reads.
+    let mut remaining = Vec::new();
+    for org in ["a", "b", "a", "b"] {
+        let (status, _, headers) = s.call("GET", &format!("/api/organizations/{org}/users"), None, true).await;
+        assert_eq!(status, 200);
+        remaining.push(headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string());
+    }
+    assert_eq!(remaining, ["99", "98", "97", "96"]);
+    // One new guest an hour in each organization.
+    let guest = |email: &str| Some(json!({ "email": email }).to_string());
+    assert_eq!(s.call("POST", "/api/organizations/a/guests", guest("g1@x.co").as_deref(), true).await.0, 201);
+    assert_eq!(s.call("POST", "/api/organizations/a/guests", guest("g2@x.co").as_deref(), true).await.0, 429);
+    assert_eq!(s.call("POST", "/api/organizations/b/guests", guest("g1@x.co").as_deref(), true).await.0, 201);
+    assert_eq!(s.call("GET", "/api/organizations/c/users", None, true).await.0, 403);
+    let (_, stats, _) = s.call("GET", "/_sandbox/stats", None, false).await;
+    assert_eq!(stats["total"], 8);
+    assert_eq!(stats["organizations"], json!({"a": 4, "b": 3}));
+    // The dump shows every organization, keyed by its id.
+    let (_, dump, _) = s.call("GET", "/_sandbox/state", None, false).await;
+    let keys: Vec<&String> = dump.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["organizations"]);
+    let guests = |org: &str| dump["organizations"][org]["guests"].as_array().map(Vec::len);
+    assert_eq!((guests("a"), guests("b")), (Some(3), Some(3)));
+    assert_eq!(dump["organizations"]["a"]["users"].as_array().map(Vec::len), Some(10));
+}
+
+#[tokio::test]
+async fn two_organizations_persist_and_load_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    let config = Config { persist: Some(path.clone()), ..orgs(&["b", "a"]) };
+    let s = serve_sandbox(Sandbox::load(None, Seed::Demo, config.clone())).await;
+    assert_eq!(s.ok("POST", "/api/organizations/a/groups", Some(json!({"name": "Ops", "description": "d"}))).await.0, 201);
+    let first_b = s.sandbox.snapshot_of("b").expect("b").order[0].clone();
+    assert_eq!(s.ok("DELETE", &format!("/api/organizations/b/groups/{first_b}"), None).await.0, 204);
+    s.sandbox.flush().expect("flush");
+    let raw: Value = serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+    let keys: Vec<&String> = raw.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["organizations"]);
+    let Some(StateFile::Several(saved)) = load_state(&path).expect("readable") else { panic!("not a file of several organizations") };
+    assert_eq!(saved.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!((saved["a"].groups.len(), saved["b"].groups.len()), (7, 5));
+    // Served again from the file: every organization as it was left.
+    let again = Sandbox::load(load_state(&path).expect("readable"), Seed::Demo, config);
+    for org in ["a", "b"] {
+        let (before, after) = (s.sandbox.snapshot_of(org).expect("served"), again.snapshot_of(org).expect("served again"));
+        assert_eq!(
+            (&before.groups, &before.order, before.seq, before.clock),
+            (&after.groups, &after.order, after.seq, after.clock),
+            "{org}"
+        );
+    }
+    // Groups created after the reload still get ids of their own in each organization.
+    let again = serve_sandbox(again).await;
+    let (_, x) = again.ok("POST", "/api/organizations/a/groups", Some(json!({"name": "X", "description": "d"}))).await;
+    let (_, y) = again.ok("POST", "/api/organizations/b/groups", Some(json!({"name": "X", "description": "d"}))).await;
+    assert!(x["data"]["id"].is_string() && x["data"]["id"] != y["data"]["id"], "{x} {y}");
+}
+
+const ONE_ORG_FILE: &[u8] = include_bytes!("fixtures/state-one-org.json");
+
+#[tokio::test]
+async fn a_state_file_from_before_organizations_loads_and_keeps_its_format() {
+    // A state file written before the sandbox served several organizations (an applied
+    // groups.example.yaml): read, and written back byte for byte.
+    let Ok(StateFile::Single(state)) = StateFile::parse(ONE_ORG_FILE) else { panic!("the old format no longer parses") };
+    assert_eq!(tallyfy_groups_sandbox::file::encode(&[("sandbox", &state)].into_iter().collect()).expect("encode"), ONE_ORG_FILE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, ONE_ORG_FILE).expect("write");
+    let config = Config { persist: Some(path.clone()), ..orgs(&["acme"]) };
+    let s = serve_sandbox(Sandbox::load(load_state(&path).expect("readable"), Seed::Demo, config)).await;
+    assert!(names(&groups_of(&s, "acme").await).contains(&"Product Council"));
+    assert_eq!(s.ok("POST", "/api/organizations/acme/groups", Some(json!({"name": "Ops", "description": "d"}))).await.0, 201);
+    s.sandbox.flush().expect("flush");
+    let Some(StateFile::Single(saved)) = load_state(&path).expect("readable") else { panic!("one organization keeps the old format") };
+    assert!(saved.groups.values().any(|g| g.name == "Ops") && saved.groups.len() == 7);
+
+    // Served with a second organization: the file's state is the first one's, the second is
+    // seeded, and the file then names both.
+    std::fs::write(&path, ONE_ORG_FILE).expect("write");
+    let config = Config { persist: Some(path.clone()), ..orgs(&["x", "y"]) };
+    let s = serve_sandbox(Sandbox::load(load_state(&path).expect("readable"), Seed::Demo, config)).await;
+    assert!(names(&groups_of(&s, "x").await).contains(&"Product Council"));
+    assert!(names(&groups_of(&s, "y").await).contains(&"Onboarding Team"));
+    s.sandbox.flush().expect("a seeded organization is written without any request");
+    let Some(StateFile::Several(saved)) = load_state(&path).expect("readable") else { panic!("two organizations") };
+    assert_eq!(saved.keys().collect::<Vec<_>>(), ["x", "y"]);
+    assert_eq!(saved["x"].groups, state.groups);
+}
+
+#[tokio::test]
+async fn an_organization_missing_from_the_file_is_seeded_and_one_not_asked_for_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    let mut a = Seed::Demo.state("a");
+    a.create_group(&serde_json::from_value(json!({"name": "Ops", "description": "d"})).expect("input")).expect("created");
+    let c = Seed::Generated { users: 3, groups: 2, guests: 1 }.state("c");
+    let file = tallyfy_groups_sandbox::file::encode(&[("a", &a), ("c", &c)].into_iter().collect()).expect("encode");
+    std::fs::write(&path, &file).expect("write");
+    let seed = Seed::Generated { users: 5, groups: 2, guests: 0 };
+    let config = Config { persist: Some(path.clone()), ..orgs(&["a", "b"]) };
+    let s = serve_sandbox(Sandbox::load(load_state(&path).expect("readable"), seed, config)).await;
+    assert!(names(&groups_of(&s, "a").await).contains(&"Ops"));
+    assert_eq!(names(&groups_of(&s, "b").await), ["Group 00000", "Group 00001"]);
+    assert_eq!(s.ok("GET", "/api/organizations/c/groups", None).await.0, 403, "kept, not served");
+    s.sandbox.flush().expect("flush");
+    let Some(StateFile::Several(saved)) = load_state(&path).expect("readable") else { panic!("several organizations") };
+    assert_eq!(saved.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(saved["b"].users.len(), 5);
+    // The organization not served is written back exactly as it was read.
+    let raw = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).expect("JSON")["organizations"]["c"].to_string();
+    assert_eq!(raw(&std::fs::read(&path).expect("read")), raw(&file));
+    assert_eq!(saved["c"].groups, c.groups);
+}
+
+#[tokio::test]
+async fn the_embedded_sandbox_serves_the_organizations_asked_for() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    let asked: Vec<String> = ["staging", "production", "staging"].iter().map(|o| o.to_string()).collect();
+    let embedded = Embedded::start_orgs(&path, &asked).await.expect("starts");
+    assert_eq!(embedded.orgs, ["staging", "production"], "duplicates collapse");
+    assert_eq!(embedded.org(), "staging");
+    assert_eq!(embedded.label, format!("sandbox:{}", path.display()));
+    // The new file is written at once, with both organizations.
+    let Some(StateFile::Several(saved)) = load_state(&path).expect("readable") else { panic!("several organizations") };
+    assert_eq!(saved.keys().collect::<Vec<_>>(), ["production", "staging"]);
+    let http = reqwest::Client::new();
+    for org in ["staging", "production"] {
+        let resp = http
+            .get(format!("{}/organizations/{org}/groups", embedded.base_url))
+            .header("Authorization", format!("Bearer {}", embedded.token))
+            .header("X-Tallyfy-Client", "APIClient")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 200, "{org}");
+    }
+    drop(embedded);
+    // `start` is the single organization "sandbox"; the file's first organization is kept.
+    let one = Embedded::start(&dir.path().join("one.json")).await.expect("starts");
+    assert_eq!((one.orgs.as_slice(), one.org()), (["sandbox".to_string()].as_slice(), "sandbox"));
+    drop(one);
+    let Some(StateFile::Single(_)) = load_state(&dir.path().join("one.json")).expect("readable") else { panic!("one organization") };
+}
+
+#[tokio::test]
+async fn organization_ids_must_be_plain_path_segments_and_a_corrupt_file_is_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    for (orgs, says) in [
+        (vec![], "at least one organization"),
+        (vec!["a/b"], "`a/b`"),
+        (vec![".."], "`..`"),
+        (vec![""], "empty"),
+        (vec!["ok", "a b"], "`a b`"),
+    ] {
+        let orgs: Vec<String> = orgs.iter().map(|o| o.to_string()).collect();
+        let Err(e) = Embedded::start_orgs(&path, &orgs).await else { panic!("{orgs:?} accepted") };
+        assert!(e.contains(says), "{orgs:?}: {e}");
+        assert!(!path.exists(), "nothing written for {orgs:?}");
+    }
+    std::fs::write(&path, "{broken").expect("write");
+    let Err(e) = Embedded::start_orgs(&path, &["a".to_string(), "b".to_string()]).await else { panic!("a corrupt file was accepted") };
+    assert!(e.contains("delete it to start over"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "{broken");
+    std::fs::write(&path, r#"{"organizations": {"a": {"users": []}}}"#).expect("write");
+    let Err(e) = Embedded::start_orgs(&path, &["a".to_string()]).await else { panic!("an incomplete organization was accepted") };
+    assert!(e.contains("delete it to start over"), "{e}");
 }
