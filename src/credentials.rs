@@ -182,29 +182,29 @@ pub fn target_variables(prefix: &str) -> [String; 4] {
 /// The one source of credentials of a workspace target, from the variables its
 /// `credentials_env` prefix names (`var` looks one up; blank counts as unset). `token_url` is
 /// what `--token-url` / `TALLYFY_TOKEN_URL` give, used when `{prefix}_TOKEN_URL` is unset.
-pub fn for_target(target: &str, prefix: &str, api_url: &str, token_url: Option<&str>, var: impl Fn(&str) -> Option<String>) -> Result<Choice, String> {
+pub fn for_target(prefix: &str, api_url: &str, token_url: Option<&str>, var: impl Fn(&str) -> Option<String>) -> Result<Choice, String> {
     let [token_var, id_var, secret_var, url_var] = target_variables(prefix);
     let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let (token, id, secret) = (get(&token_var), get(&id_var), get(&secret_var));
     match (token, id, secret) {
         (Some(token), None, None) => Ok(Choice::Token(Given::Value(Secret::new(token)))),
         (Some(_), id, secret) => Err(format!(
-            "target {target}: both a personal access token ({token_var}) and client credentials ({}) are set; set only one kind",
+            "both a personal access token ({token_var}) and client credentials ({}) are set; set only one kind",
             [id.as_ref().map(|_| id_var.as_str()), secret.as_ref().map(|_| secret_var.as_str())].into_iter().flatten().collect::<Vec<_>>().join(", ")
         )),
         (None, Some(id), Some(secret)) => {
             let token_url = match get(&url_var).or_else(|| token_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty())) {
                 Some(url) => url,
                 None => default_token_url(api_url).ok_or_else(|| {
-                    format!("target {target}: no token URL for its client credentials: {api_url} does not end in /api\n    hint: set {url_var}")
+                    format!("no token URL for its client credentials: {api_url} does not end in /api\n    hint: set {url_var}")
                 })?,
             };
             Ok(Choice::Client { id, secret: Given::Value(Secret::new(secret)), token_url })
         }
-        (None, Some(_), None) => Err(format!("target {target}: {id_var} is set but not {secret_var}; set both (client credentials)")),
-        (None, None, Some(_)) => Err(format!("target {target}: {secret_var} is set but not {id_var}; set both (client credentials)")),
+        (None, Some(_), None) => Err(format!("{id_var} is set but not {secret_var}; set both (client credentials)")),
+        (None, None, Some(_)) => Err(format!("{secret_var} is set but not {id_var}; set both (client credentials)")),
         (None, None, None) => Err(format!(
-            "target {target}: no credentials: set {id_var} and {secret_var} (client credentials, recommended for pipelines), or {token_var}\n    hint: the prefix {prefix} comes from the target's credentials_env in the workspace file (default TALLYFY_ and the target's name in capitals); --sandbox runs every target locally without credentials"
+            "no credentials: set {id_var} and {secret_var} (client credentials, recommended for pipelines), or {token_var}\n    hint: the prefix {prefix} comes from the target's credentials_env in the workspace file (default TALLYFY_ and the target's name in capitals); --sandbox runs every target locally without credentials"
         )),
     }
 }
@@ -336,30 +336,29 @@ mod tests {
     #[test]
     fn a_targets_credentials_come_from_its_prefix() {
         let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-        let token = for_target("staging", "TALLYFY_STAGING", API, None, env(&[("TALLYFY_STAGING_ACCESS_TOKEN", " t1 ")]));
+        let token = for_target("TALLYFY_STAGING", API, None, env(&[("TALLYFY_STAGING_ACCESS_TOKEN", " t1 ")]));
         assert_eq!(token, Ok(Choice::Token(Given::Value(Secret::new("t1")))));
         let client = for_target(
-            "prod",
             "P",
             API,
             Some("https://ignored/token"),
             env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs"), ("P_TOKEN_URL", "https://id/token")]),
         );
         assert_eq!(client, Ok(Choice::Client { id: "app".into(), secret: Given::Value(Secret::new("cs")), token_url: "https://id/token".into() }));
-        let derived = for_target("prod", "P", API, None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
+        let derived = for_target("P", API, None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
         assert!(matches!(derived, Ok(Choice::Client { token_url, .. }) if token_url == "https://go.tallyfy.com/oauth/token"));
-        let flag = for_target("prod", "P", "https://x.example", Some("https://id/t"), env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
+        let flag = for_target("P", "https://x.example", Some("https://id/t"), env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
         assert!(matches!(flag, Ok(Choice::Client { token_url, .. }) if token_url == "https://id/t"));
-        let e = for_target("prod", "P", "https://x.example", None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")])).unwrap_err();
+        let e = for_target("P", "https://x.example", None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")])).unwrap_err();
         assert!(e.contains("set P_TOKEN_URL"), "{e}");
-        let e = for_target("prod", "P", API, None, env(&[("P_ACCESS_TOKEN", "t"), ("P_CLIENT_ID", "app")])).unwrap_err();
-        assert!(e.starts_with("target prod: both") && e.contains("P_ACCESS_TOKEN") && e.contains("P_CLIENT_ID") && !e.contains("\"t\""), "{e}");
-        let e = for_target("prod", "P", API, None, env(&[("P_CLIENT_ID", "app")])).unwrap_err();
+        let e = for_target("P", API, None, env(&[("P_ACCESS_TOKEN", "t"), ("P_CLIENT_ID", "app")])).unwrap_err();
+        assert!(e.starts_with("both") && e.contains("P_ACCESS_TOKEN") && e.contains("P_CLIENT_ID") && !e.contains("\"t\""), "{e}");
+        let e = for_target("P", API, None, env(&[("P_CLIENT_ID", "app")])).unwrap_err();
         assert!(e.contains("P_CLIENT_ID is set but not P_CLIENT_SECRET"), "{e}");
-        let e = for_target("prod", "P", API, None, env(&[("P_CLIENT_SECRET", "s"), ("TALLYFY_ACCESS_TOKEN", "t")])).unwrap_err();
+        let e = for_target("P", API, None, env(&[("P_CLIENT_SECRET", "s"), ("TALLYFY_ACCESS_TOKEN", "t")])).unwrap_err();
         assert!(e.contains("P_CLIENT_SECRET is set but not P_CLIENT_ID"), "{e}");
-        let e = for_target("eu", "TALLYFY_EU", API, None, env(&[("TALLYFY_ACCESS_TOKEN", "t")])).unwrap_err();
-        assert!(e.starts_with("target eu: no credentials") && e.contains("TALLYFY_EU_CLIENT_ID") && e.contains("TALLYFY_EU_ACCESS_TOKEN"), "{e}");
+        let e = for_target("TALLYFY_EU", API, None, env(&[("TALLYFY_ACCESS_TOKEN", "t")])).unwrap_err();
+        assert!(e.starts_with("no credentials") && e.contains("TALLYFY_EU_CLIENT_ID") && e.contains("TALLYFY_EU_ACCESS_TOKEN"), "{e}");
     }
 
     #[test]

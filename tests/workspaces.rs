@@ -73,7 +73,7 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
     assert!(plan.stderr.contains("Exit 2 from target staging, production (changes)"), "{}", plan.stderr);
 
     let applied = sb(d, &["apply", "--auto-approve"]).expect_code(0);
-    assert!(applied.stdout.contains("── staging ──") && applied.stdout.contains("── production ──"), "{}", applied.stdout);
+    assert!(applied.stdout.contains("── staging: apply report ──") && applied.stdout.contains("── production: apply report ──"), "{}", applied.stdout);
     sb(d, &["plan", "--detailed-exitcode"]).expect_code(0);
 
     // Promotion: a change to the shared folder plans against, and reaches, every target.
@@ -130,14 +130,14 @@ fn one_failing_target_leaves_the_other_applied_and_is_named() {
     let applied = run(&["apply", "--auto-approve"], "revoked-token").expect_code(1);
     assert!(applied.stderr.contains("error: target production: "), "{}", applied.stderr);
     assert!(applied.stderr.contains("Exit 1 from target production (failed) (staging exit 0)."), "{}", applied.stderr);
-    assert!(applied.stdout.contains("── staging ──"), "staging was applied:\n{}", applied.stdout);
+    assert!(applied.stdout.contains("── staging: apply report ──"), "staging was applied:\n{}", applied.stdout);
     // Staging converged; production was never written.
     let staging = Cli::new(d).args(&["plan", "-f", "groups/common/", "-f", "groups/staging/", "--api-url", &served.url, "--org", "org-staging", "--detailed-exitcode"]);
     staging.env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run().expect_code(0);
     run(&["plan", "--detailed-exitcode", "--target", "production"], "sandbox-token").expect_code(2);
     // With its credentials back, the rerun applies production and changes nothing in staging.
     let rerun = run(&["apply", "--auto-approve"], "sandbox-token").expect_code(0);
-    assert!(rerun.stdout.contains("── production ──") && !rerun.stdout.contains("── staging ──"), "{}", rerun.stdout);
+    assert!(rerun.stdout.contains("── production: apply report ──") && !rerun.stdout.contains("── staging: apply report ──"), "{}", rerun.stdout);
     run(&["plan", "--detailed-exitcode"], "sandbox-token").expect_code(0);
 }
 
@@ -169,7 +169,7 @@ fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
     // By default the stale target refuses itself only; the saved plan goes back to the sandbox.
     let some = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
     assert!(some.stderr.contains("error: target production: ") && some.stderr.contains("Exit 3 from target production (refused)"), "{}", some.stderr);
-    assert!(some.stdout.contains("── staging ──"), "{}", some.stdout);
+    assert!(some.stdout.contains("── staging: apply report ──"), "{}", some.stdout);
     sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(0);
     // Applying the same plan again: staging is done, production still refuses.
     let again = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
@@ -177,7 +177,7 @@ fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
 
     // An edited saved plan is refused as a whole.
     let text = std::fs::read_to_string(d.join("plan.json")).expect("saved");
-    write(d, "edited.json", &text.replace("priya.shah", "priya.shahh"));
+    write(d, "edited.json", &text.replace("Support Escalation", "Support Escalation 2"));
     let edited = Cli::new(d).args(&["apply", "edited.json", "--auto-approve"]).run().expect_code(3);
     assert!(edited.stderr.contains("was changed after `plan --out` wrote it"), "{}", edited.stderr);
 }
@@ -223,7 +223,7 @@ fn validate_checks_the_workspace_file_with_locations() {
     assert!(bad.stderr.contains("org_id"), "{}", bad.stderr);
     write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n");
     let missing = Cli::new(d).args(&["validate"]).run().expect_code(1);
-    assert!(missing.stderr.contains("tallyfy-groups.yaml:4:30") && missing.stderr.contains("groups/stagin/"), "{}", missing.stderr);
+    assert!(missing.stderr.contains("tallyfy-groups.yaml:4:29") && missing.stderr.contains("groups/stagin/"), "{}", missing.stderr);
 }
 
 #[test]
@@ -235,5 +235,8 @@ fn export_writes_the_targets_export_to() {
     assert!(needs.stderr.contains("export writes one target: name it with --target"), "{}", needs.stderr);
     sb(d, &["export", "--target", "staging"]).expect_code(0);
     let exported = std::fs::read_to_string(d.join("groups/staging/exported.yaml")).expect("exported");
-    assert!(exported.contains("Staging Testers") && !exported.contains("Finance Approvers"), "{exported}");
+    assert!(exported.contains("- name: Staging Testers"), "{exported}");
+    // A target without export_to exports to stdout; each target exports its own organization.
+    let production = sb(d, &["export", "--target", "production"]).expect_code(0);
+    assert!(production.stdout.contains("- name: Support Escalation") && !production.stdout.contains("Staging Testers"), "{}", production.stdout);
 }

@@ -254,7 +254,9 @@ struct Connection {
 
 async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
     let (base_url, org, credentials, embedded) = if args.sandbox {
-        let embedded = embedded::Embedded::start(&args.sandbox_state).await.map_err(Error::Sandbox)?;
+        // `--org` names the sandbox's organization too (several share one state file).
+        let org = args.org.clone().filter(|o| !o.trim().is_empty()).unwrap_or_else(|| embedded::DEFAULT_ORG.to_string());
+        let embedded = embedded::Embedded::start_orgs(&args.sandbox_state, &[org]).await.map_err(Error::Sandbox)?;
         (embedded.base_url.clone(), embedded.org().to_string(), Credentials::Token(Secret::new(embedded.token.clone())), Some(embedded))
     } else {
         let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
@@ -601,6 +603,9 @@ fn saved_plan_connection(recorded: &Target, configured: &ConnectArgs) -> Connect
         info!(state, "the plan was made on the embedded sandbox: applying it there");
         args.sandbox = true;
         args.sandbox_state = PathBuf::from(state);
+    }
+    if args.sandbox && args.org.as_ref().is_none_or(|o| o.trim().is_empty()) {
+        args.org = Some(recorded.org.to_string());
     }
     args
 }

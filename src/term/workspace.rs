@@ -219,7 +219,7 @@ async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection
         Some(site) => (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string()),
         None => {
             let api_url = spec.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_string());
-            let choice = credentials::for_target(&spec.name, &spec.credentials_env, &api_url, args.token_url.as_deref(), |name| {
+            let choice = credentials::for_target(&spec.credentials_env, &api_url, args.token_url.as_deref(), |name| {
                 std::env::var(name).ok()
             })
             .map_err(Error::Config)?;
@@ -331,10 +331,20 @@ fn views<'a>(sel: &'a Selected, stands: &'a [Stand], messages: &'a [Option<Strin
         .collect()
 }
 
-/// Prints each target's error under its name, and which targets the exit status comes from.
-fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output) -> ExitStatus {
-    for (spec, result) in sel.targets.iter().zip(results) {
-        if let Err(e) = result {
+/// Which targets' errors the text rendering already showed on this terminal (stdout and
+/// stderr both on it): stderr does not repeat them.
+fn shown_in_text(stands: &[Stand], text: bool) -> Vec<bool> {
+    let terminal = text && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    stands.iter().map(|s| terminal && matches!(s, Stand::Failed(_))).collect()
+}
+
+/// Prints each target's error under its name (unless already shown), and which targets the exit
+/// status comes from.
+fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output, shown: &[bool]) -> ExitStatus {
+    for (i, (spec, result)) in sel.targets.iter().zip(results).enumerate() {
+        if let Err(e) = result
+            && !shown.get(i).copied().unwrap_or(false)
+        {
             if out.json_logs {
                 tracing::error!(target_name = spec.name.as_str(), exit_code = e.exit_status().code(), "{e}");
             } else {
@@ -414,7 +424,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     // The failures were shown in the renderings; stderr names them too.
     let results: Vec<Result<ExitStatus, Error>> =
         results.into_iter().zip(&stands).map(|(r, s)| if let Stand::Failed(e) = s { Err(same(e)) } else { r }).collect();
-    Ok(report_exit(&sel, &results, out))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text)))
 }
 
 /// The same error again (errors are not `Clone`), keeping its exit status.
@@ -508,7 +518,7 @@ pub async fn apply(
     let blocked = results.iter().any(Result::is_err) || unresolved.iter().any(Option::is_some);
     if args.all_or_nothing && blocked {
         eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-        return Ok(report_exit(&sel, &results, out));
+        return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
     }
     let ready: Vec<usize> = (0..sel.targets.len())
         .filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty()))
@@ -542,7 +552,7 @@ pub async fn apply(
         }
         if args.all_or_nothing && results.iter().any(Result::is_err) {
             eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-            return Ok(report_exit(&sel, &results, out));
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
         }
     }
     let stop = apply::Stop::default();
@@ -599,7 +609,7 @@ pub async fn apply(
             continue;
         };
         all.add(&spec.name, &notify::ApplyFacts::of(report));
-        text.push_str(&format!("\n── {} ──\n{}", spec.name, render::text::render_report(report, out.color)));
+        text.push_str(&format!("\n── {}: apply report ──\n{}", spec.name, render::text::render_report(report, out.color)));
         results[i] = if stop.is_abandoned() {
             Ok(ExitStatus::Interrupted)
         } else if report.all_applied() {
@@ -620,7 +630,7 @@ pub async fn apply(
     if let Some(path) = &args.report {
         write_reports(path, &sel, &reports)?;
     }
-    Ok(report_exit(&sel, &results, out))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)))
 }
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
