@@ -7,7 +7,7 @@ use tallyfy_groups::diff::{DiffOptions, diff};
 use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
 use tallyfy_groups::plan::ActionKind;
 use tallyfy_groups::plan::{self, GuardLimits, Plan, Target};
-use tallyfy_groups::render::{json, markdown, text};
+use tallyfy_groups::render::{TargetView, json, markdown, text};
 use tallyfy_groups::resolve::{Directory, resolve};
 
 const DESIRED: &str = r#"
@@ -332,4 +332,220 @@ fn saved_plan() {
     let version = format!("\"written_by\": \"{}\"", doc.written_by);
     let shown = text.replace(&version, "\"written_by\": \"tallyfy-groups [version]\"").replace(&doc.checksum, "sha256:[checksum]");
     insta::assert_snapshot!(shown);
+}
+
+// Several targets (a workspace run): a plan with changes and removals, a plan without changes,
+// a target whose removal guard refuses, and a target that failed before it had a plan.
+
+fn staging() -> Plan {
+    let mut plan = sample();
+    plan.guard.allow(Some("offboarding Heidi"));
+    plan
+}
+
+fn production() -> Plan {
+    let groups = vec![live("1", "A", "d", &[1001], &[])];
+    let mut plan = make("groups:\n  - name: A\n    members: [alice@example.com]\n", &groups);
+    plan.target.org = "org2".into();
+    plan
+}
+
+fn legacy() -> Plan {
+    let desired = "settings:\n  prune: true\n  max_deleted_groups: 1\ngroups:\n  - name: Finance Approvers\n    members: []\n";
+    let mut plan = make(desired, &live_groups());
+    plan.target.org = "org3".into();
+    plan
+}
+
+const EU_ERROR: &str = "2 problems found:\n  groups/eu.yaml:3:5: unknown group key `member`\n    hint: did you mean `members`?\n  groups/eu.yaml:9:11: member `zed@example.com` is not in the organization";
+
+fn two<'a>(staging: &'a Plan, production: &'a Plan) -> Vec<TargetView<'a>> {
+    vec![
+        TargetView { name: "staging", plan: Ok(staging), exit_code: 2 },
+        TargetView { name: "production", plan: Ok(production), exit_code: 0 },
+    ]
+}
+
+fn four<'a>(staging: &'a Plan, production: &'a Plan, legacy: &'a Plan) -> Vec<TargetView<'a>> {
+    let mut views = two(staging, production);
+    views.push(TargetView { name: "legacy", plan: Ok(legacy), exit_code: 3 });
+    views.push(TargetView { name: "eu", plan: Err(EU_ERROR), exit_code: 1 });
+    views
+}
+
+#[test]
+fn text_targets() {
+    let (s, p) = (staging(), production());
+    let out = text::render_targets(&two(&s, &p), false, false);
+    // Each section holds exactly the one-target text.
+    assert!(out.contains(&text::render_plan(&s, false)) && out.contains(&text::render_plan(&p, false)));
+    assert!(out.ends_with("Targets:\n  staging: 1 to create, 2 to update, 1 to delete\n  production: no changes\n"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn text_targets_with_failed_and_refused() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let out = text::render_targets(&four(&s, &p, &l), false, false);
+    assert!(out.ends_with("  legacy: refused: removal guard (0 to create, 1 to update, 4 to delete)\n  eu: failed\n"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn text_targets_colored() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let out = text::render_targets(&four(&s, &p, &l), true, false);
+    assert!(out.contains("\u{1b}[1m── staging · Tallyfy organization org1 ──\u{1b}[0m"), "{out}");
+    assert!(out.contains("\u{1b}[31mfailed: 2 problems found:\u{1b}[0m"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn text_targets_verbose_lists_every_unmanaged_group() {
+    let groups: Vec<LiveGroup> = (0..12).map(|i| live(&format!("{i}"), &format!("Hand {i:02}"), "d", &[], &[])).collect();
+    let plan = make("groups: []\n", &groups);
+    let views = [TargetView { name: "a", plan: Ok(&plan), exit_code: 0 }];
+    assert!(text::render_targets(&views, false, true).contains("    Hand 11\n"));
+    assert!(!text::render_targets(&views, false, false).contains("    Hand 11\n"));
+}
+
+#[test]
+fn markdown_targets() {
+    let (s, p) = (staging(), production());
+    let out = markdown::render_targets(&two(&s, &p));
+    assert!(out.starts_with(&format!("{}\n", markdown::MARKER)));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn markdown_targets_with_failed_and_refused() {
+    let (s, p, l) = (staging(), production(), legacy());
+    insta::assert_snapshot!(markdown::render_targets(&four(&s, &p, &l)));
+}
+
+#[test]
+fn markdown_targets_share_the_cap_fairly() {
+    let mut desired = String::from("groups:\n");
+    for i in 0..400 {
+        desired.push_str(&format!("  - name: Team {i:03}\n    description: Team number {i}, with a description long enough to take room.\n    members: [alice@example.com, bob@example.com, carol@example.com, dave@example.com]\n"));
+    }
+    let huge = make(&desired, &[]);
+    let small = staging();
+    let views = vec![
+        TargetView { name: "huge", plan: Ok(&huge), exit_code: 2 },
+        TargetView { name: "staging", plan: Ok(&small), exit_code: 2 },
+        TargetView { name: "eu", plan: Err(EU_ERROR), exit_code: 1 },
+    ];
+    let table_of = |out: &str| {
+        out.lines().skip_while(|l| !l.starts_with("| target |")).take_while(|l| l.starts_with('|')).map(str::to_owned).collect::<Vec<_>>()
+    };
+    for cap in [markdown::MAX_CHARS, 20_000, 8_000] {
+        let out = markdown::render_targets_capped(&views, cap);
+        assert!(out.len() <= cap, "{} > {cap}", out.len());
+        // The small target's plan and the failed target's error are whole; the huge one is cut
+        // with the truncation note.
+        let staging_body = markdown::render_plan(&small);
+        let staging_body = staging_body.strip_prefix(&format!("{}\n", markdown::MARKER)).expect("marker");
+        assert!(out.contains(&staging_body.replace("\n### ", "\n#### ").replacen("### ", "#### ", 1)), "cap {cap}:\n{out}");
+        assert!(out.contains("member `zed@example.com` is not in the organization"), "cap {cap}");
+        assert!(out.contains("**Truncated:**") && out.contains("Team 000") && !out.contains("Team 399"), "cap {cap}");
+        // The table is never cut.
+        assert_eq!(table_of(&out).len(), 5, "cap {cap}:\n{out}");
+    }
+    // Room a small target does not need goes to the large one.
+    let alone = markdown::render_targets_capped(&views[..1], 20_000);
+    let with_others = markdown::render_targets_capped(&views, 20_000);
+    let shown = |out: &str| out.matches("<code>+ create</code>").count();
+    assert!(shown(&with_others) > 0 && shown(&with_others) < shown(&alone), "{} {}", shown(&with_others), shown(&alone));
+    assert!(with_others.len() > 15_000, "the huge target takes what the others leave: {}", with_others.len());
+    // With a cap too small for any body, the table still stands whole.
+    let tiny = markdown::render_targets_capped(&views, 1_500);
+    assert_eq!(table_of(&tiny), table_of(&with_others));
+}
+
+#[test]
+fn json_targets() {
+    let (s, p) = (staging(), production());
+    let out = json::render_targets(&two(&s, &p));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn json_targets_with_failed_and_refused() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let out = json::render_targets(&four(&s, &p, &l));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn json_targets_hold_each_plan_as_render_plan_gives_it() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).expect("json");
+    let doc = parse(&json::render_targets(&four(&s, &p, &l)));
+    assert_eq!(doc["format_version"], 2);
+    assert_eq!(doc["exit_code"], 3, "the most severe across targets");
+    assert_eq!(doc["targets"]["staging"], parse(&json::render_plan(&s)));
+    assert_eq!(doc["targets"]["production"], parse(&json::render_plan(&p)));
+    assert_eq!(doc["targets"]["legacy"], parse(&json::render_plan(&l)));
+    assert_eq!(doc["failed"], serde_json::json!({"eu": {"exit_code": 1, "error": EU_ERROR}}));
+    // Keys in the order given (not sorted), and `failed` present when empty.
+    let text = json::render_targets(&two(&s, &p));
+    assert!(text.find("\"staging\": {").expect("staging") < text.find("\"production\": {").expect("production"));
+    assert_eq!(parse(&text)["failed"], serde_json::json!({}));
+    assert_eq!(parse(&text)["exit_code"], 2);
+    assert_eq!(parse(&json::render_targets(&[]))["exit_code"], 0);
+}
+
+#[test]
+fn target_renderings_are_byte_identical_across_runs() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let mut groups = live_groups();
+    groups.reverse();
+    let mut s2 = make(DESIRED, &groups);
+    s2.guard.allow(Some("offboarding Heidi"));
+    let (a, b) = (four(&s, &p, &l), four(&s2, &p, &l));
+    assert_eq!(text::render_targets(&a, true, false), text::render_targets(&b, true, false));
+    assert_eq!(markdown::render_targets(&a), markdown::render_targets(&b));
+    assert_eq!(json::render_targets(&a), json::render_targets(&b));
+}
+
+#[test]
+fn target_summary_lines_say_each_outcome() {
+    let (s, p, l) = (staging(), production(), legacy());
+    let views = [
+        TargetView { name: "a", plan: Ok(&s), exit_code: 2 },
+        TargetView { name: "b", plan: Ok(&s), exit_code: 0 },
+        TargetView { name: "c", plan: Ok(&p), exit_code: 0 },
+        TargetView { name: "d", plan: Ok(&l), exit_code: 3 },
+        TargetView { name: "e", plan: Err("the saved plan is stale: group Ops changed"), exit_code: 3 },
+        TargetView { name: "f", plan: Ok(&s), exit_code: 1 },
+        TargetView { name: "g", plan: Err("interrupted"), exit_code: 130 },
+        TargetView { name: "h", plan: Err("HTTP 401"), exit_code: 1 },
+    ];
+    let out = text::render_targets(&views, false, false);
+    let summary: Vec<&str> = out.lines().skip_while(|l| *l != "Targets:").skip(1).collect();
+    assert_eq!(
+        summary,
+        vec![
+            "  a: 1 to create, 2 to update, 1 to delete",
+            "  b: 1 to create, 2 to update, 1 to delete",
+            "  c: no changes",
+            "  d: refused: removal guard (0 to create, 1 to update, 4 to delete)",
+            "  e: refused",
+            "  f: failed (1 to create, 2 to update, 1 to delete)",
+            "  g: interrupted",
+            "  h: failed",
+        ]
+    );
+    let md = markdown::render_targets(&views);
+    assert!(md.starts_with(&format!(
+        "{}\n### Tallyfy groups plan: 8 targets, 2 with changes, 1 without changes, 2 refused, 2 failed, 1 interrupted\n",
+        markdown::MARKER
+    )));
+    assert!(md.contains("| **e** | — | — | — | — | — | — | **refused** |"), "{md}");
+    assert!(md.contains("> - **e** has no plan (refused): what it would change is not shown."), "{md}");
+    assert!(md.contains("> - **f**: **failed** (see its plan below)."), "{md}");
+    assert!(md.contains("<details><summary><b>c</b>"), "no changes: closed");
+    assert!(md.contains("<details open><summary><b>h</b>: failed</summary>"), "failed: open");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&json::render_targets(&views)).expect("json")["exit_code"], 130);
 }

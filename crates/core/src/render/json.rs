@@ -1,5 +1,5 @@
-//! The plan as JSON for other tools; documented field by field in docs/plan-format.md.
-//! Pure; no I/O.
+//! The plan as JSON for other tools (one target's, or every target's of a workspace run);
+//! documented field by field in docs/plan-format.md. Pure; no I/O.
 
 use serde::Serialize;
 
@@ -130,6 +130,58 @@ fn state<'a>(plan: &Plan, s: &'a GroupState) -> JsonState<'a> {
 
 /// Renders the plan as pretty JSON (with a trailing newline).
 pub fn render_plan(plan: &Plan) -> String {
+    serde_json::to_string_pretty(&view(plan)).unwrap_or_default() + "\n"
+}
+
+/// The JSON document of several targets' plans (a workspace run).
+#[derive(Serialize)]
+struct JsonTargets<'a> {
+    format_version: u32,
+    exit_code: i32,
+    targets: InOrder<'a, JsonPlan<'a>>,
+    failed: InOrder<'a, JsonFailed<'a>>,
+}
+
+/// A target without a plan.
+#[derive(Serialize)]
+struct JsonFailed<'a> {
+    exit_code: i32,
+    error: &'a str,
+}
+
+/// A JSON object whose keys keep the order given.
+struct InOrder<'a, T>(Vec<(&'a str, T)>);
+
+impl<T: Serialize> Serialize for InOrder<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Renders the plans of several targets (a workspace run) as pretty JSON (with a trailing
+/// newline): `format_version`, `exit_code` (the most severe across targets), `targets` (each
+/// planned target's name → exactly the object [`render_plan`] gives for its plan) and `failed`
+/// (each target without a plan → its `exit_code` and `error`; present even when empty). Both
+/// maps keep the order of `targets`. Documented in docs/plan-format.md.
+pub fn render_targets(targets: &[super::TargetView<'_>]) -> String {
+    let doc = JsonTargets {
+        format_version: crate::plan::FORMAT_VERSION,
+        exit_code: crate::workspace::most_severe(targets.iter().map(|t| t.exit_code)),
+        targets: InOrder(targets.iter().filter_map(|t| t.plan.ok().map(|plan| (t.name, view(plan)))).collect()),
+        failed: InOrder(
+            targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.exit_code, error }))).collect(),
+        ),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// The plan's JSON object.
+fn view(plan: &Plan) -> JsonPlan<'_> {
     let mut changes = Vec::new();
     let mut guests = Vec::new();
     for (i, a) in plan.actions.iter().enumerate() {
@@ -165,7 +217,7 @@ pub fn render_plan(plan: &Plan) -> String {
             origin,
         });
     }
-    let view = JsonPlan {
+    JsonPlan {
         format_version: plan.format_version,
         target: &plan.target,
         summary: &plan.summary,
@@ -177,8 +229,7 @@ pub fn render_plan(plan: &Plan) -> String {
         out_of_scope: plan.out_of_scope,
         guard: JsonGuard::of(&plan.guard),
         warnings: sorted_warnings(&plan.warnings),
-    };
-    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+    }
 }
 
 /// The warnings with their sentences, in the order the other renderings show them.

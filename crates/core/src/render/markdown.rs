@@ -1,10 +1,11 @@
 //! The plan as a pull-request comment: summary and counts first, a warning banner when anyone
 //! loses access, one collapsible `<details>` per changed group, capped below GitHub's comment
-//! limit with an explicit truncation note. Pure; no I/O.
+//! limit with an explicit truncation note. For a workspace, one comment covers every target: a
+//! table across targets, then one `<details>` per target holding its plan. Pure; no I/O.
 
 use std::fmt::Write;
 
-use super::{description_diff, plural};
+use super::{TargetStatus, TargetView, description_diff, plural};
 use crate::names::visible as v;
 use crate::plan::{Action, MembershipChange, Origin, Plan};
 
@@ -21,11 +22,20 @@ pub fn render_plan(plan: &Plan) -> String {
 
 /// Renders with an explicit size cap (in characters).
 pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
+    let mut out = format!("{MARKER}\n");
+    out.push_str(&body(plan, cap.saturating_sub(out.len()), 3));
+    out
+}
+
+/// A plan's rendering without the marker, its headings at `level` (`###` for 3), capped at
+/// `cap`: the summary and counts, the banners, a `<details>` per change while they fit (then
+/// the truncation note), and the groups not managed.
+fn body(plan: &Plan, cap: usize, level: usize) -> String {
     let s = &plan.summary;
+    let hashes = "#".repeat(level);
     let mut head = String::new();
-    let _ = writeln!(head, "{MARKER}");
     if plan.is_empty() {
-        let _ = writeln!(head, "### Tallyfy groups: no changes");
+        let _ = writeln!(head, "{hashes} Tallyfy groups: no changes");
         let _ = writeln!(head);
         let target = super::target_name(plan);
         let mut target_chars = target.chars();
@@ -38,7 +48,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
             plural(s.unchanged, "group", "groups")
         );
     } else {
-        let _ = writeln!(head, "### Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
+        let _ = writeln!(head, "{hashes} Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
         let (gain, lose) = access_counts(plan);
         let _ = writeln!(
@@ -145,7 +155,7 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
                 Origin::DriftAndIntroduced => "Drifted groups this pull request changes further",
                 Origin::Drift => "Existing drift (the target branch would make these changes too)",
             };
-            let _ = writeln!(section, "\n#### {title} ({})\n", indices.len());
+            let _ = writeln!(section, "\n{hashes}# {title} ({})\n", indices.len());
         } else {
             section.push('\n');
         }
@@ -167,18 +177,202 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     let mut out = head;
     out.push_str(&body);
     if truncated {
-        let hidden = plan.actions.len() - shown;
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "> [!NOTE]\n> **Truncated:** {} not shown to stay under GitHub's comment size limit. \
-             The counts above are complete. For the full plan run `tallyfy-groups plan --format text` \
-             (or `--format json`), or see the plan artifact of this pipeline run.",
-            plural(hidden, "more change is", "more changes are")
-        );
+        out.push_str(&truncation_note(plan.actions.len() - shown));
     }
     out.push_str(&tail);
     out
+}
+
+/// The note that says how many changes a capped rendering leaves out.
+fn truncation_note(hidden: usize) -> String {
+    format!(
+        "> [!NOTE]\n> **Truncated:** {} not shown to stay under GitHub's comment size limit. \
+         The counts above are complete. For the full plan run `tallyfy-groups plan --format text` \
+         (or `--format json`), or see the plan artifact of this pipeline run.\n",
+        plural(hidden, "more change is", "more changes are")
+    )
+}
+
+/// Renders the plans of several targets (a workspace run) as one comment, capped at
+/// [`MAX_CHARS`].
+pub fn render_targets(targets: &[TargetView<'_>]) -> String {
+    render_targets_capped(targets, MAX_CHARS)
+}
+
+/// Renders the plans of several targets with an explicit size cap (in characters): the marker,
+/// a heading, a table across targets (never cut), the warning and caution banners naming the
+/// targets, then one `<details>` per target (open when it has changes or a problem) holding
+/// its plan as [`render_plan`] shows it (headings one level lower) or its error. What is left
+/// of the cap after the table is shared fairly: each target gets at least an equal share, and
+/// a share a target does not need goes to the others; a plan cut to its share ends with the
+/// truncation note.
+pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "{MARKER}");
+    let statuses: Vec<TargetStatus> = targets.iter().map(TargetStatus::of).collect();
+    let count = |wanted: &[TargetStatus]| statuses.iter().filter(|s| wanted.contains(s)).count();
+    let mut parts = vec![plural(targets.len(), "target", "targets")];
+    for (n, words) in [
+        (count(&[TargetStatus::Changes]), "with changes"),
+        (count(&[TargetStatus::NoChanges]), "without changes"),
+        (count(&[TargetStatus::Refused, TargetStatus::RefusedByGuard]), "refused"),
+        (count(&[TargetStatus::Failed]), "failed"),
+        (count(&[TargetStatus::Interrupted]), "interrupted"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {words}"));
+        }
+    }
+    let _ = writeln!(head, "### Tallyfy groups plan: {}", parts.join(", "));
+    let _ = writeln!(head);
+    let _ = writeln!(head, "| target | organization | create | update | delete | memberships added | memberships removed | status |");
+    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---|");
+    let mut warnings = Vec::new();
+    let mut cautions = Vec::new();
+    for (t, status) in targets.iter().zip(&statuses) {
+        let name = format!("**{}**", escape(t.name));
+        let words = status.words().map(|w| if status.is_problem() { format!("**{w}**") } else { w.to_string() });
+        match t.plan {
+            Ok(plan) => {
+                let s = &plan.summary;
+                let (gain, lose) = access_counts(plan);
+                let words = words.unwrap_or_else(|| "changes".to_string());
+                let _ = writeln!(
+                    head,
+                    "| {name} | {} | {} | {} | {} | {gain} | {lose} | {words} |",
+                    organization(plan),
+                    s.create,
+                    s.update,
+                    s.delete
+                );
+                let mut loses = Vec::new();
+                if s.delete > 0 {
+                    loses.push(format!("deletes {}", plural(s.delete, "group", "groups")));
+                }
+                if lose > 0 {
+                    loses.push(format!("removes {}", plural(lose, "membership", "memberships")));
+                }
+                if !loses.is_empty() {
+                    warnings.push(format!("{name} {}: people lose access.", loses.join(" and ")));
+                }
+                if plan.guard.is_tripped() {
+                    cautions.push(match &plan.guard.allowed {
+                        Some(reason) => {
+                            format!("{name}: **removal guard tripped**, overridden with `--allow-removals`: {}", escape(reason))
+                        }
+                        None => format!(
+                            "{name}: **removal guard tripped**: apply will refuse unless run with `--allow-removals {}=\"reason\"`.",
+                            code(t.name)
+                        ),
+                    });
+                }
+            }
+            Err(_) => {
+                let words = words.unwrap_or_else(|| "**failed**".to_string());
+                let _ = writeln!(head, "| {name} | — | — | — | — | — | — | {words} |");
+            }
+        }
+        match (t.plan, status.words()) {
+            (Err(_), words) => {
+                cautions.push(format!("{name} has no plan ({}): what it would change is not shown.", words.unwrap_or("failed")))
+            }
+            (Ok(_), Some(words)) if matches!(status, TargetStatus::Failed | TargetStatus::Interrupted) => {
+                cautions.push(format!("{name}: **{words}** (see its plan below)."));
+            }
+            _ => {}
+        }
+    }
+    for (kind, lines) in [("WARNING", &warnings), ("CAUTION", &cautions)] {
+        if !lines.is_empty() {
+            let _ = writeln!(head);
+            let _ = writeln!(head, "> [!{kind}]");
+            for line in lines {
+                let _ = writeln!(head, "> - {line}");
+            }
+        }
+    }
+
+    // Each target's section: its `<details>` around the whole body; a body larger than its
+    // share is rendered again within it.
+    let opens: Vec<String> = targets
+        .iter()
+        .zip(&statuses)
+        .map(|(t, status)| {
+            let what = match t.plan {
+                Ok(plan) => format!(" · {}: {}", html(&super::target_name(plan)), html(&super::target_outcome(t))),
+                Err(_) => format!(": {}", html(&super::target_outcome(t))),
+            };
+            let open = if *status == TargetStatus::NoChanges { "" } else { " open" };
+            format!("\n<details{open}><summary><b>{}</b>{what}</summary>\n\n", html(&v(t.name)))
+        })
+        .collect();
+    const CLOSE: &str = "\n</details>\n";
+    let full: Vec<String> = targets.iter().map(|t| section_body(t, usize::MAX)).collect();
+    let frame: usize = opens.iter().map(|o| o.len() + CLOSE.len()).sum();
+    let shares = fair_shares(&full.iter().map(String::len).collect::<Vec<_>>(), cap.saturating_sub(head.len() + frame));
+    let mut out = head;
+    for ((t, open), (full, share)) in targets.iter().zip(&opens).zip(full.into_iter().zip(shares)) {
+        out.push_str(open);
+        if full.len() <= share {
+            out.push_str(&full);
+        } else {
+            out.push_str(&section_body(t, share));
+        }
+        out.push_str(CLOSE);
+    }
+    out
+}
+
+/// What a target's `<details>` holds, at most `cap` long (or empty when not even the
+/// truncation note fits): its plan, or its error.
+fn section_body(t: &TargetView<'_>, cap: usize) -> String {
+    let text = match t.plan {
+        Ok(plan) => {
+            let text = body(plan, cap, 4);
+            if text.len() <= cap { text } else { truncation_note(plan.actions.len()) }
+        }
+        Err(message) => {
+            let lines: Vec<String> = message.lines().map(|l| v(l).into_owned()).collect();
+            let fence = fence_for(&lines.join("\n"));
+            let mut text = format!("{fence}\n");
+            let end = |more: usize| {
+                if more > 0 { format!("… {}\n{fence}\n", plural(more, "more line", "more lines")) } else { format!("{fence}\n") }
+            };
+            for (i, line) in lines.iter().enumerate() {
+                if text.len() + line.len() + 1 + end(lines.len() - i).len() > cap {
+                    text.push_str(&end(lines.len() - i));
+                    return if text.len() <= cap { text } else { String::new() };
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+            text.push_str(&end(0));
+            text
+        }
+    };
+    if text.len() <= cap { text } else { String::new() }
+}
+
+/// Shares of `budget` for parts of the given sizes: each gets what it needs up to an equal
+/// share of what is left, so a small part never loses room to a large one and room a part
+/// does not need goes to the others.
+fn fair_shares(sizes: &[usize], budget: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let mut shares = vec![0; sizes.len()];
+    let mut left = budget;
+    for (k, i) in order.into_iter().enumerate() {
+        let equal = left / (sizes.len() - k);
+        shares[i] = sizes[i].min(equal);
+        left -= shares[i];
+    }
+    shares
+}
+
+/// The organization cell of the targets table.
+fn organization(plan: &Plan) -> String {
+    if plan.target.api_url.starts_with("sandbox:") { "the sandbox".to_string() } else { format!("`{}`", code(&v(&plan.target.org.0))) }
 }
 
 /// (memberships added, memberships removed) across the plan.
@@ -291,4 +485,19 @@ fn escape(s: &str) -> String {
 /// Text inside an inline code span (backticks replaced).
 fn code(s: &str) -> String {
     s.replace('`', "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_shares;
+
+    #[test]
+    fn fair_shares_give_small_parts_what_they_need_and_the_rest_to_large_ones() {
+        assert_eq!(fair_shares(&[10, 1000, 50], 300), vec![10, 240, 50]);
+        assert_eq!(fair_shares(&[1000, 1000, 1000], 300), vec![100, 100, 100]);
+        assert_eq!(fair_shares(&[1000, 10, 2000], 300), vec![145, 10, 145]);
+        assert_eq!(fair_shares(&[10, 20], 300), vec![10, 20]);
+        assert_eq!(fair_shares(&[10, 20], 0), vec![0, 0]);
+        assert_eq!(fair_shares(&[], 300), Vec::<usize>::new());
+    }
 }

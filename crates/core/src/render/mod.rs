@@ -86,3 +86,81 @@ pub fn sources_name(plan: &Plan) -> String {
 fn file_name(path: &str) -> String {
     std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.to_string())
 }
+
+/// One target of a workspace run, as the renderings show it.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetView<'a> {
+    pub name: &'a str,
+    /// The target's plan, or why there is none (the error message, already in words).
+    pub plan: Result<&'a Plan, &'a str>,
+    /// The target's own exit code (0 no changes/success, 2 changes with --detailed-exitcode,
+    /// 1 error, 3 refused), decided by the caller.
+    pub exit_code: i32,
+}
+
+/// What became of one target, as the multi-target renderings say it: decided by its exit code
+/// first (130 interrupted, 3 refused, 1 failed), then by its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetStatus {
+    /// A plan with changes.
+    Changes,
+    /// A plan without changes.
+    NoChanges,
+    /// Refused by its removal guard.
+    RefusedByGuard,
+    /// Refused for another reason (a stale saved plan).
+    Refused,
+    /// No plan, or an error.
+    Failed,
+    Interrupted,
+}
+
+impl TargetStatus {
+    pub(crate) fn of(t: &TargetView<'_>) -> Self {
+        match (t.exit_code, t.plan) {
+            (130, _) => TargetStatus::Interrupted,
+            (3, Ok(plan)) if plan.guard.refuses() => TargetStatus::RefusedByGuard,
+            (3, _) => TargetStatus::Refused,
+            (_, Err(_)) => TargetStatus::Failed,
+            (0 | 2, Ok(plan)) if plan.is_empty() => TargetStatus::NoChanges,
+            (0 | 2, Ok(_)) => TargetStatus::Changes,
+            (_, Ok(_)) => TargetStatus::Failed,
+        }
+    }
+
+    /// "no changes", "failed", "refused: removal guard"…; `None` for a plan with changes
+    /// (its counts say it).
+    pub(crate) fn words(self) -> Option<&'static str> {
+        match self {
+            TargetStatus::Changes => None,
+            TargetStatus::NoChanges => Some("no changes"),
+            TargetStatus::RefusedByGuard => Some("refused: removal guard"),
+            TargetStatus::Refused => Some("refused"),
+            TargetStatus::Failed => Some("failed"),
+            TargetStatus::Interrupted => Some("interrupted"),
+        }
+    }
+
+    /// Whether the status is a problem (the target did not plan, or will not apply).
+    pub(crate) fn is_problem(self) -> bool {
+        !matches!(self, TargetStatus::Changes | TargetStatus::NoChanges)
+    }
+}
+
+/// "2 to create, 1 to update, 0 to delete".
+pub(crate) fn action_counts(plan: &Plan) -> String {
+    let s = &plan.summary;
+    format!("{} to create, {} to update, {} to delete", s.create, s.update, s.delete)
+}
+
+/// A target's line in the summaries: "2 to create, 1 to update, 0 to delete", "no changes",
+/// "failed", "refused: removal guard (0 to create, 0 to update, 7 to delete)".
+pub(crate) fn target_outcome(t: &TargetView<'_>) -> String {
+    let status = TargetStatus::of(t);
+    match (status.words(), t.plan) {
+        (None, Ok(plan)) => action_counts(plan),
+        (Some(words), Ok(plan)) if !plan.is_empty() => format!("{words} ({})", action_counts(plan)),
+        (Some(words), _) => words.to_string(),
+        (None, Err(_)) => "failed".to_string(),
+    }
+}

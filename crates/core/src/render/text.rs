@@ -1,4 +1,5 @@
-//! Terraform-like terminal rendering of a plan and of an apply report. Pure; no I/O.
+//! Terraform-like terminal rendering of a plan (of one target, or of every target of a
+//! workspace) and of an apply report. Pure; no I/O.
 
 use std::fmt::Write;
 
@@ -139,6 +140,50 @@ pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
         }
         let _ = write!(line, " Apply will make {}.", plural(s.api_calls, "API call", "API calls"));
         let _ = writeln!(out, "{}", paint(p.bold, &line));
+    }
+    out
+}
+
+/// Renders the plans of several targets (a workspace run) for a terminal: a section per target
+/// in the order given, headed by its name and organization, holding exactly the one-target text
+/// ([`render_plan_with`]) or the target's error; then one summary line per target, so that a
+/// long output still ends with the overview. `verbose` lists every unmanaged group.
+pub fn render_targets(targets: &[super::TargetView<'_>], color: bool, verbose: bool) -> String {
+    let p = Palette::new(color);
+    let mut out = String::new();
+    for t in targets {
+        let header = match t.plan {
+            Ok(plan) => format!("── {} · {} ──", v(t.name), super::target_name(plan)),
+            Err(_) => format!("── {} ──", v(t.name)),
+        };
+        let _ = writeln!(
+            out,
+            "{}
+",
+            paint(p.bold, &header)
+        );
+        match t.plan {
+            Ok(plan) => out.push_str(&render_plan_with(plan, color, verbose)),
+            Err(message) => {
+                let mut lines = message.lines();
+                let _ = writeln!(out, "{}", paint(p.remove, &format!("failed: {}", v(lines.next().unwrap_or_default()))));
+                for line in lines {
+                    let _ = writeln!(out, "{}", paint(p.remove, &v(line)));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", paint(p.bold, "Targets:"));
+    for t in targets {
+        let status = super::TargetStatus::of(t);
+        let line = format!("{}: {}", v(t.name), super::target_outcome(t));
+        let style = match status {
+            super::TargetStatus::Failed | super::TargetStatus::Interrupted => p.remove,
+            super::TargetStatus::Refused | super::TargetStatus::RefusedByGuard => p.warn,
+            super::TargetStatus::Changes | super::TargetStatus::NoChanges => Style::new(),
+        };
+        let _ = writeln!(out, "  {}", paint(style, &line));
     }
     out
 }

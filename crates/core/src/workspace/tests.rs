@@ -142,6 +142,16 @@ fn not_a_mapping_no_targets_and_empty_targets() {
     assert_eq!(messages("targets:\n"), vec!["ws.yaml:1:1: `targets` is empty"]);
     assert_eq!(messages("\ntargets: {}\n"), vec!["ws.yaml:2:1: `targets` is empty"]);
     assert_eq!(messages("targets:\n  - staging\n"), vec!["ws.yaml:2:3: `targets` must be a mapping, found a list"]);
+    assert_eq!(
+        errors("targets:\n  staging: 3f1c\n"),
+        vec![
+            "ws.yaml:2:12: `staging` must be a mapping, found a scalar\n    hint: write it as a mapping with the keys `org_id`, `api_url`, `credentials_env`, `files`, `export_to`"
+        ]
+    );
+    assert_eq!(
+        messages("targets:\n  staging:\n"),
+        vec!["ws.yaml:2:3: target `staging` has no `files`", "ws.yaml:2:3: target `staging` has no `org_id`"]
+    );
 }
 
 #[test]
@@ -393,4 +403,72 @@ fn the_most_severe_exit_code_wins() {
     assert_eq!(most_severe([-1]), 1);
     assert_eq!(most_severe([7, 3]), 3);
     assert_eq!(most_severe(vec![2, 2]), 2);
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn soup() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "targets:",
+            "staging:",
+            "eu prod:",
+            "org_id: ",
+            "api_url: ",
+            "credentials_env: ",
+            "files: ",
+            "export_to: ",
+            "\n",
+            "\n  ",
+            "\n    ",
+            "\n      - ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ": ",
+            "\"",
+            "'",
+            "#",
+            "&a ",
+            "*a",
+            "!t ",
+            "|",
+            "---",
+            "~",
+            "abc",
+            "a/b",
+            "..",
+            "TALLYFY_X",
+            "groups/",
+            "https://x",
+            "\t",
+            "\u{feff}",
+            "é",
+            "? ",
+            "\r\n",
+        ]);
+        prop::collection::vec(token, 0..48).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        /// Any text gives a workspace or located problems, never a panic.
+        #[test]
+        fn any_text_gives_a_workspace_or_located_problems(text in soup()) {
+            match std::panic::catch_unwind(|| parse("ws.yaml", &text, Path::new("."))) {
+                Err(_) => prop_assert!(false, "parse panicked on {text:?}"),
+                Ok(Ok(w)) => prop_assert!(!w.targets.is_empty()),
+                Ok(Err(d)) => {
+                    prop_assert!(!d.0.is_empty());
+                    for d in &d.0 {
+                        prop_assert!(d.at.is_some(), "no location: {d}");
+                    }
+                }
+            }
+        }
+    }
 }
