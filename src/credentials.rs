@@ -190,7 +190,11 @@ pub fn for_target(prefix: &str, api_url: &str, token_url: Option<&str>, var: imp
         (Some(token), None, None) => Ok(Choice::Token(Given::Value(Secret::new(token)))),
         (Some(_), id, secret) => Err(format!(
             "both a personal access token ({token_var}) and client credentials ({}) are set; set only one kind",
-            [id.as_ref().map(|_| id_var.as_str()), secret.as_ref().map(|_| secret_var.as_str())].into_iter().flatten().collect::<Vec<_>>().join(", ")
+            [id.as_ref().map(|_| id_var.as_str()), secret.as_ref().map(|_| secret_var.as_str())]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         (None, Some(id), Some(secret)) => {
             let token_url = match get(&url_var).or_else(|| token_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty())) {
@@ -335,7 +339,9 @@ mod tests {
 
     #[test]
     fn a_targets_credentials_come_from_its_prefix() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
         let token = for_target("TALLYFY_STAGING", API, None, env(&[("TALLYFY_STAGING_ACCESS_TOKEN", " t1 ")]));
         assert_eq!(token, Ok(Choice::Token(Given::Value(Secret::new("t1")))));
         let client = for_target(
@@ -344,7 +350,10 @@ mod tests {
             Some("https://ignored/token"),
             env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs"), ("P_TOKEN_URL", "https://id/token")]),
         );
-        assert_eq!(client, Ok(Choice::Client { id: "app".into(), secret: Given::Value(Secret::new("cs")), token_url: "https://id/token".into() }));
+        assert_eq!(
+            client,
+            Ok(Choice::Client { id: "app".into(), secret: Given::Value(Secret::new("cs")), token_url: "https://id/token".into() })
+        );
         let derived = for_target("P", API, None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
         assert!(matches!(derived, Ok(Choice::Client { token_url, .. }) if token_url == "https://go.tallyfy.com/oauth/token"));
         let flag = for_target("P", "https://x.example", Some("https://id/t"), env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));

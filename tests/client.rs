@@ -356,10 +356,7 @@ async fn clients_for_two_organizations_can_share_one_rate_limiter() {
             .await;
     }
     let shared = std::sync::Arc::new(tallyfy_groups::tallyfy::RateLimiter::per_minute(600));
-    let config = |org: &str| ClientConfig {
-        limiter: Some(shared.clone()),
-        ..ClientConfig::new(server.uri(), org, Secret::new("tok-123"))
-    };
+    let config = |org: &str| ClientConfig { limiter: Some(shared.clone()), ..ClientConfig::new(server.uri(), org, Secret::new("tok-123")) };
     let (one, two) = (Client::new(config("org1")).expect("client"), Client::new(config("org2")).expect("client"));
     one.list_groups().await.expect("org1 listed");
     two.list_groups().await.expect("org2 listed");

@@ -64,7 +64,8 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
     let dir = repo();
     let d = dir.path();
     let plan = sb(d, &["plan", "--detailed-exitcode"]).expect_code(2);
-    let (staging, production) = (plan.stdout.find("staging").expect("staging shown"), plan.stdout.find("production").expect("production shown"));
+    let (staging, production) =
+        (plan.stdout.find("staging").expect("staging shown"), plan.stdout.find("production").expect("production shown"));
     assert!(staging < production, "targets in the workspace's order:\n{}", plan.stdout);
     assert!(plan.stdout.contains("Staging Testers") && plan.stdout.contains("Finance Approvers"), "{}", plan.stdout);
     // Each organization gets only its own groups.
@@ -73,7 +74,11 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
     assert!(plan.stderr.contains("Exit 2 from target staging, production (changes)"), "{}", plan.stderr);
 
     let applied = sb(d, &["apply", "--auto-approve"]).expect_code(0);
-    assert!(applied.stdout.contains("── staging: apply report ──") && applied.stdout.contains("── production: apply report ──"), "{}", applied.stdout);
+    assert!(
+        applied.stdout.contains("── staging: apply report ──") && applied.stdout.contains("── production: apply report ──"),
+        "{}",
+        applied.stdout
+    );
     sb(d, &["plan", "--detailed-exitcode"]).expect_code(0);
 
     // Promotion: a change to the shared folder plans against, and reaches, every target.
@@ -117,8 +122,10 @@ fn one_failing_target_leaves_the_other_applied_and_is_named() {
     let dir = repo();
     let d = dir.path();
     let url = format!("    api_url: {}\n", served.url);
-    let text = WORKSPACE.replace("    files: [groups/common/, groups/staging/]\n", &format!("{url}    files: [groups/common/, groups/staging/]\n"));
-    let text = text.replace("    files: [groups/common/, groups/production/]\n", &format!("{url}    files: [groups/common/, groups/production/]\n"));
+    let text = WORKSPACE
+        .replace("    files: [groups/common/, groups/staging/]\n", &format!("{url}    files: [groups/common/, groups/staging/]\n"));
+    let text = text
+        .replace("    files: [groups/common/, groups/production/]\n", &format!("{url}    files: [groups/common/, groups/production/]\n"));
     write(d, "tallyfy-groups.yaml", &text);
     let run = |args: &[&str], production_token: &str| {
         Cli::new(d)
@@ -132,12 +139,27 @@ fn one_failing_target_leaves_the_other_applied_and_is_named() {
     assert!(applied.stderr.contains("Exit 1 from target production (failed) (staging exit 0)."), "{}", applied.stderr);
     assert!(applied.stdout.contains("── staging: apply report ──"), "staging was applied:\n{}", applied.stdout);
     // Staging converged; production was never written.
-    let staging = Cli::new(d).args(&["plan", "-f", "groups/common/", "-f", "groups/staging/", "--api-url", &served.url, "--org", "org-staging", "--detailed-exitcode"]);
+    let staging = Cli::new(d).args(&[
+        "plan",
+        "-f",
+        "groups/common/",
+        "-f",
+        "groups/staging/",
+        "--api-url",
+        &served.url,
+        "--org",
+        "org-staging",
+        "--detailed-exitcode",
+    ]);
     staging.env("TALLYFY_ACCESS_TOKEN", "sandbox-token").run().expect_code(0);
     run(&["plan", "--detailed-exitcode", "--target", "production"], "sandbox-token").expect_code(2);
     // With its credentials back, the rerun applies production and changes nothing in staging.
     let rerun = run(&["apply", "--auto-approve"], "sandbox-token").expect_code(0);
-    assert!(rerun.stdout.contains("── production: apply report ──") && !rerun.stdout.contains("── staging: apply report ──"), "{}", rerun.stdout);
+    assert!(
+        rerun.stdout.contains("── production: apply report ──") && !rerun.stdout.contains("── staging: apply report ──"),
+        "{}",
+        rerun.stdout
+    );
     run(&["plan", "--detailed-exitcode"], "sandbox-token").expect_code(0);
 }
 
@@ -156,7 +178,17 @@ fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
     let state = d.join(".sandbox/state.json");
     let edit = write(d, "edit.yaml", "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com]\n");
     Cli::new(d)
-        .args(&["apply", "-f", &edit, "--org", "org-production", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default(), "--auto-approve"])
+        .args(&[
+            "apply",
+            "-f",
+            &edit,
+            "--org",
+            "org-production",
+            "--sandbox",
+            "--sandbox-state",
+            state.to_str().unwrap_or_default(),
+            "--auto-approve",
+        ])
         .run()
         .expect_code(0);
 
@@ -168,7 +200,11 @@ fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
 
     // By default the stale target refuses itself only; the saved plan goes back to the sandbox.
     let some = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
-    assert!(some.stderr.contains("error: target production: ") && some.stderr.contains("Exit 3 from target production (refused)"), "{}", some.stderr);
+    assert!(
+        some.stderr.contains("error: target production: ") && some.stderr.contains("Exit 3 from target production (refused)"),
+        "{}",
+        some.stderr
+    );
     assert!(some.stdout.contains("── staging: apply report ──"), "{}", some.stdout);
     sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(0);
     // Applying the same plan again: staging is done, production still refuses.
@@ -190,9 +226,19 @@ fn the_removal_guard_is_per_target_and_overridden_per_target() {
     let many = ["alice.nguyen", "marco.rossi", "priya.shah", "dana.okafor", "li.wei", "sam.taylor", "fatima.haddad", "tom.becker"]
         .map(|u| format!("{u}@example.com"))
         .join(", ");
-    write(d, "groups/production/production.yaml", &format!("groups:\n  - name: Finance Approvers\n    description: x\n    members: [{many}]\n  - name: Audit\n    description: x\n    members: [{many}]\n"));
+    write(
+        d,
+        "groups/production/production.yaml",
+        &format!(
+            "groups:\n  - name: Finance Approvers\n    description: x\n    members: [{many}]\n  - name: Audit\n    description: x\n    members: [{many}]\n"
+        ),
+    );
     sb(d, &["apply", "--auto-approve"]).expect_code(0);
-    write(d, "groups/production/production.yaml", "groups:\n  - name: Finance Approvers\n    description: x\n    members: [li.wei@example.com]\n  - name: Audit\n    description: x\n    members: [li.wei@example.com]\n");
+    write(
+        d,
+        "groups/production/production.yaml",
+        "groups:\n  - name: Finance Approvers\n    description: x\n    members: [li.wei@example.com]\n  - name: Audit\n    description: x\n    members: [li.wei@example.com]\n",
+    );
     let refused = sb(d, &["plan"]).expect_code(3);
     assert!(refused.stderr.contains("error: target production: the removal guard tripped"), "{}", refused.stderr);
     // A reason for another target does not count; one for production does.
@@ -207,8 +253,8 @@ fn markdown_has_a_summary_table_and_a_section_per_target() {
     let d = dir.path();
     let md = sb(d, &["plan", "--format", "markdown"]).expect_code(0);
     assert!(md.stdout.starts_with("<!-- tallyfy-groups plan -->\n"), "{}", md.stdout);
-    assert_eq!(md.stdout.matches("<details").count(), 2, "{}", md.stdout);
-    assert!(md.stdout.contains("| staging |") && md.stdout.contains("| production |"), "{}", md.stdout);
+    assert_eq!(md.stdout.matches("<summary><b>").count(), 2, "a section per target:\n{}", md.stdout);
+    assert!(md.stdout.contains("| **staging** | sandbox `org-staging` |") && md.stdout.contains("| **production** |"), "{}", md.stdout);
 }
 
 #[test]
@@ -217,7 +263,11 @@ fn validate_checks_the_workspace_file_with_locations() {
     let d = dir.path();
     let ok = Cli::new(d).args(&["validate"]).run().expect_code(0);
     assert!(ok.stdout.contains("staging: valid") && ok.stdout.contains("production: valid"), "{}", ok.stdout);
-    write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n  production:\n    org_idd: b\n    files: [groups/common/]\n");
+    write(
+        d,
+        "tallyfy-groups.yaml",
+        "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n  production:\n    org_idd: b\n    files: [groups/common/]\n",
+    );
     let bad = Cli::new(d).args(&["validate"]).run().expect_code(1);
     assert!(bad.stderr.contains("tallyfy-groups.yaml:6:5"), "unknown key located:\n{}", bad.stderr);
     assert!(bad.stderr.contains("org_id"), "{}", bad.stderr);
@@ -238,5 +288,9 @@ fn export_writes_the_targets_export_to() {
     assert!(exported.contains("- name: Staging Testers"), "{exported}");
     // A target without export_to exports to stdout; each target exports its own organization.
     let production = sb(d, &["export", "--target", "production"]).expect_code(0);
-    assert!(production.stdout.contains("- name: Support Escalation") && !production.stdout.contains("Staging Testers"), "{}", production.stdout);
+    assert!(
+        production.stdout.contains("- name: Support Escalation") && !production.stdout.contains("Staging Testers"),
+        "{}",
+        production.stdout
+    );
 }

@@ -431,7 +431,13 @@ fn plan_verdict(plan: &Plan, detailed_exitcode: bool) -> Result<ExitStatus, Erro
 }
 
 /// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
-fn plan_with_baseline(desired: &DesiredState, baseline: Baseline, live: &LiveState, options: &DiffOptions, target: Target) -> Result<Plan, Error> {
+fn plan_with_baseline(
+    desired: &DesiredState,
+    baseline: Baseline,
+    live: &LiveState,
+    options: &DiffOptions,
+    target: Target,
+) -> Result<Plan, Error> {
     let mut plan = make_plan(desired, live, options, target.clone())?;
     // The baseline only labels changes: one that does not validate or resolve (the target
     // branch may name someone who has left, and this change may be the one removing them)

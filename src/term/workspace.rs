@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{
-    Connection, Error, ExitStatus, Output, Signals, check_guard, checked_saved_plan, client_config, diff_options,
-    load, load_while_fetching, open, plan_verdict, plan_with_baseline, print,
+    Connection, Error, ExitStatus, Output, Signals, check_guard, checked_saved_plan, client_config, diff_options, load,
+    load_while_fetching, open, plan_verdict, plan_with_baseline, print,
 };
 use crate::annotate::{self, Problem, Verdict};
 use crate::apply::{self, ApplyOptions, ApplyReport};
@@ -126,7 +126,6 @@ pub fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> 
     Ok(Selected { workspace, dir, targets })
 }
 
-
 /// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
 /// only when it names a target of the workspace; otherwise the whole text is the reason).
 #[derive(Debug, Default)]
@@ -147,7 +146,8 @@ impl Allowances {
                 }
                 None if allow.all.is_some() => {
                     return Err(Error::Config(
-                        "--allow-removals is given twice without a target; give one reason for all targets, or TARGET=REASON per target".into(),
+                        "--allow-removals is given twice without a target; give one reason for all targets, or TARGET=REASON per target"
+                            .into(),
                     ));
                 }
                 None => allow.all = Some(text.clone()),
@@ -216,13 +216,14 @@ async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection
         )));
     }
     let (base_url, credentials, label, key) = match &shared.sandbox {
-        Some(site) => (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string()),
+        Some(site) => {
+            (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string())
+        }
         None => {
             let api_url = spec.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_string());
-            let choice = credentials::for_target(&spec.credentials_env, &api_url, args.token_url.as_deref(), |name| {
-                std::env::var(name).ok()
-            })
-            .map_err(Error::Config)?;
+            let choice =
+                credentials::for_target(&spec.credentials_env, &api_url, args.token_url.as_deref(), |name| std::env::var(name).ok())
+                    .map_err(Error::Config)?;
             // Tallyfy counts requests per user: the same token, or the same client, is one user.
             let key = match &choice {
                 Choice::Token(Given::Value(token)) => format!("token {}", token.expose()),
@@ -288,11 +289,7 @@ enum Stand {
 
 /// The files of a target on the baseline branch: its files at the same paths in `root`.
 fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
-    spec.files
-        .iter()
-        .map(|f| root.join(f.path.strip_prefix(dir).unwrap_or(Path::new(&f.written))))
-        .filter(|p| p.exists())
-        .collect()
+    spec.files.iter().map(|f| root.join(f.path.strip_prefix(dir).unwrap_or(Path::new(&f.written)))).filter(|p| p.exists()).collect()
 }
 
 /// Reads and plans every target.
@@ -369,13 +366,8 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
             ExitStatus::Interrupted => "interrupted",
             _ => "failed",
         };
-        let others: Vec<String> = sel
-            .targets
-            .iter()
-            .zip(&codes)
-            .filter(|(_, c)| **c != worst)
-            .map(|(t, c)| format!("{} exit {c}", t.name))
-            .collect();
+        let others: Vec<String> =
+            sel.targets.iter().zip(&codes).filter(|(_, c)| **c != worst).map(|(t, c)| format!("{} exit {c}", t.name)).collect();
         let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
         eprintln!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
     }
@@ -396,7 +388,8 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
         }
     };
     let sandbox = start_sandbox(&args.connect, &sel.targets).await?;
-    let shared = Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let shared =
+        Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
     let mut stands = plan_all(&sel, &shared, &options, baseline.as_deref()).await;
     let mut results = Vec::new();
     for (spec, stand) in sel.targets.iter().zip(&mut stands) {
@@ -483,7 +476,8 @@ pub async fn apply(
     // Input is checked before any connection: every target's files must load.
     let sel = if saved_plan.is_some() { only_saved(sel, saved_plan.as_ref()) } else { sel };
     let sandbox = start_sandbox(&connect_args, &sel.targets).await?;
-    let shared = Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let shared =
+        Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
     let mut stands = match &saved_plan {
         None => {
             let options = diff_options(&args.target)?;
@@ -520,16 +514,16 @@ pub async fn apply(
         eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
         return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
     }
-    let ready: Vec<usize> = (0..sel.targets.len())
-        .filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty()))
-        .collect();
+    let ready: Vec<usize> =
+        (0..sel.targets.len()).filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty())).collect();
     if !ready.is_empty() && !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
                 "refusing to apply without confirmation: stdin is not a terminal.\n    hint: review the plans above and pass --auto-approve".into(),
             ));
         }
-        let names: Vec<String> = ready.iter().map(|&i| format!("{} (organization {})", sel.targets[i].name, sel.targets[i].org_id)).collect();
+        let names: Vec<String> =
+            ready.iter().map(|&i| format!("{} (organization {})", sel.targets[i].name, sel.targets[i].org_id)).collect();
         eprint!("\nApply these changes to {}? Only 'y' or 'yes' continues [y/N]: ", names.join(", "));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -767,11 +761,14 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
                 groups += state.groups.len() - gone;
                 absent += gone;
                 let delete = if gone > 0 { format!(", {gone} to delete (absent)") } else { String::new() };
-                lines.push((true, format!(
-                    "{}: valid: {}{delete}.",
-                    spec.name,
-                    render::plural(state.groups.len() - gone, "group to keep", "groups to keep")
-                )));
+                lines.push((
+                    true,
+                    format!(
+                        "{}: valid: {}{delete}.",
+                        spec.name,
+                        render::plural(state.groups.len() - gone, "group to keep", "groups to keep")
+                    ),
+                ));
             }
             Err(e) => {
                 invalid.push(spec.name.clone());

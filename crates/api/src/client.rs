@@ -187,9 +187,9 @@ impl Client {
                 org: config.org,
                 auth,
                 retry: config.retry,
-                limiter: config.limiter.unwrap_or_else(|| {
-                    Arc::new(RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps))
-                }),
+                limiter: config
+                    .limiter
+                    .unwrap_or_else(|| Arc::new(RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps))),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
                 page_progress: std::sync::Mutex::new(None),
                 unanswered: AtomicU32::new(0),

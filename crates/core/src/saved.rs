@@ -225,10 +225,8 @@ pub fn write(path: &Path, plan: &Plan) -> std::io::Result<()> {
 
 /// The saved-plan file's text for the plans of a workspace's targets, sealed with one checksum.
 pub fn workspace_to_text<'a>(plans: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> String {
-    let targets = plans
-        .into_iter()
-        .map(|(name, plan)| (name.to_string(), SavedPlan { checksum: String::new(), ..SavedPlan::of(plan) }))
-        .collect();
+    let targets =
+        plans.into_iter().map(|(name, plan)| (name.to_string(), SavedPlan { checksum: String::new(), ..SavedPlan::of(plan) })).collect();
     let doc = SavedWorkspacePlan {
         saved_workspace_plan_version: SAVED_WORKSPACE_PLAN_VERSION,
         written_by: concat!("tallyfy-groups ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -268,8 +266,7 @@ pub fn read_any(path: &Path) -> Result<AnySaved, ReadError> {
 
 /// Parses and verifies a saved plan of either kind.
 pub fn parse_any(name: &str, text: &str) -> Result<AnySaved, ReadError> {
-    let is_workspace = serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|v| v.get("saved_workspace_plan_version").is_some());
+    let is_workspace = serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.get("saved_workspace_plan_version").is_some());
     if !is_workspace {
         return parse(name, text).map(|p| AnySaved::One(Box::new(p)));
     }
@@ -689,7 +686,9 @@ mod tests {
         let dropped = serde_json::to_string_pretty(&fewer).expect("json");
         assert!(matches!(parse_any("w.json", &dropped), Err(ReadError::Tampered(_))));
         // A single organization's plan reads as one.
-        assert!(matches!(parse_any("p.json", &to_text(&one)), Ok(AnySaved::One(p)) if *p == parse("p.json", &to_text(&one)).expect("intact")));
+        assert!(
+            matches!(parse_any("p.json", &to_text(&one)), Ok(AnySaved::One(p)) if *p == parse("p.json", &to_text(&one)).expect("intact"))
+        );
     }
 
     #[test]

@@ -372,7 +372,8 @@ fn fair_shares(sizes: &[usize], budget: usize) -> Vec<usize> {
 
 /// The organization cell of the targets table.
 fn organization(plan: &Plan) -> String {
-    if plan.target.api_url.starts_with("sandbox:") { "the sandbox".to_string() } else { format!("`{}`", code(&v(&plan.target.org.0))) }
+    let org = format!("`{}`", code(&v(&plan.target.org.0)));
+    if plan.target.api_url.starts_with("sandbox:") { format!("sandbox {org}") } else { org }
 }
 
 /// (memberships added, memberships removed) across the plan.

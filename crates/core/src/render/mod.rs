@@ -67,7 +67,8 @@ pub fn unchanged_counts(c: &MembershipChange) -> Option<String> {
 /// What the plan compared with: "Tallyfy organization ORG", or "the sandbox".
 pub fn target_name(plan: &Plan) -> String {
     if plan.target.api_url.starts_with("sandbox:") {
-        "the sandbox".to_string()
+        // One sandbox can serve several organizations (a workspace's targets).
+        if plan.target.org.0 == "sandbox" { "the sandbox".to_string() } else { format!("sandbox organization {}", plan.target.org) }
     } else {
         format!("Tallyfy organization {}", plan.target.org)
     }
