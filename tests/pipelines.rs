@@ -259,13 +259,37 @@ fn covers(pattern: &str, file: &str) -> bool {
     pattern == file || pattern == format!("{dir}/**") || pattern == format!("{dir}/*.yaml")
 }
 
+/// What a run without `-f` reads in a repository with the docs' workspace file: the file itself
+/// and every target's files.
+fn workspace_reads() -> Vec<String> {
+    let mut read = vec!["tallyfy-groups.yaml".to_string()];
+    for block in yaml_blocks().into_iter().filter(|b| b.names() == Some("tallyfy-groups.yaml")) {
+        for doc in parse(&block) {
+            for target in doc["targets"].as_object().into_iter().flat_map(|t| t.values()) {
+                read.extend(strings(&target["files"]));
+            }
+        }
+    }
+    read
+}
+
+/// Whether a script runs a command that reads groups files, without naming them with `-f`.
+fn reads_the_workspace(script: &str) -> bool {
+    ["tallyfy-groups plan", "tallyfy-groups apply", "tallyfy-groups validate"].iter().any(|c| script.contains(c))
+        && files_in_script(script).is_empty()
+}
+
 /// A workflow triggered by changes to some paths reads exactly those (beside its own file).
 #[test]
 fn recipes_read_what_they_trigger_on() {
     for (block, wf) in github_workflows() {
         let mut read = BTreeSet::new();
         for step in steps(&wf) {
-            read.extend(files_in_script(step["run"].as_str().unwrap_or_default()));
+            let script = step["run"].as_str().unwrap_or_default();
+            read.extend(files_in_script(script));
+            if reads_the_workspace(script) {
+                read.extend(workspace_reads());
+            }
             if uses_this_action(step) {
                 let files = step["with"]["files"].as_str().unwrap_or("groups.yaml");
                 read.extend(files.split_whitespace().map(str::to_string));

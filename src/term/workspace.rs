@@ -118,7 +118,7 @@ pub fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> 
         )));
     }
     for t in &workspace.targets {
-        if names.is_empty() || names.iter().any(|n| *n == t.name) {
+        if names.is_empty() || names.contains(&t.name) {
             targets.push(t.clone());
         }
     }
@@ -786,7 +786,7 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
     problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
     let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
     match (format, &verdict) {
-        (ValidateFormat::Json, _) => print(&annotate::json(&[sel.workspace.file.clone()], &verdict)),
+        (ValidateFormat::Json, _) => print(&annotate::json(std::slice::from_ref(&sel.workspace.file), &verdict)),
         (ValidateFormat::Github, Verdict::Invalid(problems)) => {
             let cwd = std::env::current_dir().unwrap_or_default();
             let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
