@@ -92,6 +92,7 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
         assert_eq!(changes[0]["members_added"][0]["email"], "priya.shah@example.com");
     }
     assert_eq!(v["exit_code"], 2);
+    assert_eq!(v["exit_codes"], serde_json::json!({"staging": 2, "production": 2}));
     sb(d, &["apply", "--auto-approve"]).expect_code(0);
     sb(d, &["plan", "--detailed-exitcode"]).expect_code(0);
 }

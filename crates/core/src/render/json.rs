@@ -138,6 +138,8 @@ pub fn render_plan(plan: &Plan) -> String {
 struct JsonTargets<'a> {
     format_version: u32,
     exit_code: i32,
+    /// Every target's own exit code, so a tool can tell which target refused or failed.
+    exit_codes: InOrder<'a, i32>,
     targets: InOrder<'a, JsonPlan<'a>>,
     failed: InOrder<'a, JsonFailed<'a>>,
 }
@@ -164,7 +166,8 @@ impl<T: Serialize> Serialize for InOrder<'_, T> {
 }
 
 /// Renders the plans of several targets (a workspace run) as pretty JSON (with a trailing
-/// newline): `format_version`, `exit_code` (the most severe across targets), `targets` (each
+/// newline): `format_version`, `exit_code` (the most severe across targets), `exit_codes` (each
+/// target's own), `targets` (each
 /// planned target's name → exactly the object [`render_plan`] gives for its plan) and `failed`
 /// (each target without a plan → its `exit_code` and `error`; present even when empty). Both
 /// maps keep the order of `targets`. Documented in docs/plan-format.md.
@@ -172,6 +175,7 @@ pub fn render_targets(targets: &[super::TargetView<'_>]) -> String {
     let doc = JsonTargets {
         format_version: crate::plan::FORMAT_VERSION,
         exit_code: crate::workspace::most_severe(targets.iter().map(|t| t.exit_code)),
+        exit_codes: InOrder(targets.iter().map(|t| (t.name, t.exit_code)).collect()),
         targets: InOrder(targets.iter().filter_map(|t| t.plan.ok().map(|plan| (t.name, view(plan)))).collect()),
         failed: InOrder(
             targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.exit_code, error }))).collect(),
