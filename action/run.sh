@@ -28,10 +28,24 @@ if [ -n "${INPUT_TALLYFY_CLIENT_SECRET:-}" ]; then export TALLYFY_CLIENT_SECRET=
 if [ -n "${INPUT_ORG:-}" ]; then export TALLYFY_ORG_ID="$INPUT_ORG"; fi
 if [ -n "${INPUT_NOTIFY:-}" ]; then export TALLYFY_GROUPS_NOTIFY_URL="$INPUT_NOTIFY"; fi
 
-read -r -a files <<< "$(printf '%s' "${INPUT_FILES:-groups.yaml}" | tr '\n' ' ')"
-[ "${#files[@]}" -gt 0 ] || files=(groups.yaml)
+# `files` given empty: the targets of the workspace file (tallyfy-groups.yaml here or in a parent
+# folder up to the repository root), or groups.yaml when there is none.
+has_workspace() {
+    local d="$PWD"
+    while :; do
+        [ -f "$d/tallyfy-groups.yaml" ] && return 0
+        if [ -e "$d/.git" ] || [ "$d" = / ]; then return 1; fi
+        d="$(dirname "$d")"
+    done
+}
+read -r -a files <<< "$(printf '%s' "${INPUT_FILES-groups.yaml}" | tr '\n' ' ')"
+workspace=false
+if [ "${#files[@]}" -eq 0 ]; then
+    if has_workspace; then workspace=true; else files=(groups.yaml); fi
+fi
 file_args=()
-for f in "${files[@]}"; do file_args+=(-f "$f"); done
+for f in ${files[@]+"${files[@]}"}; do file_args+=(-f "$f"); done
+if [ "$workspace" = true ]; then what_files="the workspace's targets"; else what_files="${files[*]}"; fi
 read -r -a extra <<< "${INPUT_ARGS:-}"
 allow=()
 if [ -n "${INPUT_ALLOW_REMOVALS:-}" ]; then allow=(--allow-removals "$INPUT_ALLOW_REMOVALS"); fi
@@ -85,6 +99,18 @@ make_baseline() {
         return 0
     fi
     mkdir -p "$dir"
+    if [ "$workspace" = true ]; then
+        # A checkout of the base branch: each target's files are read at the same paths there.
+        local prefix
+        prefix="$(git rev-parse --show-prefix)"
+        if git worktree add --quiet --detach "$dir/checkout" "$ref" > /dev/null 2>&1; then
+            mkdir -p "$dir/checkout/$prefix"
+            baseline_args=(--baseline "$dir/checkout/$prefix")
+        else
+            echo "::warning title=tallyfy-groups::cannot check out the base branch $GITHUB_BASE_REF; planning without a baseline"
+        fi
+        return 0
+    fi
     for f in "${files[@]}"; do
         rel="${f#./}"
         rel="${rel%/}"
@@ -108,7 +134,7 @@ make_baseline() {
         esac
     done
     if [ "${#baseline_args[@]}" -eq 0 ]; then
-        echo "The base branch $GITHUB_BASE_REF has none of ${files[*]} yet: every change is new in this pull request."
+        echo "The base branch $GITHUB_BASE_REF has none of $what_files yet: every change is new in this pull request."
         : > "$dir/empty.yaml"
         baseline_args=(--baseline "$dir/empty.yaml")
     fi
@@ -116,7 +142,7 @@ make_baseline() {
 
 # 1. validate: mistakes show on the pull request's diff.
 if [ "$command" != apply ] || [ -z "${INPUT_PLAN_FILE:-}" ]; then
-    tallyfy-groups validate "${file_args[@]}" --format github 2> "$out/validate.log"
+    tallyfy-groups validate ${file_args[@]+"${file_args[@]}"} --format github 2> "$out/validate.log"
     code=$?
     cat "$out/validate.log" >&2
     if [ "$code" != 0 ] || [ "$command" = validate ]; then
@@ -127,7 +153,7 @@ if [ "$command" != apply ] || [ -z "${INPUT_PLAN_FILE:-}" ]; then
             cat "$out/failure.md" >> "$GITHUB_STEP_SUMMARY"
             if [ "$command" = plan ]; then comment "$out/failure.md" || true; fi
         else
-            echo "tallyfy-groups validate: ${files[*]} valid." >> "$GITHUB_STEP_SUMMARY"
+            echo "tallyfy-groups validate: $what_files valid." >> "$GITHUB_STEP_SUMMARY"
         fi
         exit "$code"
     fi
@@ -137,9 +163,10 @@ if [ "$command" = plan ]; then
     plan_file="$out/plan.json"
     md="$out/plan.md"
     if on_pull_request && [ "${INPUT_BASELINE:-true}" = true ] && [ -n "${GITHUB_BASE_REF:-}" ]; then make_baseline; fi
-    tallyfy-groups plan "${file_args[@]}" ${baseline_args[@]+"${baseline_args[@]}"} ${allow[@]+"${allow[@]}"} \
+    tallyfy-groups plan ${file_args[@]+"${file_args[@]}"} ${baseline_args[@]+"${baseline_args[@]}"} ${allow[@]+"${allow[@]}"} \
         ${extra[@]+"${extra[@]}"} --format markdown --out "$plan_file" --detailed-exitcode > "$md" 2> "$out/plan.log"
     code=$?
+    if [ -d "$out/baseline/checkout" ]; then git worktree remove --force "$out/baseline/checkout" > /dev/null 2>&1 || true; fi
     cat "$md"
     cat "$out/plan.log" >&2
     body="$out/comment.md"
@@ -183,8 +210,8 @@ fi
 
 # apply
 report="$out/report.json"
-if [ -n "${INPUT_PLAN_FILE:-}" ]; then what=("$INPUT_PLAN_FILE"); else what=("${file_args[@]}"); fi
-tallyfy-groups apply "${what[@]}" ${allow[@]+"${allow[@]}"} ${extra[@]+"${extra[@]}"} --auto-approve --report "$report" \
+if [ -n "${INPUT_PLAN_FILE:-}" ]; then what=("$INPUT_PLAN_FILE"); else what=(${file_args[@]+"${file_args[@]}"}); fi
+tallyfy-groups apply ${what[@]+"${what[@]}"} ${allow[@]+"${allow[@]}"} ${extra[@]+"${extra[@]}"} --auto-approve --report "$report" \
     > "$out/apply.txt" 2> "$out/apply.log"
 code=$?
 cat "$out/apply.txt"

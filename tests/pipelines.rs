@@ -730,8 +730,13 @@ impl Drop for Served {
 }
 
 fn serve_sandbox() -> Served {
+    serve_sandbox_with(&[])
+}
+
+fn serve_sandbox_with(args: &[&str]) -> Served {
     let mut child = Command::new(BIN)
         .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -876,6 +881,78 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
     for run in [&first, &invalid, &failed] {
         assert!(!run.log().contains("ghs_FAKE_WORKFLOW_TOKEN_123"), "the GitHub token was printed");
     }
+}
+
+/// A repository whose `main` has a README only, on a branch that adds a workspace of two targets
+/// (staging, production) against the served sandbox `url`.
+fn workspace_of_two(root: &Path, url: &str) -> (PathBuf, String) {
+    let (ws, _) = workspace(root);
+    sh(&ws, "git rm -q groups.yaml && git commit -qm 'no single file'");
+    let file = format!(
+        "targets:\n  staging:\n    org_id: org-staging\n    api_url: {url}\n    files: [groups/common/, groups/staging/]\n  production:\n    org_id: org-production\n    api_url: {url}\n    files: [groups/common/]\n"
+    );
+    std::fs::write(ws.join("tallyfy-groups.yaml"), file).expect("write");
+    for (dir, text) in [
+        ("groups/common", "groups:\n  - name: Support Escalation\n    description: Second line.\n    members: [marco.rossi@example.com]\n"),
+        ("groups/staging", "groups:\n  - name: Staging Testers\n    description: Try first.\n    members: [alice.nguyen@example.com]\n"),
+    ] {
+        std::fs::create_dir_all(ws.join(dir)).expect("mkdir");
+        std::fs::write(ws.join(dir).join("groups.yaml"), text).expect("write");
+    }
+    let head = sh(&ws, "git add -A && git commit -qm workspace && git rev-parse HEAD");
+    (ws, head.trim().to_string())
+}
+
+/// `files: ""` runs every target of the workspace file: one comment with a section per target
+/// (the base branch's checkout as the baseline), a saved plan of both that apply takes, and a
+/// rerun with nothing left to do.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_plans_and_applies_every_target_of_a_workspace() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, false).await;
+    let github = MockServer::start().await;
+    let sandbox = serve_sandbox_with(&["--org", "org-staging", "--org", "org-production"]);
+    let (ws, head) = workspace_of_two(root.path(), &sandbox.url);
+    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
+    runner.env.insert("TALLYFY_STAGING_ACCESS_TOKEN".into(), "sandbox-token".into());
+    runner.env.insert("TALLYFY_PRODUCTION_ACCESS_TOKEN".into(), "sandbox-token".into());
+    runner.pull_request(&head);
+    let download = format!("{}/download", release.uri());
+    let comments = "/repos/octo/groups/issues/7/comments";
+    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&github).await;
+    Mock::given(method("POST"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 56})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let plan = runner.run(&[("download-url", download.as_str()), ("files", "")]);
+    assert!(plan.succeeded(), "{}", plan.log());
+    assert_eq!((plan.outputs["exit-code"].as_str(), plan.outputs["has-changes"].as_str()), ("2", "true"));
+    let posted = comment_bodies(&github, "POST").await;
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].starts_with("<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 2 targets"), "{}", posted[0]);
+    assert!(posted[0].contains("| **staging** |") && posted[0].contains("| **production** |"), "{}", posted[0]);
+    assert!(posted[0].contains("Changes introduced by this pull request"), "labelled against the base branch's checkout: {}", posted[0]);
+    let saved = std::fs::read_to_string(&plan.outputs["plan-file"]).expect("the saved plan");
+    assert!(saved.contains("\"saved_workspace_plan_version\": 1"), "{saved}");
+    assert!(!sh(&ws, "git worktree list").contains("checkout"), "the base branch's checkout is removed");
+
+    // After the merge: the saved plan applies to both; a plan then finds nothing.
+    runner.env.insert("GITHUB_EVENT_NAME".into(), "push".into());
+    runner.github.remove("event.pull_request.number");
+    let plan_file = plan.outputs["plan-file"].clone();
+    let apply = runner.run(&[("download-url", download.as_str()), ("files", ""), ("command", "apply"), ("plan-file", plan_file.as_str())]);
+    assert!(apply.succeeded(), "{}", apply.log());
+    assert_eq!(apply.outputs["has-changes"], "true");
+    assert!(apply.summary.contains("staging: apply report") && apply.summary.contains("production: apply report"), "{}", apply.summary);
+    let again = runner.run(&[("download-url", download.as_str()), ("files", "")]);
+    assert!(again.succeeded(), "{}", again.log());
+    assert_eq!((again.outputs["exit-code"].as_str(), again.outputs["has-changes"].as_str()), ("0", "false"));
 }
 
 /// On a push: apply, then nothing left to apply; a plan there comments nowhere.

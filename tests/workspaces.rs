@@ -295,3 +295,36 @@ fn export_writes_the_targets_export_to() {
         production.stdout
     );
 }
+
+#[test]
+fn baseline_is_a_checkout_of_the_target_branch_with_each_targets_files_at_the_same_paths() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    // The target branch: the files as applied.
+    let base = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [
+        ("tallyfy-groups.yaml", WORKSPACE),
+        ("groups/common/common.yaml", COMMON),
+        ("groups/staging/staging.yaml", STAGING),
+        ("groups/production/production.yaml", PRODUCTION),
+    ] {
+        write(base.path(), name, text);
+    }
+    // Drift in production (someone removed a member by hand), and this change edits staging only.
+    let state = d.join(".sandbox/state.json");
+    let edit = write(d, "edit.yaml", "groups:\n  - name: Finance Approvers\n    members: [dana.okafor@example.com]\n");
+    Cli::new(d)
+        .args(&["apply", "-f", &edit, "--org", "org-production", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default(), "--auto-approve"])
+        .run()
+        .expect_code(0);
+    write(d, "groups/staging/staging.yaml", &STAGING.replace("[alice.nguyen@example.com]", "[alice.nguyen@example.com, li.wei@example.com]"));
+    let base_dir = base.path().to_str().unwrap_or_default();
+    let plan = sb(d, &["plan", "--format", "json", "--baseline", base_dir]).expect_code(0);
+    let v: Value = serde_json::from_str(&plan.stdout).expect("json");
+    assert_eq!(v["targets"]["staging"]["changes"][0]["origin"], "introduced", "{}", plan.stdout);
+    assert_eq!(v["targets"]["production"]["changes"][0]["origin"], "drift", "{}", plan.stdout);
+    // A file, not a checkout, is refused with what to give instead.
+    let file = sb(d, &["plan", "--baseline", "groups/common/common.yaml"]).expect_code(1);
+    assert!(file.stderr.contains("--baseline takes one directory: a checkout of the target branch"), "{}", file.stderr);
+}

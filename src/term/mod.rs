@@ -328,22 +328,23 @@ enum Baseline {
 
 /// Loads groups.yaml (and the baseline) on a blocking thread while the live groups and users are
 /// read, then the guests when the files name any: one read of the live state serves both plans.
-/// Whichever fails first is reported; a bad file fails long before any read could.
+/// Whichever fails first is reported; a bad file fails long before any read could. `baseline`:
+/// none, or the baseline's files (none of them: the target branch has no groups yet).
 async fn load_while_fetching(
     files: &[PathBuf],
-    baseline: &[PathBuf],
+    baseline: Option<&[PathBuf]>,
     connecting: impl std::future::Future<Output = Result<Connection, Error>>,
 ) -> Result<(DesiredState, Baseline, Connection, LiveState), Error> {
-    let (files, baseline) = (files.to_vec(), baseline.to_vec());
+    let (files, baseline) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec));
     let loading = tokio::task::spawn_blocking(move || {
         let desired = load(&files)?;
-        let baseline = if baseline.is_empty() {
-            Baseline::None
-        } else {
-            match desired::load_baseline(desired::read_sources(&baseline)?) {
+        let baseline = match baseline {
+            None => Baseline::None,
+            Some(paths) if paths.is_empty() => Baseline::Loaded(DesiredState::default()),
+            Some(paths) => match desired::load_baseline(desired::read_sources(&paths)?) {
                 Ok(b) => Baseline::Loaded(b),
                 Err(problems) => Baseline::Invalid(problems),
-            }
+            },
         };
         Ok::<_, Error>((desired, baseline))
     });
@@ -389,7 +390,9 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     }
     let options = diff_options(&args.target)?;
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let (desired, baseline, conn, live) = load_while_fetching(&args.files.paths(), &args.baseline, connect(&args.connect)).await?;
+    let (desired, baseline, conn, live) =
+        load_while_fetching(&args.files.paths(), (!args.baseline.is_empty()).then_some(args.baseline.as_slice()), connect(&args.connect))
+            .await?;
     facts.organization = Some(conn.org.target.org.to_string());
     let mut plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
     plan.guard.allow(allow_removals.as_deref());

@@ -300,8 +300,10 @@ async fn plan_all(sel: &Selected, shared: &Arc<Shared>, options: &DiffOptions, b
         let (shared, options, dir, baseline) = (shared.clone(), options.clone(), dir.clone(), baseline.clone());
         async move {
             let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
-            let base = baseline.map(|root| baseline_files(&root, &dir, &spec)).unwrap_or_default();
-            let (desired, baseline, conn, live) = load_while_fetching(&files, &base, connect_target(&spec, &shared)).await?;
+            // A target whose files the target branch does not have yet is new: every change counts
+            // as introduced.
+            let base = baseline.map(|root| baseline_files(&root, &dir, &spec));
+            let (desired, baseline, conn, live) = load_while_fetching(&files, base.as_deref(), connect_target(&spec, &shared)).await?;
             let plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
             Ok(Planned { plan, conn, saved: None })
         }
