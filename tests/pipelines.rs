@@ -293,6 +293,9 @@ fn recipes_read_what_they_trigger_on() {
             if uses_this_action(step) {
                 let files = step["with"]["files"].as_str().unwrap_or("groups.yaml");
                 read.extend(files.split_whitespace().map(str::to_string));
+                if files.trim().is_empty() && step["with"]["command"] != "validate" {
+                    read.extend(workspace_reads());
+                }
             }
         }
         for event in ["push", "pull_request"] {
