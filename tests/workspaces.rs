@@ -73,7 +73,13 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
     assert!(!production_part.contains("+ create Staging Testers"), "{}", plan.stdout);
     assert!(plan.stderr.contains("Exit 2 from target staging, production (changes)"), "{}", plan.stderr);
 
-    let applied = sb(d, &["apply", "--auto-approve"]).expect_code(0);
+    let applied = sb(d, &["apply", "--auto-approve", "--report", "report.json"]).expect_code(0);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).expect("report")).expect("json");
+    assert_eq!(report["format_version"], 2);
+    for target in ["staging", "production"] {
+        let results = report["targets"][target]["results"].as_array().cloned().unwrap_or_default();
+        assert!(!results.is_empty() && results.iter().all(|r| r["outcome"]["status"] == "applied"), "{target}: {report}");
+    }
     assert!(
         applied.stdout.contains("── staging: apply report ──") && applied.stdout.contains("── production: apply report ──"),
         "{}",
@@ -315,10 +321,24 @@ fn baseline_is_a_checkout_of_the_target_branch_with_each_targets_files_at_the_sa
     let state = d.join(".sandbox/state.json");
     let edit = write(d, "edit.yaml", "groups:\n  - name: Finance Approvers\n    members: [dana.okafor@example.com]\n");
     Cli::new(d)
-        .args(&["apply", "-f", &edit, "--org", "org-production", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default(), "--auto-approve"])
+        .args(&[
+            "apply",
+            "-f",
+            &edit,
+            "--org",
+            "org-production",
+            "--sandbox",
+            "--sandbox-state",
+            state.to_str().unwrap_or_default(),
+            "--auto-approve",
+        ])
         .run()
         .expect_code(0);
-    write(d, "groups/staging/staging.yaml", &STAGING.replace("[alice.nguyen@example.com]", "[alice.nguyen@example.com, li.wei@example.com]"));
+    write(
+        d,
+        "groups/staging/staging.yaml",
+        &STAGING.replace("[alice.nguyen@example.com]", "[alice.nguyen@example.com, li.wei@example.com]"),
+    );
     let base_dir = base.path().to_str().unwrap_or_default();
     let plan = sb(d, &["plan", "--format", "json", "--baseline", base_dir]).expect_code(0);
     let v: Value = serde_json::from_str(&plan.stdout).expect("json");
