@@ -294,3 +294,31 @@ fn export_writes_the_targets_export_to() {
         production.stdout
     );
 }
+
+#[test]
+fn validate_reports_an_invalid_workspace_file_in_json_and_github_formats() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_idd: a\n    files: [groups/common/]\n");
+    let json = Cli::new(d).args(&["validate", "--format", "json"]).run().expect_code(1);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", json.stdout));
+    assert_eq!(v["valid"], false, "{v}");
+    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems.iter().any(|p| p["file"] == "tallyfy-groups.yaml"
+            && p["line"] == 3
+            && p["column"] == 5
+            && p["message"] == "unknown target key `org_idd`"),
+        "{v}"
+    );
+    let github = Cli::new(d).args(&["validate", "--format", "github"]).run().expect_code(1);
+    assert!(
+        github.stdout.contains("::error file=tallyfy-groups.yaml,line=3,col=5,title=tallyfy-groups validate::unknown target key `org_idd`"),
+        "{}",
+        github.stdout
+    );
+    // A workspace file that cannot be read is a problem too, without a location.
+    let missing = Cli::new(d).args(&["validate", "--format", "json", "--workspace", "nowhere.yaml"]).run().expect_code(1);
+    let v: Value = serde_json::from_str(&missing.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", missing.stdout));
+    assert!(v["problems"][0]["message"].as_str().is_some_and(|m| m.contains("cannot read the workspace file nowhere.yaml")), "{v}");
+}

@@ -743,7 +743,20 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
 pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
-    let sel = open_workspace(path, names)?;
+    let sel = match open_workspace(path, names) {
+        Ok(sel) => sel,
+        Err(e) => {
+            // The workspace file's own problems go where the format puts problems, too.
+            if format != ValidateFormat::Text {
+                let problems = match &e {
+                    Error::Invalid(d) => d.0.iter().map(Problem::from_diagnostic).collect(),
+                    other => vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }],
+                };
+                print_verdict(format, &path.display().to_string(), &Verdict::Invalid(problems));
+            }
+            return Err(e);
+        }
+    };
     let missing = sel.workspace.missing_files(|p| p.exists());
     let mut problems: Vec<Problem> = missing.iter().map(Problem::from_diagnostic).collect();
     // (valid, line): valid lines go to stdout, problems to stderr.
@@ -785,23 +798,16 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
     let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
-    match (format, &verdict) {
-        (ValidateFormat::Json, _) => print(&annotate::json(std::slice::from_ref(&sel.workspace.file), &verdict)),
-        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
-            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
-        }
-        (ValidateFormat::Text, _) => {
-            for (valid, line) in &lines {
-                if *valid {
-                    print(&format!("{line}\n"));
-                } else {
-                    eprintln!("{line}");
-                }
+    if format == ValidateFormat::Text {
+        for (valid, line) in &lines {
+            if *valid {
+                print(&format!("{line}\n"));
+            } else {
+                eprintln!("{line}");
             }
         }
-        _ => {}
+    } else {
+        print_verdict(format, &sel.workspace.file, &verdict);
     }
     if invalid.is_empty() && missing.is_empty() {
         Ok(ExitStatus::Success)
@@ -813,5 +819,18 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
             sel.workspace.file,
             if failed.is_empty() { String::new() } else { format!(": target {} failed", failed.join(", ")) }
         )))
+    }
+}
+
+/// `validate --format json|github`: the verdict on stdout (text is printed line by line).
+fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
+    match (format, verdict) {
+        (ValidateFormat::Json, _) => print(&annotate::json(&[file.to_string()], verdict)),
+        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+        }
+        _ => {}
     }
 }
