@@ -322,3 +322,86 @@ fn validate_reports_an_invalid_workspace_file_in_json_and_github_formats() {
     let v: Value = serde_json::from_str(&missing.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", missing.stdout));
     assert!(v["problems"][0]["message"].as_str().is_some_and(|m| m.contains("cannot read the workspace file nowhere.yaml")), "{v}");
 }
+
+/// Runs `args` on a pseudo-terminal (`script`, util-linux) in `dir` with `envs`; when the run asks
+/// y/N, calls `meanwhile`, then types `answer`. Returns the exit code and everything it showed.
+fn on_terminal(dir: &Path, args: &[&str], envs: &[(&str, &str)], meanwhile: impl FnOnce(), answer: &str) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("this test needs `script` (util-linux) to give the binary a terminal");
+    }
+    let command = std::iter::once(common::cli::BIN).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]).current_dir(dir).env("NO_COLOR", "1");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TALLYFY_") {
+            cmd.env_remove(name);
+        }
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("script runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while !seen.contains("[y/N]") {
+        let chunk = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("no prompt; output so far:\n{seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    meanwhile();
+    child.stdin.take().expect("stdin").write_all(format!("{answer}\n").as_bytes()).expect("answer");
+    let status = child.wait().expect("exit");
+    while let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (status.code().unwrap_or(-1), seen)
+}
+
+#[test]
+fn declining_the_prompt_still_exits_with_the_code_of_a_failed_target() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    let state = d.join(".sandbox/state.json");
+    let state = state.to_str().unwrap_or_default();
+    let (code, seen) = on_terminal(d, &["apply", "--sandbox", "--sandbox-state", state], &[], || {}, "n");
+    assert!(seen.contains("Apply cancelled; nothing was changed."), "{seen}");
+    assert_eq!(code, 1, "production could not be planned; declining staging's changes does not make that a success:\n{seen}");
+    assert!(seen.contains("Exit 1 from target production (failed)"), "{seen}");
+    sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(2);
+}
+
+#[test]
+fn a_saved_plan_applied_while_the_prompt_was_open_is_not_sent_again() {
+    let served = serve(&["--org", "org-staging", "--org", "org-production"]);
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("    api_url: {}\n    files:", served.url);
+    write(d, "tallyfy-groups.yaml", &WORKSPACE.replace("    files:", &url));
+    let tokens = [("TALLYFY_STAGING_ACCESS_TOKEN", "sandbox-token"), ("TALLYFY_PRODUCTION_ACCESS_TOKEN", "sandbox-token")];
+    let cli = |args: &[&str]| tokens.iter().fold(Cli::new(d).args(args), |c, (k, v)| c.env(k, v)).run();
+    cli(&["plan", "--out", "plan.json"]).expect_code(0);
+    // While the prompt is open, another run applies the same plan.
+    let (code, seen) =
+        on_terminal(d, &["apply", "plan.json"], &tokens, || drop(cli(&["apply", "plan.json", "--auto-approve"]).expect_code(0)), "y");
+    let stats = common::cli::admin(&served.url, "stats");
+    assert_eq!(stats["requests"]["POST /api/organizations/{org}/groups"], 1, "the create is sent once, by the other run: {stats}\n{seen}");
+    assert!(stats["statuses"].get("422").is_none(), "{stats}");
+    assert_eq!(code, 0, "{seen}");
+    assert!(
+        seen.contains("staging: nothing to do, this plan was already applied.")
+            && seen.contains("production: nothing to do, this plan was already applied."),
+        "{seen}"
+    );
+    cli(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

@@ -529,7 +529,8 @@ pub async fn apply(
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
             eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(ExitStatus::Success);
+            // Declining the changes of some targets does not make another target's failure a success.
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
         }
         // Time has passed at the prompt: what each saved plan relied on must still hold.
         for &i in &ready {
@@ -540,7 +541,12 @@ pub async fn apply(
                     p.plan = again;
                     check_guard(&mut p.plan, allow.for_target(&sel.targets[i].name)).map(|()| ExitStatus::Success)
                 }
-                Ok(None) => Ok(ExitStatus::Success),
+                Ok(None) => {
+                    // Applied meanwhile (by another run): nothing is sent again.
+                    print(&format!("{}: nothing to do, this plan was already applied.\n", sel.targets[i].name));
+                    stands[i] = Stand::AlreadyApplied;
+                    Ok(ExitStatus::Success)
+                }
                 Err(e) => Err(e),
             };
         }
@@ -597,7 +603,7 @@ pub async fn apply(
     let mut text = String::new();
     for (i, spec) in sel.targets.iter().enumerate() {
         let Some(report) = &reports[i] else {
-            if ready.contains(&i) && results[i].is_ok() {
+            if ready.contains(&i) && results[i].is_ok() && matches!(stands[i], Stand::Planned(_)) {
                 results[i] = Err(Error::Config("its apply ended without a report".into()));
             }
             continue;
