@@ -405,3 +405,32 @@ fn a_saved_plan_applied_while_the_prompt_was_open_is_not_sent_again() {
     );
     cli(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+#[test]
+fn notify_names_the_failed_target_and_its_error() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).expect(2).mount(&server));
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    let hook = format!("{}/hook", server.uri());
+    sb(d, &["plan", "--notify", &hook]).expect_code(1);
+    sb(d, &["apply", "--auto-approve", "--notify", &hook]).expect_code(1);
+    let posts: Vec<Value> = rt
+        .block_on(server.received_requests())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .collect();
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    for (post, event) in posts.iter().zip(["plan_failed", "apply_failed"]) {
+        assert_eq!(post["event"], event, "{post:#}");
+        let error = post["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("target production: groups/production/broken.yaml is invalid"), "{post:#}");
+        let text = post["text"].as_str().unwrap_or_default();
+        assert!(text.contains("\nError: target production: groups/production/broken.yaml is invalid"), "{text}");
+    }
+}

@@ -714,7 +714,7 @@ async fn notified(
         Err(e) => e.exit_status().code(),
     };
     let Some(event) = notify::event(command, code, facts) else { return result };
-    let error = result.as_ref().err().map(|e| hook.scrub(&e.to_string()));
+    let error = result.as_ref().err().map(|e| e.to_string()).or_else(|| facts.error.clone()).map(|e| hook.scrub(&e));
     let run_url = notify::run_url(|name| std::env::var(name).ok());
     let payload = notify::payload(event, command, code, facts, error.as_deref(), run_url.as_deref());
     match hook.send(&payload, Duration::from_secs(1)).await {

@@ -336,8 +336,11 @@ fn shown_in_text(stands: &[Stand], text: bool) -> Vec<bool> {
 }
 
 /// Prints each target's error under its name (unless already shown), and which targets the exit
-/// status comes from.
-fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output, shown: &[bool]) -> ExitStatus {
+/// status comes from; `--notify` reports the targets' errors.
+fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output, shown: &[bool], facts: &mut Facts) -> ExitStatus {
+    let errors: Vec<String> =
+        sel.targets.iter().zip(results).filter_map(|(spec, r)| r.as_ref().err().map(|e| format!("target {}: {e}", spec.name))).collect();
+    facts.error = (!errors.is_empty()).then(|| errors.join("\n"));
     for (i, (spec, result)) in sel.targets.iter().zip(results).enumerate() {
         if let Err(e) = result
             && !shown.get(i).copied().unwrap_or(false)
@@ -417,7 +420,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     // The failures were shown in the renderings; stderr names them too.
     let results: Vec<Result<ExitStatus, Error>> =
         results.into_iter().zip(&stands).map(|(r, s)| if let Stand::Failed(e) = s { Err(same(e)) } else { r }).collect();
-    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text)))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text), facts))
 }
 
 /// The same error again (errors are not `Clone`), keeping its exit status.
@@ -512,7 +515,7 @@ pub async fn apply(
     let blocked = results.iter().any(Result::is_err) || unresolved.iter().any(Option::is_some);
     if args.all_or_nothing && blocked {
         eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-        return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
+        return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
     }
     let ready: Vec<usize> =
         (0..sel.targets.len()).filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty())).collect();
@@ -530,7 +533,7 @@ pub async fn apply(
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
             eprintln!("Apply cancelled; nothing was changed.");
             // Declining the changes of some targets does not make another target's failure a success.
-            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
         // Time has passed at the prompt: what each saved plan relied on must still hold.
         for &i in &ready {
@@ -552,7 +555,7 @@ pub async fn apply(
         }
         if args.all_or_nothing && results.iter().any(Result::is_err) {
             eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
     }
     let stop = apply::Stop::default();
@@ -630,7 +633,7 @@ pub async fn apply(
     if let Some(path) = &args.report {
         write_reports(path, &sel, &reports)?;
     }
-    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts))
 }
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
