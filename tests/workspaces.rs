@@ -434,3 +434,29 @@ fn notify_names_the_failed_target_and_its_error() {
         assert!(text.contains("\nError: target production: groups/production/broken.yaml is invalid"), "{text}");
     }
 }
+
+#[test]
+fn a_secret_file_with_a_workspace_is_one_usage_error_before_anything_is_read() {
+    let dir = repo();
+    let d = dir.path();
+    let token = write(d, "token.txt", "sandbox-token\n");
+    for args in [
+        &["plan", "--token-file", &token][..],
+        &["apply", "--auto-approve", "--client-secret-file", &token],
+        &["export", "--target", "staging", "--token-file", &token],
+    ] {
+        let run = Cli::new(d)
+            .args(args)
+            .env("TALLYFY_STAGING_ACCESS_TOKEN", "t")
+            .env("TALLYFY_PRODUCTION_ACCESS_TOKEN", "t")
+            .run()
+            .expect_code(1);
+        assert_eq!(
+            run.stderr.matches("--token-file and --client-secret-file are for one organization").count(),
+            1,
+            "{args:?}:\n{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: nothing planned:\n{}", run.stdout);
+    }
+}

@@ -209,12 +209,6 @@ async fn start_sandbox(args: &ConnectArgs, targets: &[TargetSpec]) -> Result<Opt
 /// A client for one target, with the credentials its `credentials_env` names.
 async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection, Error> {
     let args = &shared.connect;
-    if args.token_file.is_some() || args.client_secret_file.is_some() {
-        return Err(Error::Config(format!(
-            "--token-file and --client-secret-file are for one organization; target {}'s credentials come from the variables its credentials_env names ({}_…)",
-            spec.name, spec.credentials_env
-        )));
-    }
     let (base_url, credentials, label, key) = match &shared.sandbox {
         Some(site) => {
             (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string())
@@ -237,6 +231,20 @@ async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection
     };
     let config = client_config(args, base_url, spec.org_id.clone(), credentials, Some(shared.limiter(key)));
     open(config, label, None).await
+}
+
+/// `--token-file` and `--client-secret-file` name one secret, and a workspace's targets each
+/// read their own: refused once, before anything is read.
+fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
+    if args.token_file.is_none() && args.client_secret_file.is_none() {
+        return Ok(());
+    }
+    let prefixes: Vec<String> = sel.targets.iter().map(|t| format!("{} ({}_…)", t.name, t.credentials_env)).collect();
+    Err(Error::Config(format!(
+        "--token-file and --client-secret-file are for one organization; the credentials of the targets of {} come from the variables their credentials_env names: {}\n    hint: set those variables, or pass -f/--org to run on one organization",
+        sel.workspace.file,
+        prefixes.join(", ")
+    )))
 }
 
 /// Runs `task` for every target, a few at a time; the results in the targets' order.
@@ -379,6 +387,7 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
 
 /// `plan` for the targets of a workspace.
 pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let options = diff_options(&args.target)?;
     let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
     let baseline = match args.baseline.as_slice() {
@@ -470,6 +479,7 @@ pub async fn apply(
     out: Output,
     facts: &mut Facts,
 ) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
     let mut connect_args = args.connect.clone();
     if let Some(saved_plan) = &saved_plan {
@@ -724,6 +734,7 @@ async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &Save
 
 /// `export` for one target of a workspace: to its `export_to` (or `--out`, or stdout).
 pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let spec = match sel.targets.as_slice() {
         [one] => one.clone(),
         _ => {
