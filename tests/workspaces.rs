@@ -460,3 +460,19 @@ fn a_secret_file_with_a_workspace_is_one_usage_error_before_anything_is_read() {
         assert!(run.stdout.is_empty(), "{args:?}: nothing planned:\n{}", run.stdout);
     }
 }
+
+#[test]
+fn json_logs_stay_json_across_targets() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    for args in [&["plan", "--out", "plan.json"][..], &["apply", "--auto-approve", "--all-or-nothing"]] {
+        let run = sb(d, &[args, &["--log-format", "json"]].concat()).expect_code(1);
+        let lines: Vec<Value> =
+            run.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {l}"))).collect();
+        assert!(
+            lines.iter().any(|l| l["level"] == "ERROR" && l["fields"]["target_name"] == "production" && l["fields"]["exit_code"] == 1),
+            "{args:?}: {lines:#?}"
+        );
+    }
+}

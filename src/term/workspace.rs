@@ -380,7 +380,12 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
         let others: Vec<String> =
             sel.targets.iter().zip(&codes).filter(|(_, c)| **c != worst).map(|(t, c)| format!("{} exit {c}", t.name)).collect();
         let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
-        eprintln!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
+        let line = format!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
+        match (out.json_logs, status) {
+            (false, _) => eprintln!("{line}"),
+            (true, ExitStatus::Changes) => warn!(exit_code = worst, "{line}"),
+            (true, _) => tracing::error!(exit_code = worst, "{line}"),
+        }
     }
     status
 }
@@ -416,7 +421,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     }
     record_plans(facts, &sel, &stands);
     if let Some(path) = &args.out {
-        save(path, &sel, &stands)?;
+        save(path, &sel, &stands, out)?;
     }
     let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
     let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
@@ -442,12 +447,16 @@ fn same(e: &Error) -> Error {
 
 /// `plan --out` for a workspace: every target's plan in one sealed document; not written when a
 /// target could not be planned (it would be left out of the plan without a trace).
-fn save(path: &Path, sel: &Selected, stands: &[Stand]) -> Result<(), Error> {
+fn save(path: &Path, sel: &Selected, stands: &[Stand], out: Output) -> Result<(), Error> {
     let failed: Vec<&str> =
         sel.targets.iter().zip(stands).filter(|(_, s)| matches!(s, Stand::Failed(_))).map(|(t, _)| t.name.as_str()).collect();
     if !failed.is_empty() {
-        warn!(path = %path.display(), "the plan was not saved: target {} could not be planned", failed.join(", "));
-        eprintln!("The plan was not saved to {}: target {} could not be planned.", path.display(), failed.join(", "));
+        let line = format!("The plan was not saved to {}: target {} could not be planned.", path.display(), failed.join(", "));
+        if out.json_logs {
+            warn!("{line}")
+        } else {
+            eprintln!("{line}")
+        }
         return Ok(());
     }
     let plans = sel.targets.iter().zip(stands).filter_map(|(t, s)| match s {
@@ -524,7 +533,7 @@ pub async fn apply(
     }
     let blocked = results.iter().any(Result::is_err) || unresolved.iter().any(Option::is_some);
     if args.all_or_nothing && blocked {
-        eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
+        nothing_applied(out);
         return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
     }
     let ready: Vec<usize> =
@@ -564,7 +573,7 @@ pub async fn apply(
             };
         }
         if args.all_or_nothing && results.iter().any(Result::is_err) {
-            eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
+            nothing_applied(out);
             return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
     }
@@ -644,6 +653,12 @@ pub async fn apply(
         write_reports(path, &sel, &reports)?;
     }
     Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts))
+}
+
+/// Says that `--all-or-nothing` held every target back.
+fn nothing_applied(out: Output) {
+    const LINE: &str = "Nothing was applied (--all-or-nothing): not every target is ready.";
+    if out.json_logs { warn!("{LINE}") } else { eprintln!("{LINE}") }
 }
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
