@@ -328,18 +328,22 @@ fn check_name(p: &Problems, at: &Location, name: &str) {
         let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
         p.push(
             Diagnostic::at(at, format!("target name `{}` may use only ASCII letters, digits, `-` and `_`", visible(name)))
-                .with_hint(format!("for example `{}`; {USE}", visible(&fixed))),
+                .with_hint(format!("for example `{}`; {USE}", visible(no_leading_dash(&fixed)))),
         );
     } else if name.starts_with('-') {
         // `--target -f` would be read as an option.
-        let fixed = match name.trim_start_matches('-') {
-            "" => "target",
-            rest => rest,
-        };
         p.push(
             Diagnostic::at(at, format!("target name `{}` starts with `-`", visible(name)))
-                .with_hint(format!("for example `{}`; {USE}", visible(fixed))),
+                .with_hint(format!("for example `{}`; {USE}", visible(no_leading_dash(name)))),
         );
+    }
+}
+
+/// A suggested target name without leading `-` (`target` when nothing is left).
+fn no_leading_dash(name: &str) -> &str {
+    match name.trim_start_matches('-') {
+        "" => "target",
+        rest => rest,
     }
 }
 

@@ -489,6 +489,16 @@ fn a_target_name_does_not_start_with_a_dash() {
         ]
     );
     assert_eq!(ok("targets:\n  eu-prod-: {org_id: a, files: a.yaml}\n  _x: {org_id: b, files: a.yaml}\n").targets.len(), 2);
+    // What is suggested for another bad name does not start with `-` either.
+    assert_eq!(
+        errors("targets:\n  ~: {org_id: a, files: a.yaml}\n  .hidden: {org_id: b, files: a.yaml}\n"),
+        vec![
+            format!("ws.yaml:2:3: target name `~` may use only ASCII letters, digits, `-` and `_`\n    hint: for example `target`; {use_}"),
+            format!(
+                "ws.yaml:3:3: target name `.hidden` may use only ASCII letters, digits, `-` and `_`\n    hint: for example `hidden`; {use_}"
+            ),
+        ]
+    );
 }
 
 #[test]
