@@ -476,3 +476,16 @@ fn json_logs_stay_json_across_targets() {
         );
     }
 }
+
+#[test]
+fn a_saved_plan_applied_again_says_nothing_to_do_and_nothing_failed() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(0);
+    let again = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(0);
+    for target in ["staging", "production"] {
+        assert!(again.stdout.contains(&format!("{target}: nothing to do, this plan was already applied.")), "{}", again.stdout);
+    }
+    assert!(!again.stdout.contains("failed"), "nothing failed:\n{}", again.stdout);
+}

@@ -525,7 +525,16 @@ pub async fn apply(
     record_plans(facts, &sel, &stands);
     let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
     let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
-    print(&render::text::render_targets(&views(&sel, &stands, &messages, &codes), out.color, out.verbose));
+    // A target whose saved plan is already applied has no plan to show: it is said below.
+    let shown: Vec<TargetView> = views(&sel, &stands, &messages, &codes)
+        .into_iter()
+        .zip(&stands)
+        .filter(|(_, s)| !matches!(s, Stand::AlreadyApplied))
+        .map(|(v, _)| v)
+        .collect();
+    if !shown.is_empty() {
+        print(&render::text::render_targets(&shown, out.color, out.verbose));
+    }
     for (spec, stand) in sel.targets.iter().zip(&stands) {
         if matches!(stand, Stand::AlreadyApplied) {
             print(&format!("{}: nothing to do, this plan was already applied.\n", spec.name));
