@@ -489,3 +489,28 @@ fn a_saved_plan_applied_again_says_nothing_to_do_and_nothing_failed() {
     }
     assert!(!again.stdout.contains("failed"), "nothing failed:\n{}", again.stdout);
 }
+
+#[test]
+fn a_file_outside_the_workspace_folder_has_no_baseline_and_is_never_its_own() {
+    let dir = repo();
+    let d = dir.path();
+    // Staging names the shared folder by its absolute path; the baseline checkout has only staging's folder.
+    let common = d.join("groups/common/");
+    write(
+        d,
+        "tallyfy-groups.yaml",
+        &WORKSPACE.replace("[groups/common/, groups/staging/]", &format!("[{}, groups/staging/]", common.display())),
+    );
+    let base = tempfile::tempdir().expect("tempdir");
+    write(base.path(), "groups/staging/staging.yaml", "groups: []\n");
+    let run =
+        sb(d, &["plan", "--target", "staging", "--baseline", base.path().to_str().unwrap_or_default(), "--format", "json"]).expect_code(0);
+    let v: Value = serde_json::from_str(&run.stdout).expect("json");
+    let changes = v["targets"]["staging"]["changes"].as_array().cloned().unwrap_or_default();
+    let origin = |group: &str| changes.iter().find(|c| c["group"] == group).map(|c| c["origin"].clone());
+    assert_eq!(origin("Staging Testers"), Some(Value::from("introduced")), "{changes:#?}");
+    // The shared folder has no counterpart in the checkout, so its change counts as introduced
+    // (as for a baseline that cannot be read); never "drift", which the file compared with
+    // itself would say.
+    assert_eq!(origin("Support Escalation"), Some(Value::from("introduced")), "{changes:#?}");
+}

@@ -295,9 +295,18 @@ enum Stand {
     Failed(Error),
 }
 
-/// The files of a target on the baseline branch: its files at the same paths in `root`.
+/// The files of a target on the baseline branch: its files at the same paths in `root`. A file
+/// outside the workspace file's folder (an absolute path, or one through `..`) has no place in
+/// the checkout and no baseline: joined to `root` it would be the file itself, and every change
+/// to it would read as drift.
 fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
-    spec.files.iter().map(|f| root.join(f.path.strip_prefix(dir).unwrap_or(Path::new(&f.written)))).filter(|p| p.exists()).collect()
+    spec.files
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(dir).ok())
+        .filter(|p| p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)))
+        .map(|p| root.join(p))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// Reads and plans every target.
