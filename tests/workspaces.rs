@@ -514,3 +514,16 @@ fn a_file_outside_the_workspace_folder_has_no_baseline_and_is_never_its_own() {
     // itself would say.
     assert_eq!(origin("Support Escalation"), Some(Value::from("introduced")), "{changes:#?}");
 }
+
+#[test]
+fn validate_says_a_shared_files_problems_once() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/common/common.yaml", "groups:\n  - nam: Typo\n");
+    write(d, "groups/production/production.yaml", "groups:\n  - name: Finance Approvers\n    membres: []\n");
+    let run = Cli::new(d).args(&["validate"]).run().expect_code(1);
+    assert_eq!(run.stderr.matches("unknown group key `nam`").count(), 1, "{}", run.stderr);
+    // Each target is still named, and a problem of its own is still said.
+    assert!(run.stderr.contains("error: target staging: ") && run.stderr.contains("error: target production: "), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("unknown group key `membres`").count(), 1, "{}", run.stderr);
+}

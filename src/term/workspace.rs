@@ -815,6 +815,7 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
     // (valid, line): valid lines go to stdout, problems to stderr.
     let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
     let (mut groups, mut absent, mut invalid) = (0, 0, Vec::new());
+    let mut said = std::collections::BTreeSet::new();
     for spec in &sel.targets {
         let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
         if files.iter().any(|f| !f.exists()) {
@@ -843,7 +844,19 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
                     Error::Invalid(d) => problems.extend(d.0.iter().map(Problem::from_diagnostic)),
                     other => problems.push(Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }),
                 }
-                lines.push((false, format!("error: target {}: {e}", spec.name)));
+                // A problem in a file shared with a target above was said there.
+                let line = match e {
+                    Error::Invalid(d) => {
+                        let new: Vec<_> = d.0.into_iter().filter(|d| said.insert(d.clone())).collect();
+                        if new.is_empty() {
+                            format!("error: target {}: its files shared with a target above are invalid (see above)", spec.name)
+                        } else {
+                            format!("error: target {}: {}", spec.name, Error::Invalid(Diagnostics(new)))
+                        }
+                    }
+                    e => format!("error: target {}: {e}", spec.name),
+                };
+                lines.push((false, line));
             }
         }
     }
