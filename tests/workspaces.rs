@@ -527,3 +527,19 @@ fn validate_says_a_shared_files_problems_once() {
     assert!(run.stderr.contains("error: target staging: ") && run.stderr.contains("error: target production: "), "{}", run.stderr);
     assert_eq!(run.stderr.matches("unknown group key `membres`").count(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn a_saved_plan_refuses_the_options_of_the_other_kind() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    // A workspace plan names every target's organization and API: --org and --api-url cannot redirect it.
+    let run = Cli::new(d).args(&["apply", "plan.json", "--org", "elsewhere", "--auto-approve"]).run().expect_code(1);
+    assert!(run.stderr.contains("plan.json is the saved plan of a workspace's targets: --org and --api-url"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // A single organization's plan has no targets: --target and --workspace do not select anything in it.
+    sb(d, &["plan", "-f", "groups/staging/", "--org", "org-staging", "--out", "single.json"]).expect_code(0);
+    let run = Cli::new(d).args(&["apply", "single.json", "--target", "production", "--auto-approve"]).run().expect_code(1);
+    assert!(run.stderr.contains("single.json is the saved plan of one organization: --target and --workspace"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
