@@ -543,3 +543,25 @@ fn a_saved_plan_refuses_the_options_of_the_other_kind() {
     assert!(run.stderr.contains("single.json is the saved plan of one organization: --target and --workspace"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+#[test]
+fn refused_credentials_are_explained_with_the_targets_own_variables() {
+    let served = serve(&["--org", "org-staging", "--org", "org-production"]);
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("    api_url: {}\n    files:", served.url);
+    write(d, "tallyfy-groups.yaml", &WORKSPACE.replace("    files:", &url));
+    let run = Cli::new(d)
+        .args(&["plan"])
+        .env("TALLYFY_STAGING_ACCESS_TOKEN", "revoked-token")
+        .env("TALLYFY_PRODUCTION_CLIENT_ID", "sandbox-client")
+        .env("TALLYFY_PRODUCTION_CLIENT_SECRET", "wrong-secret")
+        .run()
+        .expect_code(1);
+    assert!(run.stderr.contains("update TALLYFY_STAGING_ACCESS_TOKEN."), "{}", run.stderr);
+    assert!(run.stderr.contains("check TALLYFY_PRODUCTION_CLIENT_ID and TALLYFY_PRODUCTION_CLIENT_SECRET;"), "{}", run.stderr);
+    // Not the single organization's variables, which a target never reads.
+    for single in ["TALLYFY_ACCESS_TOKEN", "TALLYFY_CLIENT_ID", "--token-file", "--client-secret-file"] {
+        assert!(!run.stderr.contains(single) && !run.stdout.contains(single), "{single}:\n{}", run.stderr);
+    }
+}

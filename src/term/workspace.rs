@@ -273,8 +273,35 @@ where
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name)))))
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name))))
+                .map_err(|e| in_target_words(e, &targets[i]))
+        })
         .collect()
+}
+
+/// The client's hints name the variables and options of a single organization; a target reads
+/// its own (`credentials_env`) and its organization and API URL come from the workspace file.
+/// An API or client error is said with those instead.
+fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
+    if !matches!(e, Error::Api(_) | Error::Client(_)) {
+        return e;
+    }
+    let (p, name) = (&spec.credentials_env, &spec.name);
+    let words = [
+        ("TALLYFY_ACCESS_TOKEN (or --token-file)".to_string(), format!("{p}_ACCESS_TOKEN")),
+        (
+            "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file)".to_string(),
+            format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+        ),
+        ("TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET".to_string(), format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET")),
+        ("TALLYFY_ORG_ID / --org".to_string(), format!("the `org_id` of target {name}")),
+        ("TALLYFY_API_URL / --api-url".to_string(), format!("the `api_url` of target {name}")),
+        ("TALLYFY_TOKEN_URL / --token-url".to_string(), format!("{p}_TOKEN_URL or --token-url")),
+    ];
+    let text = e.to_string();
+    let said = words.iter().fold(text.clone(), |t, (single, target)| t.replace(single.as_str(), target));
+    if said == text { e } else { Error::Config(said) }
 }
 
 /// A target's plan and the connection it was read through.
@@ -779,8 +806,8 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
     };
     let sandbox = start_sandbox(&args.connect, std::slice::from_ref(&spec)).await?;
     let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
-    let conn = connect_target(&spec, &shared).await?;
-    let live = super::fetch(&conn.org.api, false).await?;
+    let conn = connect_target(&spec, &shared).await.map_err(|e| in_target_words(e, &spec))?;
+    let live = super::fetch(&conn.org.api, false).await.map_err(|e| in_target_words(e, &spec))?;
     let yaml = crate::export::to_yaml(&live);
     match args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone())) {
         Some(path) => {
@@ -898,5 +925,68 @@ fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
             print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tallyfy::config::ConfigError;
+    use crate::tallyfy::error::{ApiError, TransportCause};
+
+    fn target() -> TargetSpec {
+        let text = "targets:\n  eu:\n    org_id: a\n    credentials_env: ACME\n    files: a.yaml\n";
+        ws::parse("ws.yaml", text, Path::new("")).map(|w| w.targets[0].clone()).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status {
+            method: "GET".into(),
+            path: "/organizations/a/groups".into(),
+            status,
+            message: "no".into(),
+            code: None,
+            field_errors: Default::default(),
+            request_id: None,
+        }
+    }
+
+    fn transport(cause: TransportCause) -> ApiError {
+        ApiError::Transport { method: "GET".into(), path: "/x".into(), detail: "d".into(), timeout: false, connect: true, cause }
+    }
+
+    #[test]
+    fn a_targets_errors_name_its_own_variables_never_a_single_organizations() {
+        let exchange = |status| ApiError::TokenExchange { url: "https://t/oauth/token".into(), status, detail: "no".into() };
+        let errors = vec![
+            Error::Api(status(401)),
+            Error::Api(status(404)),
+            Error::Api(exchange(Some(401))),
+            Error::Api(exchange(None)),
+            Error::Api(exchange(Some(302))),
+            Error::Api(ApiError::StillUnauthorized { last: Box::new(status(401)) }),
+            Error::Api(transport(TransportCause::UnknownHost { host: "h".into() })),
+            Error::Api(transport(TransportCause::Refused { address: "127.0.0.1:1".into() })),
+            Error::Api(transport(TransportCause::UntrustedCertificate { host: "h".into(), reason: "r".into() })),
+            Error::Api(transport(TransportCause::Other)),
+            Error::Api(ApiError::Redirected { method: "GET".into(), path: "/x".into(), status: 301, location: None }),
+            Error::Client(ConfigError::BadTokenUrl("x".into())),
+        ];
+        let spec = target();
+        for e in errors {
+            let before = e.to_string();
+            assert!(before.contains("TALLYFY_") || before.contains("--"), "the case names a single organization's words: {before}");
+            let after = in_target_words(e, &spec).to_string();
+            for single in ["TALLYFY_", "--token-file", "--client-secret-file", "--org", "--api-url"] {
+                assert!(!after.contains(single), "`{single}` in:\n{after}");
+            }
+        }
+        let said = in_target_words(Error::Api(status(401)), &spec).to_string();
+        assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
+        let said = in_target_words(Error::Api(status(404)), &spec).to_string();
+        assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
+        // Other errors, and their exit status, are left as they are.
+        let refused = in_target_words(Error::Refused("stale".into()), &spec);
+        assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
     }
 }
