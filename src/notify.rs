@@ -51,6 +51,10 @@ pub struct Facts {
     pub organization: Option<String>,
     pub plan: Option<PlanFacts>,
     pub apply: Option<ApplyFacts>,
+    /// Why a run that ended without an error of its own failed: the failed targets of a
+    /// workspace, each with its error (`target NAME: …`, one per line).
+    #[serde(skip)]
+    pub error: Option<String>,
 }
 
 /// The plan's counts and the groups it changes.
@@ -361,6 +365,7 @@ mod tests {
                 groups: vec!["Finance".into(), "Ops".into(), "Sales".into()],
             }),
             apply: None,
+            error: None,
         }
     }
 
@@ -424,6 +429,7 @@ mod tests {
                 unknown: 0,
                 failures: vec!["update group \"Ops\": 422 name taken".into()],
             }),
+            error: None,
         };
         let p = payload(Event::ApplyFailed, Command::Apply, 1, &failed, Some("1 action failed\n  more"), None);
         assert_eq!(

@@ -348,3 +348,274 @@ fn baseline_is_a_checkout_of_the_target_branch_with_each_targets_files_at_the_sa
     let file = sb(d, &["plan", "--baseline", "groups/common/common.yaml"]).expect_code(1);
     assert!(file.stderr.contains("--baseline takes one directory: a checkout of the target branch"), "{}", file.stderr);
 }
+
+#[test]
+fn validate_reports_an_invalid_workspace_file_in_json_and_github_formats() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_idd: a\n    files: [groups/common/]\n");
+    let json = Cli::new(d).args(&["validate", "--format", "json"]).run().expect_code(1);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", json.stdout));
+    assert_eq!(v["valid"], false, "{v}");
+    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems.iter().any(|p| p["file"] == "tallyfy-groups.yaml"
+            && p["line"] == 3
+            && p["column"] == 5
+            && p["message"] == "unknown target key `org_idd`"),
+        "{v}"
+    );
+    let github = Cli::new(d).args(&["validate", "--format", "github"]).run().expect_code(1);
+    assert!(
+        github.stdout.contains("::error file=tallyfy-groups.yaml,line=3,col=5,title=tallyfy-groups validate::unknown target key `org_idd`"),
+        "{}",
+        github.stdout
+    );
+    // A workspace file that cannot be read is a problem too, without a location.
+    let missing = Cli::new(d).args(&["validate", "--format", "json", "--workspace", "nowhere.yaml"]).run().expect_code(1);
+    let v: Value = serde_json::from_str(&missing.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", missing.stdout));
+    assert!(v["problems"][0]["message"].as_str().is_some_and(|m| m.contains("cannot read the workspace file nowhere.yaml")), "{v}");
+}
+
+/// Runs `args` on a pseudo-terminal (`script`, util-linux) in `dir` with `envs`; when the run asks
+/// y/N, calls `meanwhile`, then types `answer`. Returns the exit code and everything it showed.
+fn on_terminal(dir: &Path, args: &[&str], envs: &[(&str, &str)], meanwhile: impl FnOnce(), answer: &str) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("this test needs `script` (util-linux) to give the binary a terminal");
+    }
+    let command = std::iter::once(common::cli::BIN).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]).current_dir(dir).env("NO_COLOR", "1");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TALLYFY_") {
+            cmd.env_remove(name);
+        }
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("script runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    while !seen.contains("[y/N]") {
+        let chunk = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("no prompt; output so far:\n{seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    meanwhile();
+    child.stdin.take().expect("stdin").write_all(format!("{answer}\n").as_bytes()).expect("answer");
+    let status = child.wait().expect("exit");
+    while let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (status.code().unwrap_or(-1), seen)
+}
+
+#[test]
+fn declining_the_prompt_still_exits_with_the_code_of_a_failed_target() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    let state = d.join(".sandbox/state.json");
+    let state = state.to_str().unwrap_or_default();
+    let (code, seen) = on_terminal(d, &["apply", "--sandbox", "--sandbox-state", state], &[], || {}, "n");
+    assert!(seen.contains("Apply cancelled; nothing was changed."), "{seen}");
+    assert_eq!(code, 1, "production could not be planned; declining staging's changes does not make that a success:\n{seen}");
+    assert!(seen.contains("Exit 1 from target production (failed)"), "{seen}");
+    sb(d, &["plan", "--target", "staging", "--detailed-exitcode"]).expect_code(2);
+}
+
+#[test]
+fn a_saved_plan_applied_while_the_prompt_was_open_is_not_sent_again() {
+    let served = serve(&["--org", "org-staging", "--org", "org-production"]);
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("    api_url: {}\n    files:", served.url);
+    write(d, "tallyfy-groups.yaml", &WORKSPACE.replace("    files:", &url));
+    let tokens = [("TALLYFY_STAGING_ACCESS_TOKEN", "sandbox-token"), ("TALLYFY_PRODUCTION_ACCESS_TOKEN", "sandbox-token")];
+    let cli = |args: &[&str]| tokens.iter().fold(Cli::new(d).args(args), |c, (k, v)| c.env(k, v)).run();
+    cli(&["plan", "--out", "plan.json"]).expect_code(0);
+    // While the prompt is open, another run applies the same plan.
+    let (code, seen) =
+        on_terminal(d, &["apply", "plan.json"], &tokens, || drop(cli(&["apply", "plan.json", "--auto-approve"]).expect_code(0)), "y");
+    let stats = common::cli::admin(&served.url, "stats");
+    assert_eq!(stats["requests"]["POST /api/organizations/{org}/groups"], 1, "the create is sent once, by the other run: {stats}\n{seen}");
+    assert!(stats["statuses"].get("422").is_none(), "{stats}");
+    assert_eq!(code, 0, "{seen}");
+    assert!(
+        seen.contains("staging: nothing to do, this plan was already applied.")
+            && seen.contains("production: nothing to do, this plan was already applied."),
+        "{seen}"
+    );
+    cli(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn notify_names_the_failed_target_and_its_error() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).expect(2).mount(&server));
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    let hook = format!("{}/hook", server.uri());
+    sb(d, &["plan", "--notify", &hook]).expect_code(1);
+    sb(d, &["apply", "--auto-approve", "--notify", &hook]).expect_code(1);
+    let posts: Vec<Value> = rt
+        .block_on(server.received_requests())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .collect();
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    for (post, event) in posts.iter().zip(["plan_failed", "apply_failed"]) {
+        assert_eq!(post["event"], event, "{post:#}");
+        let error = post["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("target production: groups/production/broken.yaml is invalid"), "{post:#}");
+        let text = post["text"].as_str().unwrap_or_default();
+        assert!(text.contains("\nError: target production: groups/production/broken.yaml is invalid"), "{text}");
+    }
+}
+
+#[test]
+fn a_secret_file_with_a_workspace_is_one_usage_error_before_anything_is_read() {
+    let dir = repo();
+    let d = dir.path();
+    let token = write(d, "token.txt", "sandbox-token\n");
+    for args in [
+        &["plan", "--token-file", &token][..],
+        &["apply", "--auto-approve", "--client-secret-file", &token],
+        &["export", "--target", "staging", "--token-file", &token],
+    ] {
+        let run = Cli::new(d)
+            .args(args)
+            .env("TALLYFY_STAGING_ACCESS_TOKEN", "t")
+            .env("TALLYFY_PRODUCTION_ACCESS_TOKEN", "t")
+            .run()
+            .expect_code(1);
+        assert_eq!(
+            run.stderr.matches("--token-file and --client-secret-file are for one organization").count(),
+            1,
+            "{args:?}:\n{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: nothing planned:\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn json_logs_stay_json_across_targets() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/production/broken.yaml", "groups:\n  - nam: Typo\n");
+    for args in [&["plan", "--out", "plan.json"][..], &["apply", "--auto-approve", "--all-or-nothing"]] {
+        let run = sb(d, &[args, &["--log-format", "json"]].concat()).expect_code(1);
+        let lines: Vec<Value> =
+            run.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {l}"))).collect();
+        assert!(
+            lines.iter().any(|l| l["level"] == "ERROR" && l["fields"]["target_name"] == "production" && l["fields"]["exit_code"] == 1),
+            "{args:?}: {lines:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_applied_again_says_nothing_to_do_and_nothing_failed() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(0);
+    let again = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(0);
+    for target in ["staging", "production"] {
+        assert!(again.stdout.contains(&format!("{target}: nothing to do, this plan was already applied.")), "{}", again.stdout);
+    }
+    assert!(!again.stdout.contains("failed"), "nothing failed:\n{}", again.stdout);
+}
+
+#[test]
+fn a_file_outside_the_workspace_folder_has_no_baseline_and_is_never_its_own() {
+    let dir = repo();
+    let d = dir.path();
+    // Staging names the shared folder by its absolute path; the baseline checkout has only staging's folder.
+    let common = d.join("groups/common/");
+    write(
+        d,
+        "tallyfy-groups.yaml",
+        &WORKSPACE.replace("[groups/common/, groups/staging/]", &format!("[{}, groups/staging/]", common.display())),
+    );
+    let base = tempfile::tempdir().expect("tempdir");
+    write(base.path(), "groups/staging/staging.yaml", "groups: []\n");
+    let run =
+        sb(d, &["plan", "--target", "staging", "--baseline", base.path().to_str().unwrap_or_default(), "--format", "json"]).expect_code(0);
+    let v: Value = serde_json::from_str(&run.stdout).expect("json");
+    let changes = v["targets"]["staging"]["changes"].as_array().cloned().unwrap_or_default();
+    let origin = |group: &str| changes.iter().find(|c| c["group"] == group).map(|c| c["origin"].clone());
+    assert_eq!(origin("Staging Testers"), Some(Value::from("introduced")), "{changes:#?}");
+    // The shared folder has no counterpart in the checkout, so its change counts as introduced
+    // (as for a baseline that cannot be read); never "drift", which the file compared with
+    // itself would say.
+    assert_eq!(origin("Support Escalation"), Some(Value::from("introduced")), "{changes:#?}");
+}
+
+#[test]
+fn validate_says_a_shared_files_problems_once() {
+    let dir = repo();
+    let d = dir.path();
+    write(d, "groups/common/common.yaml", "groups:\n  - nam: Typo\n");
+    write(d, "groups/production/production.yaml", "groups:\n  - name: Finance Approvers\n    membres: []\n");
+    let run = Cli::new(d).args(&["validate"]).run().expect_code(1);
+    assert_eq!(run.stderr.matches("unknown group key `nam`").count(), 1, "{}", run.stderr);
+    // Each target is still named, and a problem of its own is still said.
+    assert!(run.stderr.contains("error: target staging: ") && run.stderr.contains("error: target production: "), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("unknown group key `membres`").count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_saved_plan_refuses_the_options_of_the_other_kind() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    // A workspace plan names every target's organization and API: --org and --api-url cannot redirect it.
+    let run = Cli::new(d).args(&["apply", "plan.json", "--org", "elsewhere", "--auto-approve"]).run().expect_code(1);
+    assert!(run.stderr.contains("plan.json is the saved plan of a workspace's targets: --org and --api-url"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // A single organization's plan has no targets: --target and --workspace do not select anything in it.
+    sb(d, &["plan", "-f", "groups/staging/", "--org", "org-staging", "--out", "single.json"]).expect_code(0);
+    let run = Cli::new(d).args(&["apply", "single.json", "--target", "production", "--auto-approve"]).run().expect_code(1);
+    assert!(run.stderr.contains("single.json is the saved plan of one organization: --target and --workspace"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn refused_credentials_are_explained_with_the_targets_own_variables() {
+    let served = serve(&["--org", "org-staging", "--org", "org-production"]);
+    let dir = repo();
+    let d = dir.path();
+    let url = format!("    api_url: {}\n    files:", served.url);
+    write(d, "tallyfy-groups.yaml", &WORKSPACE.replace("    files:", &url));
+    let run = Cli::new(d)
+        .args(&["plan"])
+        .env("TALLYFY_STAGING_ACCESS_TOKEN", "revoked-token")
+        .env("TALLYFY_PRODUCTION_CLIENT_ID", "sandbox-client")
+        .env("TALLYFY_PRODUCTION_CLIENT_SECRET", "wrong-secret")
+        .run()
+        .expect_code(1);
+    assert!(run.stderr.contains("update TALLYFY_STAGING_ACCESS_TOKEN."), "{}", run.stderr);
+    assert!(run.stderr.contains("check TALLYFY_PRODUCTION_CLIENT_ID and TALLYFY_PRODUCTION_CLIENT_SECRET;"), "{}", run.stderr);
+    // Not the single organization's variables, which a target never reads.
+    for single in ["TALLYFY_ACCESS_TOKEN", "TALLYFY_CLIENT_ID", "--token-file", "--client-secret-file"] {
+        assert!(!run.stderr.contains(single) && !run.stdout.contains(single), "{single}:\n{}", run.stderr);
+    }
+}

@@ -490,8 +490,22 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
     };
     let source = match &args.plan {
         Some(path) => match saved::read_any(path).map_err(read_error)? {
-            saved::AnySaved::One(plan) => Source::Saved(plan),
+            saved::AnySaved::One(plan) => {
+                if args.workspace.workspace.is_some() || !args.workspace.targets.is_empty() {
+                    return Err(Error::Config(format!(
+                        "{} is the saved plan of one organization: --target and --workspace select targets of a workspace's saved plan\n    hint: drop them to apply this plan to the organization it was made for",
+                        path.display()
+                    )));
+                }
+                Source::Saved(plan)
+            }
             saved::AnySaved::Workspace(plan) => {
+                if args.workspace.single_org {
+                    return Err(Error::Config(format!(
+                        "{} is the saved plan of a workspace's targets: --org and --api-url cannot redirect it (the workspace file names each target's organization and API URL)\n    hint: drop --org and --api-url",
+                        path.display()
+                    )));
+                }
                 let path = workspace::locate_for_saved(&args.workspace)?;
                 return workspace::apply(workspace::open_workspace(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
             }
@@ -717,7 +731,7 @@ async fn notified(
         Err(e) => e.exit_status().code(),
     };
     let Some(event) = notify::event(command, code, facts) else { return result };
-    let error = result.as_ref().err().map(|e| hook.scrub(&e.to_string()));
+    let error = result.as_ref().err().map(|e| e.to_string()).or_else(|| facts.error.clone()).map(|e| hook.scrub(&e));
     let run_url = notify::run_url(|name| std::env::var(name).ok());
     let payload = notify::payload(event, command, code, facts, error.as_deref(), run_url.as_deref());
     match hook.send(&payload, Duration::from_secs(1)).await {

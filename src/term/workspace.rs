@@ -209,12 +209,6 @@ async fn start_sandbox(args: &ConnectArgs, targets: &[TargetSpec]) -> Result<Opt
 /// A client for one target, with the credentials its `credentials_env` names.
 async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection, Error> {
     let args = &shared.connect;
-    if args.token_file.is_some() || args.client_secret_file.is_some() {
-        return Err(Error::Config(format!(
-            "--token-file and --client-secret-file are for one organization; target {}'s credentials come from the variables its credentials_env names ({}_…)",
-            spec.name, spec.credentials_env
-        )));
-    }
     let (base_url, credentials, label, key) = match &shared.sandbox {
         Some(site) => {
             (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string())
@@ -237,6 +231,20 @@ async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection
     };
     let config = client_config(args, base_url, spec.org_id.clone(), credentials, Some(shared.limiter(key)));
     open(config, label, None).await
+}
+
+/// `--token-file` and `--client-secret-file` name one secret, and a workspace's targets each
+/// read their own: refused once, before anything is read.
+fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
+    if args.token_file.is_none() && args.client_secret_file.is_none() {
+        return Ok(());
+    }
+    let prefixes: Vec<String> = sel.targets.iter().map(|t| format!("{} ({}_…)", t.name, t.credentials_env)).collect();
+    Err(Error::Config(format!(
+        "--token-file and --client-secret-file are for one organization; the credentials of the targets of {} come from the variables their credentials_env names: {}\n    hint: set those variables, or pass -f/--org to run on one organization",
+        sel.workspace.file,
+        prefixes.join(", ")
+    )))
 }
 
 /// Runs `task` for every target, a few at a time; the results in the targets' order.
@@ -265,8 +273,35 @@ where
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name)))))
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name))))
+                .map_err(|e| in_target_words(e, &targets[i]))
+        })
         .collect()
+}
+
+/// The client's hints name the variables and options of a single organization; a target reads
+/// its own (`credentials_env`) and its organization and API URL come from the workspace file.
+/// An API or client error is said with those instead.
+fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
+    if !matches!(e, Error::Api(_) | Error::Client(_)) {
+        return e;
+    }
+    let (p, name) = (&spec.credentials_env, &spec.name);
+    let words = [
+        ("TALLYFY_ACCESS_TOKEN (or --token-file)".to_string(), format!("{p}_ACCESS_TOKEN")),
+        (
+            "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file)".to_string(),
+            format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+        ),
+        ("TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET".to_string(), format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET")),
+        ("TALLYFY_ORG_ID / --org".to_string(), format!("the `org_id` of target {name}")),
+        ("TALLYFY_API_URL / --api-url".to_string(), format!("the `api_url` of target {name}")),
+        ("TALLYFY_TOKEN_URL / --token-url".to_string(), format!("{p}_TOKEN_URL or --token-url")),
+    ];
+    let text = e.to_string();
+    let said = words.iter().fold(text.clone(), |t, (single, target)| t.replace(single.as_str(), target));
+    if said == text { e } else { Error::Config(said) }
 }
 
 /// A target's plan and the connection it was read through.
@@ -287,9 +322,18 @@ enum Stand {
     Failed(Error),
 }
 
-/// The files of a target on the baseline branch: its files at the same paths in `root`.
+/// The files of a target on the baseline branch: its files at the same paths in `root`. A file
+/// outside the workspace file's folder (an absolute path, or one through `..`) has no place in
+/// the checkout and no baseline: joined to `root` it would be the file itself, and every change
+/// to it would read as drift.
 fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
-    spec.files.iter().map(|f| root.join(f.path.strip_prefix(dir).unwrap_or(Path::new(&f.written)))).filter(|p| p.exists()).collect()
+    spec.files
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(dir).ok())
+        .filter(|p| p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)))
+        .map(|p| root.join(p))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// Reads and plans every target.
@@ -338,8 +382,11 @@ fn shown_in_text(stands: &[Stand], text: bool) -> Vec<bool> {
 }
 
 /// Prints each target's error under its name (unless already shown), and which targets the exit
-/// status comes from.
-fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output, shown: &[bool]) -> ExitStatus {
+/// status comes from; `--notify` reports the targets' errors.
+fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Output, shown: &[bool], facts: &mut Facts) -> ExitStatus {
+    let errors: Vec<String> =
+        sel.targets.iter().zip(results).filter_map(|(spec, r)| r.as_ref().err().map(|e| format!("target {}: {e}", spec.name))).collect();
+    facts.error = (!errors.is_empty()).then(|| errors.join("\n"));
     for (i, (spec, result)) in sel.targets.iter().zip(results).enumerate() {
         if let Err(e) = result
             && !shown.get(i).copied().unwrap_or(false)
@@ -371,13 +418,19 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
         let others: Vec<String> =
             sel.targets.iter().zip(&codes).filter(|(_, c)| **c != worst).map(|(t, c)| format!("{} exit {c}", t.name)).collect();
         let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
-        eprintln!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
+        let line = format!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
+        match (out.json_logs, status) {
+            (false, _) => eprintln!("{line}"),
+            (true, ExitStatus::Changes) => warn!(exit_code = worst, "{line}"),
+            (true, _) => tracing::error!(exit_code = worst, "{line}"),
+        }
     }
     status
 }
 
 /// `plan` for the targets of a workspace.
 pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let options = diff_options(&args.target)?;
     let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
     let baseline = match args.baseline.as_slice() {
@@ -406,7 +459,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     }
     record_plans(facts, &sel, &stands);
     if let Some(path) = &args.out {
-        save(path, &sel, &stands)?;
+        save(path, &sel, &stands, out)?;
     }
     let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
     let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
@@ -419,7 +472,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     // The failures were shown in the renderings; stderr names them too.
     let results: Vec<Result<ExitStatus, Error>> =
         results.into_iter().zip(&stands).map(|(r, s)| if let Stand::Failed(e) = s { Err(same(e)) } else { r }).collect();
-    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text)))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text), facts))
 }
 
 /// The same error again (errors are not `Clone`), keeping its exit status.
@@ -432,12 +485,16 @@ fn same(e: &Error) -> Error {
 
 /// `plan --out` for a workspace: every target's plan in one sealed document; not written when a
 /// target could not be planned (it would be left out of the plan without a trace).
-fn save(path: &Path, sel: &Selected, stands: &[Stand]) -> Result<(), Error> {
+fn save(path: &Path, sel: &Selected, stands: &[Stand], out: Output) -> Result<(), Error> {
     let failed: Vec<&str> =
         sel.targets.iter().zip(stands).filter(|(_, s)| matches!(s, Stand::Failed(_))).map(|(t, _)| t.name.as_str()).collect();
     if !failed.is_empty() {
-        warn!(path = %path.display(), "the plan was not saved: target {} could not be planned", failed.join(", "));
-        eprintln!("The plan was not saved to {}: target {} could not be planned.", path.display(), failed.join(", "));
+        let line = format!("The plan was not saved to {}: target {} could not be planned.", path.display(), failed.join(", "));
+        if out.json_logs {
+            warn!("{line}")
+        } else {
+            eprintln!("{line}")
+        }
         return Ok(());
     }
     let plans = sel.targets.iter().zip(stands).filter_map(|(t, s)| match s {
@@ -469,6 +526,7 @@ pub async fn apply(
     out: Output,
     facts: &mut Facts,
 ) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
     let mut connect_args = args.connect.clone();
     if let Some(saved_plan) = &saved_plan {
@@ -505,7 +563,16 @@ pub async fn apply(
     record_plans(facts, &sel, &stands);
     let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
     let codes: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status(), |s| *s)).collect();
-    print(&render::text::render_targets(&views(&sel, &stands, &messages, &codes), out.color, out.verbose));
+    // A target whose saved plan is already applied has no plan to show: it is said below.
+    let shown: Vec<TargetView> = views(&sel, &stands, &messages, &codes)
+        .into_iter()
+        .zip(&stands)
+        .filter(|(_, s)| !matches!(s, Stand::AlreadyApplied))
+        .map(|(v, _)| v)
+        .collect();
+    if !shown.is_empty() {
+        print(&render::text::render_targets(&shown, out.color, out.verbose));
+    }
     for (spec, stand) in sel.targets.iter().zip(&stands) {
         if matches!(stand, Stand::AlreadyApplied) {
             print(&format!("{}: nothing to do, this plan was already applied.\n", spec.name));
@@ -513,8 +580,8 @@ pub async fn apply(
     }
     let blocked = results.iter().any(Result::is_err) || unresolved.iter().any(Option::is_some);
     if args.all_or_nothing && blocked {
-        eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-        return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
+        nothing_applied(out);
+        return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
     }
     let ready: Vec<usize> =
         (0..sel.targets.len()).filter(|&i| results[i].is_ok() && matches!(&stands[i], Stand::Planned(p) if !p.plan.is_empty())).collect();
@@ -531,7 +598,8 @@ pub async fn apply(
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
             eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(ExitStatus::Success);
+            // Declining the changes of some targets does not make another target's failure a success.
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
         // Time has passed at the prompt: what each saved plan relied on must still hold.
         for &i in &ready {
@@ -542,13 +610,18 @@ pub async fn apply(
                     p.plan = again;
                     check_guard(&mut p.plan, allow.for_target(&sel.targets[i].name)).map(|()| ExitStatus::Success)
                 }
-                Ok(None) => Ok(ExitStatus::Success),
+                Ok(None) => {
+                    // Applied meanwhile (by another run): nothing is sent again.
+                    print(&format!("{}: nothing to do, this plan was already applied.\n", sel.targets[i].name));
+                    stands[i] = Stand::AlreadyApplied;
+                    Ok(ExitStatus::Success)
+                }
                 Err(e) => Err(e),
             };
         }
         if args.all_or_nothing && results.iter().any(Result::is_err) {
-            eprintln!("Nothing was applied (--all-or-nothing): not every target is ready.");
-            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)));
+            nothing_applied(out);
+            return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
     }
     let stop = apply::Stop::default();
@@ -599,7 +672,7 @@ pub async fn apply(
     let mut text = String::new();
     for (i, spec) in sel.targets.iter().enumerate() {
         let Some(report) = &reports[i] else {
-            if ready.contains(&i) && results[i].is_ok() {
+            if ready.contains(&i) && results[i].is_ok() && matches!(stands[i], Stand::Planned(_)) {
                 results[i] = Err(Error::Config("its apply ended without a report".into()));
             }
             continue;
@@ -626,7 +699,13 @@ pub async fn apply(
     if let Some(path) = &args.report {
         write_reports(path, &sel, &reports)?;
     }
-    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true)))
+    Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts))
+}
+
+/// Says that `--all-or-nothing` held every target back.
+fn nothing_applied(out: Output) {
+    const LINE: &str = "Nothing was applied (--all-or-nothing): not every target is ready.";
+    if out.json_logs { warn!("{LINE}") } else { eprintln!("{LINE}") }
 }
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
@@ -717,6 +796,7 @@ async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &Save
 
 /// `export` for one target of a workspace: to its `export_to` (or `--out`, or stdout).
 pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
+    no_secret_files(&args.connect, &sel)?;
     let spec = match sel.targets.as_slice() {
         [one] => one.clone(),
         _ => {
@@ -728,8 +808,8 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
     };
     let sandbox = start_sandbox(&args.connect, std::slice::from_ref(&spec)).await?;
     let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
-    let conn = connect_target(&spec, &shared).await?;
-    let live = super::fetch(&conn.org.api, false).await?;
+    let conn = connect_target(&spec, &shared).await.map_err(|e| in_target_words(e, &spec))?;
+    let live = super::fetch(&conn.org.api, false).await.map_err(|e| in_target_words(e, &spec))?;
     let yaml = crate::export::to_yaml(&live);
     match args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone())) {
         Some(path) => {
@@ -745,12 +825,26 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
 pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
-    let sel = open_workspace(path, names)?;
+    let sel = match open_workspace(path, names) {
+        Ok(sel) => sel,
+        Err(e) => {
+            // The workspace file's own problems go where the format puts problems, too.
+            if format != ValidateFormat::Text {
+                let problems = match &e {
+                    Error::Invalid(d) => d.0.iter().map(Problem::from_diagnostic).collect(),
+                    other => vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }],
+                };
+                print_verdict(format, &path.display().to_string(), &Verdict::Invalid(problems));
+            }
+            return Err(e);
+        }
+    };
     let missing = sel.workspace.missing_files(|p| p.exists());
     let mut problems: Vec<Problem> = missing.iter().map(Problem::from_diagnostic).collect();
     // (valid, line): valid lines go to stdout, problems to stderr.
     let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
     let (mut groups, mut absent, mut invalid) = (0, 0, Vec::new());
+    let mut said = std::collections::BTreeSet::new();
     for spec in &sel.targets {
         let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
         if files.iter().any(|f| !f.exists()) {
@@ -779,7 +873,19 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
                     Error::Invalid(d) => problems.extend(d.0.iter().map(Problem::from_diagnostic)),
                     other => problems.push(Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }),
                 }
-                lines.push((false, format!("error: target {}: {e}", spec.name)));
+                // A problem in a file shared with a target above was said there.
+                let line = match e {
+                    Error::Invalid(d) => {
+                        let new: Vec<_> = d.0.into_iter().filter(|d| said.insert(d.clone())).collect();
+                        if new.is_empty() {
+                            format!("error: target {}: its files shared with a target above are invalid (see above)", spec.name)
+                        } else {
+                            format!("error: target {}: {}", spec.name, Error::Invalid(Diagnostics(new)))
+                        }
+                    }
+                    e => format!("error: target {}: {e}", spec.name),
+                };
+                lines.push((false, line));
             }
         }
     }
@@ -787,23 +893,16 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
     let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
-    match (format, &verdict) {
-        (ValidateFormat::Json, _) => print(&annotate::json(std::slice::from_ref(&sel.workspace.file), &verdict)),
-        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
-            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
-        }
-        (ValidateFormat::Text, _) => {
-            for (valid, line) in &lines {
-                if *valid {
-                    print(&format!("{line}\n"));
-                } else {
-                    eprintln!("{line}");
-                }
+    if format == ValidateFormat::Text {
+        for (valid, line) in &lines {
+            if *valid {
+                print(&format!("{line}\n"));
+            } else {
+                eprintln!("{line}");
             }
         }
-        _ => {}
+    } else {
+        print_verdict(format, &sel.workspace.file, &verdict);
     }
     if invalid.is_empty() && missing.is_empty() {
         Ok(ExitStatus::Success)
@@ -815,5 +914,81 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
             sel.workspace.file,
             if failed.is_empty() { String::new() } else { format!(": target {} failed", failed.join(", ")) }
         )))
+    }
+}
+
+/// `validate --format json|github`: the verdict on stdout (text is printed line by line).
+fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
+    match (format, verdict) {
+        (ValidateFormat::Json, _) => print(&annotate::json(&[file.to_string()], verdict)),
+        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tallyfy::config::ConfigError;
+    use crate::tallyfy::error::{ApiError, TransportCause};
+
+    fn target() -> TargetSpec {
+        let text = "targets:\n  eu:\n    org_id: a\n    credentials_env: ACME\n    files: a.yaml\n";
+        ws::parse("ws.yaml", text, Path::new("")).map(|w| w.targets[0].clone()).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status {
+            method: "GET".into(),
+            path: "/organizations/a/groups".into(),
+            status,
+            message: "no".into(),
+            code: None,
+            field_errors: Default::default(),
+            request_id: None,
+        }
+    }
+
+    fn transport(cause: TransportCause) -> ApiError {
+        ApiError::Transport { method: "GET".into(), path: "/x".into(), detail: "d".into(), timeout: false, connect: true, cause }
+    }
+
+    #[test]
+    fn a_targets_errors_name_its_own_variables_never_a_single_organizations() {
+        let exchange = |status| ApiError::TokenExchange { url: "https://t/oauth/token".into(), status, detail: "no".into() };
+        let errors = vec![
+            Error::Api(status(401)),
+            Error::Api(status(404)),
+            Error::Api(exchange(Some(401))),
+            Error::Api(exchange(None)),
+            Error::Api(exchange(Some(302))),
+            Error::Api(ApiError::StillUnauthorized { last: Box::new(status(401)) }),
+            Error::Api(transport(TransportCause::UnknownHost { host: "h".into() })),
+            Error::Api(transport(TransportCause::Refused { address: "127.0.0.1:1".into() })),
+            Error::Api(transport(TransportCause::UntrustedCertificate { host: "h".into(), reason: "r".into() })),
+            Error::Api(transport(TransportCause::Other)),
+            Error::Api(ApiError::Redirected { method: "GET".into(), path: "/x".into(), status: 301, location: None }),
+            Error::Client(ConfigError::BadTokenUrl("x".into())),
+        ];
+        let spec = target();
+        for e in errors {
+            let before = e.to_string();
+            assert!(before.contains("TALLYFY_") || before.contains("--"), "the case names a single organization's words: {before}");
+            let after = in_target_words(e, &spec).to_string();
+            for single in ["TALLYFY_", "--token-file", "--client-secret-file", "--org", "--api-url"] {
+                assert!(!after.contains(single), "`{single}` in:\n{after}");
+            }
+        }
+        let said = in_target_words(Error::Api(status(401)), &spec).to_string();
+        assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
+        let said = in_target_words(Error::Api(status(404)), &spec).to_string();
+        assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
+        // Other errors, and their exit status, are left as they are.
+        let refused = in_target_words(Error::Refused("stale".into()), &spec);
+        assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
     }
 }

@@ -17,6 +17,7 @@ use crate::desired::de::{self, Problems, What};
 use crate::desired::parse::{self, DuplicateKey, Kind};
 use crate::desired::raw::Field;
 use crate::desired::{Diagnostic, Diagnostics, Location};
+use crate::model::OrgId;
 use crate::names::visible;
 
 /// The workspace file's name, looked for in the current folder and its parents.
@@ -279,7 +280,7 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
             Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
         });
         if let Some(org) = &org_id {
-            let url = api_url.as_deref().unwrap_or(DEFAULT_API_URL).trim_end_matches('/').to_string();
+            let url = same_api(api_url.as_deref().unwrap_or(DEFAULT_API_URL));
             match orgs.get(&(org.clone(), url.clone())) {
                 Some(first) => p.push(
                     Diagnostic::at(
@@ -303,8 +304,17 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
     out
 }
 
-/// A target name: 1 to 63 ASCII letters, digits, `-` and `_`, as it is typed in `--target NAME`
-/// and `--allow-removals NAME="reason"`.
+/// An API URL as compared to find two targets on one organization: without trailing `/`, its
+/// scheme and host in lower case (they are case-insensitive; the path is not).
+fn same_api(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!("{}://{}{path}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+}
+
+/// A target name: 1 to 63 ASCII letters, digits, `-` and `_`, not starting with `-`, as it is
+/// typed in `--target NAME` and `--allow-removals NAME="reason"`.
 fn check_name(p: &Problems, at: &Location, name: &str) {
     const USE: &str = "the name is typed in `--target NAME` and `--allow-removals NAME=\"reason\"`";
     if name.is_empty() {
@@ -318,22 +328,37 @@ fn check_name(p: &Problems, at: &Location, name: &str) {
         let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
         p.push(
             Diagnostic::at(at, format!("target name `{}` may use only ASCII letters, digits, `-` and `_`", visible(name)))
-                .with_hint(format!("for example `{}`; {USE}", visible(&fixed))),
+                .with_hint(format!("for example `{}`; {USE}", visible(no_leading_dash(&fixed)))),
+        );
+    } else if name.starts_with('-') {
+        // `--target -f` would be read as an option.
+        p.push(
+            Diagnostic::at(at, format!("target name `{}` starts with `-`", visible(name)))
+                .with_hint(format!("for example `{}`; {USE}", visible(no_leading_dash(name)))),
         );
     }
 }
 
-/// An organization id: one path segment of the API's URLs.
+/// A suggested target name without leading `-` (`target` when nothing is left).
+fn no_leading_dash(name: &str) -> &str {
+    match name.trim_start_matches('-') {
+        "" => "target",
+        rest => rest,
+    }
+}
+
+/// An organization id: one plain path segment of the API's URLs, as the client sends it
+/// (letters, digits, `-` and `_`; [`OrgId::is_plain`]).
 fn check_org_id(p: &Problems, span: &Span, v: &str) -> Option<String> {
     let v = v.trim();
     if v.is_empty() {
         p.error(span, "`org_id` is empty");
         return None;
     }
-    if v.contains('/') || v == "." || v == ".." {
+    if !OrgId(v.to_string()).is_plain() {
         p.error_hint(
             span,
-            format!("`org_id` `{}` is not an organization id: it must be one segment of a URL (no `/`, not `.` or `..`)", visible(v)),
+            format!("`org_id` `{}` is not an organization id: it may use only ASCII letters, digits, `-` and `_`", visible(v)),
             "write only the organization's id, not a URL or a path",
         );
         return None;

@@ -225,9 +225,9 @@ fn org_id_is_required_and_one_path_segment() {
             "ws.yaml:2:3: target `a` has no `org_id`",
             "ws.yaml:5:5: `org_id` is empty",
             "ws.yaml:8:13: `org_id` is empty",
-            "ws.yaml:11:13: `org_id` `org/1` is not an organization id: it must be one segment of a URL (no `/`, not `.` or `..`)",
-            "ws.yaml:14:13: `org_id` `..` is not an organization id: it must be one segment of a URL (no `/`, not `.` or `..`)",
-            "ws.yaml:17:13: `org_id` `.` is not an organization id: it must be one segment of a URL (no `/`, not `.` or `..`)",
+            "ws.yaml:11:13: `org_id` `org/1` is not an organization id: it may use only ASCII letters, digits, `-` and `_`",
+            "ws.yaml:14:13: `org_id` `..` is not an organization id: it may use only ASCII letters, digits, `-` and `_`",
+            "ws.yaml:17:13: `org_id` `.` is not an organization id: it may use only ASCII letters, digits, `-` and `_`",
             "ws.yaml:20:13: `org_id` must be a single value, found a list",
         ]
     );
@@ -332,7 +332,7 @@ fn every_problem_at_once_in_file_order() {
         e,
         vec![
             "ws.yaml:2:3: target name `bad name` may use only ASCII letters, digits, `-` and `_`",
-            "ws.yaml:3:13: `org_id` `a/b` is not an organization id: it must be one segment of a URL (no `/`, not `.` or `..`)",
+            "ws.yaml:3:13: `org_id` `a/b` is not an organization id: it may use only ASCII letters, digits, `-` and `_`",
             "ws.yaml:4:12: `files` is empty",
             "ws.yaml:5:22: `credentials_env` `lower` must be capital ASCII letters, digits and `_`, not starting with a digit",
             "ws.yaml:6:3: target `ok` has no `files`",
@@ -471,4 +471,73 @@ mod fuzz {
             }
         }
     }
+}
+
+#[test]
+fn a_target_name_does_not_start_with_a_dash() {
+    // `--target -f` and `--allow-removals -f=reason` would be read as options.
+    let e = errors(
+        "targets:\n  -f: {org_id: a, files: a.yaml}\n  --all-or-nothing: {org_id: b, files: a.yaml}\n  -: {org_id: c, files: a.yaml}\n",
+    );
+    let use_ = "the name is typed in `--target NAME` and `--allow-removals NAME=\"reason\"`";
+    assert_eq!(
+        e,
+        vec![
+            format!("ws.yaml:2:3: target name `-f` starts with `-`\n    hint: for example `f`; {use_}"),
+            format!("ws.yaml:3:3: target name `--all-or-nothing` starts with `-`\n    hint: for example `all-or-nothing`; {use_}"),
+            format!("ws.yaml:4:3: target name `-` starts with `-`\n    hint: for example `target`; {use_}"),
+        ]
+    );
+    assert_eq!(ok("targets:\n  eu-prod-: {org_id: a, files: a.yaml}\n  _x: {org_id: b, files: a.yaml}\n").targets.len(), 2);
+    // What is suggested for another bad name does not start with `-` either.
+    assert_eq!(
+        errors("targets:\n  ~: {org_id: a, files: a.yaml}\n  .hidden: {org_id: b, files: a.yaml}\n"),
+        vec![
+            format!("ws.yaml:2:3: target name `~` may use only ASCII letters, digits, `-` and `_`\n    hint: for example `target`; {use_}"),
+            format!(
+                "ws.yaml:3:3: target name `.hidden` may use only ASCII letters, digits, `-` and `_`\n    hint: for example `hidden`; {use_}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn org_id_is_what_the_client_accepts() {
+    // Validated ids must be ids every plan can use: the client sends only letters, digits, `-`
+    // and `_` in the path (and the sandbox serves no other).
+    let e = messages(
+        "targets:\n  a:\n    org_id: org a\n    files: a.yaml\n  b:\n    org_id: 'b?x#y'\n    files: a.yaml\n  c:\n    org_id: v1.2\n    files: a.yaml\n  d:\n    org_id: '%2F'\n    files: a.yaml\n",
+    );
+    let rule = "is not an organization id: it may use only ASCII letters, digits, `-` and `_`";
+    assert_eq!(
+        e,
+        vec![
+            format!("ws.yaml:3:13: `org_id` `org a` {rule}"),
+            format!("ws.yaml:6:13: `org_id` `b?x#y` {rule}"),
+            format!("ws.yaml:9:13: `org_id` `v1.2` {rule}"),
+            format!("ws.yaml:12:13: `org_id` `%2F` {rule}"),
+        ]
+    );
+    assert_eq!(ok("targets:\n  a:\n    org_id: 3f1c_d-9\n    files: a.yaml\n").targets[0].org_id, "3f1c_d-9");
+}
+
+#[test]
+fn the_same_organization_at_a_url_written_in_other_case_is_found() {
+    // Scheme and host are case-insensitive: these are the same organization at the same API.
+    let e = messages(
+        "targets:\n  staging:\n    org_id: abc\n    files: a.yaml\n  production:\n    org_id: abc\n    api_url: HTTPS://GO.Tallyfy.com/api/\n    files: b.yaml\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "ws.yaml:5:3: targets `staging` and `production` both manage organization abc at https://go.tallyfy.com/api: each organization belongs to one target"
+        ]
+    );
+    // The path is not: another path may be another API.
+    assert_eq!(
+        ok("targets:\n  a: {org_id: abc, api_url: 'https://x.example/API', files: a.yaml}\n  b: {org_id: abc, api_url: 'https://x.example/api', files: a.yaml}\n")
+            .targets
+            .len(),
+        2
+    );
 }
