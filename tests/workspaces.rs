@@ -109,6 +109,8 @@ fn target_selects_and_single_org_flags_ignore_the_workspace() {
     let d = dir.path();
     let only = sb(d, &["plan", "--target", "production"]).expect_code(0);
     assert!(only.stdout.contains("Finance Approvers") && !only.stdout.contains("Staging Testers"), "{}", only.stdout);
+    let typo = sb(d, &["plan", "--target", "stagin"]).expect_code(1);
+    assert!(typo.stderr.contains("did you mean `staging` for `stagin`?"), "{}", typo.stderr);
     let unknown = sb(d, &["plan", "--target", "prod"]).expect_code(1);
     assert!(unknown.stderr.contains("has no target `prod`; its targets are `staging`, `production`"), "{}", unknown.stderr);
     // -f means one organization, exactly as without a workspace file.
@@ -248,6 +250,9 @@ fn the_removal_guard_is_per_target_and_overridden_per_target() {
     );
     let refused = sb(d, &["plan"]).expect_code(3);
     assert!(refused.stderr.contains("error: target production: the removal guard tripped"), "{}", refused.stderr);
+    // A mistyped target name is refused, not read as a reason for every target.
+    let typo = sb(d, &["apply", "--auto-approve", "--allow-removals", "prodution=offboarding"]).expect_code(1);
+    assert!(typo.stderr.contains("`prodution` is not a target of tallyfy-groups.yaml; did you mean `production`?"), "{}", typo.stderr);
     // A reason for another target does not count; one for production does.
     sb(d, &["apply", "--auto-approve", "--allow-removals", "staging=not this one"]).expect_code(3);
     let allowed = sb(d, &["apply", "--auto-approve", "--allow-removals", "production=offboarding the audit team"]).expect_code(0);

@@ -112,8 +112,12 @@ pub fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> 
     let unknown: Vec<&String> = names.iter().filter(|n| workspace.target(n).is_none()).collect();
     if !unknown.is_empty() {
         let list = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let hint = match unknown.iter().find_map(|n| workspace.closest_target(n).map(|m| (n, m))) {
+            Some((n, meant)) => format!("\n    hint: did you mean `{meant}` for `{n}`?"),
+            None => String::new(),
+        };
         return Err(Error::Config(format!(
-            "{shown} has no target {list}; its targets are {}",
+            "{shown} has no target {list}; its targets are {}{hint}",
             workspace.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         )));
     }
@@ -138,6 +142,18 @@ impl Allowances {
     fn parse(given: &[String], workspace: &Workspace) -> Result<Self, Error> {
         let mut allow = Allowances::default();
         for text in given {
+            // A mistyped target name must not become a reason for every target (production's
+            // included): a prefix that looks like one is refused.
+            if let Some((name, _)) = text.split_once('=')
+                && let Some(meant) = workspace.closest_target(name.trim())
+            {
+                return Err(Error::Config(format!(
+                    "--allow-removals `{}=…`: `{}` is not a target of {}; did you mean `{meant}`?\n    hint: write `{meant}=REASON` to override one target's guard; a reason for every target must not start with a target-like word and `=`",
+                    name.trim(),
+                    name.trim(),
+                    workspace.file
+                )));
+            }
             match text.split_once('=').filter(|(name, _)| workspace.target(name.trim()).is_some()) {
                 Some((name, reason)) => {
                     if allow.one.insert(name.trim().to_string(), reason.trim().to_string()).is_some() {

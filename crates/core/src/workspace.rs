@@ -158,6 +158,21 @@ impl Workspace {
     pub fn names(&self) -> Vec<&str> {
         self.targets.iter().map(|t| t.name.as_str()).collect()
     }
+
+    /// The target whose name `name` most likely mistypes (the same but for case, or a couple of
+    /// edits away), when `name` is not a target itself.
+    pub fn closest_target(&self, name: &str) -> Option<&str> {
+        if self.target(name).is_some() {
+            return None;
+        }
+        let lower = name.to_lowercase();
+        self.targets
+            .iter()
+            .map(|t| (strsim::levenshtein(&lower, &t.name.to_lowercase()), t.name.as_str()))
+            .filter(|(d, cand)| *d <= 1.max(cand.chars().count() / 4))
+            .min()
+            .map(|(_, cand)| cand)
+    }
 }
 
 /// The workspace file's grammar (its keys and their shapes; the rules are in [`check`]).

@@ -541,3 +541,18 @@ fn the_same_organization_at_a_url_written_in_other_case_is_found() {
         2
     );
 }
+
+#[test]
+fn a_mistyped_target_name_finds_the_target_it_meant() {
+    let ws = ok(
+        "targets:\n  production:\n    org_id: p\n    files: [a/]\n  staging:\n    org_id: s\n    files: [b/]\n  eu:\n    org_id: e\n    files: [c/]\n",
+    );
+    assert_eq!(ws.closest_target("prodution"), Some("production"));
+    assert_eq!(ws.closest_target("Staging"), Some("staging"));
+    assert_eq!(ws.closest_target("EU"), Some("eu"));
+    assert_eq!(ws.closest_target("ue"), None);
+    // A target itself, or a word far from every target, is no typo.
+    assert_eq!(ws.closest_target("staging"), None);
+    assert_eq!(ws.closest_target("ratio"), None);
+    assert_eq!(ws.closest_target("prod"), None);
+}
