@@ -217,6 +217,10 @@ impl FileArgs {
     }
 }
 
+/// The embedded sandbox's state file unless `--sandbox-state` says otherwise (with a workspace
+/// file: in the workspace file's folder).
+pub const DEFAULT_SANDBOX_STATE: &str = ".tallyfy-sandbox/state.json";
+
 /// The groups file a single-organization run reads when no `-f` is given.
 pub const DEFAULT_FILE: &str = "groups.yaml";
 
@@ -277,7 +281,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub sandbox: bool,
     /// State file of the embedded sandbox.
-    #[arg(long, value_name = "FILE", default_value = ".tallyfy-sandbox/state.json")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_SANDBOX_STATE)]
     pub sandbox_state: PathBuf,
 }
 

@@ -624,3 +624,26 @@ fn refused_credentials_are_explained_with_the_targets_own_variables() {
         assert!(!run.stderr.contains(single) && !run.stdout.contains(single), "{single}:\n{}", run.stderr);
     }
 }
+
+#[test]
+fn the_default_sandbox_state_is_in_the_workspace_folder_whatever_folder_runs() {
+    let dir = repo();
+    let d = dir.path();
+    Cli::new(d).args(&["apply", "--sandbox", "--auto-approve"]).run().expect_code(0);
+    assert!(d.join(".tallyfy-sandbox/state.json").is_file());
+    let below = d.join("groups/staging");
+    Cli::new(&below).args(&["plan", "--sandbox", "--detailed-exitcode"]).run().expect_code(0);
+    assert!(!below.join(".tallyfy-sandbox").exists(), "no second sandbox in the folder below");
+    // A plan saved below applies from the root, to the same sandbox.
+    write(d, "groups/common/common.yaml", &COMMON.replace("li.wei@example.com]", "li.wei@example.com, priya.shah@example.com]"));
+    Cli::new(&below).args(&["plan", "--sandbox", "--out", "plan.json"]).run().expect_code(0);
+    let plan = below.join("plan.json");
+    Cli::new(d).args(&["apply", plan.to_str().unwrap_or_default(), "--auto-approve"]).run().expect_code(0);
+    Cli::new(d).args(&["plan", "--sandbox", "--detailed-exitcode"]).run().expect_code(0);
+    // And one saved at the root applies from below.
+    write(d, "groups/common/common.yaml", COMMON);
+    Cli::new(d).args(&["plan", "--sandbox", "--out", "root-plan.json"]).run().expect_code(0);
+    let root_plan = d.join("root-plan.json");
+    Cli::new(&below).args(&["apply", root_plan.to_str().unwrap_or_default(), "--auto-approve"]).run().expect_code(0);
+    Cli::new(&below).args(&["plan", "--sandbox", "--detailed-exitcode"]).run().expect_code(0);
+}

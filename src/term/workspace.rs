@@ -207,17 +207,27 @@ impl Shared {
 }
 
 /// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
-async fn start_sandbox(args: &ConnectArgs, targets: &[TargetSpec]) -> Result<Option<(embedded::Embedded, SandboxSite)>, Error> {
+/// Its default state file is in the workspace file's folder, so every folder of the repository
+/// sees the same sandbox.
+async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(embedded::Embedded, SandboxSite)>, Error> {
     if !args.sandbox {
         return Ok(None);
     }
+    let state = if args.sandbox_state == Path::new(crate::cli::DEFAULT_SANDBOX_STATE) {
+        // Absolute, so that a plan saved here applies from any folder.
+        let state = sel.dir.join(crate::cli::DEFAULT_SANDBOX_STATE);
+        std::path::absolute(&state).unwrap_or(state)
+    } else {
+        args.sandbox_state.clone()
+    };
+    let targets = &sel.targets;
     let mut orgs: Vec<String> = Vec::new();
     for t in targets {
         if !orgs.contains(&t.org_id) {
             orgs.push(t.org_id.clone());
         }
     }
-    let sandbox = embedded::Embedded::start_orgs(&args.sandbox_state, &orgs).await.map_err(Error::Sandbox)?;
+    let sandbox = embedded::Embedded::start_orgs(&state, &orgs).await.map_err(Error::Sandbox)?;
     let site = SandboxSite { base_url: sandbox.base_url.clone(), token: sandbox.token.clone(), label: sandbox.label.clone() };
     Ok(Some((sandbox, site)))
 }
@@ -458,7 +468,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
             ));
         }
     };
-    let sandbox = start_sandbox(&args.connect, &sel.targets).await?;
+    let sandbox = start_sandbox(&args.connect, &sel).await?;
     let shared =
         Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
     let mut stands = plan_all(&sel, &shared, &options, baseline.as_deref()).await;
@@ -551,7 +561,7 @@ pub async fn apply(
     }
     // Input is checked before any connection: every target's files must load.
     let sel = if saved_plan.is_some() { only_saved(sel, saved_plan.as_ref()) } else { sel };
-    let sandbox = start_sandbox(&connect_args, &sel.targets).await?;
+    let sandbox = start_sandbox(&connect_args, &sel).await?;
     let shared =
         Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
     let mut stands = match &saved_plan {
@@ -822,7 +832,7 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
             )));
         }
     };
-    let sandbox = start_sandbox(&args.connect, std::slice::from_ref(&spec)).await?;
+    let sandbox = start_sandbox(&args.connect, &sel).await?;
     let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
     let conn = connect_target(&spec, &shared).await.map_err(|e| in_target_words(e, &spec))?;
     let live = super::fetch(&conn.org.api, false).await.map_err(|e| in_target_words(e, &spec))?;
