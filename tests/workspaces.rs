@@ -286,6 +286,14 @@ fn validate_checks_the_workspace_file_with_locations() {
     write(d, "tallyfy-groups.yaml", "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n");
     let missing = Cli::new(d).args(&["validate"]).run().expect_code(1);
     assert!(missing.stderr.contains("tallyfy-groups.yaml:4:29") && missing.stderr.contains("groups/stagin/"), "{}", missing.stderr);
+    // Another target's missing folder is not this target's problem.
+    write(
+        d,
+        "tallyfy-groups.yaml",
+        "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n  production:\n    org_id: b\n    files: [groups/common/, groups/production/]\n",
+    );
+    let other = Cli::new(d).args(&["validate", "--target", "production"]).run().expect_code(0);
+    assert!(other.stdout.contains("production: valid") && !other.stderr.contains("stagin"), "{}\n{}", other.stdout, other.stderr);
 }
 
 #[test]

@@ -865,7 +865,9 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
             return Err(e);
         }
     };
-    let missing = sel.workspace.missing_files(|p| p.exists());
+    // Only the targets asked for: `validate --target staging` is not about production's files.
+    let selected = Workspace { targets: sel.targets.clone(), ..sel.workspace.clone() };
+    let missing = selected.missing_files(|p| p.exists());
     let mut problems: Vec<Problem> = missing.iter().map(Problem::from_diagnostic).collect();
     // (valid, line): valid lines go to stdout, problems to stderr.
     let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
