@@ -464,6 +464,37 @@ fn markdown_targets_share_the_cap_fairly() {
 }
 
 #[test]
+fn markdown_with_hundreds_of_targets_stays_under_the_cap() {
+    // An agency with an organization per client: 400 targets, ten of them with changes.
+    let (changed, quiet) = (staging(), production());
+    let names: Vec<String> = (0..400).map(|i| format!("client-{i:03}")).collect();
+    let views: Vec<TargetView<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if i % 40 == 7 {
+                TargetView { name, plan: Ok(&changed), exit_code: 2 }
+            } else {
+                TargetView { name, plan: Ok(&quiet), exit_code: 0 }
+            }
+        })
+        .collect();
+    let out = markdown::render_targets(&views);
+    assert!(out.len() <= markdown::MAX_CHARS, "{} > {}", out.len(), markdown::MAX_CHARS);
+    assert!(out.starts_with(markdown::MARKER));
+    // Every target with changes is in the table and has its section; the quiet ones are counted.
+    for i in (0..400).filter(|i| i % 40 == 7) {
+        assert!(out.contains(&format!("| **client-{i:03}** |")), "client-{i:03} in the table");
+        assert!(out.contains(&format!("<summary><b>client-{i:03}</b>")), "client-{i:03} has its section");
+    }
+    assert!(out.contains("390 targets without changes"), "{}", &out[..2000.min(out.len())]);
+    // A smaller cap still holds, and says what it left out.
+    let small = markdown::render_targets_capped(&views, 20_000);
+    assert!(small.len() <= 20_000, "{}", small.len());
+    assert!(small.contains("not shown"), "{small}");
+}
+
+#[test]
 fn json_targets() {
     let (s, p) = (staging(), production());
     let out = json::render_targets(&two(&s, &p));

@@ -228,6 +228,9 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
     let _ = writeln!(head);
     let _ = writeln!(head, "| target | organization | create | update | delete | memberships added | memberships removed | status |");
     let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---|");
+    // (target without changes, row): with hundreds of targets, those without changes are
+    // counted in one row instead, so the table leaves room for the plans.
+    let mut rows: Vec<(bool, String)> = Vec::new();
     let mut warnings = Vec::new();
     let mut cautions = Vec::new();
     for (t, status) in targets.iter().zip(&statuses) {
@@ -238,14 +241,14 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
                 let s = &plan.summary;
                 let (gain, lose) = access_counts(plan);
                 let words = words.unwrap_or_else(|| "changes".to_string());
-                let _ = writeln!(
-                    head,
-                    "| {name} | {} | {} | {} | {} | {gain} | {lose} | {words} |",
+                let row = format!(
+                    "| {name} | {} | {} | {} | {} | {gain} | {lose} | {words} |\n",
                     organization(plan),
                     s.create,
                     s.update,
                     s.delete
                 );
+                rows.push((*status == TargetStatus::NoChanges, row));
                 let mut loses = Vec::new();
                 if s.delete > 0 {
                     loses.push(format!("deletes {}", plural(s.delete, "group", "groups")));
@@ -270,7 +273,7 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
             }
             Err(_) => {
                 let words = words.unwrap_or_else(|| "**failed**".to_string());
-                let _ = writeln!(head, "| {name} | — | — | — | — | — | — | {words} |");
+                rows.push((false, format!("| {name} | — | — | — | — | — | — | {words} |\n")));
             }
         }
         match (t.plan, status.words()) {
@@ -281,6 +284,22 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
                 cautions.push(format!("{name}: **{words}** (see its plan below)."));
             }
             _ => {}
+        }
+    }
+    let quiet = rows.iter().filter(|(q, _)| *q).count();
+    let all_rows: usize = rows.iter().map(|(_, r)| r.len()).sum();
+    if quiet > 1 && head.len() + all_rows > cap / 3 {
+        for (_, row) in rows.iter().filter(|(q, _)| !*q) {
+            head.push_str(row);
+        }
+        let _ = writeln!(
+            head,
+            "| *{}* | | 0 | 0 | 0 | 0 | 0 | no changes |",
+            plural(quiet, "target without changes", "targets without changes")
+        );
+    } else {
+        for (_, row) in &rows {
+            head.push_str(row);
         }
     }
     for (kind, lines) in [("WARNING", &warnings), ("CAUTION", &cautions)] {
@@ -308,11 +327,53 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
         })
         .collect();
     const CLOSE: &str = "\n</details>\n";
-    let full: Vec<String> = targets.iter().map(|t| section_body(t, usize::MAX)).collect();
-    let frame: usize = opens.iter().map(|o| o.len() + CLOSE.len()).sum();
-    let shares = fair_shares(&full.iter().map(String::len).collect::<Vec<_>>(), cap.saturating_sub(head.len() + frame));
+    // When the sections' frames alone would take more than half of the room, sections are left
+    // out: first those of targets without changes, then the last ones; a note names them.
+    const NOTE_ROOM: usize = 400;
+    let room = cap.saturating_sub(head.len() + NOTE_ROOM);
+    let frame_of = |i: usize| opens[i].len() + CLOSE.len();
+    let mut shown = vec![true; targets.len()];
+    let mut frame: usize = (0..targets.len()).map(frame_of).sum();
+    let drop_order = (0..targets.len())
+        .rev()
+        .filter(|&i| statuses[i] == TargetStatus::NoChanges)
+        .chain((0..targets.len()).rev().filter(|&i| statuses[i] != TargetStatus::NoChanges));
+    for i in drop_order {
+        if frame <= room / 2 {
+            break;
+        }
+        shown[i] = false;
+        frame -= frame_of(i);
+    }
+    let left_out: Vec<&str> = targets.iter().zip(&shown).filter(|(_, s)| !**s).map(|(t, _)| t.name).collect();
+    let note = if left_out.is_empty() {
+        String::new()
+    } else {
+        let mut names = String::new();
+        for (i, name) in left_out.iter().enumerate() {
+            let more = format!(", and {} more", left_out.len() - i);
+            if names.len() + name.len() + more.len() > NOTE_ROOM - 150 {
+                names.push_str(&more);
+                break;
+            }
+            if i > 0 {
+                names.push_str(", ");
+            }
+            names.push_str(&v(name));
+        }
+        format!(
+            "\n*{} not shown here, to stay under the comment size limit (the table above has their counts; the job's log and `--format json` have every plan): {}.*\n",
+            plural(left_out.len(), "target's plan is", "targets' plans are"),
+            escape(&names)
+        )
+    };
+    let full: Vec<String> = targets.iter().zip(&shown).map(|(t, s)| if *s { section_body(t, usize::MAX) } else { String::new() }).collect();
+    let shares = fair_shares(&full.iter().map(String::len).collect::<Vec<_>>(), cap.saturating_sub(head.len() + frame + note.len()));
     let mut out = head;
-    for ((t, open), (full, share)) in targets.iter().zip(&opens).zip(full.into_iter().zip(shares)) {
+    for (((t, open), (full, share)), show) in targets.iter().zip(&opens).zip(full.into_iter().zip(shares)).zip(&shown) {
+        if !*show {
+            continue;
+        }
         out.push_str(open);
         if full.len() <= share {
             out.push_str(&full);
@@ -321,6 +382,7 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
         }
         out.push_str(CLOSE);
     }
+    out.push_str(&note);
     out
 }
 
