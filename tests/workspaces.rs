@@ -357,6 +357,11 @@ fn baseline_is_a_checkout_of_the_target_branch_with_each_targets_files_at_the_sa
     let v: Value = serde_json::from_str(&plan.stdout).expect("json");
     assert_eq!(v["targets"]["staging"]["changes"][0]["origin"], "introduced", "{}", plan.stdout);
     assert_eq!(v["targets"]["production"]["changes"][0]["origin"], "drift", "{}", plan.stdout);
+    // A folder that holds none of the targets' files is most likely the wrong one: said.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let wrong = sb(d, &["plan", "--baseline", empty.path().to_str().unwrap_or_default()]).expect_code(0);
+    assert!(wrong.stderr.contains("the baseline folder holds none of the targets' files"), "{}", wrong.stderr);
+    assert!(!plan.stderr.contains("holds none"), "{}", plan.stderr);
     // A file, not a checkout, is refused with what to give instead.
     let file = sb(d, &["plan", "--baseline", "groups/common/common.yaml"]).expect_code(1);
     assert!(file.stderr.contains("--baseline takes one directory: a checkout of the target branch"), "{}", file.stderr);

@@ -468,6 +468,15 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
             ));
         }
     };
+    if let Some(root) = &baseline
+        && sel.targets.iter().all(|spec| baseline_files(root, &sel.dir, spec).is_empty())
+    {
+        warn!(
+            baseline = %root.display(),
+            "the baseline folder holds none of the targets' files, so every change counts as introduced; give the root of a checkout of the target branch (where {} is)",
+            ws::FILE_NAME
+        );
+    }
     let sandbox = start_sandbox(&args.connect, &sel).await?;
     let shared =
         Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
