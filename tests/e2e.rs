@@ -3,94 +3,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tallyfy-groups");
+mod common;
 
-/// A small builder for one CLI run in a scratch directory.
-struct Cli {
-    cmd: Command,
-}
-
-impl Cli {
-    fn new(dir: &Path) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(dir)
-            .env_remove("TALLYFY_ACCESS_TOKEN")
-            .env_remove("TALLYFY_ORG_ID")
-            .env_remove("TALLYFY_API_URL")
-            .env_remove("TALLYFY_API_TOKEN")
-            .env_remove("TALLYFY_BASE_URL")
-            .env_remove("TALLYFY_CLIENT_ID")
-            .env_remove("TALLYFY_CLIENT_SECRET")
-            .env_remove("TALLYFY_TOKEN_URL")
-            .env("NO_COLOR", "1");
-        cmd.stdin(Stdio::null());
-        Cli { cmd }
-    }
-
-    fn args(mut self, args: &[&str]) -> Self {
-        self.cmd.args(args);
-        self
-    }
-
-    fn env(mut self, k: &str, v: &str) -> Self {
-        self.cmd.env(k, v);
-        self
-    }
-
-    fn run(mut self) -> Run {
-        let out: Output = self.cmd.output().expect("the binary runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
-    }
-
-    /// Runs, and kills the process if it has not ended within `limit` (then the test fails).
-    fn run_within(mut self, limit: std::time::Duration) -> Run {
-        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary runs");
-        let drain = |mut r: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut s = Vec::new();
-                let _ = r.read_to_end(&mut s);
-                String::from_utf8_lossy(&s).into_owned()
-            })
-        };
-        let out = drain(Box::new(child.stdout.take().expect("stdout")));
-        let err = drain(Box::new(child.stderr.take().expect("stderr")));
-        let deadline = std::time::Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the command did not end within {limit:?}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        Run { code: status.code().unwrap_or(-1), stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
-        self
-    }
-}
+use common::cli::{BIN, Cli, Run, admin, serve, write};
 
 fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
@@ -104,12 +23,6 @@ fn example() -> PathBuf {
 fn sb(dir: &Path, args: &[&str]) -> Run {
     let state = dir.join("state.json");
     Cli::new(dir).args(args).args(&["--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()]).run()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write");
-    p.to_string_lossy().into_owned()
 }
 
 #[test]
@@ -494,48 +407,6 @@ fn baseline_separates_this_change_from_drift() {
         .map(|c| (c["group"].as_str().unwrap_or_default().to_string(), c["origin"].as_str().unwrap_or_default().to_string()))
         .collect();
     assert_eq!(origins, vec![("Legal Review".to_string(), "introduced".to_string()), ("Product Council".to_string(), "drift".to_string())]);
-}
-
-/// A served sandbox process; killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sandbox starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let url = first.rsplit(' ').next().unwrap_or_default().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {first:?}");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Served { child, url }
-}
-
-fn admin(url: &str, what: &str) -> Value {
-    let base = url.trim_end_matches("/api");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    rt.block_on(async {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let text = reqwest::get(format!("{base}/_sandbox/{what}")).await.expect("admin endpoint").text().await.expect("body");
-        serde_json::from_str(&text).expect("json")
-    })
 }
 
 #[test]

@@ -5,15 +5,16 @@
 //! and the GitLab plan job runs as written. No network beyond loopback.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tallyfy-groups");
+mod common;
+
+use common::cli::{BIN, Served};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -720,37 +721,12 @@ async fn release_server(dir: &Path, version: &str, tamper: bool) -> MockServer {
 }
 
 /// A served sandbox; killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve_sandbox() -> Served {
     serve_sandbox_with(&[])
 }
 
 fn serve_sandbox_with(args: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the sandbox starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let url = first.rsplit(' ').next().unwrap_or_default().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {first:?}");
-    std::thread::spawn(move || for _ in lines {});
-    Served { child, url }
+    common::cli::serve(args)
 }
 
 /// A clone of a repository whose `main` has no groups.yaml yet, on a branch that adds one.

@@ -575,21 +575,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         guest_invites_per_hour: args.guest_invites_per_hour,
         stop: apply::Stop::default(),
     };
-    // Ctrl-C or SIGTERM (what CI systems send on cancel): start nothing new, let the requests in
-    // flight finish, and still report. A second signal abandons the requests in flight; the
-    // report is still written, then the process exits 130.
-    let interrupt = {
-        let stop = options.stop.clone();
-        let mut signals = Signals::new();
-        tokio::spawn(async move {
-            signals.next().await;
-            stop.finish_in_flight();
-            eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
-            signals.next().await;
-            stop.abandon_in_flight();
-            eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
-        })
-    };
+    let interrupt = stop_on_interrupt(options.stop.clone());
     info!(actions = plan.actions.len(), "applying");
     let progress = progress::for_apply(plan.actions.len(), out.quiet);
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
@@ -797,6 +783,21 @@ fn read_comment_body(path: &Path) -> Result<String, Error> {
         return Err(Error::Config(format!("the comment file {shown} is larger than 16 MiB")));
     }
     String::from_utf8(bytes).map_err(|_| Error::Config(format!("the comment file {shown} is not UTF-8 text")))
+}
+
+/// Ctrl-C or SIGTERM (what CI systems send on cancel) during an apply: start nothing new, let the
+/// requests in flight finish, and still report. A second signal abandons the requests in flight;
+/// the report is still written, then the process exits 130. Abort the task when the apply ends.
+fn stop_on_interrupt(stop: apply::Stop) -> tokio::task::JoinHandle<()> {
+    let mut signals = Signals::new();
+    tokio::spawn(async move {
+        signals.next().await;
+        stop.finish_in_flight();
+        eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
+        signals.next().await;
+        stop.abandon_in_flight();
+        eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
+    })
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.

@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{
-    Connection, Error, ExitStatus, Output, Signals, check_guard, checked_saved_plan, client_config, diff_options, load,
-    load_while_fetching, open, plan_verdict, plan_with_baseline, print,
+    Connection, Error, ExitStatus, Output, check_guard, checked_saved_plan, client_config, diff_options, load, load_while_fetching, open,
+    plan_verdict, plan_with_baseline, print,
 };
 use crate::annotate::{self, Problem, Verdict};
 use crate::apply::{self, ApplyOptions, ApplyReport};
@@ -660,18 +660,7 @@ pub async fn apply(
         }
     }
     let stop = apply::Stop::default();
-    let interrupt = {
-        let stop = stop.clone();
-        let mut signals = Signals::new();
-        tokio::spawn(async move {
-            signals.next().await;
-            stop.finish_in_flight();
-            eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
-            signals.next().await;
-            stop.abandon_in_flight();
-            eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
-        })
-    };
+    let interrupt = super::stop_on_interrupt(stop.clone());
     // Every ready target applies at once (a few at a time), each through its own client.
     let mut reports: Vec<Option<ApplyReport>> = (0..sel.targets.len()).map(|_| None).collect();
     {
