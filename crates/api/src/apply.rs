@@ -151,7 +151,7 @@ pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOption
         .map(|(index, (a, o))| ActionResult {
             index,
             action: a.kind(),
-            subject: a.subject(),
+            subject: tallyfy_groups_core::report::Subject::of(a),
             outcome: o.unwrap_or(Outcome::Skipped { reason: SkipReason::EndedAbnormally }),
         })
         .collect();

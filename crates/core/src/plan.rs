@@ -98,17 +98,6 @@ impl Action {
         self.kind().phase()
     }
 
-    /// The group or guest this action is about.
-    pub fn subject(&self) -> crate::report::Subject {
-        use crate::report::Subject;
-        match self {
-            Action::CreateGuest { email, .. } => Subject::Guest { email: email.clone() },
-            Action::CreateGroup { after } => Subject::Group { id: None, name: after.name.clone() },
-            Action::UpdateGroup { id, after, .. } => Subject::Group { id: Some(id.clone()), name: after.name.clone() },
-            Action::DeleteGroup { id, before, .. } => Subject::Group { id: Some(id.clone()), name: before.name.clone() },
-        }
-    }
-
     /// The guest this action invites.
     pub fn invites(&self) -> Option<&Email> {
         match self {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Email, GroupId};
-use crate::plan::ActionKind;
+use crate::plan::{Action, ActionKind};
 
 /// How one action ended. Serialised with a `status` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +107,18 @@ pub enum Subject {
     Guest {
         email: Email,
     },
+}
+
+impl Subject {
+    /// The group or guest `action` is about.
+    pub fn of(action: &Action) -> Self {
+        match action {
+            Action::CreateGuest { email, .. } => Subject::Guest { email: email.clone() },
+            Action::CreateGroup { after } => Subject::Group { id: None, name: after.name.clone() },
+            Action::UpdateGroup { id, after, .. } => Subject::Group { id: Some(id.clone()), name: after.name.clone() },
+            Action::DeleteGroup { id, before, .. } => Subject::Group { id: Some(id.clone()), name: before.name.clone() },
+        }
+    }
 }
 
 /// One action's result.

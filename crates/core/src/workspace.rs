@@ -13,6 +13,7 @@ use marked_yaml::{Node, Span};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::desired::de::FILES_HINT;
 use crate::desired::de::{self, Problems, What};
 use crate::desired::parse::{self, DuplicateKey, Kind};
 use crate::desired::raw::Field;
@@ -28,9 +29,6 @@ pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 
 /// Longest target name.
 pub const MAX_TARGET_NAME_CHARS: usize = 63;
-
-/// What a target's `files` should hold.
-pub(crate) const FILES_HINT: &str = "list the groups.yaml files or directories this target manages, e.g. `files: [groups/]`";
 
 const KIND: Kind = Kind {
     name: FILE_NAME,

@@ -15,7 +15,6 @@ use serde::de::value::{BorrowedStrDeserializer, UsizeDeserializer};
 use serde::de::{self, DeserializeSeed, EnumAccess, IgnoredAny, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, forward_to_deserialize_any};
 
-use super::raw::{empty_hint, key_noun};
 use super::{Diagnostic, Location};
 
 /// Where the problems of one file are collected, in the order they are found.
@@ -621,6 +620,33 @@ impl<'de> VariantAccess<'de> for NodeDe<'de> {
 
     fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_struct(self, "", fields, visitor)
+    }
+}
+
+// The words for the grammar's types (crates/core/src/desired/raw.rs, and the workspace file's).
+
+/// What a key of each mapping type is called in messages ("unknown group key `member`"); the
+/// workspace file's types (`crate::workspace`) are named here too.
+fn key_noun(type_name: &str) -> &'static str {
+    match type_name {
+        "RawFile" | "RawWorkspace" => "top-level key",
+        "RawSettings" => "setting",
+        "RawGroup" => "group key",
+        "RawNamedGuest" => "guest key",
+        "RawTarget" => "target key",
+        _ => "key",
+    }
+}
+
+/// What a workspace target's `files` needs (the workspace file's grammar shares this reader).
+pub(crate) const FILES_HINT: &str = "list the groups.yaml files or directories this target manages, e.g. `files: [groups/]`";
+
+/// What to write instead of an empty value of an enum type whose empty list is no better than
+/// no value (by default the hint is "write `[]` for an empty list").
+fn empty_hint(type_name: &str) -> Option<&'static str> {
+    match type_name {
+        "RawPaths" => Some(FILES_HINT),
+        _ => None,
     }
 }
 

@@ -174,28 +174,6 @@ pub fn keys<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     super::de::shape_of::<T>().map(|(_, fields)| fields).unwrap_or_default()
 }
 
-/// What a key of each mapping type is called in messages ("unknown group key `member`"); the
-/// workspace file's types (`crate::workspace`) are named here too.
-pub(super) fn key_noun(type_name: &str) -> &'static str {
-    match type_name {
-        "RawFile" | "RawWorkspace" => "top-level key",
-        "RawSettings" => "setting",
-        "RawGroup" => "group key",
-        "RawNamedGuest" => "guest key",
-        "RawTarget" => "target key",
-        _ => "key",
-    }
-}
-
-/// What to write instead of an empty value of an enum type whose empty list is no better than
-/// no value (by default the hint is "write `[]` for an empty list").
-pub(super) fn empty_hint(type_name: &str) -> Option<&'static str> {
-    match type_name {
-        "RawPaths" => Some(crate::workspace::FILES_HINT),
-        _ => None,
-    }
-}
-
 /// One key's value as written: absent, or given at a place in the file, where the value is
 /// `None` when it did not have the shape its type asks for (the loader has then reported what
 /// was wrong, where; see `de.rs`).
