@@ -116,6 +116,8 @@ fn target_selects_and_single_org_flags_ignore_the_workspace() {
     // -f means one organization, exactly as without a workspace file.
     let single = sb(d, &["plan", "-f", "groups/staging/staging.yaml"]).expect_code(0);
     assert!(single.stdout.contains("Staging Testers") && !single.stdout.contains("── "), "{}", single.stdout);
+    let alone = sb(d, &["apply", "-f", "groups/staging/staging.yaml", "--all-or-nothing", "--auto-approve"]).expect_code(1);
+    assert!(alone.stderr.contains("--all-or-nothing is for the targets of a workspace file"), "{}", alone.stderr);
     let mixed = sb(d, &["plan", "-f", "groups/staging/staging.yaml", "--target", "staging"]).expect_code(1);
     assert!(mixed.stderr.contains("--target cannot be combined with -f, --org or --api-url"), "{}", mixed.stderr);
     // Found from a folder below, up to the repository root.
@@ -659,4 +661,16 @@ fn the_default_sandbox_state_is_in_the_workspace_folder_whatever_folder_runs() {
     let root_plan = d.join("root-plan.json");
     Cli::new(&below).args(&["apply", root_plan.to_str().unwrap_or_default(), "--auto-approve"]).run().expect_code(0);
     Cli::new(&below).args(&["plan", "--sandbox", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
+fn the_sandbox_refuses_two_targets_on_one_organization_id() {
+    let dir = repo();
+    let d = dir.path();
+    let text = WORKSPACE.replace("org_id: org-production", "org_id: org-staging\n    api_url: https://eu.tallyfy.example/api");
+    write(d, "tallyfy-groups.yaml", &text);
+    Cli::new(d).args(&["validate"]).run().expect_code(0);
+    let run = sb(d, &["plan"]).expect_code(1);
+    assert!(run.stderr.contains("targets staging and production both use org-staging"), "{}", run.stderr);
+    sb(d, &["plan", "--target", "staging"]).expect_code(0);
 }

@@ -25,6 +25,11 @@ Error: invalid YAML, unknown users, configuration, API failure, a partial apply,
 .TP
 \fB3\fR
 Refused: a safety guard tripped, a saved plan is stale, or \fBapply\fR had neither a terminal nor \fB\-\-auto\-approve\fR.
+.TP
+\fB130\fR
+\fBapply\fR was interrupted twice (Ctrl\-C or SIGTERM); its report was still printed and written.
+.PP
+With a workspace file (\fBtallyfy\-groups.yaml\fR), the most severe across its targets: 130, then 3, then 1, then 2, then 0; the last line on standard error names the targets it comes from.
 .SH ENVIRONMENT
 .TP
 \fBTALLYFY_CLIENT_ID\fR, \fBTALLYFY_CLIENT_SECRET\fR
@@ -38,6 +43,9 @@ A personal access token (or \fB\-\-token\-file\fR); Tallyfy invalidates it when 
 .TP
 \fBTALLYFY_ORG_ID\fR
 The organization id (or \fB\-\-org\fR).
+.TP
+\fIPREFIX\fR\fB_CLIENT_ID\fR, \fIPREFIX\fR\fB_CLIENT_SECRET\fR, \fIPREFIX\fR\fB_ACCESS_TOKEN\fR, \fIPREFIX\fR\fB_TOKEN_URL\fR
+With a workspace file, each target's credentials, under the prefix its \fBcredentials_env\fR names (default \fBTALLYFY_\fR and the target's name in capitals, e.g. \fBTALLYFY_STAGING_CLIENT_ID\fR); the single\-organization variables are not read for targets.
 .TP
 \fBTALLYFY_API_URL\fR, \fBTALLYFY_BASE_URL\fR
 The API base URL (or \fB\-\-api\-url\fR).
@@ -111,7 +119,7 @@ mod tests {
         let text = String::from_utf8(page.roff).expect("UTF-8");
         assert!(text.starts_with(".ie \\n(.g .ds Aq"), "not roff: {}", &text[..80]);
         assert!(text.contains(".TH tallyfy-groups 1"), "{text}");
-        for want in ["tallyfy\\-groups\\-plan(1)", "EXIT STATUS", "TALLYFY_ACCESS_TOKEN", "SSL_CERT_FILE"] {
+        for want in ["tallyfy\\-groups\\-plan(1)", "EXIT STATUS", "TALLYFY_ACCESS_TOKEN", "SSL_CERT_FILE", "fB130", "credentials_env"] {
             assert!(text.contains(want), "lacks {want}");
         }
     }

@@ -512,6 +512,11 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         },
         None => Source::Desired(load(&args.files.paths())?, diff_options(&args.target)?),
     };
+    if args.all_or_nothing {
+        return Err(Error::Config(
+            "--all-or-nothing is for the targets of a workspace file (tallyfy-groups.yaml); one organization's apply has no other target to wait for".into(),
+        ));
+    }
     let allow_removals = single_allowance(&args.allow_removals)?;
     let conn = match &source {
         Source::Saved(saved_plan) => connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?,

@@ -223,9 +223,14 @@ async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(emb
     let targets = &sel.targets;
     let mut orgs: Vec<String> = Vec::new();
     for t in targets {
-        if !orgs.contains(&t.org_id) {
-            orgs.push(t.org_id.clone());
+        if let Some(other) = targets.iter().find(|o| o.org_id == t.org_id && o.name != t.name) {
+            // At different API URLs they are different organizations; one sandbox has one of each id.
+            return Err(Error::Config(format!(
+                "--sandbox serves each organization id once, and targets {} and {} both use {}\n    hint: run them apart with --target, or give them different org_id values for the sandbox",
+                t.name, other.name, t.org_id
+            )));
         }
+        orgs.push(t.org_id.clone());
     }
     let sandbox = embedded::Embedded::start_orgs(&state, &orgs).await.map_err(Error::Sandbox)?;
     let site = SandboxSite { base_url: sandbox.base_url.clone(), token: sandbox.token.clone(), label: sandbox.label.clone() };
@@ -703,10 +708,12 @@ pub async fn apply(
         };
         all.add(&spec.name, &notify::ApplyFacts::of(report));
         text.push_str(&format!("\n── {}: apply report ──\n{}", spec.name, render::text::render_report(report, out.color)));
-        results[i] = if stop.is_abandoned() {
-            Ok(ExitStatus::Interrupted)
-        } else if report.all_applied() {
+        // A target whose every action applied is done, even when a second interrupt abandoned
+        // another target's requests.
+        results[i] = if report.all_applied() {
             Ok(ExitStatus::Success)
+        } else if stop.is_abandoned() {
+            Ok(ExitStatus::Interrupted)
         } else {
             Err(Error::Config(format!("{} of its actions did not apply (see its report above)", report.results.len() - report.counts().0)))
         };
