@@ -674,3 +674,26 @@ fn the_sandbox_refuses_two_targets_on_one_organization_id() {
     assert!(run.stderr.contains("targets staging and production both use org-staging"), "{}", run.stderr);
     sb(d, &["plan", "--target", "staging"]).expect_code(0);
 }
+
+#[test]
+fn a_saved_target_for_another_organization_refuses_itself_with_the_workspaces_words() {
+    let dir = repo();
+    let d = dir.path();
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    // The workspace file now names another organization for production.
+    write(d, "tallyfy-groups.yaml", &WORKSPACE.replace("org_id: org-production", "org_id: org-production-eu"));
+    let run = Cli::new(d).args(&["apply", "plan.json", "--auto-approve"]).run().expect_code(3);
+    assert!(
+        run.stderr.contains("error: target production: refusing to apply: the saved plan was made for another target"),
+        "{}",
+        run.stderr
+    );
+    // The way out is the workspace file or a new plan: --org and --api-url are refused with a
+    // workspace's saved plan, so the hint never suggests them.
+    assert!(run.stderr.contains("the `org_id` and `api_url` of target production in tallyfy-groups.yaml"), "{}", run.stderr);
+    for single in ["--org", "--api-url", "TALLYFY_ORG_ID", "TALLYFY_API_URL"] {
+        assert!(!run.stderr.contains(single), "{single}:\n{}", run.stderr);
+    }
+    // The other target applies.
+    assert!(run.stdout.contains("── staging: apply report ──"), "{}", run.stdout);
+}

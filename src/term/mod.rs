@@ -626,7 +626,7 @@ fn saved_plan_connection(recorded: &Target, configured: &ConnectArgs) -> Connect
 
 /// Refuses, before anything is read, a saved plan made for another target than the configured one.
 fn same_target(recorded: &Target, configured: &Target) -> Result<(), Error> {
-    if recorded.api_url == configured.api_url && recorded.org == configured.org {
+    if made_for(recorded, configured) {
         return Ok(());
     }
     let hint = if configured.api_url.starts_with(embedded::LABEL_PREFIX) {
@@ -636,10 +636,20 @@ fn same_target(recorded: &Target, configured: &Target) -> Result<(), Error> {
     } else {
         "a plan applies only where it was made: set TALLYFY_API_URL / --api-url and TALLYFY_ORG_ID / --org to its target, or make a new plan here with `plan --out`"
     };
-    Err(Error::Refused(format!(
+    Err(other_target(recorded, configured, hint))
+}
+
+/// Whether a saved plan `recorded` for a target was made for the `configured` one.
+fn made_for(recorded: &Target, configured: &Target) -> bool {
+    recorded.api_url == configured.api_url && recorded.org == configured.org
+}
+
+/// The refusal of a saved plan made for another target than the configured one, with `hint`.
+fn other_target(recorded: &Target, configured: &Target, hint: &str) -> Error {
+    Error::Refused(format!(
         "refusing to apply: the saved plan was made for another target; nothing was read or changed\n    made for:   organization {} at {}\n    configured: organization {} at {}\n    hint: {hint}",
         recorded.org, recorded.api_url, configured.org, configured.api_url
-    )))
+    ))
 }
 
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved

@@ -799,15 +799,23 @@ fn sandbox_of_saved(saved_plan: &SavedWorkspacePlan, args: &mut ConnectArgs) {
 /// Connects every target of a saved plan and checks its plan against live state.
 async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &SavedWorkspacePlan) -> Vec<Stand> {
     let plans = Arc::new(saved_plan.targets.clone());
+    let file = Arc::new(sel.workspace.file.clone());
     let results = each_target(&sel.targets, |spec| {
-        let (shared, plans) = (shared.clone(), plans.clone());
+        let (shared, plans, file) = (shared.clone(), plans.clone(), file.clone());
         async move {
             let saved_plan = plans
                 .get(&spec.name)
                 .cloned()
                 .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
             let conn = connect_target(&spec, &shared).await?;
-            super::same_target(&saved_plan.target, &conn.org.target)?;
+            // The way back is the workspace file (--org and --api-url do not apply to its plans).
+            if !super::made_for(&saved_plan.target, &conn.org.target) {
+                let hint = format!(
+                    "a plan applies only where it was made: set the `org_id` and `api_url` of target {} in {file} back to those it was made for, or make a new plan with `plan --out`",
+                    spec.name
+                );
+                return Err(super::other_target(&saved_plan.target, &conn.org.target, &hint));
+            }
             match checked_saved_plan(&saved_plan, &conn).await? {
                 Some(plan) => Ok(Some(Planned { plan, conn, saved: Some(saved_plan) })),
                 None => Ok(None),
