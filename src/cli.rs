@@ -86,7 +86,10 @@ pub enum Command {
     #[command(after_help = help::APPLY)]
     Apply(ApplyArgs),
     /// Write the live groups as canonical groups.yaml.
-    #[command(after_help = help::EXPORT)]
+    #[command(
+        after_help = help::EXPORT,
+        mut_arg("targets", |a| a.help("The one target of the workspace file to export (needed when it has several)")),
+    )]
     Export(ExportArgs),
     /// Print the JSON Schema of groups.yaml, for editors.
     #[command(after_help = help::SCHEMA)]
@@ -375,7 +378,8 @@ pub struct ExportArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub workspace: WorkspaceArgs,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (with a workspace file: instead of the target's
+    /// `export_to`, or stdout without one).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

@@ -697,3 +697,18 @@ fn a_saved_target_for_another_organization_refuses_itself_with_the_workspaces_wo
     // The other target applies.
     assert!(run.stdout.contains("── staging: apply report ──"), "{}", run.stdout);
 }
+
+#[test]
+fn validate_says_a_missing_folder_in_the_same_run_as_the_files_other_problems() {
+    let dir = repo();
+    let d = dir.path();
+    write(
+        d,
+        "tallyfy-groups.yaml",
+        "targets:\n  staging:\n    org_id: a\n    files: [groups/common/, groups/stagin/]\n  production:\n    org_idd: b\n    files: [groups/common/]\n",
+    );
+    let run = Cli::new(d).args(&["validate"]).run().expect_code(1);
+    assert!(run.stderr.contains("tallyfy-groups.yaml:6:5: unknown target key `org_idd`"), "{}", run.stderr);
+    assert!(run.stderr.contains("tallyfy-groups.yaml:4:29: `groups/stagin/` does not exist"), "in the same run:\n{}", run.stderr);
+    assert!(run.stderr.contains("3 problems found"), "{}", run.stderr);
+}

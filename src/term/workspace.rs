@@ -867,6 +867,14 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
     let sel = match open_workspace(path, names) {
         Ok(sel) => sel,
         Err(e) => {
+            // Missing `files` entries are said with the file's other problems, in one run.
+            let e = match (e, std::fs::read_to_string(path)) {
+                (Error::Invalid(_), Ok(text)) => {
+                    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    Error::Invalid(ws::all_problems(&path.display().to_string(), &text, &dir, |p| p.exists()))
+                }
+                (e, _) => e,
+            };
             // The workspace file's own problems go where the format puts problems, too.
             if format != ValidateFormat::Text {
                 let problems = match &e {

@@ -111,6 +111,28 @@ pub fn most_severe(codes: impl IntoIterator<Item = i32>) -> i32 {
 /// Parses and checks the workspace file; paths are relative to `dir` (the file's folder).
 /// Every problem at once, each with file:line:col (the same `Diagnostic`s as groups.yaml).
 pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Workspace, Diagnostics> {
+    let (workspace, diags) = parse_partly(file, text, dir)?;
+    if diags.is_empty() { Ok(workspace) } else { Err(Diagnostics(diags)) }
+}
+
+/// Every problem of the workspace file at once, those that need the file system included
+/// (`exists` says which paths exist; see [`Workspace::missing_files`]): what `validate` says of
+/// a file that does not parse cleanly, so a missing `files` entry is not left for a second run.
+pub fn all_problems(file: &str, text: &str, dir: &Path, exists: impl Fn(&Path) -> bool) -> Diagnostics {
+    match parse_partly(file, text, dir) {
+        Ok((workspace, mut diags)) => {
+            diags.extend(workspace.missing_files(exists));
+            diags.sort();
+            diags.dedup();
+            Diagnostics(diags)
+        }
+        Err(unreadable) => unreadable,
+    }
+}
+
+/// The targets that could be read (a target with problems as far as it could) and the problems,
+/// sorted; Err when the file is not a YAML document at all.
+fn parse_partly(file: &str, text: &str, dir: &Path) -> Result<(Workspace, Vec<Diagnostic>), Diagnostics> {
     let name: Arc<str> = Arc::from(file);
     let (node, duplicates) = parse::read_document(&name, text, &KIND).map_err(Diagnostics)?;
     let problems = Problems::new(name);
@@ -122,12 +144,9 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Workspace, Diagnostic
         None => Vec::new(),
     };
     let mut diags = problems.into_vec();
-    if diags.is_empty() {
-        return Ok(Workspace { file: file.to_string(), targets });
-    }
     diags.sort();
     diags.dedup();
-    Err(Diagnostics(diags))
+    Ok((Workspace { file: file.to_string(), targets }, diags))
 }
 
 impl Workspace {

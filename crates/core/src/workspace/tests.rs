@@ -392,6 +392,23 @@ fn missing_files_are_reported_at_their_entry() {
 }
 
 #[test]
+fn all_problems_says_missing_files_with_the_others() {
+    let text = "targets:\n  staging:\n    org_id: a.b\n    files: [groups/staging/]\n";
+    let exists = |p: &Path| p != Path::new("/repo/groups/staging/");
+    let said: Vec<String> = all_problems("ws.yaml", text, Path::new("/repo"), exists).0.iter().map(|d| d.message.clone()).collect();
+    assert_eq!(
+        said,
+        vec![
+            "`org_id` `a.b` is not an organization id: it may use only ASCII letters, digits, `-` and `_`".to_string(),
+            "`groups/staging/` does not exist (in `files` of target `staging`)".to_string(),
+        ]
+    );
+    // A clean file has only the file system's problems; a file that is not YAML only its own.
+    assert!(all_problems("ws.yaml", "targets:\n  a: {org_id: a, files: a.yaml}\n", Path::new("/repo"), |_| true).0.is_empty());
+    assert_eq!(all_problems("ws.yaml", "targets: [", Path::new("/repo"), |_| false).0.len(), 1);
+}
+
+#[test]
 fn the_most_severe_exit_code_wins() {
     assert_eq!(most_severe([]), 0);
     assert_eq!(most_severe([0, 0]), 0);
