@@ -237,6 +237,16 @@ async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(emb
     Ok(Some((sandbox, site)))
 }
 
+/// Which rate limiter a target's credentials use: Tallyfy counts requests per user, so the same
+/// token, or the same client id at the same token URL, is one user and shares one limiter.
+fn limiter_key(choice: &Choice) -> String {
+    match choice {
+        Choice::Token(Given::Value(token)) => format!("token {}", token.expose()),
+        Choice::Token(Given::File(path)) => format!("token file {}", path.display()),
+        Choice::Client { id, token_url, .. } => format!("client {id} at {token_url}"),
+    }
+}
+
 /// A client for one target, with the credentials its `credentials_env` names.
 async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection, Error> {
     let args = &shared.connect;
@@ -249,12 +259,7 @@ async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection
             let choice =
                 credentials::for_target(&spec.credentials_env, &api_url, args.token_url.as_deref(), |name| std::env::var(name).ok())
                     .map_err(Error::Config)?;
-            // Tallyfy counts requests per user: the same token, or the same client, is one user.
-            let key = match &choice {
-                Choice::Token(Given::Value(token)) => format!("token {}", token.expose()),
-                Choice::Token(Given::File(path)) => format!("token file {}", path.display()),
-                Choice::Client { id, token_url, .. } => format!("client {id} at {token_url}"),
-            };
+            let key = limiter_key(&choice);
             let credentials = credentials::credentials(choice).map_err(Error::Config)?;
             let label = api_url.trim_end_matches('/').to_string();
             (api_url, credentials, label, key)
@@ -1004,6 +1009,28 @@ mod tests {
 
     fn transport(cause: TransportCause) -> ApiError {
         ApiError::Transport { method: "GET".into(), path: "/x".into(), detail: "d".into(), timeout: false, connect: true, cause }
+    }
+
+    #[test]
+    fn targets_with_the_same_credentials_share_a_rate_limiter_and_others_do_not() {
+        let env = [
+            ("TALLYFY_STAGING_ACCESS_TOKEN", "t1"),
+            ("TALLYFY_PRODUCTION_ACCESS_TOKEN", "t1"),
+            ("TALLYFY_EU_ACCESS_TOKEN", "t2"),
+            ("TALLYFY_A_CLIENT_ID", "c"),
+            ("TALLYFY_A_CLIENT_SECRET", "s1"),
+            ("TALLYFY_B_CLIENT_ID", "c"),
+            ("TALLYFY_B_CLIENT_SECRET", "s2"),
+        ];
+        let key = |prefix: &str, api_url: &str| {
+            let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+            credentials::for_target(prefix, api_url, None, var).map(|c| limiter_key(&c)).unwrap_or_else(|e| panic!("{prefix}: {e}"))
+        };
+        let tallyfy = "https://go.tallyfy.com/api";
+        assert_eq!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_PRODUCTION", tallyfy), "one token is one user");
+        assert_ne!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_EU", tallyfy), "another token is another user");
+        assert_eq!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", tallyfy), "one client id at one token URL is one application");
+        assert_ne!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", "https://eu.tallyfy.example/api"), "another token URL is another account");
     }
 
     #[test]
