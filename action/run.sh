@@ -30,10 +30,14 @@ if [ -n "${INPUT_NOTIFY:-}" ]; then export TALLYFY_GROUPS_NOTIFY_URL="$INPUT_NOT
 
 # `files` given empty: the targets of the workspace file (tallyfy-groups.yaml here or in a parent
 # folder up to the repository root), or groups.yaml when there is none.
+workspace_dir=""
 has_workspace() {
     local d="$PWD"
     while :; do
-        [ -f "$d/tallyfy-groups.yaml" ] && return 0
+        if [ -f "$d/tallyfy-groups.yaml" ]; then
+            workspace_dir="$d"
+            return 0
+        fi
         if [ -e "$d/.git" ] || [ "$d" = / ]; then return 1; fi
         d="$(dirname "$d")"
     done
@@ -100,9 +104,10 @@ make_baseline() {
     fi
     mkdir -p "$dir"
     if [ "$workspace" = true ]; then
-        # A checkout of the base branch: each target's files are read at the same paths there.
+        # A checkout of the base branch: each target's files are read at the same paths there,
+        # relative to the workspace file's folder (which may be above the working directory).
         local prefix
-        prefix="$(git rev-parse --show-prefix)"
+        prefix="$(cd "$workspace_dir" && git rev-parse --show-prefix)"
         if git worktree add --quiet --detach "$dir/checkout" "$ref" > /dev/null 2>&1; then
             mkdir -p "$dir/checkout/$prefix"
             baseline_args=(--baseline "$dir/checkout/$prefix")

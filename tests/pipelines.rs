@@ -934,6 +934,50 @@ async fn the_action_plans_and_applies_every_target_of_a_workspace() {
     assert_eq!((again.outputs["exit-code"].as_str(), again.outputs["has-changes"].as_str()), ("0", "false"));
 }
 
+/// Run in a folder below the workspace file (`working-directory`), the baseline is still the base
+/// branch's checkout at the workspace file's folder: changes the base branch would make too are
+/// drift, the pull request's own are introduced.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_reads_the_baseline_of_a_workspace_above_its_working_directory() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, false).await;
+    let github = MockServer::start().await;
+    let sandbox = serve_sandbox_with(&["--org", "org-staging", "--org", "org-production"]);
+    let (ws, _) = workspace_of_two(root.path(), &sandbox.url);
+    // The workspace is on main already; the pull request adds a member in the shared folder.
+    sh(&ws, "git update-ref refs/remotes/origin/main HEAD");
+    let common = ws.join("groups/common/groups.yaml");
+    let text = std::fs::read_to_string(&common)
+        .expect("read")
+        .replace("[marco.rossi@example.com]", "[marco.rossi@example.com, li.wei@example.com]");
+    std::fs::write(&common, text).expect("write");
+    let head = sh(&ws, "git commit -qam 'li joins' && git rev-parse HEAD");
+    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
+    runner.env.insert("TALLYFY_STAGING_ACCESS_TOKEN".into(), "sandbox-token".into());
+    runner.env.insert("TALLYFY_PRODUCTION_ACCESS_TOKEN".into(), "sandbox-token".into());
+    runner.pull_request(head.trim());
+    let comments = "/repos/octo/groups/issues/7/comments";
+    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&github).await;
+    Mock::given(method("POST"))
+        .and(path(comments))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 57})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let download = format!("{}/download", release.uri());
+    let plan = runner.run(&[("download-url", download.as_str()), ("files", ""), ("working-directory", "groups/staging")]);
+    assert!(plan.succeeded(), "{}", plan.log());
+    assert!(!plan.log().contains("holds none of the targets' files"), "{}", plan.log());
+    let posted = comment_bodies(&github, "POST").await;
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].contains("Existing drift (the target branch would make these changes too)"), "{}", posted[0]);
+    assert!(posted[0].contains("Drifted groups this pull request changes further"), "{}", posted[0]);
+}
+
 /// On a push: apply, then nothing left to apply; a plan there comments nowhere.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -252,6 +252,7 @@ fn the_removal_guard_is_per_target_and_overridden_per_target() {
     );
     let refused = sb(d, &["plan"]).expect_code(3);
     assert!(refused.stderr.contains("error: target production: the removal guard tripped"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-removals production=\"why\""), "the hint names the target: {}", refused.stderr);
     // A mistyped target name is refused, not read as a reason for every target.
     let typo = sb(d, &["apply", "--auto-approve", "--allow-removals", "prodution=offboarding"]).expect_code(1);
     assert!(typo.stderr.contains("`prodution` is not a target of tallyfy-groups.yaml; did you mean `production`?"), "{}", typo.stderr);

@@ -340,6 +340,15 @@ fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
     if said == text { e } else { Error::Config(said) }
 }
 
+/// A removal guard's refusal of one target: its hint names the target, since `--allow-removals
+/// "why"` alone would accept every target's removals.
+fn guard_for(result: Result<ExitStatus, Error>, name: &str) -> Result<ExitStatus, Error> {
+    match result {
+        Err(Error::Refused(m)) => Err(Error::Refused(m.replace("--allow-removals \"why\"", &format!("--allow-removals {name}=\"why\"")))),
+        other => other,
+    }
+}
+
 /// A target's plan and the connection it was read through.
 struct Planned {
     plan: Plan,
@@ -496,7 +505,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
         results.push(match stand {
             Stand::Planned(p) => {
                 p.plan.guard.allow(allow.for_target(&spec.name));
-                plan_verdict(&p.plan, args.detailed_exitcode)
+                guard_for(plan_verdict(&p.plan, args.detailed_exitcode), &spec.name)
             }
             Stand::Failed(e) => Err(Error::Config(e.to_string())),
             Stand::AlreadyApplied => Ok(ExitStatus::Success),
@@ -597,7 +606,7 @@ pub async fn apply(
         let (result, kept) = match stand {
             Stand::Planned(p) => {
                 let kept = (!p.plan.errors.is_empty()).then(|| Diagnostics(std::mem::take(&mut p.plan.errors)));
-                (check_guard(&mut p.plan, allow.for_target(&spec.name)).map(|()| ExitStatus::Success), kept)
+                (guard_for(check_guard(&mut p.plan, allow.for_target(&spec.name)).map(|()| ExitStatus::Success), &spec.name), kept)
             }
             Stand::AlreadyApplied => (Ok(ExitStatus::Success), None),
             Stand::Failed(e) => (Err(same(e)), None),
@@ -653,7 +662,8 @@ pub async fn apply(
             results[i] = match checked_saved_plan(&saved_plan, &p.conn).await {
                 Ok(Some(again)) => {
                     p.plan = again;
-                    check_guard(&mut p.plan, allow.for_target(&sel.targets[i].name)).map(|()| ExitStatus::Success)
+                    let name = &sel.targets[i].name;
+                    guard_for(check_guard(&mut p.plan, allow.for_target(name)).map(|()| ExitStatus::Success), name)
                 }
                 Ok(None) => {
                     // Applied meanwhile (by another run): nothing is sent again.
