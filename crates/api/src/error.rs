@@ -253,7 +253,8 @@ impl fmt::Display for ApiError {
                 "GET {path} {problem}; refusing to plan from a list that may be partial\n    hint: the API's pagination is inconsistent; run again, and report it to Tallyfy if it persists"
             ),
             ApiError::Exhausted { attempts, waited_secs, last } => {
-                write!(f, "gave up after {attempts} attempts over {waited_secs} s: {last}")
+                let tries = if *attempts == 1 { "attempt" } else { "attempts" };
+                write!(f, "gave up after {attempts} {tries} over {waited_secs} s: {last}")
             }
             ApiError::RateLimited { method, path, retry_after_secs } => write!(
                 f,
@@ -358,6 +359,25 @@ pub fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn giving_up_counts_attempts_in_words() {
+        let last = || {
+            Box::new(ApiError::Status {
+                method: "GET".into(),
+                path: "/x".into(),
+                status: 503,
+                message: "busy".into(),
+                code: None,
+                field_errors: Default::default(),
+                request_id: None,
+            })
+        };
+        let one = ApiError::Exhausted { attempts: 1, waited_secs: 0, last: last() }.to_string();
+        assert!(one.starts_with("gave up after 1 attempt over 0 s: GET /x"), "{one}");
+        let three = ApiError::Exhausted { attempts: 3, waited_secs: 2, last: last() }.to_string();
+        assert!(three.starts_with("gave up after 3 attempts over 2 s"), "{three}");
+    }
 
     #[test]
     fn a_422_lists_its_fields_and_a_hint() {
