@@ -408,10 +408,37 @@ fn check_api_url(p: &Problems, span: &Span, v: &str) -> Option<String> {
     }
     let lower = v.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        p.error_hint(span, format!("`api_url` `{}` is not a URL", visible(v)), format!("write it in full, e.g. {DEFAULT_API_URL}"));
+        p.error_hint(
+            span,
+            format!("`api_url` `{}` is not an https:// URL", visible(v)),
+            format!("write it in full, e.g. {DEFAULT_API_URL}"),
+        );
+        return None;
+    }
+    if let Some(rest) = lower.strip_prefix("http://")
+        && !is_loopback_host(rest)
+    {
+        p.error_hint(
+            span,
+            format!("`api_url` `{}` is plain http to another machine: the credentials would cross the network unencrypted", visible(v)),
+            "use https:// (plain http is for a sandbox on this machine: localhost, 127.0.0.1 or [::1])",
+        );
         return None;
     }
     Some(v.to_string())
+}
+
+/// Whether the host of `rest` (a URL after `http://`) is this machine, as the client decides.
+fn is_loopback_host(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host == "::1"
+        || host.strip_prefix("127.").is_some_and(|r| r.split('.').count() == 3 && r.split('.').all(|o| o.parse::<u8>().is_ok()))
 }
 
 /// A prefix of environment variables: capital ASCII letters, digits and `_`, not starting with

@@ -296,7 +296,7 @@ fn api_url_and_export_to_are_not_blank() {
         vec![
             "ws.yaml:5:14: `api_url` is empty\n    hint: remove the key to use https://go.tallyfy.com/api",
             "ws.yaml:6:16: `export_to` is empty\n    hint: name the file `export --target NAME` writes, or remove the key",
-            "ws.yaml:10:14: `api_url` `go.tallyfy.com/api` is not a URL\n    hint: write it in full, e.g. https://go.tallyfy.com/api",
+            "ws.yaml:10:14: `api_url` `go.tallyfy.com/api` is not an https:// URL\n    hint: write it in full, e.g. https://go.tallyfy.com/api",
         ]
     );
 }
@@ -572,4 +572,22 @@ fn a_mistyped_target_name_finds_the_target_it_meant() {
     assert_eq!(ws.closest_target("staging"), None);
     assert_eq!(ws.closest_target("ratio"), None);
     assert_eq!(ws.closest_target("prod"), None);
+}
+
+#[test]
+fn plain_http_is_for_this_machine_only() {
+    let file = |url: &str| format!("targets:\n  a:\n    org_id: a\n    files: a.yaml\n    api_url: {url}\n");
+    for local in
+        ["http://localhost:8787/api", "http://127.0.0.1:9/api", "http://[::1]:80/api", "HTTP://LOCALHOST/api", "https://go.tallyfy.com/api"]
+    {
+        assert_eq!(ok(&file(local)).targets[0].api_url.as_deref(), Some(local), "{local}");
+    }
+    for remote in ["http://go.tallyfy.com/api", "http://127.0.0.1.evil.example/api", "http://localhost.example/api", "http://10.0.0.1/api"]
+    {
+        let e = errors(&file(remote));
+        assert_eq!(e.len(), 1, "{remote}: {e:?}");
+        assert!(e[0].starts_with("ws.yaml:5:14: `api_url`") && e[0].contains("plain http to another machine"), "{remote}: {e:?}");
+    }
+    let e = errors(&file("ftp://files.example/api"));
+    assert!(e[0].contains("is not an https:// URL"), "{e:?}");
 }
