@@ -23,14 +23,15 @@ pub fn render_plan(plan: &Plan) -> String {
 /// Renders with an explicit size cap (in characters).
 pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     let mut out = format!("{MARKER}\n");
-    out.push_str(&body(plan, cap.saturating_sub(out.len()), 3));
+    out.push_str(&body(plan, cap.saturating_sub(out.len()), 3, None));
     out
 }
 
 /// A plan's rendering without the marker, its headings at `level` (`###` for 3), capped at
 /// `cap`: the summary and counts, the banners, a `<details>` per change while they fit (then
-/// the truncation note), and the groups not managed.
-fn body(plan: &Plan, cap: usize, level: usize) -> String {
+/// the truncation note), and the groups not managed. `target`: the workspace target the plan
+/// belongs to (the guard's hint then overrides that target only).
+fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
     let s = &plan.summary;
     let hashes = "#".repeat(level);
     let mut head = String::new();
@@ -82,7 +83,9 @@ fn body(plan: &Plan, cap: usize, level: usize) -> String {
                 let _ = writeln!(head, "> **Removal guard tripped**, overridden with `--allow-removals`: {}", escape(reason));
             }
             None => {
-                let _ = writeln!(head, "> **Removal guard tripped**: apply will refuse unless run with `--allow-removals \"reason\"`.");
+                let name = target.map(|t| format!("{}=", code(t))).unwrap_or_default();
+                let _ =
+                    writeln!(head, "> **Removal guard tripped**: apply will refuse unless run with `--allow-removals {name}\"reason\"`.");
             }
         }
         for t in &plan.guard.tripped {
@@ -391,7 +394,7 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
 fn section_body(t: &TargetView<'_>, cap: usize) -> String {
     let text = match t.plan {
         Ok(plan) => {
-            let text = body(plan, cap, 4);
+            let text = body(plan, cap, 4, Some(t.name));
             if text.len() <= cap { text } else { truncation_note(plan.actions.len()) }
         }
         Err(message) => {

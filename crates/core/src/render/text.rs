@@ -53,6 +53,12 @@ pub fn render_plan(plan: &Plan, color: bool) -> String {
 
 /// Renders the plan for a terminal; `all_names` lists every unmanaged group (`-v`).
 pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
+    plan_text(plan, color, all_names, None)
+}
+
+/// The plan's text; `target` is the workspace target it belongs to, so that the guard's hint
+/// overrides that target only.
+fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) -> String {
     let p = Palette::new(color);
     let mut out = String::new();
     for action in &plan.actions {
@@ -115,7 +121,10 @@ pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
                 p.warn,
                 &match &plan.guard.allowed {
                     Some(reason) => format!("Removal guard tripped, overridden with --allow-removals \"{reason}\":"),
-                    None => "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals \"reason\":".to_string(),
+                    None => format!(
+                        "Removal guard tripped: apply will refuse (exit 3) unless run with --allow-removals {}\"reason\":",
+                        target.map(|t| format!("{t}=")).unwrap_or_default()
+                    ),
                 }
             )
         );
@@ -163,7 +172,7 @@ pub fn render_targets(targets: &[super::TargetView<'_>], color: bool, verbose: b
             paint(p.bold, &header)
         );
         match t.plan {
-            Ok(plan) => out.push_str(&render_plan_with(plan, color, verbose)),
+            Ok(plan) => out.push_str(&plan_text(plan, color, verbose, Some(t.name))),
             Err(message) => {
                 let mut lines = message.lines();
                 let _ = writeln!(out, "{}", paint(p.remove, &format!("failed: {}", v(lines.next().unwrap_or_default()))));
