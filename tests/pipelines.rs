@@ -882,54 +882,85 @@ fn workspace_of_two(root: &Path, url: &str) -> (PathBuf, String) {
     (ws, head.trim().to_string())
 }
 
+/// The Action run on a repository with a workspace of two targets (see [`workspace_of_two`]):
+/// the release to install, a fake GitHub that takes one new comment, and a served sandbox of
+/// both organizations; kept alive together.
+struct WorkspaceAction {
+    _root: tempfile::TempDir,
+    _release: MockServer,
+    ws: PathBuf,
+    temp: PathBuf,
+    download: String,
+    github: MockServer,
+    sandbox: Served,
+}
+
+impl WorkspaceAction {
+    async fn new() -> (Self, String) {
+        let root = scratch();
+        let temp = root.path().join("runner-temp");
+        std::fs::create_dir_all(&temp).expect("mkdir");
+        let version = action().inputs["version"].clone();
+        let release = release_server(&root.path().join("release"), &version, false).await;
+        let github = MockServer::start().await;
+        let comments = "/repos/octo/groups/issues/7/comments";
+        Mock::given(method("GET"))
+            .and(path(comments))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&github)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(comments))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 56})))
+            .expect(1)
+            .mount(&github)
+            .await;
+        let sandbox = serve_sandbox_with(&["--org", "org-staging", "--org", "org-production"]);
+        let (ws, head) = workspace_of_two(root.path(), &sandbox.url);
+        let download = format!("{}/download", release.uri());
+        (WorkspaceAction { _root: root, _release: release, ws, temp, download, github, sandbox }, head)
+    }
+
+    /// A runner on pull request 7 at `head`, with both targets' tokens.
+    fn runner(&self, head: &str) -> Runner {
+        let mut runner = Runner::new(&self.ws, &self.temp, &self.github.uri(), &self.sandbox.url);
+        runner.env.insert("TALLYFY_STAGING_ACCESS_TOKEN".into(), "sandbox-token".into());
+        runner.env.insert("TALLYFY_PRODUCTION_ACCESS_TOKEN".into(), "sandbox-token".into());
+        runner.pull_request(head);
+        runner
+    }
+}
+
 /// `files: ""` runs every target of the workspace file: one comment with a section per target
 /// (the base branch's checkout as the baseline), a saved plan of both that apply takes, and a
 /// rerun with nothing left to do.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_plans_and_applies_every_target_of_a_workspace() {
-    let root = scratch();
-    let temp = root.path().join("runner-temp");
-    std::fs::create_dir_all(&temp).expect("mkdir");
-    let version = action().inputs["version"].clone();
-    let release = release_server(&root.path().join("release"), &version, false).await;
-    let github = MockServer::start().await;
-    let sandbox = serve_sandbox_with(&["--org", "org-staging", "--org", "org-production"]);
-    let (ws, head) = workspace_of_two(root.path(), &sandbox.url);
-    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
-    runner.env.insert("TALLYFY_STAGING_ACCESS_TOKEN".into(), "sandbox-token".into());
-    runner.env.insert("TALLYFY_PRODUCTION_ACCESS_TOKEN".into(), "sandbox-token".into());
-    runner.pull_request(&head);
-    let download = format!("{}/download", release.uri());
-    let comments = "/repos/octo/groups/issues/7/comments";
-    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&github).await;
-    Mock::given(method("POST"))
-        .and(path(comments))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 56})))
-        .expect(1)
-        .mount(&github)
-        .await;
-    let plan = runner.run(&[("download-url", download.as_str()), ("files", "")]);
+    let (a, head) = WorkspaceAction::new().await;
+    let mut runner = a.runner(&head);
+    let download = a.download.as_str();
+    let plan = runner.run(&[("download-url", download), ("files", "")]);
     assert!(plan.succeeded(), "{}", plan.log());
     assert_eq!((plan.outputs["exit-code"].as_str(), plan.outputs["has-changes"].as_str()), ("2", "true"));
-    let posted = comment_bodies(&github, "POST").await;
+    let posted = comment_bodies(&a.github, "POST").await;
     assert_eq!(posted.len(), 1);
     assert!(posted[0].starts_with("<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 2 targets"), "{}", posted[0]);
     assert!(posted[0].contains("| **staging** |") && posted[0].contains("| **production** |"), "{}", posted[0]);
     assert!(posted[0].contains("Changes introduced by this pull request"), "labelled against the base branch's checkout: {}", posted[0]);
     let saved = std::fs::read_to_string(&plan.outputs["plan-file"]).expect("the saved plan");
     assert!(saved.contains("\"saved_workspace_plan_version\": 1"), "{saved}");
-    assert!(!sh(&ws, "git worktree list").contains("checkout"), "the base branch's checkout is removed");
+    assert!(!sh(&a.ws, "git worktree list").contains("checkout"), "the base branch's checkout is removed");
 
     // After the merge: the saved plan applies to both; a plan then finds nothing.
     runner.env.insert("GITHUB_EVENT_NAME".into(), "push".into());
     runner.github.remove("event.pull_request.number");
     let plan_file = plan.outputs["plan-file"].clone();
-    let apply = runner.run(&[("download-url", download.as_str()), ("files", ""), ("command", "apply"), ("plan-file", plan_file.as_str())]);
+    let apply = runner.run(&[("download-url", download), ("files", ""), ("command", "apply"), ("plan-file", plan_file.as_str())]);
     assert!(apply.succeeded(), "{}", apply.log());
     assert_eq!(apply.outputs["has-changes"], "true");
     assert!(apply.summary.contains("staging: apply report") && apply.summary.contains("production: apply report"), "{}", apply.summary);
-    let again = runner.run(&[("download-url", download.as_str()), ("files", "")]);
+    let again = runner.run(&[("download-url", download), ("files", "")]);
     assert!(again.succeeded(), "{}", again.log());
     assert_eq!((again.outputs["exit-code"].as_str(), again.outputs["has-changes"].as_str()), ("0", "false"));
 }
@@ -940,39 +971,20 @@ async fn the_action_plans_and_applies_every_target_of_a_workspace() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_reads_the_baseline_of_a_workspace_above_its_working_directory() {
-    let root = scratch();
-    let temp = root.path().join("runner-temp");
-    std::fs::create_dir_all(&temp).expect("mkdir");
-    let version = action().inputs["version"].clone();
-    let release = release_server(&root.path().join("release"), &version, false).await;
-    let github = MockServer::start().await;
-    let sandbox = serve_sandbox_with(&["--org", "org-staging", "--org", "org-production"]);
-    let (ws, _) = workspace_of_two(root.path(), &sandbox.url);
+    let (a, _) = WorkspaceAction::new().await;
     // The workspace is on main already; the pull request adds a member in the shared folder.
-    sh(&ws, "git update-ref refs/remotes/origin/main HEAD");
-    let common = ws.join("groups/common/groups.yaml");
+    sh(&a.ws, "git update-ref refs/remotes/origin/main HEAD");
+    let common = a.ws.join("groups/common/groups.yaml");
     let text = std::fs::read_to_string(&common)
         .expect("read")
         .replace("[marco.rossi@example.com]", "[marco.rossi@example.com, li.wei@example.com]");
     std::fs::write(&common, text).expect("write");
-    let head = sh(&ws, "git commit -qam 'li joins' && git rev-parse HEAD");
-    let mut runner = Runner::new(&ws, &temp, &github.uri(), &sandbox.url);
-    runner.env.insert("TALLYFY_STAGING_ACCESS_TOKEN".into(), "sandbox-token".into());
-    runner.env.insert("TALLYFY_PRODUCTION_ACCESS_TOKEN".into(), "sandbox-token".into());
-    runner.pull_request(head.trim());
-    let comments = "/repos/octo/groups/issues/7/comments";
-    Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&github).await;
-    Mock::given(method("POST"))
-        .and(path(comments))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 57})))
-        .expect(1)
-        .mount(&github)
-        .await;
-    let download = format!("{}/download", release.uri());
-    let plan = runner.run(&[("download-url", download.as_str()), ("files", ""), ("working-directory", "groups/staging")]);
+    let head = sh(&a.ws, "git commit -qam 'li joins' && git rev-parse HEAD");
+    let mut runner = a.runner(head.trim());
+    let plan = runner.run(&[("download-url", a.download.as_str()), ("files", ""), ("working-directory", "groups/staging")]);
     assert!(plan.succeeded(), "{}", plan.log());
     assert!(!plan.log().contains("holds none of the targets' files"), "{}", plan.log());
-    let posted = comment_bodies(&github, "POST").await;
+    let posted = comment_bodies(&a.github, "POST").await;
     assert_eq!(posted.len(), 1);
     assert!(posted[0].contains("Existing drift (the target branch would make these changes too)"), "{}", posted[0]);
     assert!(posted[0].contains("Drifted groups this pull request changes further"), "{}", posted[0]);

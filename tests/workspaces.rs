@@ -186,22 +186,8 @@ fn saved_plans_cover_every_target_and_a_stale_target_refuses_only_itself() {
     assert_eq!(doc["targets"].as_object().map(|t| t.len()), Some(2));
 
     // Someone edits the group in production after the plan was made.
-    let state = d.join(".sandbox/state.json");
     let edit = write(d, "edit.yaml", "groups:\n  - name: Support Escalation\n    members: [marco.rossi@example.com]\n");
-    Cli::new(d)
-        .args(&[
-            "apply",
-            "-f",
-            &edit,
-            "--org",
-            "org-production",
-            "--sandbox",
-            "--sandbox-state",
-            state.to_str().unwrap_or_default(),
-            "--auto-approve",
-        ])
-        .run()
-        .expect_code(0);
+    sb(d, &["apply", "-f", &edit, "--org", "org-production", "--auto-approve"]).expect_code(0);
 
     // All or nothing: the stale target stops both.
     let none = Cli::new(d).args(&["apply", "plan.json", "--auto-approve", "--all-or-nothing"]).run().expect_code(3);
@@ -334,22 +320,8 @@ fn baseline_is_a_checkout_of_the_target_branch_with_each_targets_files_at_the_sa
         write(base.path(), name, text);
     }
     // Drift in production (someone removed a member by hand), and this change edits staging only.
-    let state = d.join(".sandbox/state.json");
     let edit = write(d, "edit.yaml", "groups:\n  - name: Finance Approvers\n    members: [dana.okafor@example.com]\n");
-    Cli::new(d)
-        .args(&[
-            "apply",
-            "-f",
-            &edit,
-            "--org",
-            "org-production",
-            "--sandbox",
-            "--sandbox-state",
-            state.to_str().unwrap_or_default(),
-            "--auto-approve",
-        ])
-        .run()
-        .expect_code(0);
+    sb(d, &["apply", "-f", &edit, "--org", "org-production", "--auto-approve"]).expect_code(0);
     write(
         d,
         "groups/staging/staging.yaml",
