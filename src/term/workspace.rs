@@ -507,7 +507,7 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
                 p.plan.guard.allow(allow.for_target(&spec.name));
                 guard_for(plan_verdict(&p.plan, args.detailed_exitcode), &spec.name)
             }
-            Stand::Failed(e) => Err(Error::Config(e.to_string())),
+            Stand::Failed(e) => Err(same(e)),
             Stand::AlreadyApplied => Ok(ExitStatus::Success),
         });
     }
@@ -524,8 +524,6 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
         PlanFormat::Json => render::json::render_targets(&views),
     });
     // The failures were shown in the renderings; stderr names them too.
-    let results: Vec<Result<ExitStatus, Error>> =
-        results.into_iter().zip(&stands).map(|(r, s)| if let Stand::Failed(e) = s { Err(same(e)) } else { r }).collect();
     Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, args.format == PlanFormat::Text), facts))
 }
 
@@ -587,8 +585,8 @@ pub async fn apply(
         check_saved_targets(&sel, saved_plan, &args.workspace.targets)?;
         sandbox_of_saved(saved_plan, &mut connect_args);
     }
-    // Input is checked before any connection: every target's files must load.
-    let sel = if saved_plan.is_some() { only_saved(sel, saved_plan.as_ref()) } else { sel };
+    // A saved plan applies to its own targets only.
+    let sel = only_saved(sel, saved_plan.as_ref());
     let sandbox = start_sandbox(&connect_args, &sel).await?;
     let shared =
         Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
