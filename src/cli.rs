@@ -512,7 +512,7 @@ Exit codes:
   1    error, or some actions failed (the report lists each)
   3    refused: the removal guard tripped, a saved plan is stale or for another target,
        or neither a terminal nor --auto-approve
-  130  interrupted twice; the report is still printed and written";
+  130  interrupted (Ctrl-C or SIGTERM); the report is still printed and written";
 
     pub const EXPORT: &str = "\
 Examples:

@@ -151,6 +151,9 @@ pub struct CommentOptions {
     pub now: SystemTime,
     /// First pause before a retry (doubled each time); `Retry-After` takes precedence.
     pub retry_delay: Duration,
+    /// Ctrl-C or SIGTERM: no request starts after it, a wait for a retry ends at once, and a
+    /// request in flight is abandoned after the stop's grace.
+    pub stop: crate::tallyfy::Stop,
 }
 
 /// What [`upsert`] did.
@@ -176,6 +179,8 @@ pub enum CommentError {
     Decode { forge: Forge, what: String, detail: String },
     #[error("{forge}'s next-page link for {what} is unusable: {detail}; nothing was posted")]
     Paging { forge: Forge, what: String, detail: String },
+    #[error("{what} was stopped: interrupted (Ctrl-C or SIGTERM){}", if *.maybe_done { "; it may have reached the forge\n    hint: run again: the next run finds the comment by its marker and edits it" } else { "; it was not sent" })]
+    Interrupted { what: String, maybe_done: bool },
 }
 
 fn message_suffix(message: &str) -> String {
@@ -305,7 +310,7 @@ struct Written {
 /// Posts `body` as this tool's comment on `target`: edits the comment whose first line is
 /// `options.marker`, or creates one.
 pub async fn upsert(target: &CommentTarget, token: &Secret, body: &str, options: &CommentOptions) -> Result<Posted, CommentError> {
-    let api = Api::new(target, token, options.retry_delay)?;
+    let api = Api::new(target, token, options.retry_delay, options.stop.clone())?;
     let text = compose(body, options, target.forge.max_chars());
     let ours = api.find(&options.marker).await?;
     let payload = serde_json::json!({ "body": text });
@@ -331,10 +336,11 @@ struct Api<'a> {
     auth: (reqwest::header::HeaderName, reqwest::header::HeaderValue),
     secret: Option<String>,
     retry_delay: Duration,
+    stop: crate::tallyfy::Stop,
 }
 
 impl<'a> Api<'a> {
-    fn new(target: &'a CommentTarget, token: &Secret, retry_delay: Duration) -> Result<Self, CommentError> {
+    fn new(target: &'a CommentTarget, token: &Secret, retry_delay: Duration, stop: crate::tallyfy::Stop) -> Result<Self, CommentError> {
         let forge = target.forge;
         let token = token.expose().trim();
         if token.is_empty() {
@@ -367,7 +373,7 @@ impl<'a> Api<'a> {
         }
         let http = builder.build().map_err(|e| CommentError::Config(format!("could not set up the HTTP client: {}", describe(&e))))?;
         let secret = (token.len() >= MIN_SCRUBBED_SECRET).then(|| token.to_string());
-        Ok(Api { target, http, auth: (name, value), secret, retry_delay })
+        Ok(Api { target, http, auth: (name, value), secret, retry_delay, stop })
     }
 
     fn scrub(&self, text: &str) -> String {
@@ -450,7 +456,12 @@ impl<'a> Api<'a> {
         let forge = self.target.forge;
         let idempotent = method != Method::POST;
         let mut attempt = 1;
+        // Whether an earlier try of a POST may have arrived.
+        let mut maybe_done = false;
         loop {
+            if self.stop.is_requested() {
+                return Err(CommentError::Interrupted { what: what.to_string(), maybe_done });
+            }
             let mut request = self
                 .http
                 .request(method.clone(), url)
@@ -462,7 +473,11 @@ impl<'a> Api<'a> {
             if let Some(body) = body {
                 request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
             }
-            let (retry, wait, failure) = match request.send().await {
+            let sent = tokio::select! {
+                sent = request.send() => sent,
+                () = self.stop.abandoned() => return Err(CommentError::Interrupted { what: what.to_string(), maybe_done: maybe_done || !idempotent }),
+            };
+            let (retry, wait, failure) = match sent {
                 Err(e) => {
                     let connect = e.is_connect();
                     let detail = self.scrub(&describe(&e.without_url()));
@@ -500,7 +515,11 @@ impl<'a> Api<'a> {
             }
             let delay = wait.unwrap_or(self.retry_delay * 2u32.pow(attempt - 1));
             warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure.to_string().lines().next().unwrap_or_default(), "retrying");
-            tokio::time::sleep(delay).await;
+            maybe_done |= matches!(failure, CommentError::Transport { maybe_done: true, .. });
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.stop.requested() => return Err(CommentError::Interrupted { what: what.to_string(), maybe_done }),
+            }
             attempt += 1;
         }
     }
@@ -550,6 +569,7 @@ mod tests {
             commit: commit.map(str::to_string),
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_740_837_900),
             retry_delay: Duration::ZERO,
+            stop: Default::default(),
         }
     }
 

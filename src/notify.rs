@@ -306,16 +306,25 @@ impl Webhook {
     }
 
     /// Posts the summary; tries again on 429, 5xx and no answer. The error never shows the URL.
-    pub async fn send(&self, payload: &Value, retry_delay: Duration) -> Result<(), String> {
+    ///
+    /// A `stop` (Ctrl-C, SIGTERM) ends it: no try starts after it, a wait for the next try ends
+    /// at once, and a try in flight is abandoned after the stop's grace.
+    pub async fn send(&self, payload: &Value, retry_delay: Duration, stop: &crate::tallyfy::Stop) -> Result<(), String> {
         let mut attempt = 1;
         loop {
-            let sent = self
+            if stop.is_requested() {
+                return Err("interrupted (Ctrl-C or SIGTERM) before it was sent".into());
+            }
+            let request = self
                 .http
                 .post(self.url.expose())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(payload.to_string())
-                .send()
-                .await;
+                .send();
+            let sent = tokio::select! {
+                sent = request => sent,
+                () = stop.abandoned() => return Err("interrupted (Ctrl-C or SIGTERM) while it was being sent".into()),
+            };
             let (failure, retry_after) = match sent {
                 Err(e) => (format!("no answer: {}", describe(&e.without_url())), None),
                 Ok(response) => {
@@ -342,7 +351,10 @@ impl Webhook {
             }
             let delay = retry_after.unwrap_or(retry_delay * 2u32.pow(attempt - 1));
             warn!(attempt, "the notification was not delivered ({}); trying again", self.scrub(&failure));
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.requested() => return Err(format!("interrupted (Ctrl-C or SIGTERM) while waiting to try again after: {}", self.scrub(&failure))),
+            }
             attempt += 1;
         }
     }

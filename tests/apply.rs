@@ -253,7 +253,7 @@ async fn an_interrupted_apply_finishes_what_started_and_reports_the_rest() {
     let stop = options.stop.clone();
     tokio::spawn(async move {
         let _ = rx.await;
-        stop.finish_in_flight();
+        stop.request();
     });
     let report = apply::apply(&managed_plan(), &client(&server), &options, None).await;
     assert_eq!(report.counts(), (1, 0, 3), "{report:?}");
@@ -365,7 +365,7 @@ async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
     let stop = options.stop.clone();
     let progress: apply::Progress = std::sync::Arc::new(move |tally: &apply::Tally| {
         if tally.ended == 2 {
-            stop.finish_in_flight();
+            stop.request();
         }
     });
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client(&server), &options, Some(progress)))
@@ -415,8 +415,8 @@ async fn a_second_interrupt_abandons_the_requests_in_flight_and_still_reports() 
     let stop = options.stop.clone();
     tokio::spawn(async move {
         let _ = rx.await;
-        stop.finish_in_flight();
-        stop.abandon_in_flight();
+        stop.request();
+        stop.abandon();
     });
     let plan = updates(3);
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
@@ -460,7 +460,7 @@ async fn progress_counts_actions_skipped_after_a_stop_as_skipped_not_done() {
     let server = MockServer::start().await;
     let options = options();
     // Ctrl-C before the first action starts: every action ends, none is done.
-    options.stop.finish_in_flight();
+    options.stop.request();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();
     let progress: apply::Progress = std::sync::Arc::new(move |t: &apply::Tally| record.lock().expect("lock").push(*t));
@@ -472,4 +472,71 @@ async fn progress_counts_actions_skipped_after_a_stop_as_skipped_not_done() {
     let last = seen.last().copied().unwrap_or_default();
     assert_eq!(last, apply::Tally { total: 4, ended: 4, applied: 0, failed: 0, skipped: 4, unknown: 0 });
     assert_eq!(report.results.len(), 4);
+}
+
+/// A client that shares the apply's stop, with the default retry budget (a `Retry-After: 30` is
+/// waited out).
+fn stopping_client(server: &MockServer, stop: &tallyfy_groups::tallyfy::Stop) -> Client {
+    let mut config = ClientConfig::new(server.uri(), "o", Secret::new("t"));
+    config.max_rps = 0.0;
+    config.timeout = Duration::from_secs(60);
+    config.stop = stop.clone();
+    Client::new(config).expect("client")
+}
+
+#[tokio::test]
+async fn a_stop_while_writes_wait_out_a_429_ends_them_at_once_as_nothing_sent() {
+    let server = MockServer::start().await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    Mock::given(method("PUT"))
+        .respond_with(move |_: &wiremock::Request| {
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(());
+            }
+            ResponseTemplate::new(429).insert_header("Retry-After", "30")
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let options = ApplyOptions { parallelism: 1, ..options() };
+    let client = stopping_client(&server, &options.stop);
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        let _ = rx.await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.request();
+    });
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&updates(3), &client, &options, None))
+        .await
+        .expect("the stop does not wait out the Retry-After");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        report.results.iter().all(|r| r.outcome == Outcome::Skipped { reason: SkipReason::Interrupted }),
+        "a refused write and the waiting ones were never applied: {report:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1, "the 429 is not retried after the stop");
+}
+
+#[tokio::test]
+async fn a_write_still_in_flight_when_the_grace_ends_is_unknown() {
+    let server = MockServer::start().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Mock::given(method("PUT")).respond_with(Arrived::new(tx, Duration::from_secs(30))).expect(1).mount(&server).await;
+    let options = ApplyOptions { parallelism: 1, ..options() };
+    let client = stopping_client(&server, &options.stop);
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        let _ = rx.await;
+        stop.request();
+    });
+    let started = std::time::Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&updates(2), &client, &options, None))
+        .await
+        .expect("the grace is short");
+    let took = started.elapsed();
+    assert!(took >= tallyfy_groups::tallyfy::stop::GRACE && took < Duration::from_secs(5), "took {took:?}");
+    assert!(matches!(&report.results[0].outcome, Outcome::Unknown { reason: UnknownReason::AbandonedInFlight, .. }), "{report:?}");
+    assert_eq!(report.results[1].outcome, Outcome::Skipped { reason: SkipReason::Interrupted });
 }

@@ -93,6 +93,48 @@ async fn rate_limit_429_honours_retry_after_on_any_method() {
     assert!(started.elapsed() >= Duration::from_millis(950), "Retry-After: 1 was not honoured: {:?}", started.elapsed());
 }
 
+/// Laravel's throttle answer: `Retry-After` with `X-RateLimit-Limit` and `X-RateLimit-Remaining: 0`.
+fn laravel_429(retry_after: &str) -> ResponseTemplate {
+    ResponseTemplate::new(429)
+        .insert_header("Retry-After", retry_after)
+        .insert_header("X-RateLimit-Limit", "600")
+        .insert_header("X-RateLimit-Remaining", "0")
+        .set_body_json(json!({"message": "Too Many Attempts."}))
+}
+
+#[tokio::test]
+async fn a_laravel_429_costs_its_retry_after_not_a_rolling_minute() {
+    let server = MockServer::start().await;
+    let one = format!("{GROUPS}/g1");
+    authed(Mock::given(method("GET")).and(path(one.as_str())))
+        .respond_with(laravel_429("1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    authed(Mock::given(method("GET")).and(path(one.as_str())))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Limit", "600")
+                .insert_header("X-RateLimit-Remaining", "598")
+                .set_body_json(json!({"data": group("g1", "One", &[])})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let started = Instant::now();
+    c.get_group(&GroupId("g1".into())).await.expect("read after the 429");
+    let retried = started.elapsed();
+    assert!(retried >= Duration::from_millis(950), "Retry-After: 1 was not honoured: {retried:?}");
+    assert!(retried < Duration::from_secs(5), "the 429's Remaining: 0 held requests past its Retry-After: {retried:?}");
+    // The next request is not held back either.
+    c.get_group(&GroupId("g1".into())).await.expect("read");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(c.rate_limiter().status().held_for, None);
+}
+
 #[tokio::test]
 async fn retry_after_as_an_http_date() {
     let server = MockServer::start().await;

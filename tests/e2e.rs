@@ -1404,14 +1404,15 @@ fn sigterm_stops_an_apply_like_ctrl_c_and_a_second_one_still_writes_the_report()
         "sandbox",
     ];
     let start = |d: &Path| Watched::start(d, &args, "sandbox-token");
-    // One SIGTERM: the action in flight finishes, nothing else starts, the report is written.
+    // One SIGTERM: the action in flight finishes (within the grace), nothing else starts, the
+    // report is written, exit 130.
     let mut once = start(d);
     once.wait_for("applying");
     std::thread::sleep(std::time::Duration::from_millis(500));
     once.signal("TERM");
-    let run = once.finish().expect_code(1);
+    let run = once.finish().expect_code(130);
     assert!(run.stdout.contains("Apply: 1 applied, 0 failed, 5 skipped."), "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.stdout.matches(": apply was interrupted before this action started").count(), 5, "{}", run.stdout);
+    assert_eq!(run.stdout.matches(": apply was interrupted; nothing of this action was sent").count(), 5, "{}", run.stdout);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(written["results"].as_array().map(Vec::len), Some(6), "{written}");
     std::fs::remove_file(&report).expect("rm");
@@ -1429,6 +1430,45 @@ fn sigterm_stops_an_apply_like_ctrl_c_and_a_second_one_still_writes_the_report()
     let statuses: Vec<&str> =
         written["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == "unknown").count(), 1, "{statuses:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stop_signal_while_waiting_for_the_rate_limit_exits_130_within_seconds_with_a_report() {
+    // Four requests a minute: the apply soon waits most of a minute for the window.
+    let served = serve(&["--rate-limit-per-minute", "4"]);
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let report = d.join("report.json");
+    let args = [
+        "apply",
+        "-f",
+        ex.to_str().unwrap_or_default(),
+        "--auto-approve",
+        "-v",
+        "--report",
+        report.to_str().unwrap_or_default(),
+        "--api-url",
+        &served.url,
+        "--org",
+        "sandbox",
+    ];
+    let mut run = Watched::start(d, &args, "sandbox-token");
+    run.wait_for("lower rate limit");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    run.signal("TERM");
+    let run = run.finish().expect_code(130);
+    let took = signalled.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "exited {took:?} after SIGTERM\n{}", run.stderr);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let statuses: Vec<&str> =
+        written["results"].as_array().into_iter().flatten().map(|r| r["outcome"]["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses.len(), 6, "{written}");
+    assert!(statuses.iter().all(|s| matches!(*s, "applied" | "skipped")), "nothing was in flight: {statuses:?}");
+    assert!(statuses.contains(&"skipped"), "{statuses:?}");
+    assert!(run.stdout.contains("apply was interrupted; nothing of this action was sent"), "{}", run.stdout);
 }
 
 #[test]

@@ -27,7 +27,7 @@ Error: invalid YAML, unknown users, configuration, API failure, a partial apply,
 Refused: a safety guard tripped, a saved plan is stale, or \fBapply\fR had neither a terminal nor \fB\-\-auto\-approve\fR.
 .TP
 \fB130\fR
-\fBapply\fR was interrupted twice (Ctrl\-C or SIGTERM); its report was still printed and written.
+interrupted (Ctrl\-C or SIGTERM); an \fBapply\fR's report was still printed and written.
 .PP
 With a workspace file (\fBtallyfy\-groups.yaml\fR), the most severe across its targets: 130, then 3, then 1, then 2, then 0; the last line on standard error names the targets it comes from.
 .SH ENVIRONMENT

@@ -31,7 +31,7 @@ pub use crate::pipeline::{PlanError, make_plan};
 use crate::plan::{self, Plan, Target};
 use crate::render;
 use crate::saved;
-use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret};
+use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret, Stop};
 use tallyfy_groups_core::warning::{Problem as WarningProblem, Warning};
 use tallyfy_groups_sandbox as embedded;
 
@@ -47,7 +47,7 @@ pub enum ExitStatus {
     Changes,
     /// 3: refused: a safety guard tripped, or a saved plan is stale.
     Refused,
-    /// 130: a second Ctrl-C or SIGTERM abandoned an apply (after writing its report).
+    /// 130: a Ctrl-C or SIGTERM stopped the run (an apply's report is still printed and written).
     Interrupted,
 }
 
@@ -92,6 +92,8 @@ pub enum Error {
     Comment(#[from] CommentError),
     #[error("{0}")]
     Notify(String),
+    #[error("interrupted (Ctrl-C or SIGTERM): {0}")]
+    Interrupted(String),
 }
 
 fn invalid_message(diags: &Diagnostics) -> String {
@@ -102,6 +104,10 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Refused(_) => ExitStatus::Refused,
+            Error::Interrupted(_) | Error::Api(ApiError::Interrupted { .. }) | Error::Comment(CommentError::Interrupted { .. }) => {
+                ExitStatus::Interrupted
+            }
+            _ if run_stop().is_requested() => ExitStatus::Interrupted,
             _ => ExitStatus::Error,
         }
     }
@@ -141,9 +147,23 @@ pub fn color_enabled(choice: ColorChoice, is_terminal: bool) -> bool {
 /// `-q` for the whole run (read where no `Output` is at hand).
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// The stop shared by everything this run sends (see [`listen_for_stop`]).
+static RUN_STOP: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
+
+/// This run's stop: the Tallyfy clients, the applier, comments and notifications share it.
+pub(crate) fn run_stop() -> Stop {
+    RUN_STOP.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Stop::default).clone()
+}
+
 /// Runs one command.
 pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     QUIET.store(out.quiet, Ordering::Relaxed);
+    *RUN_STOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(Stop::default());
+    // Everything that talks to a server stops on Ctrl-C or SIGTERM; the other commands keep
+    // the default (the process ends at once).
+    if matches!(command, Command::Plan(_) | Command::Apply(_) | Command::Export(_) | Command::Comment(_)) {
+        listen_for_stop(run_stop());
+    }
     match command {
         Command::Validate { files, format, workspace: ws } => match workspace::locate(&ws)? {
             Some(path) => workspace::validate(&path, &ws.targets, format),
@@ -290,6 +310,7 @@ fn client_config(
         max_rps: max_rps(args),
         parallelism: usize::from(args.parallelism),
         limiter,
+        stop: run_stop(),
     }
 }
 
@@ -555,10 +576,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                     .into(),
             ));
         }
-        eprint!("\nApply these changes to organization {}? Only 'y' or 'yes' continues [y/N]: ", client.org());
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        if !confirm(&format!("Apply these changes to organization {}?", client.org())).await? {
             eprintln!("Apply cancelled; nothing was changed.");
             return Ok(ExitStatus::Success);
         }
@@ -578,20 +596,18 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         parallelism: usize::from(args.connect.parallelism),
         allow_removals: plan.guard.allowed.clone(),
         guest_invites_per_hour: args.guest_invites_per_hour,
-        stop: apply::Stop::default(),
+        stop: run_stop(),
     };
-    let interrupt = stop_on_interrupt(options.stop.clone());
     info!(actions = plan.actions.len(), "applying");
     let progress = progress::for_apply(plan.actions.len(), out.quiet);
     let report = apply::apply(&plan, client, &options, progress.callback()).await;
     progress.finish();
-    interrupt.abort();
     facts.apply = Some(notify::ApplyFacts::of(&report));
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    finish(if options.stop.is_abandoned() {
+    finish(if options.stop.is_requested() {
         ExitStatus::Interrupted
     } else if report.all_applied() {
         ExitStatus::Success
@@ -718,8 +734,9 @@ fn webhook(args: &NotifyArgs) -> Result<Option<Webhook>, Error> {
 }
 
 /// Sends the `--notify` summary when the run found drift or failed. A summary that cannot be
-/// delivered turns a success into an error (a drift job must not stay silent); after a failure
-/// it is logged beside it.
+/// delivered is logged as an error beside the command's own outcome, which it never changes (an
+/// apply that applied its changes stays a success): plan and apply alike. After a Ctrl-C or
+/// SIGTERM nothing is sent.
 async fn notified(
     hook: Option<Webhook>,
     command: notify::Command,
@@ -732,25 +749,26 @@ async fn notified(
         Err(e) => e.exit_status().code(),
     };
     let Some(event) = notify::event(command, code, facts) else { return result };
+    let stop = run_stop();
+    if stop.is_requested() {
+        warn!("the --notify summary was not sent: interrupted");
+        return result;
+    }
     let error = result.as_ref().err().map(|e| e.to_string()).or_else(|| facts.error.clone()).map(|e| hook.scrub(&e));
     let run_url = notify::run_url(|name| std::env::var(name).ok());
     let payload = notify::payload(event, command, code, facts, error.as_deref(), run_url.as_deref());
-    match hook.send(&payload, Duration::from_secs(1)).await {
-        Ok(()) => {
-            info!(event = ?event, "sent the --notify summary");
-            result
-        }
+    match hook.send(&payload, Duration::from_secs(1), &stop).await {
+        Ok(()) => info!(event = ?event, "sent the --notify summary"),
         Err(why) => {
-            let message = format!("the --notify webhook did not take the summary: {why}");
-            match result {
-                Ok(ExitStatus::Success) => Err(Error::Notify(message)),
-                other => {
-                    tracing::error!("{message}");
-                    other
-                }
-            }
+            let done = match (&result, command) {
+                (Ok(ExitStatus::Success), notify::Command::Apply) => "the changes were applied, but ",
+                (Ok(_), notify::Command::Plan) => "the plan was made, but ",
+                _ => "",
+            };
+            tracing::error!("{done}the --notify webhook did not take the summary: {why}");
         }
     }
+    result
 }
 
 /// Largest comment body read (the forges take far less; it is cut to fit).
@@ -766,7 +784,8 @@ async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
     let commit = commit.as_deref().filter(|c| !c.trim().is_empty()).map(comment::check_commit).transpose()?;
     let text = read_comment_body(&body.body_file)?;
     let token = Secret::new(std::env::var(forge.token_variable()).unwrap_or_default());
-    let options = CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2) };
+    let options =
+        CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2), stop: run_stop() };
     let posted = comment::upsert(&target, &token, &text, &options).await?;
     let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));
     print(&format!("{} {url}\n", if posted.edited { "edited" } else { "created" }));
@@ -800,19 +819,51 @@ fn read_comment_body(path: &Path) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|_| Error::Config(format!("the comment file {shown} is not UTF-8 text")))
 }
 
-/// Ctrl-C or SIGTERM (what CI systems send on cancel) during an apply: start nothing new, let the
-/// requests in flight finish, and still report. A second signal abandons the requests in flight;
-/// the report is still written, then the process exits 130. Abort the task when the apply ends.
-fn stop_on_interrupt(stop: apply::Stop) -> tokio::task::JoinHandle<()> {
+/// How long after a first signal the process ends whatever it is doing: a backstop for any wait
+/// that does not watch the stop, before a CI system's kill (GitHub Actions: 7.5 s).
+const STOP_DEADLINE: Duration = Duration::from_secs(6);
+
+/// Ctrl-C or SIGTERM (what CI systems send on cancel): no request starts any more, waits for the
+/// rate limit or a retry end at once, requests in flight get [`crate::tallyfy::stop::GRACE`],
+/// and an apply still prints and writes its report; the exit status is 130. A second signal
+/// abandons the requests in flight at once. Listens until the run ends.
+fn listen_for_stop(stop: Stop) {
     let mut signals = Signals::new();
     tokio::spawn(async move {
         signals.next().await;
-        stop.finish_in_flight();
-        eprintln!("\nInterrupted: finishing the requests in flight, then reporting. Interrupt again to stop at once.");
+        stop.request();
+        eprintln!(
+            "\nInterrupted: stopping; requests in flight get {} s, then the report is written. Interrupt again to stop at once.",
+            crate::tallyfy::stop::GRACE.as_secs()
+        );
+        // A plain thread: it must fire even if the runtime is stuck in something blocking.
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            eprintln!("error: did not stop within {} s of the interrupt; exiting now", STOP_DEADLINE.as_secs());
+            std::process::exit(ExitStatus::Interrupted.code());
+        });
         signals.next().await;
-        stop.abandon_in_flight();
+        stop.abandon();
         eprintln!("\nInterrupted again: abandoning the requests in flight; writing the report.");
-    })
+    });
+}
+
+/// Asks `question` with y/N on the terminal; only `y` or `yes` is a yes. A stop while waiting
+/// for the answer is an interruption (stdin is read on a thread of its own, so it never holds
+/// the run up).
+pub(crate) async fn confirm(question: &str) -> Result<bool, Error> {
+    eprint!("\n{question} Only 'y' or 'yes' continues [y/N]: ");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        let _ = tx.send(answer);
+    });
+    let stop = run_stop();
+    tokio::select! {
+        () = stop.requested() => Err(Error::Interrupted("nothing was changed".into())),
+        answer = rx => Ok(matches!(answer.unwrap_or_default().trim().to_lowercase().as_str(), "y" | "yes")),
+    }
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM, listened for from creation on.

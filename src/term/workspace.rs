@@ -7,7 +7,7 @@
 //! and terminal I/O.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -645,10 +645,7 @@ pub async fn apply(
         }
         let names: Vec<String> =
             ready.iter().map(|&i| format!("{} (organization {})", sel.targets[i].name, sel.targets[i].org_id)).collect();
-        eprint!("\nApply these changes to {}? Only 'y' or 'yes' continues [y/N]: ", names.join(", "));
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        if !super::confirm(&format!("Apply these changes to {}?", names.join(", "))).await? {
             eprintln!("Apply cancelled; nothing was changed.");
             // Declining the changes of some targets does not make another target's failure a success.
             return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
@@ -677,8 +674,7 @@ pub async fn apply(
             return Ok(report_exit(&sel, &results, out, &shown_in_text(&stands, true), facts));
         }
     }
-    let stop = apply::Stop::default();
-    let interrupt = super::stop_on_interrupt(stop.clone());
+    let stop = super::run_stop();
     // Every ready target applies at once (a few at a time), each through its own client.
     let mut reports: Vec<Option<ApplyReport>> = (0..sel.targets.len()).map(|_| None).collect();
     {
@@ -709,7 +705,6 @@ pub async fn apply(
             }
         }
     }
-    interrupt.abort();
     let mut all = notify::ApplyFacts::default();
     let mut text = String::new();
     for (i, spec) in sel.targets.iter().enumerate() {
@@ -725,7 +720,7 @@ pub async fn apply(
         // another target's requests.
         results[i] = if report.all_applied() {
             Ok(ExitStatus::Success)
-        } else if stop.is_abandoned() {
+        } else if stop.is_requested() {
             Ok(ExitStatus::Interrupted)
         } else {
             Err(Error::Config(format!("{} of its actions did not apply (see its report above)", report.results.len() - report.counts().0)))

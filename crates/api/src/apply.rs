@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tracing::{Instrument, info, info_span, warn};
 
 use tallyfy_groups_core::model::Email;
@@ -14,7 +14,7 @@ use tallyfy_groups_core::plan::Phase;
 use tallyfy_groups_core::plan::{Action, ActionKind, Plan};
 pub use tallyfy_groups_core::report::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
 
-use crate::{RateLimiter, STOP_AFTER_FAILURES, TallyfyApi};
+use crate::{RateLimiter, STOP_AFTER_FAILURES, Stop, TallyfyApi};
 
 /// Options of one apply.
 #[derive(Debug, Clone)]
@@ -23,63 +23,9 @@ pub struct ApplyOptions {
     pub allow_removals: Option<String>,
     /// Guest invitations per hour beyond the first burst of as many (Tallyfy's limit).
     pub guest_invites_per_hour: u32,
-    /// Asks the apply to stop (Ctrl-C, SIGTERM).
+    /// Asks the apply to stop (Ctrl-C, SIGTERM); the client given to [`apply`] should share it,
+    /// so that its waits and requests stop too.
     pub stop: Stop,
-}
-
-/// How far an apply has been asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum StopLevel {
-    Running,
-    /// Start nothing new; let the requests in flight finish.
-    FinishInFlight,
-    /// Also abandon the requests in flight.
-    AbandonInFlight,
-}
-
-/// Asks a running apply to stop. Cheap to clone; clones share the request.
-#[derive(Debug, Clone)]
-pub struct Stop(Arc<watch::Sender<StopLevel>>);
-
-impl Default for Stop {
-    fn default() -> Self {
-        Stop(Arc::new(watch::channel(StopLevel::Running).0))
-    }
-}
-
-impl Stop {
-    /// Start no further action and let the requests in flight finish (a first Ctrl-C or SIGTERM).
-    pub fn finish_in_flight(&self) {
-        self.0.send_if_modified(|level| {
-            let raise = *level < StopLevel::FinishInFlight;
-            if raise {
-                *level = StopLevel::FinishInFlight;
-            }
-            raise
-        });
-    }
-
-    /// Also abandon the requests in flight (a second signal); their outcome is unknown.
-    pub fn abandon_in_flight(&self) {
-        self.0.send_replace(StopLevel::AbandonInFlight);
-    }
-
-    /// Whether the apply was asked to stop.
-    pub fn is_requested(&self) -> bool {
-        *self.0.borrow() >= StopLevel::FinishInFlight
-    }
-
-    /// Whether the requests in flight were to be abandoned.
-    pub fn is_abandoned(&self) -> bool {
-        *self.0.borrow() >= StopLevel::AbandonInFlight
-    }
-
-    /// Resolves once the apply is asked to stop at least this far.
-    async fn reached(&self, level: StopLevel) {
-        let mut rx = self.0.subscribe();
-        // The sender lives as long as `self`, so waiting cannot fail.
-        let _ = rx.wait_for(|l| *l >= level).await;
-    }
 }
 
 /// Called after each action ends, with how the actions so far ended.
@@ -185,8 +131,9 @@ impl<A: TallyfyApi> Run<'_, A> {
 
     /// Runs the actions `indices` with at most `parallelism` at once, guest invitations paced
     /// by `pacing` (if any); an action that needs a guest in `failed_guests` is skipped. Once a
-    /// stop is requested no action starts (a wait for pacing ends at once); once the requests
-    /// in flight are to be abandoned, the phase returns at once and their outcome is unknown.
+    /// stop is requested no action starts (a wait for pacing ends at once), and the client ends
+    /// the actions under way: unsent ones as skipped, a write in flight past the grace as
+    /// unknown.
     async fn phase(&mut self, indices: &[usize], failed_guests: &HashSet<Email>, pacing: Option<Arc<RateLimiter>>) {
         let semaphore = Arc::new(Semaphore::new(self.parallelism));
         let mut set = tokio::task::JoinSet::new();
@@ -222,7 +169,7 @@ impl<A: TallyfyApi> Run<'_, A> {
                     let stopped_answering = |failures: u32| (i, Outcome::Skipped { reason: SkipReason::StoppedAnswering { failures } });
                     let (_paced, _permit) = tokio::select! {
                         biased;
-                        () = stop.reached(StopLevel::FinishInFlight) => return (i, interrupted()),
+                        () = stop.requested() => return (i, interrupted()),
                         () = client.wait_stopped_answering() => {
                             return stopped_answering(client.stopped_answering().unwrap_or(STOP_AFTER_FAILURES));
                         }
@@ -244,7 +191,9 @@ impl<A: TallyfyApi> Run<'_, A> {
                     Some(Ok((i, outcome))) => self.finish(i, outcome),
                     Some(Err(e)) => warn!(error = %e, "an action task ended abnormally"),
                 },
-                () = self.stop.reached(StopLevel::AbandonInFlight) => {
+                // The client abandons its own requests when the stop's grace ends and says which
+                // were sent; this is the backstop for anything that did not end by itself.
+                () = async { self.stop.abandoned().await; tokio::time::sleep(BACKSTOP).await } => {
                     set.abort_all();
                     while let Some(joined) = set.join_next().await {
                         if let Ok((i, outcome)) = joined {
@@ -268,6 +217,9 @@ impl<A: TallyfyApi> Run<'_, A> {
     }
 }
 
+/// How long after the stop's grace an action that has not ended by itself is abandoned.
+const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn interrupted() -> Outcome {
     Outcome::Skipped { reason: SkipReason::Interrupted }
 }
@@ -287,6 +239,11 @@ fn outcome(action: &Action, result: Result<(), Failure>) -> Outcome {
         Ok(()) => {
             info!("applied");
             Outcome::Applied
+        }
+        Err(crate::ApiError::Interrupted { sent: false, .. }) => interrupted(),
+        Err(crate::ApiError::Interrupted { sent: true, .. }) => {
+            warn!("interrupted while a write was in flight; whether it took effect is unknown");
+            Outcome::Unknown { reason: UnknownReason::AbandonedInFlight, error: None }
         }
         Err(e) if e.is_unconfirmed() => {
             warn!(error = %e, "unknown whether it took effect");
@@ -320,6 +277,7 @@ fn action_error(e: &crate::ApiError) -> ActionError {
             E::StoppedAnswering { .. } => (ErrorKind::StoppedAnswering, None),
             E::Unconfirmed { create, .. } => (ErrorKind::Unconfirmed, kind_and_code(create).1),
             E::TokenExchange { .. } | E::StillUnauthorized { .. } => (ErrorKind::Unauthorized, None),
+            E::Interrupted { .. } => (ErrorKind::Interrupted, None),
         }
     }
     let status = match e {

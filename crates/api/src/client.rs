@@ -16,6 +16,7 @@ use crate::error::describe;
 pub use crate::error::{ApiError, PagingProblem, TransportCause};
 use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
+use crate::stop::Stop;
 use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
 
 use tallyfy_groups_core::model::{GroupId, Guest, LiveGroup, OrgId, User, name_key};
@@ -52,6 +53,9 @@ pub struct ClientConfig {
     /// for several organizations that use the same credentials share one); `None`: a limiter of
     /// this client's own, from `max_requests_per_minute` and `max_rps`.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// A stop (Ctrl-C, SIGTERM) shared with the rest of the run: once asked, no request starts
+    /// and the ones in flight are abandoned after [`crate::stop::GRACE`].
+    pub stop: Stop,
 }
 
 impl ClientConfig {
@@ -68,6 +72,7 @@ impl ClientConfig {
             max_rps: 0.0,
             parallelism: usize::from(DEFAULT_PARALLELISM),
             limiter: None,
+            stop: Stop::default(),
         }
     }
 }
@@ -130,6 +135,8 @@ struct Inner {
     unanswered: AtomicU32,
     /// Woken when `unanswered` reaches [`STOP_AFTER_FAILURES`].
     stopped: tokio::sync::Notify,
+    /// Ctrl-C or SIGTERM.
+    stop: Stop,
 }
 
 /// Called after each page of a list is read, with the list's name (`groups`, `users`, `guests`),
@@ -194,6 +201,7 @@ impl Client {
                 page_progress: std::sync::Mutex::new(None),
                 unanswered: AtomicU32::new(0),
                 stopped: tokio::sync::Notify::new(),
+                stop: config.stop.clone(),
             }),
         })
     }
@@ -594,7 +602,14 @@ impl Client {
         let mut first_failure: Option<Instant> = None;
         let mut attempt = 0u32;
         let mut renewed = false;
+        let stop = &self.inner.stop;
+        // Whether an earlier attempt of this request may have reached the server unanswered.
+        let mut maybe_sent = false;
+        let interrupted = |sent: bool| ApiError::Interrupted { method: req.method.to_string(), path: req.path_only().to_string(), sent };
         loop {
+            if stop.is_requested() {
+                return Err(interrupted(maybe_sent));
+            }
             if let Some(failures) = self.stopped_answering() {
                 return Err(ApiError::StoppedAnswering { failures, last: None });
             }
@@ -610,16 +625,31 @@ impl Client {
             }
             let (result, generation) = {
                 // The permit is held for the exchange only, not while backing off.
-                let _permit = self.inner.permits.acquire().await;
                 let asked = Instant::now();
-                let slot = limiter.acquire().await;
+                let ready = async { (self.inner.permits.acquire().await, limiter.acquire().await) };
+                let (_permit, slot) = tokio::select! {
+                    biased;
+                    () = stop.requested() => return Err(interrupted(maybe_sent)),
+                    ready = ready => ready,
+                };
                 let paced = asked.elapsed();
                 if paced >= Duration::from_secs(1) {
                     info!(method = %req.method, path = req.path_only(), waited_ms = paced.as_millis() as u64, "waited for the rate limit");
                 }
                 // Taken right before sending, so a request carries the newest token.
-                let bearer = self.inner.auth.bearer(&self.inner.http).await.map_err(|e| self.scrub(e))?;
-                (self.send_once(req, slot, &bearer.header).await, bearer.generation)
+                let bearer = tokio::select! {
+                    biased;
+                    () = stop.requested() => return Err(interrupted(maybe_sent)),
+                    bearer = self.inner.auth.bearer(&self.inner.http) => bearer.map_err(|e| self.scrub(e))?,
+                };
+                let exchange = self.send_once(req, slot, &bearer.header);
+                let result = tokio::select! {
+                    biased;
+                    result = exchange => result,
+                    // A read abandoned changed nothing; a write's effect is unknown.
+                    () = stop.abandoned() => return Err(interrupted(maybe_sent || req.method != Method::GET)),
+                };
+                (result, bearer.generation)
             };
             let (err, retry_after) = match result {
                 Ok(answer) => {
@@ -651,7 +681,11 @@ impl Client {
                     return Err(ApiError::StillUnauthorized { last: Box::new(err) });
                 }
                 renewed = true;
-                self.inner.auth.renew(&self.inner.http, Some(generation)).await.map_err(|e| self.scrub(e))?;
+                tokio::select! {
+                    biased;
+                    () = stop.requested() => return Err(interrupted(maybe_sent)),
+                    renewed = self.inner.auth.renew(&self.inner.http, Some(generation)) => renewed.map_err(|e| self.scrub(e))?,
+                }
                 continue;
             }
             // Everything here but POST is idempotent (PUT sends the complete group); a POST is
@@ -681,7 +715,12 @@ impl Client {
                 return Err(ApiError::Exhausted { attempts: attempt, waited_secs: waited.as_secs(), last: Box::new(err) });
             }
             warn!(method = %req.method, path = req.path_only(), attempt, delay_ms = delay.as_millis() as u64, error = %first_line(&err), "retrying");
-            tokio::time::sleep(delay).await;
+            maybe_sent |= req.method != Method::GET && err.is_ambiguous();
+            tokio::select! {
+                biased;
+                () = stop.requested() => return Err(interrupted(maybe_sent)),
+                () = tokio::time::sleep(delay) => {}
+            }
         }
     }
 
@@ -714,8 +753,12 @@ impl Client {
                 cause: transport_cause(&e, &self.inner.base_url),
             };
             let response = builder.send().await.map_err(|e| (transport(e), None))?;
-            slot.finish(Feedback::from_headers(response.headers()));
             let status = response.status();
+            slot.finish(if status.as_u16() == 429 {
+                Feedback::refusal(response.headers())
+            } else {
+                Feedback::from_headers(response.headers())
+            });
             let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(|id| self.scrub_text(id.to_string()));
             let location = response.headers().get("location").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let retry_after = response

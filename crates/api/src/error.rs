@@ -45,6 +45,9 @@ pub enum ApiError {
     TokenExchange { url: String, status: Option<u16>, detail: String },
     /// A request was refused (401) with a token just obtained from the client credentials too.
     StillUnauthorized { last: Box<ApiError> },
+    /// A stop (Ctrl-C, SIGTERM) ended the request: before it was sent (`sent: false`), or while
+    /// a write may have reached the server unanswered (`sent: true`: its effect is unknown).
+    Interrupted { method: String, path: String, sent: bool },
 }
 
 /// What is known of why a request got no answer.
@@ -127,6 +130,7 @@ impl ApiError {
             ApiError::Transport { connect, .. } => !connect,
             ApiError::StoppedAnswering { last: Some(last), .. } => last.is_ambiguous(),
             ApiError::Unconfirmed { .. } => true,
+            ApiError::Interrupted { sent, .. } => *sent,
             _ => false,
         }
     }
@@ -170,7 +174,10 @@ impl ApiError {
             }
             ApiError::TokenExchange { url, status, detail } => ApiError::TokenExchange { url, status, detail: f(detail) },
             ApiError::StillUnauthorized { last } => ApiError::StillUnauthorized { last: Box::new(last.map_text(f)) },
-            other @ (ApiError::Incomplete { .. } | ApiError::RateLimited { .. } | ApiError::Pagination { .. }) => other,
+            other @ (ApiError::Incomplete { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::Pagination { .. }
+            | ApiError::Interrupted { .. }) => other,
         }
     }
 
@@ -287,6 +294,13 @@ impl fmt::Display for ApiError {
                 f,
                 "{}, also with an access token just obtained from the client credentials\n    hint: Tallyfy issues tokens for these client credentials but refuses them here: check the organization id (TALLYFY_ORG_ID / --org), and that the API URL and the token URL belong to the same Tallyfy",
                 first_line(last)
+            ),
+            ApiError::Interrupted { method, path, sent: false } => {
+                write!(f, "{method} {path} was not sent: interrupted (Ctrl-C or SIGTERM)")
+            }
+            ApiError::Interrupted { method, path, sent: true } => write!(
+                f,
+                "{method} {path} was abandoned in flight: interrupted (Ctrl-C or SIGTERM); whether it took effect is unknown\n    hint: run plan again: it shows what is still different"
             ),
             ApiError::Unconfirmed { create, reread } => write!(
                 f,

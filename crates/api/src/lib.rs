@@ -15,7 +15,9 @@ pub mod config;
 pub mod error;
 pub mod org;
 pub mod retry;
+pub mod stop;
 pub mod wire;
 
 pub use client::*;
 pub use org::{OrgContext, TallyfyApi, read_live};
+pub use stop::Stop;

@@ -129,6 +129,26 @@ impl Window {
         self.events.push_back(at);
     }
 
+    /// Forgets every event.
+    pub fn clear(&mut self) {
+        self.events.clear();
+    }
+
+    /// Like [`Window::wait`], for this window's events and `other`'s together (with this
+    /// window's limit and length): room for one more appears when enough of either expire.
+    fn wait_with(&mut self, other: &mut Window, now: Instant, others: usize) -> Option<Duration> {
+        self.expire(now);
+        other.expire(now);
+        let used = self.events.len() + other.events.len() + others;
+        if used < self.limit {
+            return Some(Duration::ZERO);
+        }
+        let mut merged: Vec<Instant> = self.events.iter().chain(other.events.iter()).copied().collect();
+        merged.sort_unstable();
+        let at = *merged.get(used - self.limit)?;
+        Some((at + self.length).saturating_duration_since(now))
+    }
+
     /// Records an event if one fits now; otherwise says how long until one does.
     pub fn try_record(&mut self, now: Instant) -> Result<(), Duration> {
         match self.wait(now, 0) {
@@ -164,9 +184,11 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Gate {
-    /// Ended requests (stamped when answered) and requests learned from the server's headers.
+    /// Ended requests, stamped when answered.
     recent: Window,
-    /// The learned ones alone (also in `recent`).
+    /// Requests learned from the server's headers (another job using the same token), counted
+    /// beside `recent` with its limit and length. A 429's `Retry-After` forgets them: the server
+    /// has said when its window frees.
     foreign: Window,
     /// Requests started and not yet answered; they count against the window too.
     in_flight: usize,
@@ -202,7 +224,7 @@ impl Gate {
             return Err(Some(next));
         }
         if self.limit().is_some() {
-            match self.recent.wait(now, self.in_flight) {
+            match self.recent.wait_with(&mut self.foreign, now, self.in_flight) {
                 Some(d) if d.is_zero() => {}
                 Some(d) => return Err(Some(now + d)),
                 None => return Err(None),
@@ -227,19 +249,32 @@ impl Gate {
     /// beyond this limiter's own ended ones (those in flight may not have reached it yet).
     fn learn(&mut self, now: Instant, f: Feedback) {
         if let Some(limit) = f.limit.filter(|&l| l > 0) {
+            let before = self.limit();
             self.announced = Some(limit);
+            if self.configured.is_some_and(|c| limit < c) && before != Some(limit) {
+                tracing::warn!(
+                    limit,
+                    window_secs = self.recent.length().as_secs(),
+                    "the server announces a lower rate limit (X-RateLimit-Limit); requests are paced to it"
+                );
+            }
         }
         if let Some(limit) = self.limit() {
             self.recent.set_limit(limit);
         }
+        // A refusal's `Remaining: 0` says the window is full now; its `Retry-After` says for how
+        // long, and is what the hold follows.
+        if f.refused {
+            self.foreign.clear();
+            return;
+        }
         let (Some(remaining), Some(limit)) = (f.remaining, f.limit.or(self.limit())) else { return };
         let used = limit.saturating_sub(remaining) as usize;
-        let known = self.recent.count(now);
+        let known = self.recent.count(now) + self.foreign.count(now);
         if used > known {
             tracing::debug!(counted = used, known, "the server counts requests this client did not make; counting them too");
         }
         for _ in known..used.min(limit as usize) {
-            self.recent.record(now);
             self.foreign.record(now);
         }
     }
@@ -252,13 +287,21 @@ pub struct Feedback {
     pub limit: Option<u32>,
     /// `X-RateLimit-Remaining`: requests left in the window, this one counted.
     pub remaining: Option<u32>,
+    /// The answer was a 429: `Remaining` is not learned from it (its `Retry-After` rules), and
+    /// requests learned from earlier answers are forgotten.
+    pub refused: bool,
 }
 
 impl Feedback {
     /// Reads the headers (absent or unreadable ones are `None`).
     pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
         let read = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u32>().ok());
-        Feedback { limit: read("x-ratelimit-limit"), remaining: read("x-ratelimit-remaining") }
+        Feedback { limit: read("x-ratelimit-limit"), remaining: read("x-ratelimit-remaining"), refused: false }
+    }
+
+    /// What a 429 said: its limit, and that it was a refusal.
+    pub fn refusal(headers: &reqwest::header::HeaderMap) -> Self {
+        Feedback { refused: true, ..Self::from_headers(headers) }
     }
 }
 
@@ -349,8 +392,8 @@ impl RateLimiter {
         let mut gate = self.lock();
         let now = Instant::now();
         let limit = gate.limit();
-        let in_window = gate.recent.count(now) + gate.in_flight;
         let foreign = gate.foreign.count(now);
+        let in_window = gate.recent.count(now) + foreign + gate.in_flight;
         let held_for = gate.held_until.map(|h| h.saturating_duration_since(now)).filter(|d| !d.is_zero());
         LimiterStatus { limit, in_window, foreign, held_for, spacing: gate.ceiling.map(|(i, _)| i) }
     }
@@ -512,7 +555,7 @@ mod tests {
         let limiter = RateLimiter::per_minute(600);
         let start = Instant::now();
         // Someone else used 499 of the minute with the same token.
-        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(100) });
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(100), refused: false });
         let status = limiter.status();
         assert_eq!((status.in_window, status.foreign), (500, 499));
         run(&limiter, 100).await;
@@ -520,7 +563,7 @@ mod tests {
         run(&limiter, 1).await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         // A count the limiter already knows adds nothing.
-        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(599) });
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(599), refused: false });
         assert_eq!(limiter.status().foreign, 0);
     }
 
@@ -528,14 +571,14 @@ mod tests {
     async fn a_lower_announced_limit_is_adopted() {
         let limiter = RateLimiter::per_minute(600);
         let start = Instant::now();
-        limiter.acquire().await.finish(Feedback { limit: Some(3), remaining: Some(2) });
+        limiter.acquire().await.finish(Feedback { limit: Some(3), remaining: Some(2), refused: false });
         assert_eq!(limiter.status().limit, Some(3));
         run(&limiter, 2).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
         run(&limiter, 1).await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         // A higher one does not raise the configured limit.
-        limiter.acquire().await.finish(Feedback { limit: Some(10_000), remaining: None });
+        limiter.acquire().await.finish(Feedback { limit: Some(10_000), remaining: None, refused: false });
         assert_eq!(limiter.status().limit, Some(600));
     }
 
@@ -561,12 +604,48 @@ mod tests {
         assert_eq!(limiter.status().held_for, None);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_refusals_remaining_zero_does_not_outlast_its_retry_after() {
+        let limiter = RateLimiter::per_minute(600);
+        let start = Instant::now();
+        // Laravel's 429: the window is full now, and frees in one second.
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(0), refused: true });
+        limiter.hold(start + Duration::from_secs(1));
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1), "the hold follows Retry-After, not a rolling minute");
+        assert_eq!(limiter.status().foreign, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_forgets_what_earlier_answers_taught() {
+        let limiter = RateLimiter::per_minute(600);
+        let start = Instant::now();
+        let (a, b) = (limiter.acquire().await, limiter.acquire().await);
+        // Another job used the whole minute, as a successful answer said...
+        a.finish(Feedback { limit: Some(600), remaining: Some(0), refused: false });
+        assert_eq!(limiter.status().foreign, 599);
+        // ...and the server's refusal of the other request says its window frees in two seconds.
+        b.finish(Feedback { limit: Some(600), remaining: Some(0), refused: true });
+        limiter.hold(start + Duration::from_secs(2));
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_successful_answers_remaining_still_slows_it_down() {
+        let limiter = RateLimiter::per_minute(600);
+        let start = Instant::now();
+        limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(0), refused: false });
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
     #[test]
     fn feedback_reads_the_headers() {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("X-RateLimit-Limit", reqwest::header::HeaderValue::from_static("600"));
         h.insert("x-ratelimit-remaining", reqwest::header::HeaderValue::from_static(" 12 "));
-        assert_eq!(Feedback::from_headers(&h), Feedback { limit: Some(600), remaining: Some(12) });
+        assert_eq!(Feedback::from_headers(&h), Feedback { limit: Some(600), remaining: Some(12), refused: false });
         h.insert("x-ratelimit-remaining", reqwest::header::HeaderValue::from_static("lots"));
         assert_eq!(Feedback::from_headers(&h).remaining, None);
     }

@@ -66,6 +66,8 @@ pub enum ErrorKind {
     GroupGone,
     /// The group's lists were not read whole right before the write.
     UnreadLists,
+    /// A stop (Ctrl-C, SIGTERM) ended the request.
+    Interrupted,
 }
 
 /// Why an action was not started.
@@ -90,7 +92,7 @@ pub enum UnknownReason {
     ReadBackFailed,
     /// A create's last attempt failed in a way that may have taken effect.
     Ambiguous,
-    /// Apply was interrupted again while the request was in flight.
+    /// Apply was interrupted while the request was in flight, and its grace ran out.
     AbandonedInFlight,
 }
 

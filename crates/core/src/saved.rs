@@ -164,6 +164,10 @@ impl SavedPlan {
 
 /// Writes a file atomically and durably: a temporary file beside it, flushed to disk, then a
 /// rename, then the directory flushed, so a crash never leaves half a plan or report behind.
+///
+/// The temporary file has a random name and is created exclusively (`O_EXCL`), so a link planted
+/// beside the target in a shared folder (a CI cache, `/tmp`) is never followed. The folder must
+/// exist: a mistyped path is an error, not a tree of new folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     // A device, a FIFO or a link to one (`--out /dev/stdout`, `/dev/null`, `>(…)`) is written to
@@ -174,21 +178,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return f.write_all(bytes).and_then(|()| f.flush());
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the folder {} does not exist; create it first", dir.display()),
+        ));
     }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let prefix = format!(".{file_name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        // What `File::create` would give (0666 less the umask), not tempfile's private 0600.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    // On failure the temporary file is removed when dropped.
+    tmp.persist(path).map_err(|e| e.error)?;
     // The rename itself is durable once the directory is flushed (not possible everywhere).
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -513,6 +523,39 @@ mod tests {
             Err(Staleness::Changed { changes }) => changes,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_link_planted_at_the_old_temporary_name_is_never_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").expect("victim");
+        let target = dir.path().join("plan.json");
+        // The name earlier versions used, predictable from the process id.
+        let planted = dir.path().join(format!(".plan.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+        write_atomic(&target, b"the plan").expect("written");
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "keep me");
+        assert_eq!(std::fs::read_to_string(&target).expect("target"), "the plan");
+        // Nothing else is left beside it.
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, vec![planted.file_name().expect("name").to_string_lossy().into_owned(), "plan.json".into(), "victim".into()]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_not_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = write_atomic(&dir.path().join("typo/report.json"), b"x").unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(!dir.path().join("typo").exists());
     }
 
     #[test]

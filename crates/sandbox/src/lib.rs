@@ -208,7 +208,8 @@ struct Limits {
 struct Admission {
     /// How long until it would have been accepted, when it was refused.
     refused: Option<Duration>,
-    /// The per-minute limit and what is left of it, for the `X-RateLimit-*` headers.
+    /// The per-minute limit (else the per-second one) and what is left of it, for the
+    /// `X-RateLimit-*` headers.
     headers: Option<(u32, u32)>,
 }
 
@@ -221,7 +222,13 @@ impl Limits {
                 w.record(now);
             }
         }
-        let headers = self.per_minute.as_mut().map(|w| (w.limit(), w.limit().saturating_sub(w.count(now) as u32)));
+        // Laravel's throttle: every answer says the limit and what is left of it, and a refusal
+        // says nothing is left (with `Retry-After` for when that ends).
+        let shown = if self.per_minute.is_some() { &mut self.per_minute } else { &mut self.per_second };
+        let headers = shown.as_mut().map(|w| {
+            let remaining = if refused.is_some() { 0 } else { w.limit().saturating_sub(w.count(now) as u32) };
+            (w.limit(), remaining)
+        });
         Admission { refused, headers }
     }
 }
@@ -373,6 +380,10 @@ impl Sandbox {
             return Ok(());
         }
         let json = self.encode().map_err(std::io::Error::other)?;
+        // The state file's folder is the sandbox's own to make (a fresh machine has none).
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         tallyfy_groups_core::saved::write_atomic(path, &json)
     }
 

@@ -157,7 +157,7 @@ pub fn subject(s: &Subject) -> String {
 pub fn skip_reason(r: &SkipReason) -> String {
     match r {
         SkipReason::GuestNotInvited { email } => format!("guest {email} could not be invited"),
-        SkipReason::Interrupted => "apply was interrupted before this action started".to_string(),
+        SkipReason::Interrupted => "apply was interrupted; nothing of this action was sent".to_string(),
         SkipReason::StoppedAnswering { failures } => {
             format!("the API stopped answering ({failures} connection failures or timeouts in a row); not started")
         }
@@ -174,7 +174,7 @@ pub fn unknown_reason(reason: UnknownReason, error: Option<&ActionError>) -> Str
             "{}; whether it took effect is unknown\n    hint: run plan again: it shows whether the create is still needed",
             message.lines().next().unwrap_or_default()
         ),
-        UnknownReason::AbandonedInFlight => "apply was interrupted again while this request was in flight; whether it took effect is unknown\n    hint: run plan again: it shows what is still different".to_string(),
+        UnknownReason::AbandonedInFlight => "apply was interrupted while this request was in flight; whether it took effect is unknown\n    hint: run plan again: it shows what is still different".to_string(),
     }
 }
 
