@@ -240,3 +240,38 @@ async fn a_401_with_a_personal_token_explains_why_and_points_to_client_credentia
         assert!(text.contains(want), "missing {want:?}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_create_refused_as_a_duplicate_after_a_401_is_looked_up_not_failed() {
+    let server = MockServer::start().await;
+    mount_tokens(&server, &["tok-old", "tok-new"]).await;
+    // A hostile (or confused) server takes the create and answers 401 all the same; the create
+    // sent again with the new token is then refused as a duplicate.
+    Mock::given(method("POST"))
+        .and(path("/organizations/org1/groups"))
+        .and(header("Authorization", "Bearer tok-old"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/organizations/org1/groups"))
+        .and(header("Authorization", "Bearer tok-new"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"message": "The given data was invalid.", "errors": {"name": ["The name has already been taken."]}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let created = json!({"id": "g9", "name": "Ops", "description": "d", "members": [], "guests": []});
+    Mock::given(method("GET"))
+        .and(path("/organizations/org1/groups"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [created], "meta": {"pagination": {"total": 1, "count": 1, "per_page": 100, "current_page": 1, "total_pages": 1}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let body = GroupPayload { name: "Ops".into(), description: "d".into(), members: vec![], guests: vec![] };
+    let group = oauth_client(&server).create_group(&body).await.expect("found after the refusal, not reported failed");
+    assert_eq!(group.id, GroupId("g9".into()));
+}

@@ -579,7 +579,7 @@ async fn a_group_still_not_whole_when_read_alone_stays_marked() {
 }
 
 #[tokio::test]
-async fn a_group_deleted_before_it_was_read_alone_is_not_live() {
+async fn a_listed_group_whose_read_alone_answers_404_stays_and_is_never_written() {
     let server = MockServer::start().await;
     mount_page(&server, GROUPS, 1, paged(vec![json!({"id": "g1", "name": "Sales", "members": null, "guests": []})], 1, 100, 1, 1), 1).await;
     Mock::given(method("GET"))
@@ -590,7 +590,91 @@ async fn a_group_deleted_before_it_was_read_alone_is_not_live() {
         .expect(1)
         .mount(&server)
         .await;
-    assert!(client(&server).list_groups().await.expect("groups").is_empty());
+    let groups = client(&server).list_groups().await.expect("groups");
+    // Not dropped (a group of the file by that name would be planned as a create, then refused
+    // with 422): kept as listed, not fully known, so it is never written.
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].name, "Sales");
+    assert!(!groups[0].is_fully_known(), "{groups:?}");
+}
+
+#[tokio::test]
+async fn an_answer_about_another_group_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": group("g2", "Other", &[9])})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server).get_group(&GroupId("g1".into())).await.unwrap_err();
+    assert!(matches!(&err, ApiError::WrongGroup { asked, got, .. } if asked == "g1" && got == "g2"), "{err:?}");
+    assert!(err.to_string().contains("answered with group id \"g2\", not the \"g1\" asked for"), "{err}");
+}
+
+#[tokio::test]
+async fn a_pre_write_read_about_another_group_writes_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": group("g2", "Other", &[9])})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    let body = |_: &tallyfy_groups::model::LiveGroup| {
+        Some(GroupPayload { name: "One".into(), description: "d".into(), members: vec![], guests: vec![] })
+    };
+    let err = client(&server).update_group_fresh(&GroupId("g1".into()), body).await.unwrap_err();
+    assert!(matches!(err, ApiError::WrongGroup { .. }), "{err:?}");
+}
+
+/// Answers with `body` and records when each request arrived.
+struct Timed {
+    body: Value,
+    at: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl wiremock::Respond for Timed {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.at.lock().expect("lock").push(Instant::now());
+        ResponseTemplate::new(200).set_body_json(self.body.clone())
+    }
+}
+
+#[tokio::test]
+async fn the_pre_write_read_and_the_write_go_back_to_back_whatever_the_rate_limit() {
+    let server = MockServer::start().await;
+    let (reads, writes) = (std::sync::Arc::default(), std::sync::Arc::default());
+    // As read right before the write: a description changed in Tallyfy since the plan.
+    let fresh = json!({"data": {"id": "g1", "name": "One", "description": "changed in Tallyfy", "members": [1], "guests": []}});
+    Mock::given(method("GET"))
+        .and(path(format!("{GROUPS}/g1")))
+        .respond_with(Timed { body: fresh, at: std::sync::Arc::clone(&reads) })
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{GROUPS}/g1")))
+        .and(body_json(json!({"name": "One", "description": "changed in Tallyfy", "members": [1, 2], "guests": []})))
+        .respond_with(Timed { body: json!({"data": group("g1", "One", &[1, 2])}), at: std::sync::Arc::clone(&writes) })
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Two requests per 1.5 s, one of them just used: a read and a write cannot both go now.
+    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
+    config.limiter = Some(std::sync::Arc::new(tallyfy_groups::tallyfy::RateLimiter::rolling(2, Duration::from_millis(1500))));
+    let c = Client::new(config).expect("client");
+    c.rate_limiter().acquire().await.finish(Default::default());
+    let body = |g: &tallyfy_groups::model::LiveGroup| {
+        Some(GroupPayload { name: g.name.clone(), description: g.description.clone(), members: vec![UserId(1), UserId(2)], guests: vec![] })
+    };
+    let wrote = c.update_group_fresh(&GroupId("g1".into()), body).await.expect("written");
+    assert!(matches!(wrote, tallyfy_groups::tallyfy::FreshWrite::Written(_)), "{wrote:?}");
+    let (read, write) = (reads.lock().expect("lock")[0], writes.lock().expect("lock")[0]);
+    // Earlier the read took the free slot and the write waited the window out (1.5 s) after it:
+    // a change made in that gap was overwritten.
+    assert!(write.duration_since(read) < Duration::from_millis(500), "the write waited {:?} after its read", write.duration_since(read));
 }
 
 #[tokio::test]
@@ -875,4 +959,17 @@ async fn a_refused_connection_says_nothing_is_listening_there() {
     let err = common::fast_client(&format!("http://127.0.0.1:{port}/api"), "org1", "tok-123", 2).list_groups().await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&format!("nothing is listening at 127.0.0.1:{port} (connection refused)")), "{text}");
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_not_held_in_memory() {
+    let server = MockServer::start().await;
+    let big = json!({"data": [group("g1", &"x".repeat(4096), &[])], "meta": {"pagination": {"total": 1, "per_page": 100, "current_page": 1, "total_pages": 1}}});
+    Mock::given(method("GET")).and(path(GROUPS)).respond_with(ResponseTemplate::new(200).set_body_json(big)).expect(1).mount(&server).await;
+    let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
+    config.max_answer_bytes = 1024;
+    let err = Client::new(config).expect("client").list_groups().await.unwrap_err();
+    assert!(matches!(err, ApiError::TooLarge { limit: 1024, .. }), "{err:?}");
+    assert!(err.to_string().contains("GET /organizations/org1/groups answered more than"), "{err}");
+    assert_eq!(tallyfy_groups::tallyfy::MAX_ANSWER_BYTES, 64 * 1024 * 1024);
 }

@@ -311,6 +311,7 @@ fn client_config(
         parallelism: usize::from(args.parallelism),
         limiter,
         stop: run_stop(),
+        max_answer_bytes: crate::tallyfy::MAX_ANSWER_BYTES,
     }
 }
 

@@ -14,7 +14,8 @@ use tallyfy_groups_core::plan::Phase;
 use tallyfy_groups_core::plan::{Action, ActionKind, Plan};
 pub use tallyfy_groups_core::report::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
 
-use crate::{RateLimiter, STOP_AFTER_FAILURES, Stop, TallyfyApi};
+use crate::{FreshWrite, RateLimiter, STOP_AFTER_FAILURES, Stop, TallyfyApi};
+use tallyfy_groups_core::model::LiveGroup;
 
 /// Options of one apply.
 #[derive(Debug, Clone)]
@@ -278,6 +279,8 @@ fn action_error(e: &crate::ApiError) -> ActionError {
             E::Unconfirmed { create, .. } => (ErrorKind::Unconfirmed, kind_and_code(create).1),
             E::TokenExchange { .. } | E::StillUnauthorized { .. } => (ErrorKind::Unauthorized, None),
             E::Interrupted { .. } => (ErrorKind::Interrupted, None),
+            E::ResentAfter401 { last } => kind_and_code(last),
+            E::WrongGroup { .. } | E::TooLarge { .. } => (ErrorKind::Decode, None),
         }
     }
     let status = match e {
@@ -319,37 +322,37 @@ async fn execute<A: TallyfyApi>(client: &A, action: &Action) -> Result<(), Failu
     match action {
         Action::CreateGuest { email, first_name, last_name } => Ok(client.create_guest(email, first_name, last_name).await?),
         Action::CreateGroup { after } => Ok(client.create_group(after).await.map(|_| ())?),
-        Action::UpdateGroup { id, before, after, carried, .. } => {
-            let body = if carried.any() {
-                // The body carries values the file does not manage: build it from the group as
-                // it is now, so a change made in Tallyfy since the plan is not undone.
-                let fresh = match client.get_group(id).await {
-                    Ok(g) => g,
-                    Err(e) if e.status() == Some(404) => {
-                        return Err(Failure::Reread(
-                            ErrorKind::GroupGone,
-                            format!("group \"{}\" (id {id}) no longer exists; run plan again", before.name),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+        Action::UpdateGroup { id, before, after, carried, .. } if carried.any() => {
+            // The body carries values the file does not manage: it is built from the group as it
+            // is right before the write (read and written back to back), so a change made in
+            // Tallyfy since the plan is not undone.
+            let body_of = |fresh: &LiveGroup| {
                 if !fresh.is_fully_known() {
-                    let why: Vec<String> = fresh.unread.iter().map(ToString::to_string).collect();
-                    return Err(Failure::Reread(
-                        ErrorKind::UnreadLists,
-                        format!("refusing to write group \"{}\" (id {id}): read right before the write, {}", before.name, why.join("; ")),
-                    ));
+                    return None;
                 }
-                let body = carried.body(before, after, &fresh);
+                let body = carried.body(before, after, fresh);
                 if body != *after {
                     info!("the group changed in Tallyfy since the plan; keeping those changes in the fields groups.yaml does not manage");
                 }
-                body
-            } else {
-                after.clone()
+                Some(body)
             };
-            Ok(client.update_group(id, &body).await.map(|_| ())?)
+            match client.update_group_fresh(id, body_of).await {
+                Ok(FreshWrite::Written(_)) => Ok(()),
+                Ok(FreshWrite::Declined(fresh)) => {
+                    let why: Vec<String> = fresh.unread.iter().map(ToString::to_string).collect();
+                    Err(Failure::Reread(
+                        ErrorKind::UnreadLists,
+                        format!("refusing to write group \"{}\" (id {id}): read right before the write, {}", before.name, why.join("; ")),
+                    ))
+                }
+                Err(e) if e.status() == Some(404) => Err(Failure::Reread(
+                    ErrorKind::GroupGone,
+                    format!("group \"{}\" (id {id}) no longer exists; run plan again", before.name),
+                )),
+                Err(e) => Err(e.into()),
+            }
         }
+        Action::UpdateGroup { id, after, .. } => Ok(client.update_group(id, after).await.map(|_| ())?),
         Action::DeleteGroup { id, .. } => Ok(client.delete_group(id).await?),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
@@ -30,6 +30,9 @@ pub const DEFAULT_API_URL: &str = "https://go.tallyfy.com/api";
 /// Connection failures or timeouts in a row (across all requests) after which the API is taken
 /// to have stopped answering, and nothing more is sent.
 pub const STOP_AFTER_FAILURES: u32 = 5;
+/// The largest answer body read: a page of 100 groups of thousands of members each is a few
+/// MiB; anything near this is not Tallyfy's API (and would otherwise be held in memory whole).
+pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 /// Requests in flight at once unless told otherwise.
 pub const DEFAULT_PARALLELISM: u16 = 4;
 
@@ -56,6 +59,8 @@ pub struct ClientConfig {
     /// A stop (Ctrl-C, SIGTERM) shared with the rest of the run: once asked, no request starts
     /// and the ones in flight are abandoned after [`crate::stop::GRACE`].
     pub stop: Stop,
+    /// The largest answer body read ([`MAX_ANSWER_BYTES`] by default); a larger one fails.
+    pub max_answer_bytes: u64,
 }
 
 impl ClientConfig {
@@ -73,6 +78,7 @@ impl ClientConfig {
             parallelism: usize::from(DEFAULT_PARALLELISM),
             limiter: None,
             stop: Stop::default(),
+            max_answer_bytes: MAX_ANSWER_BYTES,
         }
     }
 }
@@ -107,11 +113,23 @@ impl ApiRequest {
     }
 }
 
+/// What [`Client::update_group_fresh`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreshWrite {
+    /// The group as written.
+    Written(LiveGroup),
+    /// No write was made; the group as read.
+    Declined(LiveGroup),
+}
+
 /// A successful answer.
 #[derive(Debug)]
 struct Answer {
     body: Vec<u8>,
 }
+
+/// Makes the write that follows a read from the read's answer; `Ok(None)`: no write after all.
+type WriteOf<'w> = &'w (dyn Fn(&[u8]) -> Result<Option<ApiRequest>, ApiError> + Send + Sync);
 
 /// A Tallyfy API client for one organization. Cheap to clone; clones share the rate limiter.
 #[derive(Clone)]
@@ -137,6 +155,8 @@ struct Inner {
     stopped: tokio::sync::Notify,
     /// Ctrl-C or SIGTERM.
     stop: Stop,
+    /// The largest answer body read.
+    max_answer_bytes: u64,
 }
 
 /// Called after each page of a list is read, with the list's name (`groups`, `users`, `guests`),
@@ -202,6 +222,7 @@ impl Client {
                 unanswered: AtomicU32::new(0),
                 stopped: tokio::sync::Notify::new(),
                 stop: config.stop.clone(),
+                max_answer_bytes: config.max_answer_bytes,
             }),
         })
     }
@@ -328,7 +349,6 @@ impl Client {
             let id = groups[i].id.clone();
             set.spawn(async move { (i, client.get_group(&id).await) });
         }
-        let mut gone = Vec::new();
         while let Some(joined) = set.join_next().await {
             let (i, fresh) = joined.map_err(|e| ApiError::Transport {
                 method: "GET".into(),
@@ -345,14 +365,14 @@ impl Client {
                     }
                     groups[i] = g;
                 }
-                // Deleted since the list was read: it is not part of the live state.
-                Err(e) if e.status() == Some(404) => gone.push(i),
+                // Listed, yet "not found" alone: deleted meanwhile, or an API that cannot be
+                // trusted about it. It stays as listed, not fully known: never written, and never
+                // taken for absent (a group of the file would be planned as a create).
+                Err(e) if e.status() == Some(404) => {
+                    warn!(group = %groups[i].name, id = %groups[i].id, "the group was listed, but reading it alone answered 404; it will not be written");
+                }
                 Err(e) => return Err(e),
             }
-        }
-        gone.sort_unstable();
-        for i in gone.into_iter().rev() {
-            groups.remove(i);
         }
         Ok(groups)
     }
@@ -361,7 +381,44 @@ impl Client {
     pub async fn get_group(&self, id: &GroupId) -> Result<LiveGroup, ApiError> {
         let req = self.get_group_request(id);
         let answer = self.send(&req).await?;
-        self.decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| e.data.into_domain())
+        self.group_answer(&req, id, &answer.body)
+    }
+
+    /// The group in an answer about group `id`; an answer about another group is refused.
+    fn group_answer(&self, req: &ApiRequest, id: &GroupId, body: &[u8]) -> Result<LiveGroup, ApiError> {
+        let group = self.decode::<Envelope<WireGroup>>(req, body)?.data.into_domain();
+        if group.id != *id {
+            return Err(self.scrub(ApiError::WrongGroup {
+                method: req.method.to_string(),
+                path: req.path_only().to_string(),
+                asked: id.0.clone(),
+                got: group.id.0,
+            }));
+        }
+        Ok(group)
+    }
+
+    /// Reads group `id` and, at once, replaces it with what `body_of` makes of it (`None`: no
+    /// write). The read and the write go back to back (see [`Client::send_exchange`]): a change
+    /// made in Tallyfy after the read and before the write is not overwritten by a write that
+    /// waited for the rate limit in between.
+    pub async fn update_group_fresh<F>(&self, id: &GroupId, body_of: F) -> Result<FreshWrite, ApiError>
+    where
+        F: Fn(&LiveGroup) -> Option<GroupPayload> + Send + Sync,
+    {
+        let read = self.get_group_request(id);
+        let write_of = |body: &[u8]| -> Result<Option<ApiRequest>, ApiError> {
+            let fresh = self.group_answer(&read, id, body)?;
+            Ok(body_of(&fresh).map(|b| self.update_group_request(id, &b)))
+        };
+        let (read_answer, wrote) = self.send_exchange(&read, Some(&write_of)).await?;
+        match wrote {
+            Some(answer) => {
+                let req = ApiRequest { method: Method::PUT, path: read.path.clone(), body: None };
+                self.decode::<Envelope<WireGroup>>(&req, &answer.body).map(|e| FreshWrite::Written(e.data.into_domain()))
+            }
+            None => self.group_answer(&read, id, &read_answer.body).map(FreshWrite::Declined),
+        }
     }
 
     /// All members of the organization (guests are not in this list).
@@ -493,7 +550,7 @@ impl Client {
                         Err(reread) => return Err(ApiError::Unconfirmed { create: Box::new(e), reread: Box::new(reread) }),
                     }
                 }
-                Err(e) if attempt > 0 && e.status() == Some(422) => {
+                Err(e) if (attempt > 0 || matches!(e, ApiError::ResentAfter401 { .. })) && e.status() == Some(422) => {
                     if let Some(existing) = find_thoroughly().await? {
                         warn!("the earlier create did take effect (the retry was refused as a duplicate)");
                         return Ok(Created::Found(existing));
@@ -594,8 +651,18 @@ impl Client {
 
     /// Sends one request with the retry policy: 429 on any method; 5xx, timeouts and dropped
     /// connections on GET/PUT/DELETE; connection failures (nothing sent) on any method. With
-    /// client credentials, a 401 brings a new access token and one more try.
+    /// client credentials, a 401 brings a new access token and one more try (a create refused
+    /// after it is [`ApiError::ResentAfter401`], so that its caller looks for the first one).
     async fn send(&self, req: &ApiRequest) -> Result<Answer, ApiError> {
+        self.send_exchange(req, None).await.map(|(answer, _)| answer)
+    }
+
+    /// Sends `read`, and, when `write_of` is given, at once the write it makes of the read's
+    /// answer (`None`: no write after all). The two rate-limit slots are reserved before the
+    /// read and the write follows its answer with no wait in between, so nothing can change in
+    /// Tallyfy between a group's re-read and the PUT built from it but the round trip itself. A
+    /// failure of either retries both: a write is never sent from a read older than its attempt.
+    async fn send_exchange(&self, req: &ApiRequest, write_of: Option<WriteOf<'_>>) -> Result<(Answer, Option<Answer>), ApiError> {
         let policy = &self.inner.retry;
         let limiter = &self.inner.limiter;
         // The retry budget runs from the first failure: waiting for the rate limit is not retrying.
@@ -603,6 +670,7 @@ impl Client {
         let mut attempt = 0u32;
         let mut renewed = false;
         let stop = &self.inner.stop;
+        let writes = req.method != Method::GET || write_of.is_some();
         // Whether an earlier attempt of this request may have reached the server unanswered.
         let mut maybe_sent = false;
         let interrupted = |sent: bool| ApiError::Interrupted { method: req.method.to_string(), path: req.path_only().to_string(), sent };
@@ -626,8 +694,16 @@ impl Client {
             let (result, generation) = {
                 // The permit is held for the exchange only, not while backing off.
                 let asked = Instant::now();
-                let ready = async { (self.inner.permits.acquire().await, limiter.acquire().await) };
-                let (_permit, slot) = tokio::select! {
+                let ready = async {
+                    let permit = self.inner.permits.acquire().await;
+                    let first = limiter.acquire().await;
+                    let second = match write_of {
+                        Some(_) => Some(limiter.acquire().await),
+                        None => None,
+                    };
+                    (permit, first, second)
+                };
+                let (_permit, slot, second) = tokio::select! {
                     biased;
                     () = stop.requested() => return Err(interrupted(maybe_sent)),
                     ready = ready => ready,
@@ -642,12 +718,37 @@ impl Client {
                     () = stop.requested() => return Err(interrupted(maybe_sent)),
                     bearer = self.inner.auth.bearer(&self.inner.http) => bearer.map_err(|e| self.scrub(e))?,
                 };
-                let exchange = self.send_once(req, slot, &bearer.header);
+                let writing = AtomicBool::new(req.method != Method::GET);
+                let exchange = async {
+                    let first = self.send_once(req, slot, &bearer.header).await;
+                    let (Some(write_of), Some(second)) = (write_of, second) else { return first.map(|a| (a, None)) };
+                    let answer = match first {
+                        Ok(answer) => answer,
+                        Err(e) => {
+                            second.cancel();
+                            return Err(e);
+                        }
+                    };
+                    let write = match write_of(&answer.body) {
+                        Ok(Some(write)) => write,
+                        Ok(None) => {
+                            second.cancel();
+                            return Ok((answer, None));
+                        }
+                        Err(e) => {
+                            second.cancel();
+                            return Err((e, None));
+                        }
+                    };
+                    writing.store(true, Ordering::SeqCst);
+                    let wrote = self.send_once(&write, second, &bearer.header).await?;
+                    Ok((answer, Some(wrote)))
+                };
                 let result = tokio::select! {
                     biased;
                     result = exchange => result,
                     // A read abandoned changed nothing; a write's effect is unknown.
-                    () = stop.abandoned() => return Err(interrupted(maybe_sent || req.method != Method::GET)),
+                    () = stop.abandoned() => return Err(interrupted(maybe_sent || writing.load(Ordering::SeqCst))),
                 };
                 (result, bearer.generation)
             };
@@ -693,6 +794,11 @@ impl Client {
             let idempotent = req.method != Method::POST;
             let retryable = err.is_transient() && (idempotent || !err.is_ambiguous());
             if !retryable {
+                // A create sent again with a new token and refused (422): the refused first one
+                // may have been taken all the same, so its caller looks for it.
+                if renewed && !idempotent && err.status() == Some(422) {
+                    return Err(ApiError::ResentAfter401 { last: Box::new(err) });
+                }
                 return Err(err);
             }
             attempt += 1;
@@ -715,7 +821,7 @@ impl Client {
                 return Err(ApiError::Exhausted { attempts: attempt, waited_secs: waited.as_secs(), last: Box::new(err) });
             }
             warn!(method = %req.method, path = req.path_only(), attempt, delay_ms = delay.as_millis() as u64, error = %first_line(&err), "retrying");
-            maybe_sent |= req.method != Method::GET && err.is_ambiguous();
+            maybe_sent |= writes && err.is_ambiguous();
             tokio::select! {
                 biased;
                 () = stop.requested() => return Err(interrupted(maybe_sent)),
@@ -766,7 +872,19 @@ impl Client {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-            let body = response.bytes().await.map_err(|e| (transport(e), None))?.to_vec();
+            let limit = self.inner.max_answer_bytes;
+            let too_large = || (ApiError::TooLarge { method: req.method.to_string(), path: req.path_only().to_string(), limit }, None);
+            if response.content_length().is_some_and(|n| n > limit) {
+                return Err(too_large());
+            }
+            let mut response = response;
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| (transport(e), None))? {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
             let span = tracing::Span::current();
             span.record("status", status.as_u16());
             span.record("duration_ms", started.elapsed().as_millis() as u64);

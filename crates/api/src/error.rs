@@ -48,6 +48,13 @@ pub enum ApiError {
     /// A stop (Ctrl-C, SIGTERM) ended the request: before it was sent (`sent: false`), or while
     /// a write may have reached the server unanswered (`sent: true`: its effect is unknown).
     Interrupted { method: String, path: String, sent: bool },
+    /// A create answered 401, sent again with a new access token, and refused (422): the first
+    /// may have been taken all the same, so the caller looks for what it created.
+    ResentAfter401 { last: Box<ApiError> },
+    /// The answer was about another group than the one asked for (its `data.id` differs).
+    WrongGroup { method: String, path: String, asked: String, got: String },
+    /// The answer's body is larger than any answer of the API can be.
+    TooLarge { method: String, path: String, limit: u64 },
 }
 
 /// What is known of why a request got no answer.
@@ -108,7 +115,7 @@ impl ApiError {
             ApiError::Exhausted { last, .. } => last.status(),
             ApiError::StoppedAnswering { last: Some(last), .. } => last.status(),
             ApiError::Redirected { status, .. } => Some(*status),
-            ApiError::StillUnauthorized { last } => last.status(),
+            ApiError::StillUnauthorized { last } | ApiError::ResentAfter401 { last } => last.status(),
             // Deliberately not the token endpoint's status: it says nothing about the request.
             _ => None,
         }
@@ -174,10 +181,13 @@ impl ApiError {
             }
             ApiError::TokenExchange { url, status, detail } => ApiError::TokenExchange { url, status, detail: f(detail) },
             ApiError::StillUnauthorized { last } => ApiError::StillUnauthorized { last: Box::new(last.map_text(f)) },
+            ApiError::ResentAfter401 { last } => ApiError::ResentAfter401 { last: Box::new(last.map_text(f)) },
+            ApiError::WrongGroup { method, path, asked, got } => ApiError::WrongGroup { method, path, asked, got: f(got) },
             other @ (ApiError::Incomplete { .. }
             | ApiError::RateLimited { .. }
             | ApiError::Pagination { .. }
-            | ApiError::Interrupted { .. }) => other,
+            | ApiError::Interrupted { .. }
+            | ApiError::TooLarge { .. }) => other,
         }
     }
 
@@ -301,6 +311,16 @@ impl fmt::Display for ApiError {
             ApiError::Interrupted { method, path, sent: true } => write!(
                 f,
                 "{method} {path} was abandoned in flight: interrupted (Ctrl-C or SIGTERM); whether it took effect is unknown\n    hint: run plan again: it shows what is still different"
+            ),
+            ApiError::ResentAfter401 { last } => last.fmt(f),
+            ApiError::WrongGroup { method, path, asked, got } => write!(
+                f,
+                "{method} {path} answered with group id {got:?}, not the {asked:?} asked for; refusing to use that answer\n    hint: the API (or a proxy in front of it) answered for another group; run again, and report it if it persists"
+            ),
+            ApiError::TooLarge { method, path, limit } => write!(
+                f,
+                "{method} {path} answered more than {}; refusing to read it\n    hint: check the API URL (TALLYFY_API_URL / --api-url) points at Tallyfy's API; no answer of it is that large",
+                if *limit >= 1024 * 1024 { format!("{} MiB", limit / (1024 * 1024)) } else { format!("{limit} bytes") }
             ),
             ApiError::Unconfirmed { create, reread } => write!(
                 f,

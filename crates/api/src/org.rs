@@ -9,7 +9,7 @@ use tallyfy_groups_core::plan::{GroupState, Target};
 use tracing::info;
 
 use crate::wire::{GroupPayload, GuestPayload};
-use crate::{ApiError, Client};
+use crate::{ApiError, Client, FreshWrite};
 
 /// What the use cases need from Tallyfy, in domain types. Implemented by [`Client`] over HTTP
 /// and by the sandbox crate in memory.
@@ -26,6 +26,21 @@ pub trait TallyfyApi: Clone + Send + Sync + 'static {
     fn create_group(&self, group: &GroupState) -> impl Future<Output = Result<LiveGroup, ApiError>> + Send;
     /// Replaces a group's name, description, members and guests.
     fn update_group(&self, id: &GroupId, group: &GroupState) -> impl Future<Output = Result<LiveGroup, ApiError>> + Send;
+    /// Reads group `id` and replaces it at once with what `body_of` makes of it (`None`: no
+    /// write). Over HTTP the read and the write go back to back, with no wait for the rate
+    /// limit between them; this default, for in-memory APIs, reads then writes.
+    fn update_group_fresh<F>(&self, id: &GroupId, body_of: F) -> impl Future<Output = Result<FreshWrite, ApiError>> + Send
+    where
+        F: Fn(&LiveGroup) -> Option<GroupState> + Send + Sync,
+    {
+        async move {
+            let fresh = self.get_group(id).await?;
+            match body_of(&fresh) {
+                Some(state) => self.update_group(id, &state).await.map(FreshWrite::Written),
+                None => Ok(FreshWrite::Declined(fresh)),
+            }
+        }
+    }
     /// Deletes a group (already gone counts as done).
     fn delete_group(&self, id: &GroupId) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Invites a guest.
@@ -67,6 +82,13 @@ impl TallyfyApi for Client {
 
     async fn update_group(&self, id: &GroupId, group: &GroupState) -> Result<LiveGroup, ApiError> {
         Client::update_group(self, id, &payload(group)).await
+    }
+
+    async fn update_group_fresh<F>(&self, id: &GroupId, body_of: F) -> Result<FreshWrite, ApiError>
+    where
+        F: Fn(&LiveGroup) -> Option<GroupState> + Send + Sync,
+    {
+        Client::update_group_fresh(self, id, |g| body_of(g).as_ref().map(payload)).await
     }
 
     async fn delete_group(&self, id: &GroupId) -> Result<(), ApiError> {

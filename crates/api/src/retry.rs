@@ -402,6 +402,13 @@ impl RateLimiter {
         self.lock().end(Instant::now(), feedback);
         self.ended.notify_waiters();
     }
+
+    fn cancel(&self) {
+        let mut gate = self.lock();
+        gate.in_flight = gate.in_flight.saturating_sub(1);
+        drop(gate);
+        self.ended.notify_waiters();
+    }
 }
 
 /// One request's place in the limiter, from its start until its answer. Dropped without
@@ -418,6 +425,13 @@ impl Slot<'_> {
     pub fn finish(mut self, feedback: Feedback) {
         self.ended = true;
         self.limiter.end(Some(feedback));
+    }
+
+    /// The request was never sent (a slot reserved for a write that did not follow its read):
+    /// it does not count.
+    pub fn cancel(mut self) {
+        self.ended = true;
+        self.limiter.cancel();
     }
 }
 
@@ -638,6 +652,16 @@ mod tests {
         limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(0), refused: false });
         run(&limiter, 1).await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_slot_does_not_count() {
+        let limiter = RateLimiter::rolling(1, Duration::from_secs(60));
+        let start = Instant::now();
+        limiter.acquire().await.cancel();
+        run(&limiter, 1).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(limiter.status().in_window, 1);
     }
 
     #[test]
