@@ -340,8 +340,9 @@ pub struct PlanArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    /// A plan saved with `plan --out`; applied exactly if nothing it relied on changed.
-    #[arg(value_name = "PLAN", conflicts_with_all = ["files", "only", "exclude", "no_removals", "keep_going"])]
+    /// A plan saved with `plan --out`; applied exactly if nothing it relied on changed. Its
+    /// removal-guard limits must equal those of the groups files (-f, or groups.yaml).
+    #[arg(value_name = "PLAN", conflicts_with_all = ["only", "exclude", "no_removals", "keep_going"])]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub files: FileArgs,

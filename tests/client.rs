@@ -973,3 +973,22 @@ async fn an_answer_larger_than_the_cap_is_refused_not_held_in_memory() {
     assert!(err.to_string().contains("GET /organizations/org1/groups answered more than"), "{err}");
     assert_eq!(tallyfy_groups::tallyfy::MAX_ANSWER_BYTES, 64 * 1024 * 1024);
 }
+
+#[tokio::test]
+async fn a_user_without_an_email_is_read_not_a_broken_answer() {
+    let server = MockServer::start().await;
+    let users = json!({"data": [
+        {"id": 1, "email": "a@example.com", "status": "active"},
+        {"id": 2, "email": null, "status": "active"},
+        {"id": 3, "status": "bot"}
+    ], "meta": {"pagination": {"total": 3, "per_page": 100, "current_page": 1, "total_pages": 1}}});
+    Mock::given(method("GET"))
+        .and(path("/organizations/org1/users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(users))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let users = client(&server).list_users().await.expect("users");
+    assert_eq!(users.len(), 3);
+    assert_eq!(users[1].email.as_str(), "");
+}

@@ -129,14 +129,18 @@ fn plan_fails_the_pull_request_check_when_apply_would_refuse() {
         assert!(run.stdout.contains("Removal guard tripped: apply will refuse"), "{}", run.stdout);
         assert!(run.stderr.contains("apply would refuse this plan") && run.stderr.contains("--allow-removals"), "{}", run.stderr);
     }
-    // A reviewer accepts the removals: the plan passes (2 = changes), the saved plan carries the
-    // reason, and apply of that plan honours it without the flag.
+    // A reviewer accepts the removals: the plan passes (2 = changes) and the saved plan records
+    // the reason; apply takes its override from its own command line only (a plan file's seal
+    // is a checksum anyone can recompute).
     let plan_file = d.join("plan.json");
     let pf = plan_file.to_str().unwrap_or_default();
     let accepted = sb(d, &["plan", "-f", &f, "--detailed-exitcode", "--allow-removals", "decommissioning", "--out", pf]).expect_code(2);
     assert!(accepted.stdout.contains("Removal guard tripped, overridden with --allow-removals \"decommissioning\""), "{}", accepted.stdout);
+    let refused = sb(d, &["apply", pf, "-f", &f, "--auto-approve"]).expect_code(3);
+    assert!(refused.stderr.contains("the removal guard tripped"), "{}", refused.stderr);
     let report = d.join("report.json");
-    sb(d, &["apply", pf, "--auto-approve", "--report", report.to_str().unwrap_or_default()]).expect_code(0);
+    sb(d, &["apply", pf, "-f", &f, "--auto-approve", "--allow-removals", "decommissioning", "--report", report.to_str().unwrap_or_default()])
+        .expect_code(0);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(report["allow_removals"], "decommissioning");
     // Removing two of five members of a group (40%) is not a mass removal: the ratio applies only
@@ -149,6 +153,26 @@ fn plan_fails_the_pull_request_check_when_apply_would_refuse() {
     );
     let run = sb(fresh.path(), &["plan", "-f", &small, "--detailed-exitcode"]).expect_code(2);
     assert!(run.stdout.contains("- member tom.becker@example.com") && !run.stdout.contains("Removal guard tripped"), "{}", run.stdout);
+}
+
+#[test]
+fn a_saved_plan_applies_under_the_files_guard_limits_not_its_own() {
+    let dir = scratch();
+    let d = dir.path();
+    // A plan made under loose limits...
+    let loose = write(d, "g.yaml", "settings:\n  prune: true\n  max_deleted_groups: 50\n  max_removed_ratio: 1\ngroups:\n  - name: Night Shift\n");
+    let pf = d.join("plan.json");
+    let pf = pf.to_str().unwrap_or_default();
+    sb(d, &["plan", "-f", &loose, "--out", pf]).expect_code(0);
+    // ...is refused once the files under review say otherwise, naming each setting.
+    let strict = write(d, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Night Shift\n");
+    let run = sb(d, &["apply", pf, "-f", &strict, "--auto-approve"]).expect_code(3);
+    assert!(run.stderr.contains("saved plan records removal-guard limits that differ from its groups files'"), "{}", run.stderr);
+    assert!(run.stderr.contains("max_deleted_groups: 50 in the plan, 5 in"), "{}", run.stderr);
+    assert!(run.stderr.contains("max_removed_ratio: 1 in the plan, 0.25 in"), "{}", run.stderr);
+    // Without files at hand, the defaults are the limits.
+    let run = sb(d, &["apply", pf, "--auto-approve"]).expect_code(3);
+    assert!(run.stderr.contains("5 by default (no groups file given"), "{}", run.stderr);
 }
 
 #[test]

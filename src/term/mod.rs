@@ -519,6 +519,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                         path.display()
                     )));
                 }
+                check_saved_limits(&plan, &args.files.files, None)?;
                 Source::Saved(plan)
             }
             saved::AnySaved::Workspace(plan) => {
@@ -683,6 +684,31 @@ async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) ->
     let refused = |s: saved::Staleness| Error::Refused(render::words::staleness(&s));
     saved::check(saved_plan, label, org, &live).map_err(refused)?;
     saved_plan.to_plan(&live).map(Some).map_err(refused)
+}
+
+/// Refuses a saved plan whose recorded guard limits differ from those of the groups files it is
+/// applied under: `files` (`-f`), else groups.yaml when it exists, else the defaults (a saved
+/// plan's seal is a checksum anyone can recompute, so its limits are a record, not a rule).
+/// `target` names a workspace's target.
+pub(crate) fn check_saved_limits(plan: &saved::SavedPlan, files: &[PathBuf], target: Option<&str>) -> Result<(), Error> {
+    let default = PathBuf::from(crate::cli::DEFAULT_FILE);
+    let paths: Vec<PathBuf> = if files.is_empty() && default.is_file() { vec![default] } else { files.to_vec() };
+    let limits = if paths.is_empty() { None } else { Some(plan::GuardLimits::of(&load(&paths)?)) };
+    let differ = plan.limits_differ(limits.as_ref());
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let of = match &limits {
+        Some(_) => format!("in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        None => "by default (no groups file given; -f names the files the plan was made from)".to_string(),
+    };
+    let lines: Vec<String> =
+        differ.iter().map(|(name, recorded, files)| format!("    {name}: {recorded} in the plan, {files} {of}")).collect();
+    let whose = target.map(|t| format!("target {t}'s ")).unwrap_or_default();
+    Err(Error::Refused(format!(
+        "refusing to apply: {whose}saved plan records removal-guard limits that differ from its groups files':\n{}\n    hint: the limits apply comes from the files under review, never from a plan file; make the plan again with `plan --out` (with -f naming the same files)",
+        lines.join("\n")
+    )))
 }
 
 /// Refuses a plan whose removal guard tripped, unless overridden with a reason.

@@ -815,6 +815,8 @@ async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &Save
                 .get(&spec.name)
                 .cloned()
                 .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
+            let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
+            super::check_saved_limits(&saved_plan, &files, Some(&spec.name))?;
             let conn = connect_target(&spec, &shared).await?;
             // The way back is the workspace file (--org and --api-url do not apply to its plans).
             if !super::made_for(&saved_plan.target, &conn.org.target) {

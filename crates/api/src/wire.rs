@@ -127,7 +127,10 @@ impl WireGroup {
 #[derive(Debug, Deserialize)]
 pub struct WireUser {
     pub id: u64,
-    pub email: String,
+    /// Missing or `null` on some accounts (bots, users without an address): such a user is
+    /// found by id only.
+    #[serde(default)]
+    pub email: Option<String>,
     #[serde(default)]
     pub first_name: Option<String>,
     #[serde(default)]
@@ -140,7 +143,7 @@ impl WireUser {
     pub fn into_domain(self) -> User {
         User {
             id: UserId(self.id),
-            email: Email::new(&self.email),
+            email: Email::new(self.email.as_deref().unwrap_or_default()),
             first_name: self.first_name.unwrap_or_default(),
             last_name: self.last_name.unwrap_or_default(),
             status: self.status.unwrap_or(UserStatus::Active),

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::model::{Email, LiveGroup, LiveState, UserStatus, name_key};
+use crate::model::{Email, GroupList, LiveGroup, LiveState, UserStatus, name_key};
 use crate::names::visible;
 use crate::resolve::Directory;
 
@@ -62,30 +62,77 @@ fn write_group(out: &mut String, g: &LiveGroup, directory: &Directory<'_>) {
     if !g.description.trim().is_empty() {
         let _ = writeln!(out, "    description: {}", scalar(&g.description));
     }
-    // (sort key, item, comment, whether it can be listed)
-    let mut members: Vec<(String, String, String, bool)> = Vec::new();
-    for id in &g.members {
-        match directory.get(*id) {
-            Some(u) if u.status == UserStatus::Disabled => members.push((
-                u.email.to_string(),
-                scalar(u.email.as_str()),
-                format!("{}, user id {id}: disabled, and plan refuses disabled members", comment(&u.display_name())),
-                false,
-            )),
-            Some(u) => {
-                members.push((u.email.to_string(), scalar(u.email.as_str()), format!("{}, user id {id}", comment(&u.display_name())), true))
+    // A list Tallyfy did not return whole is not the truth: written as `[]` (or as the partial
+    // list), applying the export once the API heals would empty the group.
+    let unread_members: Vec<String> = g.unread.iter().filter(|u| u.list == GroupList::Members).map(ToString::to_string).collect();
+    if !unread_members.is_empty() {
+        write_unread(out, "members", &unread_members);
+    } else {
+        // (sort key, item, comment, whether it can be listed)
+        let mut members: Vec<(String, String, String, bool)> = Vec::new();
+        for id in &g.members {
+            match directory.get(*id) {
+                Some(u) if u.status == UserStatus::Disabled => members.push((
+                    u.email.to_string(),
+                    scalar(u.email.as_str()),
+                    format!("{}, user id {id}: disabled, and plan refuses disabled members", comment(&u.display_name())),
+                    false,
+                )),
+                Some(u) if u.status == UserStatus::Other => members.push((
+                    u.email.to_string(),
+                    scalar(u.email.as_str()),
+                    format!(
+                        "{}, user id {id}: not active, invited or disabled (a bot account?), and plan refuses such members",
+                        comment(&u.display_name())
+                    ),
+                    false,
+                )),
+                // No address of its own to list (none, not an address, or another account's too):
+                // listed by id, which resolves to exactly this user.
+                Some(u) if Email::parse(u.email.as_str()).is_err() || directory.all_by_email(&u.email).len() != 1 => {
+                    let why = if u.email.as_str().trim().is_empty() {
+                        "no email in Tallyfy".to_string()
+                    } else if Email::parse(u.email.as_str()).is_err() {
+                        format!("email {} is not an address", comment(u.email.as_str()))
+                    } else {
+                        format!("email {} is shared with another user", comment(u.email.as_str()))
+                    };
+                    members.push((
+                        format!("~{id:020}"),
+                        id.to_string(),
+                        format!("{}, user id {id}: {why}", comment(&u.display_name())),
+                        true,
+                    ));
+                }
+                Some(u) => members.push((
+                    u.email.to_string(),
+                    scalar(u.email.as_str()),
+                    format!("{}, user id {id}", comment(&u.display_name())),
+                    true,
+                )),
+                None => members.push((format!("~{id:020}"), id.to_string(), format!("user id {id} is not in the user directory"), false)),
             }
-            None => members.push((format!("~{id:020}"), id.to_string(), format!("user id {id} is not in the user directory"), false)),
         }
+        members.sort();
+        let items: Vec<(String, String)> = members.iter().map(|(_, item, note, _)| (item.clone(), note.clone())).collect();
+        write_list(
+            out,
+            "members",
+            &items,
+            members.iter().all(|m| m.3),
+            "a member is disabled, of an unknown status, or not in the user directory",
+        );
     }
-    members.sort();
-    let items: Vec<(String, String)> = members.iter().map(|(_, item, note, _)| (item.clone(), note.clone())).collect();
-    write_list(out, "members", &items, members.iter().all(|m| m.3), "a member is disabled or not in the user directory");
+    let unread_guests: Vec<String> = g.unread.iter().filter(|u| u.list == GroupList::Guests).map(ToString::to_string).collect();
+    if !unread_guests.is_empty() {
+        write_unread(out, "guests", &unread_guests);
+        return;
+    }
     let guests: Vec<(String, String)> = g
         .guests
         .iter()
         .map(|e| {
-            let note = match (Email::parse(e.as_str()), directory.by_email(e)) {
+            let note = match (Email::parse(e.as_str()), directory.all_by_email(e).first()) {
                 (Err(why), _) => format!("not an email address: it {why}"),
                 (Ok(_), Some(u)) => format!("an org member (user id {}), not a guest", u.id),
                 (Ok(_), None) => String::new(),
@@ -116,6 +163,17 @@ fn write_list(out: &mut String, key: &str, items: &[(String, String)], listable:
             let _ = writeln!(out, "    #   - {}", line(item, note));
         }
     }
+}
+
+/// A list Tallyfy did not return whole: not managed (so the live list is kept), and nothing of
+/// it written, commented or not: what was read is not the list.
+fn write_unread(out: &mut String, key: &str, problems: &[String]) {
+    let _ = writeln!(
+        out,
+        "    # `{key}` is not managed here, so the live list is kept: Tallyfy did not return it whole ({}).",
+        comment(&problems.join("; "))
+    );
+    let _ = writeln!(out, "    # Export again once the API returns it, or list it by hand.");
 }
 
 /// Whether the loader accepts the name as it is.
@@ -212,6 +270,51 @@ mod round_trip {
         let plan = crate::pipeline::make_plan(&desired, live, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
             .unwrap_or_else(|e| panic!("the export does not plan: {e}\n{yaml}"));
         assert!(plan.is_empty(), "the first plan is not empty:\n{}\n{yaml}", crate::render::text::render_plan(&plan, false));
+    }
+
+    #[test]
+    fn lists_not_read_whole_are_never_written_as_lists() {
+        use crate::model::{GroupList, ListProblem, Unread};
+        let users = vec![user(1, "a@example.com", UserStatus::Active)];
+        let mut null_members = group("g1", "Null members", "d", &[], &[]);
+        null_members.unread = vec![Unread { list: GroupList::Members, problem: ListProblem::Null }];
+        let mut junk_guests = group("g2", "Junk guests", "d", &[1], &["ok@partner.example"]);
+        junk_guests.unread = vec![Unread { list: GroupList::Guests, problem: ListProblem::BadElement { index: 1, value: "42".into() } }];
+        let live = LiveState { groups: vec![null_members, junk_guests], users, guests: Some(vec![]) };
+        let yaml = super::to_yaml(&live);
+        assert!(!yaml.contains("members: []") && !yaml.contains("ok@partner.example"), "{yaml}");
+        assert!(
+            yaml.contains(
+                "# `members` is not managed here, so the live list is kept: Tallyfy did not return it whole (`members` was null)."
+            ),
+            "{yaml}"
+        );
+        assert!(yaml.contains("# `guests` is not managed here, so the live list is kept: Tallyfy did not return it whole"), "{yaml}");
+        let desired = load_str("exported.yaml", &yaml).expect("loads");
+        let by_name = |n: &str| desired.groups.iter().find(|g| g.name.value == n).expect("group");
+        assert!(by_name("Null members").members.is_none() && by_name("Junk guests").guests.is_none(), "{yaml}");
+    }
+
+    #[test]
+    fn odd_accounts_export_to_a_file_whose_first_plan_is_empty() {
+        let users = vec![
+            user(1, "a@example.com", UserStatus::Active),
+            user(2, "bot@example.com", UserStatus::Other),
+            user(3, "", UserStatus::Active),
+            user(4, "Shared@example.com", UserStatus::Active),
+            user(5, "shared@example.com", UserStatus::Disabled),
+            user(6, "not an address", UserStatus::Active),
+        ];
+        let groups = vec![
+            group("g1", "With a bot", "d", &[1, 2], &[]),
+            group("g2", "Without emails", "d", &[1, 3, 6], &[]),
+            group("g3", "Shared email", "d", &[4], &[]),
+        ];
+        let live = LiveState { groups, users, guests: Some(vec![]) };
+        assert_first_plan_is_empty(&live);
+        let yaml = super::to_yaml(&live);
+        assert!(yaml.contains("      - 3  # F L, user id 3: no email in Tallyfy"), "{yaml}");
+        assert!(yaml.contains("      - 4  # F L, user id 4: email shared@example.com is shared with another user"), "{yaml}");
     }
 
     #[test]

@@ -127,6 +127,17 @@ pub enum UserStatus {
     Other,
 }
 
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UserStatus::Active => "active",
+            UserStatus::Invited => "invited",
+            UserStatus::Disabled => "disabled",
+            UserStatus::Other => "another status",
+        })
+    }
+}
+
 /// An organization member, as the user directory lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

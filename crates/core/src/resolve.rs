@@ -22,20 +22,36 @@ pub struct ResolvedGroup<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Directory<'a> {
     by_id: HashMap<UserId, &'a User>,
-    by_email: HashMap<&'a Email, &'a User>,
+    /// Users by email, in the directory's order; more than one is an email two accounts share
+    /// (emails compare without case). A user without an email is not here.
+    by_email: HashMap<&'a Email, Vec<&'a User>>,
 }
 
 impl<'a> Directory<'a> {
     pub fn new(users: &'a [User]) -> Self {
-        Directory { by_id: users.iter().map(|u| (u.id, u)).collect(), by_email: users.iter().map(|u| (&u.email, u)).collect() }
+        let mut by_email: HashMap<&'a Email, Vec<&'a User>> = HashMap::new();
+        for u in users.iter().filter(|u| !u.email.as_str().trim().is_empty()) {
+            by_email.entry(&u.email).or_default().push(u);
+        }
+        Directory { by_id: users.iter().map(|u| (u.id, u)).collect(), by_email }
     }
 
     pub fn get(&self, id: UserId) -> Option<&'a User> {
         self.by_id.get(&id).copied()
     }
 
+    /// The one user with this email; `None` when there is none, or more than one (see
+    /// [`Directory::all_by_email`]).
     pub fn by_email(&self, email: &Email) -> Option<&'a User> {
-        self.by_email.get(email).copied()
+        match self.by_email.get(email).map(Vec::as_slice) {
+            Some([one]) => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Every user with this email (two accounts can share one, in any case).
+    pub fn all_by_email(&self, email: &Email) -> &[&'a User] {
+        self.by_email.get(email).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -183,9 +199,22 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
             let mut ids = BTreeMap::new();
             for m in list {
                 let user = match &m.value {
-                    MemberRef::Email(e) => match directory.by_email(e) {
-                        Some(u) => u,
-                        None => {
+                    MemberRef::Email(e) => match directory.all_by_email(e) {
+                        [u] => *u,
+                        [_, _, ..] => {
+                            // Picking one would follow the list's order: an active member could be
+                            // removed in favour of an old, disabled account.
+                            let ids: Vec<String> = directory.all_by_email(e).iter().map(|u| format!("{} ({})", u.id, u.status)).collect();
+                            diags.push(
+                                Diagnostic::at(
+                                    &m.at,
+                                    format!("member {e} of \"{}\" is the email of {} users of this organization: user ids {}", g.name.value, ids.len(), ids.join(", ")),
+                                )
+                                .with_hint("list the member by user id instead, and give each account its own email in Tallyfy"),
+                            );
+                            continue;
+                        }
+                        [] => {
                             let mut d =
                                 Diagnostic::at(&m.at, format!("member {e} of \"{}\" is not a user of this organization", g.name.value));
                             d = match suggester.get_or_insert_with(|| Suggester::new(directory)).suggest(e) {
@@ -256,7 +285,7 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
         let guests = g.guests.as_ref().map(|list| {
             let mut set = BTreeSet::new();
             for guest in list {
-                if let Some(u) = directory.by_email(&guest.value) {
+                if let Some(u) = directory.all_by_email(&guest.value).first() {
                     diags.push(
                         Diagnostic::at(
                             &guest.at,
@@ -302,6 +331,31 @@ mod tests {
             user(2, "bob@example.com", UserStatus::Invited),
             user(3, "carol@example.com", UserStatus::Disabled),
         ]
+    }
+
+    #[test]
+    fn an_email_two_users_share_is_an_error_naming_both() {
+        let mut us = users();
+        us.push(user(7, "ALICE@example.com", UserStatus::Disabled));
+        let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [alice@example.com, 7]\n").unwrap();
+        let e: Vec<String> = resolve(&s, &Directory::new(&us), |_| true).unwrap_err().0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].starts_with("g.yaml:3:15: member alice@example.com of \"A\" is the email of 2 users of this organization: user ids 1 (active), 7 (disabled)"), "{e:#?}");
+        assert!(e[0].contains("list the member by user id instead"), "{e:#?}");
+        // By id, each account is plain.
+        let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [1]\n").unwrap();
+        assert!(resolve(&s, &Directory::new(&us), |_| true).is_ok());
+    }
+
+    #[test]
+    fn users_without_an_email_are_found_by_id_only() {
+        let mut us = users();
+        us.push(user(8, "", UserStatus::Active));
+        us.push(user(9, "", UserStatus::Active));
+        let d = Directory::new(&us);
+        assert!(d.all_by_email(&Email::new("")).is_empty());
+        let s = load_str("g.yaml", "groups:\n  - name: A\n    members: [8, 9]\n").unwrap();
+        assert!(resolve(&s, &d, |_| true).is_ok());
     }
 
     #[test]

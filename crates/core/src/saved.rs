@@ -34,7 +34,8 @@ pub struct SavedPlan {
     /// The managed live groups when the plan was made (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
     pub fingerprints: Fingerprints,
-    /// The `plan --allow-removals` reason: apply accepts the removals this plan makes.
+    /// The `plan --allow-removals` reason, for the record: apply takes its override from its
+    /// own command line only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_removals: Option<String>,
     pub actions: Vec<SavedAction>,
@@ -148,7 +149,7 @@ impl SavedPlan {
         let managed: BTreeSet<&GroupId> = self.managed_groups.iter().collect();
         let current = live.groups.iter().filter(|g| managed.contains(&g.id)).map(|g| g.membership_count()).sum();
         let directory = Directory::new(&live.users);
-        let mut plan = plan::assemble(
+        let plan = plan::assemble(
             actions,
             current,
             self.limits.clone(),
@@ -157,8 +158,36 @@ impl SavedPlan {
             self.target.clone(),
             self.fingerprints.clone(),
         );
-        plan.guard.allow(self.allow_removals.as_deref());
+        // The override is `apply --allow-removals`, never the file's: its seal is a checksum
+        // anyone can recompute, so what it says about the guard is a record, not a permission.
         Ok(plan)
+    }
+
+    /// Where the guard limits this plan records differ from `files` (the limits of the groups
+    /// files it was made from, read again at apply): `(setting, recorded, in the files)`. When
+    /// the files are not at hand (`None`), the recorded limits must be the defaults, and prune
+    /// and the number of groups cannot be checked.
+    pub fn limits_differ(&self, files: Option<&GuardLimits>) -> Vec<(&'static str, String, String)> {
+        let defaults = crate::desired::Settings::default();
+        let (max_deleted, ratio, min) = match files {
+            Some(f) => (f.max_deleted_groups, f.max_removed_ratio, f.min_removed_for_ratio),
+            None => (defaults.max_deleted_groups, defaults.max_removed_ratio, defaults.min_removed_for_ratio),
+        };
+        let r = &self.limits;
+        let mut out = Vec::new();
+        let mut differ = |name: &'static str, recorded: String, files: String| {
+            if recorded != files {
+                out.push((name, recorded, files));
+            }
+        };
+        differ("max_deleted_groups", r.max_deleted_groups.to_string(), max_deleted.to_string());
+        differ("max_removed_ratio", r.max_removed_ratio.to_string(), ratio.to_string());
+        differ("min_removed_for_ratio", r.min_removed_for_ratio.to_string(), min.to_string());
+        if let Some(f) = files {
+            differ("prune", r.prune.to_string(), f.prune.to_string());
+            differ("the number of groups", r.desired_group_count.to_string(), f.desired_group_count.to_string());
+        }
+        out
     }
 }
 

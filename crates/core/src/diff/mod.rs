@@ -95,7 +95,8 @@ pub struct Diff {
     pub missing_guests: BTreeSet<Email>,
     pub guest_names: std::collections::BTreeMap<Email, crate::desired::GuestName>,
     pub warnings: Vec<Warning>,
-    /// Current memberships of the managed live groups (the guard's denominator).
+    /// Current memberships the plan could remove (the guard's denominator): those of the lists
+    /// the file manages, and every membership of a group it deletes.
     pub managed_memberships: usize,
     /// Ids of the managed live groups (what the guard's denominator counts).
     pub managed_groups: Vec<GroupId>,
@@ -296,7 +297,13 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
         out.unread.push(UnreadGroup::of(live));
         return;
     }
-    out.managed_memberships += live.membership_count();
+    // The guard's denominator: the memberships this plan could remove, those of the lists the
+    // file manages (a group listed without `members` cannot lose a member, so an "Everyone" group
+    // of hundreds must not hide the emptying of a few teams).
+    if !options.no_removals {
+        out.managed_memberships +=
+            r.members.as_ref().map_or(0, |_| live.members.len()) + r.guests.as_ref().map_or(0, |_| live.guests.len());
+    }
     out.managed_groups.push(live.id.clone());
     let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
     let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());

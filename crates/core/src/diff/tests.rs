@@ -152,6 +152,20 @@ fn missing_guests_are_invited_first() {
 }
 
 #[test]
+fn the_ratios_denominator_counts_only_memberships_the_plan_could_remove() {
+    // An "Everyone" group of 40 listed without `members` cannot lose anyone: it must not dilute
+    // the emptying of two teams.
+    let yaml = "settings:\n  min_removed_for_ratio: 3\ngroups:\n  - name: Everyone\n  - name: T1\n    members: []\n  - name: T2\n    members: []\n";
+    let everyone: Vec<u64> = (1..=40).collect();
+    let groups = [live("e", "Everyone", &everyone, &[]), live("t1", "T1", &[1, 2, 3], &[]), live("t2", "T2", &[4, 5], &[])];
+    let p = plan_of(yaml, &groups);
+    assert_eq!(p.guard.removed_memberships, 5);
+    assert_eq!(p.guard.current_memberships, 5, "only the managed lists count");
+    assert_eq!(p.guard.tripped.len(), 1, "{:?}", p.guard.tripped);
+    assert!(words::guard_trip(&p.guard.tripped[0]).contains("removes 5 of 5 memberships (100%)"));
+}
+
+#[test]
 fn guard_counts_deletes_and_removed_memberships() {
     let mut yaml = String::from("settings:\n  max_deleted_groups: 1\n  min_removed_for_ratio: 3\ngroups:\n");
     for n in ["A", "B"] {
