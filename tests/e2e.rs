@@ -139,8 +139,11 @@ fn plan_fails_the_pull_request_check_when_apply_would_refuse() {
     let refused = sb(d, &["apply", pf, "-f", &f, "--auto-approve"]).expect_code(3);
     assert!(refused.stderr.contains("the removal guard tripped"), "{}", refused.stderr);
     let report = d.join("report.json");
-    sb(d, &["apply", pf, "-f", &f, "--auto-approve", "--allow-removals", "decommissioning", "--report", report.to_str().unwrap_or_default()])
-        .expect_code(0);
+    sb(
+        d,
+        &["apply", pf, "-f", &f, "--auto-approve", "--allow-removals", "decommissioning", "--report", report.to_str().unwrap_or_default()],
+    )
+    .expect_code(0);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(report["allow_removals"], "decommissioning");
     // Removing two of five members of a group (40%) is not a mass removal: the ratio applies only
@@ -160,7 +163,8 @@ fn a_saved_plan_applies_under_the_files_guard_limits_not_its_own() {
     let dir = scratch();
     let d = dir.path();
     // A plan made under loose limits...
-    let loose = write(d, "g.yaml", "settings:\n  prune: true\n  max_deleted_groups: 50\n  max_removed_ratio: 1\ngroups:\n  - name: Night Shift\n");
+    let loose =
+        write(d, "g.yaml", "settings:\n  prune: true\n  max_deleted_groups: 50\n  max_removed_ratio: 1\ngroups:\n  - name: Night Shift\n");
     let pf = d.join("plan.json");
     let pf = pf.to_str().unwrap_or_default();
     sb(d, &["plan", "-f", &loose, "--out", pf]).expect_code(0);

@@ -253,6 +253,12 @@ impl fmt::Display for Unmanageable {
 }
 
 impl LiveGroup {
+    /// Memberships (members + guests) a plan could remove, leaving out the lists in `unmanaged`.
+    pub fn removable_memberships(&self, unmanaged: &[GroupList]) -> usize {
+        let count = |list: GroupList, n: usize| if unmanaged.contains(&list) { 0 } else { n };
+        count(GroupList::Members, self.members.len()) + count(GroupList::Guests, self.guests.len())
+    }
+
     /// Whether both lists were read whole.
     pub fn is_fully_known(&self) -> bool {
         self.unread.is_empty()

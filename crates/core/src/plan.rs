@@ -307,6 +307,9 @@ pub struct Plan {
     pub limits: GuardLimits,
     /// Ids of the managed live groups (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
+    /// Lists of managed groups the plan cannot change, left out of the guard's denominator.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unmanaged_lists: BTreeMap<GroupId, Vec<crate::model::GroupList>>,
     /// The files the desired state was read from. Display only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
@@ -449,6 +452,7 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, targe
         }
     }
     let mut plan = assemble(actions, diff.managed_memberships, limits.clone(), diff.managed_groups, directory, target, fingerprints);
+    plan.unmanaged_lists = diff.unmanaged_lists;
     plan.warnings.extend(diff.warnings);
     plan.summary.unchanged = diff.unchanged.len();
     plan.unmanaged = diff.unmanaged;
@@ -517,6 +521,7 @@ pub fn assemble(
         unmanageable: Vec::new(),
         limits,
         managed_groups,
+        unmanaged_lists: BTreeMap::new(),
         sources: Vec::new(),
         errors: Vec::new(),
         origins: Vec::new(),

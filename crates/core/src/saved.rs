@@ -33,6 +33,9 @@ pub struct SavedPlan {
     pub limits: GuardLimits,
     /// The managed live groups when the plan was made (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
+    /// Lists of those groups the plan cannot change, left out of the denominator.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unmanaged_lists: std::collections::BTreeMap<GroupId, Vec<crate::model::GroupList>>,
     pub fingerprints: Fingerprints,
     /// The `plan --allow-removals` reason, for the record: apply takes its override from its
     /// own command line only.
@@ -113,6 +116,7 @@ impl SavedPlan {
             target: plan.target.clone(),
             limits: plan.limits.clone(),
             managed_groups: plan.managed_groups.clone(),
+            unmanaged_lists: plan.unmanaged_lists.clone(),
             fingerprints: plan.fingerprints.clone(),
             allow_removals: plan.guard.allowed.clone(),
             actions,
@@ -147,9 +151,14 @@ impl SavedPlan {
             });
         }
         let managed: BTreeSet<&GroupId> = self.managed_groups.iter().collect();
-        let current = live.groups.iter().filter(|g| managed.contains(&g.id)).map(|g| g.membership_count()).sum();
+        let current = live
+            .groups
+            .iter()
+            .filter(|g| managed.contains(&g.id))
+            .map(|g| g.removable_memberships(self.unmanaged_lists.get(&g.id).map_or(&[], Vec::as_slice)))
+            .sum();
         let directory = Directory::new(&live.users);
-        let plan = plan::assemble(
+        let mut plan = plan::assemble(
             actions,
             current,
             self.limits.clone(),
@@ -158,6 +167,7 @@ impl SavedPlan {
             self.target.clone(),
             self.fingerprints.clone(),
         );
+        plan.unmanaged_lists = self.unmanaged_lists.clone();
         // The override is `apply --allow-removals`, never the file's: its seal is a checksum
         // anyone can recompute, so what it says about the guard is a record, not a permission.
         Ok(plan)

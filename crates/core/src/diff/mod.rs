@@ -1,7 +1,7 @@
 //! The differ: desired groups (resolved) + live groups → what must be created, updated, deleted
 //! or left alone. Member and guest changes are set differences. Pure; no I/O.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,9 @@ pub struct Diff {
     pub managed_memberships: usize,
     /// Ids of the managed live groups (what the guard's denominator counts).
     pub managed_groups: Vec<GroupId>,
+    /// Lists of managed live groups that the plan cannot change (not in the file, or
+    /// `--no-removals`): left out of the guard's denominator.
+    pub unmanaged_lists: BTreeMap<GroupId, Vec<GroupList>>,
     /// Every user id the desired state resolved to.
     pub resolved_users: BTreeSet<UserId>,
     /// Live groups that can never be written (blank name, odd id): listed, never touched.
@@ -300,9 +303,16 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
     // The guard's denominator: the memberships this plan could remove, those of the lists the
     // file manages (a group listed without `members` cannot lose a member, so an "Everyone" group
     // of hundreds must not hide the emptying of a few teams).
-    if !options.no_removals {
-        out.managed_memberships +=
-            r.members.as_ref().map_or(0, |_| live.members.len()) + r.guests.as_ref().map_or(0, |_| live.guests.len());
+    let mut unmanaged = Vec::new();
+    if options.no_removals || r.members.is_none() {
+        unmanaged.push(GroupList::Members);
+    }
+    if options.no_removals || r.guests.is_none() {
+        unmanaged.push(GroupList::Guests);
+    }
+    out.managed_memberships += live.removable_memberships(&unmanaged);
+    if !unmanaged.is_empty() {
+        out.unmanaged_lists.insert(live.id.clone(), unmanaged);
     }
     out.managed_groups.push(live.id.clone());
     let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());

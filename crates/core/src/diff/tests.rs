@@ -163,6 +163,11 @@ fn the_ratios_denominator_counts_only_memberships_the_plan_could_remove() {
     assert_eq!(p.guard.current_memberships, 5, "only the managed lists count");
     assert_eq!(p.guard.tripped.len(), 1, "{:?}", p.guard.tripped);
     assert!(words::guard_trip(&p.guard.tripped[0]).contains("removes 5 of 5 memberships (100%)"));
+    // A saved plan recomputes the same denominator at apply.
+    let state = crate::model::LiveState { groups: groups.to_vec(), users: users(), guests: Some(vec![]) };
+    let saved = crate::saved::parse("plan.json", &crate::saved::to_text(&p)).expect("reads back");
+    let again = saved.to_plan(&state).expect("rebuilt");
+    assert_eq!((again.guard.removed_memberships, again.guard.current_memberships), (5, 5));
 }
 
 #[test]
