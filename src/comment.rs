@@ -1,7 +1,8 @@
 //! `comment github|gitlab`: keeps one comment of this tool on a pull request (GitHub) or merge
-//! request (GitLab): the comment whose first line is the marker is found (reading every page of
-//! comments) and edited in place, or created. The body names the commit it is for and when it
-//! was posted. Composing the body is pure; [`upsert`] does network I/O.
+//! request (GitLab): the comment whose first line is the marker and whose author is the token's
+//! own user (see [`Author`]) is found (reading every page of comments) and edited in place, or
+//! created. The body names the commit it is for and when it was posted. Composing the body is
+//! pure; [`upsert`] does network I/O.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -23,6 +24,8 @@ pub const GITLAB_API_URL: &str = "https://gitlab.com/api/v4";
 pub const GITHUB_MAX_CHARS: usize = 65_536;
 /// GitLab refuses notes longer than this many characters.
 pub const GITLAB_MAX_CHARS: usize = 1_000_000;
+/// The login under which GitHub Actions' `GITHUB_TOKEN` writes.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
 /// Most pages of comments read while looking for ours (100 comments a page).
 pub const MAX_PAGES: usize = 100;
 /// Attempts of an idempotent request (GET, PATCH, PUT) answered 429, 5xx or not at all.
@@ -138,6 +141,60 @@ impl CommentTarget {
     pub fn create_request(&self) -> (Method, String) {
         (Method::POST, format!("{}{}", self.api_url, self.comments_path()))
     }
+
+    /// The token's own user: `GET /user` on both forges.
+    pub fn user_url(&self) -> String {
+        format!("{}/user", self.api_url)
+    }
+}
+
+/// Whose comments this tool may edit: only those the token itself wrote, so that a comment
+/// someone else starts with the marker is never taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// The user `GET /user` named (a personal or app user token on GitHub, any token on GitLab;
+    /// a project access token is its bot user): compared by id, which a rename does not change.
+    User { id: u64, login: String },
+    /// GitHub Actions' `GITHUB_TOKEN`, which may not read `/user` (401 or 403): the comments of
+    /// the Bot [`ACTIONS_BOT`].
+    ActionsBot,
+    /// `--author LOGIN`: the comments of this login (GitHub `user.login`, GitLab
+    /// `author.username`), compared without regard to case.
+    Login(String),
+}
+
+impl Author {
+    /// Checks `--author`: a login of letters, digits, `-`, `_`, `.` and a `[bot]` suffix.
+    pub fn given(login: &str) -> Result<Self, CommentError> {
+        let login = login.trim();
+        let name = login.strip_suffix("[bot]").unwrap_or(login);
+        if name.is_empty() || login.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(CommentError::Config(format!(
+                "--author `{}` is not a login (letters, digits, `-`, `_` and `.`, such as my-app[bot])",
+                crate::names::visible(login)
+            )));
+        }
+        Ok(Author::Login(login.to_string()))
+    }
+
+    /// Whether `comment` was written by this author.
+    fn wrote(&self, comment: &Listed) -> bool {
+        let Some(by) = comment.user.as_ref().or(comment.author.as_ref()) else { return false };
+        match self {
+            Author::User { id, .. } => by.id == Some(*id),
+            Author::ActionsBot => by.login.as_deref() == Some(ACTIONS_BOT) && by.kind.as_deref() == Some("Bot"),
+            Author::Login(login) => by.name().is_some_and(|name| name.eq_ignore_ascii_case(login)),
+        }
+    }
+}
+
+impl fmt::Display for Author {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Author::User { login, .. } | Author::Login(login) => f.write_str(&crate::names::visible(login)),
+            Author::ActionsBot => f.write_str(ACTIONS_BOT),
+        }
+    }
 }
 
 /// How the comment is written.
@@ -154,6 +211,8 @@ pub struct CommentOptions {
     /// Ctrl-C or SIGTERM: no request starts after it, a wait for a retry ends at once, and a
     /// request in flight is abandoned after the stop's grace.
     pub stop: crate::tallyfy::Stop,
+    /// `--author LOGIN`: whose comments are this tool's; `None`: the token's own user.
+    pub author: Option<String>,
 }
 
 /// What [`upsert`] did.
@@ -298,6 +357,34 @@ struct Listed {
     /// GitLab: notes the system writes (not comments).
     #[serde(default)]
     system: bool,
+    /// GitHub: who wrote it.
+    #[serde(default)]
+    user: Option<Person>,
+    /// GitLab: who wrote it.
+    #[serde(default)]
+    author: Option<Person>,
+}
+
+/// A user as both APIs name one: in a comment, and as `GET /user` answers.
+#[derive(Debug, Default, Deserialize)]
+struct Person {
+    #[serde(default)]
+    id: Option<u64>,
+    /// GitHub.
+    #[serde(default)]
+    login: Option<String>,
+    /// GitLab.
+    #[serde(default)]
+    username: Option<String>,
+    /// GitHub: `User`, `Bot` or `Organization`.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl Person {
+    fn name(&self) -> Option<&str> {
+        self.login.as_deref().or(self.username.as_deref())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -308,11 +395,18 @@ struct Written {
 }
 
 /// Posts `body` as this tool's comment on `target`: edits the comment whose first line is
-/// `options.marker`, or creates one.
+/// `options.marker` and whose author is the token's own user (or `options.author`), or creates
+/// one.
 pub async fn upsert(target: &CommentTarget, token: &Secret, body: &str, options: &CommentOptions) -> Result<Posted, CommentError> {
+    let author = options.author.as_deref().map(Author::given).transpose()?;
     let api = Api::new(target, token, options.retry_delay, options.stop.clone())?;
     let text = compose(body, options, target.forge.max_chars());
-    let ours = api.find(&options.marker).await?;
+    let author = match author {
+        Some(given) => given,
+        None => api.own_user().await?,
+    };
+    debug!(author = %author, "only comments by this author are edited");
+    let ours = api.find(&options.marker, &author).await?;
     let payload = serde_json::json!({ "body": text });
     let (edited, (method, url), what) = match ours {
         Some(id) => (true, target.edit_request(id), format!("editing comment {id} on {}", target.label())),
@@ -383,29 +477,77 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// The id of the oldest comment whose first line is `marker`, reading page after page.
-    async fn find(&self, marker: &str) -> Result<Option<u64>, CommentError> {
+    /// Whose comments are this tool's: the user `GET /user` names; on GitHub, a token that may
+    /// not read it (401 or 403: the Actions `GITHUB_TOKEN`, an app installation) is taken for
+    /// [`ACTIONS_BOT`].
+    async fn own_user(&self) -> Result<Author, CommentError> {
+        let what = format!("reading the token's own user (GET {})", self.target.user_url());
+        match self.send(Method::GET, &self.target.user_url(), None, &what).await {
+            Ok(answer) => {
+                let user: Person = self.decode(&answer.body, &what)?;
+                let Some(id) = user.id else {
+                    return Err(CommentError::Decode { forge: self.target.forge, what, detail: "at `id`: missing".into() });
+                };
+                Ok(Author::User { id, login: user.name().unwrap_or_default().to_string() })
+            }
+            Err(CommentError::Status { status: 401 | 403, .. }) if self.target.forge == Forge::GitHub => {
+                info!(
+                    "the token may not read its own user (GitHub Actions' GITHUB_TOKEN): only comments by {ACTIONS_BOT} are edited; for another app pass --author"
+                );
+                Ok(Author::ActionsBot)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The id of the oldest comment whose first line is `marker` and whose author is `author`,
+    /// reading page after page. Marked comments by anyone else are left alone, with a warning.
+    async fn find(&self, marker: &str, author: &Author) -> Result<Option<u64>, CommentError> {
         let forge = self.target.forge;
         let what = format!("listing the comments of {}", self.target.label());
         let mut url = self.target.list_url();
+        let mut foreign = Vec::new();
         for page in 1..=MAX_PAGES {
             let answer = self.send(Method::GET, &url, None, &what).await?;
             let comments: Vec<Listed> = self.decode(&answer.body, &what)?;
             debug!(page, comments = comments.len(), "read a page of comments");
-            let mut ours = comments.iter().filter(|c| !c.system && c.body.as_deref().is_some_and(|b| is_ours(b, marker)));
-            if let Some(found) = ours.next() {
-                if ours.next().is_some() {
-                    warn!("more than one comment carries the marker; editing the oldest");
+            let marked = comments.iter().filter(|c| !c.system && c.body.as_deref().is_some_and(|b| is_ours(b, marker)));
+            let (ours, theirs): (Vec<&Listed>, Vec<&Listed>) = marked.partition(|c| author.wrote(c));
+            foreign.extend(theirs.iter().map(|c| (c.id, c.user.as_ref().or(c.author.as_ref()).and_then(Person::name).map(str::to_string))));
+            if let Some(found) = ours.first() {
+                if ours.len() > 1 {
+                    warn!("more than one comment of {author} carries the marker; editing the oldest");
                 }
+                self.warn_foreign(&foreign, author, false);
                 return Ok(Some(found.id));
             }
             match self.next_page(&answer.headers, &url) {
                 Ok(Some(next)) => url = next,
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    self.warn_foreign(&foreign, author, true);
+                    return Ok(None);
+                }
                 Err(detail) => return Err(CommentError::Paging { forge, what, detail }),
             }
         }
         Err(CommentError::Paging { forge, what, detail: format!("more than {MAX_PAGES} pages of comments") })
+    }
+
+    /// Says which comments carry the marker but were written by someone else than `author`.
+    fn warn_foreign(&self, foreign: &[(u64, Option<String>)], author: &Author, creating: bool) {
+        const SHOWN: usize = 5;
+        for (id, by) in foreign.iter().take(SHOWN) {
+            let by = by.as_deref().map(|n| self.scrub(&crate::names::visible(n)));
+            warn!(
+                "comment {id} on {} starts with this tool's marker but was written by {}, not by {author}: left alone{}",
+                self.target.label(),
+                by.as_deref().unwrap_or("an unknown user"),
+                if creating { "; a comment of its own is created" } else { "" }
+            );
+        }
+        if foreign.len() > SHOWN {
+            warn!("{} more comments start with this tool's marker but were written by others: left alone", foreign.len() - SHOWN);
+        }
     }
 
     /// The next page's address: the `Link` header's `rel="next"`, or GitLab's `X-Next-Page`.
@@ -570,6 +712,7 @@ mod tests {
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_740_837_900),
             retry_delay: Duration::ZERO,
             stop: Default::default(),
+            author: None,
         }
     }
 

@@ -784,8 +784,14 @@ async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
     let commit = commit.as_deref().filter(|c| !c.trim().is_empty()).map(comment::check_commit).transpose()?;
     let text = read_comment_body(&body.body_file)?;
     let token = Secret::new(std::env::var(forge.token_variable()).unwrap_or_default());
-    let options =
-        CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2), stop: run_stop() };
+    let options = CommentOptions {
+        marker,
+        commit,
+        now: std::time::SystemTime::now(),
+        retry_delay: Duration::from_secs(2),
+        stop: run_stop(),
+        author: body.author.clone(),
+    };
     let posted = comment::upsert(&target, &token, &text, &options).await?;
     let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));
     print(&format!("{} {url}\n", if posted.edited { "edited" } else { "created" }));
