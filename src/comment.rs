@@ -276,7 +276,8 @@ pub fn is_ours(body: &str, marker: &str) -> bool {
 }
 
 /// The comment's text: the marker line, the body (without a marker line of its own), and a
-/// footer naming the commit and the time; cut to fit `max_chars` with a note saying so.
+/// footer naming the commit and the time; cut to fit `max_chars` with a note saying so, after
+/// closing the code fence and the `<details>` sections the cut falls inside.
 pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String {
     let body = match body.split_once('\n') {
         Some((first, rest)) if first.trim_end().starts_with("<!-- tallyfy-groups") && first.trim_end().ends_with("-->") => rest,
@@ -304,15 +305,74 @@ pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String
         )
     };
     let room = max_chars.saturating_sub(fixed + note_for(0).chars().count() + 8);
-    // Cut at a line end when one is close, so no line is cut in half.
-    let mut cut: String = body.chars().take(room).collect();
-    if let Some(nl) = cut.rfind('\n')
-        && cut.len() - nl < 2_000
-    {
-        cut.truncate(nl);
-    }
+    // Cut at a line end when one is close, so no line is cut in half; then close the code fence
+    // and the `<details>` the cut is inside, so the note shows as a note. Each try that does
+    // not fit cuts more.
+    let mut budget = room;
+    let (cut, close) = loop {
+        let mut cut: String = body.chars().take(budget).collect();
+        if let Some(nl) = cut.rfind('\n')
+            && cut.len() - nl < 2_000
+        {
+            cut.truncate(nl);
+        }
+        let close = closing(&cut);
+        let used = cut.chars().count() + close.chars().count();
+        if used <= room || budget == 0 {
+            break (cut, close);
+        }
+        budget = budget.saturating_sub(used - room);
+    };
     let kept = cut.chars().count();
-    format!("{head}{cut}{}{footer}", note_for(kept))
+    format!("{head}{cut}{close}{}{footer}", note_for(kept))
+}
+
+/// What `text` leaves open at its end: a code fence (its character and length: three or more
+/// backticks or tildes, indented at most three spaces, closed by a run at least as long of the
+/// same character) and how many `<details>` elements, counted outside fences.
+fn open_blocks(text: &str) -> (Option<(char, usize)>, usize) {
+    let mut fence: Option<(char, usize)> = None;
+    let mut details = 0usize;
+    for line in text.lines() {
+        let rest = line.trim_start_matches(' ');
+        let indented = line.len() - rest.len() <= 3;
+        // Backticks and tildes are one byte each, so a run's length is also its byte length.
+        let run = |c: char| rest.chars().take_while(|&x| x == c).count();
+        match fence {
+            Some((c, n)) => {
+                let r = run(c);
+                if indented && r >= n && rest[r..].trim().is_empty() {
+                    fence = None;
+                }
+            }
+            None => {
+                let opens = ['`', '~'].into_iter().map(|c| (c, run(c))).find(|&(c, r)| r >= 3 && !(c == '`' && rest[r..].contains('`')));
+                match opens {
+                    Some(opened) if indented => fence = Some(opened),
+                    _ => {
+                        details += line.matches("<details").count();
+                        details = details.saturating_sub(line.matches("</details>").count());
+                    }
+                }
+            }
+        }
+    }
+    (fence, details)
+}
+
+/// What closes the blocks `text` leaves open, so that what follows is neither code nor hidden
+/// in a collapsed section.
+fn closing(text: &str) -> String {
+    let (fence, details) = open_blocks(text);
+    let mut out = String::new();
+    if let Some((c, n)) = fence {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(c, n));
+    }
+    for _ in 0..details {
+        out.push_str("\n</details>");
+    }
+    out
 }
 
 /// `2025-03-01 14:05 UTC`.
@@ -755,6 +815,42 @@ mod tests {
         let wide = "é".repeat(70_000);
         let text = compose(&wide, &options(None), GITHUB_MAX_CHARS);
         assert!(text.chars().count() <= GITHUB_MAX_CHARS);
+    }
+
+    #[test]
+    fn a_cut_inside_a_code_fence_closes_it_before_the_note() {
+        // The markdown plan's shape: collapsible sections, each a fenced diff; the cut falls
+        // inside the last fence.
+        let section = |i: usize| {
+            format!("<details><summary>Group {i}</summary>\n\n````diff\n+ member a{i}@example.com\n```\nnot a close\n````\n\n</details>\n")
+        };
+        let mut body: String = (0..400).map(section).collect();
+        body.push_str("<details><summary>Last</summary>\n\n````diff\n");
+        body.extend((0..5_000).map(|i| format!("+ member m{i:05}@example.com\n")));
+        body.push_str("````\n\n</details>\n");
+        let text = compose(&body, &options(None), GITHUB_MAX_CHARS);
+        assert!(text.chars().count() <= GITHUB_MAX_CHARS, "{}", text.chars().count());
+        let (before, note) = text.split_once("\n\n> [!NOTE]").expect("a note");
+        assert!(note.contains("Cut here"), "{note}");
+        assert!(
+            before.ends_with("@example.com\n````\n</details>"),
+            "the fence and the section are closed: {:?}",
+            &before[before.len() - 80..]
+        );
+        assert_eq!(open_blocks(before), (None, 0), "nothing is left open before the note");
+
+        // A tilde fence, indented up to three spaces, closed by a longer run of its own kind.
+        let body = format!("intro\n  ~~~~ text\n{}", "x ``` y\n```\n~~~\n".repeat(10_000));
+        let text = compose(&body, &options(None), 1_000);
+        assert!(text.chars().count() <= 1_000, "{}", text.chars().count());
+        let before = text.split("\n\n> [!NOTE]").next().expect("text");
+        assert!(before.ends_with("\n~~~~"), "{:?}", &before[before.len() - 40..]);
+        assert_eq!(open_blocks(before), (None, 0));
+
+        // A cut outside any fence adds nothing.
+        let body = "```\ncode\n```\n".to_string() + &"plain line\n".repeat(10_000);
+        let text = compose(&body, &options(None), 2_000);
+        assert!(text.split("\n\n> [!NOTE]").next().expect("text").ends_with("plain line"), "{text}");
     }
 
     #[test]
