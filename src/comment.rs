@@ -727,7 +727,8 @@ impl<'a> Api<'a> {
     }
 }
 
-/// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters.
+/// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters,
+/// escaped ([`crate::names::visible`]).
 fn server_message(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     let text = match (&value["message"], &value["error"]) {
@@ -735,8 +736,9 @@ fn server_message(body: &[u8]) -> String {
         (serde_json::Value::Null, _) => String::from_utf8_lossy(body).trim().to_string(),
         (other, _) => other.to_string(),
     };
-    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    text
+    let text: String = text.chars().take(300).collect();
+    // Shown on a terminal or in a CI log: escaped, so it cannot forge a line there.
+    crate::names::visible(&text).into_owned()
 }
 
 /// What to do about an error answer.

@@ -222,6 +222,25 @@ async fn errors_are_explained_and_never_show_the_token() {
     }
 }
 
+/// What the forge says is shown escaped: it cannot erase, return over or reverse a line, nor
+/// start one of its own.
+#[tokio::test]
+async fn the_forges_words_are_shown_escaped() {
+    let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": "\u{1b}[2K\rNo changes.\nNo changes.\u{202e}"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = comment::upsert(&github(&server), &Secret::new(TOKEN), "x", &options()).await.expect_err("refused").to_string();
+    assert!(
+        e.contains("GitHub answered 422 to creating a comment on octo/repo#7: \\u{1b}[2K\\rNo changes.\\nNo changes.\\u{202e}\n    hint: "),
+        "{e}"
+    );
+}
+
 /// A GitHub rate limit (403 with no requests left) is named as such.
 #[tokio::test]
 async fn a_rate_limit_is_not_taken_for_a_permission_problem() {

@@ -194,6 +194,13 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     }
 }
 
+/// Writes a message of this tool's own to stderr, one line or several, with every control and
+/// bidi character in it escaped ([`crate::names::visible_lines`]) but its line breaks; text
+/// from outside in it must already be escaped, line breaks too (see docs/safety.md).
+pub fn eprint_lines(text: &str) {
+    eprintln!("{}", crate::names::visible_lines(text));
+}
+
 fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
