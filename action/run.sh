@@ -83,6 +83,7 @@ comment() {
     local args=(comment github --repo "${GITHUB_REPOSITORY:?}" --pr "$PR_NUMBER" --body-file "$1")
     if [ -n "${PR_HEAD_SHA:-}" ]; then args+=(--commit "$PR_HEAD_SHA"); fi
     if [ -n "${INPUT_COMMENT_KEY:-}" ]; then args+=(--key "$INPUT_COMMENT_KEY"); fi
+    if [ -n "${INPUT_COMMENT_AUTHOR:-}" ]; then args+=(--author "$INPUT_COMMENT_AUTHOR"); fi
     if ! GITHUB_TOKEN="${INPUT_GITHUB_TOKEN:-}" tallyfy-groups "${args[@]}"; then
         echo "::error title=tallyfy-groups::could not update the pull request's comment (see above); it may show an outdated plan"
         return 1

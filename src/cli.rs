@@ -191,6 +191,10 @@ pub struct CommentBodyArgs {
     /// Keeps a separate comment per key (for several configurations in one repository).
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
+    /// Edit only a comment this login wrote, such as a GitHub App's `my-app[bot]` (default: the
+    /// token's own user, from GET /user; github-actions[bot] for GitHub Actions' token).
+    #[arg(long, value_name = "LOGIN")]
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,7 +1,8 @@
 //! `comment github|gitlab`: keeps one comment of this tool on a pull request (GitHub) or merge
-//! request (GitLab): the comment whose first line is the marker is found (reading every page of
-//! comments) and edited in place, or created. The body names the commit it is for and when it
-//! was posted. Composing the body is pure; [`upsert`] does network I/O.
+//! request (GitLab): the comment whose first line is the marker and whose author is the token's
+//! own user (see [`Author`]) is found (reading every page of comments) and edited in place, or
+//! created. The body names the commit it is for and when it was posted. Composing the body is
+//! pure; [`upsert`] does network I/O.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -23,6 +24,8 @@ pub const GITLAB_API_URL: &str = "https://gitlab.com/api/v4";
 pub const GITHUB_MAX_CHARS: usize = 65_536;
 /// GitLab refuses notes longer than this many characters.
 pub const GITLAB_MAX_CHARS: usize = 1_000_000;
+/// The login under which GitHub Actions' `GITHUB_TOKEN` writes.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
 /// Most pages of comments read while looking for ours (100 comments a page).
 pub const MAX_PAGES: usize = 100;
 /// Attempts of an idempotent request (GET, PATCH, PUT) answered 429, 5xx or not at all.
@@ -138,6 +141,60 @@ impl CommentTarget {
     pub fn create_request(&self) -> (Method, String) {
         (Method::POST, format!("{}{}", self.api_url, self.comments_path()))
     }
+
+    /// The token's own user: `GET /user` on both forges.
+    pub fn user_url(&self) -> String {
+        format!("{}/user", self.api_url)
+    }
+}
+
+/// Whose comments this tool may edit: only those the token itself wrote, so that a comment
+/// someone else starts with the marker is never taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// The user `GET /user` named (a personal or app user token on GitHub, any token on GitLab;
+    /// a project access token is its bot user): compared by id, which a rename does not change.
+    User { id: u64, login: String },
+    /// GitHub Actions' `GITHUB_TOKEN`, which may not read `/user` (401 or 403): the comments of
+    /// the Bot [`ACTIONS_BOT`].
+    ActionsBot,
+    /// `--author LOGIN`: the comments of this login (GitHub `user.login`, GitLab
+    /// `author.username`), compared without regard to case.
+    Login(String),
+}
+
+impl Author {
+    /// Checks `--author`: a login of letters, digits, `-`, `_`, `.` and a `[bot]` suffix.
+    pub fn given(login: &str) -> Result<Self, CommentError> {
+        let login = login.trim();
+        let name = login.strip_suffix("[bot]").unwrap_or(login);
+        if name.is_empty() || login.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(CommentError::Config(format!(
+                "--author `{}` is not a login (letters, digits, `-`, `_` and `.`, such as my-app[bot])",
+                crate::names::visible(login)
+            )));
+        }
+        Ok(Author::Login(login.to_string()))
+    }
+
+    /// Whether `comment` was written by this author.
+    fn wrote(&self, comment: &Listed) -> bool {
+        let Some(by) = comment.user.as_ref().or(comment.author.as_ref()) else { return false };
+        match self {
+            Author::User { id, .. } => by.id == Some(*id),
+            Author::ActionsBot => by.login.as_deref() == Some(ACTIONS_BOT) && by.kind.as_deref() == Some("Bot"),
+            Author::Login(login) => by.name().is_some_and(|name| name.eq_ignore_ascii_case(login)),
+        }
+    }
+}
+
+impl fmt::Display for Author {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Author::User { login, .. } | Author::Login(login) => f.write_str(&crate::names::visible(login)),
+            Author::ActionsBot => f.write_str(ACTIONS_BOT),
+        }
+    }
 }
 
 /// How the comment is written.
@@ -154,6 +211,8 @@ pub struct CommentOptions {
     /// Ctrl-C or SIGTERM: no request starts after it, a wait for a retry ends at once, and a
     /// request in flight is abandoned after the stop's grace.
     pub stop: crate::tallyfy::Stop,
+    /// `--author LOGIN`: whose comments are this tool's; `None`: the token's own user.
+    pub author: Option<String>,
 }
 
 /// What [`upsert`] did.
@@ -217,7 +276,8 @@ pub fn is_ours(body: &str, marker: &str) -> bool {
 }
 
 /// The comment's text: the marker line, the body (without a marker line of its own), and a
-/// footer naming the commit and the time; cut to fit `max_chars` with a note saying so.
+/// footer naming the commit and the time; cut to fit `max_chars` with a note saying so, after
+/// closing the code fence and the `<details>` sections the cut falls inside.
 pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String {
     let body = match body.split_once('\n') {
         Some((first, rest)) if first.trim_end().starts_with("<!-- tallyfy-groups") && first.trim_end().ends_with("-->") => rest,
@@ -245,15 +305,74 @@ pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String
         )
     };
     let room = max_chars.saturating_sub(fixed + note_for(0).chars().count() + 8);
-    // Cut at a line end when one is close, so no line is cut in half.
-    let mut cut: String = body.chars().take(room).collect();
-    if let Some(nl) = cut.rfind('\n')
-        && cut.len() - nl < 2_000
-    {
-        cut.truncate(nl);
-    }
+    // Cut at a line end when one is close, so no line is cut in half; then close the code fence
+    // and the `<details>` the cut is inside, so the note shows as a note. Each try that does
+    // not fit cuts more.
+    let mut budget = room;
+    let (cut, close) = loop {
+        let mut cut: String = body.chars().take(budget).collect();
+        if let Some(nl) = cut.rfind('\n')
+            && cut.len() - nl < 2_000
+        {
+            cut.truncate(nl);
+        }
+        let close = closing(&cut);
+        let used = cut.chars().count() + close.chars().count();
+        if used <= room || budget == 0 {
+            break (cut, close);
+        }
+        budget = budget.saturating_sub(used - room);
+    };
     let kept = cut.chars().count();
-    format!("{head}{cut}{}{footer}", note_for(kept))
+    format!("{head}{cut}{close}{}{footer}", note_for(kept))
+}
+
+/// What `text` leaves open at its end: a code fence (its character and length: three or more
+/// backticks or tildes, indented at most three spaces, closed by a run at least as long of the
+/// same character) and how many `<details>` elements, counted outside fences.
+fn open_blocks(text: &str) -> (Option<(char, usize)>, usize) {
+    let mut fence: Option<(char, usize)> = None;
+    let mut details = 0usize;
+    for line in text.lines() {
+        let rest = line.trim_start_matches(' ');
+        let indented = line.len() - rest.len() <= 3;
+        // Backticks and tildes are one byte each, so a run's length is also its byte length.
+        let run = |c: char| rest.chars().take_while(|&x| x == c).count();
+        match fence {
+            Some((c, n)) => {
+                let r = run(c);
+                if indented && r >= n && rest[r..].trim().is_empty() {
+                    fence = None;
+                }
+            }
+            None => {
+                let opens = ['`', '~'].into_iter().map(|c| (c, run(c))).find(|&(c, r)| r >= 3 && !(c == '`' && rest[r..].contains('`')));
+                match opens {
+                    Some(opened) if indented => fence = Some(opened),
+                    _ => {
+                        details += line.matches("<details").count();
+                        details = details.saturating_sub(line.matches("</details>").count());
+                    }
+                }
+            }
+        }
+    }
+    (fence, details)
+}
+
+/// What closes the blocks `text` leaves open, so that what follows is neither code nor hidden
+/// in a collapsed section.
+fn closing(text: &str) -> String {
+    let (fence, details) = open_blocks(text);
+    let mut out = String::new();
+    if let Some((c, n)) = fence {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(c, n));
+    }
+    for _ in 0..details {
+        out.push_str("\n</details>");
+    }
+    out
 }
 
 /// `2025-03-01 14:05 UTC`.
@@ -298,6 +417,34 @@ struct Listed {
     /// GitLab: notes the system writes (not comments).
     #[serde(default)]
     system: bool,
+    /// GitHub: who wrote it.
+    #[serde(default)]
+    user: Option<Person>,
+    /// GitLab: who wrote it.
+    #[serde(default)]
+    author: Option<Person>,
+}
+
+/// A user as both APIs name one: in a comment, and as `GET /user` answers.
+#[derive(Debug, Default, Deserialize)]
+struct Person {
+    #[serde(default)]
+    id: Option<u64>,
+    /// GitHub.
+    #[serde(default)]
+    login: Option<String>,
+    /// GitLab.
+    #[serde(default)]
+    username: Option<String>,
+    /// GitHub: `User`, `Bot` or `Organization`.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl Person {
+    fn name(&self) -> Option<&str> {
+        self.login.as_deref().or(self.username.as_deref())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -308,11 +455,18 @@ struct Written {
 }
 
 /// Posts `body` as this tool's comment on `target`: edits the comment whose first line is
-/// `options.marker`, or creates one.
+/// `options.marker` and whose author is the token's own user (or `options.author`), or creates
+/// one.
 pub async fn upsert(target: &CommentTarget, token: &Secret, body: &str, options: &CommentOptions) -> Result<Posted, CommentError> {
+    let author = options.author.as_deref().map(Author::given).transpose()?;
     let api = Api::new(target, token, options.retry_delay, options.stop.clone())?;
     let text = compose(body, options, target.forge.max_chars());
-    let ours = api.find(&options.marker).await?;
+    let author = match author {
+        Some(given) => given,
+        None => api.own_user().await?,
+    };
+    debug!(author = %author, "only comments by this author are edited");
+    let ours = api.find(&options.marker, &author).await?;
     let payload = serde_json::json!({ "body": text });
     let (edited, (method, url), what) = match ours {
         Some(id) => (true, target.edit_request(id), format!("editing comment {id} on {}", target.label())),
@@ -383,29 +537,77 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// The id of the oldest comment whose first line is `marker`, reading page after page.
-    async fn find(&self, marker: &str) -> Result<Option<u64>, CommentError> {
+    /// Whose comments are this tool's: the user `GET /user` names; on GitHub, a token that may
+    /// not read it (401 or 403: the Actions `GITHUB_TOKEN`, an app installation) is taken for
+    /// [`ACTIONS_BOT`].
+    async fn own_user(&self) -> Result<Author, CommentError> {
+        let what = format!("reading the token's own user (GET {})", self.target.user_url());
+        match self.send(Method::GET, &self.target.user_url(), None, &what).await {
+            Ok(answer) => {
+                let user: Person = self.decode(&answer.body, &what)?;
+                let Some(id) = user.id else {
+                    return Err(CommentError::Decode { forge: self.target.forge, what, detail: "at `id`: missing".into() });
+                };
+                Ok(Author::User { id, login: user.name().unwrap_or_default().to_string() })
+            }
+            Err(CommentError::Status { status: 401 | 403, .. }) if self.target.forge == Forge::GitHub => {
+                info!(
+                    "the token may not read its own user (GitHub Actions' GITHUB_TOKEN): only comments by {ACTIONS_BOT} are edited; for another app pass --author"
+                );
+                Ok(Author::ActionsBot)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The id of the oldest comment whose first line is `marker` and whose author is `author`,
+    /// reading page after page. Marked comments by anyone else are left alone, with a warning.
+    async fn find(&self, marker: &str, author: &Author) -> Result<Option<u64>, CommentError> {
         let forge = self.target.forge;
         let what = format!("listing the comments of {}", self.target.label());
         let mut url = self.target.list_url();
+        let mut foreign = Vec::new();
         for page in 1..=MAX_PAGES {
             let answer = self.send(Method::GET, &url, None, &what).await?;
             let comments: Vec<Listed> = self.decode(&answer.body, &what)?;
             debug!(page, comments = comments.len(), "read a page of comments");
-            let mut ours = comments.iter().filter(|c| !c.system && c.body.as_deref().is_some_and(|b| is_ours(b, marker)));
-            if let Some(found) = ours.next() {
-                if ours.next().is_some() {
-                    warn!("more than one comment carries the marker; editing the oldest");
+            let marked = comments.iter().filter(|c| !c.system && c.body.as_deref().is_some_and(|b| is_ours(b, marker)));
+            let (ours, theirs): (Vec<&Listed>, Vec<&Listed>) = marked.partition(|c| author.wrote(c));
+            foreign.extend(theirs.iter().map(|c| (c.id, c.user.as_ref().or(c.author.as_ref()).and_then(Person::name).map(str::to_string))));
+            if let Some(found) = ours.first() {
+                if ours.len() > 1 {
+                    warn!("more than one comment of {author} carries the marker; editing the oldest");
                 }
+                self.warn_foreign(&foreign, author, false);
                 return Ok(Some(found.id));
             }
             match self.next_page(&answer.headers, &url) {
                 Ok(Some(next)) => url = next,
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    self.warn_foreign(&foreign, author, true);
+                    return Ok(None);
+                }
                 Err(detail) => return Err(CommentError::Paging { forge, what, detail }),
             }
         }
         Err(CommentError::Paging { forge, what, detail: format!("more than {MAX_PAGES} pages of comments") })
+    }
+
+    /// Says which comments carry the marker but were written by someone else than `author`.
+    fn warn_foreign(&self, foreign: &[(u64, Option<String>)], author: &Author, creating: bool) {
+        const SHOWN: usize = 5;
+        for (id, by) in foreign.iter().take(SHOWN) {
+            let by = by.as_deref().map(|n| self.scrub(&crate::names::visible(n)));
+            warn!(
+                "comment {id} on {} starts with this tool's marker but was written by {}, not by {author}: left alone{}",
+                self.target.label(),
+                by.as_deref().unwrap_or("an unknown user"),
+                if creating { "; a comment of its own is created" } else { "" }
+            );
+        }
+        if foreign.len() > SHOWN {
+            warn!("{} more comments start with this tool's marker but were written by others: left alone", foreign.len() - SHOWN);
+        }
     }
 
     /// The next page's address: the `Link` header's `rel="next"`, or GitLab's `X-Next-Page`.
@@ -525,7 +727,8 @@ impl<'a> Api<'a> {
     }
 }
 
-/// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters.
+/// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters,
+/// escaped ([`crate::names::visible`]).
 fn server_message(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     let text = match (&value["message"], &value["error"]) {
@@ -533,8 +736,9 @@ fn server_message(body: &[u8]) -> String {
         (serde_json::Value::Null, _) => String::from_utf8_lossy(body).trim().to_string(),
         (other, _) => other.to_string(),
     };
-    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    text
+    let text: String = text.chars().take(300).collect();
+    // Shown on a terminal or in a CI log: escaped, so it cannot forge a line there.
+    crate::names::visible(&text).into_owned()
 }
 
 /// What to do about an error answer.
@@ -570,6 +774,7 @@ mod tests {
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_740_837_900),
             retry_delay: Duration::ZERO,
             stop: Default::default(),
+            author: None,
         }
     }
 
@@ -612,6 +817,42 @@ mod tests {
         let wide = "é".repeat(70_000);
         let text = compose(&wide, &options(None), GITHUB_MAX_CHARS);
         assert!(text.chars().count() <= GITHUB_MAX_CHARS);
+    }
+
+    #[test]
+    fn a_cut_inside_a_code_fence_closes_it_before_the_note() {
+        // The markdown plan's shape: collapsible sections, each a fenced diff; the cut falls
+        // inside the last fence.
+        let section = |i: usize| {
+            format!("<details><summary>Group {i}</summary>\n\n````diff\n+ member a{i}@example.com\n```\nnot a close\n````\n\n</details>\n")
+        };
+        let mut body: String = (0..400).map(section).collect();
+        body.push_str("<details><summary>Last</summary>\n\n````diff\n");
+        body.extend((0..5_000).map(|i| format!("+ member m{i:05}@example.com\n")));
+        body.push_str("````\n\n</details>\n");
+        let text = compose(&body, &options(None), GITHUB_MAX_CHARS);
+        assert!(text.chars().count() <= GITHUB_MAX_CHARS, "{}", text.chars().count());
+        let (before, note) = text.split_once("\n\n> [!NOTE]").expect("a note");
+        assert!(note.contains("Cut here"), "{note}");
+        assert!(
+            before.ends_with("@example.com\n````\n</details>"),
+            "the fence and the section are closed: {:?}",
+            &before[before.len() - 80..]
+        );
+        assert_eq!(open_blocks(before), (None, 0), "nothing is left open before the note");
+
+        // A tilde fence, indented up to three spaces, closed by a longer run of its own kind.
+        let body = format!("intro\n  ~~~~ text\n{}", "x ``` y\n```\n~~~\n".repeat(10_000));
+        let text = compose(&body, &options(None), 1_000);
+        assert!(text.chars().count() <= 1_000, "{}", text.chars().count());
+        let before = text.split("\n\n> [!NOTE]").next().expect("text");
+        assert!(before.ends_with("\n~~~~"), "{:?}", &before[before.len() - 40..]);
+        assert_eq!(open_blocks(before), (None, 0));
+
+        // A cut outside any fence adds nothing.
+        let body = "```\ncode\n```\n".to_string() + &"plain line\n".repeat(10_000);
+        let text = compose(&body, &options(None), 2_000);
+        assert!(text.split("\n\n> [!NOTE]").next().expect("text").ends_with("plain line"), "{text}");
     }
 
     #[test]

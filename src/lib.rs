@@ -71,7 +71,7 @@ where
                 // One JSON line like every other log line, for log collectors.
                 tracing::error!(exit_code = e.exit_status().code(), "{e}");
             } else {
-                eprintln!("error: {e}");
+                term::eprint_lines(&format!("error: {e}"));
             }
             e.exit_status()
         }
@@ -94,6 +94,34 @@ fn init_logging(global: &cli::GlobalArgs) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match global.log_format {
         cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),
-        cli::LogFormat::Text => builder.with_ansi(color).try_init(),
+        cli::LogFormat::Text => {
+            use tracing_subscriber::field::MakeExt;
+            builder.with_ansi(color).fmt_fields(tracing_subscriber::fmt::format::debug_fn(escaped_field).delimited(" ")).try_init()
+        }
     };
+}
+
+/// One field of a text log line, as tracing's default format writes it (the message bare, the
+/// others `name=value`), escaped with [`names::visible`]: the message keeps its line breaks (our
+/// messages may span lines; text from outside in them is escaped where it enters them), every
+/// other field is kept on one line, so a live name or a server's text in a field can neither
+/// start a line nor move the cursor. JSON logs need none of this: serde escapes them.
+fn escaped_field(
+    w: &mut tracing_subscriber::fmt::format::Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    let text = format!("{value:?}");
+    match field.name() {
+        "message" => w.write_str(&names::visible_lines(&text)),
+        name => {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            if w.has_ansi_escapes() {
+                // Italic name and dimmed `=`, as tracing's default format writes them.
+                write!(w, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{}", names::visible(&text))
+            } else {
+                write!(w, "{name}={}", names::visible(&text))
+            }
+        }
+    }
 }

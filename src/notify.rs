@@ -338,7 +338,8 @@ impl Webhook {
                         return Ok(());
                     }
                     let body = response.text().await.unwrap_or_default();
-                    let body: String = body.chars().filter(|c| !c.is_control()).take(300).collect();
+                    let body: String = body.chars().take(300).collect();
+                    let body = crate::names::visible(&body);
                     let failure = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") });
                     if status.is_redirection() || !(status.as_u16() == 429 || status.is_server_error()) {
                         return Err(self.scrub(&failure));

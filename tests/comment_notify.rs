@@ -24,7 +24,27 @@ fn options() -> CommentOptions {
         now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_740_837_900),
         retry_delay: Duration::ZERO,
         stop: Default::default(),
+        author: None,
     }
+}
+
+/// The user the token belongs to, as `GET /user` names it.
+const OWN_ID: u64 = 41;
+const OWN_LOGIN: &str = "tallyfy-bot";
+
+/// `GET {prefix}/user` answers the token's own user (GitHub `login`, GitLab `username`).
+async fn mount_own_user(server: &MockServer, prefix: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("{prefix}/user")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": OWN_ID, "login": OWN_LOGIN, "username": OWN_LOGIN})))
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+/// A comment as GitHub lists it, written by the token's own user.
+fn own(id: u64, body: &str) -> Value {
+    json!({"id": id, "body": body, "user": {"id": OWN_ID, "login": OWN_LOGIN, "type": "User"}})
 }
 
 fn github(server: &MockServer) -> CommentTarget {
@@ -44,6 +64,7 @@ fn sent_body(request: &Request) -> String {
 #[tokio::test]
 async fn github_edits_the_comment_found_on_a_later_page() {
     let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
     let next = format!(r#"<{}/repositories/1/issues/7/comments?per_page=100&page=2>; rel="next""#, server.uri());
     Mock::given(method("GET"))
         .and(path("/repos/octo/repo/issues/7/comments"))
@@ -64,8 +85,8 @@ async fn github_edits_the_comment_found_on_a_later_page() {
         .and(query_param("page", "2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
             {"id": 101, "body": null},
-            {"id": 777, "body": format!("{MARKER}\r\nold plan")},
-            {"id": 778, "body": format!("{MARKER}\nanother")},
+            own(777, &format!("{MARKER}\r\nold plan")),
+            own(778, &format!("{MARKER}\nanother")),
         ])))
         .expect(1)
         .mount(&server)
@@ -101,6 +122,7 @@ async fn github_edits_the_comment_found_on_a_later_page() {
 #[tokio::test]
 async fn github_creates_the_comment_when_none_is_ours() {
     let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
     Mock::given(method("GET"))
         .and(path("/repos/octo/repo/issues/7/comments"))
         .respond_with(
@@ -133,6 +155,7 @@ async fn github_creates_the_comment_when_none_is_ours() {
 async fn gitlab_pages_by_next_page_skips_system_notes_and_edits_in_place() {
     let server = MockServer::start().await;
     let notes = "/api/v4/projects/group%2Fproject/merge_requests/3/notes";
+    mount_own_user(&server, "/api/v4").await;
     Mock::given(method("GET"))
         .and(path(notes))
         .and(query_param("page", "1"))
@@ -152,7 +175,7 @@ async fn gitlab_pages_by_next_page_skips_system_notes_and_edits_in_place() {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("x-next-page", "")
-                .set_body_json(json!([{"id": 6, "body": format!("{MARKER}\nold"), "system": false}])),
+                .set_body_json(json!([{"id": 6, "body": format!("{MARKER}\nold"), "system": false, "author": {"id": OWN_ID}}])),
         )
         .expect(1)
         .mount(&server)
@@ -182,6 +205,7 @@ async fn errors_are_explained_and_never_show_the_token() {
         (Forge::GitLab, 404, "no merge request !7 in project 42 that this token can see"),
     ] {
         let server = MockServer::start().await;
+        mount_own_user(&server, "").await;
         Mock::given(method("GET"))
             .respond_with(ResponseTemplate::new(status).set_body_json(json!({"message": format!("Bad credentials {TOKEN}")})))
             .expect(1)
@@ -196,6 +220,25 @@ async fn errors_are_explained_and_never_show_the_token() {
         assert!(text.contains(hint), "{status}: {text}");
         assert!(text.contains("Bad credentials ***") && !text.contains(TOKEN), "{text}");
     }
+}
+
+/// What the forge says is shown escaped: it cannot erase, return over or reverse a line, nor
+/// start one of its own.
+#[tokio::test]
+async fn the_forges_words_are_shown_escaped() {
+    let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!([]))).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": "\u{1b}[2K\rNo changes.\nNo changes.\u{202e}"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = comment::upsert(&github(&server), &Secret::new(TOKEN), "x", &options()).await.expect_err("refused").to_string();
+    assert!(
+        e.contains("GitHub answered 422 to creating a comment on octo/repo#7: \\u{1b}[2K\\rNo changes.\\nNo changes.\\u{202e}\n    hint: "),
+        "{e}"
+    );
 }
 
 /// A GitHub rate limit (403 with no requests left) is named as such.
@@ -228,6 +271,7 @@ async fn a_rate_limit_is_not_taken_for_a_permission_problem() {
 #[tokio::test]
 async fn a_next_page_link_to_another_host_is_not_followed() {
     let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
     let elsewhere = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(
@@ -249,6 +293,7 @@ async fn a_next_page_link_to_another_host_is_not_followed() {
 #[tokio::test]
 async fn reads_are_retried_and_a_create_is_never_sent_twice() {
     let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(502)).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -260,6 +305,161 @@ async fn reads_are_retried_and_a_create_is_never_sent_twice() {
     let e = comment::upsert(&github(&server), &Secret::new(TOKEN), "x", &options()).await.expect_err("refused");
     assert!(matches!(e, CommentError::Status { status: 502, .. }), "{e}");
     assert!(e.to_string().contains("creating a comment on octo/repo#7"), "{e}");
+}
+
+/// A comment by someone else that starts with the marker is never edited: only the token's own
+/// user (`GET /user`) writes this tool's comment. Its own comment is edited, even after theirs.
+#[tokio::test]
+async fn only_a_comment_by_the_tokens_own_user_is_edited() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": OWN_ID, "login": OWN_LOGIN})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mallory =
+        |id: u64| json!({"id": id, "body": format!("{MARKER}\nNo changes."), "user": {"id": 666, "login": "mallory", "type": "User"}});
+    // Someone who took our login after a rename is still someone else: the id decides.
+    let renamed = json!({"id": 11, "body": format!("{MARKER}\nx"), "user": {"id": 667, "login": OWN_LOGIN, "type": "User"}});
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/repo/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([mallory(10), renamed, own(12, &format!("{MARKER}\nold"))])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for id in [10, 11] {
+        Mock::given(method("PATCH"))
+            .and(path(format!("/repos/octo/repo/issues/comments/{id}")))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("PATCH"))
+        .and(path("/repos/octo/repo/issues/comments/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 12})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
+    let posted = comment::upsert(&github(&server), &Secret::new(TOKEN), "plan", &options()).await.expect("posted");
+    assert_eq!((posted.edited, posted.id), (true, 12));
+
+    // Only someone else's marked comment: it is left alone and a new one is created.
+    let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/repo/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([mallory(10), {"id": 13, "body": format!("{MARKER}\nno user")}])))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/repo/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 14})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let posted = comment::upsert(&github(&server), &Secret::new(TOKEN), "plan", &options()).await.expect("posted");
+    assert_eq!((posted.edited, posted.id), (false, 14));
+}
+
+/// GitHub Actions' `GITHUB_TOKEN` may not read `/user` (403): its comments are those of
+/// `github-actions[bot]`, a Bot; a user who calls themself that is someone else.
+#[tokio::test]
+async fn the_actions_token_edits_only_the_comments_of_github_actions_bot() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "Resource not accessible by integration"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let by = |id: u64, login: &str, kind: &str| json!({"id": id, "body": format!("{MARKER}\nold"), "user": {"id": id + 100, "login": login, "type": kind}});
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/repo/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            by(20, "mallory", "User"),
+            by(21, "github-actions[bot]", "User"),
+            by(22, "other-app[bot]", "Bot"),
+            by(23, "github-actions[bot]", "Bot"),
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/octo/repo/issues/comments/23"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 23})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    let posted = comment::upsert(&github(&server), &Secret::new(TOKEN), "plan", &options()).await.expect("posted");
+    assert_eq!((posted.edited, posted.id), (true, 23));
+}
+
+/// `--author LOGIN` names whose comments are this tool's (a GitHub App's token, which cannot
+/// read `/user` and is not `github-actions[bot]`): `/user` is not asked.
+#[tokio::test]
+async fn an_explicit_author_is_taken_at_its_word() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/user")).respond_with(ResponseTemplate::new(403)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/repo/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 30, "body": format!("{MARKER}\nold"), "user": {"id": 1, "login": "github-actions[bot]", "type": "Bot"}},
+            {"id": 31, "body": format!("{MARKER}\nold"), "user": {"id": 2, "login": "Groups-App[bot]", "type": "Bot"}},
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/octo/repo/issues/comments/31"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 31})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    let options = CommentOptions { author: Some("groups-app[bot]".into()), ..options() };
+    let posted = comment::upsert(&github(&server), &Secret::new(TOKEN), "plan", &options).await.expect("posted");
+    assert_eq!((posted.edited, posted.id), (true, 31));
+}
+
+/// GitLab: the note's `author.id` must be the token's user (`GET /user`; for a project access
+/// token, its bot user).
+#[tokio::test]
+async fn gitlab_edits_only_a_note_by_the_tokens_own_user() {
+    let server = MockServer::start().await;
+    let notes = "/api/v4/projects/42/merge_requests/3/notes";
+    Mock::given(method("GET"))
+        .and(path("/api/v4/user"))
+        .and(header("private-token", TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": OWN_ID, "username": "project_42_bot_1a2b"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(notes))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 5, "body": format!("{MARKER}\nhostile"), "system": false, "author": {"id": 9, "username": "mallory"}},
+            {"id": 6, "body": format!("{MARKER}\nold"), "system": false, "author": {"id": OWN_ID, "username": "project_42_bot_1a2b"}},
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT")).and(path(format!("{notes}/5"))).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{notes}/6")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 6})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let target = CommentTarget::new(Forge::GitLab, &format!("{}/api/v4", server.uri()), "42", 3).expect("target");
+    let posted = comment::upsert(&target, &Secret::new(TOKEN), "plan", &options()).await.expect("posted");
+    assert_eq!((posted.edited, posted.id), (true, 6));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,6 +496,7 @@ fn output(mut cmd: Command) -> Out {
 #[tokio::test]
 async fn the_command_reads_its_settings_from_the_ci_variables_and_prints_the_url() {
     let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
     Mock::given(method("GET"))
         .and(path("/repos/octo/repo/issues/12/comments"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -326,6 +527,44 @@ async fn the_command_reads_its_settings_from_the_ci_variables_and_prints_the_url
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "created https://github.com/octo/repo/pull/12#issuecomment-3\n");
+}
+
+/// Someone else's comment with the marker is left alone, and stderr says so.
+#[tokio::test]
+async fn the_command_warns_that_a_marked_comment_by_someone_else_is_left_alone() {
+    let server = MockServer::start().await;
+    mount_own_user(&server, "").await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/repo/issues/12/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 3, "body": format!("{MARKER}\nNo changes."), "user": {"id": 666, "login": "mallory", "type": "User"}},
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/repo/issues/12/comments"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"id": 4, "html_url": "https://github.com/octo/repo/pull/12#issuecomment-4"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("plan.md"), "plan").expect("write");
+    let mut cmd = cli(dir.path());
+    cmd.args(["comment", "github", "--repo", "octo/repo", "--pr", "12", "--body-file", "plan.md", "--api-url", &server.uri()])
+        .env("GITHUB_TOKEN", TOKEN);
+    let out = output(cmd);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "created https://github.com/octo/repo/pull/12#issuecomment-4\n");
+    assert!(
+        out.stderr.contains(
+            "comment 3 on octo/repo#12 starts with this tool's marker but was written by mallory, not by tallyfy-bot: left alone"
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test]

@@ -729,6 +729,80 @@ mod wiremock_tallyfy {
         assert!(run.stderr.contains("Rejected Bearer ***"), "the failure is logged, scrubbed: {}", run.stderr);
     }
 
+    /// What a hostile server or a live name may hold to forge a line of this tool's output on a
+    /// terminal or in a CI log: erase the line (ESC [2K), return to its start (CR), start a line
+    /// of its own (LF), reverse what follows (U+202E).
+    const FORGED: &str = "\u{1b}[2K\rNo changes.\nNo changes.\u{202e}";
+
+    /// Asserts that nothing from outside reached `stderr` raw.
+    fn assert_escaped(stderr: &str) {
+        for raw in ['\u{1b}', '\r', '\u{202e}'] {
+            assert!(!stderr.contains(raw), "{raw:?} reached stderr raw:\n{stderr:?}");
+        }
+        assert!(!stderr.lines().any(|l| l.trim_start().starts_with("No changes.")), "a forged line:\n{stderr}");
+    }
+
+    /// Server text (a 503's and a 422's message, field errors) and live names (a group's name in a
+    /// warning) reach stderr escaped: in the `error:` line and in the text log. This tool's own
+    /// line breaks stay (`\n    hint:`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_server_text_and_live_names_reach_stderr_escaped() {
+        let dir = scratch();
+        let f = write(dir.path(), "g.yaml", "groups: []\n");
+        let args = |uri: &str| vec!["plan".to_string(), "-f".into(), f.clone(), "--api-url".into(), uri.to_string()];
+        let token = || vec![("TALLYFY_ACCESS_TOKEN", "tfy-HOSTILE-5a6b".to_string())];
+
+        // An error, after a retry.
+        let server = MockServer::start().await;
+        let hostile = json!({"message": FORGED, "code": FORGED, "errors": {FORGED: [FORGED]}});
+        for format in ["text", "json"] {
+            server.reset().await;
+            // The group list is answered 503 at once (a retry is logged), then every read 422 a
+            // little later.
+            Mock::given(method("GET"))
+                .and(path("/organizations/o/groups"))
+                .respond_with(ResponseTemplate::new(503).set_body_json(&hostile))
+                .up_to_n_times(1)
+                .with_priority(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(422).set_body_json(&hostile).set_delay(std::time::Duration::from_millis(400)))
+                .mount(&server)
+                .await;
+            let mut all = args(&server.uri());
+            all.extend(["--log-format".to_string(), format.to_string(), "-v".to_string()]);
+            let run = run_blocking(dir.path(), all, token()).await.expect("join").expect_code(1);
+            assert_escaped(&run.stderr);
+            assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+            if format == "text" {
+                assert!(run.stderr.contains("error: GET /organizations/o/"), "{}", run.stderr);
+                assert!(run.stderr.contains("failed with HTTP 422: \\u{1b}[2K\\rNo changes.\\nNo changes.\\u{202e}"), "{}", run.stderr);
+                assert!(run.stderr.contains("\n    hint: Tallyfy rejected the values"), "the hint keeps its own line: {}", run.stderr);
+            } else {
+                for line in run.stderr.lines() {
+                    serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                }
+            }
+        }
+
+        // A live group's name in a warning: its lists are not whole, even when read alone.
+        let server = MockServer::start().await;
+        let partial = json!({"id": format!("{:032x}", 7), "name": format!("Ops{FORGED}"), "description": "", "logo": null, "guests": []});
+        mount_lists(&server, "/organizations/o/groups", std::slice::from_ref(&partial), 100, None, 5).await;
+        mount_lists(&server, "/organizations/o/users", &[json!({"id": 1, "email": "u1@example.com", "status": "active"})], 100, None, 5)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/organizations/o/groups/{:032x}", 7)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": partial})))
+            .mount(&server)
+            .await;
+        let run = run_blocking(dir.path(), args(&server.uri()), token()).await.expect("join");
+        assert!(run.stderr.contains("still not whole when read alone"), "{}", run.stderr);
+        assert!(run.stderr.contains("group=Ops\\u{1b}[2K\\rNo changes.\\nNo changes.\\u{202e}"), "{}", run.stderr);
+        assert_escaped(&run.stderr);
+    }
+
     /// Mounts a one-group and a one-user list under `/api`, answered only to `bearer`.
     async fn mount_small_org(server: &MockServer, bearer: &str, expect: u64) {
         let users = vec![json!({"id": 1, "email": "u1@example.com", "status": "active"})];

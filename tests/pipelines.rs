@@ -748,6 +748,16 @@ fn inputs<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     TALLYFY.iter().copied().chain(more.iter().copied()).collect()
 }
 
+/// The fake GitHub answers `GET /user` as it does for the Actions `GITHUB_TOKEN` (403): the
+/// comment's author is then `github-actions[bot]`.
+async fn mount_actions_token(github: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "Resource not accessible by integration"})))
+        .mount(github)
+        .await;
+}
+
 /// The comment the fake GitHub got, by method.
 async fn comment_bodies(github: &MockServer, verb: &str) -> Vec<String> {
     github
@@ -783,6 +793,7 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
     let plan_inputs = inputs(&[("download-url", download.as_str())]);
 
     let comments = "/repos/octo/groups/issues/7/comments";
+    mount_actions_token(&github).await;
     Mock::given(method("GET"))
         .and(path(comments))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -817,7 +828,11 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
 
     // A mistake: annotated on the diff, and the comment now says so instead of the old plan.
     github.reset().await;
-    let ours = json!([{"id": 55, "body": "<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 1 to create"}]);
+    mount_actions_token(&github).await;
+    let ours = json!([
+        {"id": 54, "body": "<!-- tallyfy-groups plan -->\nNo changes.", "user": {"login": "mallory", "type": "User"}},
+        {"id": 55, "body": "<!-- tallyfy-groups plan -->\n### Tallyfy groups plan: 1 to create", "user": {"login": "github-actions[bot]", "type": "Bot"}},
+    ]);
     Mock::given(method("GET"))
         .and(path(comments))
         .respond_with(ResponseTemplate::new(200).set_body_json(ours.clone()))
@@ -840,12 +855,13 @@ async fn the_action_plans_a_pull_request_in_one_comment_and_replaces_it_when_the
         invalid.log()
     );
     let edited = comment_bodies(&github, "PATCH").await;
-    assert_eq!(edited.len(), 1);
+    assert_eq!(edited.len(), 1, "only the bot's own comment is edited");
     assert!(edited[0].contains("groups.yaml is invalid") && edited[0].contains("memebers"), "{}", edited[0]);
     assert!(!edited[0].contains("Tallyfy groups plan:"), "no outdated plan stays up: {}", edited[0]);
 
     // Valid, but the plan fails (a member Tallyfy does not know).
     github.reset().await;
+    mount_actions_token(&github).await;
     Mock::given(method("GET")).and(path(comments)).respond_with(ResponseTemplate::new(200).set_body_json(ours)).mount(&github).await;
     Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55}))).mount(&github).await;
     std::fs::write(ws.join("groups.yaml"), good.replace("alice.nguyen@example.com", "nobody@example.com")).expect("write");
@@ -904,6 +920,7 @@ impl WorkspaceAction {
         let release = release_server(&root.path().join("release"), &version, false).await;
         let github = MockServer::start().await;
         let comments = "/repos/octo/groups/issues/7/comments";
+        mount_actions_token(&github).await;
         Mock::given(method("GET"))
             .and(path(comments))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -1198,6 +1215,15 @@ fn gitlab_job(pipeline: &Value, job: &str, dir: &Path, project: &[(&str, &str)],
     run(cmd)
 }
 
+/// The fake GitLab's `GET /user`: the project access token's bot user.
+async fn mount_project_bot(gitlab: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v4/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 99, "username": "project_42_bot", "bot": true})))
+        .mount(gitlab)
+        .await;
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gitlab_recipe_runs_as_written() {
@@ -1223,6 +1249,7 @@ async fn the_gitlab_recipe_runs_as_written() {
         ("CI_API_V4_URL", api.as_str()),
     ];
     let notes = "/api/v4/projects/42/merge_requests/3/notes";
+    mount_project_bot(&gitlab).await;
     Mock::given(method("GET"))
         .and(path(notes))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
@@ -1256,11 +1283,12 @@ async fn the_gitlab_recipe_runs_as_written() {
 
     // A member Tallyfy does not know: the job fails and the note shows the error, not the plan.
     gitlab.reset().await;
+    mount_project_bot(&gitlab).await;
     Mock::given(method("GET"))
         .and(path(notes))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!([{"id": 8, "body": "<!-- tallyfy-groups plan -->\nold", "system": false}])),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": 8, "body": "<!-- tallyfy-groups plan -->\nold", "system": false, "author": {"id": 99, "username": "project_42_bot"}}]),
+        ))
         .mount(&gitlab)
         .await;
     Mock::given(method("PUT"))

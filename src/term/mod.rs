@@ -194,6 +194,13 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     }
 }
 
+/// Writes a message of this tool's own to stderr, one line or several, with every control and
+/// bidi character in it escaped ([`crate::names::visible_lines`]) but its line breaks; text
+/// from outside in it must already be escaped, line breaks too (see docs/safety.md).
+pub fn eprint_lines(text: &str) {
+    eprintln!("{}", crate::names::visible_lines(text));
+}
+
 fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
@@ -811,8 +818,14 @@ async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
     let commit = commit.as_deref().filter(|c| !c.trim().is_empty()).map(comment::check_commit).transpose()?;
     let text = read_comment_body(&body.body_file)?;
     let token = Secret::new(std::env::var(forge.token_variable()).unwrap_or_default());
-    let options =
-        CommentOptions { marker, commit, now: std::time::SystemTime::now(), retry_delay: Duration::from_secs(2), stop: run_stop() };
+    let options = CommentOptions {
+        marker,
+        commit,
+        now: std::time::SystemTime::now(),
+        retry_delay: Duration::from_secs(2),
+        stop: run_stop(),
+        author: body.author.clone(),
+    };
     let posted = comment::upsert(&target, &token, &text, &options).await?;
     let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));
     print(&format!("{} {url}\n", if posted.edited { "edited" } else { "created" }));

@@ -439,7 +439,7 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
             if out.json_logs {
                 tracing::error!(target_name = spec.name.as_str(), exit_code = e.exit_status().code(), "{e}");
             } else {
-                eprintln!("error: target {}: {e}", spec.name);
+                super::eprint_lines(&format!("error: target {}: {e}", spec.name));
             }
         }
     }
@@ -957,7 +957,7 @@ pub fn validate(path: &Path, names: &[String], format: ValidateFormat) -> Result
             if *valid {
                 print(&format!("{line}\n"));
             } else {
-                eprintln!("{line}");
+                super::eprint_lines(line);
             }
         }
     } else {

@@ -84,6 +84,15 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The token without a leading `Bearer` and the white space after it (any case), which people
+/// copy along from an example request or a header; [`bearer_header`] adds the scheme once.
+fn without_scheme(token: &str) -> &str {
+    match token.split_once(char::is_whitespace) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() => rest.trim(),
+        _ => token,
+    }
+}
+
 fn bearer_header(token: &str) -> Option<HeaderValue> {
     let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
     // Marked sensitive, so it never shows in debug output.
@@ -100,7 +109,11 @@ impl Auth {
     pub fn new(credentials: Credentials, retry: RetryPolicy) -> Result<Self, ConfigError> {
         let (source, current, secrets) = match credentials {
             Credentials::Token(token) => {
-                let token = token.expose().trim();
+                let given = token.expose().trim();
+                let token = without_scheme(given);
+                if token.len() != given.len() {
+                    debug!("the personal access token starts with `Bearer `; it is sent without the repeated scheme");
+                }
                 if token.is_empty() {
                     return Err(ConfigError::EmptyToken);
                 }
@@ -261,6 +274,17 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_leading_bearer_scheme_is_taken_off() {
+        assert_eq!(without_scheme("Bearer abc"), "abc");
+        assert_eq!(without_scheme("bEaReR \t abc"), "abc");
+        assert_eq!(without_scheme("abc"), "abc");
+        // Not a scheme followed by a token: left as given (and refused by the API if wrong).
+        for kept in ["Bearer", "Bearerabc", "Token abc", "abc Bearer"] {
+            assert_eq!(without_scheme(kept), kept);
+        }
+    }
 
     #[test]
     fn the_token_url_is_derived_only_from_an_api_url_ending_in_api() {

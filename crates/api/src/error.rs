@@ -1,8 +1,11 @@
 //! The client's one error type: every failure of a Tallyfy request, with what to do about it.
-//! Pure; no I/O.
+//! Text a server sent is kept as sent and shown escaped ([`visible`]: on one line, no control
+//! or bidi character), so it cannot forge a line of this tool's output. Pure; no I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use tallyfy_groups_core::names::visible;
 
 /// A failed Tallyfy request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,7 +105,7 @@ impl fmt::Display for PagingProblem {
             PagingProblem::Implausible { total_pages } => {
                 write!(f, "at `meta.pagination.total_pages`: {total_pages} pages is implausible (at most {})", super::MAX_PAGES)
             }
-            PagingProblem::Repeated { key } => write!(f, "returned the item `{key}` twice, also when read again"),
+            PagingProblem::Repeated { key } => write!(f, "returned the item `{}` twice, also when read again", visible(key)),
         }
     }
 }
@@ -216,16 +219,16 @@ impl fmt::Display for ApiError {
             ApiError::Status { method, path, status, message, code, field_errors, request_id } => {
                 write!(f, "{method} {path} failed with HTTP {status}")?;
                 if !message.is_empty() {
-                    write!(f, ": {message}")?;
+                    write!(f, ": {}", visible(message))?;
                 }
                 if let Some(code) = code {
-                    write!(f, " ({code})")?;
+                    write!(f, " ({})", visible(code))?;
                 }
                 for (field, msgs) in field_errors {
-                    write!(f, "; {field}: {}", msgs.join(", "))?;
+                    write!(f, "; {}: {}", visible(field), visible(&msgs.join(", ")))?;
                 }
                 if let Some(id) = request_id {
-                    write!(f, " [request id {id}]")?;
+                    write!(f, " [request id {}]", visible(id))?;
                 }
                 if let Some(hint) = self.hint() {
                     write!(f, "\n    hint: {hint}")?;
@@ -233,6 +236,7 @@ impl fmt::Display for ApiError {
                 Ok(())
             }
             ApiError::Transport { method, path, detail, timeout, cause, .. } => {
+                let detail = visible(detail);
                 if let TransportCause::UntrustedCertificate { host, reason } = cause {
                     write!(
                         f,
@@ -259,7 +263,8 @@ impl fmt::Display for ApiError {
             }
             ApiError::Decode { method, path, detail } => write!(
                 f,
-                "{method} {path} answered with JSON this tool does not understand: {detail}\n    hint: check the API URL points at Tallyfy's API (it ends in /api)"
+                "{method} {path} answered with JSON this tool does not understand: {}\n    hint: check the API URL points at Tallyfy's API (it ends in /api)",
+                visible(detail)
             ),
             ApiError::Incomplete { path, expected, got } => write!(
                 f,
@@ -280,7 +285,7 @@ impl fmt::Display for ApiError {
             ApiError::Redirected { method, path, status, location } => write!(
                 f,
                 "{method} {path} was redirected (HTTP {status}) to {}; the Tallyfy API does not redirect, so the redirect was not followed and nothing was sent there\n    hint: check the API URL (TALLYFY_API_URL / --api-url); if the new address is right, use it",
-                location.as_deref().unwrap_or("(no Location)")
+                location.as_deref().map_or("(no Location)".into(), visible)
             ),
             ApiError::StoppedAnswering { failures, last } => {
                 write!(f, "the API stopped answering ({failures} connection failures or timeouts in a row)")?;
@@ -291,6 +296,7 @@ impl fmt::Display for ApiError {
                 write!(f, "\n    hint: check the network and the API URL, then run again (a rerun converges)")
             }
             ApiError::TokenExchange { url, status, detail } => {
+                let detail = visible(detail);
                 match status {
                     None => write!(f, "POST {url} (the token exchange) got no answer: {detail}")?,
                     Some(s) if (200..300).contains(s) => {

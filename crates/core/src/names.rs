@@ -64,6 +64,22 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The text with every line escaped as [`visible`] does, its line breaks kept: for a message of
+/// this tool's own that spans lines (`…\n    hint: …`) on a terminal or in a CI log, where text
+/// from outside must have been escaped with [`visible`] already. Nothing in it can move the
+/// cursor, erase or overwrite a line, or reorder the text around it.
+///
+/// ```
+/// use tallyfy_groups_core::names::visible_lines;
+/// assert_eq!(visible_lines("failed: \u{1b}[2K\rx\n    hint: y"), "failed: \\u{1b}[2K\\rx\n    hint: y");
+/// ```
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && needs_escape(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(visible).collect::<Vec<_>>().join("\n"))
+}
+
 /// What a name looks like, for finding names that differ only by invisible characters, spacing,
 /// case or look-alike letters: invisible characters and white space removed, common look-alikes
 /// (Cyrillic and Greek letters, full-width forms, dashes, quotes) mapped to ASCII, lower-cased.
@@ -141,6 +157,12 @@ fn look_alike(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn visible_lines_keeps_only_the_line_breaks() {
+        assert_eq!(visible_lines("a\n    hint: b"), Cow::Borrowed("a\n    hint: b"));
+        assert_eq!(visible_lines("a\r\n\u{202e}b\t\n"), "a\\r\n\\u{202e}b\\t\n");
+    }
 
     #[test]
     fn visible_escapes_what_could_forge_or_hide_output() {
