@@ -1035,6 +1035,42 @@ mod wiremock_tallyfy {
         let gets = requests.iter().filter(|r| r.method.as_str() == "GET").count();
         assert_eq!(gets, 3 * (3 + 3) + 1);
     }
+
+    /// A personal token from `--token-file` or `TALLYFY_ACCESS_TOKEN` written with its scheme
+    /// (`Bearer xyz`, any case) is sent as `Bearer xyz`, never `Bearer Bearer xyz`, and `-vv` says
+    /// the scheme was dropped without showing the token.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_file_or_variable_given_with_its_bearer_scheme_is_sent_with_it_once() {
+        const BARE: &str = "tok-PERSONAL-9z8y7x";
+        let dir = scratch();
+        let file = write(dir.path(), "token", &format!("Bearer {BARE}\n"));
+        let groups = write(dir.path(), "groups.yaml", "groups: []\n");
+        for from_file in [true, false] {
+            let server = MockServer::start().await;
+            Mock::given(wiremock::matchers::any())
+                .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
+                .mount(&server)
+                .await;
+            let (d, uri, groups, file) = (dir.path().to_path_buf(), server.uri(), groups.clone(), file.clone());
+            let out = tokio::task::spawn_blocking(move || {
+                let cli = Cli::new(&d).args(&["plan", "-f", &groups, "--api-url", &uri, "--org", "org1", "-vv"]);
+                let cli =
+                    if from_file { cli.args(&["--token-file", &file]) } else { cli.env("TALLYFY_ACCESS_TOKEN", &format!("bearer {BARE}")) };
+                cli.run()
+            })
+            .await
+            .expect("join");
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            let requests = server.received_requests().await.expect("recorded");
+            assert!(!requests.is_empty(), "{}", out.stderr);
+            for r in &requests {
+                let sent = r.headers.get("authorization").and_then(|v| v.to_str().ok());
+                assert_eq!(sent, Some(format!("Bearer {BARE}").as_str()), "from the file: {from_file}");
+            }
+            assert!(out.stderr.contains("starts with `Bearer `"), "said so at -vv: {}", out.stderr);
+            assert!(!out.stderr.contains(BARE), "{}", out.stderr);
+        }
+    }
 }
 
 #[test]

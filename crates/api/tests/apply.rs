@@ -7,13 +7,13 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use tallyfy_groups::apply::{self, ApplyOptions, ErrorKind, Outcome, SkipReason, UnknownReason};
-use tallyfy_groups::desired::load_str;
-use tallyfy_groups::diff::DiffOptions;
-use tallyfy_groups::model::{Email, GroupId, LiveGroup, LiveState, User, UserId, UserStatus};
-use tallyfy_groups::plan::Target;
-use tallyfy_groups::render::words;
-use tallyfy_groups::tallyfy::{Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_api::apply::{self, ApplyOptions, ErrorKind, Outcome, SkipReason, UnknownReason};
+use tallyfy_groups_api::{Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_core::desired::load_str;
+use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::model::{Email, GroupId, LiveGroup, LiveState, User, UserId, UserStatus};
+use tallyfy_groups_core::plan::Target;
+use tallyfy_groups_core::render::words;
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -48,18 +48,18 @@ fn client(server: &MockServer) -> Client {
     common::fast_client(&server.uri(), "o", "t", 2)
 }
 
-fn plan() -> tallyfy_groups::plan::Plan {
+fn plan() -> tallyfy_groups_core::plan::Plan {
     plan_of(DESIRED)
 }
 
-fn plan_of(yaml: &str) -> tallyfy_groups::plan::Plan {
+fn plan_of(yaml: &str) -> tallyfy_groups_core::plan::Plan {
     let desired = load_str("g.yaml", yaml).expect("valid");
-    tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+    tallyfy_groups_core::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan")
 }
 
 /// DESIRED with every field of "Change" managed: its update needs no re-read.
-fn managed_plan() -> tallyfy_groups::plan::Plan {
+fn managed_plan() -> tallyfy_groups_core::plan::Plan {
     plan_of(&DESIRED.replace("  - name: Change\n", "  - name: Change\n    description: d\n    guests: []\n"))
 }
 
@@ -144,9 +144,13 @@ async fn an_update_keeps_what_changed_in_tallyfy_since_the_plan_in_fields_the_fi
         .mount(&server)
         .await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(report.all_applied(), "{report:?}");
 }
@@ -164,9 +168,13 @@ async fn a_fully_managed_update_is_not_re_read() {
         .await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    description: new\n    members: [u2@example.com]\n    guests: []\n")
         .expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     assert_eq!(plan.summary.api_calls, 1);
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(report.all_applied(), "{report:?}");
@@ -178,9 +186,13 @@ async fn an_update_whose_re_read_is_not_whole_is_refused() {
     mount_change(&server, json!({"id": "g2", "name": "Change", "description": "d", "members": [1], "guests": null})).await;
     Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
     let desired = load_str("g.yaml", "groups:\n  - name: Change\n    members: [u2@example.com]\n").expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
         matches!(&report.results[0].outcome, Outcome::Failed { error } if error.kind == ErrorKind::UnreadLists && error.message.contains("refusing to write group \"Change\" (id g2)") && error.message.contains("`guests` was null")),
@@ -266,7 +278,7 @@ async fn an_interrupted_apply_finishes_what_started_and_reports_the_rest() {
 }
 
 /// A plan of `n` updates (groups g1..gn gain a member).
-fn updates(n: usize) -> tallyfy_groups::plan::Plan {
+fn updates(n: usize) -> tallyfy_groups_core::plan::Plan {
     let mut state = live();
     state.groups = (1..=n)
         .map(|i| LiveGroup {
@@ -283,7 +295,7 @@ fn updates(n: usize) -> tallyfy_groups::plan::Plan {
         .chain((1..=n).map(|i| format!("  - name: G{i}\n    description: d\n    members: [u1@example.com]\n    guests: []\n")))
         .collect();
     let desired = load_str("g.yaml", &yaml).expect("valid");
-    tallyfy_groups::pipeline::make_plan(&desired, &state, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+    tallyfy_groups_core::pipeline::make_plan(&desired, &state, &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan")
 }
 
@@ -323,9 +335,13 @@ async fn a_create_whose_reread_fails_is_reported_unknown() {
         .await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
     let desired = load_str("g.yaml", "groups:\n  - name: New\n").expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     let report = apply::apply(&plan, &client(&server), &options(), None).await;
     assert!(
         matches!(&report.results[0].outcome, Outcome::Unknown { reason: UnknownReason::ReadBackFailed, error: Some(e) } if e.kind == ErrorKind::Unconfirmed && e.status == Some(500))
@@ -356,9 +372,13 @@ async fn paced_invitations_neither_hold_back_other_groups_nor_an_interrupt() {
         .mount(&server)
         .await;
     let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     // One invitation per hour: the second guest waits an hour behind the first.
     let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
     // Interrupt once two actions have ended: the first invitation and the group that needs no guest.
@@ -443,9 +463,13 @@ async fn a_paced_invitation_does_not_outwait_an_api_that_stopped_answering() {
     };
     let client = Client::new(config).expect("client");
     let desired = load_str("g.yaml", WITH_GUESTS).expect("valid");
-    let plan =
-        tallyfy_groups::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
-            .expect("plan");
+    let plan = tallyfy_groups_core::pipeline::make_plan(
+        &desired,
+        &live(),
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect("plan");
     // The second invitation would wait an hour for its turn.
     let options = ApplyOptions { guest_invites_per_hour: 1, ..options() };
     let report = tokio::time::timeout(Duration::from_secs(10), apply::apply(&plan, &client, &options, None))
@@ -476,7 +500,7 @@ async fn progress_counts_actions_skipped_after_a_stop_as_skipped_not_done() {
 
 /// A client that shares the apply's stop, with the default retry budget (a `Retry-After: 30` is
 /// waited out).
-fn stopping_client(server: &MockServer, stop: &tallyfy_groups::tallyfy::Stop) -> Client {
+fn stopping_client(server: &MockServer, stop: &tallyfy_groups_api::Stop) -> Client {
     let mut config = ClientConfig::new(server.uri(), "o", Secret::new("t"));
     config.max_rps = 0.0;
     config.timeout = Duration::from_secs(60);
@@ -536,7 +560,7 @@ async fn a_write_still_in_flight_when_the_grace_ends_is_unknown() {
         .await
         .expect("the grace is short");
     let took = started.elapsed();
-    assert!(took >= tallyfy_groups::tallyfy::stop::GRACE && took < Duration::from_secs(5), "took {took:?}");
+    assert!(took >= tallyfy_groups_api::stop::GRACE && took < Duration::from_secs(5), "took {took:?}");
     assert!(matches!(&report.results[0].outcome, Outcome::Unknown { reason: UnknownReason::AbandonedInFlight, .. }), "{report:?}");
     assert_eq!(report.results[1].outcome, Outcome::Skipped { reason: SkipReason::Interrupted });
 }

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tallyfy_groups::model::GroupId;
-use tallyfy_groups::tallyfy::wire::GroupPayload;
-use tallyfy_groups::tallyfy::{ApiError, Client, ClientConfig, Credentials, RetryPolicy, Secret};
+use tallyfy_groups_api::wire::GroupPayload;
+use tallyfy_groups_api::{ApiError, Client, ClientConfig, Credentials, RetryPolicy, Secret};
+use tallyfy_groups_core::model::GroupId;
 use wiremock::matchers::{body_string, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -294,44 +294,5 @@ async fn a_token_given_with_its_bearer_scheme_is_sent_with_it_once() {
         config.max_rps = 0.0;
         let users = Client::new(config).expect("client").list_users().await;
         assert!(users.is_ok(), "{given:?}: {users:?}");
-    }
-
-    // Through the binary: from --token-file and from TALLYFY_ACCESS_TOKEN.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("token");
-    std::fs::write(&file, format!("Bearer {BARE}\n")).expect("write");
-    let groups = dir.path().join("groups.yaml");
-    std::fs::write(&groups, "groups: []\n").expect("write");
-    for from_file in [true, false] {
-        let server = MockServer::start().await;
-        Mock::given(wiremock::matchers::any())
-            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Unauthenticated."})))
-            .mount(&server)
-            .await;
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tallyfy-groups"));
-        cmd.args(["plan", "-f", groups.to_str().expect("UTF-8"), "--api-url", &server.uri(), "--org", "org1", "-vv"])
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TALLYFY_") {
-                cmd.env_remove(name);
-            }
-        }
-        if from_file {
-            cmd.arg("--token-file").arg(&file);
-        } else {
-            cmd.env("TALLYFY_ACCESS_TOKEN", format!("bearer {BARE}"));
-        }
-        let out = cmd.output().expect("the binary runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        let requests = server.received_requests().await.expect("recorded");
-        assert!(!requests.is_empty(), "{stderr}");
-        for r in &requests {
-            let sent = r.headers.get("authorization").and_then(|v| v.to_str().ok());
-            assert_eq!(sent, Some(format!("Bearer {BARE}").as_str()), "from the file: {from_file}");
-        }
-        assert!(stderr.contains("starts with `Bearer `"), "said so at -vv: {stderr}");
-        assert!(!stderr.contains(BARE), "{stderr}");
     }
 }

@@ -1,14 +1,14 @@
 //! Snapshot tests of every rendering: text (plain and colored), markdown (full, truncated, with
 //! baseline origins), JSON, and the apply report.
 
-use tallyfy_groups::apply::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
-use tallyfy_groups::desired::load_str;
-use tallyfy_groups::diff::{DiffOptions, diff};
-use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
-use tallyfy_groups::plan::ActionKind;
-use tallyfy_groups::plan::{self, GuardLimits, Plan, Target};
-use tallyfy_groups::render::{TargetView, json, markdown, text};
-use tallyfy_groups::resolve::{Directory, resolve};
+use tallyfy_groups_core::desired::load_str;
+use tallyfy_groups_core::diff::{DiffOptions, diff};
+use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups_core::plan::ActionKind;
+use tallyfy_groups_core::plan::{self, GuardLimits, Plan, Target};
+use tallyfy_groups_core::render::{TargetView, json, markdown, text};
+use tallyfy_groups_core::report::{ActionError, ActionResult, ApplyReport, ErrorKind, Outcome, SkipReason, Subject, UnknownReason};
+use tallyfy_groups_core::resolve::{Directory, resolve};
 
 const DESIRED: &str = r#"
 settings:
@@ -301,7 +301,7 @@ fn apply_report_with_unknown_outcomes() {
 
 #[test]
 fn json_plan_warnings_are_objects_with_a_kind() {
-    use tallyfy_groups::warning::{At, Warning};
+    use tallyfy_groups_core::warning::{At, Warning};
     let mut plan = sample();
     plan.warnings = vec![
         Warning::NoRemovalsKeeps { group: "Ops".into(), members: 2, guests: 1 },
@@ -325,7 +325,7 @@ fn json_plan_warnings_are_objects_with_a_kind() {
 /// A saved plan's file, byte for byte (the tool's version and so the checksum replaced).
 #[test]
 fn saved_plan() {
-    use tallyfy_groups::saved;
+    use tallyfy_groups_core::saved;
     let text = saved::to_text(&sample());
     let doc = saved::parse("plan.json", &text).expect("a saved plan reads back");
     assert_eq!(doc.saved_plan_version, saved::SAVED_PLAN_VERSION);

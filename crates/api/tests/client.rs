@@ -5,9 +5,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tallyfy_groups::model::{Email, GroupId, UserId};
-use tallyfy_groups::tallyfy::wire::{GroupPayload, GuestPayload};
-use tallyfy_groups::tallyfy::{ApiError, Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_api::wire::{GroupPayload, GuestPayload};
+use tallyfy_groups_api::{ApiError, Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_core::model::{Email, GroupId, UserId};
 use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -397,7 +397,7 @@ async fn clients_for_two_organizations_can_share_one_rate_limiter() {
             .mount(&server)
             .await;
     }
-    let shared = std::sync::Arc::new(tallyfy_groups::tallyfy::RateLimiter::per_minute(600));
+    let shared = std::sync::Arc::new(tallyfy_groups_api::RateLimiter::per_minute(600));
     let config = |org: &str| ClientConfig { limiter: Some(shared.clone()), ..ClientConfig::new(server.uri(), org, Secret::new("tok-123")) };
     let (one, two) = (Client::new(config("org1")).expect("client"), Client::new(config("org2")).expect("client"));
     one.list_groups().await.expect("org1 listed");
@@ -622,7 +622,7 @@ async fn a_pre_write_read_about_another_group_writes_nothing() {
         .mount(&server)
         .await;
     Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
-    let body = |_: &tallyfy_groups::model::LiveGroup| {
+    let body = |_: &tallyfy_groups_core::model::LiveGroup| {
         Some(GroupPayload { name: "One".into(), description: "d".into(), members: vec![], guests: vec![] })
     };
     let err = client(&server).update_group_fresh(&GroupId("g1".into()), body).await.unwrap_err();
@@ -663,14 +663,14 @@ async fn the_pre_write_read_and_the_write_go_back_to_back_whatever_the_rate_limi
         .await;
     // Two requests per 1.5 s, one of them just used: a read and a write cannot both go now.
     let mut config = ClientConfig::new(server.uri(), "org1", Secret::new("tok-123"));
-    config.limiter = Some(std::sync::Arc::new(tallyfy_groups::tallyfy::RateLimiter::rolling(2, Duration::from_millis(1500))));
+    config.limiter = Some(std::sync::Arc::new(tallyfy_groups_api::RateLimiter::rolling(2, Duration::from_millis(1500))));
     let c = Client::new(config).expect("client");
     c.rate_limiter().acquire().await.finish(Default::default());
-    let body = |g: &tallyfy_groups::model::LiveGroup| {
+    let body = |g: &tallyfy_groups_core::model::LiveGroup| {
         Some(GroupPayload { name: g.name.clone(), description: g.description.clone(), members: vec![UserId(1), UserId(2)], guests: vec![] })
     };
     let wrote = c.update_group_fresh(&GroupId("g1".into()), body).await.expect("written");
-    assert!(matches!(wrote, tallyfy_groups::tallyfy::FreshWrite::Written(_)), "{wrote:?}");
+    assert!(matches!(wrote, tallyfy_groups_api::FreshWrite::Written(_)), "{wrote:?}");
     let (read, write) = (reads.lock().expect("lock")[0], writes.lock().expect("lock")[0]);
     // Earlier the read took the free slot and the write waited the window out (1.5 s) after it:
     // a change made in that gap was overwritten.
@@ -682,7 +682,7 @@ async fn odd_group_ids_are_never_requested() {
     let server = MockServer::start().await;
     mount_page(&server, GROUPS, 1, paged(vec![json!({"id": "..", "name": "X", "members": null, "guests": []})], 1, 100, 1, 1), 1).await;
     let groups = client(&server).list_groups().await.expect("groups");
-    assert_eq!(groups[0].unmanageable(), Some(tallyfy_groups::model::Unmanageable::BadId));
+    assert_eq!(groups[0].unmanageable(), Some(tallyfy_groups_core::model::Unmanageable::BadId));
     assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1);
 }
 
@@ -971,7 +971,7 @@ async fn an_answer_larger_than_the_cap_is_refused_not_held_in_memory() {
     let err = Client::new(config).expect("client").list_groups().await.unwrap_err();
     assert!(matches!(err, ApiError::TooLarge { limit: 1024, .. }), "{err:?}");
     assert!(err.to_string().contains("GET /organizations/org1/groups answered more than"), "{err}");
-    assert_eq!(tallyfy_groups::tallyfy::MAX_ANSWER_BYTES, 64 * 1024 * 1024);
+    assert_eq!(tallyfy_groups_api::MAX_ANSWER_BYTES, 64 * 1024 * 1024);
 }
 
 #[tokio::test]
