@@ -20,7 +20,10 @@ use tallyfy_groups_core::model::LiveGroup;
 /// Options of one apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
+    /// Actions run at once.
     pub parallelism: usize,
+    /// The reason given with `--allow-removals`, recorded in the report when the guard was
+    /// overridden.
     pub allow_removals: Option<String>,
     /// Guest invitations per hour beyond the first burst of as many (Tallyfy's limit).
     pub guest_invites_per_hour: u32,
@@ -40,9 +43,13 @@ pub struct Tally {
     pub total: usize,
     /// Actions that have ended, however they ended.
     pub ended: usize,
+    /// Actions applied.
     pub applied: usize,
+    /// Actions that failed.
     pub failed: usize,
+    /// Actions skipped, not attempted.
     pub skipped: usize,
+    /// Actions whose effect is unknown.
     pub unknown: usize,
 }
 

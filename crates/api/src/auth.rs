@@ -23,7 +23,14 @@ pub enum Credentials {
     /// OAuth client credentials (issued by Tallyfy Support), exchanged at `token_url` for access
     /// tokens that last seven days and come without a refresh token. What Tallyfy recommends
     /// for automation.
-    Client { id: String, secret: Secret, token_url: String },
+    Client {
+        /// The client id.
+        id: String,
+        /// The client secret.
+        secret: Secret,
+        /// Where they are exchanged for access tokens (`POST`).
+        token_url: String,
+    },
 }
 
 impl From<Secret> for Credentials {
@@ -60,7 +67,14 @@ pub(crate) struct Bearer {
 
 enum Source {
     Token,
-    Client { id: String, secret: Secret, token_url: String },
+    Client {
+        /// The client id.
+        id: String,
+        /// The client secret.
+        secret: Secret,
+        /// Where they are exchanged for access tokens (`POST`).
+        token_url: String,
+    },
 }
 
 /// The credentials of one client, and the bearer header its requests carry.
@@ -106,7 +120,7 @@ fn scrubbed(secret: &str) -> Vec<String> {
 
 impl Auth {
     /// Checks the credentials; no request is made yet.
-    pub fn new(credentials: Credentials, retry: RetryPolicy) -> Result<Self, ConfigError> {
+    pub(crate) fn new(credentials: Credentials, retry: RetryPolicy) -> Result<Self, ConfigError> {
         let (source, current, secrets) = match credentials {
             Credentials::Token(token) => {
                 let given = token.expose().trim();
@@ -137,12 +151,12 @@ impl Auth {
     }
 
     /// Whether a refused token can be replaced (client credentials) rather than being final.
-    pub fn renews(&self) -> bool {
+    pub(crate) fn renews(&self) -> bool {
         matches!(self.source, Source::Client { .. })
     }
 
     /// The token URL, for client credentials.
-    pub fn token_url(&self) -> Option<&str> {
+    pub(crate) fn token_url(&self) -> Option<&str> {
         match &self.source {
             Source::Client { token_url, .. } => Some(token_url),
             Source::Token => None,
@@ -150,12 +164,12 @@ impl Auth {
     }
 
     /// Replaces every secret in `text` with `***`.
-    pub fn scrub(&self, text: String) -> String {
+    pub(crate) fn scrub(&self, text: String) -> String {
         read(&self.secrets).iter().fold(text, |t, secret| if t.contains(secret.as_str()) { t.replace(secret.as_str(), "***") } else { t })
     }
 
     /// The header to send now; exchanges the client credentials first if that was never done.
-    pub async fn bearer(&self, http: &reqwest::Client) -> Result<Bearer, ApiError> {
+    pub(crate) async fn bearer(&self, http: &reqwest::Client) -> Result<Bearer, ApiError> {
         if let Some(bearer) = read(&self.current).clone() {
             return Ok(bearer);
         }
@@ -166,7 +180,7 @@ impl Auth {
     /// Obtains a new access token because the API refused the one of generation `refused`
     /// (`None`: there is none yet). Requests that were refused the same token share one exchange:
     /// whoever comes second finds a newer generation and uses it.
-    pub async fn renew(&self, http: &reqwest::Client, refused: Option<u64>) -> Result<(), ApiError> {
+    pub(crate) async fn renew(&self, http: &reqwest::Client, refused: Option<u64>) -> Result<(), ApiError> {
         let Source::Client { id, secret, token_url } = &self.source else { return Ok(()) };
         let _single_flight = self.renewing.lock().await;
         let previous = read(&self.current).as_ref().map(|b| b.generation);

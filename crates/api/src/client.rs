@@ -39,11 +39,15 @@ pub const DEFAULT_PARALLELISM: u16 = 4;
 /// Everything the client needs to talk to one organization.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    /// The API's base URL, such as `https://go.tallyfy.com/api`.
     pub base_url: String,
+    /// The organization's id.
     pub org: OrgId,
     /// A personal access token, or client credentials.
     pub credentials: Credentials,
+    /// How long one request may take.
     pub timeout: Duration,
+    /// How failed requests are retried.
     pub retry: RetryPolicy,
     /// Requests in any rolling minute, across all concurrent requests (Tallyfy allows 600);
     /// 0 = no client-side limit (the server's `X-RateLimit-*` headers are still followed).
@@ -86,9 +90,11 @@ impl ClientConfig {
 /// A request as a plain value: unit-testable without a server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiRequest {
+    /// The HTTP method.
     pub method: Method,
     /// Path below the base URL, with its query string.
     pub path: String,
+    /// The JSON body, if any.
     pub body: Option<serde_json::Value>,
 }
 
@@ -186,6 +192,8 @@ fn http_setup_error(e: &reqwest::Error) -> String {
 }
 
 impl Client {
+    /// A client for `config`; checks the URL, the organization id and the credentials, but makes
+    /// no request.
     pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
         let base_url = check_base_url(&config.base_url)?;
         if !config.org.is_plain() {
@@ -928,6 +936,7 @@ impl Client {
 
 /// An item of a paginated list, with the key that makes it distinct.
 pub trait Listed: DeserializeOwned + Send + 'static {
+    /// The key no two items of the list share.
     fn list_key(&self) -> String;
 }
 

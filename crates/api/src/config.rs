@@ -12,10 +12,12 @@ pub(crate) const MIN_SCRUBBED_SECRET: usize = 6;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
 
+    /// The secret's text, for sending it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -30,26 +32,35 @@ impl fmt::Debug for Secret {
 /// Why a client could not be configured.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The API URL does not parse.
     #[error("API URL `{0}` is not a valid URL")]
     BadUrl(String),
     #[error(
         "API URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
     )]
+    /// The API URL is plain http:// to a host that is not loopback.
     InsecureUrl(String),
+    /// The organization id holds more than letters, digits, `-` and `_`.
     #[error("organization id `{0}` may contain only letters, digits, `-` and `_`")]
     BadOrg(String),
+    /// The personal access token is empty.
     #[error("the access token is empty")]
     EmptyToken,
+    /// The token cannot be sent in a header.
     #[error("the access token contains characters that cannot be sent in an HTTP header (a line break?)")]
     BadToken,
+    /// The client id or secret is empty.
     #[error("the client id or the client secret is empty")]
     EmptyClientCredentials,
+    /// The token URL does not parse.
     #[error("token URL `{0}` is not a valid URL (TALLYFY_TOKEN_URL / --token-url)")]
     BadTokenUrl(String),
     #[error(
         "token URL `{0}` uses plain http:// on a non-loopback host; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)"
     )]
+    /// The token URL is plain http:// to a host that is not loopback.
     InsecureTokenUrl(String),
+    /// The HTTP library could not be set up.
     #[error("could not set up the HTTP client: {0}")]
     Http(String),
 }

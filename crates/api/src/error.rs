@@ -12,52 +12,159 @@ use tallyfy_groups_core::names::visible;
 pub enum ApiError {
     /// The API answered with a non-success status.
     Status {
+        /// The request's method.
         method: String,
+        /// The request's path.
         path: String,
+        /// The HTTP status.
         status: u16,
+        /// The answer's `message`, as sent.
         message: String,
+        /// The answer's `code`, if it had one.
         code: Option<String>,
         /// 422: field name → messages.
         field_errors: BTreeMap<String, Vec<String>>,
+        /// The answer's `X-Request-Id`, to quote when reporting a problem to Tallyfy.
         request_id: Option<String>,
     },
     /// No answer: connection refused or dropped, or the request timed out; `cause` says what
     /// is known of why.
-    Transport { method: String, path: String, detail: String, timeout: bool, connect: bool, cause: TransportCause },
+    Transport {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// What the HTTP library said.
+        detail: String,
+        /// The request timed out.
+        timeout: bool,
+        /// The connection could not be opened (so nothing was sent).
+        connect: bool,
+        /// What is known of why.
+        cause: TransportCause,
+    },
     /// An answer that is not the JSON the API documents.
-    Decode { method: String, path: String, detail: String },
+    Decode {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// What did not decode, and where in the JSON.
+        detail: String,
+    },
     /// A paginated list came back with fewer (or more) items than it announced.
-    Incomplete { path: String, expected: u64, got: u64 },
+    Incomplete {
+        /// The list's path.
+        path: String,
+        /// The items the list announced.
+        expected: u64,
+        /// The distinct items read.
+        got: u64,
+    },
     /// A paginated list whose pagination cannot be trusted.
-    Pagination { path: String, problem: PagingProblem },
+    Pagination {
+        /// The list's path.
+        path: String,
+        /// What is wrong with it.
+        problem: PagingProblem,
+    },
     /// Retries ran out; `last` is the final failure.
-    Exhausted { attempts: u32, waited_secs: u64, last: Box<ApiError> },
+    Exhausted {
+        /// The attempts made.
+        attempts: u32,
+        /// The seconds spent waiting between them.
+        waited_secs: u64,
+        /// The last attempt's failure.
+        last: Box<ApiError>,
+    },
     /// Tallyfy asked to wait longer than the retry budget allows.
-    RateLimited { method: String, path: String, retry_after_secs: u64 },
+    RateLimited {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The wait Tallyfy asked for, in seconds.
+        retry_after_secs: u64,
+    },
     /// A 3xx answer. The Tallyfy API does not redirect, and following one would send the request
     /// (and the token) somewhere else, so it is never followed.
-    Redirected { method: String, path: String, status: u16, location: Option<String> },
+    Redirected {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` the answer pointed to, if any.
+        location: Option<String>,
+    },
     /// The API stopped answering (several connection failures or timeouts in a row), so the
     /// client sends nothing more; `last` is this request's own last failure, if it made one.
-    StoppedAnswering { failures: u32, last: Option<Box<ApiError>> },
+    StoppedAnswering {
+        /// The failures in a row that stopped the client.
+        failures: u32,
+        /// This request's own last failure, if it made one.
+        last: Option<Box<ApiError>>,
+    },
     /// A create failed in a way that may or may not have taken effect, and reading back whether
     /// it did failed too.
-    Unconfirmed { create: Box<ApiError>, reread: Box<ApiError> },
+    Unconfirmed {
+        /// How the create failed.
+        create: Box<ApiError>,
+        /// How reading back failed.
+        reread: Box<ApiError>,
+    },
     /// The OAuth token endpoint did not hand out an access token: `status` is `None` when it
     /// did not answer, a success status when its answer held no usable token.
-    TokenExchange { url: String, status: Option<u16>, detail: String },
+    TokenExchange {
+        /// The token URL.
+        url: String,
+        /// The endpoint's status, if it answered.
+        status: Option<u16>,
+        /// What went wrong, scrubbed of secrets.
+        detail: String,
+    },
     /// A request was refused (401) with a token just obtained from the client credentials too.
-    StillUnauthorized { last: Box<ApiError> },
+    StillUnauthorized {
+        /// The refusal of the request sent with the new token.
+        last: Box<ApiError>,
+    },
     /// A stop (Ctrl-C, SIGTERM) ended the request: before it was sent (`sent: false`), or while
     /// a write may have reached the server unanswered (`sent: true`: its effect is unknown).
-    Interrupted { method: String, path: String, sent: bool },
+    Interrupted {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// Whether the request may have reached the server.
+        sent: bool,
+    },
     /// A create answered 401, sent again with a new access token, and refused (422): the first
     /// may have been taken all the same, so the caller looks for what it created.
-    ResentAfter401 { last: Box<ApiError> },
+    ResentAfter401 {
+        /// The refusal of the create sent again.
+        last: Box<ApiError>,
+    },
     /// The answer was about another group than the one asked for (its `data.id` differs).
-    WrongGroup { method: String, path: String, asked: String, got: String },
+    WrongGroup {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The id of the group asked for.
+        asked: String,
+        /// The id the answer held.
+        got: String,
+    },
     /// The answer's body is larger than any answer of the API can be.
-    TooLarge { method: String, path: String, limit: u64 },
+    TooLarge {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The most bytes an answer may have.
+        limit: u64,
+    },
 }
 
 /// What is known of why a request got no answer.
@@ -68,24 +175,51 @@ pub enum TransportCause {
     Other,
     /// The TLS handshake refused the server's certificate (an unknown issuer, such as a
     /// corporate proxy's CA; expired; for another name). Retrying cannot help.
-    UntrustedCertificate { host: String, reason: String },
+    UntrustedCertificate {
+        /// The server's host name.
+        host: String,
+        /// Why the certificate was refused.
+        reason: String,
+    },
     /// The host name did not resolve.
-    UnknownHost { host: String },
+    UnknownHost {
+        /// The host name.
+        host: String,
+    },
     /// The connection was refused: nothing listens at that address and port.
-    Refused { address: String },
+    Refused {
+        /// The address and port connected to.
+        address: String,
+    },
 }
 
 /// Why a paginated list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PagingProblem {
     /// A full page came back without `meta.pagination.total`/`total_pages`: there may be more.
-    Missing { items: u64 },
+    Missing {
+        /// The items on the page.
+        items: u64,
+    },
     /// `total_pages` is not `max(1, ceil(total / per_page))`.
-    Disagrees { total: u64, per_page: u64, total_pages: u64 },
+    Disagrees {
+        /// `meta.pagination.total`.
+        total: u64,
+        /// `meta.pagination.per_page`.
+        per_page: u64,
+        /// `meta.pagination.total_pages`.
+        total_pages: u64,
+    },
     /// More pages than any organization has.
-    Implausible { total_pages: u64 },
+    Implausible {
+        /// `meta.pagination.total_pages`.
+        total_pages: u64,
+    },
     /// The same item came back twice (read twice, both times).
-    Repeated { key: String },
+    Repeated {
+        /// The item's key: its id, or a guest's email.
+        key: String,
+    },
 }
 
 /// How to trust a certificate authority that signs the API's certificate.

@@ -4,6 +4,7 @@
 //! use case that executes a plan's actions. Does network
 //! I/O; the decisions it acts on come from `tallyfy-groups-core`.
 
+#![forbid(unsafe_code)]
 // Errors are on the cold path and carry what a user needs to act (status, message, field
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]

@@ -112,7 +112,9 @@ impl TallyfyApi for Client {
 /// One organization: the API to call and the target a plan made against it records.
 #[derive(Debug, Clone)]
 pub struct OrgContext<A> {
+    /// The API URL and organization a plan records.
     pub target: Target,
+    /// The API of that organization.
     pub api: A,
 }
 

@@ -86,6 +86,7 @@ impl Window {
         Window::new(limit as u32, Duration::from_secs_f64(limit / rate.max(f64::MIN_POSITIVE)))
     }
 
+    /// The events the window allows.
     pub fn limit(&self) -> u32 {
         self.limit as u32
     }
@@ -95,6 +96,7 @@ impl Window {
         self.limit = limit as usize;
     }
 
+    /// How long the window is.
     pub fn length(&self) -> Duration {
         self.length
     }

@@ -9,13 +9,17 @@ use tallyfy_groups_core::model::{Email, GroupId, GroupList, Guest, ListProblem, 
 /// `{"data": ..., "meta": ...}`.
 #[derive(Debug, Deserialize)]
 pub struct Envelope<T> {
+    /// The answer's content: one item or a page of a list.
     pub data: T,
+    /// The list's `meta`, if any.
     #[serde(default)]
     pub meta: Option<Meta>,
 }
 
+/// A list answer's `meta`.
 #[derive(Debug, Default, Deserialize)]
 pub struct Meta {
+    /// How the list is paged, if it says.
     #[serde(default)]
     pub pagination: Option<Pagination>,
 }
@@ -23,16 +27,22 @@ pub struct Meta {
 /// `meta.pagination`; `links` may be an object, `{}`, `[]` or null and is not used.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Pagination {
+    /// The items in the whole list.
     #[serde(default)]
     pub total: Option<u64>,
+    /// The items on this page.
     #[serde(default)]
     pub count: Option<u64>,
+    /// The items a full page holds.
     #[serde(default)]
     pub per_page: Option<u64>,
+    /// This page's number, from 1.
     #[serde(default)]
     pub current_page: Option<u64>,
+    /// The pages of the whole list.
     #[serde(default)]
     pub total_pages: Option<u64>,
+    /// Links to other pages (not used).
     #[serde(default)]
     pub links: serde_json::Value,
 }
@@ -42,13 +52,18 @@ pub struct Pagination {
 /// empty list, which the next PUT would write back).
 #[derive(Debug, Deserialize)]
 pub struct WireGroup {
+    /// The group's id.
     pub id: String,
+    /// Its name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Its description.
     #[serde(default)]
     pub description: Option<String>,
+    /// Its members' user ids, as sent: `None` when left out.
     #[serde(default, deserialize_with = "present")]
     pub members: Option<serde_json::Value>,
+    /// Its guests' emails, as sent: `None` when left out.
     #[serde(default, deserialize_with = "present")]
     pub guests: Option<serde_json::Value>,
 }
@@ -103,6 +118,7 @@ fn guest_email(v: &serde_json::Value) -> Option<Email> {
 }
 
 impl WireGroup {
+    /// The live group, with the lists that could not be read recorded as unread.
     pub fn into_domain(self) -> LiveGroup {
         let mut unread = Vec::new();
         let members = read_list(GroupList::Members, self.members, member_id).unwrap_or_else(|u| {
@@ -124,22 +140,28 @@ impl WireGroup {
     }
 }
 
+/// A user as the API writes it.
 #[derive(Debug, Deserialize)]
 pub struct WireUser {
+    /// The user's id.
     pub id: u64,
     /// Missing or `null` on some accounts (bots, users without an address): such a user is
     /// found by id only.
     #[serde(default)]
     pub email: Option<String>,
+    /// Their first name.
     #[serde(default)]
     pub first_name: Option<String>,
+    /// Their last name.
     #[serde(default)]
     pub last_name: Option<String>,
+    /// Active or disabled; active when left out.
     #[serde(default)]
     pub status: Option<UserStatus>,
 }
 
 impl WireUser {
+    /// The user, with what was left out empty.
     pub fn into_domain(self) -> User {
         User {
             id: UserId(self.id),
@@ -151,16 +173,21 @@ impl WireUser {
     }
 }
 
+/// A guest as the API writes it.
 #[derive(Debug, Deserialize)]
 pub struct WireGuest {
+    /// The guest's email.
     pub email: String,
+    /// Their first name.
     #[serde(default)]
     pub first_name: Option<String>,
+    /// Their last name.
     #[serde(default)]
     pub last_name: Option<String>,
 }
 
 impl WireGuest {
+    /// The guest, with what was left out empty.
     pub fn into_domain(self) -> Guest {
         Guest {
             email: Email::new(&self.email),
@@ -173,27 +200,37 @@ impl WireGuest {
 /// The body of a group create or update: always the complete desired group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupPayload {
+    /// The group's name.
     pub name: String,
+    /// Its description.
     pub description: String,
+    /// Every member's user id.
     pub members: Vec<UserId>,
+    /// Every guest's email.
     pub guests: Vec<Email>,
 }
 
 /// The body of a guest create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestPayload {
+    /// The guest's email.
     pub email: Email,
+    /// Their first name.
     pub first_name: String,
+    /// Their last name.
     pub last_name: String,
 }
 
 /// The body of an error answer: `message`, `code` and a per-field `errors` map, all optional.
 #[derive(Debug, Default, Deserialize)]
 pub struct WireError {
+    /// What went wrong, as the API says it.
     #[serde(default)]
     pub message: Option<String>,
+    /// A machine-readable code.
     #[serde(default)]
     pub code: Option<String>,
+    /// Field name → messages, on a 422.
     #[serde(default)]
     pub errors: Option<serde_json::Value>,
 }

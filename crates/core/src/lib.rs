@@ -9,6 +9,7 @@
 //! organizations. No async, no network, no printing: the only I/O is reading the
 //! input files and writing files atomically ([`desired::read_sources`], [`saved`]).
 
+#![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 // Errors are on the cold path and carry what a user needs to act; boxing them would only
 // complicate matching on them.

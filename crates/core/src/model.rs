@@ -17,6 +17,7 @@ impl OrgId {
         !self.0.is_empty() && self.0.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     }
 
+    /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -119,8 +120,11 @@ impl fmt::Display for Email {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UserStatus {
+    /// An active member.
     Active,
+    /// Invited, not yet joined.
     Invited,
+    /// Disabled: Tallyfy takes them out of groups itself.
     Disabled,
     /// Any status this version does not know; treated like `active`.
     #[serde(other)]
@@ -141,10 +145,15 @@ impl fmt::Display for UserStatus {
 /// An organization member, as the user directory lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The user's id.
     pub id: UserId,
+    /// Their email (empty for accounts without one).
     pub email: Email,
+    /// Their first name.
     pub first_name: String,
+    /// Their last name.
     pub last_name: String,
+    /// Their state in the organization.
     pub status: UserStatus,
 }
 
@@ -160,18 +169,26 @@ impl User {
 /// An external guest of the organization, keyed by email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guest {
+    /// The guest's email.
     pub email: Email,
+    /// Their first name.
     pub first_name: String,
+    /// Their last name.
     pub last_name: String,
 }
 
 /// A group as Tallyfy holds it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveGroup {
+    /// The group's id.
     pub id: GroupId,
+    /// Its name.
     pub name: String,
+    /// Its description.
     pub description: String,
+    /// Its members' user ids.
     pub members: BTreeSet<UserId>,
+    /// Its guests' emails.
     pub guests: BTreeSet<Email>,
     /// Lists the API did not return whole: `members`/`guests` above are then not the truth,
     /// and the group is never written. Empty for a fully known group.
@@ -183,7 +200,9 @@ pub struct LiveGroup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupList {
+    /// `members`: user ids.
     Members,
+    /// `guests`: emails.
     Guests,
 }
 
@@ -207,13 +226,20 @@ pub enum ListProblem {
     /// The field was not a JSON list.
     NotAList,
     /// An element is not a user id (members) or an email (guests).
-    BadElement { index: usize, value: String },
+    BadElement {
+        /// Its position in the list, from 0.
+        index: usize,
+        /// What it was, as JSON (cut after 40 characters).
+        value: String,
+    },
 }
 
 /// A list of a live group that was not read whole.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unread {
+    /// Which list.
     pub list: GroupList,
+    /// What was wrong with it.
     #[serde(flatten)]
     pub problem: ListProblem,
 }
@@ -289,7 +315,9 @@ impl LiveGroup {
 /// Everything read from Tallyfy that a plan depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveState {
+    /// Every group.
     pub groups: Vec<LiveGroup>,
+    /// Every user.
     pub users: Vec<User>,
     /// `None` when the guest list was not read (the desired state names no guests).
     pub guests: Option<Vec<Guest>>,
@@ -302,13 +330,16 @@ pub fn name_key(name: &str) -> String {
 
 /// Looks users up by id: what the planner needs of the user directory.
 pub trait UserLookup {
+    /// The user with this id, if there is one.
     fn user(&self, id: UserId) -> Option<&User>;
 }
 
 /// A group's complete state, as sent to or read from Tallyfy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
+    /// The group's name.
     pub name: String,
+    /// Its description.
     pub description: String,
     /// Sorted.
     pub members: Vec<UserId>,
@@ -317,6 +348,7 @@ pub struct GroupState {
 }
 
 impl GroupState {
+    /// The state of a live group.
     pub fn from_live(g: &LiveGroup) -> Self {
         GroupState {
             name: g.name.clone(),
@@ -326,6 +358,7 @@ impl GroupState {
         }
     }
 
+    /// Members and guests together.
     pub fn membership_count(&self) -> usize {
         self.members.len() + self.guests.len()
     }
@@ -354,10 +387,13 @@ impl Carry {
 /// before such an update, so a change made in Tallyfy since the plan is not undone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Carried {
+    /// The description is Tallyfy's, not the file's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub description: bool,
+    /// How the members are built.
     #[serde(default, skip_serializing_if = "Carry::is_no")]
     pub members: Carry,
+    /// How the guests are built.
     #[serde(default, skip_serializing_if = "Carry::is_no")]
     pub guests: Carry,
 }

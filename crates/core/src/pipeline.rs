@@ -14,7 +14,12 @@ use crate::warning::Warning;
 pub enum PlanError {
     /// Members that do not resolve to users (without `--keep-going`).
     #[error("{}", unresolved_message(.errors, .warnings))]
-    Unresolved { errors: Diagnostics, warnings: Vec<Warning> },
+    Unresolved {
+        /// Every member that did not resolve.
+        errors: Diagnostics,
+        /// The warnings of resolving, shown with the errors.
+        warnings: Vec<Warning>,
+    },
     /// Groups the plan would write whose lists were not read whole.
     #[error("{}", unread_message(.0))]
     Unread(Vec<UnreadGroup>),

@@ -22,13 +22,26 @@ pub const GUEST_INVITES_PER_HOUR: u32 = 30;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     /// Invite an external guest (before any group lists them).
-    CreateGuest { email: Email, first_name: String, last_name: String },
+    CreateGuest {
+        /// The guest's email.
+        email: Email,
+        /// Their first name: the file's, or one made from the address.
+        first_name: String,
+        /// Their last name: the file's, or one made from the address.
+        last_name: String,
+    },
     /// Create a group.
-    CreateGroup { after: GroupState },
+    CreateGroup {
+        /// The group as it will be.
+        after: GroupState,
+    },
     /// Replace a group's name, description, members and guests.
     UpdateGroup {
+        /// The group's id.
         id: GroupId,
+        /// The group as it was read.
         before: GroupState,
+        /// The group as it will be.
         after: GroupState,
         /// The live name when the group is renamed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,24 +51,38 @@ pub enum Action {
         carried: Carried,
     },
     /// Delete a group.
-    DeleteGroup { id: GroupId, before: GroupState, reason: DeleteReason },
+    DeleteGroup {
+        /// The group's id.
+        id: GroupId,
+        /// The group as it was read.
+        before: GroupState,
+        /// Why it goes.
+        reason: DeleteReason,
+    },
 }
 
 /// What kind of API call an action is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
+    /// Invite a guest.
     InviteGuest,
+    /// Create a group.
     CreateGroup,
+    /// Update a group.
     UpdateGroup,
+    /// Delete a group.
     DeleteGroup,
 }
 
 /// When apply runs an action: guests first, then group creates and updates, then deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Guest invitations.
     Guests,
+    /// Group creates and updates.
     Writes,
+    /// Group deletes.
     Deletes,
 }
 
@@ -85,6 +112,7 @@ pub enum Reliance<'a> {
 /// guest it is about, the guests it needs invited first, the members it sends, and what a saved
 /// plan relies on for it.
 impl Action {
+    /// What kind of API call this is.
     pub fn kind(&self) -> ActionKind {
         match self {
             Action::CreateGuest { .. } => ActionKind::InviteGuest,
@@ -94,6 +122,7 @@ impl Action {
         }
     }
 
+    /// The phase apply runs it in.
     pub fn phase(&self) -> Phase {
         self.kind().phase()
     }
@@ -157,15 +186,23 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 /// Set differences of one group's members and guests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MembershipChange {
+    /// Members added.
     pub members_added: Vec<UserId>,
+    /// Members removed.
     pub members_removed: Vec<UserId>,
+    /// Members in both.
     pub members_kept: usize,
+    /// Guests added.
     pub guests_added: Vec<Email>,
+    /// Guests removed.
     pub guests_removed: Vec<Email>,
+    /// Guests in both.
     pub guests_kept: usize,
 }
 
 impl MembershipChange {
+    /// The change from `before` to `after` (`None`: a group that does not exist, so has no
+    /// memberships).
     pub fn between(before: Option<&GroupState>, after: Option<&GroupState>) -> Self {
         let set = |s: Option<&GroupState>| -> (BTreeSet<UserId>, BTreeSet<Email>) {
             s.map(|s| (s.members.iter().copied().collect(), s.guests.iter().cloned().collect())).unwrap_or_default()
@@ -182,6 +219,7 @@ impl MembershipChange {
         }
     }
 
+    /// Memberships removed: members and guests.
     pub fn removed(&self) -> usize {
         self.members_removed.len() + self.guests_removed.len()
     }
@@ -192,9 +230,23 @@ impl MembershipChange {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GuardTrip {
     /// More groups deleted than `max_deleted_groups`.
-    TooManyDeletedGroups { deleted: usize, max: usize },
+    TooManyDeletedGroups {
+        /// The groups the plan deletes.
+        deleted: usize,
+        /// `max_deleted_groups`.
+        max: usize,
+    },
     /// More memberships removed than `max_removed_ratio` of the current ones.
-    TooManyRemovedMemberships { removed: usize, current: usize, ratio: f64, max_ratio: f64 },
+    TooManyRemovedMemberships {
+        /// The memberships the plan removes.
+        removed: usize,
+        /// The current memberships it could remove.
+        current: usize,
+        /// `removed / current`.
+        ratio: f64,
+        /// `max_removed_ratio`.
+        max_ratio: f64,
+    },
     /// `prune: true` with no groups listed.
     PruneWithNoGroups,
 }
@@ -202,13 +254,17 @@ pub enum GuardTrip {
 /// The removal guard, computed at plan time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardReport {
+    /// Groups the plan deletes.
     pub deleted_groups: usize,
+    /// The most it may delete.
     pub max_deleted_groups: usize,
     /// Memberships (members + guests) removed by updates and deletes.
     pub removed_memberships: usize,
     /// Current memberships of the managed live groups.
     pub current_memberships: usize,
+    /// `removed_memberships / current_memberships` (0 when there are none).
     pub removed_ratio: f64,
+    /// The largest ratio allowed.
     pub max_removed_ratio: f64,
     /// The ratio counts only when more memberships than this are removed.
     pub min_removed_for_ratio: usize,
@@ -222,6 +278,7 @@ pub struct GuardReport {
 }
 
 impl GuardReport {
+    /// Whether the plan is beyond a limit (overridden or not).
     pub fn is_tripped(&self) -> bool {
         !self.tripped.is_empty()
     }
@@ -244,10 +301,15 @@ impl GuardReport {
 /// Counts shown in every rendering.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Groups to create.
     pub create: usize,
+    /// Groups to update.
     pub update: usize,
+    /// Groups to delete.
     pub delete: usize,
+    /// Guests to invite.
     pub guests_to_invite: usize,
+    /// Listed groups that already match.
     pub unchanged: usize,
     /// API calls apply will make (one per action).
     pub api_calls: usize,
@@ -256,14 +318,18 @@ pub struct Summary {
 /// The organization and API a plan was made for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The API's base URL (or `sandbox:` and the state file of an embedded sandbox).
     pub api_url: String,
+    /// The organization's id.
     pub org: crate::model::OrgId,
 }
 
 /// A user the plan mentions, for display (never drives apply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
+    /// Their email.
     pub email: Email,
+    /// Their name, or their email when they have none.
     pub name: String,
     /// Invited and not yet active: they gain access once they accept.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -284,10 +350,13 @@ pub struct Fingerprints {
 /// The plan: what apply will do, and everything the renderers show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// [`FORMAT_VERSION`].
     pub format_version: u32,
+    /// The organization and API the plan was made for.
     pub target: Target,
     /// In execution order: guests, creates, updates, deletes.
     pub actions: Vec<Action>,
+    /// The counts every rendering shows.
     pub summary: Summary,
     /// Live groups not in the desired state, left alone (prune is off).
     pub unmanaged: Vec<String>,
@@ -295,10 +364,13 @@ pub struct Plan {
     pub ignored: Vec<String>,
     /// Live groups outside `--only`/`--exclude`.
     pub out_of_scope: usize,
+    /// The removal guard.
     pub guard: GuardReport,
+    /// What the renderings should say; none stops the plan.
     pub warnings: Vec<Warning>,
     /// Display directory of every user the plan mentions.
     pub users: BTreeMap<UserId, UserRef>,
+    /// What a saved plan relies on.
     pub fingerprints: Fingerprints,
     /// Live groups that can never be written (blank name, odd id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -334,6 +406,7 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// How the renderings name it.
     pub fn label(self) -> &'static str {
         match self {
             Origin::Introduced => "introduced by this change",
@@ -368,6 +441,7 @@ pub fn label_origins(plan: &mut Plan, baseline: &Plan) {
 }
 
 impl Plan {
+    /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
@@ -387,11 +461,15 @@ impl Plan {
 /// Guard limits and overrides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuardLimits {
+    /// The most groups one apply may delete.
     pub max_deleted_groups: usize,
+    /// The largest share of current memberships one apply may remove.
     pub max_removed_ratio: f64,
     /// The ratio applies only when more memberships than this are removed.
     pub min_removed_for_ratio: usize,
+    /// `prune:` of the settings.
     pub prune: bool,
+    /// The groups the file lists (not `absent`).
     pub desired_group_count: usize,
 }
 

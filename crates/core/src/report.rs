@@ -10,16 +10,22 @@ use crate::plan::{Action, ActionKind};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
+    /// It took effect.
     Applied,
+    /// It failed.
     Failed {
+        /// How.
         error: ActionError,
     },
+    /// It was not started.
     Skipped {
+        /// Why.
         reason: SkipReason,
     },
     /// It may or may not have taken effect (a create whose re-read failed, a request abandoned
     /// in flight); the next plan shows which.
     Unknown {
+        /// Why.
         reason: UnknownReason,
         /// The failure that left it unknown, when a request failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,12 +37,15 @@ pub enum Outcome {
 /// API answered, and the message (the server's text included; never the token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionError {
+    /// What kind of failure.
     pub kind: ErrorKind,
+    /// The HTTP status, when the API answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Tallyfy's machine-readable error code, when its answer had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// What went wrong and what to do, the server's text included.
     pub message: String,
 }
 
@@ -75,11 +84,17 @@ pub enum ErrorKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SkipReason {
     /// A guest the group lists could not be invited.
-    GuestNotInvited { email: Email },
+    GuestNotInvited {
+        /// The guest's email.
+        email: Email,
+    },
     /// Apply was interrupted before the action started.
     Interrupted,
     /// The API stopped answering after this many connection failures or timeouts in a row.
-    StoppedAnswering { failures: u32 },
+    StoppedAnswering {
+        /// The failures in a row.
+        failures: u32,
+    },
     /// The action's task ended abnormally.
     EndedAbnormally,
 }
@@ -102,11 +117,15 @@ pub enum UnknownReason {
 pub enum Subject {
     /// `id` is absent for a create.
     Group {
+        /// The group's id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<GroupId>,
+        /// Its name (the new one, for an update that renames it).
         name: String,
     },
+    /// A guest.
     Guest {
+        /// The guest's email.
         email: Email,
     },
 }
@@ -128,15 +147,19 @@ impl Subject {
 pub struct ActionResult {
     /// The action's position in the plan, from 0.
     pub index: usize,
+    /// What kind of API call it was.
     pub action: ActionKind,
+    /// The group or guest it was about.
     #[serde(flatten)]
     pub subject: Subject,
+    /// How it ended.
     pub outcome: Outcome,
 }
 
 /// Every action's result, in plan order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
+    /// One result per action.
     pub results: Vec<ActionResult>,
     /// The reason given with `--allow-removals`, when the guard was overridden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +186,7 @@ impl ApplyReport {
         self.results.iter().filter(|r| matches!(r.outcome, Outcome::Unknown { .. })).count()
     }
 
+    /// Whether every action took effect.
     pub fn all_applied(&self) -> bool {
         self.results.iter().all(|r| r.outcome == Outcome::Applied)
     }

@@ -11,6 +11,7 @@ use crate::warning::{At, Warning};
 /// A desired group with its members resolved to user ids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedGroup<'a> {
+    /// The group as the file gives it.
     pub desired: &'a DesiredGroup,
     /// `None`: members not managed.
     pub members: Option<BTreeSet<UserId>>,
@@ -28,6 +29,7 @@ pub struct Directory<'a> {
 }
 
 impl<'a> Directory<'a> {
+    /// Indexes `users`.
     pub fn new(users: &'a [User]) -> Self {
         let mut by_email: HashMap<&'a Email, Vec<&'a User>> = HashMap::new();
         for u in users.iter().filter(|u| !u.email.as_str().trim().is_empty()) {
@@ -36,6 +38,7 @@ impl<'a> Directory<'a> {
         Directory { by_id: users.iter().map(|u| (u.id, u)).collect(), by_email }
     }
 
+    /// The user with this id, if there is one.
     pub fn get(&self, id: UserId) -> Option<&'a User> {
         self.by_id.get(&id).copied()
     }
@@ -158,7 +161,9 @@ impl<'u> Suggester<'u> {
 pub struct Resolution<'a> {
     /// The groups without errors.
     pub groups: Vec<ResolvedGroup<'a>>,
+    /// Every member that did not resolve, naming its group.
     pub errors: Vec<Diagnostic>,
+    /// Disabled members left out.
     pub warnings: Vec<Warning>,
     /// Names of the groups that had errors (left untouched under `--keep-going`).
     pub failed: BTreeSet<String>,

@@ -26,21 +26,26 @@ const CHECKSUM_PLACEHOLDER: &str = "sha256:0000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedPlan {
+    /// [`SAVED_PLAN_VERSION`].
     pub saved_plan_version: u32,
     /// The tool that wrote it, for people reading the file.
     pub written_by: String,
+    /// The organization and API the plan was made for.
     pub target: Target,
+    /// The guard's limits, from the files the plan was made from.
     pub limits: GuardLimits,
     /// The managed live groups when the plan was made (the guard's denominator).
     pub managed_groups: Vec<GroupId>,
     /// Lists of those groups the plan cannot change, left out of the denominator.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unmanaged_lists: std::collections::BTreeMap<GroupId, Vec<crate::model::GroupList>>,
+    /// What the plan relied on, checked again before it is applied.
     pub fingerprints: Fingerprints,
     /// The `plan --allow-removals` reason, for the record: apply takes its override from its
     /// own command line only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_removals: Option<String>,
+    /// What apply sends, in order.
     pub actions: Vec<SavedAction>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
@@ -56,16 +61,22 @@ pub const SAVED_WORKSPACE_PLAN_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedWorkspacePlan {
+    /// [`SAVED_WORKSPACE_PLAN_VERSION`].
     pub saved_workspace_plan_version: u32,
+    /// The tool that wrote it, for people reading the file.
     pub written_by: String,
+    /// Each target's saved plan (without a checksum of its own), by target name.
     pub targets: std::collections::BTreeMap<String, SavedPlan>,
+    /// `sha256:` and the hex digest of the whole file with this value replaced by zeros.
     pub checksum: String,
 }
 
 /// A saved plan of either kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySaved {
+    /// The plan of one organization.
     One(Box<SavedPlan>),
+    /// The plans of a workspace's targets.
     Workspace(SavedWorkspacePlan),
 }
 
@@ -73,22 +84,35 @@ pub enum AnySaved {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SavedAction {
+    /// Invite a guest.
     CreateGuest {
+        /// The guest's email.
         email: Email,
+        /// Their first name.
         first_name: String,
+        /// Their last name.
         last_name: String,
     },
+    /// Create a group.
     CreateGroup {
+        /// The group as it will be.
         after: GroupState,
     },
+    /// Replace a group's name, description, members and guests.
     UpdateGroup {
+        /// The group's id.
         id: GroupId,
+        /// The group as it will be.
         after: GroupState,
+        /// Fields whose value comes from the live read.
         #[serde(default)]
         carried: Carried,
     },
+    /// Delete a group.
     DeleteGroup {
+        /// The group's id.
         id: GroupId,
+        /// Why it goes.
         reason: DeleteReason,
     },
 }
@@ -399,9 +423,17 @@ pub fn parse(name: &str, text: &str) -> Result<SavedPlan, ReadError> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Staleness {
     /// The plan was made for another organization or API than the configured one.
-    OtherTarget { planned: Target, configured: Target },
+    OtherTarget {
+        /// The target the plan records.
+        planned: Target,
+        /// The target configured now.
+        configured: Target,
+    },
     /// What the plan relied on has changed.
-    Changed { changes: Vec<StaleInput> },
+    Changed {
+        /// Every input that changed.
+        changes: Vec<StaleInput>,
+    },
 }
 
 /// One input of a saved plan that changed since it was made.
@@ -409,17 +441,39 @@ pub enum Staleness {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StaleInput {
     /// A group the plan updates or deletes no longer exists.
-    GroupGone { id: GroupId },
+    GroupGone {
+        /// The group's id.
+        id: GroupId,
+    },
     /// A group the plan updates or deletes changed (or could not be read whole).
-    GroupChanged { id: GroupId, name: String },
+    GroupChanged {
+        /// The group's id.
+        id: GroupId,
+        /// Its live name.
+        name: String,
+    },
     /// A name the plan creates is taken now.
-    NameTaken { name: String },
+    NameTaken {
+        /// The name.
+        name: String,
+    },
     /// A user the plan sends is no longer in the organization.
-    UserGone { id: crate::model::UserId },
+    UserGone {
+        /// The user's id.
+        id: crate::model::UserId,
+    },
     /// A user the plan sends changed (email or status).
-    UserChanged { id: crate::model::UserId, email: Email },
+    UserChanged {
+        /// The user's id.
+        id: crate::model::UserId,
+        /// Their email now.
+        email: Email,
+    },
     /// A guest the plan invites exists now.
-    GuestExists { email: Email },
+    GuestExists {
+        /// The guest's email.
+        email: Email,
+    },
 }
 
 /// Whether `live` already holds everything the saved plan would write, for its own target: every

@@ -8,8 +8,11 @@ use crate::model::{Email, UserId};
 /// Where something was written in the desired state: file, 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct At {
+    /// The file's name, as given.
     pub file: String,
+    /// The line, from 1.
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
 }
 
@@ -22,8 +25,10 @@ impl From<&crate::desired::Location> for At {
 /// A problem found in another input (the baseline's files), carried as it was reported.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Problem {
+    /// Where, when the problem has a place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<At>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -38,41 +43,112 @@ impl From<&crate::desired::Diagnostic> for Problem {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Warning {
     /// Several live groups share a name, ignoring case; `key` is the folded name.
-    DuplicateLiveNames { key: String, names: Vec<String> },
+    DuplicateLiveNames {
+        /// The name, folded.
+        key: String,
+        /// The live groups' names.
+        names: Vec<String>,
+    },
     /// Under `--no-removals`, a group keeps members and guests that the file no longer lists.
-    NoRemovalsKeeps { group: String, members: usize, guests: usize },
+    NoRemovalsKeeps {
+        /// The group, as the file names it.
+        group: String,
+        /// Members kept.
+        members: usize,
+        /// Guests kept.
+        guests: usize,
+    },
     /// Under `--no-removals`, an `absent: true` group is not deleted.
-    NoRemovalsNotDeleting { group: String },
+    NoRemovalsNotDeleting {
+        /// The live group's name.
+        group: String,
+    },
     /// Under `--no-removals`, a group `prune` would delete is kept.
-    NoRemovalsNotPruning { group: String },
+    NoRemovalsNotPruning {
+        /// The live group's name.
+        group: String,
+    },
     /// A `previously` name of `group` names a live group, but `group` already exists too: the
     /// old group is left alone.
-    PreviouslyStillExists { old: String, group: String },
+    PreviouslyStillExists {
+        /// The name of the live group under the old name.
+        old: String,
+        /// The group, as the file names it.
+        group: String,
+    },
     /// A desired group matches a live group outside `--only`/`--exclude`: both are left alone.
-    OutsideScope { group: String, live: String },
+    OutsideScope {
+        /// The group, as the file names it.
+        group: String,
+        /// The live group's name.
+        live: String,
+    },
     /// An `absent: true` name differs from a live group's only by invisible, look-alike or space
     /// characters: nothing is deleted.
-    AbsentLookAlike { at: At, group: String, live: String },
+    AbsentLookAlike {
+        /// Where the group is written.
+        at: At,
+        /// The group, as the file names it.
+        group: String,
+        /// The live group's name.
+        live: String,
+    },
     /// A group to be created differs from a live group's name only by invisible, look-alike or
     /// space characters.
-    CreateLookAlike { at: At, group: String, live: String },
+    CreateLookAlike {
+        /// Where the group is written.
+        at: At,
+        /// The group, as the file names it.
+        group: String,
+        /// The live group's name.
+        live: String,
+    },
     /// A `previously` name matches no live group, so the group is created anew; `closest` is the
     /// live name it most likely meant.
     PreviouslyUnmatched {
+        /// Where the old name is written.
         at: At,
+        /// The old name.
         old: String,
+        /// The group, as the file names it.
         group: String,
+        /// The live name it most likely meant, if one is close.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         closest: Option<String>,
     },
     /// A member disabled in Tallyfy is left out of the group.
-    DisabledMember { at: At, email: Email, user: UserId, group: String },
+    DisabledMember {
+        /// Where the member is written.
+        at: At,
+        /// Their email.
+        email: Email,
+        /// Their user id.
+        user: UserId,
+        /// The group, as the file names it.
+        group: String,
+    },
     /// More new guests than Tallyfy accepts per hour: apply paces them.
-    GuestPacing { invites: usize, per_hour: u32, extra_minutes: usize },
+    GuestPacing {
+        /// New guests to invite.
+        invites: usize,
+        /// Invitations Tallyfy accepts per hour.
+        per_hour: u32,
+        /// About how many more minutes apply takes for them.
+        extra_minutes: usize,
+    },
     /// `--baseline` is invalid: no change is labelled.
-    BaselineInvalid { problems: Vec<Problem> },
+    BaselineInvalid {
+        /// The baseline's problems.
+        problems: Vec<Problem>,
+    },
     /// `--baseline` does not resolve: changes to those groups count as introduced.
-    BaselineUnresolved { problems: Vec<Problem> },
+    BaselineUnresolved {
+        /// The members that did not resolve.
+        problems: Vec<Problem>,
+    },
     /// `--baseline` could not be planned: no change is labelled. `error` is why.
-    BaselineNotPlanned { error: String },
+    BaselineNotPlanned {
+        /// Why.
+        error: String,
+    },
 }

@@ -52,14 +52,18 @@ pub struct Workspace {
 /// One target: an organization, how to reach it, and the files that describe its groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSpec {
+    /// The target's name.
     pub name: String,
+    /// The organization's id.
     pub org_id: String,
     /// As written (trimmed); None = the default API URL.
     pub api_url: Option<String>,
     /// Given, or the default `TALLYFY_` + name in capitals with every char that is not an ASCII
     /// letter or digit turned into `_` (`eu-prod` -> `TALLYFY_EU_PROD`).
     pub credentials_env: String,
+    /// The groups.yaml files and directories that describe its groups.
     pub files: Vec<WorkspacePath>,
+    /// Where `export --target NAME` writes, if given.
     pub export_to: Option<WorkspacePath>,
     /// Where the target's name is written.
     pub at: Location,
@@ -72,6 +76,7 @@ pub struct WorkspacePath {
     pub path: PathBuf,
     /// As written, for messages.
     pub written: String,
+    /// Where it is written.
     pub at: Location,
 }
 

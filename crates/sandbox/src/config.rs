@@ -13,6 +13,7 @@ pub struct Config {
     pub token: String,
     /// The client credentials `POST /oauth/token` accepts.
     pub client_id: String,
+    /// The client secret that goes with `client_id`.
     pub client_secret: String,
     /// How long an issued access token lasts.
     pub token_ttl: Duration,
@@ -22,7 +23,9 @@ pub struct Config {
     /// own; any other answers 403. Tokens, rate limits, faults and quirks apply to all of them;
     /// the guest limit is per organization.
     pub orgs: Vec<String>,
+    /// How long after a request arrives its answer leaves (at the earliest).
     pub latency: Duration,
+    /// The share (0 to 1) of requests that fail with an injected fault.
     pub fault_rate: f64,
     /// Requests per second (a rolling window of one second, or of one request for rates below
     /// one); 0 = no limit.
@@ -32,6 +35,7 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Methods that faults are injected into; empty = all.
     pub fault_methods: Vec<axum::http::Method>,
+    /// Seeds the choice of faults, so a run can be repeated.
     pub fault_seed: u64,
     /// State file, written (debounced) after writes.
     pub persist: Option<PathBuf>,

@@ -20,6 +20,7 @@
 //!
 //! [`memory`] is the same state behind the `TallyfyApi` trait, without HTTP.
 
+#![forbid(unsafe_code)]
 // Handlers answer early with a ready response (`Result<_, Response>`), axum's own idiom; the
 // response is built once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]

@@ -21,6 +21,7 @@ pub struct MemoryApi {
 }
 
 impl MemoryApi {
+    /// Serves `state`.
     pub fn new(mut state: State) -> Self {
         state.reindex();
         MemoryApi { state: Arc::new(Mutex::new(state)) }

@@ -79,9 +79,11 @@ pub const LABEL_PREFIX: &str = "sandbox:";
 
 /// An in-process sandbox on an ephemeral loopback port, for `--sandbox`.
 pub struct Embedded {
+    /// The API's base URL, `http://127.0.0.1:PORT/api`.
     pub base_url: String,
     /// The organizations served, in the order asked for (duplicates collapsed).
     pub orgs: Vec<String>,
+    /// A bearer token it accepts.
     pub token: String,
     /// A stable name for this sandbox, used as a saved plan's target.
     pub label: String,
@@ -136,7 +138,9 @@ impl Drop for Embedded {
 
 /// A sandbox serving on a listener until [`Served::stop`].
 pub struct Served {
+    /// The address it listens on.
     pub addr: SocketAddr,
+    /// What it serves.
     pub sandbox: Sandbox,
     server: tokio::task::JoinHandle<()>,
 }

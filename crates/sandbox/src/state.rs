@@ -10,34 +10,50 @@ use serde_json::{Value, json};
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SUser {
+    /// The user's id.
     pub id: u64,
+    /// Their email.
     pub email: String,
+    /// Their first name.
     pub first_name: String,
+    /// Their last name.
     pub last_name: String,
+    /// Their state, as Tallyfy writes it (`active`, `invited`, `disabled`).
     pub status: String,
 }
 
 /// A stored guest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SGuest {
+    /// The guest's email.
     pub email: String,
+    /// Their first name.
     pub first_name: String,
+    /// Their last name.
     pub last_name: String,
 }
 
 /// A stored group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SGroup {
+    /// The group's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// Its description.
     pub description: String,
+    /// Its members' user ids.
     pub members: Vec<u64>,
+    /// Its guests' emails.
     pub guests: Vec<String>,
+    /// When it was created, by the state's logical clock.
     pub created_at: String,
+    /// When it was last written, by the same clock.
     pub last_updated: String,
 }
 
 impl SGroup {
+    /// The group as Tallyfy's API writes it.
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -56,12 +72,15 @@ impl SGroup {
 /// are equal when their stored fields are (lookups and the id salt are derived, not stored).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
+    /// The organization's users.
     pub users: Vec<SUser>,
+    /// Its guests.
     pub guests: Vec<SGuest>,
     /// By id; creation order is kept by `seq`.
     pub groups: BTreeMap<String, SGroup>,
     /// Ids in creation order (list order of the API).
     pub order: Vec<String>,
+    /// Groups created so far: the source of new group ids.
     pub seq: u64,
     /// Logical clock for timestamps, so the state is deterministic.
     pub clock: u64,
@@ -87,16 +106,20 @@ impl Eq for State {}
 /// A rejected write: status and JSON body, shaped like Tallyfy's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
+    /// The HTTP status.
     pub status: u16,
+    /// The JSON body.
     pub body: Value,
 }
 
 impl Rejection {
+    /// 422 with Tallyfy's field errors; the message is the first of them.
     pub fn invalid(errors: BTreeMap<String, Vec<String>>) -> Self {
         let message = errors.values().flatten().next().cloned().unwrap_or_else(|| "The given data was invalid.".into());
         Rejection { status: 422, body: json!({ "error": true, "message": message, "errors": errors }) }
     }
 
+    /// 404 for a missing `what` ("Group", "Guest").
     pub fn not_found(what: &str) -> Self {
         Rejection { status: 404, body: json!({ "error": true, "message": format!("{what} not found."), "code": "RESOURCE_NOT_FOUND" }) }
     }
@@ -105,12 +128,16 @@ impl Rejection {
 /// The body of a group write, as loosely as clients may send it.
 #[derive(Debug, Default, Deserialize)]
 pub struct GroupInput {
+    /// `name`, as sent.
     #[serde(default)]
     pub name: Option<Value>,
+    /// `description`, as sent.
     #[serde(default)]
     pub description: Option<Value>,
+    /// `members`, as sent.
     #[serde(default)]
     pub members: Option<Value>,
+    /// `guests`, as sent.
     #[serde(default)]
     pub guests: Option<Value>,
 }
@@ -143,7 +170,14 @@ pub enum Seed {
     /// The demo organization that groups.example.yaml is written against.
     Demo,
     /// Deterministic fake data for benchmarks (see [`State::seeded`]).
-    Generated { users: usize, groups: usize, guests: usize },
+    Generated {
+        /// Users made.
+        users: usize,
+        /// Groups made.
+        groups: usize,
+        /// Guests made.
+        guests: usize,
+    },
 }
 
 impl Seed {

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 /// Request counts, by route, by status and by organization.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
+    /// Every request counted.
     pub total: u64,
     /// Requests for each organization served (whatever their answer).
     pub organizations: BTreeMap<String, u64>,
+    /// Requests by `METHOD /route`.
     pub requests: BTreeMap<String, u64>,
+    /// Requests by the status of their answer.
     pub statuses: BTreeMap<u16, u64>,
+    /// Requests that got an injected fault.
     pub faults_injected: u64,
+    /// Requests refused (429) by the rate limits.
     pub rate_limited: u64,
     /// Group lists filtered with `q`.
     pub searches: u64,
@@ -29,6 +34,7 @@ pub struct Logged {
     pub at_ms: f64,
     /// `METHOD /route`, as in [`Stats::requests`].
     pub request: String,
+    /// The status of its answer.
     pub status: u16,
 }
 

@@ -10,7 +10,7 @@ use tallyfy_groups_api::{Client, ClientConfig, RetryPolicy, Secret};
 
 /// A client for a local test server: no client-side rate limit, short timeouts and quick
 /// retries (`attempts` in all), so failures show in milliseconds.
-pub fn fast_client(url: &str, org: &str, token: &str, attempts: u32) -> Client {
+pub(crate) fn fast_client(url: &str, org: &str, token: &str, attempts: u32) -> Client {
     let mut config = ClientConfig::new(url, org, Secret::new(token));
     config.max_rps = 0.0;
     config.timeout = Duration::from_millis(500);
@@ -24,6 +24,6 @@ pub fn fast_client(url: &str, org: &str, token: &str, attempts: u32) -> Client {
 }
 
 /// A group as Tallyfy's API writes it.
-pub fn wire_group(id: &str, name: &str, members: &[u64]) -> Value {
+pub(crate) fn wire_group(id: &str, name: &str, members: &[u64]) -> Value {
     json!({"id": id, "name": name, "description": "d", "logo": null, "members": members, "guests": [], "created_at": "x", "last_updated": "y"})
 }

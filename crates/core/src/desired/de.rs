@@ -24,29 +24,29 @@ pub(crate) struct Problems {
 }
 
 impl Problems {
-    pub fn new(file: Arc<str>) -> Self {
+    pub(crate) fn new(file: Arc<str>) -> Self {
         Problems { file, found: RefCell::new(Vec::new()) }
     }
 
     /// The location a span starts at.
-    pub fn loc(&self, span: &Span) -> Location {
+    pub(crate) fn loc(&self, span: &Span) -> Location {
         let (line, column) = span.start().map(|m| (m.line(), m.column())).unwrap_or((1, 1));
         Location { file: self.file.clone(), line, column }
     }
 
-    pub fn push(&self, d: Diagnostic) {
+    pub(crate) fn push(&self, d: Diagnostic) {
         self.found.borrow_mut().push(d);
     }
 
-    pub fn error(&self, span: &Span, message: impl Into<String>) {
+    pub(crate) fn error(&self, span: &Span, message: impl Into<String>) {
         self.push(Diagnostic::at(&self.loc(span), message));
     }
 
-    pub fn error_hint(&self, span: &Span, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn error_hint(&self, span: &Span, message: impl Into<String>, hint: impl Into<String>) {
         self.push(Diagnostic::at(&self.loc(span), message).with_hint(hint));
     }
 
-    pub fn into_vec(self) -> Vec<Diagnostic> {
+    pub(crate) fn into_vec(self) -> Vec<Diagnostic> {
         self.found.into_inner()
     }
 }

@@ -21,8 +21,11 @@ pub const DEFAULT_DESCRIPTION: &str = "Managed in groups.yaml";
 /// Where an item was written: file, 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
+    /// The file's name, as given.
     pub file: Arc<str>,
+    /// The line, from 1.
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
 }
 
@@ -35,23 +38,30 @@ impl fmt::Display for Location {
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located<T> {
+    /// The value.
     pub value: T,
+    /// Where it was written.
     pub at: Location,
 }
 
 /// One problem found in the desired state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
+    /// Where, when the problem has a place.
     pub at: Option<Location>,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it, if there is more to say.
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
+    /// A problem at `at`.
     pub fn at(at: &Location, message: impl Into<String>) -> Self {
         Diagnostic { at: Some(at.clone()), message: message.into(), hint: None }
     }
 
+    /// The same problem, with a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -89,7 +99,9 @@ impl fmt::Display for Diagnostics {
 /// A member as written: an email (preferred) or a numeric user id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MemberRef {
+    /// By email.
     Email(Email),
+    /// By user id.
     Id(UserId),
 }
 
@@ -105,13 +117,16 @@ impl fmt::Display for MemberRef {
 /// A guest's names as groups.yaml gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestName {
+    /// The first name, if given.
     pub first_name: Option<String>,
+    /// The last name, if given.
     pub last_name: Option<String>,
 }
 
 /// A group as the desired state describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredGroup {
+    /// The group's name.
     pub name: Located<String>,
     /// `None`: the description is not managed (kept as it is live).
     pub description: Option<Located<String>>,
@@ -133,11 +148,16 @@ pub struct DesiredGroup {
 /// `settings:` of groups.yaml.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// Delete live groups that are not listed (and not ignored).
     pub prune: bool,
     /// Compiled `ignore` globs.
     pub ignore: Vec<Located<glob::Pattern>>,
+    /// The description new groups get when they name none.
     pub default_description: Option<String>,
+    /// Removal guard: the most groups one apply may delete.
     pub max_deleted_groups: usize,
+    /// Removal guard: the largest share (0 to 1) of current memberships one apply may
+    /// remove.
     pub max_removed_ratio: f64,
     /// The ratio applies only when more memberships than this are removed.
     pub min_removed_for_ratio: usize,
@@ -149,8 +169,10 @@ pub struct Settings {
 /// removes disabled users from groups itself), or is an error.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DisabledMembers {
+    /// Left out, with a warning.
     #[default]
     Warn,
+    /// An error.
     Error,
 }
 
@@ -183,7 +205,9 @@ impl Settings {
 /// The validated desired state of all input files.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DesiredState {
+    /// The settings (`settings:` may be written in one file only), or the defaults.
     pub settings: Settings,
+    /// The groups of every file, in the order read.
     pub groups: Vec<DesiredGroup>,
     /// The names of the files read, in order (for messages).
     pub sources: Vec<String>,
@@ -201,25 +225,39 @@ impl DesiredState {
 pub struct Source {
     /// The path as the user gave it (used in every location).
     pub name: String,
+    /// Its content.
     pub bytes: Vec<u8>,
 }
 
 /// Why the input files could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// A file or directory could not be read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The path, as given.
+        path: String,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A file is larger than [`MAX_FILE_BYTES`].
     #[error(
         "{path} is larger than 64 MiB{}, the limit for one file; split it into several files in a directory",
         size.map(|s| format!(" ({s} bytes)")).unwrap_or_default()
     )]
     TooLarge {
+        /// The path, as given.
         path: String,
         /// The size, when the file is a regular file (a pipe or device has none).
         size: Option<u64>,
     },
+    /// A directory holds no `*.yaml` or `*.yml` file.
     #[error("{path} is a directory with no *.yaml or *.yml files")]
-    EmptyDirectory { path: String },
+    EmptyDirectory {
+        /// The directory, as given.
+        path: String,
+    },
+    /// No file was given.
     #[error("no input files: pass -f groups.yaml (or a directory of *.yaml files)")]
     NoInput,
 }
@@ -269,8 +307,11 @@ fn read_one(path: &Path) -> Result<Source, ReadError> {
 pub enum Bounded {
     /// The whole content, at most the limit.
     Read(Vec<u8>),
-    /// More than the limit; `size` when the file is a regular file.
-    TooLarge { size: Option<u64> },
+    /// More than the limit.
+    TooLarge {
+        /// The file's size, when it is a regular file.
+        size: Option<u64>,
+    },
 }
 
 /// Reads a file of any kind (a regular file, a FIFO, a device such as `/dev/zero`, a process

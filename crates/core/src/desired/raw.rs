@@ -72,6 +72,7 @@ pub struct RawSettings {
 /// `settings.disabled_members`.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
 pub enum RawDisabledMembers {
     Warn,
     Error,
@@ -127,6 +128,7 @@ impl JsonSchema for RawMember {
 /// One string or a list of strings.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(untagged)]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
 pub enum OneOrMany {
     #[serde(rename = "scalar")]
     One(Field<String>),
@@ -147,6 +149,7 @@ impl OneOrMany {
 /// A guest: an email, or an email with the names used when the guest is invited.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(untagged)]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
 pub enum RawGuest {
     #[serde(rename = "scalar")]
     Email(#[schemars(email)] String),

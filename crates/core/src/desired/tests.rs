@@ -18,6 +18,7 @@ fn ok(text: &str) -> DesiredState {
 }
 
 #[test]
+#[expect(clippy::float_cmp, reason = "0.5 is read from the file, not computed: it is exact")]
 fn loads_the_full_format() {
     let s = ok(r#"
 settings:

@@ -36,6 +36,8 @@ impl Scope {
         self.skipped.extend(names.into_iter().map(|n| name_key(&n)));
     }
 
+    /// Whether a live group of this name is in scope: matched by `--only` (if given), not by
+    /// `--exclude`, and not skipped.
     pub fn includes(&self, name: &str) -> bool {
         (self.only.is_empty() || self.only.iter().any(|p| p.matches(name)))
             && !self.exclude.iter().any(|p| p.matches(name))
@@ -46,6 +48,7 @@ impl Scope {
 /// Options of one diff.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiffOptions {
+    /// Which live groups take part.
     pub scope: Scope,
     /// Additive-only: never remove a member, guest or group.
     pub no_removals: bool,
@@ -66,8 +69,11 @@ pub enum DeleteReason {
 /// A live group that changes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
+    /// The group as it is live.
     pub live: LiveGroup,
+    /// The group as it will be.
     pub after: GroupState,
+    /// Its live name, when the update renames it.
     pub renamed_from: Option<String>,
     /// Values of `after` that come from the live read rather than the file.
     pub carried: Carried,
@@ -76,24 +82,36 @@ pub struct Update {
 /// A live group that goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delete {
+    /// The group as it is live.
     pub live: LiveGroup,
+    /// Why it goes.
     pub reason: DeleteReason,
 }
 
 /// The differences, sorted by group name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diff {
+    /// Groups to create.
     pub creates: Vec<GroupState>,
+    /// Live groups to change.
     pub updates: Vec<Update>,
+    /// Live groups to delete.
     pub deletes: Vec<Delete>,
+    /// Names of the listed live groups that already match.
     pub unchanged: Vec<String>,
+    /// Names of the live groups left alone: not listed (and not pruned), or a second group
+    /// under a listed name.
     pub unmanaged: Vec<String>,
+    /// Names of the live groups that match `ignore`.
     pub ignored: Vec<String>,
+    /// Live groups outside `--only`/`--exclude`.
     pub out_of_scope: usize,
     /// Guests that groups will list but that do not exist yet, with the names groups.yaml gives
     /// them (if any).
     pub missing_guests: BTreeSet<Email>,
+    /// The names groups.yaml gives guests, for their invitations.
     pub guest_names: std::collections::BTreeMap<Email, crate::desired::GuestName>,
+    /// What the plan should say but does not stop it.
     pub warnings: Vec<Warning>,
     /// Current memberships the plan could remove (the guard's denominator): those of the lists
     /// the file manages, and every membership of a group it deletes.
@@ -114,16 +132,22 @@ pub struct Diff {
 /// A live group that is listed but never deleted, renamed or adopted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnmanageableGroup {
+    /// The group's live name.
     pub name: String,
+    /// Its id.
     pub id: GroupId,
+    /// Why it cannot be written.
     pub why: Unmanageable,
 }
 
 /// A live group the plan would write although its lists were not read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadGroup {
+    /// The group's live name.
     pub name: String,
+    /// Its id.
     pub id: GroupId,
+    /// The lists that were not read whole.
     pub unread: Vec<Unread>,
 }
 

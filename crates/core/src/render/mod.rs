@@ -91,6 +91,7 @@ fn file_name(path: &str) -> String {
 /// One target of a workspace run, as the renderings show it.
 #[derive(Debug, Clone, Copy)]
 pub struct TargetView<'a> {
+    /// The target's name in the workspace file.
     pub name: &'a str,
     /// The target's plan, or why there is none (the error message, already in words).
     pub plan: Result<&'a Plan, &'a str>,
