@@ -418,7 +418,7 @@ pub fn already_applied(plan: &SavedPlan, target_label: &str, org: &OrgId, live: 
 
 /// Whether text that is not JSON reads like a groups.yaml: a top-level `groups:` or `settings:` key.
 fn looks_like_groups_file(text: &str) -> bool {
-    text.lines().any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
+    crate::desired::parse::lines(text).any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
