@@ -310,3 +310,13 @@ fn a_bare_carriage_return_breaks_lines_as_the_parser_does() {
     let e = errors("groups:\r  - name: A\r\n    member: []\r");
     assert!(e[0].starts_with("g.yaml:3:5: unknown group key `member`"), "{}", e[0]);
 }
+
+#[test]
+fn names_written_in_another_unicode_form_are_the_same_name() {
+    let e = errors("groups:\n  - name: \"Caf\\u00E9\"\n  - name: \"CAFE\\u0301\"\n  - name: \"\\uFB01nance\"\n  - name: Finance\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:3:11: group \"CAFE\u{301}\" is defined twice (first at g.yaml:2:11)"), "{}", e[0]);
+    assert!(e[1].starts_with("g.yaml:5:11: group \"Finance\" is defined twice (first at g.yaml:4:11)"), "{}", e[1]);
+    // An old name in another form is the group's own name: a form-only rename, matched anyway.
+    ok("groups:\n  - name: \"Caf\\u00E9\"\n    previously: [\"Cafe\\u0301\"]\n");
+}
