@@ -103,6 +103,8 @@ pub struct Diff {
     pub resolved_users: BTreeSet<UserId>,
     /// Live groups that can never be written (blank name, odd id): listed, never touched.
     pub unmanageable: Vec<UnmanageableGroup>,
+    /// Live groups left alone because another live group under the same name is the one matched.
+    pub same_name: Vec<SameNameGroup>,
     /// Live groups the plan would write but whose lists were not read whole: the plan fails.
     pub unread: Vec<UnreadGroup>,
 }
@@ -113,6 +115,18 @@ pub struct UnmanageableGroup {
     pub name: String,
     pub id: GroupId,
     pub why: Unmanageable,
+}
+
+/// A live group under a name that groups.yaml lists, left alone because another live group has
+/// the same name (by [`name_key`]) and is the one matched: which of them the file means is for a
+/// person to settle, so this one is never renamed, updated, adopted or pruned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SameNameGroup {
+    pub name: String,
+    pub id: GroupId,
+    /// The live group under the same name that is matched.
+    pub matched: String,
+    pub matched_id: GroupId,
 }
 
 /// A live group the plan would write although its lists were not read whole.
@@ -210,9 +224,11 @@ impl<'a> LiveIndex<'a> {
         }
         for (key, idx) in &folded {
             if idx.len() > 1 {
-                let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
-                let names = names.into_iter().map(str::to_string).collect();
-                out.warnings.push(Warning::DuplicateLiveNames { key: key.clone(), names });
+                let mut groups: Vec<(String, GroupId)> =
+                    idx.iter().map(|&i| (candidates[i].name.clone(), candidates[i].id.clone())).collect();
+                groups.sort();
+                let (names, ids) = groups.into_iter().unzip();
+                out.warnings.push(Warning::DuplicateLiveNames { key: key.clone(), names, ids });
             }
         }
         let outside: Vec<bool> = candidates.iter().map(|g| !scope.includes(&g.name)).collect();
@@ -387,7 +403,15 @@ fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index:
             out.unmanaged.push(live.name.clone());
         } else if listed.contains(&key) {
             // A second live group under a listed name (see the duplicate-name warning): never pruned.
-            out.unmanaged.push(live.name.clone());
+            match index.folded.get(&key).into_iter().flatten().find(|&&j| j != i && index.claimed[j] && !index.outside[j]) {
+                Some(&j) => out.same_name.push(SameNameGroup {
+                    name: live.name.clone(),
+                    id: live.id.clone(),
+                    matched: index.candidates[j].name.clone(),
+                    matched_id: index.candidates[j].id.clone(),
+                }),
+                None => out.unmanaged.push(live.name.clone()),
+            }
         } else if let Some(why) = live.unmanageable() {
             out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
         } else if settings.prune && !options.no_removals {
@@ -437,6 +461,7 @@ fn sort(out: &mut Diff) {
     out.managed_groups.sort();
     out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    out.same_name.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
 }
 
 /// Desired groups (by index in `present`) that match nothing in scope but would match a live

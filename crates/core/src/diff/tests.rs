@@ -211,8 +211,49 @@ fn a_second_live_group_under_a_listed_name_is_never_pruned() {
     let yaml = "settings:\n  prune: true\n  max_removed_ratio: 1\ngroups:\n  - name: Team\n    members: [u1@example.com]\n";
     let p = plan_of(yaml, &[live("a", "Team", &[1], &[]), live("b", "TEAM", &[2], &[])]);
     assert!(p.actions.is_empty(), "{:?}", kinds(&p));
-    assert_eq!(p.unmanaged, vec!["TEAM"]);
-    assert!(said(&p.warnings).iter().any(|w| w.contains("2 live groups share the name \"team\"")), "{:?}", said(&p.warnings));
+    // Not "not in groups.yaml, prune is off": prune is on, and the name is listed.
+    assert!(p.unmanaged.is_empty(), "{:?}", p.unmanaged);
+    let same = |name: &str, id: &str| SameNameGroup {
+        name: name.into(),
+        id: GroupId(id.into()),
+        matched: "Team".into(),
+        matched_id: GroupId("a".into()),
+    };
+    assert_eq!(p.same_name, vec![same("TEAM", "b")]);
+    assert!(
+        said(&p.warnings)
+            .iter()
+            .any(|w| w
+                .starts_with("2 live groups share the name \"team\" (ignoring case and Unicode form): \"TEAM\" (id b), \"Team\" (id a)")),
+        "{:?}",
+        said(&p.warnings)
+    );
+    for (shown, said) in [
+        (crate::render::text::render_plan(&p, false), "\"TEAM\" (id b) shares its name with \"Team\" (id a)"),
+        (crate::render::markdown::render_plan(&p), "`TEAM` (id `b`) shares its name with `Team` (id `a`)"),
+    ] {
+        assert!(!shown.contains("prune is off") && shown.contains(said), "{shown}");
+    }
+    // Two left beside the matched one; and with prune off, the reason is still the name.
+    let yaml = "groups:\n  - name: Team\n";
+    let p = plan_of(yaml, &[live("c", "team", &[], &[]), live("a", "Team", &[1], &[]), live("b", "TEAM", &[2], &[])]);
+    assert!(p.unmanaged.is_empty(), "{:?}", p.unmanaged);
+    assert_eq!(p.same_name, vec![same("TEAM", "b"), same("team", "c")]);
+    // Not listed: an ordinary unmanaged group, each of the two.
+    let p = plan_of("groups:\n  - name: Other\n", &[live("a", "Team", &[1], &[]), live("b", "TEAM", &[2], &[])]);
+    assert_eq!(p.unmanaged, vec!["TEAM", "Team"]);
+    assert!(p.same_name.is_empty());
+}
+
+#[test]
+fn groups_left_alone_with_prune_on_are_not_said_to_be_left_by_prune_being_off() {
+    let yaml = "settings:\n  prune: true\ngroups:\n  - name: New\n    previously: [Old]\n";
+    let p = plan_of(yaml, &[live("a", "New", &[], &[]), live("b", "Old", &[1], &[])]);
+    assert_eq!(p.unmanaged, vec!["Old"]);
+    let text = crate::render::text::render_plan(&p, false);
+    assert!(!text.contains("prune is off") && text.contains("left alone (see the warnings):"), "{text}");
+    let md = crate::render::markdown::render_plan(&p);
+    assert!(!md.contains("prune is off") && md.contains("left alone (see the warnings):"), "{md}");
 }
 
 #[test]

@@ -14,8 +14,20 @@ fn at(a: &At) -> String {
 /// A warning as one sentence (a disabled member's carries a hint on a second line).
 pub fn warning(w: &Warning) -> String {
     match w {
-        Warning::DuplicateLiveNames { key, names } => {
-            format!("{} live groups share the name \"{key}\" (ignoring case): {}", names.len(), names.join(", "))
+        Warning::DuplicateLiveNames { key, names, ids } => {
+            let groups: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| match ids.get(i) {
+                    Some(id) => format!("\"{n}\" (id {id})"),
+                    None => format!("\"{n}\""),
+                })
+                .collect();
+            format!(
+                "{} live groups share the name \"{key}\" (ignoring case and Unicode form): {}; when groups.yaml lists the name, one is matched and the others are left alone, never renamed, updated or pruned",
+                names.len(),
+                groups.join(", ")
+            )
         }
         Warning::NoRemovalsKeeps { group, members, guests } => {
             format!("--no-removals: \"{group}\" keeps {members} member(s) and {guests} guest(s) that groups.yaml no longer lists")
