@@ -434,6 +434,33 @@ fn a_name_in_another_unicode_form_or_with_compatibility_characters_is_the_same_g
     assert!(said(&p.warnings).iter().any(|w| w.contains("only by invisible, look-alike or space characters")), "{:?}", said(&p.warnings));
 }
 
+#[test]
+fn a_warning_with_a_hint_prints_as_lines_and_live_text_stays_escaped() {
+    let mut p = plan_of("groups:\n  - name: Ops\n", &[]);
+    let at = crate::warning::At { file: "g.yaml".into(), line: 3, column: 9 };
+    p.warnings.push(crate::warning::Warning::DisabledMember { at, email: Email::new("a@b.co"), user: UserId(1), group: "Ops".into() });
+    let hostile = "x\nNo changes.".to_string();
+    p.warnings.push(crate::warning::Warning::DuplicateLiveNames {
+        key: hostile.clone(),
+        names: vec![hostile.clone(), hostile],
+        ids: vec![GroupId("a".into()), GroupId("b".into())],
+    });
+    let text = crate::render::text::render_plan(&p, false);
+    assert!(
+        text.contains(
+            "  ! g.yaml:3:9: member a@b.co (user id 1) of \"Ops\" is disabled in Tallyfy: left out\n    hint: remove them from groups.yaml"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("\\n    hint") && !text.contains("\nNo changes.") && text.contains("\"x\\nNo changes.\" (id a)"), "{text}");
+    let md = crate::render::markdown::render_plan(&p);
+    assert!(md.contains("is disabled in Tallyfy: left out<br>\n  hint: remove them from groups.yaml"), "{md}");
+    assert!(!md.contains("\\n    hint") && !md.contains("\nNo changes.") && md.contains("x\\nNo changes."), "{md}");
+    // JSON keeps the sentence as one string, its hint after a line break, as before.
+    let json = crate::render::json::render_plan(&p);
+    assert!(json.contains("left out\\n    hint: remove them"), "{json}");
+}
+
 /// The warnings in words, as every rendering shows them.
 fn said(ws: &[crate::warning::Warning]) -> Vec<String> {
     words::warnings(ws)

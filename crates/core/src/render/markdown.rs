@@ -150,8 +150,9 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(tail);
         let _ = writeln!(tail, "**Warnings:**");
-        for w in super::words::warnings(&plan.warnings) {
-            let _ = writeln!(tail, "- {}", escape(&v(&w)));
+        for lines in super::words::warnings_as_lines(&plan.warnings) {
+            let lines: Vec<String> = lines.iter().map(|l| escape(&v(l))).collect();
+            let _ = writeln!(tail, "- {}", lines.join("<br>\n  "));
         }
     }
 

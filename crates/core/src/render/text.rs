@@ -130,8 +130,10 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
-        for w in super::words::warnings(&plan.warnings) {
-            let _ = writeln!(out, "  ! {}", v(&w));
+        for lines in super::words::warnings_as_lines(&plan.warnings) {
+            for (i, line) in lines.iter().enumerate() {
+                let _ = writeln!(out, "{}{}", if i == 0 { "  ! " } else { "    " }, v(line));
+            }
         }
         out.push('\n');
     }
