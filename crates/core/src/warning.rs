@@ -71,6 +71,9 @@ pub enum Warning {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         closest: Option<String>,
     },
+    /// A `previously` name is a live group that matches an `ignore` pattern, so it is not
+    /// adopted and the group is created anew.
+    PreviouslyIgnored { at: At, old: String, group: String, live: String, pattern: String },
     /// A member disabled in Tallyfy is left out of the group.
     DisabledMember { at: At, email: Email, user: UserId, group: String },
     /// More new guests than Tallyfy accepts per hour: apply paces them.

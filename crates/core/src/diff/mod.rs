@@ -172,7 +172,11 @@ pub fn diff(
     let candidates = &index.candidates;
     let blocked = protect_out_of_scope(&present, &matched, candidates, &index.outside, &mut out.warnings);
     let skeletons = skeletons(candidates);
-    unmatched_previously(&present, &matched, &blocked, candidates, &skeletons, &mut out.warnings);
+    let ignored: Vec<(&LiveGroup, &str)> = live_groups
+        .iter()
+        .filter_map(|g| settings.ignore.iter().find(|p| p.value.matches(&g.name)).map(|p| (g, p.value.as_str())))
+        .collect();
+    unmatched_previously(&present, &matched, &blocked, candidates, &ignored, &skeletons, &mut out.warnings);
     look_alike_names(&present, &matched, &blocked, &skeletons, &mut out.warnings);
 
     for ((slot, r), blocked) in matched.iter().zip(&present).zip(&blocked) {
@@ -516,12 +520,14 @@ fn out_of_scope_warning(name: &str, live: &LiveGroup) -> Warning {
 /// Warns about `previously` names that match no live group when the group is about to be
 /// created: a typo there turns a rename into a new group (and, with prune, the old group into a
 /// deletion). Suggests the closest live name. Once a rename is done the old name matches nothing
-/// by design, so groups that exist under their name are not checked.
+/// by design, so groups that exist under their name are not checked. An old name that is a live
+/// group matching `ignore` is said to be one (with the pattern): it is not adopted.
 fn unmatched_previously(
     present: &[&ResolvedGroup<'_>],
     matched: &[Option<usize>],
     blocked: &[bool],
     candidates: &[&LiveGroup],
+    ignored: &[(&LiveGroup, &str)],
     skeletons: &HashMap<String, &LiveGroup>,
     warnings: &mut Vec<Warning>,
 ) {
@@ -531,6 +537,18 @@ fn unmatched_previously(
         }
         let new = &r.desired.name.value;
         for old in &r.desired.previously {
+            let key = name_key(&old.value);
+            let exact = ignored.iter().find(|(g, _)| g.name == old.value);
+            if let Some((live, pattern)) = exact.or_else(|| ignored.iter().find(|(g, _)| name_key(&g.name) == key)) {
+                warnings.push(Warning::PreviouslyIgnored {
+                    at: At::from(&old.at),
+                    old: old.value.clone(),
+                    group: new.clone(),
+                    live: live.name.clone(),
+                    pattern: pattern.to_string(),
+                });
+                continue;
+            }
             warnings.push(Warning::PreviouslyUnmatched {
                 at: At::from(&old.at),
                 old: old.value.clone(),

@@ -461,6 +461,21 @@ fn a_warning_with_a_hint_prints_as_lines_and_live_text_stays_escaped() {
     assert!(json.contains("left out\\n    hint: remove them"), "{json}");
 }
 
+#[test]
+fn a_previously_name_of_an_ignored_live_group_says_so_and_names_the_pattern() {
+    let yaml = "settings:\n  ignore: ['Temp *', 'Legacy*']\ngroups:\n  - name: Onboarding\n    previously: [legacy onboarding]\n";
+    let p = plan_of(yaml, &[live("a", "Legacy Onboarding", &[1], &[])]);
+    assert_eq!(kinds(&p), vec!["create Onboarding"]);
+    assert_eq!(p.ignored, vec!["Legacy Onboarding"]);
+    let w = said(&p.warnings);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(
+        w[0],
+        "g.yaml:5:18: `previously` name \"legacy onboarding\" of \"Onboarding\" is the live group \"Legacy Onboarding\", which matches the `ignore` pattern `Legacy*`, so it is not adopted and \"Onboarding\" is created as a new group; remove the pattern or narrow it to rename that group"
+    );
+    assert!(!w[0].contains("matches no live group"));
+}
+
 /// The warnings in words, as every rendering shows them.
 fn said(ws: &[crate::warning::Warning]) -> Vec<String> {
     words::warnings(ws)

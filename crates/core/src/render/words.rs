@@ -77,6 +77,10 @@ fn sentence(w: &Warning) -> String {
             }
             w
         }
+        Warning::PreviouslyIgnored { at: a, old, group, live, pattern } => format!(
+            "{}: `previously` name \"{old}\" of \"{group}\" is the live group \"{live}\", which matches the `ignore` pattern `{pattern}`, so it is not adopted and \"{group}\" is created as a new group; remove the pattern or narrow it to rename that group",
+            at(a)
+        ),
         Warning::DisabledMember { .. } => warning_lines(w).join(" "),
         Warning::GuestPacing { invites, per_hour, extra_minutes } => format!(
             "{invites} new guests: Tallyfy accepts about {per_hour} guest invitations per hour, so apply paces the invitations beyond the first {per_hour} (about {extra_minutes} more minutes)"
