@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Email, UserId};
+use crate::model::{Email, GroupId, UserId};
 
 /// Where something was written in the desired state: file, 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -37,8 +37,14 @@ impl From<&crate::desired::Diagnostic> for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Warning {
-    /// Several live groups share a name, ignoring case; `key` is the folded name.
-    DuplicateLiveNames { key: String, names: Vec<String> },
+    /// Several live groups share a name, ignoring case and Unicode form; `key` is the folded
+    /// name; `names` and `ids` in the same order (sorted by name, then id).
+    DuplicateLiveNames {
+        key: String,
+        names: Vec<String>,
+        #[serde(default)]
+        ids: Vec<GroupId>,
+    },
     /// Under `--no-removals`, a group keeps members and guests that the file no longer lists.
     NoRemovalsKeeps { group: String, members: usize, guests: usize },
     /// Under `--no-removals`, an `absent: true` group is not deleted.
@@ -65,6 +71,9 @@ pub enum Warning {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         closest: Option<String>,
     },
+    /// A `previously` name is a live group that matches an `ignore` pattern, so it is not
+    /// adopted and the group is created anew.
+    PreviouslyIgnored { at: At, old: String, group: String, live: String, pattern: String },
     /// A member disabled in Tallyfy is left out of the group.
     DisabledMember { at: At, email: Email, user: UserId, group: String },
     /// More new guests than Tallyfy accepts per hour: apply paces them.

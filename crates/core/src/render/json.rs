@@ -58,6 +58,8 @@ struct JsonPlan<'a> {
     changes: Vec<JsonChange<'a>>,
     guests_to_invite: Vec<JsonGuest<'a>>,
     unmanaged: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    same_name: &'a [crate::diff::SameNameGroup],
     unmanageable: &'a [crate::diff::UnmanageableGroup],
     ignored: &'a [String],
     out_of_scope: usize,
@@ -228,6 +230,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
         changes,
         guests_to_invite: guests,
         unmanaged: &plan.unmanaged,
+        same_name: &plan.same_name,
         unmanageable: &plan.unmanageable,
         ignored: &plan.ignored,
         out_of_scope: plan.out_of_scope,

@@ -30,6 +30,11 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Why the plan's unmanaged groups are left alone: prune is off, or the warnings say why.
+fn unmanaged_reason(plan: &Plan) -> &'static str {
+    if plan.limits.prune { "see the warnings" } else { "prune is off" }
+}
+
 /// How many unmanaged names the text plan lists without `-v` (the count is always shown).
 pub const UNMANAGED_SHOWN: usize = 10;
 
