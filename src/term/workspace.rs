@@ -15,10 +15,7 @@ use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use super::{
-    Connection, Error, ExitStatus, Output, check_guard, checked_saved_plan, client_config, diff_options, load, load_while_fetching, open,
-    plan_verdict, plan_with_baseline, print,
-};
+use super::{Connection, Error, ExitStatus, Output, checked_saved_plan, client_config, diff_options, load, open, print};
 use crate::annotate::{self, Problem, Verdict};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, ValidateFormat, WorkspaceArgs};
@@ -30,6 +27,8 @@ use crate::plan::Plan;
 use crate::render::{self, TargetView};
 use crate::saved::{self, SavedPlan, SavedWorkspacePlan};
 use crate::tallyfy::{Credentials, DEFAULT_API_URL, RateLimiter, Secret};
+use tallyfy_groups_engine::gate::{self, Allowances as Allowed};
+use tallyfy_groups_engine::{Stage, pipeline};
 use tallyfy_groups_sandbox as embedded;
 
 /// Targets read, planned or applied at once.
@@ -340,15 +339,6 @@ fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
     if said == text { e } else { Error::Config(said) }
 }
 
-/// A removal guard's refusal of one target: its hint names the target, since `--allow-removals
-/// "why"` alone would accept every target's removals.
-fn guard_for(result: Result<ExitStatus, Error>, name: &str) -> Result<ExitStatus, Error> {
-    match result {
-        Err(Error::Refused(m)) => Err(Error::Refused(m.replace("--allow-removals \"why\"", &format!("--allow-removals {name}=\"why\"")))),
-        other => other,
-    }
-}
-
 /// A target's plan and the connection it was read through.
 struct Planned {
     plan: Plan,
@@ -392,8 +382,9 @@ async fn plan_all(sel: &Selected, shared: &Arc<Shared>, options: &DiffOptions, b
             // A target whose files the target branch does not have yet is new: every change counts
             // as introduced.
             let base = baseline.map(|root| baseline_files(&root, &dir, &spec));
-            let (desired, baseline, conn, live) = load_while_fetching(&files, base.as_deref(), connect_target(&spec, &shared)).await?;
-            let plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
+            let (loaded, conn) =
+                pipeline::load_while_fetching(&files, base.as_deref(), connect_target(&spec, &shared), |c: &Connection| &c.org.api).await?;
+            let plan = pipeline::plan_with_baseline(loaded, &options, conn.org.target.clone())?;
             Ok(Planned { plan, conn, saved: None })
         }
     })
@@ -504,8 +495,8 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     for (spec, stand) in sel.targets.iter().zip(&mut stands) {
         results.push(match stand {
             Stand::Planned(p) => {
-                p.plan.guard.allow(allow.for_target(&spec.name));
-                guard_for(plan_verdict(&p.plan, args.detailed_exitcode), &spec.name)
+                let allowed = Allowed { removals: allow.for_target(&spec.name) };
+                pipeline::plan_verdict(&mut p.plan, args.detailed_exitcode, allowed, Some(&spec.name)).map_err(Error::from)
             }
             Stand::Failed(e) => Err(same(e)),
             Stand::AlreadyApplied => Ok(ExitStatus::Success),
@@ -604,7 +595,9 @@ pub async fn apply(
         let (result, kept) = match stand {
             Stand::Planned(p) => {
                 let kept = (!p.plan.errors.is_empty()).then(|| Diagnostics(std::mem::take(&mut p.plan.errors)));
-                (guard_for(check_guard(&mut p.plan, allow.for_target(&spec.name)).map(|()| ExitStatus::Success), &spec.name), kept)
+                let allowed = Allowed { removals: allow.for_target(&spec.name) };
+                let gates = gate::check(&mut p.plan, Stage::Apply, allowed, Some(&spec.name));
+                (gates.map(|()| ExitStatus::Success).map_err(Error::from), kept)
             }
             Stand::AlreadyApplied => (Ok(ExitStatus::Success), None),
             Stand::Failed(e) => (Err(same(e)), None),
@@ -658,7 +651,8 @@ pub async fn apply(
                 Ok(Some(again)) => {
                     p.plan = again;
                     let name = &sel.targets[i].name;
-                    guard_for(check_guard(&mut p.plan, allow.for_target(name)).map(|()| ExitStatus::Success), name)
+                    let allowed = Allowed { removals: allow.for_target(name) };
+                    gate::check(&mut p.plan, Stage::Apply, allowed, Some(name)).map(|()| ExitStatus::Success).map_err(Error::from)
                 }
                 Ok(None) => {
                     // Applied meanwhile (by another run): nothing is sent again.
@@ -816,7 +810,7 @@ async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &Save
                 .cloned()
                 .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
             let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
-            super::check_saved_limits(&saved_plan, &files, Some(&spec.name))?;
+            pipeline::check_saved_limits(&saved_plan, &files, Path::new(crate::cli::DEFAULT_FILE), Some(&spec.name))?;
             let conn = connect_target(&spec, &shared).await?;
             // The way back is the workspace file (--org and --api-url do not apply to its plans).
             if !super::made_for(&saved_plan.target, &conn.org.target) {
