@@ -434,25 +434,24 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
             }
         }
     }
-    let codes: Vec<i32> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status().code(), |s| s.code())).collect();
-    let worst = ws::most_severe(codes.iter().copied());
-    let status = match worst {
-        0 => ExitStatus::Success,
-        2 => ExitStatus::Changes,
-        3 => ExitStatus::Refused,
-        130 => ExitStatus::Interrupted,
-        _ => ExitStatus::Error,
-    };
-    if worst != 0 && sel.targets.len() > 1 {
-        let because: Vec<&str> = sel.targets.iter().zip(&codes).filter(|(_, c)| **c == worst).map(|(t, _)| t.name.as_str()).collect();
+    let statuses: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(Error::exit_status, |s| *s)).collect();
+    let status = ExitStatus::most_severe(statuses.iter().copied());
+    let worst = status.code();
+    if status != ExitStatus::Success && sel.targets.len() > 1 {
+        let because: Vec<&str> = sel.targets.iter().zip(&statuses).filter(|(_, s)| **s == status).map(|(t, _)| t.name.as_str()).collect();
         let what = match status {
             ExitStatus::Changes => "changes",
             ExitStatus::Refused => "refused",
             ExitStatus::Interrupted => "interrupted",
             _ => "failed",
         };
-        let others: Vec<String> =
-            sel.targets.iter().zip(&codes).filter(|(_, c)| **c != worst).map(|(t, c)| format!("{} exit {c}", t.name)).collect();
+        let others: Vec<String> = sel
+            .targets
+            .iter()
+            .zip(&statuses)
+            .filter(|(_, s)| **s != status)
+            .map(|(t, s)| format!("{} exit {}", t.name, s.code()))
+            .collect();
         let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
         let line = format!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
         match (out.json_logs, status) {
@@ -743,16 +742,8 @@ fn nothing_applied(out: Output) {
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
 fn write_reports(path: &Path, sel: &Selected, reports: &[Option<ApplyReport>]) -> Result<(), Error> {
-    let mut targets = serde_json::Map::new();
-    for (spec, report) in sel.targets.iter().zip(reports) {
-        if let Some(report) = report
-            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&render::json::render_report(report))
-        {
-            targets.insert(spec.name.clone(), value);
-        }
-    }
-    let doc = serde_json::json!({ "format_version": crate::plan::FORMAT_VERSION, "targets": targets });
-    let json = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    let json =
+        render::json::render_reports(sel.targets.iter().zip(reports).filter_map(|(spec, r)| r.as_ref().map(|r| (spec.name.as_str(), r))));
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }
 

@@ -266,10 +266,31 @@ struct JsonResult<'a> {
 /// Renders the apply report (`apply --report`) as pretty JSON (with a trailing newline);
 /// documented in docs/plan-format.md.
 pub fn render_report(report: &ApplyReport) -> String {
-    let view = JsonReport {
+    serde_json::to_string_pretty(&JsonReport::of(report)).unwrap_or_default() + "\n"
+}
+
+/// Renders the apply reports of a workspace's targets (`apply --report`) as pretty JSON:
+/// `{"format_version": N, "targets": {name: report}}`, each report exactly what
+/// [`render_report`] gives, the targets by name.
+pub fn render_reports<'a>(reports: impl IntoIterator<Item = (&'a str, &'a ApplyReport)>) -> String {
+    #[derive(Serialize)]
+    struct JsonReports<'a> {
+        format_version: u32,
+        targets: std::collections::BTreeMap<&'a str, JsonReport<'a>>,
+    }
+    let doc = JsonReports {
         format_version: crate::plan::FORMAT_VERSION,
-        results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
-        allow_removals: report.allow_removals.as_deref(),
+        targets: reports.into_iter().map(|(name, report)| (name, JsonReport::of(report))).collect(),
     };
-    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+impl<'a> JsonReport<'a> {
+    fn of(report: &'a ApplyReport) -> Self {
+        JsonReport {
+            format_version: crate::plan::FORMAT_VERSION,
+            results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
+            allow_removals: report.allow_removals.as_deref(),
+        }
+    }
 }
