@@ -5,6 +5,7 @@
 pub mod completions;
 pub mod man;
 pub mod progress;
+mod run;
 pub mod sandbox;
 pub mod workspace;
 
@@ -360,11 +361,13 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     }
     let options = diff_options(&args.target)?;
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let baseline = (!args.baseline.is_empty()).then_some(args.baseline.as_slice());
-    let (loaded, conn) =
-        pipeline::load_while_fetching(&args.files.paths(), baseline, connect(&args.connect), |c: &Connection| &c.org.api).await?;
+    let target = run::RunTarget {
+        files: args.files.paths(),
+        baseline: (!args.baseline.is_empty()).then(|| args.baseline.clone()),
+        reach: run::Reach::Flags(args.connect.clone()),
+    };
+    let run::Planned { mut plan, conn, .. } = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
     facts.organization = Some(conn.org.target.org.to_string());
-    let mut plan = pipeline::plan_with_baseline(loaded, &options, conn.org.target.clone())?;
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
@@ -392,7 +395,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
     #[allow(clippy::large_enum_variant)]
     enum Source {
         Saved(Box<saved::SavedPlan>),
-        Desired(DesiredState, DiffOptions),
+        Desired(DiffOptions),
     }
     let located = match &args.plan {
         Some(_) => None,
@@ -428,7 +431,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                 return workspace::apply(workspace::open_workspace(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
             }
         },
-        None => Source::Desired(load(&args.files.paths())?, diff_options(&args.target)?),
+        None => Source::Desired(diff_options(&args.target)?),
     };
     if args.all_or_nothing {
         return Err(Error::Config(
@@ -436,26 +439,25 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         ));
     }
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let conn = match &source {
-        Source::Saved(saved_plan) => connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?,
-        Source::Desired(..) => connect(&args.connect).await?,
-    };
-    facts.organization = Some(conn.org.target.org.to_string());
-    let client = &conn.org.api;
-    let (mut plan, saved_plan) = match source {
+    let (mut plan, saved_plan, conn) = match source {
         Source::Saved(saved_plan) => {
+            let conn = connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?;
+            facts.organization = Some(conn.org.target.org.to_string());
             same_target(&saved_plan.target, &conn.org.target)?;
             let Some(plan) = checked_saved_plan(&saved_plan, &conn).await? else {
                 print(ALREADY_APPLIED);
                 return Ok(ExitStatus::Success);
             };
-            (plan, Some(saved_plan))
+            (plan, Some(saved_plan), conn)
         }
-        Source::Desired(desired, options) => {
-            let live = fetch(client, desired.names_guests()).await?;
-            (make_plan(&desired, &live, &options, conn.org.target.clone())?, None)
+        Source::Desired(options) => {
+            let target = run::RunTarget { files: args.files.paths(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
+            let planned = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
+            facts.organization = Some(planned.conn.org.target.org.to_string());
+            (planned.plan, None, planned.conn)
         }
     };
+    let client = &conn.org.api;
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan_with(&plan, out.color, out.verbose));

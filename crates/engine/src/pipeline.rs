@@ -75,15 +75,25 @@ where
         Ok::<_, TargetError>((desired, baseline))
     });
     let loaded = async { loading.await.map_err(|e| TargetError::Loading(e.to_string()))? };
-    let conn = match connecting.await {
-        Ok(conn) => conn,
-        // A bad file is reported before a missing token.
-        Err(e) => return Err(loaded.await.err().map_or(e, E::from)),
+    tokio::pin!(loaded, connecting);
+    // A bad file is reported at once, and before a failed connection (a missing token, say).
+    let (conn, early) = tokio::select! {
+        files = &mut loaded => {
+            let files = files?;
+            (connecting.await?, Some(files))
+        }
+        conn = &mut connecting => match conn {
+            Ok(conn) => (conn, None),
+            Err(e) => return Err(loaded.await.err().map_or(e, E::from)),
+        },
     };
     let client = api(&conn);
     let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(TargetError::from) };
     let files_and_guests = async {
-        let (desired, baseline) = loaded.await?;
+        let (desired, baseline) = match early {
+            Some(files) => files,
+            None => loaded.await?,
+        };
         let guests = if desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests()) {
             Some(client.list_guests().await?)
         } else {
