@@ -17,7 +17,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::annotate::{self, Problem, Verdict};
-use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::apply::ApplyReport;
 use crate::cli::{
     ApplyArgs, ColorChoice, Command, CommentArgs, CommentOn, ConnectArgs, ExportArgs, NotifyArgs, PlanArgs, PlanFormat, TargetArgs,
     ValidateFormat,
@@ -491,22 +491,22 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
             gate::check(&mut plan, Stage::Apply, Allowances { removals: allow_removals.as_deref() }, None)?;
         }
     }
-    let options = ApplyOptions {
-        parallelism: usize::from(args.connect.parallelism),
-        allow_removals: plan.guard.allowed.clone(),
-        guest_invites_per_hour: args.guest_invites_per_hour,
-        stop: run_stop(),
-    };
-    info!(actions = plan.actions.len(), "applying");
     let progress = progress::for_apply(plan.actions.len(), out.quiet);
-    let report = apply::apply(&plan, client, &options, progress.callback()).await;
+    let settings = run::ApplySettings {
+        parallelism: usize::from(args.connect.parallelism),
+        guest_invites_per_hour: args.guest_invites_per_hour,
+        progress: progress.callback(),
+    };
+    let stands = [run::Stand::Planned(Box::new(run::Planned { plan, conn, saved: None }))];
+    let report = run::apply_targets(&stands, &[0], settings).await.pop().flatten();
     progress.finish();
+    let Some(report) = report else { return Err(Error::Config("the apply ended without a report".into())) };
     facts.apply = Some(notify::ApplyFacts::of(&report));
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    finish(if options.stop.is_requested() {
+    finish(if run_stop().is_requested() {
         ExitStatus::Interrupted
     } else if report.all_applied() {
         ExitStatus::Success

@@ -248,3 +248,45 @@ pub(crate) fn only(stands: Vec<Stand>) -> Result<Planned, Error> {
         Some(Stand::AlreadyApplied) | None => Err(Error::Config("the organization's run ended without a plan".into())),
     }
 }
+
+/// How the targets of a run are applied.
+pub(crate) struct ApplySettings {
+    /// Requests in flight at once per target (`--parallelism`).
+    pub parallelism: usize,
+    pub guest_invites_per_hour: u32,
+    /// Progress of a run of one target (a bar or log lines); none for several.
+    pub progress: Option<crate::apply::Progress>,
+}
+
+/// Applies the plans of the `ready` stands (a few targets at once, each through its own client,
+/// all sharing the run's stop): each target's report, in the stands' order (none for a target
+/// not applied).
+pub(crate) async fn apply_targets(stands: &[Stand], ready: &[usize], settings: ApplySettings) -> Vec<Option<crate::apply::ApplyReport>> {
+    use crate::apply::{self, ApplyOptions};
+    let stop = super::run_stop();
+    let mut reports: Vec<Option<crate::apply::ApplyReport>> = (0..stands.len()).map(|_| None).collect();
+    let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
+    let mut set = JoinSet::new();
+    for &i in ready {
+        let Some(Stand::Planned(p)) = stands.get(i) else { continue };
+        let (plan, client, permits, progress) = (p.plan.clone(), p.conn.org.api.clone(), permits.clone(), settings.progress.clone());
+        let options = ApplyOptions {
+            parallelism: settings.parallelism,
+            allow_removals: plan.guard.allowed.clone(),
+            guest_invites_per_hour: settings.guest_invites_per_hour,
+            stop: stop.clone(),
+        };
+        tracing::info!(org = %p.conn.org.target.org, actions = plan.actions.len(), "applying");
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, apply::apply(&plan, &client, &options, progress).await)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, report)) => reports[i] = Some(report),
+            Err(e) => warn!(error = %e, "a target's apply ended without a report"),
+        }
+    }
+    reports
+}

@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
-use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::run::{
-    Planned, Reach, RunTarget, SandboxSite, Shared, Stand, TARGETS_AT_ONCE, connect_target, each_target, in_target_words, plan_targets,
+    ApplySettings, Planned, Reach, RunTarget, SandboxSite, Shared, Stand, apply_targets, connect_target, each_target, in_target_words,
+    plan_targets,
 };
 use super::{Error, ExitStatus, Output, checked_saved_plan, diff_options, load, print};
 use crate::annotate::{self, Problem, Verdict};
-use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::apply::ApplyReport;
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, ValidateFormat, WorkspaceArgs};
 use crate::desired::{self, Diagnostics};
 use crate::notify::{self, Facts};
@@ -519,35 +519,13 @@ pub async fn apply(
     }
     let stop = super::run_stop();
     // Every ready target applies at once (a few at a time), each through its own client.
-    let mut reports: Vec<Option<ApplyReport>> = (0..sel.targets.len()).map(|_| None).collect();
-    {
-        let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
-        let mut set = JoinSet::new();
-        for &i in &ready {
-            if results[i].is_err() {
-                continue;
-            }
-            let Stand::Planned(p) = &stands[i] else { continue };
-            let (plan, client, permits) = (p.plan.clone(), p.conn.org.api.clone(), permits.clone());
-            let options = ApplyOptions {
-                parallelism: usize::from(args.connect.parallelism),
-                allow_removals: plan.guard.allowed.clone(),
-                guest_invites_per_hour: args.guest_invites_per_hour,
-                stop: stop.clone(),
-            };
-            info!(target_name = sel.targets[i].name.as_str(), actions = plan.actions.len(), "applying");
-            set.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                (i, apply::apply(&plan, &client, &options, None).await)
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, report)) => reports[i] = Some(report),
-                Err(e) => warn!(error = %e, "a target's apply ended without a report"),
-            }
-        }
-    }
+    let applying: Vec<usize> = ready.iter().copied().filter(|&i| results[i].is_ok()).collect();
+    let settings = ApplySettings {
+        parallelism: usize::from(args.connect.parallelism),
+        guest_invites_per_hour: args.guest_invites_per_hour,
+        progress: None,
+    };
+    let reports = apply_targets(&stands, &applying, settings).await;
     let mut all = notify::ApplyFacts::default();
     let mut text = String::new();
     for (i, spec) in sel.targets.iter().enumerate() {
