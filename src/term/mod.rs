@@ -585,19 +585,8 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
     if let Some(path) = workspace::locate(&args.workspace)? {
         return workspace::export(workspace::open_workspace(&path, &args.workspace.targets)?, args, out).await;
     }
-    let conn = connect(&args.connect).await?;
-    let live = fetch(&conn.org.api, false).await?;
-    let yaml = crate::export::to_yaml(&live);
-    match &args.out {
-        Some(path) => {
-            saved::write_atomic(path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            if !out.quiet {
-                eprintln!("Wrote {} groups to {}.", live.groups.len(), path.display());
-            }
-        }
-        None => print(&yaml),
-    }
-    Ok(ExitStatus::Success)
+    let target = run::RunTarget { files: Vec::new(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
+    run::export_target(&target, args.out.clone(), out.quiet).await
 }
 
 /// `--notify`, checked before anything else runs (the URL is never shown).

@@ -290,3 +290,25 @@ pub(crate) async fn apply_targets(stands: &[Stand], ready: &[usize], settings: A
     }
     reports
 }
+
+/// `export`: one target's live groups as groups.yaml, to `path` (stdout when none).
+pub(crate) async fn export_target(target: &RunTarget, path: Option<PathBuf>, quiet: bool) -> Result<super::ExitStatus, Error> {
+    let conn = target.connect().await.map_err(|e| target.in_words(e))?;
+    let live = super::fetch(&conn.org.api, false).await.map_err(|e| target.in_words(e))?;
+    let yaml = crate::export::to_yaml(&live);
+    match path {
+        Some(path) => {
+            crate::saved::write_atomic(&path, yaml.as_bytes())
+                .map_err(|source| Error::Write { path: path.display().to_string(), source })?;
+            if !quiet {
+                let of = match &target.reach {
+                    Reach::Flags(_) => String::new(),
+                    Reach::Workspace { spec, .. } => format!(" of target {}", spec.name),
+                };
+                eprintln!("Wrote {} groups{of} to {}.", live.groups.len(), path.display());
+            }
+        }
+        None => super::print(&yaml),
+    }
+    Ok(super::ExitStatus::Success)
+}

@@ -15,8 +15,7 @@ use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
 use tracing::{info, warn};
 
 use super::run::{
-    ApplySettings, Planned, Reach, RunTarget, SandboxSite, Shared, Stand, apply_targets, connect_target, each_target, in_target_words,
-    plan_targets,
+    ApplySettings, Planned, Reach, RunTarget, SandboxSite, Shared, Stand, apply_targets, each_target, export_target, plan_targets,
 };
 use super::{Error, ExitStatus, Output, checked_saved_plan, diff_options, load, print};
 use crate::annotate::{self, Problem, Verdict};
@@ -672,20 +671,10 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
         }
     };
     let sandbox = start_sandbox(&args.connect, &sel).await?;
-    let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
-    let conn = connect_target(&spec, &shared).await.map_err(|e| in_target_words(e, &spec))?;
-    let live = super::fetch(&conn.org.api, false).await.map_err(|e| in_target_words(e, &spec))?;
-    let yaml = crate::export::to_yaml(&live);
-    match args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone())) {
-        Some(path) => {
-            saved::write_atomic(&path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            if !out.quiet {
-                eprintln!("Wrote {} groups of target {} to {}.", live.groups.len(), spec.name, path.display());
-            }
-        }
-        None => print(&yaml),
-    }
-    Ok(ExitStatus::Success)
+    let shared =
+        Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let path = args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone()));
+    export_target(&RunTarget::of_spec(&spec, &shared), path, out.quiet).await
 }
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
@@ -807,7 +796,7 @@ fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::run::limiter_key;
+    use super::super::run::{in_target_words, limiter_key};
     use super::*;
     use crate::credentials;
     use crate::tallyfy::config::ConfigError;
