@@ -32,6 +32,7 @@ pub use crate::pipeline::{PlanError, make_plan};
 use crate::plan::{Plan, Target};
 use crate::render;
 use crate::saved;
+use crate::tallyfy::error::Names;
 use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret, Stop};
 use tallyfy_groups_sandbox as embedded;
 
@@ -74,6 +75,12 @@ pub enum Error {
     Notify(String),
     #[error("interrupted (Ctrl-C or SIGTERM): {0}")]
     Interrupted(String),
+    /// An API error of a workspace's target, said with the target's own names for its settings.
+    #[error("{}", .error.named(.names))]
+    TargetApi { error: ApiError, names: Box<Names> },
+    /// The same for the client's configuration.
+    #[error("{}", .error.named(.names))]
+    TargetClient { error: ConfigError, names: Box<Names> },
 }
 
 impl From<TargetError> for Error {
@@ -98,9 +105,10 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Refused(_) | Error::Refusal(_) => ExitStatus::Refused,
-            Error::Interrupted(_) | Error::Api(ApiError::Interrupted { .. }) | Error::Comment(CommentError::Interrupted { .. }) => {
-                ExitStatus::Interrupted
-            }
+            Error::Interrupted(_)
+            | Error::Api(ApiError::Interrupted { .. })
+            | Error::TargetApi { error: ApiError::Interrupted { .. }, .. }
+            | Error::Comment(CommentError::Interrupted { .. }) => ExitStatus::Interrupted,
             _ if run_stop().is_requested() => ExitStatus::Interrupted,
             _ => ExitStatus::Error,
         }

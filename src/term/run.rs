@@ -18,6 +18,7 @@ use crate::credentials::{self, Choice, Given};
 use crate::diff::DiffOptions;
 use crate::plan::Plan;
 use crate::saved::SavedPlan;
+use crate::tallyfy::error::Names;
 use crate::tallyfy::{Credentials, DEFAULT_API_URL, RateLimiter, Secret};
 
 /// Targets read, planned or applied at once.
@@ -171,27 +172,27 @@ where
 }
 
 /// The client's hints name the variables and options of a single organization; a target reads
-/// its own (`credentials_env`) and its organization and API URL come from the workspace file.
-/// An API or client error is said with those instead.
+/// its own (`credentials_env`), and its organization and API URL come from the workspace file.
+/// An API or client error of a target is said with those names ([`Names`]).
 pub(crate) fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
-    if !matches!(e, Error::Api(_) | Error::Client(_)) {
-        return e;
+    match e {
+        Error::Api(error) => Error::TargetApi { error, names: Box::new(target_names(spec)) },
+        Error::Client(error) => Error::TargetClient { error, names: Box::new(target_names(spec)) },
+        other => other,
     }
+}
+
+/// What a workspace target's person sets for each setting a hint points at.
+fn target_names(spec: &TargetSpec) -> Names {
     let (p, name) = (&spec.credentials_env, &spec.name);
-    let words = [
-        ("TALLYFY_ACCESS_TOKEN (or --token-file)".to_string(), format!("{p}_ACCESS_TOKEN")),
-        (
-            "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file)".to_string(),
-            format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
-        ),
-        ("TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET".to_string(), format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET")),
-        ("TALLYFY_ORG_ID / --org".to_string(), format!("the `org_id` of target {name}")),
-        ("TALLYFY_API_URL / --api-url".to_string(), format!("the `api_url` of target {name}")),
-        ("TALLYFY_TOKEN_URL / --token-url".to_string(), format!("{p}_TOKEN_URL or --token-url")),
-    ];
-    let text = e.to_string();
-    let said = words.iter().fold(text.clone(), |t, (single, target)| t.replace(single.as_str(), target));
-    if said == text { e } else { Error::Config(said) }
+    Names {
+        org: format!("the `org_id` of target {name}"),
+        api_url: format!("the `api_url` of target {name}"),
+        access_token: format!("{p}_ACCESS_TOKEN"),
+        client: format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+        client_or_file: format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+        token_url: format!("{p}_TOKEN_URL or --token-url"),
+    }
 }
 
 /// A target's plan and the connection it was read through.
