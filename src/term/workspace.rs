@@ -243,7 +243,7 @@ fn views<'a>(sel: &'a Selected, stands: &'a [Stand], messages: &'a [Option<Strin
                 Stand::Planned(p) => Ok(&p.plan),
                 _ => Err(message.as_deref().unwrap_or("")),
             },
-            exit_code: code.code(),
+            status: *code,
         })
         .collect()
 }

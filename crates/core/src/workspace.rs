@@ -93,21 +93,6 @@ pub fn default_credentials_env(name: &str) -> String {
     format!("TALLYFY_{upper}")
 }
 
-/// The most severe exit code across targets: 130 over 3 over 1 over 2 over 0 (anything else
-/// counts as 1). Empty: 0.
-pub fn most_severe(codes: impl IntoIterator<Item = i32>) -> i32 {
-    fn rank(code: i32) -> u8 {
-        match code {
-            130 => 4,
-            3 => 3,
-            1 => 2,
-            2 => 1,
-            _ => 0,
-        }
-    }
-    codes.into_iter().map(|c| if matches!(c, 0 | 1 | 2 | 3 | 130) { c } else { 1 }).max_by_key(|&c| rank(c)).unwrap_or(0)
-}
-
 /// Parses and checks the workspace file; paths are relative to `dir` (the file's folder).
 /// Every problem at once, each with file:line:col (the same `Diagnostic`s as groups.yaml).
 pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Workspace, Diagnostics> {

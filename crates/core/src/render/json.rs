@@ -176,11 +176,11 @@ impl<T: Serialize> Serialize for InOrder<'_, T> {
 pub fn render_targets(targets: &[super::TargetView<'_>]) -> String {
     let doc = JsonTargets {
         format_version: crate::plan::FORMAT_VERSION,
-        exit_code: crate::workspace::most_severe(targets.iter().map(|t| t.exit_code)),
-        exit_codes: InOrder(targets.iter().map(|t| (t.name, t.exit_code)).collect()),
+        exit_code: crate::outcome::ExitStatus::most_severe(targets.iter().map(|t| t.status)).code(),
+        exit_codes: InOrder(targets.iter().map(|t| (t.name, t.status.code())).collect()),
         targets: InOrder(targets.iter().filter_map(|t| t.plan.ok().map(|plan| (t.name, view(plan)))).collect()),
         failed: InOrder(
-            targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.exit_code, error }))).collect(),
+            targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.status.code(), error }))).collect(),
         ),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"

@@ -415,20 +415,6 @@ fn all_problems_says_missing_files_with_the_others() {
     assert_eq!(all_problems("ws.yaml", "targets: [", Path::new("/repo"), |_| false).0.len(), 1);
 }
 
-#[test]
-fn the_most_severe_exit_code_wins() {
-    assert_eq!(most_severe([]), 0);
-    assert_eq!(most_severe([0, 0]), 0);
-    assert_eq!(most_severe([0, 2, 0]), 2);
-    assert_eq!(most_severe([2, 1, 0]), 1);
-    assert_eq!(most_severe([1, 3, 2]), 3);
-    assert_eq!(most_severe([3, 130, 1]), 130);
-    assert_eq!(most_severe([2, 7]), 1, "an unknown code counts as an error");
-    assert_eq!(most_severe([-1]), 1);
-    assert_eq!(most_severe([7, 3]), 3);
-    assert_eq!(most_severe(vec![2, 2]), 2);
-}
-
 mod fuzz {
     use proptest::prelude::*;
 
