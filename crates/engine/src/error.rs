@@ -23,7 +23,14 @@ pub enum Refusal {
     /// guard's own account; `target` names a workspace's target, whose override is
     /// `TARGET=REASON`.
     #[error("{}", removal_guard_words(*.stage, .trips, .target.as_deref()))]
-    RemovalGuard { stage: Stage, trips: String, target: Option<String> },
+    RemovalGuard {
+        /// Where it was asked.
+        stage: Stage,
+        /// The guard's account of what tripped it.
+        trips: String,
+        /// The workspace target it refused, if any.
+        target: Option<String>,
+    },
     /// A saved plan that no longer holds, or cannot be applied here; the words say why.
     #[error("{0}")]
     SavedPlan(String),

@@ -41,8 +41,11 @@ pub enum Baseline {
 /// What [`load_while_fetching`] read: the files, their baseline, and the live state.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The groups files, validated.
     pub desired: DesiredState,
+    /// The baseline's, when asked for.
     pub baseline: Baseline,
+    /// The live groups, users and (when the files name any) guests.
     pub live: LiveState,
 }
 
