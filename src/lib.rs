@@ -21,7 +21,9 @@ pub mod term;
 // The workspace's crates, under the names the binary and its tests use.
 pub use tallyfy_groups_api as tallyfy;
 pub use tallyfy_groups_api::apply;
-pub use tallyfy_groups_core::{desired, diff, export, model, names, pipeline, plan, render, report, resolve, saved, schema, warning};
+pub use tallyfy_groups_core::{
+    desired, diff, export, model, names, outcome, pipeline, plan, render, report, resolve, saved, schema, warning,
+};
 pub use tallyfy_groups_sandbox as sandbox;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -5,6 +5,7 @@
 pub mod completions;
 pub mod man;
 pub mod progress;
+mod run;
 pub mod sandbox;
 pub mod workspace;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::annotate::{self, Problem, Verdict};
-use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::apply::ApplyReport;
 use crate::cli::{
     ApplyArgs, ColorChoice, Command, CommentArgs, CommentOn, ConnectArgs, ExportArgs, NotifyArgs, PlanArgs, PlanFormat, TargetArgs,
     ValidateFormat,
@@ -28,40 +29,17 @@ use crate::diff::{DiffOptions, Scope};
 use crate::model::LiveState;
 use crate::notify::{self, Facts, Webhook};
 pub use crate::pipeline::{PlanError, make_plan};
-use crate::plan::{self, Plan, Target};
+use crate::plan::{Plan, Target};
 use crate::render;
 use crate::saved;
+use crate::tallyfy::error::Names;
 use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret, Stop};
-use tallyfy_groups_core::warning::{Problem as WarningProblem, Warning};
 use tallyfy_groups_sandbox as embedded;
 
-/// How the process ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub enum ExitStatus {
-    /// 0: success (no changes, for `plan --detailed-exitcode`).
-    Success,
-    /// 1: bad input, API failure, partial apply, usage error.
-    Error,
-    /// 2: `plan --detailed-exitcode` found changes.
-    Changes,
-    /// 3: refused: a safety guard tripped, or a saved plan is stale.
-    Refused,
-    /// 130: a Ctrl-C or SIGTERM stopped the run (an apply's report is still printed and written).
-    Interrupted,
-}
-
-impl ExitStatus {
-    pub fn code(self) -> i32 {
-        match self {
-            ExitStatus::Success => 0,
-            ExitStatus::Error => 1,
-            ExitStatus::Changes => 2,
-            ExitStatus::Refused => 3,
-            ExitStatus::Interrupted => 130,
-        }
-    }
-}
+pub use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_engine::gate::{self, Allowances};
+use tallyfy_groups_engine::pipeline;
+use tallyfy_groups_engine::{Refusal, Stage, TargetError};
 
 /// Every way a command can fail, each with its exit status.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +60,9 @@ pub enum Error {
     Write { path: String, source: std::io::Error },
     #[error("{0}")]
     Refused(String),
+    /// A gate refused the plan (the removal guard), or a saved plan no longer holds.
+    #[error(transparent)]
+    Refusal(#[from] Refusal),
     #[error("the embedded sandbox failed: {0}")]
     Sandbox(String),
     #[error("the sandbox failed: {0}")]
@@ -94,6 +75,26 @@ pub enum Error {
     Notify(String),
     #[error("interrupted (Ctrl-C or SIGTERM): {0}")]
     Interrupted(String),
+    /// An API error of a workspace's target, said with the target's own names for its settings.
+    #[error("{}", .error.named(.names))]
+    TargetApi { error: ApiError, names: Box<Names> },
+    /// The same for the client's configuration.
+    #[error("{}", .error.named(.names))]
+    TargetClient { error: ConfigError, names: Box<Names> },
+}
+
+impl From<TargetError> for Error {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Read(e) => Error::Read(e),
+            TargetError::Invalid(d) => Error::Invalid(d),
+            TargetError::Plan(e) => Error::Plan(e),
+            TargetError::Api(e) => Error::Api(e),
+            TargetError::Loading(m) => Error::Config(format!("reading the files failed: {m}")),
+            TargetError::KeptGoing(d) => Error::KeptGoing(d),
+            TargetError::Refused(r) => Error::Refusal(r),
+        }
+    }
 }
 
 fn invalid_message(diags: &Diagnostics) -> String {
@@ -103,10 +104,11 @@ fn invalid_message(diags: &Diagnostics) -> String {
 impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Refused(_) => ExitStatus::Refused,
-            Error::Interrupted(_) | Error::Api(ApiError::Interrupted { .. }) | Error::Comment(CommentError::Interrupted { .. }) => {
-                ExitStatus::Interrupted
-            }
+            Error::Refused(_) | Error::Refusal(_) => ExitStatus::Refused,
+            Error::Interrupted(_)
+            | Error::Api(ApiError::Interrupted { .. })
+            | Error::TargetApi { error: ApiError::Interrupted { .. }, .. }
+            | Error::Comment(CommentError::Interrupted { .. }) => ExitStatus::Interrupted,
             _ if run_stop().is_requested() => ExitStatus::Interrupted,
             _ => ExitStatus::Error,
         }
@@ -228,8 +230,7 @@ fn write_man_pages(dir: &Path) -> Result<ExitStatus, Error> {
 }
 
 fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
-    let sources = desired::read_sources(files)?;
-    desired::load(sources).map_err(Error::Invalid)
+    Ok(pipeline::load(files)?)
 }
 
 fn validate(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {
@@ -348,57 +349,6 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
     Ok(read?)
 }
 
-/// The target branch's files (`plan --baseline`), loaded leniently: they only label changes.
-enum Baseline {
-    None,
-    Loaded(DesiredState),
-    Invalid(Diagnostics),
-}
-
-/// Loads groups.yaml (and the baseline) on a blocking thread while the live groups and users are
-/// read, then the guests when the files name any: one read of the live state serves both plans.
-/// Whichever fails first is reported; a bad file fails long before any read could. `baseline`:
-/// none, or the baseline's files (none of them: the target branch has no groups yet).
-async fn load_while_fetching(
-    files: &[PathBuf],
-    baseline: Option<&[PathBuf]>,
-    connecting: impl std::future::Future<Output = Result<Connection, Error>>,
-) -> Result<(DesiredState, Baseline, Connection, LiveState), Error> {
-    let (files, baseline) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec));
-    let loading = tokio::task::spawn_blocking(move || {
-        let desired = load(&files)?;
-        let baseline = match baseline {
-            None => Baseline::None,
-            Some(paths) if paths.is_empty() => Baseline::Loaded(DesiredState::default()),
-            Some(paths) => match desired::load_baseline(desired::read_sources(&paths)?) {
-                Ok(b) => Baseline::Loaded(b),
-                Err(problems) => Baseline::Invalid(problems),
-            },
-        };
-        Ok::<_, Error>((desired, baseline))
-    });
-    let loaded = async { loading.await.map_err(|e| Error::Config(format!("reading the files failed: {e}")))? };
-    let conn = match connecting.await {
-        Ok(conn) => conn,
-        // A bad file is reported before a missing token.
-        Err(e) => return Err(loaded.await.err().unwrap_or(e)),
-    };
-    let client = &conn.org.api;
-    let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(Error::from) };
-    let files_and_guests = async {
-        let (desired, baseline) = loaded.await?;
-        let guests = if desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests()) {
-            Some(client.list_guests().await?)
-        } else {
-            None
-        };
-        Ok::<_, Error>((desired, baseline, guests))
-    };
-    let ((groups, users), (desired, baseline, guests)) = tokio::try_join!(lists, files_and_guests)?;
-    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
-    Ok((desired, baseline, conn, LiveState { groups, users, guests }))
-}
-
 /// `--only`, `--exclude` and `--no-removals`, checked.
 fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
     let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
@@ -419,11 +369,13 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     }
     let options = diff_options(&args.target)?;
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let (desired, baseline, conn, live) =
-        load_while_fetching(&args.files.paths(), (!args.baseline.is_empty()).then_some(args.baseline.as_slice()), connect(&args.connect))
-            .await?;
+    let target = run::RunTarget {
+        files: args.files.paths(),
+        baseline: (!args.baseline.is_empty()).then(|| args.baseline.clone()),
+        reach: run::Reach::Flags(args.connect.clone()),
+    };
+    let run::Planned { mut plan, conn, .. } = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
     facts.organization = Some(conn.org.target.org.to_string());
-    let mut plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
@@ -431,7 +383,7 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
         info!(path = %path.display(), "saved the plan");
     }
     print(&render_plan(&plan, args.format, out));
-    plan_verdict(&plan, args.detailed_exitcode)
+    Ok(pipeline::plan_verdict(&mut plan, args.detailed_exitcode, Allowances { removals: allow_removals.as_deref() }, None)?)
 }
 
 /// `--allow-removals` of a single-organization run: one reason at most.
@@ -445,66 +397,13 @@ fn single_allowance(given: &[String]) -> Result<Option<String>, Error> {
     }
 }
 
-/// What a made plan means for the exit status: its unresolved groups (`--keep-going`) are an
-/// error, a tripped removal guard without an override is a refusal (apply would refuse it),
-/// changes are 2 with `--detailed-exitcode`.
-fn plan_verdict(plan: &Plan, detailed_exitcode: bool) -> Result<ExitStatus, Error> {
-    if !plan.errors.is_empty() {
-        return Err(Error::KeptGoing(Diagnostics(plan.errors.clone())));
-    }
-    // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
-    if plan.guard.refuses() {
-        return Err(Error::Refused(format!(
-            "the removal guard tripped ({}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with --allow-removals \"why\"",
-            render::words::guard_trips(&plan.guard.tripped)
-        )));
-    }
-    Ok(if detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
-}
-
-/// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
-fn plan_with_baseline(
-    desired: &DesiredState,
-    baseline: Baseline,
-    live: &LiveState,
-    options: &DiffOptions,
-    target: Target,
-) -> Result<Plan, Error> {
-    let mut plan = make_plan(desired, live, options, target.clone())?;
-    // The baseline only labels changes: one that does not validate or resolve (the target
-    // branch may name someone who has left, and this change may be the one removing them)
-    // leaves changes unlabelled, with a warning, and never fails the plan.
-    let mut baseline_warnings = Vec::new();
-    match baseline {
-        Baseline::None => {}
-        Baseline::Invalid(problems) => {
-            baseline_warnings.push(Warning::BaselineInvalid { problems: problems.0.iter().map(WarningProblem::from).collect() })
-        }
-        Baseline::Loaded(baseline) => {
-            let base_options = DiffOptions { keep_going: true, ..options.clone() };
-            match make_plan(&baseline, live, &base_options, target) {
-                Ok(base_plan) => {
-                    plan::label_origins(&mut plan, &base_plan);
-                    if !base_plan.errors.is_empty() {
-                        baseline_warnings
-                            .push(Warning::BaselineUnresolved { problems: base_plan.errors.iter().map(WarningProblem::from).collect() });
-                    }
-                }
-                Err(e) => baseline_warnings.push(Warning::BaselineNotPlanned { error: e.to_string() }),
-            }
-        }
-    }
-    plan.warnings.extend(baseline_warnings);
-    Ok(plan)
-}
-
 async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     // Input is checked before any connection, so a bad file never waits on the network.
     // One value per run, moved once: its size does not matter.
     #[allow(clippy::large_enum_variant)]
     enum Source {
         Saved(Box<saved::SavedPlan>),
-        Desired(DesiredState, DiffOptions),
+        Desired(DiffOptions),
     }
     let located = match &args.plan {
         Some(_) => None,
@@ -526,7 +425,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                         path.display()
                     )));
                 }
-                check_saved_limits(&plan, &args.files.files, None)?;
+                pipeline::check_saved_limits(&plan, &args.files.files, Path::new(crate::cli::DEFAULT_FILE), None)?;
                 Source::Saved(plan)
             }
             saved::AnySaved::Workspace(plan) => {
@@ -540,7 +439,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                 return workspace::apply(workspace::open_workspace(&path, &args.workspace.targets)?, Some(plan), args, out, facts).await;
             }
         },
-        None => Source::Desired(load(&args.files.paths())?, diff_options(&args.target)?),
+        None => Source::Desired(diff_options(&args.target)?),
     };
     if args.all_or_nothing {
         return Err(Error::Config(
@@ -548,26 +447,25 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         ));
     }
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let conn = match &source {
-        Source::Saved(saved_plan) => connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?,
-        Source::Desired(..) => connect(&args.connect).await?,
-    };
-    facts.organization = Some(conn.org.target.org.to_string());
-    let client = &conn.org.api;
-    let (mut plan, saved_plan) = match source {
+    let (mut plan, saved_plan, conn) = match source {
         Source::Saved(saved_plan) => {
+            let conn = connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?;
+            facts.organization = Some(conn.org.target.org.to_string());
             same_target(&saved_plan.target, &conn.org.target)?;
             let Some(plan) = checked_saved_plan(&saved_plan, &conn).await? else {
                 print(ALREADY_APPLIED);
                 return Ok(ExitStatus::Success);
             };
-            (plan, Some(saved_plan))
+            (plan, Some(saved_plan), conn)
         }
-        Source::Desired(desired, options) => {
-            let live = fetch(client, desired.names_guests()).await?;
-            (make_plan(&desired, &live, &options, conn.org.target.clone())?, None)
+        Source::Desired(options) => {
+            let target = run::RunTarget { files: args.files.paths(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
+            let planned = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
+            facts.organization = Some(planned.conn.org.target.org.to_string());
+            (planned.plan, None, planned.conn)
         }
     };
+    let client = &conn.org.api;
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan_with(&plan, out.color, out.verbose));
@@ -577,7 +475,7 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
     if plan.is_empty() {
         return finish(ExitStatus::Success);
     }
-    check_guard(&mut plan, allow_removals.as_deref())?;
+    gate::check(&mut plan, Stage::Apply, Allowances { removals: allow_removals.as_deref() }, None)?;
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Refused(
@@ -598,25 +496,25 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
                 return Ok(ExitStatus::Success);
             };
             plan = again;
-            check_guard(&mut plan, allow_removals.as_deref())?;
+            gate::check(&mut plan, Stage::Apply, Allowances { removals: allow_removals.as_deref() }, None)?;
         }
     }
-    let options = ApplyOptions {
-        parallelism: usize::from(args.connect.parallelism),
-        allow_removals: plan.guard.allowed.clone(),
-        guest_invites_per_hour: args.guest_invites_per_hour,
-        stop: run_stop(),
-    };
-    info!(actions = plan.actions.len(), "applying");
     let progress = progress::for_apply(plan.actions.len(), out.quiet);
-    let report = apply::apply(&plan, client, &options, progress.callback()).await;
+    let settings = run::ApplySettings {
+        parallelism: usize::from(args.connect.parallelism),
+        guest_invites_per_hour: args.guest_invites_per_hour,
+        progress: progress.callback(),
+    };
+    let stands = [run::Stand::Planned(Box::new(run::Planned { plan, conn, saved: None }))];
+    let report = run::apply_targets(&stands, &[0], settings).await.pop().flatten();
     progress.finish();
+    let Some(report) = report else { return Err(Error::Config("the apply ended without a report".into())) };
     facts.apply = Some(notify::ApplyFacts::of(&report));
     print(&format!("\n{}", render::text::render_report(&report, out.color)));
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    finish(if options.stop.is_requested() {
+    finish(if run_stop().is_requested() {
         ExitStatus::Interrupted
     } else if report.all_applied() {
         ExitStatus::Success
@@ -683,59 +581,7 @@ fn other_target(recorded: &Target, configured: &Target, hint: &str) -> Error {
 async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Option<Plan>, Error> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
     let live = fetch(&conn.org.api, needs_guests).await?;
-    let (label, org) = (&conn.org.target.api_url, &conn.org.target.org);
-    if saved::already_applied(saved_plan, label, org, &live) {
-        info!("every group the saved plan touches already equals its result");
-        return Ok(None);
-    }
-    let refused = |s: saved::Staleness| Error::Refused(render::words::staleness(&s));
-    saved::check(saved_plan, label, org, &live).map_err(refused)?;
-    saved_plan.to_plan(&live).map(Some).map_err(refused)
-}
-
-/// Refuses a saved plan whose recorded guard limits differ from those of the groups files it is
-/// applied under: `files` (`-f`), else groups.yaml when it exists, else the defaults (a saved
-/// plan's seal is a checksum anyone can recompute, so its limits are a record, not a rule).
-/// `target` names a workspace's target.
-pub(crate) fn check_saved_limits(plan: &saved::SavedPlan, files: &[PathBuf], target: Option<&str>) -> Result<(), Error> {
-    let default = PathBuf::from(crate::cli::DEFAULT_FILE);
-    let paths: Vec<PathBuf> = if files.is_empty() && default.is_file() { vec![default] } else { files.to_vec() };
-    let limits = if paths.is_empty() { None } else { Some(plan::GuardLimits::of(&load(&paths)?)) };
-    let differ = plan.limits_differ(limits.as_ref());
-    if differ.is_empty() {
-        return Ok(());
-    }
-    let of = match &limits {
-        Some(_) => format!("in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
-        None => "by default (no groups file given; -f names the files the plan was made from)".to_string(),
-    };
-    let lines: Vec<String> =
-        differ.iter().map(|(name, recorded, files)| format!("    {name}: {recorded} in the plan, {files} {of}")).collect();
-    let whose = target.map(|t| format!("target {t}'s ")).unwrap_or_default();
-    Err(Error::Refused(format!(
-        "refusing to apply: {whose}saved plan records removal-guard limits that differ from its groups files':\n{}\n    hint: the limits apply comes from the files under review, never from a plan file; make the plan again with `plan --out` (with -f naming the same files)",
-        lines.join("\n")
-    )))
-}
-
-/// Refuses a plan whose removal guard tripped, unless overridden with a reason.
-fn check_guard(plan: &mut Plan, allow_removals: Option<&str>) -> Result<(), Error> {
-    if allow_removals.is_some() {
-        plan.guard.allow(allow_removals);
-    }
-    if !plan.guard.is_tripped() {
-        return Ok(());
-    }
-    match &plan.guard.allowed {
-        Some(reason) => {
-            warn!(reason = reason.as_str(), "removal guard overridden with --allow-removals");
-            Ok(())
-        }
-        None => Err(Error::Refused(format!(
-            "refusing to apply: the removal guard tripped ({}).\n    hint: check the plan; if the removals are intended, run again with --allow-removals \"why\"",
-            render::words::guard_trips(&plan.guard.tripped)
-        ))),
-    }
+    Ok(pipeline::check_saved(saved_plan, &conn.org.target, &live)?)
 }
 
 fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
@@ -747,19 +593,8 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
     if let Some(path) = workspace::locate(&args.workspace)? {
         return workspace::export(workspace::open_workspace(&path, &args.workspace.targets)?, args, out).await;
     }
-    let conn = connect(&args.connect).await?;
-    let live = fetch(&conn.org.api, false).await?;
-    let yaml = crate::export::to_yaml(&live);
-    match &args.out {
-        Some(path) => {
-            saved::write_atomic(path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            if !out.quiet {
-                eprintln!("Wrote {} groups to {}.", live.groups.len(), path.display());
-            }
-        }
-        None => print(&yaml),
-    }
-    Ok(ExitStatus::Success)
+    let target = run::RunTarget { files: Vec::new(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
+    run::export_target(&target, args.out.clone(), out.quiet).await
 }
 
 /// `--notify`, checked before anything else runs (the URL is never shown).

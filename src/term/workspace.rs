@@ -12,28 +12,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
-use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use super::{
-    Connection, Error, ExitStatus, Output, check_guard, checked_saved_plan, client_config, diff_options, load, load_while_fetching, open,
-    plan_verdict, plan_with_baseline, print,
+use super::run::{
+    ApplySettings, Planned, Reach, RunTarget, SandboxSite, Shared, Stand, apply_targets, each_target, export_target, plan_targets,
 };
+use super::{Error, ExitStatus, Output, checked_saved_plan, diff_options, load, print};
 use crate::annotate::{self, Problem, Verdict};
-use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::apply::ApplyReport;
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, ValidateFormat, WorkspaceArgs};
-use crate::credentials::{self, Choice, Given};
 use crate::desired::{self, Diagnostics};
-use crate::diff::DiffOptions;
 use crate::notify::{self, Facts};
-use crate::plan::Plan;
 use crate::render::{self, TargetView};
-use crate::saved::{self, SavedPlan, SavedWorkspacePlan};
-use crate::tallyfy::{Credentials, DEFAULT_API_URL, RateLimiter, Secret};
+use crate::saved::{self, SavedWorkspacePlan};
+use tallyfy_groups_engine::gate::{self, Allowances as Allowed};
+use tallyfy_groups_engine::{Stage, pipeline};
 use tallyfy_groups_sandbox as embedded;
-
-/// Targets read, planned or applied at once.
-const TARGETS_AT_ONCE: usize = 4;
 
 /// A workspace file and the targets this run acts on (in the file's order).
 pub struct Selected {
@@ -177,35 +171,6 @@ impl Allowances {
     }
 }
 
-/// What every target's task shares: the connection options, the embedded sandbox's address
-/// (with `--sandbox`) and one rate limiter per set of credentials.
-struct Shared {
-    connect: ConnectArgs,
-    sandbox: Option<SandboxSite>,
-    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
-}
-
-/// Where the embedded sandbox answers.
-#[derive(Clone)]
-struct SandboxSite {
-    base_url: String,
-    token: String,
-    label: String,
-}
-
-impl Shared {
-    /// The rate limiter of these credentials, made on first use.
-    fn limiter(&self, key: String) -> Arc<RateLimiter> {
-        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        limiters
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(RateLimiter::per_minute(self.connect.max_requests_per_minute).with_max_rps(super::max_rps(&self.connect)))
-            })
-            .clone()
-    }
-}
-
 /// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
 /// Its default state file is in the workspace file's folder, so every folder of the repository
 /// sees the same sandbox.
@@ -237,38 +202,6 @@ async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(emb
     Ok(Some((sandbox, site)))
 }
 
-/// Which rate limiter a target's credentials use: Tallyfy counts requests per user, so the same
-/// token, or the same client id at the same token URL, is one user and shares one limiter.
-fn limiter_key(choice: &Choice) -> String {
-    match choice {
-        Choice::Token(Given::Value(token)) => format!("token {}", token.expose()),
-        Choice::Token(Given::File(path)) => format!("token file {}", path.display()),
-        Choice::Client { id, token_url, .. } => format!("client {id} at {token_url}"),
-    }
-}
-
-/// A client for one target, with the credentials its `credentials_env` names.
-async fn connect_target(spec: &TargetSpec, shared: &Shared) -> Result<Connection, Error> {
-    let args = &shared.connect;
-    let (base_url, credentials, label, key) = match &shared.sandbox {
-        Some(site) => {
-            (site.base_url.clone(), Credentials::Token(Secret::new(site.token.clone())), site.label.clone(), "sandbox".to_string())
-        }
-        None => {
-            let api_url = spec.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_string());
-            let choice =
-                credentials::for_target(&spec.credentials_env, &api_url, args.token_url.as_deref(), |name| std::env::var(name).ok())
-                    .map_err(Error::Config)?;
-            let key = limiter_key(&choice);
-            let credentials = credentials::credentials(choice).map_err(Error::Config)?;
-            let label = api_url.trim_end_matches('/').to_string();
-            (api_url, credentials, label, key)
-        }
-    };
-    let config = client_config(args, base_url, spec.org_id.clone(), credentials, Some(shared.limiter(key)));
-    open(config, label, None).await
-}
-
 /// `--token-file` and `--client-secret-file` name one secret, and a workspace's targets each
 /// read their own: refused once, before anything is read.
 fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
@@ -281,90 +214,6 @@ fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
         sel.workspace.file,
         prefixes.join(", ")
     )))
-}
-
-/// Runs `task` for every target, a few at a time; the results in the targets' order.
-async fn each_target<T, F, Fut>(targets: &[TargetSpec], task: F) -> Vec<Result<T, Error>>
-where
-    T: Send + 'static,
-    F: Fn(TargetSpec) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
-{
-    let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
-    let mut set = JoinSet::new();
-    for (i, spec) in targets.iter().enumerate() {
-        let (work, permits) = (task(spec.clone()), permits.clone());
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (i, work.await)
-        });
-    }
-    let mut results: Vec<Option<Result<T, Error>>> = (0..targets.len()).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, result)) => results[i] = Some(result),
-            Err(e) => warn!(error = %e, "a target's task ended without a result"),
-        }
-    }
-    results
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            r.unwrap_or_else(|| Err(Error::Config(format!("target {}: its task ended without a result", targets[i].name))))
-                .map_err(|e| in_target_words(e, &targets[i]))
-        })
-        .collect()
-}
-
-/// The client's hints name the variables and options of a single organization; a target reads
-/// its own (`credentials_env`) and its organization and API URL come from the workspace file.
-/// An API or client error is said with those instead.
-fn in_target_words(e: Error, spec: &TargetSpec) -> Error {
-    if !matches!(e, Error::Api(_) | Error::Client(_)) {
-        return e;
-    }
-    let (p, name) = (&spec.credentials_env, &spec.name);
-    let words = [
-        ("TALLYFY_ACCESS_TOKEN (or --token-file)".to_string(), format!("{p}_ACCESS_TOKEN")),
-        (
-            "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file)".to_string(),
-            format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
-        ),
-        ("TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET".to_string(), format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET")),
-        ("TALLYFY_ORG_ID / --org".to_string(), format!("the `org_id` of target {name}")),
-        ("TALLYFY_API_URL / --api-url".to_string(), format!("the `api_url` of target {name}")),
-        ("TALLYFY_TOKEN_URL / --token-url".to_string(), format!("{p}_TOKEN_URL or --token-url")),
-    ];
-    let text = e.to_string();
-    let said = words.iter().fold(text.clone(), |t, (single, target)| t.replace(single.as_str(), target));
-    if said == text { e } else { Error::Config(said) }
-}
-
-/// A removal guard's refusal of one target: its hint names the target, since `--allow-removals
-/// "why"` alone would accept every target's removals.
-fn guard_for(result: Result<ExitStatus, Error>, name: &str) -> Result<ExitStatus, Error> {
-    match result {
-        Err(Error::Refused(m)) => Err(Error::Refused(m.replace("--allow-removals \"why\"", &format!("--allow-removals {name}=\"why\"")))),
-        other => other,
-    }
-}
-
-/// A target's plan and the connection it was read through.
-struct Planned {
-    plan: Plan,
-    conn: Connection,
-    /// The saved plan it was rebuilt from (`apply PLAN`), checked again after the prompt.
-    saved: Option<SavedPlan>,
-}
-
-/// Where a target stands in a run.
-enum Stand {
-    /// Planned; ready to show and (for apply) to apply.
-    Planned(Box<Planned>),
-    /// A saved plan whose result live state already holds.
-    AlreadyApplied,
-    /// Failed or refused before anything was written.
-    Failed(Error),
 }
 
 /// The files of a target on the baseline branch: its files at the same paths in `root`. A file
@@ -381,26 +230,6 @@ fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Reads and plans every target.
-async fn plan_all(sel: &Selected, shared: &Arc<Shared>, options: &DiffOptions, baseline: Option<&Path>) -> Vec<Stand> {
-    let dir = sel.dir.clone();
-    let baseline = baseline.map(Path::to_path_buf);
-    let results = each_target(&sel.targets, |spec| {
-        let (shared, options, dir, baseline) = (shared.clone(), options.clone(), dir.clone(), baseline.clone());
-        async move {
-            let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
-            // A target whose files the target branch does not have yet is new: every change counts
-            // as introduced.
-            let base = baseline.map(|root| baseline_files(&root, &dir, &spec));
-            let (desired, baseline, conn, live) = load_while_fetching(&files, base.as_deref(), connect_target(&spec, &shared)).await?;
-            let plan = plan_with_baseline(&desired, baseline, &live, &options, conn.org.target.clone())?;
-            Ok(Planned { plan, conn, saved: None })
-        }
-    })
-    .await;
-    results.into_iter().map(|r| r.map_or_else(Stand::Failed, |p| Stand::Planned(Box::new(p)))).collect()
-}
-
 /// The views the renderings take, and each target's exit status.
 fn views<'a>(sel: &'a Selected, stands: &'a [Stand], messages: &'a [Option<String>], codes: &[ExitStatus]) -> Vec<TargetView<'a>> {
     sel.targets
@@ -414,7 +243,7 @@ fn views<'a>(sel: &'a Selected, stands: &'a [Stand], messages: &'a [Option<Strin
                 Stand::Planned(p) => Ok(&p.plan),
                 _ => Err(message.as_deref().unwrap_or("")),
             },
-            exit_code: code.code(),
+            status: *code,
         })
         .collect()
 }
@@ -443,25 +272,24 @@ fn report_exit(sel: &Selected, results: &[Result<ExitStatus, Error>], out: Outpu
             }
         }
     }
-    let codes: Vec<i32> = results.iter().map(|r| r.as_ref().map_or_else(|e| e.exit_status().code(), |s| s.code())).collect();
-    let worst = ws::most_severe(codes.iter().copied());
-    let status = match worst {
-        0 => ExitStatus::Success,
-        2 => ExitStatus::Changes,
-        3 => ExitStatus::Refused,
-        130 => ExitStatus::Interrupted,
-        _ => ExitStatus::Error,
-    };
-    if worst != 0 && sel.targets.len() > 1 {
-        let because: Vec<&str> = sel.targets.iter().zip(&codes).filter(|(_, c)| **c == worst).map(|(t, _)| t.name.as_str()).collect();
+    let statuses: Vec<ExitStatus> = results.iter().map(|r| r.as_ref().map_or_else(Error::exit_status, |s| *s)).collect();
+    let status = ExitStatus::most_severe(statuses.iter().copied());
+    let worst = status.code();
+    if status != ExitStatus::Success && sel.targets.len() > 1 {
+        let because: Vec<&str> = sel.targets.iter().zip(&statuses).filter(|(_, s)| **s == status).map(|(t, _)| t.name.as_str()).collect();
         let what = match status {
             ExitStatus::Changes => "changes",
             ExitStatus::Refused => "refused",
             ExitStatus::Interrupted => "interrupted",
             _ => "failed",
         };
-        let others: Vec<String> =
-            sel.targets.iter().zip(&codes).filter(|(_, c)| **c != worst).map(|(t, c)| format!("{} exit {c}", t.name)).collect();
+        let others: Vec<String> = sel
+            .targets
+            .iter()
+            .zip(&statuses)
+            .filter(|(_, s)| **s != status)
+            .map(|(t, s)| format!("{} exit {}", t.name, s.code()))
+            .collect();
         let rest = if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) };
         let line = format!("Exit {worst} from target {} ({what}){rest}.", because.join(", "));
         match (out.json_logs, status) {
@@ -499,13 +327,23 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
     let sandbox = start_sandbox(&args.connect, &sel).await?;
     let shared =
         Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
-    let mut stands = plan_all(&sel, &shared, &options, baseline.as_deref()).await;
+    // A target whose files the target branch does not have yet is new: every change counts as
+    // introduced.
+    let targets: Vec<RunTarget> = sel
+        .targets
+        .iter()
+        .map(|spec| RunTarget {
+            baseline: baseline.as_ref().map(|root| baseline_files(root, &sel.dir, spec)),
+            ..RunTarget::of_spec(spec, &shared)
+        })
+        .collect();
+    let mut stands = plan_targets(&targets, &options, out.quiet).await;
     let mut results = Vec::new();
     for (spec, stand) in sel.targets.iter().zip(&mut stands) {
         results.push(match stand {
             Stand::Planned(p) => {
-                p.plan.guard.allow(allow.for_target(&spec.name));
-                guard_for(plan_verdict(&p.plan, args.detailed_exitcode), &spec.name)
+                let allowed = Allowed { removals: allow.for_target(&spec.name) };
+                pipeline::plan_verdict(&mut p.plan, args.detailed_exitcode, allowed, Some(&spec.name)).map_err(Error::from)
             }
             Stand::Failed(e) => Err(same(e)),
             Stand::AlreadyApplied => Ok(ExitStatus::Success),
@@ -593,7 +431,8 @@ pub async fn apply(
     let mut stands = match &saved_plan {
         None => {
             let options = diff_options(&args.target)?;
-            plan_all(&sel, &shared, &options, None).await
+            let targets: Vec<RunTarget> = sel.targets.iter().map(|spec| RunTarget::of_spec(spec, &shared)).collect();
+            plan_targets(&targets, &options, out.quiet).await
         }
         Some(saved_plan) => check_all_saved(&sel, &shared, saved_plan).await,
     };
@@ -604,7 +443,9 @@ pub async fn apply(
         let (result, kept) = match stand {
             Stand::Planned(p) => {
                 let kept = (!p.plan.errors.is_empty()).then(|| Diagnostics(std::mem::take(&mut p.plan.errors)));
-                (guard_for(check_guard(&mut p.plan, allow.for_target(&spec.name)).map(|()| ExitStatus::Success), &spec.name), kept)
+                let allowed = Allowed { removals: allow.for_target(&spec.name) };
+                let gates = gate::check(&mut p.plan, Stage::Apply, allowed, Some(&spec.name));
+                (gates.map(|()| ExitStatus::Success).map_err(Error::from), kept)
             }
             Stand::AlreadyApplied => (Ok(ExitStatus::Success), None),
             Stand::Failed(e) => (Err(same(e)), None),
@@ -658,7 +499,8 @@ pub async fn apply(
                 Ok(Some(again)) => {
                     p.plan = again;
                     let name = &sel.targets[i].name;
-                    guard_for(check_guard(&mut p.plan, allow.for_target(name)).map(|()| ExitStatus::Success), name)
+                    let allowed = Allowed { removals: allow.for_target(name) };
+                    gate::check(&mut p.plan, Stage::Apply, allowed, Some(name)).map(|()| ExitStatus::Success).map_err(Error::from)
                 }
                 Ok(None) => {
                     // Applied meanwhile (by another run): nothing is sent again.
@@ -676,35 +518,13 @@ pub async fn apply(
     }
     let stop = super::run_stop();
     // Every ready target applies at once (a few at a time), each through its own client.
-    let mut reports: Vec<Option<ApplyReport>> = (0..sel.targets.len()).map(|_| None).collect();
-    {
-        let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
-        let mut set = JoinSet::new();
-        for &i in &ready {
-            if results[i].is_err() {
-                continue;
-            }
-            let Stand::Planned(p) = &stands[i] else { continue };
-            let (plan, client, permits) = (p.plan.clone(), p.conn.org.api.clone(), permits.clone());
-            let options = ApplyOptions {
-                parallelism: usize::from(args.connect.parallelism),
-                allow_removals: plan.guard.allowed.clone(),
-                guest_invites_per_hour: args.guest_invites_per_hour,
-                stop: stop.clone(),
-            };
-            info!(target_name = sel.targets[i].name.as_str(), actions = plan.actions.len(), "applying");
-            set.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                (i, apply::apply(&plan, &client, &options, None).await)
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, report)) => reports[i] = Some(report),
-                Err(e) => warn!(error = %e, "a target's apply ended without a report"),
-            }
-        }
-    }
+    let applying: Vec<usize> = ready.iter().copied().filter(|&i| results[i].is_ok()).collect();
+    let settings = ApplySettings {
+        parallelism: usize::from(args.connect.parallelism),
+        guest_invites_per_hour: args.guest_invites_per_hour,
+        progress: None,
+    };
+    let reports = apply_targets(&stands, &applying, settings).await;
     let mut all = notify::ApplyFacts::default();
     let mut text = String::new();
     for (i, spec) in sel.targets.iter().enumerate() {
@@ -749,16 +569,8 @@ fn nothing_applied(out: Output) {
 
 /// `apply --report` for a workspace: `{"format_version": 2, "targets": {name: report}}`.
 fn write_reports(path: &Path, sel: &Selected, reports: &[Option<ApplyReport>]) -> Result<(), Error> {
-    let mut targets = serde_json::Map::new();
-    for (spec, report) in sel.targets.iter().zip(reports) {
-        if let Some(report) = report
-            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&render::json::render_report(report))
-        {
-            targets.insert(spec.name.clone(), value);
-        }
-    }
-    let doc = serde_json::json!({ "format_version": crate::plan::FORMAT_VERSION, "targets": targets });
-    let json = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    let json =
+        render::json::render_reports(sel.targets.iter().zip(reports).filter_map(|(spec, r)| r.as_ref().map(|r| (spec.name.as_str(), r))));
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }
 
@@ -808,16 +620,19 @@ fn sandbox_of_saved(saved_plan: &SavedWorkspacePlan, args: &mut ConnectArgs) {
 async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &SavedWorkspacePlan) -> Vec<Stand> {
     let plans = Arc::new(saved_plan.targets.clone());
     let file = Arc::new(sel.workspace.file.clone());
-    let results = each_target(&sel.targets, |spec| {
-        let (shared, plans, file) = (shared.clone(), plans.clone(), file.clone());
+    let targets: Vec<RunTarget> = sel.targets.iter().map(|spec| RunTarget::of_spec(spec, shared)).collect();
+    let results = each_target(&targets, |target| {
+        let (plans, file) = (plans.clone(), file.clone());
         async move {
+            let Reach::Workspace { spec, .. } = &target.reach else {
+                return Err(Error::Config("a saved workspace plan applies to a workspace's targets".into()));
+            };
             let saved_plan = plans
                 .get(&spec.name)
                 .cloned()
                 .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
-            let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
-            super::check_saved_limits(&saved_plan, &files, Some(&spec.name))?;
-            let conn = connect_target(&spec, &shared).await?;
+            pipeline::check_saved_limits(&saved_plan, &target.files, Path::new(crate::cli::DEFAULT_FILE), Some(&spec.name))?;
+            let conn = target.connect().await?;
             // The way back is the workspace file (--org and --api-url do not apply to its plans).
             if !super::made_for(&saved_plan.target, &conn.org.target) {
                 let hint = format!(
@@ -856,20 +671,10 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
         }
     };
     let sandbox = start_sandbox(&args.connect, &sel).await?;
-    let shared = Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() };
-    let conn = connect_target(&spec, &shared).await.map_err(|e| in_target_words(e, &spec))?;
-    let live = super::fetch(&conn.org.api, false).await.map_err(|e| in_target_words(e, &spec))?;
-    let yaml = crate::export::to_yaml(&live);
-    match args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone())) {
-        Some(path) => {
-            saved::write_atomic(&path, yaml.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            if !out.quiet {
-                eprintln!("Wrote {} groups of target {} to {}.", live.groups.len(), spec.name, path.display());
-            }
-        }
-        None => print(&yaml),
-    }
-    Ok(ExitStatus::Success)
+    let shared =
+        Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let path = args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone()));
+    export_target(&RunTarget::of_spec(&spec, &shared), path, out.quiet).await
 }
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
@@ -991,7 +796,9 @@ fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::run::{in_target_words, limiter_key};
     use super::*;
+    use crate::credentials;
     use crate::tallyfy::config::ConfigError;
     use crate::tallyfy::error::{ApiError, TransportCause};
 

@@ -704,12 +704,9 @@ impl Client {
                 let asked = Instant::now();
                 let ready = async {
                     let permit = self.inner.permits.acquire().await;
-                    let first = limiter.acquire().await;
-                    let second = match write_of {
-                        Some(_) => Some(limiter.acquire().await),
-                        None => None,
-                    };
-                    (permit, first, second)
+                    // Both slots at once (fewer when the limit is lower: the write then waits).
+                    let (first, mut rest) = limiter.acquire_many(if write_of.is_some() { 2 } else { 1 }).await;
+                    (permit, first, rest.pop())
                 };
                 let (_permit, slot, second) = tokio::select! {
                     biased;
@@ -729,7 +726,11 @@ impl Client {
                 let writing = AtomicBool::new(req.method != Method::GET);
                 let exchange = async {
                     let first = self.send_once(req, slot, &bearer.header).await;
-                    let (Some(write_of), Some(second)) = (write_of, second) else { return first.map(|a| (a, None)) };
+                    let Some(write_of) = write_of else { return first.map(|a| (a, None)) };
+                    let second = match second {
+                        Some(second) => second,
+                        None => limiter.acquire().await,
+                    };
                     let answer = match first {
                         Ok(answer) => answer,
                         Err(e) => {

@@ -65,6 +65,16 @@ pub enum ConfigError {
     Http(String),
 }
 
+impl ConfigError {
+    /// The error said with a target's own names for its settings.
+    pub fn named(&self, n: &crate::error::Names) -> String {
+        match self {
+            ConfigError::BadTokenUrl(url) => format!("token URL `{url}` is not a valid URL ({})", n.token_url),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Checks an API base URL: parseable, and https unless the host is loopback.
 pub fn check_base_url(url: &str) -> Result<String, ConfigError> {
     let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::BadUrl(url.to_string()))?;

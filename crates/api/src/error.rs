@@ -223,7 +223,60 @@ pub enum PagingProblem {
 }
 
 /// How to trust a certificate authority that signs the API's certificate.
-pub const UNTRUSTED_HINT: &str = "when a proxy or firewall of your network inspects HTTPS with its own certificate authority, add that CA to the system's trust store (update-ca-certificates, or your OS's keychain), or set SSL_CERT_FILE to a PEM file holding it and the public CAs; otherwise check the API URL (TALLYFY_API_URL / --api-url). See docs/commands.md#certificates";
+fn untrusted_hint(n: &Names) -> String {
+    format!(
+        "when a proxy or firewall of your network inspects HTTPS with its own certificate authority, add that CA to the system's trust store (update-ca-certificates, or your OS's keychain), or set SSL_CERT_FILE to a PEM file holding it and the public CAs; otherwise check the API URL ({}). See docs/commands.md#certificates",
+        n.api_url
+    )
+}
+
+/// What a person sets for each setting a hint points at: the variables and flags of the single
+/// organization of the command line ([`Names::single`]), or a workspace target's own. Hints are
+/// written with these names, never edited afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The organization id: `TALLYFY_ORG_ID / --org`.
+    pub org: String,
+    /// The API URL: `TALLYFY_API_URL / --api-url`.
+    pub api_url: String,
+    /// The personal access token: `TALLYFY_ACCESS_TOKEN (or --token-file)`.
+    pub access_token: String,
+    /// The client credentials: `TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET`.
+    pub client: String,
+    /// The same, with the file a secret can be read from.
+    pub client_or_file: String,
+    /// The token URL: `TALLYFY_TOKEN_URL / --token-url`.
+    pub token_url: String,
+}
+
+impl Names {
+    /// The single organization's variables and flags.
+    pub fn single() -> Self {
+        Names {
+            org: "TALLYFY_ORG_ID / --org".into(),
+            api_url: "TALLYFY_API_URL / --api-url".into(),
+            access_token: "TALLYFY_ACCESS_TOKEN (or --token-file)".into(),
+            client: "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET".into(),
+            client_or_file: "TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file)".into(),
+            token_url: "TALLYFY_TOKEN_URL / --token-url".into(),
+        }
+    }
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::single()
+    }
+}
+
+/// An [`ApiError`] said with a target's own [`Names`].
+pub struct Named<'a>(&'a ApiError, &'a Names);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_named(f, self.1)
+    }
+}
 
 impl fmt::Display for PagingProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -328,27 +381,38 @@ impl ApiError {
         }
     }
 
-    fn hint(&self) -> Option<&'static str> {
-        match self.status()? {
+    fn hint(&self, n: &Names) -> Option<String> {
+        Some(match self.status()? {
             // With client credentials a 401 is answered by a new token; what is left is a personal
             // access token that stopped working.
-            401 => Some(PERSONAL_TOKEN_REFUSED),
-            403 => Some("the token's user lacks permission to manage groups in this organization (manage_groups), or the org id is wrong"),
-            404 => Some(
-                "check the organization id (TALLYFY_ORG_ID / --org) and the API URL; a group may have been deleted meanwhile, so run plan again",
+            401 => personal_token_refused(n),
+            403 => "the token's user lacks permission to manage groups in this organization (manage_groups), or the org id is wrong".into(),
+            404 => format!(
+                "check the organization id ({}) and the API URL; a group may have been deleted meanwhile, so run plan again",
+                n.org
             ),
-            422 => Some("Tallyfy rejected the values; fix them in groups.yaml"),
-            429 => Some(
-                "Tallyfy is rate limiting (600 requests per minute per user, shared with anything else using this token); lower --max-requests-per-minute, or run again later",
-            ),
-            s if s >= 500 => Some("Tallyfy had a server error; run again later (a rerun converges)"),
-            _ => None,
-        }
+            422 => "Tallyfy rejected the values; fix them in groups.yaml".into(),
+            429 => "Tallyfy is rate limiting (600 requests per minute per user, shared with anything else using this token); lower --max-requests-per-minute, or run again later".into(),
+            s if s >= 500 => "Tallyfy had a server error; run again later (a rerun converges)".into(),
+            _ => return None,
+        })
+    }
+
+    /// The error said with a target's own names for its settings.
+    pub fn named<'a>(&'a self, names: &'a Names) -> Named<'a> {
+        Named(self, names)
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_named(f, &Names::single())
+    }
+}
+
+impl ApiError {
+    fn fmt_named(&self, f: &mut fmt::Formatter<'_>, n: &Names) -> fmt::Result {
+        let first_line = |e: &ApiError| first_line_named(e, n);
         match self {
             ApiError::Status { method, path, status, message, code, field_errors, request_id } => {
                 write!(f, "{method} {path} failed with HTTP {status}")?;
@@ -364,7 +428,7 @@ impl fmt::Display for ApiError {
                 if let Some(id) = request_id {
                     write!(f, " [request id {}]", visible(id))?;
                 }
-                if let Some(hint) = self.hint() {
+                if let Some(hint) = self.hint(n) {
                     write!(f, "\n    hint: {hint}")?;
                 }
                 Ok(())
@@ -374,25 +438,25 @@ impl fmt::Display for ApiError {
                 if let TransportCause::UntrustedCertificate { host, reason } = cause {
                     write!(
                         f,
-                        "{method} {path}: the server's certificate is not trusted ({host}: {reason}); nothing was sent\n    hint: {UNTRUSTED_HINT}"
+                        "{method} {path}: the server's certificate is not trusted ({host}: {reason}); nothing was sent\n    hint: {}",
+                        untrusted_hint(n)
                     )
                 } else if let TransportCause::UnknownHost { host } = cause {
                     write!(
                         f,
-                        "{method} {path} got no answer: the host {host} was not found (DNS): {detail}\n    hint: check the host in the API URL (TALLYFY_API_URL / --api-url) and the network's DNS"
+                        "{method} {path} got no answer: the host {host} was not found (DNS): {detail}\n    hint: check the host in the API URL ({}) and the network's DNS",
+                        n.api_url
                     )
                 } else if let TransportCause::Refused { address } = cause {
                     write!(
                         f,
-                        "{method} {path} got no answer: nothing is listening at {address} (connection refused)\n    hint: check the host and port of the API URL (TALLYFY_API_URL / --api-url); a served sandbox must be running"
+                        "{method} {path} got no answer: nothing is listening at {address} (connection refused)\n    hint: check the host and port of the API URL ({}); a served sandbox must be running",
+                        n.api_url
                     )
                 } else if *timeout {
                     write!(f, "{method} {path} timed out: {detail}\n    hint: raise --timeout, or check the network and the API URL")
                 } else {
-                    write!(
-                        f,
-                        "{method} {path} got no answer: {detail}\n    hint: check the API URL (TALLYFY_API_URL / --api-url) and the network"
-                    )
+                    write!(f, "{method} {path} got no answer: {detail}\n    hint: check the API URL ({}) and the network", n.api_url)
                 }
             }
             ApiError::Decode { method, path, detail } => write!(
@@ -418,8 +482,9 @@ impl fmt::Display for ApiError {
             ),
             ApiError::Redirected { method, path, status, location } => write!(
                 f,
-                "{method} {path} was redirected (HTTP {status}) to {}; the Tallyfy API does not redirect, so the redirect was not followed and nothing was sent there\n    hint: check the API URL (TALLYFY_API_URL / --api-url); if the new address is right, use it",
-                location.as_deref().map_or("(no Location)".into(), visible)
+                "{method} {path} was redirected (HTTP {status}) to {}; the Tallyfy API does not redirect, so the redirect was not followed and nothing was sent there\n    hint: check the API URL ({}); if the new address is right, use it",
+                location.as_deref().map_or("(no Location)".into(), visible),
+                n.api_url
             ),
             ApiError::StoppedAnswering { failures, last } => {
                 write!(f, "the API stopped answering ({failures} connection failures or timeouts in a row)")?;
@@ -438,12 +503,13 @@ impl fmt::Display for ApiError {
                     }
                     Some(s) => write!(f, "POST {url} (the token exchange) failed with HTTP {s}: {detail}")?,
                 }
-                write!(f, "\n    hint: {}", token_exchange_hint(*status))
+                write!(f, "\n    hint: {}", token_exchange_hint(*status, n))
             }
             ApiError::StillUnauthorized { last } => write!(
                 f,
-                "{}, also with an access token just obtained from the client credentials\n    hint: Tallyfy issues tokens for these client credentials but refuses them here: check the organization id (TALLYFY_ORG_ID / --org), and that the API URL and the token URL belong to the same Tallyfy",
-                first_line(last)
+                "{}, also with an access token just obtained from the client credentials\n    hint: Tallyfy issues tokens for these client credentials but refuses them here: check the organization id ({}), and that the API URL and the token URL belong to the same Tallyfy",
+                first_line(last),
+                n.org
             ),
             ApiError::Interrupted { method, path, sent: false } => {
                 write!(f, "{method} {path} was not sent: interrupted (Ctrl-C or SIGTERM)")
@@ -452,15 +518,16 @@ impl fmt::Display for ApiError {
                 f,
                 "{method} {path} was abandoned in flight: interrupted (Ctrl-C or SIGTERM); whether it took effect is unknown\n    hint: run plan again: it shows what is still different"
             ),
-            ApiError::ResentAfter401 { last } => last.fmt(f),
+            ApiError::ResentAfter401 { last } => last.fmt_named(f, n),
             ApiError::WrongGroup { method, path, asked, got } => write!(
                 f,
                 "{method} {path} answered with group id {got:?}, not the {asked:?} asked for; refusing to use that answer\n    hint: the API (or a proxy in front of it) answered for another group; run again, and report it if it persists"
             ),
             ApiError::TooLarge { method, path, limit } => write!(
                 f,
-                "{method} {path} answered more than {}; refusing to read it\n    hint: check the API URL (TALLYFY_API_URL / --api-url) points at Tallyfy's API; no answer of it is that large",
-                if *limit >= 1024 * 1024 { format!("{} MiB", limit / (1024 * 1024)) } else { format!("{limit} bytes") }
+                "{method} {path} answered more than {}; refusing to read it\n    hint: check the API URL ({}) points at Tallyfy's API; no answer of it is that large",
+                if *limit >= 1024 * 1024 { format!("{} MiB", limit / (1024 * 1024)) } else { format!("{limit} bytes") },
+                n.api_url
             ),
             ApiError::Unconfirmed { create, reread } => write!(
                 f,
@@ -473,27 +540,31 @@ impl fmt::Display for ApiError {
 }
 
 /// The hint of a 401 with a personal access token.
-pub const PERSONAL_TOKEN_REFUSED: &str = "the personal access token was refused. Tallyfy invalidates a personal access token when its user logs out, and six months after it was made: make a new one (Settings > Integrations > REST API) and update TALLYFY_ACCESS_TOKEN (or --token-file). For pipelines, use client credentials instead (TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET, issued by Tallyfy Support): the tool exchanges them for a new access token whenever one expires";
+fn personal_token_refused(n: &Names) -> String {
+    format!(
+        "the personal access token was refused. Tallyfy invalidates a personal access token when its user logs out, and six months after it was made: make a new one (Settings > Integrations > REST API) and update {}. For pipelines, use client credentials instead ({}, issued by Tallyfy Support): the tool exchanges them for a new access token whenever one expires",
+        n.access_token, n.client
+    )
+}
 
 /// The hint of a failed token exchange, by the token endpoint's status.
-fn token_exchange_hint(status: Option<u16>) -> &'static str {
+fn token_exchange_hint(status: Option<u16>, n: &Names) -> String {
     match status {
         Some(400 | 401 | 403) => {
-            "Tallyfy refused the client credentials: check TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET (or --client-secret-file); Tallyfy Support issues them"
+            format!("Tallyfy refused the client credentials: check {}; Tallyfy Support issues them", n.client_or_file)
         }
-        Some(429) => "Tallyfy's token endpoint is rate limiting; run again later",
-        Some(s) if s >= 500 => "Tallyfy's token endpoint had a server error; run again later",
-        None => {
-            "check the token URL (TALLYFY_TOKEN_URL / --token-url; by default the API URL with /api replaced by /oauth/token) and the network"
-        }
-        Some(_) => {
-            "check that the token URL (TALLYFY_TOKEN_URL / --token-url) is Tallyfy's OAuth token endpoint; by default it is the API URL with /api replaced by /oauth/token"
-        }
+        Some(429) => "Tallyfy's token endpoint is rate limiting; run again later".into(),
+        Some(s) if s >= 500 => "Tallyfy's token endpoint had a server error; run again later".into(),
+        None => format!("check the token URL ({}; by default the API URL with /api replaced by /oauth/token) and the network", n.token_url),
+        Some(_) => format!(
+            "check that the token URL ({}) is Tallyfy's OAuth token endpoint; by default it is the API URL with /api replaced by /oauth/token",
+            n.token_url
+        ),
     }
 }
 
-fn first_line(e: &ApiError) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+fn first_line_named(e: &ApiError, n: &Names) -> String {
+    e.named(n).to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// Turns the `errors` member of a 422 answer into field → messages, whatever its shape.

@@ -214,6 +214,11 @@ impl Gate {
 
     /// Starts a request now, or says when to look again (`None`: when a request ends).
     fn try_start(&mut self, now: Instant) -> Result<(), Option<Instant>> {
+        self.try_start_n(now, 1)
+    }
+
+    /// Starts `n` requests now (`n` at most the limit), or says when to look again.
+    fn try_start_n(&mut self, now: Instant, n: usize) -> Result<(), Option<Instant>> {
         if let Some(until) = self.held_until {
             if until > now {
                 return Err(Some(until));
@@ -226,16 +231,17 @@ impl Gate {
             return Err(Some(next));
         }
         if self.limit().is_some() {
-            match self.recent.wait_with(&mut self.foreign, now, self.in_flight) {
+            // `n` fit when one more fits beside the others in flight and the first `n - 1`.
+            match self.recent.wait_with(&mut self.foreign, now, self.in_flight + n.saturating_sub(1)) {
                 Some(d) if d.is_zero() => {}
                 Some(d) => return Err(Some(now + d)),
                 None => return Err(None),
             }
         }
         if let Some((interval, next)) = &mut self.ceiling {
-            *next = now + *interval;
+            *next = now + *interval * n as u32;
         }
-        self.in_flight += 1;
+        self.in_flight += n;
         Ok(())
     }
 
@@ -367,6 +373,32 @@ impl RateLimiter {
             let next = self.lock().try_start(Instant::now());
             match next {
                 Ok(()) => return Slot { limiter: self, ended: false },
+                Err(Some(at)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = &mut ended => {}
+                    }
+                }
+                Err(None) => ended.await,
+            }
+        }
+    }
+
+    /// Waits until `n` requests may start at once (a read and the write made from it), and
+    /// returns their slots: the first, and the rest up to `n`, or as many as the limit allows
+    /// when it is lower (then the caller acquires the others later).
+    pub async fn acquire_many(&self, n: usize) -> (Slot<'_>, Vec<Slot<'_>>) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let k = {
+                let gate = self.lock();
+                gate.limit().map_or(n, |l| n.min(l.max(1) as usize)).max(1)
+            };
+            let next = self.lock().try_start_n(Instant::now(), k);
+            match next {
+                Ok(()) => return (Slot { limiter: self, ended: false }, (1..k).map(|_| Slot { limiter: self, ended: false }).collect()),
                 Err(Some(at)) => {
                     tokio::select! {
                         _ = tokio::time::sleep_until(at) => {}
@@ -654,6 +686,22 @@ mod tests {
         limiter.acquire().await.finish(Feedback { limit: Some(600), remaining: Some(0), refused: false });
         run(&limiter, 1).await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pair_waits_for_two_slots_at_once_and_never_for_itself() {
+        let limiter = RateLimiter::rolling(2, Duration::from_secs(60));
+        let start = Instant::now();
+        run(&limiter, 1).await;
+        // One slot is free: the pair waits until both are.
+        let (first, rest) = limiter.acquire_many(2).await;
+        assert_eq!((rest.len(), start.elapsed()), (1, Duration::from_secs(60)));
+        drop((first, rest));
+        // A limit of one cannot give two at once: one slot, and no wait on itself.
+        let one = RateLimiter::rolling(1, Duration::from_secs(60));
+        let start = Instant::now();
+        let (_first, rest) = one.acquire_many(2).await;
+        assert_eq!((rest.len(), start.elapsed()), (0, Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]

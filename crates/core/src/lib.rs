@@ -20,6 +20,7 @@ pub mod diff;
 pub mod export;
 pub mod model;
 pub mod names;
+pub mod outcome;
 pub mod pipeline;
 pub mod plan;
 pub mod render;

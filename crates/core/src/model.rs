@@ -323,9 +323,36 @@ pub struct LiveState {
     pub guests: Option<Vec<Guest>>,
 }
 
-/// Case-insensitive key for group names (Tallyfy treats names as unique regardless of case).
+/// The key under which group names match: names with the same key are one group (Tallyfy treats
+/// names as unique regardless of case), so a live group found under a desired name's key is that
+/// group, renamed if the text differs, never deleted and created anew. The name is trimmed,
+/// compatibility-normalised (NFKC: `Cafe\u{301}` and `Café`, `ﬁ` and `fi`, full-width and ASCII
+/// letters, a no-break space and a space) and case-folded (`Ops` and `OPS`, `ß` and `ss`, `ς`
+/// and `σ`, `İ` and `i̇`; the dotless `I` stays another letter than `İ`).
+///
+/// ```
+/// use tallyfy_groups_core::model::name_key;
+/// assert_eq!(name_key("Cafe\u{301} Team"), name_key("CAFÉ team"));
+/// assert_eq!(name_key("\u{fb01}nance"), name_key("Finance"));
+/// assert_ne!(name_key("Café"), name_key("Cafe"));
+/// ```
 pub fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = name.trim().nfkd().flat_map(fold_case).collect();
+    folded.nfkc().collect::<String>().trim().to_string()
+}
+
+/// Unicode's full case folding of one character (what `char::to_lowercase` gives, but for the
+/// few letters whose folding is not their lower case).
+fn fold_case(c: char) -> impl Iterator<Item = char> {
+    let (first, second) = match c {
+        'ß' | '\u{1e9e}' => (Some('s'), Some('s')),
+        'ς' => (Some('σ'), None),
+        '\u{345}' => (Some('ι'), None),
+        _ => (None, None),
+    };
+    let lower = first.is_none().then(|| c.to_lowercase()).into_iter().flatten();
+    first.into_iter().chain(second).chain(lower)
 }
 
 /// Looks users up by id: what the planner needs of the user directory.
@@ -453,5 +480,37 @@ mod tests {
             status: UserStatus::Active,
         };
         assert_eq!(u.display_name(), "x@y.z");
+    }
+
+    #[test]
+    fn names_match_across_unicode_forms_compatibility_characters_and_case() {
+        for (a, b) in [
+            ("Cafe\u{301}", "Café"),
+            ("CAFE\u{301}", "café"),
+            ("\u{fb01}nance", "Finance"),
+            ("Ｆｉｎａｎｃｅ", "finance"),
+            ("\u{130}stanbul", "I\u{307}stanbul"),
+            ("\u{130}STANBUL", "i\u{307}stanbul"),
+            ("Straße", "STRASSE"),
+            ("Stra\u{1e9e}e", "strasse"),
+            ("ΟΔΟΣ", "οδος"),
+            ("ΟΔΟΣ Α", "οδοσ α"),
+            ("\u{1f88}", "\u{1f00}\u{3b9}"),
+            ("Ops\u{a0}Team", "ops team"),
+            (" Sales ", "sales"),
+        ] {
+            assert_eq!(name_key(a), name_key(b), "{a:?} and {b:?}");
+        }
+        for (a, b) in [("Café", "Cafe"), ("\u{130}stanbul", "Istanbul"), ("Sales", "Sales Team")] {
+            assert_ne!(name_key(a), name_key(b), "{a:?} and {b:?}");
+        }
+    }
+
+    #[test]
+    fn the_name_key_is_its_own_key() {
+        for c in (0..=0x2ffffu32).filter_map(char::from_u32) {
+            let key = name_key(&format!("a{c}"));
+            assert_eq!(name_key(&key), key, "U+{:04X}", u32::from(c));
+        }
     }
 }

@@ -81,8 +81,10 @@ pub fn visible_lines(text: &str) -> Cow<'_, str> {
 }
 
 /// What a name looks like, for finding names that differ only by invisible characters, spacing,
-/// case or look-alike letters: invisible characters and white space removed, common look-alikes
-/// (Cyrillic and Greek letters, full-width forms, dashes, quotes) mapped to ASCII, lower-cased.
+/// case or look-alike letters: compatibility-normalised (NFKC), invisible characters and white
+/// space removed, common look-alikes (Cyrillic and Greek letters, full-width forms, dashes,
+/// quotes) mapped to ASCII, then keyed as group names are ([`crate::model::name_key`]), the dot
+/// above a lower-case `i` or `j` dropped. Names that are one group therefore look alike too.
 ///
 /// ```
 /// use tallyfy_groups_core::names::skeleton;
@@ -91,11 +93,18 @@ pub fn visible_lines(text: &str) -> Cow<'_, str> {
 /// assert_ne!(skeleton("Sales Teams"), skeleton("Sales Team"));
 /// ```
 pub fn skeleton(name: &str) -> String {
-    name.chars()
-        .filter(|&c| !is_invisible(c) && !c.is_whitespace() && !c.is_control())
-        .flat_map(|c| look_alike(c).to_lowercase())
-        .filter(|c| !c.is_whitespace())
-        .collect()
+    use unicode_normalization::UnicodeNormalization;
+    let shown: String = name.nfkc().filter(|&c| !is_invisible(c) && !c.is_whitespace() && !c.is_control()).map(look_alike).collect();
+    let key = crate::model::name_key(&shown);
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars().filter(|c| !c.is_whitespace()) {
+        // `İ` folds to `i` and a combining dot, which shows as a plain `i`.
+        if c == '\u{307}' && out.ends_with(['i', 'j']) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The ASCII character a look-alike stands for, or the character itself.
@@ -184,5 +193,17 @@ mod tests {
         for other in ["Sales Teams", "Sale Team", "Salés Team"] {
             assert_ne!(skeleton(other), base, "{other:?}");
         }
+    }
+
+    #[test]
+    fn skeletons_agree_with_the_name_key() {
+        // Names that are one group (crate::model::name_key) look alike too.
+        for (a, b) in [("Cafe\u{301}", "Café"), ("\u{fb01}nance", "Finance"), ("\u{130}stanbul", "I\u{307}STANBUL"), ("Straße", "STRASSE")]
+        {
+            assert_eq!(skeleton(a), skeleton(b), "{a:?} and {b:?}");
+        }
+        // A dotted capital I looks like the dotless one once lower-cased.
+        assert_eq!(skeleton("\u{130}stanbul"), skeleton("Istanbul"));
+        assert_ne!(skeleton("Café"), skeleton("Cafe"));
     }
 }

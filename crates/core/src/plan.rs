@@ -358,8 +358,13 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// The counts every rendering shows.
     pub summary: Summary,
-    /// Live groups not in the desired state, left alone (prune is off).
+    /// Live groups not in the desired state, left alone: prune is off, or (with prune on) the
+    /// warnings say why (`--no-removals`, an old name whose new one exists).
     pub unmanaged: Vec<String>,
+    /// Live groups under a listed name left alone because another live group under the same
+    /// name is the one matched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_name: Vec<crate::diff::SameNameGroup>,
     /// Live groups matching `ignore`.
     pub ignored: Vec<String>,
     /// Live groups outside `--only`/`--exclude`.
@@ -534,6 +539,7 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, targe
     plan.warnings.extend(diff.warnings);
     plan.summary.unchanged = diff.unchanged.len();
     plan.unmanaged = diff.unmanaged;
+    plan.same_name = diff.same_name;
     plan.ignored = diff.ignored;
     plan.out_of_scope = diff.out_of_scope;
     plan.unmanageable = diff.unmanageable;
@@ -590,6 +596,7 @@ pub fn assemble(
         actions,
         summary,
         unmanaged: Vec::new(),
+        same_name: Vec::new(),
         ignored: Vec::new(),
         out_of_scope: 0,
         guard,

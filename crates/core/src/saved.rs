@@ -511,7 +511,7 @@ pub fn already_applied(plan: &SavedPlan, target_label: &str, org: &OrgId, live: 
 
 /// Whether text that is not JSON reads like a groups.yaml: a top-level `groups:` or `settings:` key.
 fn looks_like_groups_file(text: &str) -> bool {
-    text.lines().any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
+    crate::desired::parse::lines(text).any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.
@@ -537,8 +537,9 @@ pub fn check(plan: &SavedPlan, target_label: &str, org: &OrgId, live: &LiveState
         }
     }
     let live_names: HashMap<String, &str> = live.groups.iter().map(|g| (name_key(&g.name), g.name.as_str())).collect();
+    // Keyed again: a plan saved before the key knew Unicode forms holds lower-cased names only.
     for key in &plan.fingerprints.absent_names {
-        if let Some(name) = live_names.get(key) {
+        if let Some(name) = live_names.get(&name_key(key)) {
             stale.push(StaleInput::NameTaken { name: name.to_string() });
         }
     }
@@ -698,6 +699,18 @@ mod tests {
         let mut l = live();
         l.groups.push(group("n", "new", &[]));
         assert_eq!(stale(&l), vec![StaleInput::NameTaken { name: "new".into() }]);
+        // A name is taken in any case or Unicode form, also by a plan saved when keys were only
+        // lower-cased.
+        let mut l = live();
+        l.groups.push(group("n", "ＮＥＷ", &[]));
+        assert_eq!(stale(&l), vec![StaleInput::NameTaken { name: "ＮＥＷ".into() }]);
+        let mut older = saved();
+        older.fingerprints.absent_names = vec!["ｎｅｗ".into()];
+        let mut l = live();
+        l.groups.push(group("n", "New", &[]));
+        assert!(
+            matches!(check(&older, "https://t/api", &"o".into(), &l), Err(Staleness::Changed { changes }) if changes == vec![StaleInput::NameTaken { name: "New".into() }])
+        );
         let mut l = live();
         l.users[1].status = UserStatus::Disabled;
         assert_eq!(stale(&l), vec![StaleInput::UserChanged { id: UserId(2), email: Email::new("u2@x.co") }]);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Email, UserId};
+use crate::model::{Email, GroupId, UserId};
 
 /// Where something was written in the desired state: file, 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,12 +42,16 @@ impl From<&crate::desired::Diagnostic> for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Warning {
-    /// Several live groups share a name, ignoring case; `key` is the folded name.
+    /// Several live groups share a name, ignoring case and Unicode form; `key` is the folded
+    /// name; `names` and `ids` in the same order (sorted by name, then id).
     DuplicateLiveNames {
         /// The name, folded.
         key: String,
         /// The live groups' names.
         names: Vec<String>,
+        /// Their ids, in the same order.
+        #[serde(default)]
+        ids: Vec<GroupId>,
     },
     /// Under `--no-removals`, a group keeps members and guests that the file no longer lists.
     NoRemovalsKeeps {
@@ -115,6 +119,20 @@ pub enum Warning {
         /// The live name it most likely meant, if one is close.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         closest: Option<String>,
+    },
+    /// A `previously` name is a live group that matches an `ignore` pattern, so it is not
+    /// adopted and the group is created anew.
+    PreviouslyIgnored {
+        /// Where the `previously` name is written.
+        at: At,
+        /// The `previously` name.
+        old: String,
+        /// The group of the file that names it.
+        group: String,
+        /// The ignored live group's name.
+        live: String,
+        /// The `ignore` pattern that matches it.
+        pattern: String,
     },
     /// A member disabled in Tallyfy is left out of the group.
     DisabledMember {

@@ -98,21 +98,6 @@ pub fn default_credentials_env(name: &str) -> String {
     format!("TALLYFY_{upper}")
 }
 
-/// The most severe exit code across targets: 130 over 3 over 1 over 2 over 0 (anything else
-/// counts as 1). Empty: 0.
-pub fn most_severe(codes: impl IntoIterator<Item = i32>) -> i32 {
-    fn rank(code: i32) -> u8 {
-        match code {
-            130 => 4,
-            3 => 3,
-            1 => 2,
-            2 => 1,
-            _ => 0,
-        }
-    }
-    codes.into_iter().map(|c| if matches!(c, 0 | 1 | 2 | 3 | 130) { c } else { 1 }).max_by_key(|&c| rank(c)).unwrap_or(0)
-}
-
 /// Parses and checks the workspace file; paths are relative to `dir` (the file's folder).
 /// Every problem at once, each with file:line:col (the same `Diagnostic`s as groups.yaml).
 pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Workspace, Diagnostics> {
@@ -288,7 +273,7 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
     }
     let name_spans = key_spans(node.as_mapping().and_then(|m| m.get_node("targets")));
     let mut out: Vec<TargetSpec> = Vec::new();
-    let mut orgs: HashMap<(String, String), String> = HashMap::new();
+    let mut orgs: HashMap<(String, String), FirstTarget> = HashMap::new();
     for (name, field) in &targets.0 {
         let at = p.loc(name_spans.get(name.as_str()).unwrap_or(targets_key));
         check_name(p, &at, name);
@@ -317,22 +302,33 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
             Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
         });
         if let Some(org) = &org_id {
-            let url = same_api(api_url.as_deref().unwrap_or(DEFAULT_API_URL));
-            match orgs.get(&(org.clone(), url.clone())) {
-                Some(first) => p.push(
-                    Diagnostic::at(
-                        &at,
-                        format!(
-                            "targets `{}` and `{}` both manage organization {} at {url}: each organization belongs to one target",
-                            visible(first),
-                            visible(name),
-                            visible(org)
-                        ),
+            let written_url = api_url.as_deref().unwrap_or(DEFAULT_API_URL);
+            let key = (org.to_ascii_lowercase(), api_identity(written_url));
+            match orgs.get(&key) {
+                Some(first) => {
+                    let (first_org, first_url) = (&first.org, &first.url);
+                    let also = if (first_org.as_str(), first_url.as_str()) == (org.as_str(), written_url) {
+                        String::new()
+                    } else {
+                        format!(" (`{}` writes it as {} at {})", visible(name), visible(org), visible(written_url))
+                    };
+                    p.push(
+                        Diagnostic::at(
+                            &at,
+                            format!(
+                                "targets `{}` ({}) and `{}` ({at}) both manage organization {} at {}{also}: each organization belongs to one target",
+                                visible(&first.name),
+                                first.at,
+                                visible(name),
+                                visible(first_org),
+                                visible(first_url),
+                            ),
+                        )
+                        .with_hint("merge them into one target (with the files of both), or correct the `org_id` of one of them"),
                     )
-                    .with_hint("merge them into one target (with the files of both), or correct the `org_id` of one of them"),
-                ),
+                }
                 None => {
-                    orgs.insert((org.clone(), url), name.clone());
+                    orgs.insert(key, FirstTarget { name: name.clone(), at: at.clone(), org: org.clone(), url: written_url.to_string() });
                 }
             }
         }
@@ -341,14 +337,47 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
     out
 }
 
-/// An API URL as compared to find two targets on one organization: without trailing `/`, its
-/// scheme and host in lower case (they are case-insensitive; the path is not).
-fn same_api(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    format!("{}://{}{path}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+/// The first target found on an organization, as written, for the message about a second one.
+struct FirstTarget {
+    name: String,
+    at: Location,
+    org: String,
+    url: String,
 }
+
+/// What an API URL reaches, as compared to find two targets on one organization: the URL as the
+/// client would send requests to it, every way of writing the same API made one. Scheme, host and
+/// path are compared without regard to case; `localhost`, `127.0.0.1` and `[::1]` are one host; a
+/// default port (`:443` for https, `:80` for http), a trailing dot of the host, empty, `.` and
+/// `..` path segments (a trailing `/`, a double `/`, `/api/.`), an empty query `?` and any
+/// fragment (never sent) are left out; and `https://api.tallyfy.com` (with the path `/` or
+/// none) is `https://go.tallyfy.com/api`, the same API under its other documented address.
+fn api_identity(written: &str) -> String {
+    let written = written.trim();
+    let Ok(url) = url::Url::parse(written) else { return written.to_lowercase() };
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => match d.trim_end_matches('.').to_lowercase() {
+            d if d == "localhost" => LOOPBACK.to_string(),
+            d => d,
+        },
+        Some(url::Host::Ipv4(ip)) if ip == std::net::Ipv4Addr::LOCALHOST => LOOPBACK.to_string(),
+        Some(url::Host::Ipv6(ip)) if ip == std::net::Ipv6Addr::LOCALHOST => LOOPBACK.to_string(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let segments: Vec<String> = url.path().split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_lowercase).collect();
+    let (host, path) = if url.scheme() == "https" && url.port().is_none() && host == "api.tallyfy.com" && segments.is_empty() {
+        ("go.tallyfy.com".to_string(), "/api".to_string())
+    } else {
+        (host, segments.iter().map(|s| format!("/{s}")).collect())
+    };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let query = url.query().filter(|q| !q.is_empty()).map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{}://{host}{port}{path}{query}", url.scheme())
+}
+
+/// The one name [`api_identity`] gives this machine.
+const LOOPBACK: &str = "localhost";
 
 /// A target name: 1 to 63 ASCII letters, digits, `-` and `_`, not starting with `-`, as it is
 /// typed in `--target NAME` and `--allow-removals NAME="reason"`.

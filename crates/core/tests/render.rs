@@ -4,6 +4,7 @@
 use tallyfy_groups_core::desired::load_str;
 use tallyfy_groups_core::diff::{DiffOptions, diff};
 use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups_core::outcome::ExitStatus;
 use tallyfy_groups_core::plan::ActionKind;
 use tallyfy_groups_core::plan::{self, GuardLimits, Plan, Target};
 use tallyfy_groups_core::render::{TargetView, json, markdown, text};
@@ -361,15 +362,15 @@ const EU_ERROR: &str = "2 problems found:\n  groups/eu.yaml:3:5: unknown group k
 
 fn two<'a>(staging: &'a Plan, production: &'a Plan) -> Vec<TargetView<'a>> {
     vec![
-        TargetView { name: "staging", plan: Ok(staging), exit_code: 2 },
-        TargetView { name: "production", plan: Ok(production), exit_code: 0 },
+        TargetView { name: "staging", plan: Ok(staging), status: ExitStatus::Changes },
+        TargetView { name: "production", plan: Ok(production), status: ExitStatus::Success },
     ]
 }
 
 fn four<'a>(staging: &'a Plan, production: &'a Plan, legacy: &'a Plan) -> Vec<TargetView<'a>> {
     let mut views = two(staging, production);
-    views.push(TargetView { name: "legacy", plan: Ok(legacy), exit_code: 3 });
-    views.push(TargetView { name: "eu", plan: Err(EU_ERROR), exit_code: 1 });
+    views.push(TargetView { name: "legacy", plan: Ok(legacy), status: ExitStatus::Refused });
+    views.push(TargetView { name: "eu", plan: Err(EU_ERROR), status: ExitStatus::Error });
     views
 }
 
@@ -404,7 +405,7 @@ fn text_targets_colored() {
 fn text_targets_verbose_lists_every_unmanaged_group() {
     let groups: Vec<LiveGroup> = (0..12).map(|i| live(&format!("{i}"), &format!("Hand {i:02}"), "d", &[], &[])).collect();
     let plan = make("groups: []\n", &groups);
-    let views = [TargetView { name: "a", plan: Ok(&plan), exit_code: 0 }];
+    let views = [TargetView { name: "a", plan: Ok(&plan), status: ExitStatus::Success }];
     assert!(text::render_targets(&views, false, true).contains("    Hand 11\n"));
     assert!(!text::render_targets(&views, false, false).contains("    Hand 11\n"));
 }
@@ -432,9 +433,9 @@ fn markdown_targets_share_the_cap_fairly() {
     let huge = make(&desired, &[]);
     let small = staging();
     let views = vec![
-        TargetView { name: "huge", plan: Ok(&huge), exit_code: 2 },
-        TargetView { name: "staging", plan: Ok(&small), exit_code: 2 },
-        TargetView { name: "eu", plan: Err(EU_ERROR), exit_code: 1 },
+        TargetView { name: "huge", plan: Ok(&huge), status: ExitStatus::Changes },
+        TargetView { name: "staging", plan: Ok(&small), status: ExitStatus::Changes },
+        TargetView { name: "eu", plan: Err(EU_ERROR), status: ExitStatus::Error },
     ];
     let table_of = |out: &str| {
         out.lines().skip_while(|l| !l.starts_with("| target |")).take_while(|l| l.starts_with('|')).map(str::to_owned).collect::<Vec<_>>()
@@ -473,9 +474,9 @@ fn markdown_with_hundreds_of_targets_stays_under_the_cap() {
         .enumerate()
         .map(|(i, name)| {
             if i % 40 == 7 {
-                TargetView { name, plan: Ok(&changed), exit_code: 2 }
+                TargetView { name, plan: Ok(&changed), status: ExitStatus::Changes }
             } else {
-                TargetView { name, plan: Ok(&quiet), exit_code: 0 }
+                TargetView { name, plan: Ok(&quiet), status: ExitStatus::Success }
             }
         })
         .collect();
@@ -544,14 +545,14 @@ fn target_renderings_are_byte_identical_across_runs() {
 fn target_summary_lines_say_each_outcome() {
     let (s, p, l) = (staging(), production(), legacy());
     let views = [
-        TargetView { name: "a", plan: Ok(&s), exit_code: 2 },
-        TargetView { name: "b", plan: Ok(&s), exit_code: 0 },
-        TargetView { name: "c", plan: Ok(&p), exit_code: 0 },
-        TargetView { name: "d", plan: Ok(&l), exit_code: 3 },
-        TargetView { name: "e", plan: Err("the saved plan is stale: group Ops changed"), exit_code: 3 },
-        TargetView { name: "f", plan: Ok(&s), exit_code: 1 },
-        TargetView { name: "g", plan: Err("interrupted"), exit_code: 130 },
-        TargetView { name: "h", plan: Err("HTTP 401"), exit_code: 1 },
+        TargetView { name: "a", plan: Ok(&s), status: ExitStatus::Changes },
+        TargetView { name: "b", plan: Ok(&s), status: ExitStatus::Success },
+        TargetView { name: "c", plan: Ok(&p), status: ExitStatus::Success },
+        TargetView { name: "d", plan: Ok(&l), status: ExitStatus::Refused },
+        TargetView { name: "e", plan: Err("the saved plan is stale: group Ops changed"), status: ExitStatus::Refused },
+        TargetView { name: "f", plan: Ok(&s), status: ExitStatus::Error },
+        TargetView { name: "g", plan: Err("interrupted"), status: ExitStatus::Interrupted },
+        TargetView { name: "h", plan: Err("HTTP 401"), status: ExitStatus::Error },
     ];
     let out = text::render_targets(&views, false, false);
     let summary: Vec<&str> = out.lines().skip_while(|l| *l != "Targets:").skip(1).collect();

@@ -40,10 +40,11 @@ impl Limits {
                 w.record(now);
             }
         }
-        // Laravel's throttle: every answer says the limit and what is left of it, and a refusal
-        // says nothing is left (with `Retry-After` for when that ends).
-        let shown = if self.per_minute.is_some() { &mut self.per_minute } else { &mut self.per_second };
-        let headers = shown.as_mut().map(|w| {
+        // Laravel's throttle, in Tallyfy's per-minute shape: every answer says the limit and what
+        // is left of it, and a refusal says nothing is left (with `Retry-After` for when that
+        // ends). The per-second limit is a fault to inject, not Tallyfy's shape: announcing it as
+        // `X-RateLimit-Limit` would be read as a limit per minute.
+        let headers = self.per_minute.as_mut().map(|w| {
             let remaining = if refused.is_some() { 0 } else { w.limit().saturating_sub(w.count(now) as u32) };
             (w.limit(), remaining)
         });

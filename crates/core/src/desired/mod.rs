@@ -364,7 +364,9 @@ pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
 /// Whether a file holds nothing but blank lines and comments.
 pub fn is_blank(bytes: &[u8]) -> bool {
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text).lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')),
+        Ok(text) => {
+            parse::lines(text.strip_prefix('\u{feff}').unwrap_or(text)).all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        }
         Err(_) => false,
     }
 }

@@ -96,7 +96,7 @@ pub(crate) fn read_document(file: &Arc<str>, text: &str, kind: &Kind) -> Result<
 /// documents (each of which is the file's only message).
 fn precheck<'t>(file: &Arc<str>, text: &'t str, kind: &Kind) -> Result<&'t str, Vec<Diagnostic>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text.trim().is_empty() || lines(text).all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         let at = Location { file: file.clone(), line: 1, column: 1 };
         return Err(vec![Diagnostic::at(&at, "the file is empty").with_hint(kind.empty_hint)]);
     }
@@ -379,21 +379,39 @@ fn has_tag(ev: &Event) -> bool {
     matches!(ev, Event::Scalar(_, _, _, Some(_)) | Event::SequenceStart(_, Some(_)) | Event::MappingStart(_, Some(_)))
 }
 
-/// 1-based line and column just after `prefix`.
+/// The lines of a text as YAML breaks them: at a CR, an LF or a CRLF (`str::lines` knows only LF
+/// and CRLF, but the parser takes a bare CR for a line break too, and every pre-scan and location
+/// must agree with it). Like `str::lines`, a final break does not start an empty last line.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = (!text.is_empty()).then_some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        let Some(end) = t.find(['\r', '\n']) else {
+            rest = None;
+            return Some(t);
+        };
+        let next = if t[end..].starts_with("\r\n") { end + 2 } else { end + 1 };
+        rest = (next < t.len()).then(|| &t[next..]);
+        Some(&t[..end])
+    })
+}
+
+/// 1-based line and column just after `prefix`, a CR, an LF and a CRLF each ending a line.
 fn line_col(prefix: &[u8]) -> (usize, usize) {
-    let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = prefix.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, column)
+    let breaks = prefix.iter().enumerate().filter(|&(i, &b)| b == b'\r' || (b == b'\n' && (i == 0 || prefix[i - 1] != b'\r'))).count();
+    let column = prefix.iter().rev().take_while(|&&b| b != b'\n' && b != b'\r').count() + 1;
+    (breaks + 1, column)
 }
 
 /// The line where a second document starts, if any. The parser reads only the first document,
 /// so anything after it would be dropped silently. A document marker (`---`, `...`) can only
-/// stand at the start of a line, so a line scan finds every one.
+/// stand at the start of a line, so a line scan (breaking lines where the parser does) finds
+/// every one.
 fn second_document(text: &str) -> Option<usize> {
     let marker = |line: &str, m: &str| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
     let mut content = false;
     let mut ended = false;
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in lines(text).enumerate() {
         if marker(line, "---") {
             if content || ended {
                 return Some(i + 1);
@@ -421,7 +439,7 @@ fn second_document(text: &str) -> Option<usize> {
 /// A cheap pre-scan that refuses pathologically nested documents before the parser builds them.
 fn too_deep(text: &str) -> Option<(usize, usize)> {
     let mut depth = 0usize;
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in lines(text).enumerate() {
         let indent = line.len() - line.trim_start_matches([' ', '-']).len();
         if indent / 2 > MAX_DEPTH * 2 {
             return Some((i + 1, indent + 1));

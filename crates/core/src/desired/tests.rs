@@ -281,3 +281,43 @@ fn empty_settings_are_the_defaults_and_count_as_settings() {
     assert_eq!(e.len(), 1, "{e:#?}");
     assert!(e[0].to_string().starts_with("b.yaml:1:1: `settings` is defined again (first at a.yaml:1:1)"), "{}", e[0]);
 }
+
+#[test]
+fn a_bare_carriage_return_breaks_lines_as_the_parser_does() {
+    // The parser takes CR, LF and CRLF alike for a line break, so every pre-scan must too: a
+    // marker after a bare CR starts a second document that would otherwise be dropped silently.
+    for (text, line) in [
+        ("groups:\r  - name: A\r---\rgroups:\r  - name: B\r", 3),
+        ("groups:\r\n  - name: A\r---\ngroups:\r\n  - name: B\r\n", 3),
+        ("groups: []\r...\rgroups:\r  - name: B\r", 3),
+        ("groups: [] # a comment\r---\rgroups: [{name: B}]\r", 2),
+        ("# a comment\r--- {groups: []}\r--- {groups: [{name: B}]}\r", 3),
+    ] {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{text:?}: {e:#?}");
+        assert!(e[0].starts_with(&format!("g.yaml:{line}:1: a second YAML document starts here")), "{text:?}: {}", e[0]);
+    }
+    // A comment ending in a bare CR does not hide the line after it.
+    let s = ok("# managed\rgroups:\r  - name: A\r");
+    assert_eq!(s.groups[0].name.at.line, 3);
+    assert!(!is_blank(b"# not yet\rgroups:\r  - name: A\r"));
+    let base = Source { name: "base.yaml".into(), bytes: b"# not yet\rgroups:\r  - name: A\r".to_vec() };
+    assert_eq!(load_baseline(vec![base]).expect("loads").groups.len(), 1);
+    // Locations count a bare CR, a CRLF and an LF as one line each, like the parser's.
+    let e = load(vec![Source { name: "bin.yaml".into(), bytes: b"a: 1\r\ngroups:\r  - x: 1\n  - name: \xff\r".to_vec() }]).unwrap_err();
+    assert!(e.0[0].to_string().starts_with("bin.yaml:4:11: the file is not valid UTF-8"), "{}", e.0[0]);
+    let deep = format!("a: 1\rgroups: {}{}\r", "[".repeat(100), "]".repeat(100));
+    assert!(errors(&deep)[0].starts_with("g.yaml:2:73: the document nests deeper than 64 levels"), "{}", errors(&deep)[0]);
+    let e = errors("groups:\r  - name: A\r\n    member: []\r");
+    assert!(e[0].starts_with("g.yaml:3:5: unknown group key `member`"), "{}", e[0]);
+}
+
+#[test]
+fn names_written_in_another_unicode_form_are_the_same_name() {
+    let e = errors("groups:\n  - name: \"Caf\\u00E9\"\n  - name: \"CAFE\\u0301\"\n  - name: \"\\uFB01nance\"\n  - name: Finance\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].starts_with("g.yaml:3:11: group \"CAFE\u{301}\" is defined twice (first at g.yaml:2:11)"), "{}", e[0]);
+    assert!(e[1].starts_with("g.yaml:5:11: group \"Finance\" is defined twice (first at g.yaml:4:11)"), "{}", e[1]);
+    // An old name in another form is the group's own name: a form-only rename, matched anyway.
+    ok("groups:\n  - name: \"Caf\\u00E9\"\n    previously: [\"Cafe\\u0301\"]\n");
+}

@@ -259,14 +259,15 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
     }
     let settings = settings.map(|(s, _)| s).unwrap_or_default();
 
-    // Names, case-insensitively: a group defined twice is an error naming both places.
+    // Names by their key (case and Unicode form ignored): a group defined twice is an error naming
+    // both places.
     let mut by_name: HashMap<String, &Location> = HashMap::new();
     for g in &groups {
         let key = name_key(&g.name.value);
         match by_name.get(&key) {
             Some(first) => diags.push(
                 Diagnostic::at(&g.name.at, format!("group \"{}\" is defined twice (first at {first})", g.name.value))
-                    .with_hint("names are unique regardless of case; merge the two entries"),
+                    .with_hint("names are unique regardless of case and Unicode form; merge the two entries"),
             ),
             None => {
                 by_name.insert(key, &g.name.at);
@@ -287,7 +288,7 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
             let key = name_key(&old.value);
             if key == name_key(&g.name.value) {
                 if old.value != g.name.value {
-                    continue; // a case-only rename is matched anyway; harmless
+                    continue; // a case- or form-only rename is matched anyway; harmless
                 }
                 diags.push(Diagnostic::at(&old.at, format!("group \"{}\" lists its own name in `previously`", g.name.value)));
                 continue;

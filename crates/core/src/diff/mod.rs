@@ -125,6 +125,8 @@ pub struct Diff {
     pub resolved_users: BTreeSet<UserId>,
     /// Live groups that can never be written (blank name, odd id): listed, never touched.
     pub unmanageable: Vec<UnmanageableGroup>,
+    /// Live groups left alone because another live group under the same name is the one matched.
+    pub same_name: Vec<SameNameGroup>,
     /// Live groups the plan would write but whose lists were not read whole: the plan fails.
     pub unread: Vec<UnreadGroup>,
 }
@@ -138,6 +140,21 @@ pub struct UnmanageableGroup {
     pub id: GroupId,
     /// Why it cannot be written.
     pub why: Unmanageable,
+}
+
+/// A live group under a name that groups.yaml lists, left alone because another live group has
+/// the same name (by [`name_key`]) and is the one matched: which of them the file means is for a
+/// person to settle, so this one is never renamed, updated, adopted or pruned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SameNameGroup {
+    /// The group left alone.
+    pub name: String,
+    /// Its id.
+    pub id: GroupId,
+    /// The live group under the same name that is matched.
+    pub matched: String,
+    /// Its id.
+    pub matched_id: GroupId,
 }
 
 /// A live group the plan would write although its lists were not read whole.
@@ -186,7 +203,11 @@ pub fn diff(
     let candidates = &index.candidates;
     let blocked = protect_out_of_scope(&present, &matched, candidates, &index.outside, &mut out.warnings);
     let skeletons = skeletons(candidates);
-    unmatched_previously(&present, &matched, &blocked, candidates, &skeletons, &mut out.warnings);
+    let ignored: Vec<(&LiveGroup, &str)> = live_groups
+        .iter()
+        .filter_map(|g| settings.ignore.iter().find(|p| p.value.matches(&g.name)).map(|p| (g, p.value.as_str())))
+        .collect();
+    unmatched_previously(&present, &matched, &blocked, candidates, &ignored, &skeletons, &mut out.warnings);
     look_alike_names(&present, &matched, &blocked, &skeletons, &mut out.warnings);
 
     for ((slot, r), blocked) in matched.iter().zip(&present).zip(&blocked) {
@@ -238,9 +259,11 @@ impl<'a> LiveIndex<'a> {
         }
         for (key, idx) in &folded {
             if idx.len() > 1 {
-                let names: Vec<&str> = idx.iter().map(|&i| candidates[i].name.as_str()).collect();
-                let names = names.into_iter().map(str::to_string).collect();
-                out.warnings.push(Warning::DuplicateLiveNames { key: key.clone(), names });
+                let mut groups: Vec<(String, GroupId)> =
+                    idx.iter().map(|&i| (candidates[i].name.clone(), candidates[i].id.clone())).collect();
+                groups.sort();
+                let (names, ids) = groups.into_iter().unzip();
+                out.warnings.push(Warning::DuplicateLiveNames { key: key.clone(), names, ids });
             }
         }
         let outside: Vec<bool> = candidates.iter().map(|g| !scope.includes(&g.name)).collect();
@@ -428,7 +451,15 @@ fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index:
             out.unmanaged.push(live.name.clone());
         } else if listed.contains(&key) {
             // A second live group under a listed name (see the duplicate-name warning): never pruned.
-            out.unmanaged.push(live.name.clone());
+            match index.folded.get(&key).into_iter().flatten().find(|&&j| j != i && index.claimed[j] && !index.outside[j]) {
+                Some(&j) => out.same_name.push(SameNameGroup {
+                    name: live.name.clone(),
+                    id: live.id.clone(),
+                    matched: index.candidates[j].name.clone(),
+                    matched_id: index.candidates[j].id.clone(),
+                }),
+                None => out.unmanaged.push(live.name.clone()),
+            }
         } else if let Some(why) = live.unmanageable() {
             out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
         } else if settings.prune && !options.no_removals {
@@ -478,6 +509,7 @@ fn sort(out: &mut Diff) {
     out.managed_groups.sort();
     out.unmanageable.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     out.unread.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    out.same_name.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
 }
 
 /// Desired groups (by index in `present`) that match nothing in scope but would match a live
@@ -532,12 +564,14 @@ fn out_of_scope_warning(name: &str, live: &LiveGroup) -> Warning {
 /// Warns about `previously` names that match no live group when the group is about to be
 /// created: a typo there turns a rename into a new group (and, with prune, the old group into a
 /// deletion). Suggests the closest live name. Once a rename is done the old name matches nothing
-/// by design, so groups that exist under their name are not checked.
+/// by design, so groups that exist under their name are not checked. An old name that is a live
+/// group matching `ignore` is said to be one (with the pattern): it is not adopted.
 fn unmatched_previously(
     present: &[&ResolvedGroup<'_>],
     matched: &[Option<usize>],
     blocked: &[bool],
     candidates: &[&LiveGroup],
+    ignored: &[(&LiveGroup, &str)],
     skeletons: &HashMap<String, &LiveGroup>,
     warnings: &mut Vec<Warning>,
 ) {
@@ -547,6 +581,18 @@ fn unmatched_previously(
         }
         let new = &r.desired.name.value;
         for old in &r.desired.previously {
+            let key = name_key(&old.value);
+            let exact = ignored.iter().find(|(g, _)| g.name == old.value);
+            if let Some((live, pattern)) = exact.or_else(|| ignored.iter().find(|(g, _)| name_key(&g.name) == key)) {
+                warnings.push(Warning::PreviouslyIgnored {
+                    at: At::from(&old.at),
+                    old: old.value.clone(),
+                    group: new.clone(),
+                    live: live.name.clone(),
+                    pattern: pattern.to_string(),
+                });
+                continue;
+            }
             warnings.push(Warning::PreviouslyUnmatched {
                 at: At::from(&old.at),
                 old: old.value.clone(),

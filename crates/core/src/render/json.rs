@@ -58,6 +58,8 @@ struct JsonPlan<'a> {
     changes: Vec<JsonChange<'a>>,
     guests_to_invite: Vec<JsonGuest<'a>>,
     unmanaged: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    same_name: &'a [crate::diff::SameNameGroup],
     unmanageable: &'a [crate::diff::UnmanageableGroup],
     ignored: &'a [String],
     out_of_scope: usize,
@@ -174,11 +176,11 @@ impl<T: Serialize> Serialize for InOrder<'_, T> {
 pub fn render_targets(targets: &[super::TargetView<'_>]) -> String {
     let doc = JsonTargets {
         format_version: crate::plan::FORMAT_VERSION,
-        exit_code: crate::workspace::most_severe(targets.iter().map(|t| t.exit_code)),
-        exit_codes: InOrder(targets.iter().map(|t| (t.name, t.exit_code)).collect()),
+        exit_code: crate::outcome::ExitStatus::most_severe(targets.iter().map(|t| t.status)).code(),
+        exit_codes: InOrder(targets.iter().map(|t| (t.name, t.status.code())).collect()),
         targets: InOrder(targets.iter().filter_map(|t| t.plan.ok().map(|plan| (t.name, view(plan)))).collect()),
         failed: InOrder(
-            targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.exit_code, error }))).collect(),
+            targets.iter().filter_map(|t| t.plan.err().map(|error| (t.name, JsonFailed { exit_code: t.status.code(), error }))).collect(),
         ),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
@@ -228,6 +230,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
         changes,
         guests_to_invite: guests,
         unmanaged: &plan.unmanaged,
+        same_name: &plan.same_name,
         unmanageable: &plan.unmanageable,
         ignored: &plan.ignored,
         out_of_scope: plan.out_of_scope,
@@ -263,10 +266,31 @@ struct JsonResult<'a> {
 /// Renders the apply report (`apply --report`) as pretty JSON (with a trailing newline);
 /// documented in docs/plan-format.md.
 pub fn render_report(report: &ApplyReport) -> String {
-    let view = JsonReport {
+    serde_json::to_string_pretty(&JsonReport::of(report)).unwrap_or_default() + "\n"
+}
+
+/// Renders the apply reports of a workspace's targets (`apply --report`) as pretty JSON:
+/// `{"format_version": N, "targets": {name: report}}`, each report exactly what
+/// [`render_report`] gives, the targets by name.
+pub fn render_reports<'a>(reports: impl IntoIterator<Item = (&'a str, &'a ApplyReport)>) -> String {
+    #[derive(Serialize)]
+    struct JsonReports<'a> {
+        format_version: u32,
+        targets: std::collections::BTreeMap<&'a str, JsonReport<'a>>,
+    }
+    let doc = JsonReports {
         format_version: crate::plan::FORMAT_VERSION,
-        results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
-        allow_removals: report.allow_removals.as_deref(),
+        targets: reports.into_iter().map(|(name, report)| (name, JsonReport::of(report))).collect(),
     };
-    serde_json::to_string_pretty(&view).unwrap_or_default() + "\n"
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+impl<'a> JsonReport<'a> {
+    fn of(report: &'a ApplyReport) -> Self {
+        JsonReport {
+            format_version: crate::plan::FORMAT_VERSION,
+            results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
+            allow_removals: report.allow_removals.as_deref(),
+        }
+    }
 }

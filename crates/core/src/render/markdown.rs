@@ -97,12 +97,35 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
         let _ = writeln!(tail);
         let _ = writeln!(
             tail,
-            "**Not managed:** {} in {} not in {}, left alone (prune is off): {}",
+            "**Not managed:** {} in {} not in {}, left alone ({}): {}",
             plural(plan.unmanaged.len(), "group", "groups"),
             escape(&super::target_name(plan)),
             escape(&super::sources_name(plan)),
+            super::unmanaged_reason(plan),
             plan.unmanaged.iter().take(20).map(|n| format!("`{}`", code(&v(n)))).collect::<Vec<_>>().join(", ")
                 + if plan.unmanaged.len() > 20 { ", …" } else { "" }
+        );
+    }
+    if !plan.same_name.is_empty() {
+        let _ = writeln!(tail);
+        let _ = writeln!(
+            tail,
+            "**Same name:** {} in {}, left alone, never renamed, updated or pruned: another live group has the same name and is the one matched: {}",
+            plural(plan.same_name.len(), "group", "groups"),
+            escape(&super::target_name(plan)),
+            plan.same_name
+                .iter()
+                .take(20)
+                .map(|g| format!(
+                    "`{}` (id `{}`) shares its name with `{}` (id `{}`)",
+                    code(&v(&g.name)),
+                    code(&v(&g.id.0)),
+                    code(&v(&g.matched)),
+                    code(&v(&g.matched_id.0))
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if plan.same_name.len() > 20 { ", …" } else { "" }
         );
     }
     if !plan.unmanageable.is_empty() {
@@ -127,8 +150,9 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(tail);
         let _ = writeln!(tail, "**Warnings:**");
-        for w in super::words::warnings(&plan.warnings) {
-            let _ = writeln!(tail, "- {}", escape(&v(&w)));
+        for lines in super::words::warnings_as_lines(&plan.warnings) {
+            let lines: Vec<String> = lines.iter().map(|l| escape(&v(l))).collect();
+            let _ = writeln!(tail, "- {}", lines.join("<br>\n  "));
         }
     }
 

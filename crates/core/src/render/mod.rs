@@ -30,6 +30,11 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Why the plan's unmanaged groups are left alone: prune is off, or the warnings say why.
+fn unmanaged_reason(plan: &Plan) -> &'static str {
+    if plan.limits.prune { "see the warnings" } else { "prune is off" }
+}
+
 /// How many unmanaged names the text plan lists without `-v` (the count is always shown).
 pub const UNMANAGED_SHOWN: usize = 10;
 
@@ -95,13 +100,13 @@ pub struct TargetView<'a> {
     pub name: &'a str,
     /// The target's plan, or why there is none (the error message, already in words).
     pub plan: Result<&'a Plan, &'a str>,
-    /// The target's own exit code (0 no changes/success, 2 changes with --detailed-exitcode,
-    /// 1 error, 3 refused), decided by the caller.
-    pub exit_code: i32,
+    /// The target's own exit status (success, changes with `--detailed-exitcode`, error,
+    /// refused, interrupted), decided by the caller.
+    pub status: crate::outcome::ExitStatus,
 }
 
-/// What became of one target, as the multi-target renderings say it: decided by its exit code
-/// first (130 interrupted, 3 refused, 1 failed), then by its plan.
+/// What became of one target, as the multi-target renderings say it: decided by its exit status
+/// first (interrupted, refused, failed), then by its plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TargetStatus {
     /// A plan with changes.
@@ -119,14 +124,15 @@ pub(crate) enum TargetStatus {
 
 impl TargetStatus {
     pub(crate) fn of(t: &TargetView<'_>) -> Self {
-        match (t.exit_code, t.plan) {
-            (130, _) => TargetStatus::Interrupted,
-            (3, Ok(plan)) if plan.guard.refuses() => TargetStatus::RefusedByGuard,
-            (3, _) => TargetStatus::Refused,
+        use crate::outcome::ExitStatus;
+        match (t.status, t.plan) {
+            (ExitStatus::Interrupted, _) => TargetStatus::Interrupted,
+            (ExitStatus::Refused, Ok(plan)) if plan.guard.refuses() => TargetStatus::RefusedByGuard,
+            (ExitStatus::Refused, _) => TargetStatus::Refused,
             (_, Err(_)) => TargetStatus::Failed,
-            (0 | 2, Ok(plan)) if plan.is_empty() => TargetStatus::NoChanges,
-            (0 | 2, Ok(_)) => TargetStatus::Changes,
-            (_, Ok(_)) => TargetStatus::Failed,
+            (ExitStatus::Success | ExitStatus::Changes, Ok(plan)) if plan.is_empty() => TargetStatus::NoChanges,
+            (ExitStatus::Success | ExitStatus::Changes, Ok(_)) => TargetStatus::Changes,
+            (ExitStatus::Error, Ok(_)) => TargetStatus::Failed,
         }
     }
 

@@ -69,12 +69,13 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         let n = plan.unmanaged.len();
         let _ = writeln!(
             out,
-            "Not managed: {} in {} {} not in {} and {} left alone (prune is off):",
+            "Not managed: {} in {} {} not in {} and {} left alone ({}):",
             plural(n, "group", "groups"),
             super::target_name(plan),
             if n == 1 { "is" } else { "are" },
             super::sources_name(plan),
             if n == 1 { "is" } else { "are" },
+            super::unmanaged_reason(plan),
         );
         let shown = if all_names { n } else { n.min(super::UNMANAGED_SHOWN) };
         for name in &plan.unmanaged[..shown] {
@@ -82,6 +83,27 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         }
         if shown < n {
             let _ = writeln!(out, "    … and {} more (all of them with -v, or in --format json)", n - shown);
+        }
+        out.push('\n');
+    }
+    if !plan.same_name.is_empty() {
+        let n = plan.same_name.len();
+        let _ = writeln!(
+            out,
+            "Same name: {} in {} {} left alone, never renamed, updated or pruned: another live group has the same name and is the one matched:",
+            plural(n, "group", "groups"),
+            super::target_name(plan),
+            if n == 1 { "is" } else { "are" },
+        );
+        for g in &plan.same_name {
+            let _ = writeln!(
+                out,
+                "    \"{}\" (id {}) shares its name with \"{}\" (id {})",
+                v(&g.name),
+                v(&g.id.0),
+                v(&g.matched),
+                v(&g.matched_id.0)
+            );
         }
         out.push('\n');
     }
@@ -108,8 +130,10 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
-        for w in super::words::warnings(&plan.warnings) {
-            let _ = writeln!(out, "  ! {}", v(&w));
+        for lines in super::words::warnings_as_lines(&plan.warnings) {
+            for (i, line) in lines.iter().enumerate() {
+                let _ = writeln!(out, "{}{}", if i == 0 { "  ! " } else { "    " }, v(line));
+            }
         }
         out.push('\n');
     }

@@ -11,11 +11,42 @@ fn at(a: &At) -> String {
     format!("{}:{}:{}", a.file, a.line, a.column)
 }
 
-/// A warning as one sentence (a disabled member's carries a hint on a second line).
+/// A warning as one string: its sentence, and a hint after a line break when it has one (a
+/// disabled member's), as JSON carries it.
 pub fn warning(w: &Warning) -> String {
+    warning_lines(w).join("\n    ")
+}
+
+/// A warning as its lines: the sentence, then its hint. The facts stay as they are inside their
+/// line (a line break in a live name is not a line of the warning), so a renderer escapes each
+/// line and indents the later ones.
+pub fn warning_lines(w: &Warning) -> Vec<String> {
     match w {
-        Warning::DuplicateLiveNames { key, names } => {
-            format!("{} live groups share the name \"{key}\" (ignoring case): {}", names.len(), names.join(", "))
+        Warning::DisabledMember { at: a, email, user, group } => vec![
+            format!("{}: member {email} (user id {user}) of \"{group}\" is disabled in Tallyfy: left out", at(a)),
+            "hint: remove them from groups.yaml; set settings.disabled_members: error to fail instead".to_string(),
+        ],
+        _ => vec![sentence(w)],
+    }
+}
+
+/// The sentence of a warning that is one line.
+fn sentence(w: &Warning) -> String {
+    match w {
+        Warning::DuplicateLiveNames { key, names, ids } => {
+            let groups: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| match ids.get(i) {
+                    Some(id) => format!("\"{n}\" (id {id})"),
+                    None => format!("\"{n}\""),
+                })
+                .collect();
+            format!(
+                "{} live groups share the name \"{key}\" (ignoring case and Unicode form): {}; when groups.yaml lists the name, one is matched and the others are left alone, never renamed, updated or pruned",
+                names.len(),
+                groups.join(", ")
+            )
         }
         Warning::NoRemovalsKeeps { group, members, guests } => {
             format!("--no-removals: \"{group}\" keeps {members} member(s) and {guests} guest(s) that groups.yaml no longer lists")
@@ -46,10 +77,11 @@ pub fn warning(w: &Warning) -> String {
             }
             w
         }
-        Warning::DisabledMember { at: a, email, user, group } => format!(
-            "{}: member {email} (user id {user}) of \"{group}\" is disabled in Tallyfy: left out\n    hint: remove them from groups.yaml; set settings.disabled_members: error to fail instead",
+        Warning::PreviouslyIgnored { at: a, old, group, live, pattern } => format!(
+            "{}: `previously` name \"{old}\" of \"{group}\" is the live group \"{live}\", which matches the `ignore` pattern `{pattern}`, so it is not adopted and \"{group}\" is created as a new group; remove the pattern or narrow it to rename that group",
             at(a)
         ),
+        Warning::DisabledMember { .. } => warning_lines(w).join(" "),
         Warning::GuestPacing { invites, per_hour, extra_minutes } => format!(
             "{invites} new guests: Tallyfy accepts about {per_hour} guest invitations per hour, so apply paces the invitations beyond the first {per_hour} (about {extra_minutes} more minutes)"
         ),
@@ -71,6 +103,13 @@ pub fn warnings(ws: &[Warning]) -> Vec<String> {
     let mut out: Vec<String> = ws.iter().map(warning).collect();
     out.sort();
     out
+}
+
+/// The warnings as lines ([`warning_lines`]), in the order of [`warnings`].
+pub fn warnings_as_lines(ws: &[Warning]) -> Vec<Vec<String>> {
+    let mut out: Vec<(String, Vec<String>)> = ws.iter().map(|w| (warning(w), warning_lines(w))).collect();
+    out.sort();
+    out.into_iter().map(|(_, lines)| lines).collect()
 }
 
 /// At most five problems on one line, then how many more.

@@ -304,18 +304,25 @@ fn api_url_and_export_to_are_not_blank() {
 #[test]
 fn two_targets_on_the_same_organization_and_url() {
     let e = errors(
-        "targets:\n  staging:\n    org_id: abc\n    files: a.yaml\n  production:\n    org_id: abc\n    api_url: https://go.tallyfy.com/api/\n    files: b.yaml\n  other-api:\n    org_id: abc\n    api_url: https://api.tallyfy.com\n    files: c.yaml\n  again:\n    org_id: abc\n    api_url: https://api.tallyfy.com/\n    files: c.yaml\n",
+        "targets:\n  staging:\n    org_id: abc\n    files: a.yaml\n  production:\n    org_id: abc\n    api_url: https://go.tallyfy.com/api/\n    files: b.yaml\n  other-api:\n    org_id: abd\n    api_url: https://api.tallyfy.com\n    files: c.yaml\n  again:\n    org_id: abd\n    api_url: https://api.tallyfy.com/\n    files: c.yaml\n",
     );
     let hint = "merge them into one target (with the files of both), or correct the `org_id` of one of them";
     assert_eq!(
         e,
         vec![
             format!(
-                "ws.yaml:5:3: targets `staging` and `production` both manage organization abc at https://go.tallyfy.com/api: each organization belongs to one target\n    hint: {hint}"
+                "ws.yaml:5:3: targets `staging` (ws.yaml:2:3) and `production` (ws.yaml:5:3) both manage organization abc at https://go.tallyfy.com/api (`production` writes it as abc at https://go.tallyfy.com/api/): each organization belongs to one target\n    hint: {hint}"
             ),
             format!(
-                "ws.yaml:13:3: targets `other-api` and `again` both manage organization abc at https://api.tallyfy.com: each organization belongs to one target\n    hint: {hint}"
+                "ws.yaml:13:3: targets `other-api` (ws.yaml:9:3) and `again` (ws.yaml:13:3) both manage organization abd at https://api.tallyfy.com (`again` writes it as abd at https://api.tallyfy.com/): each organization belongs to one target\n    hint: {hint}"
             ),
+        ]
+    );
+    // Written alike, nothing more is said.
+    assert_eq!(
+        messages("targets:\n  a: {org_id: abc, files: a.yaml}\n  b: {org_id: abc, files: b.yaml}\n"),
+        vec![
+            "ws.yaml:3:3: targets `a` (ws.yaml:2:3) and `b` (ws.yaml:3:3) both manage organization abc at https://go.tallyfy.com/api: each organization belongs to one target"
         ]
     );
     // The same org at another URL, and other orgs at the same URL, are different organizations.
@@ -406,20 +413,6 @@ fn all_problems_says_missing_files_with_the_others() {
     // A clean file has only the file system's problems; a file that is not YAML only its own.
     assert!(all_problems("ws.yaml", "targets:\n  a: {org_id: a, files: a.yaml}\n", Path::new("/repo"), |_| true).0.is_empty());
     assert_eq!(all_problems("ws.yaml", "targets: [", Path::new("/repo"), |_| false).0.len(), 1);
-}
-
-#[test]
-fn the_most_severe_exit_code_wins() {
-    assert_eq!(most_severe([]), 0);
-    assert_eq!(most_severe([0, 0]), 0);
-    assert_eq!(most_severe([0, 2, 0]), 2);
-    assert_eq!(most_severe([2, 1, 0]), 1);
-    assert_eq!(most_severe([1, 3, 2]), 3);
-    assert_eq!(most_severe([3, 130, 1]), 130);
-    assert_eq!(most_severe([2, 7]), 1, "an unknown code counts as an error");
-    assert_eq!(most_severe([-1]), 1);
-    assert_eq!(most_severe([7, 3]), 3);
-    assert_eq!(most_severe(vec![2, 2]), 2);
 }
 
 mod fuzz {
@@ -540,23 +533,85 @@ fn org_id_is_what_the_client_accepts() {
 
 #[test]
 fn the_same_organization_at_a_url_written_in_other_case_is_found() {
-    // Scheme and host are case-insensitive: these are the same organization at the same API.
+    // Scheme, host and path are compared without regard to case: the same organization at the
+    // same API.
     let e = messages(
-        "targets:\n  staging:\n    org_id: abc\n    files: a.yaml\n  production:\n    org_id: abc\n    api_url: HTTPS://GO.Tallyfy.com/api/\n    files: b.yaml\n",
+        "targets:\n  staging:\n    org_id: abc\n    files: a.yaml\n  production:\n    org_id: abc\n    api_url: HTTPS://GO.Tallyfy.com/API/\n    files: b.yaml\n",
     );
     assert_eq!(
         e,
         vec![
-            "ws.yaml:5:3: targets `staging` and `production` both manage organization abc at https://go.tallyfy.com/api: each organization belongs to one target"
+            "ws.yaml:5:3: targets `staging` (ws.yaml:2:3) and `production` (ws.yaml:5:3) both manage organization abc at https://go.tallyfy.com/api (`production` writes it as abc at HTTPS://GO.Tallyfy.com/API/): each organization belongs to one target"
         ]
     );
-    // The path is not: another path may be another API.
-    assert_eq!(
-        ok("targets:\n  a: {org_id: abc, api_url: 'https://x.example/API', files: a.yaml}\n  b: {org_id: abc, api_url: 'https://x.example/api', files: a.yaml}\n")
-            .targets
-            .len(),
-        2
+}
+
+#[test]
+fn the_same_organization_at_an_api_url_written_another_way_is_found() {
+    // Each pair is one organization at one API, written two ways.
+    for (first, second) in [
+        ("org_id: abc, api_url: 'http://localhost:8080/api'", "org_id: abc, api_url: 'http://127.0.0.1:8080/api'"),
+        ("org_id: abc, api_url: 'http://[::1]:8080/api'", "org_id: abc, api_url: 'http://localhost:8080/api/'"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com:443/api'", "org_id: abc"),
+        ("org_id: abc, api_url: 'http://localhost:80/api'", "org_id: abc, api_url: 'http://localhost/api'"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com./api'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com/api/.'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com//api'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com/api?'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://go.tallyfy.com/api#'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://api.tallyfy.com'", "org_id: abc"),
+        ("org_id: abc, api_url: 'https://api.tallyfy.com/'", "org_id: abc, api_url: 'https://go.tallyfy.com/api'"),
+        ("org_id: ABC", "org_id: abc"),
+    ] {
+        let text = format!("targets:\n  one: {{{first}, files: a.yaml}}\n  two: {{{second}, files: b.yaml}}\n");
+        let e = messages(&text);
+        assert_eq!(e.len(), 1, "{first} / {second}: {e:#?}");
+        assert!(
+            e[0].starts_with("ws.yaml:3:3: targets `one` (ws.yaml:2:3) and `two` (ws.yaml:3:3) both manage organization "),
+            "{first} / {second}: {}",
+            e[0]
+        );
+    }
+    // Another port, another host, another path, another org: other organizations or APIs.
+    let w = ok(
+        "targets:\n  a: {org_id: abc, api_url: 'http://localhost:8080/api', files: a.yaml}\n  b: {org_id: abc, api_url: 'http://localhost:8081/api', files: a.yaml}\n  c: {org_id: abc, api_url: 'http://127.0.0.2:8080/api', files: a.yaml}\n  d: {org_id: abc, api_url: 'https://api.tallyfy.com/api', files: a.yaml}\n  e: {org_id: abc, api_url: 'https://go.tallyfy.com/api/v2', files: a.yaml}\n  f: {org_id: abd, files: a.yaml}\n",
     );
+    assert_eq!(w.targets.len(), 6);
+}
+
+#[test]
+fn api_urls_are_normalised_before_they_are_compared() {
+    for (a, b) in [
+        ("https://go.tallyfy.com/api", "HTTPS://GO.TALLYFY.COM/API"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com:443/api/"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com./api"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com/api/."),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com//api//"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com/api?#"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com/x/../api"),
+        ("https://go.tallyfy.com/api", "https://api.tallyfy.com"),
+        ("https://go.tallyfy.com/api", "https://api.tallyfy.com/"),
+        ("https://go.tallyfy.com/api", " https://api.tallyfy.com:443 "),
+        ("http://localhost:8080/api", "http://127.0.0.1:8080/api"),
+        ("http://localhost:8080/api", "http://[::1]:8080/api"),
+        ("http://localhost:8080/api", "http://LOCALHOST.:8080/API/"),
+        ("http://localhost/api", "http://127.0.0.1:80/api"),
+    ] {
+        assert_eq!(api_identity(a), api_identity(b), "{a} / {b}");
+    }
+    for (a, b) in [
+        ("https://go.tallyfy.com/api", "http://go.tallyfy.com/api"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com:8443/api"),
+        ("https://go.tallyfy.com/api", "https://api.tallyfy.com/api"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com/api/v2"),
+        ("https://go.tallyfy.com/api", "https://go.tallyfy.com/api?region=eu"),
+        ("http://localhost:8080/api", "http://localhost:8081/api"),
+        ("http://localhost:8080/api", "http://127.0.0.2:8080/api"),
+        ("http://localhost:80/api", "https://localhost:443/api"),
+    ] {
+        assert_ne!(api_identity(a), api_identity(b), "{a} / {b}");
+    }
+    assert_eq!(api_identity("https://api.tallyfy.com/"), "https://go.tallyfy.com/api");
 }
 
 #[test]

@@ -1,0 +1,104 @@
+//! What stops a target: [`TargetError`] (it failed: bad input, the API, a write) and
+//! [`Refusal`] (a gate refused it: exit status 3). Each knows its exit status; the messages are
+//! the words the terminal prints. Pure; no I/O.
+
+use tallyfy_groups_api::ApiError;
+use tallyfy_groups_core::desired::{Diagnostics, ReadError};
+use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_core::pipeline::{PlanError, files_of};
+
+/// When a gate is asked: before showing a plan (a pull request's check), or before applying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// `plan`: the check turns red when apply would refuse.
+    Plan,
+    /// `apply`: nothing is written.
+    Apply,
+}
+
+/// Why a gate refused a target's plan (exit status 3).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// The removal guard tripped and no `--allow-removals` reason overrides it. `trips` is the
+    /// guard's own account; `target` names a workspace's target, whose override is
+    /// `TARGET=REASON`.
+    #[error("{}", removal_guard_words(*.stage, .trips, .target.as_deref()))]
+    RemovalGuard {
+        /// Where it was asked.
+        stage: Stage,
+        /// The guard's account of what tripped it.
+        trips: String,
+        /// The workspace target it refused, if any.
+        target: Option<String>,
+    },
+    /// A saved plan that no longer holds, or cannot be applied here; the words say why.
+    #[error("{0}")]
+    SavedPlan(String),
+}
+
+fn removal_guard_words(stage: Stage, trips: &str, target: Option<&str>) -> String {
+    let flag = match target {
+        Some(name) => format!("--allow-removals {name}=\"why\""),
+        None => "--allow-removals \"why\"".to_string(),
+    };
+    match stage {
+        Stage::Plan => format!(
+            "the removal guard tripped ({trips}); apply would refuse this plan.\n    hint: if the removals are intended, plan (or apply) with {flag}"
+        ),
+        Stage::Apply => format!(
+            "refusing to apply: the removal guard tripped ({trips}).\n    hint: check the plan; if the removals are intended, run again with {flag}"
+        ),
+    }
+}
+
+/// Why a target failed before anything was written.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A groups file could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The groups files are invalid: every problem, with its location.
+    #[error("{} invalid: {}", files_of(.0), .0)]
+    Invalid(Diagnostics),
+    /// The plan could not be made (unresolved members, lists not read whole).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The API failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Reading the files stopped abnormally.
+    #[error("reading the files failed: {0}")]
+    Loading(String),
+    /// Groups whose members did not resolve were left untouched (`--keep-going`); the rest was
+    /// planned (and applied).
+    #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
+    KeptGoing(Diagnostics),
+    /// A gate refused it.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+impl TargetError {
+    /// The exit status this error ends a run with.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            TargetError::Refused(_) => ExitStatus::Refused,
+            TargetError::Api(ApiError::Interrupted { .. }) => ExitStatus::Interrupted,
+            _ => ExitStatus::Error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_targets_refusal_names_its_own_override() {
+        let one = Refusal::RemovalGuard { stage: Stage::Apply, trips: "deletes 7 groups".into(), target: None };
+        assert!(one.to_string().contains("run again with --allow-removals \"why\""), "{one}");
+        let named = Refusal::RemovalGuard { stage: Stage::Plan, trips: "deletes 7 groups".into(), target: Some("production".into()) };
+        assert!(named.to_string().contains("plan (or apply) with --allow-removals production=\"why\""), "{named}");
+        assert_eq!(TargetError::from(named).exit_status(), ExitStatus::Refused);
+    }
+}

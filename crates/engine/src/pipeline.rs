@@ -1,0 +1,244 @@
+//! One target's pipeline: the groups files are loaded while the live state is fetched, the plan
+//! is made (its changes labelled against a baseline when there is one), and a saved plan is
+//! checked against live state. Each step is a function; a new fetch step (a directory read
+//! beside the Tallyfy reads, say) is one more future joined in [`load_while_fetching`]. Does
+//! file I/O (on a blocking thread) and network I/O through the API it is given.
+
+use std::path::PathBuf;
+
+use tallyfy_groups_api::TallyfyApi;
+use tallyfy_groups_core::desired::{self, DesiredState, Diagnostics};
+use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::model::LiveState;
+use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_core::pipeline::make_plan;
+use tallyfy_groups_core::plan::{self, GuardLimits, Plan, Target};
+use tallyfy_groups_core::render::words;
+use tallyfy_groups_core::saved::{self, SavedPlan};
+use tallyfy_groups_core::warning::{Problem as WarningProblem, Warning};
+use tracing::info;
+
+use crate::error::{Refusal, Stage, TargetError};
+use crate::gate::{self, Allowances};
+
+/// Reads and validates the groups files: every problem at once.
+pub fn load(files: &[PathBuf]) -> Result<DesiredState, TargetError> {
+    let sources = desired::read_sources(files)?;
+    desired::load(sources).map_err(TargetError::Invalid)
+}
+
+/// The target branch's files (`plan --baseline`), loaded leniently: they only label changes.
+#[derive(Debug)]
+pub enum Baseline {
+    /// No baseline asked for.
+    None,
+    /// The baseline's desired state (empty when the target branch has none of the files).
+    Loaded(DesiredState),
+    /// The baseline's files do not validate: changes stay unlabelled, with a warning.
+    Invalid(Diagnostics),
+}
+
+/// What [`load_while_fetching`] read: the files, their baseline, and the live state.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The groups files, validated.
+    pub desired: DesiredState,
+    /// The baseline's, when asked for.
+    pub baseline: Baseline,
+    /// The live groups, users and (when the files name any) guests.
+    pub live: LiveState,
+}
+
+/// Loads the groups files (and the baseline's) on a blocking thread while `connecting` connects
+/// and the live groups and users are read; then the guests, when the files name any: one read
+/// of the live state serves both plans. A bad file is reported before a failed connection, and
+/// fails long before any read could. `baseline`: none, or the baseline's files (none of them:
+/// the target branch has no groups yet). `api` picks the API out of the connection.
+pub async fn load_while_fetching<C, E, A>(
+    files: &[PathBuf],
+    baseline: Option<&[PathBuf]>,
+    connecting: impl Future<Output = Result<C, E>>,
+    api: impl Fn(&C) -> &A,
+) -> Result<(Loaded, C), E>
+where
+    E: From<TargetError>,
+    A: TallyfyApi,
+{
+    let (files, baseline) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec));
+    let loading = tokio::task::spawn_blocking(move || {
+        let desired = load(&files)?;
+        let baseline = match baseline {
+            None => Baseline::None,
+            Some(paths) if paths.is_empty() => Baseline::Loaded(DesiredState::default()),
+            Some(paths) => match desired::load_baseline(desired::read_sources(&paths)?) {
+                Ok(b) => Baseline::Loaded(b),
+                Err(problems) => Baseline::Invalid(problems),
+            },
+        };
+        Ok::<_, TargetError>((desired, baseline))
+    });
+    let loaded = async { loading.await.map_err(|e| TargetError::Loading(e.to_string()))? };
+    tokio::pin!(loaded, connecting);
+    // A bad file is reported at once, and before a failed connection (a missing token, say).
+    let (conn, early) = tokio::select! {
+        files = &mut loaded => {
+            let files = files?;
+            (connecting.await?, Some(files))
+        }
+        conn = &mut connecting => match conn {
+            Ok(conn) => (conn, None),
+            Err(e) => return Err(loaded.await.err().map_or(e, E::from)),
+        },
+    };
+    let client = api(&conn);
+    let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(TargetError::from) };
+    let files_and_guests = async {
+        let (desired, baseline) = match early {
+            Some(files) => files,
+            None => loaded.await?,
+        };
+        let guests = if desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests()) {
+            Some(client.list_guests().await?)
+        } else {
+            None
+        };
+        Ok::<_, TargetError>((desired, baseline, guests))
+    };
+    let ((groups, users), (desired, baseline, guests)) = tokio::try_join!(lists, files_and_guests)?;
+    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
+    Ok((Loaded { desired, baseline, live: LiveState { groups, users, guests } }, conn))
+}
+
+/// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
+pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target) -> Result<Plan, TargetError> {
+    let Loaded { desired, baseline, live } = loaded;
+    let mut plan = make_plan(&desired, &live, options, target.clone())?;
+    // The baseline only labels changes: one that does not validate or resolve (the target
+    // branch may name someone who has left, and this change may be the one removing them)
+    // leaves changes unlabelled, with a warning, and never fails the plan.
+    let mut baseline_warnings = Vec::new();
+    match baseline {
+        Baseline::None => {}
+        Baseline::Invalid(problems) => {
+            baseline_warnings.push(Warning::BaselineInvalid { problems: problems.0.iter().map(WarningProblem::from).collect() })
+        }
+        Baseline::Loaded(baseline) => {
+            let base_options = DiffOptions { keep_going: true, ..options.clone() };
+            match make_plan(&baseline, &live, &base_options, target) {
+                Ok(base_plan) => {
+                    plan::label_origins(&mut plan, &base_plan);
+                    if !base_plan.errors.is_empty() {
+                        baseline_warnings
+                            .push(Warning::BaselineUnresolved { problems: base_plan.errors.iter().map(WarningProblem::from).collect() });
+                    }
+                }
+                Err(e) => baseline_warnings.push(Warning::BaselineNotPlanned { error: e.to_string() }),
+            }
+        }
+    }
+    plan.warnings.extend(baseline_warnings);
+    Ok(plan)
+}
+
+/// What a made plan means for `plan`'s exit status: its unresolved groups (`--keep-going`) are an
+/// error, a gate's refusal is a refusal (apply would refuse it), changes are 2 with
+/// `--detailed-exitcode`. `target` names a workspace's target.
+pub fn plan_verdict(
+    plan: &mut Plan,
+    detailed_exitcode: bool,
+    allow: Allowances<'_>,
+    target: Option<&str>,
+) -> Result<ExitStatus, TargetError> {
+    if !plan.errors.is_empty() {
+        return Err(TargetError::KeptGoing(Diagnostics(plan.errors.clone())));
+    }
+    // A pull-request check turns red when apply would refuse, not green-then-refused-after-merge.
+    gate::check(plan, Stage::Plan, allow, target)?;
+    Ok(if detailed_exitcode && !plan.is_empty() { ExitStatus::Changes } else { ExitStatus::Success })
+}
+
+/// Checks a saved plan against live state, read right before: the plan rebuilt from the saved
+/// actions and that live state (the guard and everything shown come from live state, never from
+/// the file), or `None` when live state already equals the plan's result.
+pub fn check_saved(saved_plan: &SavedPlan, target: &Target, live: &LiveState) -> Result<Option<Plan>, Refusal> {
+    let (label, org) = (&target.api_url, &target.org);
+    if saved::already_applied(saved_plan, label, org, live) {
+        info!("every group the saved plan touches already equals its result");
+        return Ok(None);
+    }
+    let refused = |s: saved::Staleness| Refusal::SavedPlan(words::staleness(&s));
+    saved::check(saved_plan, label, org, live).map_err(refused)?;
+    saved_plan.to_plan(live).map(Some).map_err(refused)
+}
+
+/// Refuses a saved plan whose recorded guard limits differ from those of the groups files it is
+/// applied under: `files` when given, else `default` when it exists, else the defaults (a saved
+/// plan's seal is a checksum anyone can recompute, so its limits are a record, not a rule).
+/// `target` names a workspace's target.
+pub fn check_saved_limits(
+    saved_plan: &SavedPlan,
+    files: &[PathBuf],
+    default: &std::path::Path,
+    target: Option<&str>,
+) -> Result<(), TargetError> {
+    let paths: Vec<PathBuf> = if files.is_empty() && default.is_file() { vec![default.to_path_buf()] } else { files.to_vec() };
+    let limits = if paths.is_empty() { None } else { Some(GuardLimits::of(&load(&paths)?)) };
+    let differ = saved_plan.limits_differ(limits.as_ref());
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let of = match &limits {
+        Some(_) => format!("in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        None => "by default (no groups file given; -f names the files the plan was made from)".to_string(),
+    };
+    let lines: Vec<String> =
+        differ.iter().map(|(name, recorded, files)| format!("    {name}: {recorded} in the plan, {files} {of}")).collect();
+    let whose = target.map(|t| format!("target {t}'s ")).unwrap_or_default();
+    Err(Refusal::SavedPlan(format!(
+        "refusing to apply: {whose}saved plan records removal-guard limits that differ from its groups files':\n{}\n    hint: the limits apply comes from the files under review, never from a plan file; make the plan again with `plan --out` (with -f naming the same files)",
+        lines.join("\n")
+    ))
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallyfy_groups_api::OrgContext;
+    use tallyfy_groups_core::plan::GroupState;
+    use tallyfy_groups_sandbox::{MemoryApi, State};
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[tokio::test]
+    async fn a_target_plans_against_memory_and_its_gate_refuses_a_mass_deletion() {
+        let dir = std::env::temp_dir().join(format!("engine-pipeline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let api = MemoryApi::new(State::demo());
+        for i in 0..7 {
+            let group = GroupState { name: format!("Old {i}"), description: "d".into(), members: vec![], guests: vec![] };
+            api.create_group(&group).await.expect("created");
+        }
+        let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
+        let files = [write(&dir, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Team\n")];
+        let connecting = async { Ok::<_, TargetError>(org.clone()) };
+        let (loaded, conn) = load_while_fetching(&files, None, connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
+        let mut plan = plan_with_baseline(loaded, &DiffOptions::default(), conn.target.clone()).expect("planned");
+        assert!(plan.summary.delete >= 7, "{:?}", plan.summary);
+        let refused = plan_verdict(&mut plan, true, Allowances::default(), Some("prod")).unwrap_err();
+        assert_eq!(refused.exit_status(), ExitStatus::Refused);
+        assert!(refused.to_string().contains("--allow-removals prod=\"why\""), "{refused}");
+        let allowed = plan_verdict(&mut plan, true, Allowances { removals: Some("cleanup") }, Some("prod")).expect("overridden");
+        assert_eq!(allowed, ExitStatus::Changes);
+        // A bad file is said before a connection that fails.
+        let bad = [write(&dir, "bad.yaml", "groups:\n  - nme: X\n")];
+        let failing = async { Err::<OrgContext<MemoryApi>, _>(TargetError::Loading("no connection".into())) };
+        let failed = load_while_fetching(&bad, None, failing, |c: &OrgContext<MemoryApi>| &c.api).await;
+        assert!(matches!(failed, Err(TargetError::Invalid(_))), "a bad file is reported first");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
