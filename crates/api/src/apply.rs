@@ -192,6 +192,13 @@ impl<A: TallyfyApi> Run<'_, A> {
                 .instrument(span),
             );
         }
+        // Made once: rebuilt in the loop, every action that ends would restart its grace.
+        let stop = self.stop.clone();
+        let backstop = async move {
+            stop.abandoned().await;
+            tokio::time::sleep(BACKSTOP).await;
+        };
+        tokio::pin!(backstop);
         loop {
             tokio::select! {
                 joined = set.join_next() => match joined {
@@ -201,7 +208,7 @@ impl<A: TallyfyApi> Run<'_, A> {
                 },
                 // The client abandons its own requests when the stop's grace ends and says which
                 // were sent; this is the backstop for anything that did not end by itself.
-                () = async { self.stop.abandoned().await; tokio::time::sleep(BACKSTOP).await } => {
+                () = &mut backstop => {
                     set.abort_all();
                     while let Some(joined) = set.join_next().await {
                         if let Ok((i, outcome)) = joined {

@@ -548,7 +548,13 @@ impl Client {
                 Err(e) if e.is_ambiguous() && attempt + 1 < policy.max_attempts => {
                     attempt += 1;
                     warn!(error = %e, "create failed ambiguously; re-reading before any retry");
-                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(policy.backoff(attempt)) => {}
+                        // The earlier attempt may have taken effect: unknown, not skipped.
+                        () = self.inner.stop.requested() => {
+                            return Err(ApiError::Interrupted { method: req.method.to_string(), path: req.path_only().to_string(), sent: true });
+                        }
+                    }
                     match find_existing().await {
                         Ok(Some(existing)) => {
                             warn!("the earlier create did take effect; not sending it again");
@@ -749,6 +755,11 @@ impl Client {
                             return Err((e, None));
                         }
                     };
+                    // No request starts after a stop: the write is not sent.
+                    if stop.is_requested() {
+                        second.cancel();
+                        return Err((interrupted(maybe_sent), None));
+                    }
                     writing.store(true, Ordering::SeqCst);
                     let wrote = self.send_once(&write, second, &bearer.header).await?;
                     Ok((answer, Some(wrote)))
@@ -869,7 +880,16 @@ impl Client {
             };
             let response = builder.send().await.map_err(|e| (transport(e), None))?;
             let status = response.status();
-            slot.finish(if status.as_u16() == 429 {
+            // A 429 whose `Retry-After` the limiter will hold to (within its window) says when
+            // the window frees; any other answer, a 429 without it or with an hour's wait (the
+            // guest cap) included, teaches `Remaining` as usual.
+            let held = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+                .is_some_and(|d| d <= self.inner.limiter.window());
+            slot.finish(if status.as_u16() == 429 && held {
                 Feedback::refusal(response.headers())
             } else {
                 Feedback::from_headers(response.headers())
