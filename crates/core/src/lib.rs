@@ -28,5 +28,6 @@ pub mod report;
 pub mod resolve;
 pub mod saved;
 pub mod schema;
+pub mod source;
 pub mod warning;
 pub mod workspace;
