@@ -7,12 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use tallyfy_groups::desired::{Source, load};
-use tallyfy_groups::diff::{DiffOptions, diff};
-use tallyfy_groups::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
-use tallyfy_groups::plan::{self, GuardLimits, Target};
-use tallyfy_groups::render::{json, markdown, text};
-use tallyfy_groups::resolve::{Directory, resolve};
+use tallyfy_groups_core::desired::{Source, load};
+use tallyfy_groups_core::diff::{DiffOptions, diff};
+use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, User, UserId, UserStatus};
+use tallyfy_groups_core::plan::{self, GuardLimits, Target};
+use tallyfy_groups_core::render::{json, markdown, text};
+use tallyfy_groups_core::resolve::{Directory, resolve};
 
 const GROUPS: usize = 10_000;
 const USERS: usize = 100_000;

@@ -159,7 +159,7 @@ pub struct GithubCommentArgs {
     #[arg(long, value_name = "SHA", env = "GITHUB_SHA")]
     pub commit: Option<String>,
     /// GitHub's REST API.
-    #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = crate::comment::GITHUB_API_URL)]
+    #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = tallyfy_groups_publish::comment::GITHUB_API_URL)]
     pub api_url: String,
     #[command(flatten)]
     pub body: CommentBodyArgs,
@@ -177,7 +177,7 @@ pub struct GitlabCommentArgs {
     #[arg(long, value_name = "SHA", env = "CI_COMMIT_SHA")]
     pub commit: Option<String>,
     /// GitLab's REST API (v4).
-    #[arg(long, value_name = "URL", env = "CI_API_V4_URL", default_value = crate::comment::GITLAB_API_URL)]
+    #[arg(long, value_name = "URL", env = "CI_API_V4_URL", default_value = tallyfy_groups_publish::comment::GITLAB_API_URL)]
     pub api_url: String,
     #[command(flatten)]
     pub body: CommentBodyArgs,
@@ -202,11 +202,11 @@ pub struct NotifyArgs {
     /// Post a JSON summary (Slack-compatible `text` plus fields) to this webhook when drift is
     /// found or the run fails. A secret: prefer the environment variable; it is never printed.
     #[arg(long, value_name = "URL", env = "TALLYFY_GROUPS_NOTIFY_URL", hide_env_values = true, value_parser = secret)]
-    pub notify: Option<crate::tallyfy::Secret>,
+    pub notify: Option<tallyfy_groups_api::Secret>,
 }
 
-fn secret(text: &str) -> Result<crate::tallyfy::Secret, String> {
-    Ok(crate::tallyfy::Secret::new(text))
+fn secret(text: &str) -> Result<tallyfy_groups_api::Secret, String> {
+    Ok(tallyfy_groups_api::Secret::new(text))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -269,11 +269,11 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "URL", env = "TALLYFY_TOKEN_URL")]
     pub token_url: Option<String>,
     /// Concurrent API requests.
-    #[arg(long, default_value_t = crate::tallyfy::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = tallyfy_groups_api::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Most API requests in any rolling minute, across all concurrent requests, in bursts below
     /// it (Tallyfy allows 600 per user); 0 = no client-side limit.
-    #[arg(long, value_name = "N", default_value_t = crate::tallyfy::retry::REQUESTS_PER_MINUTE)]
+    #[arg(long, value_name = "N", default_value_t = tallyfy_groups_api::retry::REQUESTS_PER_MINUTE)]
     pub max_requests_per_minute: u32,
     /// An extra ceiling: most API requests per second, evenly spaced (none unless given; 0.01 to 10000).
     #[arg(long, value_name = "RPS", value_parser = max_rps)]
@@ -371,7 +371,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Guest invitations per hour after a first burst of as many (Tallyfy accepts about 30).
-    #[arg(long, default_value_t = crate::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = tallyfy_groups_core::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
     pub guest_invites_per_hour: u32,
     #[command(flatten)]
     pub notify: NotifyArgs,

@@ -11,22 +11,13 @@
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]
 
-pub mod annotate;
 pub mod cli;
-pub mod comment;
-pub mod credentials;
-pub mod notify;
 pub mod term;
 
-// The workspace's crates, under the names the binary and its tests use.
-pub use tallyfy_groups_api as tallyfy;
-pub use tallyfy_groups_api::apply;
-pub use tallyfy_groups_core::{
-    desired, diff, export, model, names, outcome, pipeline, plan, render, report, resolve, saved, schema, warning,
-};
 pub use tallyfy_groups_sandbox as sandbox;
 
 use clap::{CommandFactory, FromArgMatches};
+use tallyfy_groups_core::names;
 
 pub use term::ExitStatus;
 

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tallyfy_groups::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
-use tallyfy_groups::tallyfy::Secret;
+use tallyfy_groups_api::Secret;
+use tallyfy_groups_publish::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -710,6 +710,6 @@ async fn a_webhook_answering_503_is_tried_again() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).with_priority(1).expect(1).mount(&server).await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).with_priority(2).expect(1).mount(&server).await;
-    let hook = tallyfy_groups::notify::Webhook::new(&Secret::new(format!("{}{HOOK_PATH}", server.uri()))).expect("valid");
+    let hook = tallyfy_groups_publish::notify::Webhook::new(&Secret::new(format!("{}{HOOK_PATH}", server.uri()))).expect("valid");
     hook.send(&json!({"text": "hi"}), Duration::ZERO, &Default::default()).await.expect("delivered on the second try");
 }

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tallyfy_groups::apply::{self, ApplyOptions};
-use tallyfy_groups::desired::load_str;
-use tallyfy_groups::diff::DiffOptions;
-use tallyfy_groups::plan::Target;
-use tallyfy_groups::sandbox::state::{GroupInput, State};
-use tallyfy_groups::sandbox::{Config, Sandbox};
-use tallyfy_groups::tallyfy::{Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_api::apply::{self, ApplyOptions};
+use tallyfy_groups_api::{Client, ClientConfig, RetryPolicy, Secret};
+use tallyfy_groups_core::desired::load_str;
+use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::plan::Target;
+use tallyfy_groups_sandbox::state::{GroupInput, State};
+use tallyfy_groups_sandbox::{Config, Sandbox};
 
 const NAMES: [&str; 8] = ["Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta", "Eta", "Theta"];
 const GUESTS: [&str; 4] = ["g0@partner.example", "g1@partner.example", "g2@partner.example", "g3@partner.example"];
@@ -104,7 +104,7 @@ fn initial_state(live: &[LiveSpec]) -> State {
     state.order.clear();
     state.guests = GUESTS[..2]
         .iter()
-        .map(|g| tallyfy_groups::sandbox::state::SGuest { email: (*g).into(), first_name: "G".into(), last_name: "X".into() })
+        .map(|g| tallyfy_groups_sandbox::state::SGuest { email: (*g).into(), first_name: "G".into(), last_name: "X".into() })
         .collect();
     for l in live {
         let guests: Vec<&str> = l.guests.iter().map(|i| GUESTS[*i]).filter(|g| state.guests.iter().any(|x| x.email == *g)).collect();
@@ -132,10 +132,10 @@ fn client(url: &str) -> Client {
     Client::new(config).expect("client")
 }
 
-async fn plan_once(client: &Client, text: &str) -> Result<tallyfy_groups::plan::Plan, String> {
+async fn plan_once(client: &Client, text: &str) -> Result<tallyfy_groups_core::plan::Plan, String> {
     let desired = load_str("g.yaml", text).map_err(|e| e.to_string())?;
-    let live = tallyfy_groups::tallyfy::read_live(client, desired.names_guests()).await.map_err(|e| e.to_string())?;
-    tallyfy_groups::pipeline::make_plan(
+    let live = tallyfy_groups_api::read_live(client, desired.names_guests()).await.map_err(|e| e.to_string())?;
+    tallyfy_groups_core::pipeline::make_plan(
         &desired,
         &live,
         &DiffOptions::default(),

@@ -3,7 +3,7 @@
 //! run longer with `PROPTEST_CASES=200000 cargo test --release --test fuzz_loader`.
 
 use proptest::prelude::*;
-use tallyfy_groups::desired::{Source, load};
+use tallyfy_groups_core::desired::{Source, load};
 
 fn check(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     // YAML breaks lines at LF, CRLF and a lone CR.

@@ -193,7 +193,7 @@ fn every_yaml_block_in_the_docs_parses() {
     }
     // The ones that are groups.yaml files load as groups.yaml.
     for block in blocks.iter().filter(|b| b.names() == Some("groups.yaml")) {
-        tallyfy_groups::desired::load_str("groups.yaml", &block.text).unwrap_or_else(|e| panic!("{}: {e}", block.at()));
+        tallyfy_groups_core::desired::load_str("groups.yaml", &block.text).unwrap_or_else(|e| panic!("{}: {e}", block.at()));
     }
 }
 

@@ -4,11 +4,11 @@
 
 use marked_yaml::Node;
 use serde_json::{Map, Value, json};
-use tallyfy_groups::desired::load_str;
-use tallyfy_groups::desired::raw::{self, RawFile, RawGroup, RawNamedGuest, RawSettings};
+use tallyfy_groups_core::desired::load_str;
+use tallyfy_groups_core::desired::raw::{self, RawFile, RawGroup, RawNamedGuest, RawSettings};
 
 fn schema() -> Value {
-    serde_json::from_str(&tallyfy_groups::schema::schema_json()).expect("the schema is JSON")
+    serde_json::from_str(&tallyfy_groups_core::schema::schema_json()).expect("the schema is JSON")
 }
 
 /// YAML (as the loader reads it) to JSON, typing plain scalars like YAML 1.2's core schema;

@@ -16,24 +16,26 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::annotate::{self, Problem, Verdict};
-use crate::apply::ApplyReport;
 use crate::cli::{
     ApplyArgs, ColorChoice, Command, CommentArgs, CommentOn, ConnectArgs, ExportArgs, NotifyArgs, PlanArgs, PlanFormat, TargetArgs,
     ValidateFormat,
 };
-use crate::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
-use crate::credentials;
-use crate::desired::{self, DesiredState, Diagnostics, ReadError};
-use crate::diff::{DiffOptions, Scope};
-use crate::model::LiveState;
-use crate::notify::{self, Facts, Webhook};
-pub use crate::pipeline::{PlanError, make_plan};
-use crate::plan::{Plan, Target};
-use crate::render;
-use crate::saved;
-use crate::tallyfy::error::Names;
-use crate::tallyfy::{ApiError, Client, ClientConfig, ConfigError, Credentials, OrgContext, RetryPolicy, Secret, Stop};
+use tallyfy_groups_api::apply::ApplyReport;
+use tallyfy_groups_api::error::Names;
+use tallyfy_groups_api::{ApiError, Client, ConfigError, Secret, Stop};
+use tallyfy_groups_core::annotate::{self, Problem, Verdict};
+use tallyfy_groups_core::desired::{self, DesiredState, Diagnostics, ReadError};
+use tallyfy_groups_core::diff::{DiffOptions, Scope};
+use tallyfy_groups_core::model::LiveState;
+pub use tallyfy_groups_core::pipeline::{PlanError, make_plan};
+use tallyfy_groups_core::plan::{Plan, Target};
+use tallyfy_groups_core::render;
+use tallyfy_groups_core::saved;
+use tallyfy_groups_engine::credentials;
+use tallyfy_groups_engine::settings::EmbeddedSite;
+use tallyfy_groups_engine::{ConnectSettings, Endpoint, TargetSettings};
+use tallyfy_groups_publish::comment::{self, CommentError, CommentOptions, CommentTarget, Forge};
+use tallyfy_groups_publish::notify::{self, Facts, Webhook};
 use tallyfy_groups_sandbox as embedded;
 
 pub use tallyfy_groups_core::outcome::ExitStatus;
@@ -98,7 +100,7 @@ impl From<TargetError> for Error {
 }
 
 fn invalid_message(diags: &Diagnostics) -> String {
-    format!("{} invalid: {diags}", crate::pipeline::files_of(diags))
+    format!("{} invalid: {diags}", tallyfy_groups_core::pipeline::files_of(diags))
 }
 
 impl Error {
@@ -186,7 +188,7 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         Command::Comment(args) => comment_command(args).await,
         Command::Export(args) => export_command(args, out).await,
         Command::Schema => {
-            print(&crate::schema::schema_json());
+            print(&tallyfy_groups_core::schema::schema_json());
             Ok(ExitStatus::Success)
         }
         Command::Completions { shell } => write_stdout(&completions::script(shell)),
@@ -197,10 +199,10 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
 }
 
 /// Writes a message of this tool's own to stderr, one line or several, with every control and
-/// bidi character in it escaped ([`crate::names::visible_lines`]) but its line breaks; text
+/// bidi character in it escaped ([`tallyfy_groups_core::names::visible_lines`]) but its line breaks; text
 /// from outside in it must already be escaped, line breaks too (see docs/safety.md).
 pub fn eprint_lines(text: &str) {
-    eprintln!("{}", crate::names::visible_lines(text));
+    eprintln!("{}", tallyfy_groups_core::names::visible_lines(text));
 }
 
 fn print(text: &str) {
@@ -273,69 +275,67 @@ fn validate(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Err
     Ok(ExitStatus::Success)
 }
 
-/// A connected client, and the sandbox it talks to when `--sandbox` is on.
-struct Connection {
-    /// The client and the target a saved plan records (stable across sandbox restarts).
-    org: OrgContext<Client>,
+/// The one organization of the command line: its settings and, with `--sandbox`, the embedded
+/// sandbox it runs on (kept alive while the run lasts).
+pub(crate) struct Single {
+    pub run: run::Run,
     _sandbox: Option<embedded::Embedded>,
 }
 
-async fn connect(args: &ConnectArgs) -> Result<Connection, Error> {
-    let (base_url, org, credentials, embedded) = if args.sandbox {
-        // `--org` names the sandbox's organization too (several share one state file).
-        let org = args.org.clone().filter(|o| !o.trim().is_empty()).unwrap_or_else(|| embedded::DEFAULT_ORG.to_string());
-        let embedded = embedded::Embedded::start_orgs(&args.sandbox_state, &[org]).await.map_err(Error::Sandbox)?;
-        (embedded.base_url.clone(), embedded.org().to_string(), Credentials::Token(Secret::new(embedded.token.clone())), Some(embedded))
-    } else {
-        let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
-            Error::Config("no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".into())
-        })?;
-        let sources = credentials::Sources::from_env(args);
-        let api_url = sources.api_url().map_err(Error::Config)?;
-        let choice = sources.choose(&api_url).map_err(Error::Config)?;
-        (api_url, org, credentials::credentials(choice).map_err(Error::Config)?, None)
-    };
-    let config = client_config(args, base_url, org, credentials, None);
-    let label = embedded.as_ref().map(|e| e.label.clone()).unwrap_or_else(|| config.base_url.trim_end_matches('/').to_string());
-    open(config, label, embedded).await
-}
+impl Single {
+    /// The organization of `--org`, `--api-url`, the credentials of `TALLYFY_*` or
+    /// `--token-file`, or `--sandbox` (started now); `files` are its groups files.
+    async fn new(args: &ConnectArgs, files: Vec<PathBuf>, baseline: Option<Vec<PathBuf>>) -> Result<Self, Error> {
+        let (org, endpoint, sandbox) = if args.sandbox {
+            // `--org` names the sandbox's organization too (several share one state file).
+            let org = args.org.clone().filter(|o| !o.trim().is_empty()).unwrap_or_else(|| embedded::DEFAULT_ORG.to_string());
+            let embedded = embedded::Embedded::start_orgs(&args.sandbox_state, &[org]).await.map_err(Error::Sandbox)?;
+            let site = EmbeddedSite {
+                base_url: embedded.base_url.clone(),
+                token: Secret::new(embedded.token.clone()),
+                label: embedded.label.clone(),
+            };
+            (embedded.org().to_string(), Endpoint::Embedded(site), Some(embedded))
+        } else {
+            // What is missing here fails when the organization is connected, after the files
+            // are read: a bad file is said first.
+            let chosen = || {
+                let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
+                    "no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".to_string()
+                })?;
+                let flags = credentials::Flags {
+                    api_url: args.api_url.clone(),
+                    token_url: args.token_url.clone(),
+                    token_file: args.token_file.clone(),
+                    client_secret_file: args.client_secret_file.clone(),
+                };
+                let sources = credentials::Sources::from_env(flags);
+                let api_url = sources.api_url()?;
+                let credentials = sources.choose(&api_url)?;
+                Ok::<_, String>((org, Endpoint::Tallyfy { api_url, credentials }))
+            };
+            let (org, endpoint) = chosen().unwrap_or_else(|reason| (String::new(), Endpoint::Unusable { reason }));
+            (org, endpoint, None)
+        };
+        let target = TargetSettings { name: None, org: org.into(), endpoint, files, baseline, names: Names::single() };
+        Ok(Single { run: run::Run::new(vec![target], connect_settings(args)), _sandbox: sandbox })
+    }
 
-/// A client's configuration from the command line's connection options.
-fn client_config(
-    args: &ConnectArgs,
-    base_url: String,
-    org: String,
-    credentials: Credentials,
-    limiter: Option<std::sync::Arc<crate::tallyfy::RateLimiter>>,
-) -> ClientConfig {
-    ClientConfig {
-        base_url,
-        org: org.into(),
-        credentials,
-        timeout: Duration::from_secs(args.timeout.max(1)),
-        retry: RetryPolicy { max_total: Duration::from_secs(args.max_retry_time), ..RetryPolicy::default() },
-        max_requests_per_minute: args.max_requests_per_minute,
-        max_rps: max_rps(args),
-        parallelism: usize::from(args.parallelism),
-        limiter,
-        stop: run_stop(),
-        max_answer_bytes: crate::tallyfy::MAX_ANSWER_BYTES,
+    /// A client of the organization.
+    async fn connect(&self) -> Result<run::Connection, Error> {
+        run::connect(&self.run.targets[0], &self.run).await
     }
 }
 
-/// `--max-rps`, 0 when none.
-fn max_rps(args: &ConnectArgs) -> f64 {
-    args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0)
-}
-
-/// Makes the client and, with client credentials, exchanges them now, so wrong ones fail before
-/// anything is read. `label` is the API URL a saved plan records (the sandbox's state file for
-/// the embedded sandbox).
-async fn open(config: ClientConfig, label: String, sandbox: Option<embedded::Embedded>) -> Result<Connection, Error> {
-    let target = Target { api_url: label, org: config.org.clone() };
-    let client = Client::new(config)?;
-    client.authenticate().await?;
-    Ok(Connection { org: OrgContext { target, api: client }, _sandbox: sandbox })
+/// How every client of the run connects, from the command line's connection options.
+pub(crate) fn connect_settings(args: &ConnectArgs) -> ConnectSettings {
+    ConnectSettings {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        max_retry_time: Duration::from_secs(args.max_retry_time),
+        max_requests_per_minute: args.max_requests_per_minute,
+        max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
+        parallelism: usize::from(args.parallelism),
+    }
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
@@ -344,7 +344,7 @@ pub async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Erro
     if let Some(callback) = progress.callback() {
         client.on_page(callback);
     }
-    let read = crate::tallyfy::read_live(client, need_guests).await;
+    let read = tallyfy_groups_api::read_live(client, need_guests).await;
     progress.finish();
     Ok(read?)
 }
@@ -369,13 +369,10 @@ async fn plan_command(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<
     }
     let options = diff_options(&args.target)?;
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let target = run::RunTarget {
-        files: args.files.paths(),
-        baseline: (!args.baseline.is_empty()).then(|| args.baseline.clone()),
-        reach: run::Reach::Flags(args.connect.clone()),
-    };
-    let run::Planned { mut plan, conn, .. } = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
-    facts.organization = Some(conn.org.target.org.to_string());
+    let baseline = (!args.baseline.is_empty()).then(|| args.baseline.clone());
+    let single = Single::new(&args.connect, args.files.paths(), baseline).await?;
+    let run::Planned { mut plan, conn, .. } = run::only(run::plan_targets(&single.run, &options, out.quiet).await)?;
+    facts.organization = Some(conn.target.org.to_string());
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     if let Some(path) = &args.out {
@@ -447,25 +444,26 @@ async fn apply_command(args: ApplyArgs, out: Output, facts: &mut Facts) -> Resul
         ));
     }
     let allow_removals = single_allowance(&args.allow_removals)?;
-    let (mut plan, saved_plan, conn) = match source {
+    let (mut plan, saved_plan, conn, _single) = match source {
         Source::Saved(saved_plan) => {
-            let conn = connect(&saved_plan_connection(&saved_plan.target, &args.connect)).await?;
-            facts.organization = Some(conn.org.target.org.to_string());
-            same_target(&saved_plan.target, &conn.org.target)?;
+            let single = Single::new(&saved_plan_connection(&saved_plan.target, &args.connect), Vec::new(), None).await?;
+            let conn = single.connect().await?;
+            facts.organization = Some(conn.target.org.to_string());
+            same_target(&saved_plan.target, &conn.target)?;
             let Some(plan) = checked_saved_plan(&saved_plan, &conn).await? else {
                 print(ALREADY_APPLIED);
                 return Ok(ExitStatus::Success);
             };
-            (plan, Some(saved_plan), conn)
+            (plan, Some(saved_plan), conn, single)
         }
         Source::Desired(options) => {
-            let target = run::RunTarget { files: args.files.paths(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
-            let planned = run::only(run::plan_targets(&[target], &options, out.quiet).await)?;
-            facts.organization = Some(planned.conn.org.target.org.to_string());
-            (planned.plan, None, planned.conn)
+            let single = Single::new(&args.connect, args.files.paths(), None).await?;
+            let planned = run::only(run::plan_targets(&single.run, &options, out.quiet).await)?;
+            facts.organization = Some(planned.conn.target.org.to_string());
+            (planned.plan, None, planned.conn, single)
         }
     };
-    let client = &conn.org.api;
+    let client = &conn.api;
     plan.guard.allow(allow_removals.as_deref());
     facts.plan = Some(notify::PlanFacts::of(&plan));
     print(&render::text::render_plan_with(&plan, out.color, out.verbose));
@@ -578,10 +576,10 @@ fn other_target(recorded: &Target, configured: &Target, hint: &str) -> Error {
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
 /// actions and that live state (the guard and everything shown come from live state, never from
 /// the file), or `None` when live state already equals the plan's result.
-async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &Connection) -> Result<Option<Plan>, Error> {
+async fn checked_saved_plan(saved_plan: &saved::SavedPlan, conn: &run::Connection) -> Result<Option<Plan>, Error> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, saved::SavedAction::CreateGuest { .. }));
-    let live = fetch(&conn.org.api, needs_guests).await?;
-    Ok(pipeline::check_saved(saved_plan, &conn.org.target, &live)?)
+    let live = fetch(&conn.api, needs_guests).await?;
+    Ok(pipeline::check_saved(saved_plan, &conn.target, &live)?)
 }
 
 fn write_report(path: &Path, report: &ApplyReport) -> Result<(), Error> {
@@ -593,8 +591,8 @@ async fn export_command(args: ExportArgs, out: Output) -> Result<ExitStatus, Err
     if let Some(path) = workspace::locate(&args.workspace)? {
         return workspace::export(workspace::open_workspace(&path, &args.workspace.targets)?, args, out).await;
     }
-    let target = run::RunTarget { files: Vec::new(), baseline: None, reach: run::Reach::Flags(args.connect.clone()) };
-    run::export_target(&target, args.out.clone(), out.quiet).await
+    let single = Single::new(&args.connect, Vec::new(), None).await?;
+    run::export_target(&single.run, args.out.clone(), out.quiet).await
 }
 
 /// `--notify`, checked before anything else runs (the URL is never shown).
@@ -699,7 +697,7 @@ fn read_comment_body(path: &Path) -> Result<String, Error> {
 const STOP_DEADLINE: Duration = Duration::from_secs(6);
 
 /// Ctrl-C or SIGTERM (what CI systems send on cancel): no request starts any more, waits for the
-/// rate limit or a retry end at once, requests in flight get [`crate::tallyfy::stop::GRACE`],
+/// rate limit or a retry end at once, requests in flight get [`tallyfy_groups_api::stop::GRACE`],
 /// and an apply still prints and writes its report; the exit status is 130. A second signal
 /// abandons the requests in flight at once. Listens until the run ends.
 fn listen_for_stop(stop: Stop) {
@@ -709,7 +707,7 @@ fn listen_for_stop(stop: Stop) {
         stop.request();
         eprintln!(
             "\nInterrupted: stopping; requests in flight get {} s, then the report is written. Interrupt again to stop at once.",
-            crate::tallyfy::stop::GRACE.as_secs()
+            tallyfy_groups_api::stop::GRACE.as_secs()
         );
         // A plain thread: it must fire even if the runtime is stuck in something blocking.
         std::thread::spawn(|| {

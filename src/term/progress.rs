@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::{Progress, Tally};
+use tallyfy_groups_api::apply::{Progress, Tally};
 
 /// Shows how far an apply has come.
 pub enum ApplyProgress {
@@ -114,7 +114,7 @@ impl ReadProgress {
     }
 
     /// The callback the client calls after each page.
-    pub fn callback(&self) -> Option<crate::tallyfy::PageProgress> {
+    pub fn callback(&self) -> Option<tallyfy_groups_api::PageProgress> {
         let lists = self.lists.clone();
         match &self.shown {
             ReadShown::Silent => None,

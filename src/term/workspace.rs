@@ -9,24 +9,24 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
 use tracing::{info, warn};
 
-use super::run::{
-    ApplySettings, Planned, Reach, RunTarget, SandboxSite, Shared, Stand, apply_targets, each_target, export_target, plan_targets,
-};
+use super::run::{ApplySettings, Planned, Run, Stand, apply_targets, each_target, export_target, plan_targets, workspace_target};
 use super::{Error, ExitStatus, Output, checked_saved_plan, diff_options, load, print};
-use crate::annotate::{self, Problem, Verdict};
-use crate::apply::ApplyReport;
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, PlanFormat, ValidateFormat, WorkspaceArgs};
-use crate::desired::{self, Diagnostics};
-use crate::notify::{self, Facts};
-use crate::render::{self, TargetView};
-use crate::saved::{self, SavedWorkspacePlan};
+use tallyfy_groups_api::Secret;
+use tallyfy_groups_api::apply::ApplyReport;
+use tallyfy_groups_core::annotate::{self, Problem, Verdict};
+use tallyfy_groups_core::desired::{self, Diagnostics};
+use tallyfy_groups_core::render::{self, TargetView};
+use tallyfy_groups_core::saved::{self, SavedWorkspacePlan};
 use tallyfy_groups_engine::gate::{self, Allowances as Allowed};
+use tallyfy_groups_engine::settings::EmbeddedSite;
 use tallyfy_groups_engine::{Stage, pipeline};
+use tallyfy_groups_publish::notify::{self, Facts};
 use tallyfy_groups_sandbox as embedded;
 
 /// A workspace file and the targets this run acts on (in the file's order).
@@ -174,7 +174,7 @@ impl Allowances {
 /// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
 /// Its default state file is in the workspace file's folder, so every folder of the repository
 /// sees the same sandbox.
-async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(embedded::Embedded, SandboxSite)>, Error> {
+async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(embedded::Embedded, EmbeddedSite)>, Error> {
     if !args.sandbox {
         return Ok(None);
     }
@@ -198,8 +198,15 @@ async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(emb
         orgs.push(t.org_id.clone());
     }
     let sandbox = embedded::Embedded::start_orgs(&state, &orgs).await.map_err(Error::Sandbox)?;
-    let site = SandboxSite { base_url: sandbox.base_url.clone(), token: sandbox.token.clone(), label: sandbox.label.clone() };
+    let site = EmbeddedSite { base_url: sandbox.base_url.clone(), token: Secret::new(sandbox.token.clone()), label: sandbox.label.clone() };
     Ok(Some((sandbox, site)))
+}
+
+/// The run of the selected targets, on the embedded sandbox when one was started.
+fn workspace_run(sel: &Selected, sandbox: Option<&(embedded::Embedded, EmbeddedSite)>, args: &ConnectArgs) -> Run {
+    let site = sandbox.map(|(_, site)| site);
+    let targets = sel.targets.iter().map(|spec| workspace_target(spec, site, args.token_url.as_deref())).collect();
+    Run::new(targets, super::connect_settings(args))
 }
 
 /// `--token-file` and `--client-secret-file` name one secret, and a workspace's targets each
@@ -325,19 +332,13 @@ pub async fn plan(sel: Selected, args: PlanArgs, out: Output, facts: &mut Facts)
         );
     }
     let sandbox = start_sandbox(&args.connect, &sel).await?;
-    let shared =
-        Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let mut run = workspace_run(&sel, sandbox.as_ref(), &args.connect);
     // A target whose files the target branch does not have yet is new: every change counts as
     // introduced.
-    let targets: Vec<RunTarget> = sel
-        .targets
-        .iter()
-        .map(|spec| RunTarget {
-            baseline: baseline.as_ref().map(|root| baseline_files(root, &sel.dir, spec)),
-            ..RunTarget::of_spec(spec, &shared)
-        })
-        .collect();
-    let mut stands = plan_targets(&targets, &options, out.quiet).await;
+    for (target, spec) in run.targets.iter_mut().zip(&sel.targets) {
+        target.baseline = baseline.as_ref().map(|root| baseline_files(root, &sel.dir, spec));
+    }
+    let mut stands = plan_targets(&run, &options, out.quiet).await;
     let mut results = Vec::new();
     for (spec, stand) in sel.targets.iter().zip(&mut stands) {
         results.push(match stand {
@@ -426,15 +427,10 @@ pub async fn apply(
     // A saved plan applies to its own targets only.
     let sel = only_saved(sel, saved_plan.as_ref());
     let sandbox = start_sandbox(&connect_args, &sel).await?;
-    let shared =
-        Arc::new(Shared { connect: connect_args.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
+    let run = workspace_run(&sel, sandbox.as_ref(), &connect_args);
     let mut stands = match &saved_plan {
-        None => {
-            let options = diff_options(&args.target)?;
-            let targets: Vec<RunTarget> = sel.targets.iter().map(|spec| RunTarget::of_spec(spec, &shared)).collect();
-            plan_targets(&targets, &options, out.quiet).await
-        }
-        Some(saved_plan) => check_all_saved(&sel, &shared, saved_plan).await,
+        None => plan_targets(&run, &diff_options(&args.target)?, out.quiet).await,
+        Some(saved_plan) => check_all_saved(&sel, &run, saved_plan).await,
     };
     // The guard of every target, with its own override.
     let mut results: Vec<Result<ExitStatus, Error>> = Vec::new();
@@ -617,29 +613,23 @@ fn sandbox_of_saved(saved_plan: &SavedWorkspacePlan, args: &mut ConnectArgs) {
 }
 
 /// Connects every target of a saved plan and checks its plan against live state.
-async fn check_all_saved(sel: &Selected, shared: &Arc<Shared>, saved_plan: &SavedWorkspacePlan) -> Vec<Stand> {
+async fn check_all_saved(sel: &Selected, run: &Run, saved_plan: &SavedWorkspacePlan) -> Vec<Stand> {
     let plans = Arc::new(saved_plan.targets.clone());
     let file = Arc::new(sel.workspace.file.clone());
-    let targets: Vec<RunTarget> = sel.targets.iter().map(|spec| RunTarget::of_spec(spec, shared)).collect();
-    let results = each_target(&targets, |target| {
-        let (plans, file) = (plans.clone(), file.clone());
+    let results = each_target(&run.targets, |target| {
+        let (plans, file, run) = (plans.clone(), file.clone(), run.clone());
         async move {
-            let Reach::Workspace { spec, .. } = &target.reach else {
-                return Err(Error::Config("a saved workspace plan applies to a workspace's targets".into()));
-            };
-            let saved_plan = plans
-                .get(&spec.name)
-                .cloned()
-                .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", spec.name)))?;
-            pipeline::check_saved_limits(&saved_plan, &target.files, Path::new(crate::cli::DEFAULT_FILE), Some(&spec.name))?;
-            let conn = target.connect().await?;
+            let name = target.label();
+            let saved_plan =
+                plans.get(name).cloned().ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {name}")))?;
+            pipeline::check_saved_limits(&saved_plan, &target.files, Path::new(crate::cli::DEFAULT_FILE), target.name.as_deref())?;
+            let conn = super::run::connect(&target, &run).await?;
             // The way back is the workspace file (--org and --api-url do not apply to its plans).
-            if !super::made_for(&saved_plan.target, &conn.org.target) {
+            if !super::made_for(&saved_plan.target, &conn.target) {
                 let hint = format!(
-                    "a plan applies only where it was made: set the `org_id` and `api_url` of target {} in {file} back to those it was made for, or make a new plan with `plan --out`",
-                    spec.name
+                    "a plan applies only where it was made: set the `org_id` and `api_url` of target {name} in {file} back to those it was made for, or make a new plan with `plan --out`"
                 );
-                return Err(super::other_target(&saved_plan.target, &conn.org.target, &hint));
+                return Err(super::other_target(&saved_plan.target, &conn.target, &hint));
             }
             match checked_saved_plan(&saved_plan, &conn).await? {
                 Some(plan) => Ok(Some(Planned { plan, conn, saved: Some(saved_plan) })),
@@ -671,10 +661,8 @@ pub async fn export(sel: Selected, args: ExportArgs, out: Output) -> Result<Exit
         }
     };
     let sandbox = start_sandbox(&args.connect, &sel).await?;
-    let shared =
-        Arc::new(Shared { connect: args.connect.clone(), sandbox: sandbox.as_ref().map(|s| s.1.clone()), limiters: Mutex::default() });
     let path = args.out.clone().or_else(|| spec.export_to.as_ref().map(|p| p.path.clone()));
-    export_target(&RunTarget::of_spec(&spec, &shared), path, out.quiet).await
+    export_target(&workspace_run(&sel, sandbox.as_ref(), &args.connect), path, out.quiet).await
 }
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
@@ -796,11 +784,10 @@ fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::run::{in_target_words, limiter_key};
+    use super::super::run::in_words;
     use super::*;
-    use crate::credentials;
-    use crate::tallyfy::config::ConfigError;
-    use crate::tallyfy::error::{ApiError, TransportCause};
+    use tallyfy_groups_api::config::ConfigError;
+    use tallyfy_groups_api::error::{ApiError, TransportCause};
 
     fn target() -> TargetSpec {
         let text = "targets:\n  eu:\n    org_id: a\n    credentials_env: ACME\n    files: a.yaml\n";
@@ -824,28 +811,6 @@ mod tests {
     }
 
     #[test]
-    fn targets_with_the_same_credentials_share_a_rate_limiter_and_others_do_not() {
-        let env = [
-            ("TALLYFY_STAGING_ACCESS_TOKEN", "t1"),
-            ("TALLYFY_PRODUCTION_ACCESS_TOKEN", "t1"),
-            ("TALLYFY_EU_ACCESS_TOKEN", "t2"),
-            ("TALLYFY_A_CLIENT_ID", "c"),
-            ("TALLYFY_A_CLIENT_SECRET", "s1"),
-            ("TALLYFY_B_CLIENT_ID", "c"),
-            ("TALLYFY_B_CLIENT_SECRET", "s2"),
-        ];
-        let key = |prefix: &str, api_url: &str| {
-            let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-            credentials::for_target(prefix, api_url, None, var).map(|c| limiter_key(&c)).unwrap_or_else(|e| panic!("{prefix}: {e}"))
-        };
-        let tallyfy = "https://go.tallyfy.com/api";
-        assert_eq!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_PRODUCTION", tallyfy), "one token is one user");
-        assert_ne!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_EU", tallyfy), "another token is another user");
-        assert_eq!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", tallyfy), "one client id at one token URL is one application");
-        assert_ne!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", "https://eu.tallyfy.example/api"), "another token URL is another account");
-    }
-
-    #[test]
     fn a_targets_errors_name_its_own_variables_never_a_single_organizations() {
         let exchange = |status| ApiError::TokenExchange { url: "https://t/oauth/token".into(), status, detail: "no".into() };
         let errors = vec![
@@ -862,21 +827,21 @@ mod tests {
             Error::Api(ApiError::Redirected { method: "GET".into(), path: "/x".into(), status: 301, location: None }),
             Error::Client(ConfigError::BadTokenUrl("x".into())),
         ];
-        let spec = target();
+        let spec = workspace_target(&target(), None, None);
         for e in errors {
             let before = e.to_string();
             assert!(before.contains("TALLYFY_") || before.contains("--"), "the case names a single organization's words: {before}");
-            let after = in_target_words(e, &spec).to_string();
+            let after = in_words(e, &spec).to_string();
             for single in ["TALLYFY_", "--token-file", "--client-secret-file", "--org", "--api-url"] {
                 assert!(!after.contains(single), "`{single}` in:\n{after}");
             }
         }
-        let said = in_target_words(Error::Api(status(401)), &spec).to_string();
+        let said = in_words(Error::Api(status(401)), &spec).to_string();
         assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
-        let said = in_target_words(Error::Api(status(404)), &spec).to_string();
+        let said = in_words(Error::Api(status(404)), &spec).to_string();
         assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
         // Other errors, and their exit status, are left as they are.
-        let refused = in_target_words(Error::Refused("stale".into()), &spec);
+        let refused = in_words(Error::Refused("stale".into()), &spec);
         assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
     }
 }

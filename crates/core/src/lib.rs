@@ -15,6 +15,7 @@
 // complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+pub mod annotate;
 pub mod desired;
 pub mod diff;
 pub mod export;

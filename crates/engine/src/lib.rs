@@ -11,9 +11,12 @@
 // complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+pub mod credentials;
 pub mod error;
 pub mod gate;
 pub mod pipeline;
+pub mod settings;
 
 pub use error::{Refusal, Stage, TargetError};
+pub use settings::{ConnectSettings, Endpoint, Limiters, TargetSettings, connect};
 pub use tallyfy_groups_core::outcome::ExitStatus;

@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::apply::{ApplyReport, Outcome};
-use crate::plan::Plan;
-use crate::render::words;
-use crate::tallyfy::Secret;
-use crate::tallyfy::error::describe;
+use tallyfy_groups_api::Secret;
+use tallyfy_groups_api::apply::{ApplyReport, Outcome};
+use tallyfy_groups_api::error::describe;
+use tallyfy_groups_core::plan::Plan;
+use tallyfy_groups_core::render::words;
 
 /// Group names and failures listed in a summary; the counts always cover all of them.
 pub const MAX_LISTED: usize = 20;
@@ -26,7 +26,9 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
+    /// `plan`.
     Plan,
+    /// `apply`.
     Apply,
 }
 
@@ -47,9 +49,12 @@ pub enum Event {
 /// What a run learned, gathered as it goes (all optional: a run may fail before learning it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Facts {
+    /// The organization (or a workspace's targets with theirs).
     #[serde(skip)]
     pub organization: Option<String>,
+    /// What the plan holds.
     pub plan: Option<PlanFacts>,
+    /// What the apply did.
     pub apply: Option<ApplyFacts>,
     /// Why a run that ended without an error of its own failed: the failed targets of a
     /// workspace, each with its error (`target NAME: …`, one per line).
@@ -60,28 +65,37 @@ pub struct Facts {
 /// The plan's counts and the groups it changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PlanFacts {
+    /// Groups to create.
     pub create: usize,
+    /// Groups to update.
     pub update: usize,
+    /// Groups to delete.
     pub delete: usize,
+    /// Guests to invite.
     pub guests_to_invite: usize,
+    /// Memberships (members and guests) added.
     pub memberships_added: usize,
+    /// Memberships removed.
     pub memberships_removed: usize,
     /// The groups changed, in plan order (at most [`MAX_LISTED`]).
     pub groups: Vec<String>,
 }
 
 impl PlanFacts {
+    /// The facts of a plan.
     pub fn of(plan: &Plan) -> Self {
-        let (added, removed) = crate::render::markdown::access_counts(plan);
+        let (added, removed) = tallyfy_groups_core::render::markdown::access_counts(plan);
         let mut groups: Vec<String> = Vec::new();
         for a in &plan.actions {
             let name = match a {
-                crate::plan::Action::CreateGuest { .. } => continue,
-                crate::plan::Action::CreateGroup { after } | crate::plan::Action::UpdateGroup { after, .. } => &after.name,
-                crate::plan::Action::DeleteGroup { before, .. } => &before.name,
+                tallyfy_groups_core::plan::Action::CreateGuest { .. } => continue,
+                tallyfy_groups_core::plan::Action::CreateGroup { after } | tallyfy_groups_core::plan::Action::UpdateGroup { after, .. } => {
+                    &after.name
+                }
+                tallyfy_groups_core::plan::Action::DeleteGroup { before, .. } => &before.name,
             };
             if groups.len() < MAX_LISTED && !groups.contains(name) {
-                groups.push(crate::names::visible(name).into_owned());
+                groups.push(tallyfy_groups_core::names::visible(name).into_owned());
             }
         }
         let s = &plan.summary;
@@ -116,15 +130,20 @@ impl PlanFacts {
 /// The apply report's counts and its first failures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyFacts {
+    /// Actions applied.
     pub applied: usize,
+    /// Actions that failed.
     pub failed: usize,
+    /// Actions skipped.
     pub skipped: usize,
+    /// Actions whose outcome is unknown.
     pub unknown: usize,
     /// `subject: error` of the first failed or unknown actions (at most [`MAX_LISTED`]).
     pub failures: Vec<String>,
 }
 
 impl ApplyFacts {
+    /// The facts of an apply report.
     pub fn of(report: &ApplyReport) -> Self {
         let (applied, failed, skipped) = report.counts();
         let failures = report
@@ -194,7 +213,7 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
             p.create,
             p.update,
             p.delete,
-            crate::render::plural(p.memberships_added, "membership", "memberships"),
+            tallyfy_groups_core::render::plural(p.memberships_added, "membership", "memberships"),
             p.memberships_removed
         ));
         if !p.groups.is_empty() {
@@ -309,7 +328,7 @@ impl Webhook {
     ///
     /// A `stop` (Ctrl-C, SIGTERM) ends it: no try starts after it, a wait for the next try ends
     /// at once, and a try in flight is abandoned after the stop's grace.
-    pub async fn send(&self, payload: &Value, retry_delay: Duration, stop: &crate::tallyfy::Stop) -> Result<(), String> {
+    pub async fn send(&self, payload: &Value, retry_delay: Duration, stop: &tallyfy_groups_api::Stop) -> Result<(), String> {
         let mut attempt = 1;
         loop {
             if stop.is_requested() {
@@ -333,13 +352,13 @@ impl Webhook {
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| crate::tallyfy::retry::parse_retry_after(v, SystemTime::now()));
+                        .and_then(|v| tallyfy_groups_api::retry::parse_retry_after(v, SystemTime::now()));
                     if status.is_success() {
                         return Ok(());
                     }
                     let body = response.text().await.unwrap_or_default();
                     let body: String = body.chars().take(300).collect();
-                    let body = crate::names::visible(&body);
+                    let body = tallyfy_groups_core::names::visible(&body);
                     let failure = format!("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") });
                     if status.is_redirection() || !(status.as_u16() == 429 || status.is_server_error()) {
                         return Err(self.scrub(&failure));

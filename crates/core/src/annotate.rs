@@ -16,14 +16,19 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Problem {
     /// The file as given on the command line (or found in a directory given there).
     pub file: Option<String>,
+    /// The line, from 1, when known.
     pub line: Option<usize>,
+    /// The column, from 1, when known.
     pub column: Option<usize>,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it, if there is more to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
 impl Problem {
+    /// A problem the loader found.
     pub fn from_diagnostic(d: &Diagnostic) -> Self {
         Problem {
             file: d.at.as_ref().map(|at| at.file.to_string()),
@@ -49,9 +54,12 @@ impl Problem {
 pub enum Verdict {
     /// Valid: groups to keep, and groups marked `absent`.
     Valid {
+        /// Groups to keep.
         groups: usize,
+        /// Groups marked `absent`.
         absent: usize,
     },
+    /// Invalid, with every problem found.
     Invalid(Vec<Problem>),
 }
 

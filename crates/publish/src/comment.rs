@@ -11,10 +11,10 @@ use reqwest::Method;
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
-use crate::render::markdown::MARKER;
-use crate::tallyfy::Secret;
-use crate::tallyfy::encode;
-use crate::tallyfy::error::describe;
+use tallyfy_groups_api::Secret;
+use tallyfy_groups_api::encode;
+use tallyfy_groups_api::error::describe;
+use tallyfy_groups_core::render::markdown::MARKER;
 
 /// GitHub's default REST API.
 pub const GITHUB_API_URL: &str = "https://api.github.com";
@@ -38,7 +38,9 @@ const MIN_SCRUBBED_SECRET: usize = 6;
 /// Where the comment goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forge {
+    /// A GitHub pull request.
     GitHub,
+    /// A GitLab merge request.
     GitLab,
 }
 
@@ -71,6 +73,7 @@ impl Forge {
 /// The pull or merge request a comment is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentTarget {
+    /// GitHub or GitLab.
     pub forge: Forge,
     /// The REST API's base URL (checked: https, or http on loopback).
     pub api_url: String,
@@ -83,7 +86,7 @@ pub struct CommentTarget {
 impl CommentTarget {
     /// Checks the API URL and the project; the number is checked by the command line.
     pub fn new(forge: Forge, api_url: &str, project: &str, number: u64) -> Result<Self, CommentError> {
-        let api_url = crate::tallyfy::check_base_url(api_url.trim()).map_err(|e| CommentError::Config(format!("{forge} {e}")))?;
+        let api_url = tallyfy_groups_api::check_base_url(api_url.trim()).map_err(|e| CommentError::Config(format!("{forge} {e}")))?;
         let project = project.trim();
         let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         let ok = match forge {
@@ -154,7 +157,12 @@ impl CommentTarget {
 pub enum Author {
     /// The user `GET /user` named (a personal or app user token on GitHub, any token on GitLab;
     /// a project access token is its bot user): compared by id, which a rename does not change.
-    User { id: u64, login: String },
+    User {
+        /// The user's id.
+        id: u64,
+        /// The user's login, for messages.
+        login: String,
+    },
     /// GitHub Actions' `GITHUB_TOKEN`, which may not read `/user` (401 or 403): the comments of
     /// the Bot [`ACTIONS_BOT`].
     ActionsBot,
@@ -171,7 +179,7 @@ impl Author {
         if name.is_empty() || login.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
             return Err(CommentError::Config(format!(
                 "--author `{}` is not a login (letters, digits, `-`, `_` and `.`, such as my-app[bot])",
-                crate::names::visible(login)
+                tallyfy_groups_core::names::visible(login)
             )));
         }
         Ok(Author::Login(login.to_string()))
@@ -191,7 +199,7 @@ impl Author {
 impl fmt::Display for Author {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Author::User { login, .. } | Author::Login(login) => f.write_str(&crate::names::visible(login)),
+            Author::User { login, .. } | Author::Login(login) => f.write_str(&tallyfy_groups_core::names::visible(login)),
             Author::ActionsBot => f.write_str(ACTIONS_BOT),
         }
     }
@@ -210,7 +218,7 @@ pub struct CommentOptions {
     pub retry_delay: Duration,
     /// Ctrl-C or SIGTERM: no request starts after it, a wait for a retry ends at once, and a
     /// request in flight is abandoned after the stop's grace.
-    pub stop: crate::tallyfy::Stop,
+    pub stop: tallyfy_groups_api::Stop,
     /// `--author LOGIN`: whose comments are this tool's; `None`: the token's own user.
     pub author: Option<String>,
 }
@@ -220,24 +228,33 @@ pub struct CommentOptions {
 pub struct Posted {
     /// `true`: an existing comment was edited; `false`: a new one was created.
     pub edited: bool,
+    /// The comment's id.
     pub id: u64,
     /// The comment's web address, when the API gives one (GitHub).
     pub url: Option<String>,
 }
 
-/// Why a comment could not be posted. Server text in it is scrubbed of the token.
+/// Why a comment could not be posted. Server text in it is scrubbed of the token. Each
+/// variant's fields are what its message says.
 #[derive(Debug, thiserror::Error)]
+#[expect(missing_docs, reason = "each variant's fields are named in its message")]
 pub enum CommentError {
+    /// A flag or value is unusable; nothing was sent.
     #[error("{0}")]
     Config(String),
+    /// The forge refused a request.
     #[error("{forge} answered {status} to {what}{}\n    hint: {hint}", message_suffix(.message))]
     Status { forge: Forge, status: u16, what: String, message: String, hint: String },
+    /// A request got no answer.
     #[error("{what} got no answer from {forge}: {detail}{}", if *.maybe_done { "\n    hint: the comment may have been created anyway; run again: the next run finds it by its marker and edits it" } else { "" })]
     Transport { forge: Forge, what: String, detail: String, maybe_done: bool },
+    /// An answer could not be read.
     #[error("{forge}'s answer to {what} could not be read: {detail}")]
     Decode { forge: Forge, what: String, detail: String },
+    /// A next-page link is unusable.
     #[error("{forge}'s next-page link for {what} is unusable: {detail}; nothing was posted")]
     Paging { forge: Forge, what: String, detail: String },
+    /// Ctrl-C or SIGTERM stopped it.
     #[error("{what} was stopped: interrupted (Ctrl-C or SIGTERM){}", if *.maybe_done { "; it may have reached the forge\n    hint: run again: the next run finds the comment by its marker and edits it" } else { "; it was not sent" })]
     Interrupted { what: String, maybe_done: bool },
 }
@@ -490,11 +507,11 @@ struct Api<'a> {
     auth: (reqwest::header::HeaderName, reqwest::header::HeaderValue),
     secret: Option<String>,
     retry_delay: Duration,
-    stop: crate::tallyfy::Stop,
+    stop: tallyfy_groups_api::Stop,
 }
 
 impl<'a> Api<'a> {
-    fn new(target: &'a CommentTarget, token: &Secret, retry_delay: Duration, stop: crate::tallyfy::Stop) -> Result<Self, CommentError> {
+    fn new(target: &'a CommentTarget, token: &Secret, retry_delay: Duration, stop: tallyfy_groups_api::Stop) -> Result<Self, CommentError> {
         let forge = target.forge;
         let token = token.expose().trim();
         if token.is_empty() {
@@ -597,7 +614,7 @@ impl<'a> Api<'a> {
     fn warn_foreign(&self, foreign: &[(u64, Option<String>)], author: &Author, creating: bool) {
         const SHOWN: usize = 5;
         for (id, by) in foreign.iter().take(SHOWN) {
-            let by = by.as_deref().map(|n| self.scrub(&crate::names::visible(n)));
+            let by = by.as_deref().map(|n| self.scrub(&tallyfy_groups_core::names::visible(n)));
             warn!(
                 "comment {id} on {} starts with this tool's marker but was written by {}, not by {author}: left alone{}",
                 self.target.label(),
@@ -704,7 +721,7 @@ impl<'a> Api<'a> {
                     let retry_after = headers
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| crate::tallyfy::retry::parse_retry_after(v, SystemTime::now()));
+                        .and_then(|v| tallyfy_groups_api::retry::parse_retry_after(v, SystemTime::now()));
                     let transient = matches!(code, 429 | 500 | 502 | 503 | 504);
                     let retry = transient && idempotent && retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER);
                     let message = self.scrub(&server_message(&bytes));
@@ -728,7 +745,7 @@ impl<'a> Api<'a> {
 }
 
 /// The server's own words: `message` (GitHub, GitLab), `error` (GitLab), at most 300 characters,
-/// escaped ([`crate::names::visible`]).
+/// escaped ([`tallyfy_groups_core::names::visible`]).
 fn server_message(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     let text = match (&value["message"], &value["error"]) {
@@ -738,7 +755,7 @@ fn server_message(body: &[u8]) -> String {
     };
     let text: String = text.chars().take(300).collect();
     // Shown on a terminal or in a CI log: escaped, so it cannot forge a line there.
-    crate::names::visible(&text).into_owned()
+    tallyfy_groups_core::names::visible(&text).into_owned()
 }
 
 /// What to do about an error answer.

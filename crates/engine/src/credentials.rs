@@ -1,15 +1,15 @@
-//! Which API URL and credentials a run uses: read from the flags, the environment (under the
-//! names of Tallyfy's docs and of its official CLI) and secret files, with exactly one source of
-//! credentials. Reads environment variables and files; the choosing itself is pure.
+//! Which API URL and credentials a target uses: one organization's from its flags, the
+//! environment (under the names of Tallyfy's docs and of its official CLI) and secret files; a
+//! workspace target's from the variables its `credentials_env` names. Either way exactly one
+//! [`CredentialSource`]. Reads environment variables and files; the choosing itself is pure.
 
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use crate::cli::ConnectArgs;
-use crate::desired;
-use crate::tallyfy::auth::default_token_url;
-use crate::tallyfy::{Credentials, DEFAULT_API_URL, Secret};
+use tallyfy_groups_api::auth::default_token_url;
+use tallyfy_groups_api::{Credentials, DEFAULT_API_URL, Secret};
+use tallyfy_groups_core::desired;
 
 /// A personal access token, as Tallyfy's docs name it.
 pub const ACCESS_TOKEN: &str = "TALLYFY_ACCESS_TOKEN";
@@ -26,34 +26,104 @@ pub const CLIENT_ID: &str = "TALLYFY_CLIENT_ID";
 /// The OAuth client secret.
 pub const CLIENT_SECRET: &str = "TALLYFY_CLIENT_SECRET";
 
-/// Everything a run could take its API URL and credentials from: the environment's values (set
-/// and not blank) and the flags.
+/// Everything one organization's run could take its API URL and credentials from: the
+/// environment's values (set and not blank) and the flags.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sources {
+    /// `--api-url`.
     pub api_url_flag: Option<String>,
+    /// `TALLYFY_API_URL`.
     pub api_url: Option<String>,
+    /// `TALLYFY_BASE_URL`.
     pub base_url: Option<String>,
+    /// `--token-url` (or `TALLYFY_TOKEN_URL`).
     pub token_url: Option<String>,
+    /// `TALLYFY_ACCESS_TOKEN`.
     pub access_token: Option<Secret>,
+    /// `TALLYFY_API_TOKEN`.
     pub api_token: Option<Secret>,
+    /// `--token-file`.
     pub token_file: Option<PathBuf>,
+    /// `TALLYFY_CLIENT_ID`.
     pub client_id: Option<String>,
+    /// `TALLYFY_CLIENT_SECRET`.
     pub client_secret: Option<Secret>,
+    /// `--client-secret-file`.
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// The connection flags of one organization's run that name where credentials come from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Flags {
+    /// `--api-url`.
+    pub api_url: Option<String>,
+    /// `--token-url` (or `TALLYFY_TOKEN_URL`).
+    pub token_url: Option<String>,
+    /// `--token-file`.
+    pub token_file: Option<PathBuf>,
+    /// `--client-secret-file`.
     pub client_secret_file: Option<PathBuf>,
 }
 
 /// A secret given as a value, or as a file still to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Given {
+    /// The secret itself.
     Value(Secret),
+    /// A file holding it.
     File(PathBuf),
 }
 
-/// The one source of credentials a run uses, before any file is read.
+/// The one source of credentials a target uses, before any file is read: built by
+/// [`Sources::choose`] (one organization) or [`CredentialSource::of_target`] (a workspace's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Choice {
+pub enum CredentialSource {
+    /// A personal access token.
     Token(Given),
-    Client { id: String, secret: Given, token_url: String },
+    /// OAuth client credentials.
+    Client {
+        /// The client id.
+        id: String,
+        /// The client secret.
+        secret: Given,
+        /// Where they are exchanged for a token.
+        token_url: String,
+    },
+}
+
+impl CredentialSource {
+    /// The rate limiter these credentials share: Tallyfy counts requests per user, so the same
+    /// token, or the same client id at the same token URL, is one user. A SHA-256 hash, so that
+    /// no token is kept as a map key.
+    pub fn limiter_key(&self) -> LimiterKey {
+        let text = match self {
+            CredentialSource::Token(Given::Value(token)) => format!("token {}", token.expose()),
+            CredentialSource::Token(Given::File(path)) => format!("token file {}", path.display()),
+            CredentialSource::Client { id, token_url, .. } => format!("client {id} at {token_url}"),
+        };
+        LimiterKey::of(&text)
+    }
+
+    /// The credentials of a workspace target, from the variables its `credentials_env` prefix
+    /// names (see [`for_target`]).
+    pub fn of_target(prefix: &str, api_url: &str, token_url: Option<&str>, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        for_target(prefix, api_url, token_url, var)
+    }
+}
+
+/// Which rate limiter a target uses: a hash of its credentials (see
+/// [`CredentialSource::limiter_key`]), or the embedded sandbox's one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LimiterKey([u8; 32]);
+
+impl LimiterKey {
+    /// The key of a text (hashed at once; the text is not kept).
+    pub fn of(text: &str) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(digest.as_ref());
+        LimiterKey(key)
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -62,18 +132,18 @@ fn var(name: &str) -> Option<String> {
 
 impl Sources {
     /// What the flags and the environment of this process hold.
-    pub fn from_env(args: &ConnectArgs) -> Self {
+    pub fn from_env(flags: Flags) -> Self {
         Sources {
-            api_url_flag: args.api_url.clone().filter(|u| !u.trim().is_empty()),
+            api_url_flag: flags.api_url.filter(|u| !u.trim().is_empty()),
             api_url: var(API_URL),
             base_url: var(BASE_URL),
-            token_url: args.token_url.clone().filter(|u| !u.trim().is_empty()),
+            token_url: flags.token_url.filter(|u| !u.trim().is_empty()),
             access_token: var(ACCESS_TOKEN).map(Secret::new),
             api_token: var(API_TOKEN).map(Secret::new),
-            token_file: args.token_file.clone(),
+            token_file: flags.token_file,
             client_id: var(CLIENT_ID),
             client_secret: var(CLIENT_SECRET).map(Secret::new),
-            client_secret_file: args.client_secret_file.clone(),
+            client_secret_file: flags.client_secret_file,
         }
     }
 
@@ -124,7 +194,7 @@ impl Sources {
 
     /// The one source of credentials: a personal token or client credentials, never both. A file
     /// named by a flag wins over the environment variable it stands for.
-    pub fn choose(&self, api_url: &str) -> Result<Choice, String> {
+    pub fn choose(&self, api_url: &str) -> Result<CredentialSource, String> {
         let (personal, client) = (self.personal(), self.client());
         if !personal.is_empty() && !client.is_empty() {
             return Err(format!(
@@ -135,7 +205,7 @@ impl Sources {
             ));
         }
         if let Some(file) = &self.token_file {
-            return Ok(Choice::Token(Given::File(file.clone())));
+            return Ok(CredentialSource::Token(Given::File(file.clone())));
         }
         match (&self.access_token, &self.api_token) {
             (Some(a), Some(b)) if a != b => {
@@ -143,7 +213,7 @@ impl Sources {
                     "{ACCESS_TOKEN} and {API_TOKEN} are both set, to different tokens; set only one of them ({API_TOKEN} is the name Tallyfy's CLI reads, {ACCESS_TOKEN} the one its docs use)"
                 ));
             }
-            (Some(token), _) | (None, Some(token)) => return Ok(Choice::Token(Given::Value(token.clone()))),
+            (Some(token), _) | (None, Some(token)) => return Ok(CredentialSource::Token(Given::Value(token.clone()))),
             (None, None) => {}
         }
         if client.is_empty() {
@@ -169,7 +239,7 @@ impl Sources {
                 )
             })?,
         };
-        Ok(Choice::Client { id: id.clone(), secret, token_url })
+        Ok(CredentialSource::Client { id: id.clone(), secret, token_url })
     }
 }
 
@@ -182,12 +252,17 @@ pub fn target_variables(prefix: &str) -> [String; 4] {
 /// The one source of credentials of a workspace target, from the variables its
 /// `credentials_env` prefix names (`var` looks one up; blank counts as unset). `token_url` is
 /// what `--token-url` / `TALLYFY_TOKEN_URL` give, used when `{prefix}_TOKEN_URL` is unset.
-pub fn for_target(prefix: &str, api_url: &str, token_url: Option<&str>, var: impl Fn(&str) -> Option<String>) -> Result<Choice, String> {
+pub fn for_target(
+    prefix: &str,
+    api_url: &str,
+    token_url: Option<&str>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<CredentialSource, String> {
     let [token_var, id_var, secret_var, url_var] = target_variables(prefix);
     let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let (token, id, secret) = (get(&token_var), get(&id_var), get(&secret_var));
     match (token, id, secret) {
-        (Some(token), None, None) => Ok(Choice::Token(Given::Value(Secret::new(token)))),
+        (Some(token), None, None) => Ok(CredentialSource::Token(Given::Value(Secret::new(token)))),
         (Some(_), id, secret) => Err(format!(
             "both a personal access token ({token_var}) and client credentials ({}) are set; set only one kind",
             [id.as_ref().map(|_| id_var.as_str()), secret.as_ref().map(|_| secret_var.as_str())]
@@ -203,7 +278,7 @@ pub fn for_target(prefix: &str, api_url: &str, token_url: Option<&str>, var: imp
                     format!("no token URL for its client credentials: {api_url} does not end in /api\n    hint: set {url_var}")
                 })?,
             };
-            Ok(Choice::Client { id, secret: Given::Value(Secret::new(secret)), token_url })
+            Ok(CredentialSource::Client { id, secret: Given::Value(Secret::new(secret)), token_url })
         }
         (None, Some(_), None) => Err(format!("{id_var} is set but not {secret_var}; set both (client credentials)")),
         (None, None, Some(_)) => Err(format!("{secret_var} is set but not {id_var}; set both (client credentials)")),
@@ -237,14 +312,16 @@ impl SecretFile {
 }
 
 /// The credentials of a run: chosen, and their files read.
-pub fn credentials(choice: Choice) -> Result<Credentials, String> {
+pub fn credentials(choice: CredentialSource) -> Result<Credentials, String> {
     let read = |given: Given, kind: SecretFile| match given {
         Given::Value(secret) => Ok(secret),
         Given::File(path) => read_secret_file(&path, kind).map(Secret::new),
     };
     Ok(match choice {
-        Choice::Token(token) => Credentials::Token(read(token, SecretFile::Token)?),
-        Choice::Client { id, secret, token_url } => Credentials::Client { id, secret: read(secret, SecretFile::ClientSecret)?, token_url },
+        CredentialSource::Token(token) => Credentials::Token(read(token, SecretFile::Token)?),
+        CredentialSource::Client { id, secret, token_url } => {
+            Credentials::Client { id, secret: read(secret, SecretFile::ClientSecret)?, token_url }
+        }
     })
 }
 
@@ -287,6 +364,8 @@ fn warn_if_readable_by_others(_path: &Path, _name: &str) {}
 mod tests {
     use super::*;
 
+    /// A secret as `Sources` holds one that is set.
+    #[expect(clippy::unnecessary_wraps, reason = "`Sources` holds each secret as an `Option`")]
     fn secret(s: &str) -> Option<Secret> {
         Some(Secret::new(s))
     }
@@ -296,22 +375,22 @@ mod tests {
     #[test]
     fn one_personal_token_under_either_name() {
         let docs = Sources { access_token: secret("t1"), ..Sources::default() };
-        assert_eq!(docs.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t1")))));
+        assert_eq!(docs.choose(API), Ok(CredentialSource::Token(Given::Value(Secret::new("t1")))));
         let cli = Sources { api_token: secret("t2"), ..Sources::default() };
-        assert_eq!(cli.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t2")))));
+        assert_eq!(cli.choose(API), Ok(CredentialSource::Token(Given::Value(Secret::new("t2")))));
         let same = Sources { access_token: secret("t1"), api_token: secret("t1"), ..Sources::default() };
-        assert_eq!(same.choose(API), Ok(Choice::Token(Given::Value(Secret::new("t1")))));
+        assert_eq!(same.choose(API), Ok(CredentialSource::Token(Given::Value(Secret::new("t1")))));
         let differ = Sources { access_token: secret("t1"), api_token: secret("t2"), ..Sources::default() };
         let e = differ.choose(API).unwrap_err();
         assert!(e.contains(ACCESS_TOKEN) && e.contains(API_TOKEN) && !e.contains("t1") && !e.contains("t2"), "{e}");
         let file = Sources { access_token: secret("t1"), token_file: Some("tok".into()), ..Sources::default() };
-        assert_eq!(file.choose(API), Ok(Choice::Token(Given::File("tok".into()))));
+        assert_eq!(file.choose(API), Ok(CredentialSource::Token(Given::File("tok".into()))));
     }
 
     #[test]
     fn client_credentials_with_the_derived_or_the_given_token_url() {
         let s = Sources { client_id: Some("app".into()), client_secret: secret("cs"), ..Sources::default() };
-        let want = Choice::Client {
+        let want = CredentialSource::Client {
             id: "app".into(),
             secret: Given::Value(Secret::new("cs")),
             token_url: "https://go.tallyfy.com/oauth/token".into(),
@@ -320,7 +399,11 @@ mod tests {
         let e = s.choose("https://api.tallyfy.com").unwrap_err();
         assert!(e.contains("TALLYFY_TOKEN_URL") && e.contains("--token-url") && e.contains("https://api.tallyfy.com"), "{e}");
         let given = Sources { token_url: Some("https://id.example/token".into()), client_secret_file: Some("cs.txt".into()), ..s };
-        let want = Choice::Client { id: "app".into(), secret: Given::File("cs.txt".into()), token_url: "https://id.example/token".into() };
+        let want = CredentialSource::Client {
+            id: "app".into(),
+            secret: Given::File("cs.txt".into()),
+            token_url: "https://id.example/token".into(),
+        };
         assert_eq!(given.choose("https://api.tallyfy.com"), Ok(want));
     }
 
@@ -343,7 +426,7 @@ mod tests {
             move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
         };
         let token = for_target("TALLYFY_STAGING", API, None, env(&[("TALLYFY_STAGING_ACCESS_TOKEN", " t1 ")]));
-        assert_eq!(token, Ok(Choice::Token(Given::Value(Secret::new("t1")))));
+        assert_eq!(token, Ok(CredentialSource::Token(Given::Value(Secret::new("t1")))));
         let client = for_target(
             "P",
             API,
@@ -352,12 +435,16 @@ mod tests {
         );
         assert_eq!(
             client,
-            Ok(Choice::Client { id: "app".into(), secret: Given::Value(Secret::new("cs")), token_url: "https://id/token".into() })
+            Ok(CredentialSource::Client {
+                id: "app".into(),
+                secret: Given::Value(Secret::new("cs")),
+                token_url: "https://id/token".into()
+            })
         );
         let derived = for_target("P", API, None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
-        assert!(matches!(derived, Ok(Choice::Client { token_url, .. }) if token_url == "https://go.tallyfy.com/oauth/token"));
+        assert!(matches!(derived, Ok(CredentialSource::Client { token_url, .. }) if token_url == "https://go.tallyfy.com/oauth/token"));
         let flag = for_target("P", "https://x.example", Some("https://id/t"), env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")]));
-        assert!(matches!(flag, Ok(Choice::Client { token_url, .. }) if token_url == "https://id/t"));
+        assert!(matches!(flag, Ok(CredentialSource::Client { token_url, .. }) if token_url == "https://id/t"));
         let e = for_target("P", "https://x.example", None, env(&[("P_CLIENT_ID", "app"), ("P_CLIENT_SECRET", "cs")])).unwrap_err();
         assert!(e.contains("set P_TOKEN_URL"), "{e}");
         let e = for_target("P", API, None, env(&[("P_ACCESS_TOKEN", "t"), ("P_CLIENT_ID", "app")])).unwrap_err();
@@ -382,5 +469,27 @@ mod tests {
         assert!(e.contains(API_URL) && e.contains(BASE_URL), "{e}");
         let flag = Sources { api_url_flag: Some("https://c/api".into()), ..differ };
         assert_eq!(flag.api_url(), Ok("https://c/api".to_string()));
+    }
+
+    #[test]
+    fn targets_with_the_same_credentials_share_a_rate_limiter_and_others_do_not() {
+        let env = [
+            ("TALLYFY_STAGING_ACCESS_TOKEN", "t1"),
+            ("TALLYFY_PRODUCTION_ACCESS_TOKEN", "t1"),
+            ("TALLYFY_EU_ACCESS_TOKEN", "t2"),
+            ("TALLYFY_A_CLIENT_ID", "c"),
+            ("TALLYFY_A_CLIENT_SECRET", "s1"),
+            ("TALLYFY_B_CLIENT_ID", "c"),
+            ("TALLYFY_B_CLIENT_SECRET", "s2"),
+        ];
+        let key = |prefix: &str, api_url: &str| {
+            let var = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+            for_target(prefix, api_url, None, var).map(|c| c.limiter_key()).unwrap_or_else(|e| panic!("{prefix}: {e}"))
+        };
+        let tallyfy = "https://go.tallyfy.com/api";
+        assert_eq!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_PRODUCTION", tallyfy), "one token is one user");
+        assert_ne!(key("TALLYFY_STAGING", tallyfy), key("TALLYFY_EU", tallyfy), "another token is another user");
+        assert_eq!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", tallyfy), "one client id at one token URL is one application");
+        assert_ne!(key("TALLYFY_A", tallyfy), key("TALLYFY_B", "https://eu.tallyfy.example/api"), "another token URL is another account");
     }
 }
