@@ -3,8 +3,10 @@
 //! few at a time ([`plan_targets`]); what becomes of each is a [`Stand`]. The commands differ
 //! only in how they present the stands. Does file, network and terminal I/O.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tallyfy_groups_api::error::Names;
 use tallyfy_groups_api::{Client, OrgContext};
@@ -15,11 +17,14 @@ use tallyfy_groups_engine::{ConnectSettings, Endpoint, Limiters, TargetSettings,
 use tokio::task::JoinSet;
 use tracing::warn;
 
-use super::{Error, progress};
+use super::console::QUIET;
+use super::error::Error;
+use super::progress;
 use tallyfy_groups_api::DEFAULT_API_URL;
 use tallyfy_groups_core::diff::DiffOptions;
-use tallyfy_groups_core::plan::Plan;
-use tallyfy_groups_core::saved::SavedPlan;
+use tallyfy_groups_core::model::LiveState;
+use tallyfy_groups_core::plan::{Plan, Target};
+use tallyfy_groups_core::saved::{SavedAction, SavedPlan};
 
 /// Targets read, planned or applied at once.
 pub(crate) const TARGETS_AT_ONCE: usize = 4;
@@ -45,7 +50,7 @@ pub(crate) type Connection = OrgContext<Client>;
 
 /// A client for the target (see [`tallyfy_groups_engine::connect`]).
 pub(crate) async fn connect(target: &TargetSettings, run: &Run) -> Result<Connection, Error> {
-    tallyfy_groups_engine::connect(target, &run.connect, &run.limiters, super::run_stop()).await.map_err(|e| match e {
+    tallyfy_groups_engine::connect(target, &run.connect, &run.limiters, super::signals::run_stop()).await.map_err(|e| match e {
         ConnectError::Credentials(m) => Error::Config(m),
         ConnectError::Client(e) => Error::Client(e),
         ConnectError::Api(e) => Error::Api(e),
@@ -183,15 +188,6 @@ pub(crate) async fn plan_targets(run: &Run, options: &DiffOptions, quiet: bool) 
     results.into_iter().map(|r| r.map_or_else(Stand::Failed, |p| Stand::Planned(Box::new(p)))).collect()
 }
 
-/// The stand of a run of one target (one organization): its plan, or its error as it is.
-pub(crate) fn only(stands: Vec<Stand>) -> Result<Planned, Error> {
-    match stands.into_iter().next() {
-        Some(Stand::Planned(p)) => Ok(*p),
-        Some(Stand::Failed(e)) => Err(e),
-        Some(Stand::AlreadyApplied) | None => Err(Error::Config("the organization's run ended without a plan".into())),
-    }
-}
-
 /// How the targets of a run are applied.
 pub(crate) struct ApplySettings {
     /// Requests in flight at once per target (`--parallelism`).
@@ -210,7 +206,7 @@ pub(crate) async fn apply_targets(
     settings: ApplySettings,
 ) -> Vec<Option<tallyfy_groups_api::apply::ApplyReport>> {
     use tallyfy_groups_api::apply::{self, ApplyOptions};
-    let stop = super::run_stop();
+    let stop = super::signals::run_stop();
     let mut reports: Vec<Option<tallyfy_groups_api::apply::ApplyReport>> = (0..stands.len()).map(|_| None).collect();
     let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
     let mut set = JoinSet::new();
@@ -238,22 +234,143 @@ pub(crate) async fn apply_targets(
     reports
 }
 
-/// `export`: one target's live groups as groups.yaml, to `path` (stdout when none).
-pub(crate) async fn export_target(run: &Run, path: Option<PathBuf>, quiet: bool) -> Result<super::ExitStatus, Error> {
-    let Some(target) = run.targets.first() else { return Err(Error::Config("export writes one target".into())) };
-    let conn = connect(target, run).await.map_err(|e| in_words(e, target))?;
-    let live = super::fetch(&conn.api, false).await.map_err(|e| in_words(e, target))?;
-    let yaml = tallyfy_groups_core::export::to_yaml(&live);
-    match path {
-        Some(path) => {
-            tallyfy_groups_core::saved::write_atomic(&path, yaml.as_bytes())
-                .map_err(|source| Error::Write { path: path.display().to_string(), source })?;
-            if !quiet {
-                let of = target.name.as_ref().map(|name| format!(" of target {name}")).unwrap_or_default();
-                eprintln!("Wrote {} groups{of} to {}.", live.groups.len(), path.display());
+/// Reads the live groups, users and (when needed) guests; lists run concurrently.
+pub(crate) async fn fetch(client: &Client, need_guests: bool) -> Result<LiveState, Error> {
+    let progress = progress::ReadProgress::new(QUIET.load(Ordering::Relaxed));
+    if let Some(callback) = progress.callback() {
+        client.on_page(callback);
+    }
+    let read = tallyfy_groups_api::read_live(client, need_guests).await;
+    progress.finish();
+    Ok(read?)
+}
+
+/// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
+/// actions and that live state (the guard and everything shown come from live state, never from
+/// the file), or `None` when live state already equals the plan's result.
+pub(crate) async fn checked_saved_plan(saved_plan: &SavedPlan, conn: &Connection) -> Result<Option<Plan>, Error> {
+    let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, SavedAction::CreateGuest { .. }));
+    let live = fetch(&conn.api, needs_guests).await?;
+    Ok(pipeline::check_saved(saved_plan, &conn.target, &live)?)
+}
+
+/// `apply PLAN`: connects every target of the saved plan (`plans`, by target name; `""` for one
+/// organization), refuses a plan made for another target (said with `elsewhere`'s hint), and
+/// checks each plan against live state.
+pub(crate) async fn check_saved_targets<H>(run: &Run, plans: &BTreeMap<String, SavedPlan>, elsewhere: H) -> Vec<Stand>
+where
+    H: Fn(&TargetSettings, &Target, &Target) -> String + Clone + Send + 'static,
+{
+    let plans = Arc::new(plans.clone());
+    let results = each_target(&run.targets, |target| {
+        let (plans, run, elsewhere) = (plans.clone(), run.clone(), elsewhere.clone());
+        async move {
+            let key = target.name.clone().unwrap_or_default();
+            let saved_plan = plans
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| Error::Config(format!("the saved plan holds no plan for target {}", target.label())))?;
+            // One organization's limits were checked when its plan was read (with -f's files).
+            if target.name.is_some() {
+                pipeline::check_saved_limits(&saved_plan, &target.files, Path::new(crate::cli::DEFAULT_FILE), target.name.as_deref())?;
+            }
+            let conn = connect(&target, &run).await?;
+            if !made_for(&saved_plan.target, &conn.target) {
+                let hint = elsewhere(&target, &conn.target, &saved_plan.target);
+                return Err(other_target(&saved_plan.target, &conn.target, &hint));
+            }
+            match checked_saved_plan(&saved_plan, &conn).await? {
+                Some(plan) => Ok(Some(Planned { plan, conn, saved: Some(saved_plan) })),
+                None => Ok(None),
             }
         }
-        None => super::print(&yaml),
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Some(p)) => Stand::Planned(Box::new(p)),
+            Ok(None) => Stand::AlreadyApplied,
+            Err(e) => Stand::Failed(e),
+        })
+        .collect()
+}
+
+/// Whether a saved plan `recorded` for a target was made for the `configured` one.
+fn made_for(recorded: &Target, configured: &Target) -> bool {
+    recorded.api_url == configured.api_url && recorded.org == configured.org
+}
+
+/// The refusal of a saved plan made for another target than the configured one, with `hint`.
+fn other_target(recorded: &Target, configured: &Target, hint: &str) -> Error {
+    Error::Refused(format!(
+        "refusing to apply: the saved plan was made for another target; nothing was read or changed\n    made for:   organization {} at {}\n    configured: organization {} at {}\n    hint: {hint}",
+        recorded.org, recorded.api_url, configured.org, configured.api_url
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use tallyfy_groups_api::config::ConfigError;
+    use tallyfy_groups_api::error::{ApiError, TransportCause};
+    use tallyfy_groups_core::outcome::ExitStatus;
+    use tallyfy_groups_core::workspace as ws;
+
+    fn target() -> TargetSpec {
+        let text = "targets:\n  eu:\n    org_id: a\n    credentials_env: ACME\n    files: a.yaml\n";
+        ws::parse("ws.yaml", text, Path::new("")).map(|w| w.targets[0].clone()).unwrap_or_else(|d| panic!("{d}"))
     }
-    Ok(super::ExitStatus::Success)
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status {
+            method: "GET".into(),
+            path: "/organizations/a/groups".into(),
+            status,
+            message: "no".into(),
+            code: None,
+            field_errors: Default::default(),
+            request_id: None,
+        }
+    }
+
+    fn transport(cause: TransportCause) -> ApiError {
+        ApiError::Transport { method: "GET".into(), path: "/x".into(), detail: "d".into(), timeout: false, connect: true, cause }
+    }
+
+    #[test]
+    fn a_targets_errors_name_its_own_variables_never_a_single_organizations() {
+        let exchange = |status| ApiError::TokenExchange { url: "https://t/oauth/token".into(), status, detail: "no".into() };
+        let errors = vec![
+            Error::Api(status(401)),
+            Error::Api(status(404)),
+            Error::Api(exchange(Some(401))),
+            Error::Api(exchange(None)),
+            Error::Api(exchange(Some(302))),
+            Error::Api(ApiError::StillUnauthorized { last: Box::new(status(401)) }),
+            Error::Api(transport(TransportCause::UnknownHost { host: "h".into() })),
+            Error::Api(transport(TransportCause::Refused { address: "127.0.0.1:1".into() })),
+            Error::Api(transport(TransportCause::UntrustedCertificate { host: "h".into(), reason: "r".into() })),
+            Error::Api(transport(TransportCause::Other)),
+            Error::Api(ApiError::Redirected { method: "GET".into(), path: "/x".into(), status: 301, location: None }),
+            Error::Client(ConfigError::BadTokenUrl("x".into())),
+        ];
+        let spec = workspace_target(&target(), None, None);
+        for e in errors {
+            let before = e.to_string();
+            assert!(before.contains("TALLYFY_") || before.contains("--"), "the case names a single organization's words: {before}");
+            let after = in_words(e, &spec).to_string();
+            for single in ["TALLYFY_", "--token-file", "--client-secret-file", "--org", "--api-url"] {
+                assert!(!after.contains(single), "`{single}` in:\n{after}");
+            }
+        }
+        let said = in_words(Error::Api(status(401)), &spec).to_string();
+        assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
+        let said = in_words(Error::Api(status(404)), &spec).to_string();
+        assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
+        // Other errors, and their exit status, are left as they are.
+        let refused = in_words(Error::Refused("stale".into()), &spec);
+        assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
+    }
 }

@@ -1,0 +1,85 @@
+//! Every way a command can fail, each with its exit status. Pure.
+
+use tallyfy_groups_api::error::Names;
+use tallyfy_groups_api::{ApiError, ConfigError};
+use tallyfy_groups_core::desired::{Diagnostics, ReadError};
+use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_core::pipeline::PlanError;
+use tallyfy_groups_engine::{Refusal, TargetError};
+use tallyfy_groups_publish::comment::CommentError;
+
+use super::signals::run_stop;
+
+/// Every way a command can fail, each with its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{}", invalid_message(.0))]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Client(#[from] ConfigError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Refused(String),
+    /// A gate refused the plan (the removal guard), or a saved plan no longer holds.
+    #[error(transparent)]
+    Refusal(#[from] Refusal),
+    #[error("the embedded sandbox failed: {0}")]
+    Sandbox(String),
+    #[error("the sandbox failed: {0}")]
+    Serve(String),
+    #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
+    KeptGoing(Diagnostics),
+    #[error(transparent)]
+    Comment(#[from] CommentError),
+    #[error("{0}")]
+    Notify(String),
+    #[error("interrupted (Ctrl-C or SIGTERM): {0}")]
+    Interrupted(String),
+    /// An API error of a workspace's target, said with the target's own names for its settings.
+    #[error("{}", .error.named(.names))]
+    TargetApi { error: ApiError, names: Box<Names> },
+    /// The same for the client's configuration.
+    #[error("{}", .error.named(.names))]
+    TargetClient { error: ConfigError, names: Box<Names> },
+}
+
+impl From<TargetError> for Error {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Read(e) => Error::Read(e),
+            TargetError::Invalid(d) => Error::Invalid(d),
+            TargetError::Plan(e) => Error::Plan(e),
+            TargetError::Api(e) => Error::Api(e),
+            TargetError::Loading(m) => Error::Config(format!("reading the files failed: {m}")),
+            TargetError::KeptGoing(d) => Error::KeptGoing(d),
+            TargetError::Refused(r) => Error::Refusal(r),
+        }
+    }
+}
+
+fn invalid_message(diags: &Diagnostics) -> String {
+    format!("{} invalid: {diags}", tallyfy_groups_core::pipeline::files_of(diags))
+}
+
+impl Error {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Refused(_) | Error::Refusal(_) => ExitStatus::Refused,
+            Error::Interrupted(_)
+            | Error::Api(ApiError::Interrupted { .. })
+            | Error::TargetApi { error: ApiError::Interrupted { .. }, .. }
+            | Error::Comment(CommentError::Interrupted { .. }) => ExitStatus::Interrupted,
+            _ if run_stop().is_requested() => ExitStatus::Interrupted,
+            _ => ExitStatus::Error,
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! The targets of a run, chosen once: the one organization of the command line (`--org`,
+//! `--api-url`, `TALLYFY_*`, `--sandbox`), or the targets of a workspace file
+//! (`tallyfy-groups.yaml`, found upwards to the repository root), each with its settings, its
+//! `--allow-removals` reason and, for `apply PLAN`, its saved plan. One organization is a
+//! workspace of one unnamed target: everything after this runs the same way for both. Reads the
+//! workspace file and the environment, and starts the embedded sandbox.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tallyfy_groups_api::Secret;
+use tallyfy_groups_api::error::Names;
+use tallyfy_groups_core::desired;
+use tallyfy_groups_core::diff::{DiffOptions, Scope};
+use tallyfy_groups_core::plan::Target;
+use tallyfy_groups_core::saved::{self, SavedPlan, SavedWorkspacePlan};
+use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
+use tallyfy_groups_engine::credentials;
+use tallyfy_groups_engine::pipeline;
+use tallyfy_groups_engine::settings::EmbeddedSite;
+use tallyfy_groups_engine::{ConnectSettings, Endpoint, TargetSettings};
+use tallyfy_groups_sandbox as embedded;
+use tracing::{info, warn};
+
+use super::error::Error;
+use super::run::{Run, workspace_target};
+use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, TargetArgs, WorkspaceArgs};
+
+/// The targets of this run and what comes with them.
+pub(crate) struct Chosen {
+    /// Their settings.
+    pub run: Run,
+    /// Their `--allow-removals` reasons.
+    pub allow: Allowances,
+    /// The workspace file they come from; `None` for the one organization of the command line.
+    pub workspace: Option<Selected>,
+    /// `apply PLAN`: each target's saved plan, by target name (`""` for one organization).
+    pub saved: Option<BTreeMap<String, SavedPlan>>,
+    /// The embedded sandbox of `--sandbox`, kept running while the run lasts.
+    _sandbox: Option<embedded::Embedded>,
+}
+
+impl Chosen {
+    /// Whether the run is about the one organization of the command line.
+    pub(crate) fn single(&self) -> bool {
+        self.workspace.is_none()
+    }
+
+    /// `plan`: a workspace's targets (each with its baseline files, `--baseline DIR`), or one
+    /// organization (`--baseline FILE...`).
+    pub(crate) async fn for_plan(args: &PlanArgs) -> Result<Self, Error> {
+        let Some(path) = locate(&args.workspace)? else {
+            let baseline = (!args.baseline.is_empty()).then(|| args.baseline.clone());
+            let allow = Allowances::single(&args.allow_removals)?;
+            return Chosen::organization(&args.connect, args.files.paths(), baseline, allow).await;
+        };
+        let sel = open_workspace(&path, &args.workspace.targets)?;
+        no_secret_files(&args.connect, &sel)?;
+        diff_options(&args.target)?;
+        let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+        let baseline = match args.baseline.as_slice() {
+            [] => None,
+            [root] if root.is_dir() => Some(root.clone()),
+            _ => {
+                return Err(Error::Config(
+                    "with a workspace file, --baseline takes one directory: a checkout of the target branch, where each target's files are read at the same paths".into(),
+                ));
+            }
+        };
+        if let Some(root) = &baseline
+            && sel.targets.iter().all(|spec| baseline_files(root, &sel.dir, spec).is_empty())
+        {
+            warn!(
+                baseline = %root.display(),
+                "the baseline folder holds none of the targets' files, so every change counts as introduced; give the root of a checkout of the target branch (where {} is)",
+                ws::FILE_NAME
+            );
+        }
+        let mut chosen = Chosen::workspace(sel, &args.connect, allow, None).await?;
+        // A target whose files the target branch does not have yet is new: every change counts as
+        // introduced.
+        if let Some(sel) = &chosen.workspace {
+            for (target, spec) in chosen.run.targets.iter_mut().zip(&sel.targets) {
+                target.baseline = baseline.as_ref().map(|root| baseline_files(root, &sel.dir, spec));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// `apply`: from the files, or from a saved plan (`apply PLAN`), checked before anything is
+    /// read: a plan of one organization applies where it was made, a workspace's with its
+    /// workspace file.
+    pub(crate) async fn for_apply(args: &ApplyArgs) -> Result<Self, Error> {
+        let Some(path) = &args.plan else {
+            let chosen = match locate(&args.workspace)? {
+                Some(path) => {
+                    let sel = open_workspace(&path, &args.workspace.targets)?;
+                    no_secret_files(&args.connect, &sel)?;
+                    let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+                    Chosen::workspace(sel, &args.connect, allow, None).await?
+                }
+                None => {
+                    diff_options(&args.target)?;
+                    no_all_or_nothing(args)?;
+                    let allow = Allowances::single(&args.allow_removals)?;
+                    Chosen::organization(&args.connect, args.files.paths(), None, allow).await?
+                }
+            };
+            return Ok(chosen);
+        };
+        let read_error = |e| match e {
+            saved::ReadError::Unusable(m) => Error::Config(m),
+            saved::ReadError::Tampered(m) => Error::Refused(m),
+        };
+        match saved::read_any(path).map_err(read_error)? {
+            saved::AnySaved::One(plan) => {
+                if args.workspace.workspace.is_some() || !args.workspace.targets.is_empty() {
+                    return Err(Error::Config(format!(
+                        "{} is the saved plan of one organization: --target and --workspace select targets of a workspace's saved plan\n    hint: drop them to apply this plan to the organization it was made for",
+                        path.display()
+                    )));
+                }
+                pipeline::check_saved_limits(&plan, &args.files.files, Path::new(crate::cli::DEFAULT_FILE), None)?;
+                no_all_or_nothing(args)?;
+                let allow = Allowances::single(&args.allow_removals)?;
+                let connect = saved_plan_connection(&plan.target, &args.connect);
+                let mut chosen = Chosen::organization(&connect, args.files.files.clone(), None, allow).await?;
+                chosen.saved = Some(BTreeMap::from([(String::new(), *plan)]));
+                Ok(chosen)
+            }
+            saved::AnySaved::Workspace(plan) => {
+                if args.workspace.single_org {
+                    return Err(Error::Config(format!(
+                        "{} is the saved plan of a workspace's targets: --org and --api-url cannot redirect it (the workspace file names each target's organization and API URL)\n    hint: drop --org and --api-url",
+                        path.display()
+                    )));
+                }
+                let path = locate_for_saved(&args.workspace)?;
+                let sel = open_workspace(&path, &args.workspace.targets)?;
+                no_secret_files(&args.connect, &sel)?;
+                let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+                check_saved_targets(&sel, &plan, &args.workspace.targets)?;
+                let mut connect = args.connect.clone();
+                sandbox_of_saved(&plan, &mut connect);
+                // A saved plan applies to its own targets only.
+                let sel = only_saved(sel, Some(&plan));
+                Chosen::workspace(sel, &connect, allow, Some(plan.targets)).await
+            }
+        }
+    }
+
+    /// `export`: one organization, or one target of a workspace.
+    pub(crate) async fn for_export(args: &ExportArgs) -> Result<Self, Error> {
+        let Some(path) = locate(&args.workspace)? else {
+            return Chosen::organization(&args.connect, Vec::new(), None, Allowances::default()).await;
+        };
+        let sel = open_workspace(&path, &args.workspace.targets)?;
+        no_secret_files(&args.connect, &sel)?;
+        if sel.targets.len() != 1 {
+            return Err(Error::Config(format!(
+                "export writes one target: name it with --target ({})",
+                sel.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Chosen::workspace(sel, &args.connect, Allowances::default(), None).await
+    }
+
+    /// The one organization of `--org`, `--api-url`, the credentials of `TALLYFY_*` or
+    /// `--token-file`, or `--sandbox` (started now); `files` are its groups files.
+    async fn organization(
+        args: &ConnectArgs,
+        files: Vec<PathBuf>,
+        baseline: Option<Vec<PathBuf>>,
+        allow: Allowances,
+    ) -> Result<Self, Error> {
+        let (org, endpoint, sandbox) = if args.sandbox {
+            // `--org` names the sandbox's organization too (several share one state file).
+            let org = args.org.clone().filter(|o| !o.trim().is_empty()).unwrap_or_else(|| embedded::DEFAULT_ORG.to_string());
+            let embedded = embedded::Embedded::start_orgs(&args.sandbox_state, &[org]).await.map_err(Error::Sandbox)?;
+            let site = EmbeddedSite {
+                base_url: embedded.base_url.clone(),
+                token: Secret::new(embedded.token.clone()),
+                label: embedded.label.clone(),
+            };
+            (embedded.org().to_string(), Endpoint::Embedded(site), Some(embedded))
+        } else {
+            // What is missing here fails when the organization is connected, after the files
+            // are read: a bad file is said first.
+            let chosen = || {
+                let org = args.org.clone().filter(|o| !o.trim().is_empty()).ok_or_else(|| {
+                    "no organization id: set TALLYFY_ORG_ID or pass --org (or use --sandbox to try the tool locally)".to_string()
+                })?;
+                let flags = credentials::Flags {
+                    api_url: args.api_url.clone(),
+                    token_url: args.token_url.clone(),
+                    token_file: args.token_file.clone(),
+                    client_secret_file: args.client_secret_file.clone(),
+                };
+                let sources = credentials::Sources::from_env(flags);
+                let api_url = sources.api_url()?;
+                let credentials = sources.choose(&api_url)?;
+                Ok::<_, String>((org, Endpoint::Tallyfy { api_url, credentials }))
+            };
+            let (org, endpoint) = chosen().unwrap_or_else(|reason| (String::new(), Endpoint::Unusable { reason }));
+            (org, endpoint, None)
+        };
+        let target = TargetSettings { name: None, org: org.into(), endpoint, files, baseline, names: Names::single() };
+        let run = Run::new(vec![target], connect_settings(args));
+        Ok(Chosen { run, allow, workspace: None, saved: None, _sandbox: sandbox })
+    }
+
+    /// The selected targets of a workspace file, on the embedded sandbox with `--sandbox`.
+    async fn workspace(
+        sel: Selected,
+        args: &ConnectArgs,
+        allow: Allowances,
+        saved: Option<BTreeMap<String, SavedPlan>>,
+    ) -> Result<Self, Error> {
+        let sandbox = start_sandbox(args, &sel).await?;
+        let site = sandbox.as_ref().map(|(_, site)| site);
+        let targets = sel.targets.iter().map(|spec| workspace_target(spec, site, args.token_url.as_deref())).collect();
+        let run = Run::new(targets, connect_settings(args));
+        Ok(Chosen { run, allow, workspace: Some(sel), saved, _sandbox: sandbox.map(|(sandbox, _)| sandbox) })
+    }
+
+    /// The hint of a saved plan made for another target than `target`'s configured one: a
+    /// workspace's way back is its workspace file (`--org` and `--api-url` do not apply to its
+    /// plans).
+    pub(crate) fn elsewhere_hint(workspace_file: Option<&str>, target: &TargetSettings, configured: &Target, recorded: &Target) -> String {
+        match (workspace_file, &target.name) {
+            (Some(file), Some(name)) => format!(
+                "a plan applies only where it was made: set the `org_id` and `api_url` of target {name} in {file} back to those it was made for, or make a new plan with `plan --out`"
+            ),
+            _ if configured.api_url.starts_with(embedded::LABEL_PREFIX) => "a plan applies only where it was made: configure that target (TALLYFY_API_URL / --api-url, TALLYFY_ORG_ID / --org) without --sandbox, or make a new plan here with `plan --out`".into(),
+            _ if recorded.api_url.starts_with(embedded::LABEL_PREFIX) => "a plan made on the embedded sandbox applies there when no API URL is configured (or with --sandbox --sandbox-state set to its state file); or make a new plan here with `plan --out`".into(),
+            _ => "a plan applies only where it was made: set TALLYFY_API_URL / --api-url and TALLYFY_ORG_ID / --org to its target, or make a new plan here with `plan --out`".into(),
+        }
+    }
+}
+
+/// `--all-or-nothing` waits for a workspace's other targets; one organization has none.
+fn no_all_or_nothing(args: &ApplyArgs) -> Result<(), Error> {
+    if args.all_or_nothing {
+        return Err(Error::Config(
+            "--all-or-nothing is for the targets of a workspace file (tallyfy-groups.yaml); one organization's apply has no other target to wait for".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A workspace file and the targets this run acts on (in the file's order).
+pub(crate) struct Selected {
+    /// The workspace file, checked.
+    pub workspace: Workspace,
+    /// The workspace file's folder: the files of the targets are relative to it.
+    pub dir: PathBuf,
+    /// The targets this run acts on.
+    pub targets: Vec<TargetSpec>,
+}
+
+/// The workspace file this run uses, if any: `--workspace FILE`, else `tallyfy-groups.yaml` in
+/// the current directory or a parent up to the repository root. None when `-f`, `--org` or
+/// `--api-url` is given: then the run is about one organization, exactly as without a workspace.
+pub(crate) fn locate(args: &WorkspaceArgs) -> Result<Option<PathBuf>, Error> {
+    if args.single_org {
+        if args.workspace.is_some() || !args.targets.is_empty() {
+            let flag = if args.workspace.is_some() { "--workspace" } else { "--target" };
+            return Err(Error::Config(format!(
+                "{flag} cannot be combined with -f, --org or --api-url: a workspace file names each target's organization, API URL and files\n    hint: drop -f/--org/--api-url to run on the workspace's targets, or drop {flag} to run on one organization"
+            )));
+        }
+        return Ok(None);
+    }
+    if let Some(file) = &args.workspace {
+        return Ok(Some(file.clone()));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the current directory: {e}")))?;
+    let found = find_upwards(&cwd);
+    if found.is_none() && !args.targets.is_empty() {
+        return Err(Error::Config(format!(
+            "--target names a target of a workspace file, and there is no {} in this directory or its parents up to the repository root\n    hint: pass --workspace FILE, or run in the repository that has one",
+            ws::FILE_NAME
+        )));
+    }
+    Ok(found)
+}
+
+/// The workspace file a saved workspace plan is applied with (it names each target's credentials).
+fn locate_for_saved(args: &WorkspaceArgs) -> Result<PathBuf, Error> {
+    locate(&WorkspaceArgs { single_org: false, ..args.clone() })?.ok_or_else(|| {
+        Error::Config(format!(
+            "this is the saved plan of a workspace's targets, and there is no {} in this directory or its parents up to the repository root\n    hint: apply it in the repository it was made in, or pass --workspace FILE",
+            ws::FILE_NAME
+        ))
+    })
+}
+
+/// `tallyfy-groups.yaml` in `start` or a parent, up to the folder holding `.git` (outside a
+/// repository, only `start` itself). Found in `start`, it is named relatively.
+fn find_upwards(start: &Path) -> Option<PathBuf> {
+    let root = start.ancestors().find(|d| d.join(".git").exists());
+    for dir in start.ancestors() {
+        if dir.join(ws::FILE_NAME).is_file() {
+            return Some(if dir == start { PathBuf::from(ws::FILE_NAME) } else { dir.join(ws::FILE_NAME) });
+        }
+        if root.is_none_or(|root| dir == root) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Reads and checks the workspace file, and selects the targets named with `--target` (all
+/// when none is named).
+pub(crate) fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> {
+    let shown = path.display().to_string();
+    let text = match desired::read_bounded(path, desired::MAX_FILE_BYTES) {
+        Ok(desired::Bounded::Read(bytes)) => {
+            String::from_utf8(bytes).map_err(|_| Error::Config(format!("the workspace file {shown} is not UTF-8 text")))?
+        }
+        Ok(desired::Bounded::TooLarge { .. }) => return Err(Error::Config(format!("the workspace file {shown} is larger than 64 MiB"))),
+        Err(e) => return Err(Error::Config(format!("cannot read the workspace file {shown}: {e}"))),
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let workspace = ws::parse(&shown, &text, &dir).map_err(Error::Invalid)?;
+    let mut targets: Vec<TargetSpec> = Vec::new();
+    let unknown: Vec<&String> = names.iter().filter(|n| workspace.target(n).is_none()).collect();
+    if !unknown.is_empty() {
+        let list = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let hint = match unknown.iter().find_map(|n| workspace.closest_target(n).map(|m| (n, m))) {
+            Some((n, meant)) => format!("\n    hint: did you mean `{meant}` for `{n}`?"),
+            None => String::new(),
+        };
+        return Err(Error::Config(format!(
+            "{shown} has no target {list}; its targets are {}{hint}",
+            workspace.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for t in &workspace.targets {
+        if names.is_empty() || names.contains(&t.name) {
+            targets.push(t.clone());
+        }
+    }
+    info!(workspace = %shown, targets = ?targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), "using the workspace file");
+    Ok(Selected { workspace, dir, targets })
+}
+
+/// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
+/// only when it names a target of the workspace; otherwise the whole text is the reason).
+#[derive(Debug, Default)]
+pub(crate) struct Allowances {
+    all: Option<String>,
+    one: HashMap<String, String>,
+}
+
+impl Allowances {
+    fn parse(given: &[String], workspace: &Workspace) -> Result<Self, Error> {
+        let mut allow = Allowances::default();
+        for text in given {
+            // A mistyped target name must not become a reason for every target (production's
+            // included): a prefix that looks like one is refused.
+            if let Some((name, _)) = text.split_once('=')
+                && let Some(meant) = workspace.closest_target(name.trim())
+            {
+                return Err(Error::Config(format!(
+                    "--allow-removals `{}=…`: `{}` is not a target of {}; did you mean `{meant}`?\n    hint: write `{meant}=REASON` to override one target's guard; a reason for every target must not start with a target-like word and `=`",
+                    name.trim(),
+                    name.trim(),
+                    workspace.file
+                )));
+            }
+            match text.split_once('=').filter(|(name, _)| workspace.target(name.trim()).is_some()) {
+                Some((name, reason)) => {
+                    if allow.one.insert(name.trim().to_string(), reason.trim().to_string()).is_some() {
+                        return Err(Error::Config(format!("--allow-removals is given twice for target {}", name.trim())));
+                    }
+                }
+                None if allow.all.is_some() => {
+                    return Err(Error::Config(
+                        "--allow-removals is given twice without a target; give one reason for all targets, or TARGET=REASON per target"
+                            .into(),
+                    ));
+                }
+                None => allow.all = Some(text.clone()),
+            }
+        }
+        Ok(allow)
+    }
+
+    /// `--allow-removals` of one organization: one reason at most.
+    fn single(given: &[String]) -> Result<Self, Error> {
+        match given {
+            [] => Ok(Allowances::default()),
+            [one] => Ok(Allowances { all: Some(one.clone()), one: HashMap::new() }),
+            _ => Err(Error::Config(
+                "--allow-removals is given more than once; a single organization takes one reason (several, as TARGET=REASON, are for the targets of a workspace file)".into(),
+            )),
+        }
+    }
+
+    /// The reason that applies to a target (`""` names one organization).
+    pub(crate) fn for_target(&self, name: &str) -> Option<&str> {
+        self.one.get(name).or(self.all.as_ref()).map(String::as_str)
+    }
+}
+
+/// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
+/// Its default state file is in the workspace file's folder, so every folder of the repository
+/// sees the same sandbox.
+async fn start_sandbox(args: &ConnectArgs, sel: &Selected) -> Result<Option<(embedded::Embedded, EmbeddedSite)>, Error> {
+    if !args.sandbox {
+        return Ok(None);
+    }
+    let state = if args.sandbox_state == Path::new(crate::cli::DEFAULT_SANDBOX_STATE) {
+        // Absolute, so that a plan saved here applies from any folder.
+        let state = sel.dir.join(crate::cli::DEFAULT_SANDBOX_STATE);
+        std::path::absolute(&state).unwrap_or(state)
+    } else {
+        args.sandbox_state.clone()
+    };
+    let targets = &sel.targets;
+    let mut orgs: Vec<String> = Vec::new();
+    for t in targets {
+        if let Some(other) = targets.iter().find(|o| o.org_id == t.org_id && o.name != t.name) {
+            // At different API URLs they are different organizations; one sandbox has one of each id.
+            return Err(Error::Config(format!(
+                "--sandbox serves each organization id once, and targets {} and {} both use {}\n    hint: run them apart with --target, or give them different org_id values for the sandbox",
+                t.name, other.name, t.org_id
+            )));
+        }
+        orgs.push(t.org_id.clone());
+    }
+    let sandbox = embedded::Embedded::start_orgs(&state, &orgs).await.map_err(Error::Sandbox)?;
+    let site = EmbeddedSite { base_url: sandbox.base_url.clone(), token: Secret::new(sandbox.token.clone()), label: sandbox.label.clone() };
+    Ok(Some((sandbox, site)))
+}
+
+/// `--token-file` and `--client-secret-file` name one secret, and a workspace's targets each
+/// read their own: refused once, before anything is read.
+fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
+    if args.token_file.is_none() && args.client_secret_file.is_none() {
+        return Ok(());
+    }
+    let prefixes: Vec<String> = sel.targets.iter().map(|t| format!("{} ({}_…)", t.name, t.credentials_env)).collect();
+    Err(Error::Config(format!(
+        "--token-file and --client-secret-file are for one organization; the credentials of the targets of {} come from the variables their credentials_env names: {}\n    hint: set those variables, or pass -f/--org to run on one organization",
+        sel.workspace.file,
+        prefixes.join(", ")
+    )))
+}
+
+/// The files of a target on the baseline branch: its files at the same paths in `root`. A file
+/// outside the workspace file's folder (an absolute path, or one through `..`) has no place in
+/// the checkout and no baseline: joined to `root` it would be the file itself, and every change
+/// to it would read as drift.
+fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
+    spec.files
+        .iter()
+        .filter_map(|f| f.path.strip_prefix(dir).ok())
+        .filter(|p| p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)))
+        .map(|p| root.join(p))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// A saved workspace plan names only targets of this workspace (and `--target` only targets it
+/// holds); anything else is refused before anything is read.
+fn check_saved_targets(sel: &Selected, saved_plan: &SavedWorkspacePlan, named: &[String]) -> Result<(), Error> {
+    let missing: Vec<&str> = saved_plan.targets.keys().filter(|n| sel.workspace.target(n).is_none()).map(String::as_str).collect();
+    if !missing.is_empty() {
+        return Err(Error::Refused(format!(
+            "refusing to apply: the saved plan holds target {} that the workspace file {} does not define; nothing was read or changed\n    hint: apply it with the workspace file it was made with, or make a new plan with `plan --out`",
+            missing.join(", "),
+            sel.workspace.file
+        )));
+    }
+    let absent: Vec<&str> = named.iter().filter(|n| !saved_plan.targets.contains_key(*n)).map(String::as_str).collect();
+    if !absent.is_empty() {
+        return Err(Error::Config(format!("the saved plan holds no plan for target {}", absent.join(", "))));
+    }
+    Ok(())
+}
+
+/// The targets of the saved plan, in the workspace's order (and only those `--target` named).
+fn only_saved(sel: Selected, saved_plan: Option<&SavedWorkspacePlan>) -> Selected {
+    let Some(saved_plan) = saved_plan else { return sel };
+    let targets = sel.targets.into_iter().filter(|t| saved_plan.targets.contains_key(&t.name)).collect();
+    Selected { targets, ..sel }
+}
+
+/// A plan made on the embedded sandbox goes back to it when no API URL is configured, as for
+/// one organization (no credentials leave the machine).
+fn sandbox_of_saved(saved_plan: &SavedWorkspacePlan, args: &mut ConnectArgs) {
+    if args.sandbox {
+        return;
+    }
+    let states: Vec<&str> = saved_plan.targets.values().filter_map(|p| p.target.api_url.strip_prefix(embedded::LABEL_PREFIX)).collect();
+    if let [first, ..] = states.as_slice()
+        && states.len() == saved_plan.targets.len()
+        && states.iter().all(|s| s == first)
+    {
+        info!(state = first, "the plan was made on the embedded sandbox: applying it there");
+        args.sandbox = true;
+        args.sandbox_state = PathBuf::from(first);
+    }
+}
+
+/// How every client of the run connects, from the command line's connection options.
+pub(crate) fn connect_settings(args: &ConnectArgs) -> ConnectSettings {
+    ConnectSettings {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        max_retry_time: Duration::from_secs(args.max_retry_time),
+        max_requests_per_minute: args.max_requests_per_minute,
+        max_rps: args.max_rps.filter(|r| r.is_finite() && *r > 0.0).unwrap_or(0.0),
+        parallelism: usize::from(args.parallelism),
+    }
+}
+
+/// `--only`, `--exclude` and `--no-removals`, checked.
+pub(crate) fn diff_options(target: &TargetArgs) -> Result<DiffOptions, Error> {
+    let scope = Scope::new(&target.only, &target.exclude).map_err(Error::Config)?;
+    Ok(DiffOptions { scope, no_removals: target.no_removals, keep_going: target.keep_going })
+}
+
+/// Where `apply PLAN` connects: as configured, except that a plan made on the embedded sandbox
+/// goes back to that sandbox when no API URL is configured (no credentials leave the machine).
+/// A plan made on Tallyfy never decides where to connect.
+fn saved_plan_connection(recorded: &Target, configured: &ConnectArgs) -> ConnectArgs {
+    let mut args = configured.clone();
+    let api_url_configured = args.api_url.as_ref().is_some_and(|u| !u.trim().is_empty())
+        || credentials::API_URL_VARIABLES.iter().any(|v| std::env::var_os(v).is_some_and(|u| !u.is_empty()));
+    if let Some(state) = recorded.api_url.strip_prefix(embedded::LABEL_PREFIX)
+        && !args.sandbox
+        && !api_url_configured
+    {
+        info!(state, "the plan was made on the embedded sandbox: applying it there");
+        args.sandbox = true;
+        args.sandbox_state = PathBuf::from(state);
+    }
+    if args.sandbox && args.org.as_ref().is_none_or(|o| o.trim().is_empty()) {
+        args.org = Some(recorded.org.to_string());
+    }
+    args
+}

@@ -1,0 +1,186 @@
+//! `validate`: the groups files (or a workspace file and every selected target's files)
+//! checked offline, without credentials, in text, JSON or GitHub annotations. Does file and
+//! terminal I/O.
+
+use std::path::{Path, PathBuf};
+
+use tallyfy_groups_core::annotate::{self, Problem, Verdict};
+use tallyfy_groups_core::desired::{DesiredState, Diagnostics};
+use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_core::render;
+use tallyfy_groups_core::workspace::{self as ws, Workspace};
+use tallyfy_groups_engine::pipeline;
+
+use super::console::{eprint_lines, print};
+use super::error::Error;
+use super::targets::{locate, open_workspace};
+use crate::cli::{FileArgs, ValidateFormat, WorkspaceArgs};
+
+/// `validate` of one organization's files, or of a workspace.
+pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args: &WorkspaceArgs) -> Result<ExitStatus, Error> {
+    match locate(workspace_args)? {
+        Some(path) => workspace(&path, &workspace_args.targets, format),
+        None => single(&files.paths(), format),
+    }
+}
+
+fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
+    Ok(pipeline::load(files)?)
+}
+
+fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {
+    let result = load(files);
+    if format != ValidateFormat::Text {
+        let verdict = match &result {
+            Ok(state) => {
+                let absent = state.groups.iter().filter(|g| g.absent).count();
+                Verdict::Valid { groups: state.groups.len() - absent, absent }
+            }
+            Err(Error::Read(e)) => Verdict::Invalid(vec![Problem::from_read_error(e)]),
+            Err(Error::Invalid(d)) => Verdict::Invalid(d.0.iter().map(Problem::from_diagnostic).collect()),
+            Err(other) => Verdict::Invalid(vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }]),
+        };
+        match (format, &verdict) {
+            (ValidateFormat::Json, _) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                print(&annotate::json(&names, &verdict));
+            }
+            (_, Verdict::Invalid(problems)) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+                print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+            }
+            _ => {}
+        }
+    }
+    let state = result?;
+    if format == ValidateFormat::Json {
+        return Ok(ExitStatus::Success);
+    }
+    let absent = state.groups.iter().filter(|g| g.absent).count();
+    let keep = render::plural(state.groups.len() - absent, "group to keep", "groups to keep");
+    let delete = if absent > 0 { format!(", {absent} to delete (absent)") } else { String::new() };
+    let names = match state.sources.as_slice() {
+        [one] => format!("{one} is"),
+        more => format!("{} are", more.join(", ")),
+    };
+    print(&format!("{names} valid: {keep}{delete}.\n"));
+    Ok(ExitStatus::Success)
+}
+
+/// `validate` with a workspace: the workspace file itself, then every selected target's files.
+fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
+    let sel = match open_workspace(path, names) {
+        Ok(sel) => sel,
+        Err(e) => {
+            // Missing `files` entries are said with the file's other problems, in one run.
+            let e = match (e, std::fs::read_to_string(path)) {
+                (Error::Invalid(_), Ok(text)) => {
+                    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    Error::Invalid(ws::all_problems(&path.display().to_string(), &text, &dir, |p| p.exists()))
+                }
+                (e, _) => e,
+            };
+            // The workspace file's own problems go where the format puts problems, too.
+            if format != ValidateFormat::Text {
+                let problems = match &e {
+                    Error::Invalid(d) => d.0.iter().map(Problem::from_diagnostic).collect(),
+                    other => vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }],
+                };
+                print_verdict(format, &path.display().to_string(), &Verdict::Invalid(problems));
+            }
+            return Err(e);
+        }
+    };
+    // Only the targets asked for: `validate --target staging` is not about production's files.
+    let selected = Workspace { targets: sel.targets.clone(), ..sel.workspace.clone() };
+    let missing = selected.missing_files(|p| p.exists());
+    let mut problems: Vec<Problem> = missing.iter().map(Problem::from_diagnostic).collect();
+    // (valid, line): valid lines go to stdout, problems to stderr.
+    let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
+    let (mut groups, mut absent, mut invalid) = (0, 0, Vec::new());
+    let mut said = std::collections::BTreeSet::new();
+    for spec in &sel.targets {
+        let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
+        if files.iter().any(|f| !f.exists()) {
+            invalid.push(spec.name.clone());
+            continue;
+        }
+        match load(&files) {
+            Ok(state) => {
+                let gone = state.groups.iter().filter(|g| g.absent).count();
+                groups += state.groups.len() - gone;
+                absent += gone;
+                let delete = if gone > 0 { format!(", {gone} to delete (absent)") } else { String::new() };
+                lines.push((
+                    true,
+                    format!(
+                        "{}: valid: {}{delete}.",
+                        spec.name,
+                        render::plural(state.groups.len() - gone, "group to keep", "groups to keep")
+                    ),
+                ));
+            }
+            Err(e) => {
+                invalid.push(spec.name.clone());
+                match &e {
+                    Error::Read(r) => problems.push(Problem::from_read_error(r)),
+                    Error::Invalid(d) => problems.extend(d.0.iter().map(Problem::from_diagnostic)),
+                    other => problems.push(Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }),
+                }
+                // A problem in a file shared with a target above was said there.
+                let line = match e {
+                    Error::Invalid(d) => {
+                        let new: Vec<_> = d.0.into_iter().filter(|d| said.insert(d.clone())).collect();
+                        if new.is_empty() {
+                            format!("error: target {}: its files shared with a target above are invalid (see above)", spec.name)
+                        } else {
+                            format!("error: target {}: {}", spec.name, Error::Invalid(Diagnostics(new)))
+                        }
+                    }
+                    e => format!("error: target {}: {e}", spec.name),
+                };
+                lines.push((false, line));
+            }
+        }
+    }
+    // A file shared by several targets is reported once.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
+    let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
+    if format == ValidateFormat::Text {
+        for (valid, line) in &lines {
+            if *valid {
+                print(&format!("{line}\n"));
+            } else {
+                eprint_lines(line);
+            }
+        }
+    } else {
+        print_verdict(format, &sel.workspace.file, &verdict);
+    }
+    if invalid.is_empty() && missing.is_empty() {
+        Ok(ExitStatus::Success)
+    } else {
+        let mut failed = invalid;
+        failed.dedup();
+        Err(Error::Config(format!(
+            "{} is not valid{}",
+            sel.workspace.file,
+            if failed.is_empty() { String::new() } else { format!(": target {} failed", failed.join(", ")) }
+        )))
+    }
+}
+
+/// `validate --format json|github`: the verdict on stdout (text is printed line by line).
+fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
+    match (format, verdict) {
+        (ValidateFormat::Json, _) => print(&annotate::json(&[file.to_string()], verdict)),
+        (ValidateFormat::Github, Verdict::Invalid(problems)) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            print(&annotate::github(problems, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+        }
+        _ => {}
+    }
+}
