@@ -229,7 +229,7 @@ impl FileArgs {
 pub const DEFAULT_SANDBOX_STATE: &str = ".tallyfy-sandbox/state.json";
 
 /// The groups file a single-organization run reads when no `-f` is given.
-pub const DEFAULT_FILE: &str = "groups.yaml";
+pub const DEFAULT_FILE: &str = tallyfy_groups_engine::pipeline::DEFAULT_FILE;
 
 /// Several organizations from one repository: a workspace file maps target names to
 /// organizations and their files (docs/workspaces.md).

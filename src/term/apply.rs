@@ -16,17 +16,17 @@ use super::console::{Output, confirm, print};
 use super::error::Error;
 use super::outcome::{self, ALREADY_APPLIED, print_line, same, say};
 use super::progress;
-use super::run::{self, ApplySettings, Stand};
-use super::signals::run_stop;
 use super::targets::{Chosen, diff_options};
 use crate::cli::ApplyArgs;
+use tallyfy_groups_engine::run::{self, ApplySettings, Stand};
 
 /// `apply` for one organization or a workspace's targets, from their files or a saved plan.
 pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
-    let chosen = Chosen::for_apply(&args).await?;
+    let mut chosen = Chosen::for_apply(&args).await?;
+    chosen.run.show_reads = progress::show_reads(out.quiet);
     let single = chosen.single();
     let mut stands = match &chosen.saved {
-        None => run::plan_targets(&chosen.run, &diff_options(&args.target)?, out.quiet).await,
+        None => run::plan_targets(&chosen.run, &diff_options(&args.target)?).await,
         Some(plans) => {
             let hint = {
                 let workspace_file = chosen.workspace.as_ref().map(|sel| sel.workspace.file.clone());
@@ -126,7 +126,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
             let Stand::Planned(p) = &mut stands[i] else { continue };
             let Some(saved_plan) = p.saved.clone() else { continue };
             let target = &chosen.run.targets[i];
-            results[i] = match run::checked_saved_plan(&saved_plan, &p.conn).await {
+            results[i] = match run::checked_saved_plan(&chosen.run, &saved_plan, &p.conn).await {
                 Ok(Some(again)) => {
                     p.plan = again;
                     let removals = chosen.allow.for_target(target.name.as_deref().unwrap_or_default());
@@ -144,7 +144,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
                     stands[i] = Stand::AlreadyApplied;
                     Ok(ExitStatus::Success)
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(Error::from(e.named(target))),
             };
         }
         if single && results.first().is_some_and(Result::is_err) {
@@ -165,9 +165,9 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
         guest_invites_per_hour: args.guest_invites_per_hour,
         progress: bar.callback(),
     };
-    let reports = run::apply_targets(&stands, &applying, settings).await;
+    let reports = run::apply_targets(&chosen.run, &stands, &applying, settings).await;
     bar.finish();
-    let stop = run_stop();
+    let stop = chosen.run.stop.clone();
     let mut all = notify::ApplyFacts::default();
     let mut text = String::new();
     for (i, target) in chosen.run.targets.iter().enumerate() {

@@ -62,6 +62,10 @@ impl From<TargetError> for Error {
             TargetError::Loading(m) => Error::Config(format!("reading the files failed: {m}")),
             TargetError::KeptGoing(d) => Error::KeptGoing(d),
             TargetError::Refused(r) => Error::Refusal(r),
+            TargetError::Client(e) => Error::Client(e),
+            TargetError::Unusable(m) => Error::Config(m),
+            TargetError::NamedApi { error, names } => Error::TargetApi { error, names },
+            TargetError::NamedClient { error, names } => Error::TargetClient { error, names },
         }
     }
 }

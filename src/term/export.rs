@@ -7,19 +7,22 @@ use tallyfy_groups_core::outcome::ExitStatus;
 
 use super::console::{Output, print};
 use super::error::Error;
-use super::run::{connect, fetch, in_words};
+use super::progress;
 use super::targets::Chosen;
 use crate::cli::ExportArgs;
+use tallyfy_groups_engine::run::{connect, fetch};
 
 /// `export` to `--out`, a workspace target's `export_to`, or stdout.
 pub(crate) async fn export(args: ExportArgs, out: Output) -> Result<ExitStatus, Error> {
-    let chosen = Chosen::for_export(&args).await?;
+    let mut chosen = Chosen::for_export(&args).await?;
+    chosen.run.show_reads = progress::show_reads(out.quiet);
     let export_to =
         chosen.workspace.as_ref().and_then(|sel| sel.targets.first()).and_then(|spec| spec.export_to.as_ref()).map(|p| p.path.clone());
     let path: Option<PathBuf> = args.out.clone().or(export_to);
     let Some(target) = chosen.run.targets.first() else { return Err(Error::Config("export writes one target".into())) };
-    let conn = connect(target, &chosen.run).await.map_err(|e| in_words(e, target))?;
-    let live = fetch(&conn.api, false).await.map_err(|e| in_words(e, target))?;
+    let named = |e: tallyfy_groups_engine::TargetError| Error::from(e.named(target));
+    let conn = connect(target, &chosen.run).await.map_err(named)?;
+    let live = fetch(&chosen.run, &conn.api, false).await.map_err(named)?;
     let yaml = tallyfy_groups_core::export::to_yaml(&live);
     match path {
         Some(path) => {

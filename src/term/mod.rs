@@ -15,7 +15,6 @@ mod outcome;
 mod pipelines;
 mod plan;
 pub mod progress;
-mod run;
 pub mod sandbox;
 mod signals;
 mod targets;

@@ -16,9 +16,9 @@ use tracing::{info, warn};
 
 use super::console::{Output, eprint_lines, print};
 use super::error::Error;
-use super::run::Stand;
 use super::targets::Chosen;
 use crate::cli::PlanFormat;
+use tallyfy_groups_engine::{Stand, TargetError};
 
 /// What `apply PLAN` prints when live state already equals the plan's result.
 pub(crate) const ALREADY_APPLIED: &str = "Nothing to do: this plan was already applied (every group it touches already matches it).\n";
@@ -30,7 +30,7 @@ pub(crate) fn single_failure(chosen: &Chosen, stands: &mut Vec<Stand>) -> Option
         return None;
     }
     match stands.pop() {
-        Some(Stand::Failed(e)) => Some(e),
+        Some(Stand::Failed(e)) => Some(Error::from(e)),
         _ => None,
     }
 }
@@ -207,8 +207,8 @@ fn status_of(result: &Result<ExitStatus, Error>) -> ExitStatus {
     result.as_ref().map_or_else(Error::exit_status, |s| *s)
 }
 
-/// The same error again (errors are not `Clone`), keeping its exit status.
-pub(crate) fn same(e: &Error) -> Error {
+/// A target's error again (errors are not `Clone`), keeping its exit status.
+pub(crate) fn same(e: &TargetError) -> Error {
     match e.exit_status() {
         ExitStatus::Refused => Error::Refused(e.to_string()),
         _ => Error::Config(e.to_string()),

@@ -10,15 +10,17 @@ use tallyfy_groups_publish::notify::Facts;
 use super::console::{Output, print};
 use super::error::Error;
 use super::outcome::{self, same};
-use super::run::{self, Stand};
+use super::progress;
 use super::targets::{Chosen, diff_options};
 use crate::cli::{PlanArgs, PlanFormat};
+use tallyfy_groups_engine::run::{self, Stand};
 
 /// `plan` for one organization or a workspace's targets.
 pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
-    let chosen = Chosen::for_plan(&args).await?;
+    let mut chosen = Chosen::for_plan(&args).await?;
+    chosen.run.show_reads = progress::show_reads(out.quiet);
     let options = diff_options(&args.target)?;
-    let mut stands = run::plan_targets(&chosen.run, &options, out.quiet).await;
+    let mut stands = run::plan_targets(&chosen.run, &options).await;
     if let Some(e) = outcome::single_failure(&chosen, &mut stands) {
         return Err(e);
     }

@@ -19,12 +19,12 @@ use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
 use tallyfy_groups_engine::credentials;
 use tallyfy_groups_engine::pipeline;
 use tallyfy_groups_engine::settings::EmbeddedSite;
-use tallyfy_groups_engine::{ConnectSettings, Endpoint, TargetSettings};
+use tallyfy_groups_engine::{ConnectSettings, Endpoint, Run, TargetSettings};
 use tallyfy_groups_sandbox as embedded;
 use tracing::{info, warn};
 
 use super::error::Error;
-use super::run::{Run, workspace_target};
+use super::signals::run_stop;
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, TargetArgs, WorkspaceArgs};
 
 /// The targets of this run and what comes with them.
@@ -206,7 +206,7 @@ impl Chosen {
             (org, endpoint, None)
         };
         let target = TargetSettings { name: None, org: org.into(), endpoint, files, baseline, names: Names::single() };
-        let run = Run::new(vec![target], connect_settings(args));
+        let run = Run::new(vec![target], connect_settings(args), run_stop());
         Ok(Chosen { run, allow, workspace: None, saved: None, _sandbox: sandbox })
     }
 
@@ -219,8 +219,9 @@ impl Chosen {
     ) -> Result<Self, Error> {
         let sandbox = start_sandbox(args, &sel).await?;
         let site = sandbox.as_ref().map(|(_, site)| site);
-        let targets = sel.targets.iter().map(|spec| workspace_target(spec, site, args.token_url.as_deref())).collect();
-        let run = Run::new(targets, connect_settings(args));
+        let var = |name: &str| std::env::var(name).ok();
+        let targets = sel.targets.iter().map(|spec| TargetSettings::of_workspace(spec, site, args.token_url.as_deref(), var)).collect();
+        let run = Run::new(targets, connect_settings(args), run_stop());
         Ok(Chosen { run, allow, workspace: Some(sel), saved, _sandbox: sandbox.map(|(sandbox, _)| sandbox) })
     }
 

@@ -3,6 +3,8 @@
 //! the words the terminal prints. Pure; no I/O.
 
 use tallyfy_groups_api::ApiError;
+use tallyfy_groups_api::config::ConfigError;
+use tallyfy_groups_api::error::Names;
 use tallyfy_groups_core::desired::{Diagnostics, ReadError};
 use tallyfy_groups_core::outcome::ExitStatus;
 use tallyfy_groups_core::pipeline::{PlanError, files_of};
@@ -76,14 +78,53 @@ pub enum TargetError {
     /// A gate refused it.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Its client's configuration is unusable.
+    #[error(transparent)]
+    Client(#[from] ConfigError),
+    /// A setting of the target cannot be used (its credentials cannot be chosen, say); the words
+    /// say what to do.
+    #[error("{0}")]
+    Unusable(String),
+    /// An API error of a workspace's target, said with the target's own names for its settings.
+    #[error("{}", .error.named(.names))]
+    NamedApi {
+        /// The error.
+        error: ApiError,
+        /// The target's names.
+        names: Box<Names>,
+    },
+    /// The same for the client's configuration.
+    #[error("{}", .error.named(.names))]
+    NamedClient {
+        /// The error.
+        error: ConfigError,
+        /// The target's names.
+        names: Box<Names>,
+    },
 }
 
 impl TargetError {
+    /// The error in its target's words: the client's hints name the variables and options of a
+    /// single organization; a workspace's target reads its own (`credentials_env`), and its
+    /// organization and API URL come from the workspace file.
+    pub fn named(self, target: &crate::settings::TargetSettings) -> Self {
+        if target.name.is_none() {
+            return self;
+        }
+        match self {
+            TargetError::Api(error) => TargetError::NamedApi { error, names: Box::new(target.names.clone()) },
+            TargetError::Client(error) => TargetError::NamedClient { error, names: Box::new(target.names.clone()) },
+            other => other,
+        }
+    }
+
     /// The exit status this error ends a run with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             TargetError::Refused(_) => ExitStatus::Refused,
-            TargetError::Api(ApiError::Interrupted { .. }) => ExitStatus::Interrupted,
+            TargetError::Api(ApiError::Interrupted { .. }) | TargetError::NamedApi { error: ApiError::Interrupted { .. }, .. } => {
+                ExitStatus::Interrupted
+            }
             _ => ExitStatus::Error,
         }
     }

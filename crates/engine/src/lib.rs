@@ -15,8 +15,10 @@ pub mod credentials;
 pub mod error;
 pub mod gate;
 pub mod pipeline;
+pub mod run;
 pub mod settings;
 
 pub use error::{Refusal, Stage, TargetError};
-pub use settings::{ConnectSettings, Endpoint, Limiters, TargetSettings, connect};
+pub use run::{Run, Stand};
+pub use settings::{ConnectSettings, Endpoint, Limiters, TargetSettings};
 pub use tallyfy_groups_core::outcome::ExitStatus;

@@ -21,6 +21,9 @@ use tracing::info;
 use crate::error::{Refusal, Stage, TargetError};
 use crate::gate::{self, Allowances};
 
+/// The groups file one organization's run reads when no `-f` is given.
+pub const DEFAULT_FILE: &str = "groups.yaml";
+
 /// Reads and validates the groups files: every problem at once.
 pub fn load(files: &[PathBuf]) -> Result<DesiredState, TargetError> {
     let sources = desired::read_sources(files)?;

@@ -12,10 +12,11 @@ use std::time::Duration;
 use tallyfy_groups_api::config::ConfigError;
 use tallyfy_groups_api::error::Names;
 use tallyfy_groups_api::{
-    ApiError, Client, ClientConfig, Credentials, MAX_ANSWER_BYTES, OrgContext, RateLimiter, RetryPolicy, Secret, Stop,
+    ApiError, Client, ClientConfig, Credentials, DEFAULT_API_URL, MAX_ANSWER_BYTES, OrgContext, RateLimiter, RetryPolicy, Secret, Stop,
 };
 use tallyfy_groups_core::model::OrgId;
 use tallyfy_groups_core::plan::Target;
+use tallyfy_groups_core::workspace::TargetSpec;
 
 use crate::credentials::{self, CredentialSource, LimiterKey};
 
@@ -68,6 +69,45 @@ pub struct TargetSettings {
 }
 
 impl TargetSettings {
+    /// A workspace's target: its organization, API URL and files from the workspace file, its
+    /// credentials from the variables its `credentials_env` names (`var` reads one), or the
+    /// embedded sandbox's. Credentials that cannot be chosen fail this target only, when it
+    /// connects. `token_url` is `--token-url` / `TALLYFY_TOKEN_URL`.
+    pub fn of_workspace(
+        spec: &TargetSpec,
+        sandbox: Option<&EmbeddedSite>,
+        token_url: Option<&str>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let endpoint = match sandbox {
+            Some(site) => Endpoint::Embedded(site.clone()),
+            None => {
+                let api_url = spec.api_url.clone().unwrap_or_else(|| DEFAULT_API_URL.to_string());
+                match CredentialSource::of_target(&spec.credentials_env, &api_url, token_url, var) {
+                    Ok(credentials) => Endpoint::Tallyfy { api_url, credentials },
+                    Err(reason) => Endpoint::Unusable { reason },
+                }
+            }
+        };
+        let (p, name) = (&spec.credentials_env, &spec.name);
+        let names = Names {
+            org: format!("the `org_id` of target {name}"),
+            api_url: format!("the `api_url` of target {name}"),
+            access_token: format!("{p}_ACCESS_TOKEN"),
+            client: format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+            client_or_file: format!("{p}_CLIENT_ID and {p}_CLIENT_SECRET"),
+            token_url: format!("{p}_TOKEN_URL or --token-url"),
+        };
+        TargetSettings {
+            name: Some(spec.name.clone()),
+            org: spec.org_id.clone().into(),
+            endpoint,
+            files: spec.files.iter().map(|f| f.path.clone()).collect(),
+            baseline: None,
+            names,
+        }
+    }
+
     /// The name messages use: the target's, or "the organization".
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or("the organization")
@@ -159,4 +199,70 @@ pub async fn connect(
     let client = Client::new(config)?;
     client.authenticate().await?;
     Ok(OrgContext { target, api: client })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Refusal, TargetError};
+    use tallyfy_groups_core::outcome::ExitStatus;
+    use std::path::Path;
+    use tallyfy_groups_api::error::TransportCause;
+    use tallyfy_groups_core::workspace as ws;
+
+    fn target() -> ws::TargetSpec {
+        let text = "targets:\n  eu:\n    org_id: a\n    credentials_env: ACME\n    files: a.yaml\n";
+        ws::parse("ws.yaml", text, Path::new("")).map(|w| w.targets[0].clone()).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status {
+            method: "GET".into(),
+            path: "/organizations/a/groups".into(),
+            status,
+            message: "no".into(),
+            code: None,
+            field_errors: Default::default(),
+            request_id: None,
+        }
+    }
+
+    fn transport(cause: TransportCause) -> ApiError {
+        ApiError::Transport { method: "GET".into(), path: "/x".into(), detail: "d".into(), timeout: false, connect: true, cause }
+    }
+
+    #[test]
+    fn a_targets_errors_name_its_own_variables_never_a_single_organizations() {
+        let exchange = |status| ApiError::TokenExchange { url: "https://t/oauth/token".into(), status, detail: "no".into() };
+        let errors = vec![
+            TargetError::Api(status(401)),
+            TargetError::Api(status(404)),
+            TargetError::Api(exchange(Some(401))),
+            TargetError::Api(exchange(None)),
+            TargetError::Api(exchange(Some(302))),
+            TargetError::Api(ApiError::StillUnauthorized { last: Box::new(status(401)) }),
+            TargetError::Api(transport(TransportCause::UnknownHost { host: "h".into() })),
+            TargetError::Api(transport(TransportCause::Refused { address: "127.0.0.1:1".into() })),
+            TargetError::Api(transport(TransportCause::UntrustedCertificate { host: "h".into(), reason: "r".into() })),
+            TargetError::Api(transport(TransportCause::Other)),
+            TargetError::Api(ApiError::Redirected { method: "GET".into(), path: "/x".into(), status: 301, location: None }),
+            TargetError::Client(ConfigError::BadTokenUrl("x".into())),
+        ];
+        let spec = TargetSettings::of_workspace(&target(), None, None, |_| None);
+        for e in errors {
+            let before = e.to_string();
+            assert!(before.contains("TALLYFY_") || before.contains("--"), "the case names a single organization's words: {before}");
+            let after = e.named(&spec).to_string();
+            for single in ["TALLYFY_", "--token-file", "--client-secret-file", "--org", "--api-url"] {
+                assert!(!after.contains(single), "`{single}` in:\n{after}");
+            }
+        }
+        let said = TargetError::Api(status(401)).named(&spec).to_string();
+        assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
+        let said = TargetError::Api(status(404)).named(&spec).to_string();
+        assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
+        // Other errors, and their exit status, are left as they are.
+        let refused = TargetError::from(Refusal::SavedPlan("stale".into())).named(&spec);
+        assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
+    }
 }
