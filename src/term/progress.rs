@@ -150,6 +150,16 @@ impl ReadProgress {
     }
 }
 
+/// How a run shows its reads: a spinner line per read of one target's run, nothing for several
+/// targets (their lines would interleave) or with `-q`.
+pub(crate) fn show_reads(quiet: bool) -> tallyfy_groups_engine::run::ShowReads {
+    std::sync::Arc::new(move |alone| {
+        let reads = ReadProgress::new(quiet || !alone);
+        let on_page = reads.callback();
+        (on_page, Box::new(move || reads.finish()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,14 +171,4 @@ mod tests {
         assert_eq!(progress_message(&t(200, 0)), "apply progress: every action applied");
         assert_eq!(progress_message(&t(20, 0)), "apply progress");
     }
-}
-
-/// How a run shows its reads: a spinner line per read of one target's run, nothing for several
-/// targets (their lines would interleave) or with `-q`.
-pub(crate) fn show_reads(quiet: bool) -> tallyfy_groups_engine::run::ShowReads {
-    std::sync::Arc::new(move |alone| {
-        let reads = ReadProgress::new(quiet || !alone);
-        let on_page = reads.callback();
-        (on_page, Box::new(move || reads.finish()))
-    })
 }

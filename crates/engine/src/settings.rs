@@ -205,9 +205,9 @@ pub async fn connect(
 mod tests {
     use super::*;
     use crate::error::{Refusal, TargetError};
-    use tallyfy_groups_core::outcome::ExitStatus;
     use std::path::Path;
     use tallyfy_groups_api::error::TransportCause;
+    use tallyfy_groups_core::outcome::ExitStatus;
     use tallyfy_groups_core::workspace as ws;
 
     fn target() -> ws::TargetSpec {
