@@ -205,6 +205,8 @@ pub struct NotifyArgs {
     pub notify: Option<tallyfy_groups_api::Secret>,
 }
 
+/// A secret as clap parses it (a value parser returns a `Result`).
+#[expect(clippy::unnecessary_wraps, reason = "clap's value parsers return a Result")]
 fn secret(text: &str) -> Result<tallyfy_groups_api::Secret, String> {
     Ok(tallyfy_groups_api::Secret::new(text))
 }
@@ -469,7 +471,7 @@ pub struct SandboxArgs {
 
 /// What each command's `--help` ends with: two or three examples, and the exit codes.
 mod help {
-    pub const MAIN: &str = "\
+    pub(super) const MAIN: &str = "\
 Examples:
   tallyfy-groups validate
   tallyfy-groups plan --sandbox -f groups.example.yaml
@@ -484,7 +486,7 @@ Exit codes:
 
 Run `tallyfy-groups COMMAND --help` for a command's options and examples.";
 
-    pub const VALIDATE: &str = "\
+    pub(super) const VALIDATE: &str = "\
 Examples:
   tallyfy-groups validate
   tallyfy-groups validate -f groups/ -f extra.yaml
@@ -494,7 +496,7 @@ Exit codes:
   0  the files are valid
   1  a file is invalid or cannot be read (every problem is listed)";
 
-    pub const PLAN: &str = "\
+    pub(super) const PLAN: &str = "\
 Examples:
   tallyfy-groups plan
   tallyfy-groups plan --format markdown --baseline base/groups.yaml > plan.md
@@ -506,7 +508,7 @@ Exit codes:
   2  with --detailed-exitcode: changes present
   3  refused: the removal guard tripped, so apply would refuse this plan";
 
-    pub const APPLY: &str = "\
+    pub(super) const APPLY: &str = "\
 Examples:
   tallyfy-groups apply
   tallyfy-groups apply -f groups.yaml --auto-approve --report report.json
@@ -519,7 +521,7 @@ Exit codes:
        or neither a terminal nor --auto-approve
   130  interrupted (Ctrl-C or SIGTERM); the report is still printed and written";
 
-    pub const EXPORT: &str = "\
+    pub(super) const EXPORT: &str = "\
 Examples:
   tallyfy-groups export > groups.yaml
   tallyfy-groups export --out groups.yaml
@@ -528,7 +530,7 @@ Exit codes:
   0  written
   1  error: configuration, API failure, or the file cannot be written";
 
-    pub const SCHEMA: &str = "\
+    pub(super) const SCHEMA: &str = "\
 Examples:
   tallyfy-groups schema > groups.schema.json
 
@@ -536,7 +538,7 @@ Exit codes:
   0  printed
   1  stdout cannot be written";
 
-    pub const COMPLETIONS: &str = "\
+    pub(super) const COMPLETIONS: &str = "\
 Examples:
   tallyfy-groups completions bash > ~/.local/share/bash-completion/completions/tallyfy-groups
   tallyfy-groups completions zsh > ~/.zfunc/_tallyfy-groups
@@ -545,7 +547,7 @@ Exit codes:
   0  printed
   1  stdout cannot be written, or an unknown shell";
 
-    pub const MAN: &str = "\
+    pub(super) const MAN: &str = "\
 Examples:
   tallyfy-groups man | man -l -
   tallyfy-groups man --out-dir /usr/local/share/man/man1
@@ -554,7 +556,7 @@ Exit codes:
   0  printed or written
   1  a page cannot be written";
 
-    pub const SANDBOX: &str = "\
+    pub(super) const SANDBOX: &str = "\
 Examples:
   tallyfy-groups sandbox
   tallyfy-groups sandbox --org staging --org production --state sandbox.json
@@ -564,7 +566,7 @@ Exit codes:
   0  stopped with Ctrl-C
   1  the sandbox cannot start (the address is taken, a bad state file, a bad option)";
 
-    pub const COMMENT: &str = "\
+    pub(super) const COMMENT: &str = "\
 Examples:
   tallyfy-groups comment github --pr 42 --body-file plan.md
   tallyfy-groups comment gitlab --body-file plan.md
@@ -573,7 +575,7 @@ Exit codes:
   0  the comment was created or edited
   1  error: a missing token, the forge refused, or the body file cannot be read";
 
-    pub const COMMENT_GITHUB: &str = "\
+    pub(super) const COMMENT_GITHUB: &str = "\
 Examples:
   tallyfy-groups comment github --pr 42 --body-file plan.md
   tallyfy-groups plan --format markdown | tallyfy-groups comment github --pr 42 --body-file -
@@ -582,7 +584,7 @@ Exit codes:
   0  the comment was created or edited
   1  error: a missing GITHUB_TOKEN, GitHub refused, or the body file cannot be read";
 
-    pub const COMMENT_GITLAB: &str = "\
+    pub(super) const COMMENT_GITLAB: &str = "\
 Examples:
   tallyfy-groups comment gitlab --body-file plan.md
   tallyfy-groups comment gitlab --project group/project --mr 7 --body-file plan.md --key prod

@@ -11,6 +11,9 @@
 // errors); boxing them would only complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+// clap turns a doc comment on an argument struct, a field or a value into help text, so the
+// command line's types are documented by their `#[arg]` and `#[command]` attributes instead.
+#[allow(missing_docs)]
 pub mod cli;
 pub mod term;
 

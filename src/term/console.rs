@@ -12,6 +12,7 @@ use tallyfy_groups_core::outcome::ExitStatus;
 /// Output settings decided once per run.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
+    /// Color stdout.
     pub color: bool,
     /// `-q`: nothing on stderr but errors.
     pub quiet: bool,
@@ -22,6 +23,7 @@ pub struct Output {
 }
 
 impl Output {
+    /// The settings for `--color`, before `-q`, `-v` and `--log-format` are known.
     pub fn new(choice: ColorChoice) -> Self {
         Output { color: color_enabled(choice, std::io::stdout().is_terminal()), quiet: false, verbose: false, json_logs: false }
     }

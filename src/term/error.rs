@@ -13,43 +13,69 @@ use super::signals::run_stop;
 /// Every way a command can fail, each with its exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The groups files could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The groups files are invalid.
     #[error("{}", invalid_message(.0))]
     Invalid(Diagnostics),
+    /// The plan could not be made.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A flag, variable or file is unusable; the words say what to do.
     #[error("{0}")]
     Config(String),
+    /// The client's configuration is unusable.
     #[error(transparent)]
     Client(#[from] ConfigError),
+    /// The API failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// A file could not be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Refused before anything was written (exit 3); the words say why.
     #[error("{0}")]
     Refused(String),
     /// A gate refused the plan (the removal guard), or a saved plan no longer holds.
     #[error(transparent)]
     Refusal(#[from] Refusal),
+    /// The embedded sandbox of `--sandbox` could not start.
     #[error("the embedded sandbox failed: {0}")]
     Sandbox(String),
+    /// `tallyfy-groups sandbox` failed.
     #[error("the sandbox failed: {0}")]
     Serve(String),
+    /// Groups left untouched by `--keep-going`.
     #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
     KeptGoing(Diagnostics),
+    /// `comment` failed.
     #[error(transparent)]
     Comment(#[from] CommentError),
-    #[error("{0}")]
-    Notify(String),
+    /// Ctrl-C or SIGTERM.
     #[error("interrupted (Ctrl-C or SIGTERM): {0}")]
     Interrupted(String),
     /// An API error of a workspace's target, said with the target's own names for its settings.
     #[error("{}", .error.named(.names))]
-    TargetApi { error: ApiError, names: Box<Names> },
+    TargetApi {
+        /// The error.
+        error: ApiError,
+        /// The target's names.
+        names: Box<Names>,
+    },
     /// The same for the client's configuration.
     #[error("{}", .error.named(.names))]
-    TargetClient { error: ConfigError, names: Box<Names> },
+    TargetClient {
+        /// The error.
+        error: ConfigError,
+        /// The target's names.
+        names: Box<Names>,
+    },
 }
 
 impl From<TargetError> for Error {
@@ -75,6 +101,7 @@ fn invalid_message(diags: &Diagnostics) -> String {
 }
 
 impl Error {
+    /// The exit status the run ends with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Refused(_) | Error::Refusal(_) => ExitStatus::Refused,

@@ -6,7 +6,9 @@ use clap::CommandFactory;
 /// One man page: its file name (`tallyfy-groups-plan.1`) and its roff text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
+    /// `tallyfy-groups-plan.1`.
     pub file_name: String,
+    /// The page.
     pub roff: Vec<u8>,
 }
 

@@ -11,8 +11,14 @@ use tallyfy_groups_api::apply::{Progress, Tally};
 
 /// Shows how far an apply has come.
 pub enum ApplyProgress {
+    /// A bar on a terminal.
     Bar(ProgressBar),
-    Log { last: Arc<Mutex<Instant>> },
+    /// A log line every few seconds elsewhere.
+    Log {
+        /// When the last line was written.
+        last: Arc<Mutex<Instant>>,
+    },
+    /// Nothing.
     Silent,
 }
 

@@ -5,7 +5,7 @@
 //! workspace of one unnamed target: everything after this runs the same way for both. Reads the
 //! workspace file and the environment, and starts the embedded sandbox.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
 use tallyfy_groups_engine::credentials;
 use tallyfy_groups_engine::pipeline;
 use tallyfy_groups_engine::settings::EmbeddedSite;
+use tallyfy_groups_engine::workspace::{Overrides, baseline_files, find_upwards};
 use tallyfy_groups_engine::{ConnectSettings, Endpoint, Run, TargetSettings};
 use tallyfy_groups_sandbox as embedded;
 use tracing::{info, warn};
@@ -32,7 +33,7 @@ pub(crate) struct Chosen {
     /// Their settings.
     pub run: Run,
     /// Their `--allow-removals` reasons.
-    pub allow: Allowances,
+    pub allow: Overrides,
     /// The workspace file they come from; `None` for the one organization of the command line.
     pub workspace: Option<Selected>,
     /// `apply PLAN`: each target's saved plan, by target name (`""` for one organization).
@@ -52,13 +53,13 @@ impl Chosen {
     pub(crate) async fn for_plan(args: &PlanArgs) -> Result<Self, Error> {
         let Some(path) = locate(&args.workspace)? else {
             let baseline = (!args.baseline.is_empty()).then(|| args.baseline.clone());
-            let allow = Allowances::single(&args.allow_removals)?;
+            let allow = Overrides::single(&args.allow_removals).map_err(Error::Config)?;
             return Chosen::organization(&args.connect, args.files.paths(), baseline, allow).await;
         };
         let sel = open_workspace(&path, &args.workspace.targets)?;
         no_secret_files(&args.connect, &sel)?;
         diff_options(&args.target)?;
-        let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+        let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
         let baseline = match args.baseline.as_slice() {
             [] => None,
             [root] if root.is_dir() => Some(root.clone()),
@@ -97,13 +98,13 @@ impl Chosen {
                 Some(path) => {
                     let sel = open_workspace(&path, &args.workspace.targets)?;
                     no_secret_files(&args.connect, &sel)?;
-                    let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+                    let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
                     Chosen::workspace(sel, &args.connect, allow, None).await?
                 }
                 None => {
                     diff_options(&args.target)?;
                     no_all_or_nothing(args)?;
-                    let allow = Allowances::single(&args.allow_removals)?;
+                    let allow = Overrides::single(&args.allow_removals).map_err(Error::Config)?;
                     Chosen::organization(&args.connect, args.files.paths(), None, allow).await?
                 }
             };
@@ -123,7 +124,7 @@ impl Chosen {
                 }
                 pipeline::check_saved_limits(&plan, &args.files.files, Path::new(crate::cli::DEFAULT_FILE), None)?;
                 no_all_or_nothing(args)?;
-                let allow = Allowances::single(&args.allow_removals)?;
+                let allow = Overrides::single(&args.allow_removals).map_err(Error::Config)?;
                 let connect = saved_plan_connection(&plan.target, &args.connect);
                 let mut chosen = Chosen::organization(&connect, args.files.files.clone(), None, allow).await?;
                 chosen.saved = Some(BTreeMap::from([(String::new(), *plan)]));
@@ -139,7 +140,7 @@ impl Chosen {
                 let path = locate_for_saved(&args.workspace)?;
                 let sel = open_workspace(&path, &args.workspace.targets)?;
                 no_secret_files(&args.connect, &sel)?;
-                let allow = Allowances::parse(&args.allow_removals, &sel.workspace)?;
+                let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
                 check_saved_targets(&sel, &plan, &args.workspace.targets)?;
                 let mut connect = args.connect.clone();
                 sandbox_of_saved(&plan, &mut connect);
@@ -153,7 +154,7 @@ impl Chosen {
     /// `export`: one organization, or one target of a workspace.
     pub(crate) async fn for_export(args: &ExportArgs) -> Result<Self, Error> {
         let Some(path) = locate(&args.workspace)? else {
-            return Chosen::organization(&args.connect, Vec::new(), None, Allowances::default()).await;
+            return Chosen::organization(&args.connect, Vec::new(), None, Overrides::default()).await;
         };
         let sel = open_workspace(&path, &args.workspace.targets)?;
         no_secret_files(&args.connect, &sel)?;
@@ -163,7 +164,7 @@ impl Chosen {
                 sel.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }
-        Chosen::workspace(sel, &args.connect, Allowances::default(), None).await
+        Chosen::workspace(sel, &args.connect, Overrides::default(), None).await
     }
 
     /// The one organization of `--org`, `--api-url`, the credentials of `TALLYFY_*` or
@@ -172,7 +173,7 @@ impl Chosen {
         args: &ConnectArgs,
         files: Vec<PathBuf>,
         baseline: Option<Vec<PathBuf>>,
-        allow: Allowances,
+        allow: Overrides,
     ) -> Result<Self, Error> {
         let (org, endpoint, sandbox) = if args.sandbox {
             // `--org` names the sandbox's organization too (several share one state file).
@@ -214,7 +215,7 @@ impl Chosen {
     async fn workspace(
         sel: Selected,
         args: &ConnectArgs,
-        allow: Allowances,
+        allow: Overrides,
         saved: Option<BTreeMap<String, SavedPlan>>,
     ) -> Result<Self, Error> {
         let sandbox = start_sandbox(args, &sel).await?;
@@ -297,21 +298,6 @@ fn locate_for_saved(args: &WorkspaceArgs) -> Result<PathBuf, Error> {
     })
 }
 
-/// `tallyfy-groups.yaml` in `start` or a parent, up to the folder holding `.git` (outside a
-/// repository, only `start` itself). Found in `start`, it is named relatively.
-fn find_upwards(start: &Path) -> Option<PathBuf> {
-    let root = start.ancestors().find(|d| d.join(".git").exists());
-    for dir in start.ancestors() {
-        if dir.join(ws::FILE_NAME).is_file() {
-            return Some(if dir == start { PathBuf::from(ws::FILE_NAME) } else { dir.join(ws::FILE_NAME) });
-        }
-        if root.is_none_or(|root| dir == root) {
-            return None;
-        }
-    }
-    None
-}
-
 /// Reads and checks the workspace file, and selects the targets named with `--target` (all
 /// when none is named).
 pub(crate) fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> {
@@ -345,65 +331,6 @@ pub(crate) fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, 
     }
     info!(workspace = %shown, targets = ?targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), "using the workspace file");
     Ok(Selected { workspace, dir, targets })
-}
-
-/// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
-/// only when it names a target of the workspace; otherwise the whole text is the reason).
-#[derive(Debug, Default)]
-pub(crate) struct Allowances {
-    all: Option<String>,
-    one: HashMap<String, String>,
-}
-
-impl Allowances {
-    fn parse(given: &[String], workspace: &Workspace) -> Result<Self, Error> {
-        let mut allow = Allowances::default();
-        for text in given {
-            // A mistyped target name must not become a reason for every target (production's
-            // included): a prefix that looks like one is refused.
-            if let Some((name, _)) = text.split_once('=')
-                && let Some(meant) = workspace.closest_target(name.trim())
-            {
-                return Err(Error::Config(format!(
-                    "--allow-removals `{}=…`: `{}` is not a target of {}; did you mean `{meant}`?\n    hint: write `{meant}=REASON` to override one target's guard; a reason for every target must not start with a target-like word and `=`",
-                    name.trim(),
-                    name.trim(),
-                    workspace.file
-                )));
-            }
-            match text.split_once('=').filter(|(name, _)| workspace.target(name.trim()).is_some()) {
-                Some((name, reason)) => {
-                    if allow.one.insert(name.trim().to_string(), reason.trim().to_string()).is_some() {
-                        return Err(Error::Config(format!("--allow-removals is given twice for target {}", name.trim())));
-                    }
-                }
-                None if allow.all.is_some() => {
-                    return Err(Error::Config(
-                        "--allow-removals is given twice without a target; give one reason for all targets, or TARGET=REASON per target"
-                            .into(),
-                    ));
-                }
-                None => allow.all = Some(text.clone()),
-            }
-        }
-        Ok(allow)
-    }
-
-    /// `--allow-removals` of one organization: one reason at most.
-    fn single(given: &[String]) -> Result<Self, Error> {
-        match given {
-            [] => Ok(Allowances::default()),
-            [one] => Ok(Allowances { all: Some(one.clone()), one: HashMap::new() }),
-            _ => Err(Error::Config(
-                "--allow-removals is given more than once; a single organization takes one reason (several, as TARGET=REASON, are for the targets of a workspace file)".into(),
-            )),
-        }
-    }
-
-    /// The reason that applies to a target (`""` names one organization).
-    pub(crate) fn for_target(&self, name: &str) -> Option<&str> {
-        self.one.get(name).or(self.all.as_ref()).map(String::as_str)
-    }
 }
 
 /// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
@@ -449,20 +376,6 @@ fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
         sel.workspace.file,
         prefixes.join(", ")
     )))
-}
-
-/// The files of a target on the baseline branch: its files at the same paths in `root`. A file
-/// outside the workspace file's folder (an absolute path, or one through `..`) has no place in
-/// the checkout and no baseline: joined to `root` it would be the file itself, and every change
-/// to it would read as drift.
-fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf> {
-    spec.files
-        .iter()
-        .filter_map(|f| f.path.strip_prefix(dir).ok())
-        .filter(|p| p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)))
-        .map(|p| root.join(p))
-        .filter(|p| p.exists())
-        .collect()
 }
 
 /// A saved workspace plan names only targets of this workspace (and `--target` only targets it

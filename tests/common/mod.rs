@@ -2,5 +2,7 @@
 //! what it needs).
 
 #![allow(dead_code)]
+// Each test file is its own crate, and the helpers are `pub` for the files that include them.
+#![allow(unreachable_pub)]
 
 pub mod cli;
