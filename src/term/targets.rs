@@ -11,21 +11,31 @@ use std::time::Duration;
 
 use tallyfy_groups_api::Secret;
 use tallyfy_groups_api::error::Names;
-use tallyfy_groups_core::desired;
+
 use tallyfy_groups_core::diff::{DiffOptions, Scope};
 use tallyfy_groups_core::plan::Target;
 use tallyfy_groups_core::saved::{self, SavedPlan, SavedWorkspacePlan};
-use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
+use tallyfy_groups_core::workspace as ws;
 use tallyfy_groups_engine::credentials;
 use tallyfy_groups_engine::pipeline;
 use tallyfy_groups_engine::settings::EmbeddedSite;
-use tallyfy_groups_engine::workspace::{Overrides, baseline_files, find_upwards};
+use tallyfy_groups_engine::workspace::{Overrides, Selected, WorkspaceError, baseline_files, find_upwards};
 use tallyfy_groups_engine::{ConnectSettings, Endpoint, Run, TargetSettings};
 use tallyfy_groups_sandbox as embedded;
 use tracing::{info, warn};
 
 use super::error::Error;
 use super::signals::run_stop;
+
+impl From<WorkspaceError> for Error {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::Unusable(m) => Error::Config(m),
+            WorkspaceError::Invalid(d) => Error::Invalid(d),
+            WorkspaceError::Refused(m) => Error::Refused(m),
+        }
+    }
+}
 use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, TargetArgs, WorkspaceArgs};
 
 /// The targets of this run and what comes with them.
@@ -56,7 +66,7 @@ impl Chosen {
             let allow = Overrides::single(&args.allow_removals).map_err(Error::Config)?;
             return Chosen::organization(&args.connect, args.files.paths(), baseline, allow).await;
         };
-        let sel = open_workspace(&path, &args.workspace.targets)?;
+        let sel = Selected::open(&path, &args.workspace.targets)?;
         no_secret_files(&args.connect, &sel)?;
         diff_options(&args.target)?;
         let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
@@ -96,7 +106,7 @@ impl Chosen {
         let Some(path) = &args.plan else {
             let chosen = match locate(&args.workspace)? {
                 Some(path) => {
-                    let sel = open_workspace(&path, &args.workspace.targets)?;
+                    let sel = Selected::open(&path, &args.workspace.targets)?;
                     no_secret_files(&args.connect, &sel)?;
                     let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
                     Chosen::workspace(sel, &args.connect, allow, None).await?
@@ -138,14 +148,14 @@ impl Chosen {
                     )));
                 }
                 let path = locate_for_saved(&args.workspace)?;
-                let sel = open_workspace(&path, &args.workspace.targets)?;
+                let sel = Selected::open(&path, &args.workspace.targets)?;
                 no_secret_files(&args.connect, &sel)?;
                 let allow = Overrides::parse(&args.allow_removals, &sel.workspace).map_err(Error::Config)?;
-                check_saved_targets(&sel, &plan, &args.workspace.targets)?;
+                sel.check_saved(&plan, &args.workspace.targets)?;
                 let mut connect = args.connect.clone();
                 sandbox_of_saved(&plan, &mut connect);
                 // A saved plan applies to its own targets only.
-                let sel = only_saved(sel, Some(&plan));
+                let sel = sel.only_saved(&plan);
                 Chosen::workspace(sel, &connect, allow, Some(plan.targets)).await
             }
         }
@@ -156,7 +166,7 @@ impl Chosen {
         let Some(path) = locate(&args.workspace)? else {
             return Chosen::organization(&args.connect, Vec::new(), None, Overrides::default()).await;
         };
-        let sel = open_workspace(&path, &args.workspace.targets)?;
+        let sel = Selected::open(&path, &args.workspace.targets)?;
         no_secret_files(&args.connect, &sel)?;
         if sel.targets.len() != 1 {
             return Err(Error::Config(format!(
@@ -251,16 +261,6 @@ fn no_all_or_nothing(args: &ApplyArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// A workspace file and the targets this run acts on (in the file's order).
-pub(crate) struct Selected {
-    /// The workspace file, checked.
-    pub workspace: Workspace,
-    /// The workspace file's folder: the files of the targets are relative to it.
-    pub dir: PathBuf,
-    /// The targets this run acts on.
-    pub targets: Vec<TargetSpec>,
-}
-
 /// The workspace file this run uses, if any: `--workspace FILE`, else `tallyfy-groups.yaml` in
 /// the current directory or a parent up to the repository root. None when `-f`, `--org` or
 /// `--api-url` is given: then the run is about one organization, exactly as without a workspace.
@@ -296,41 +296,6 @@ fn locate_for_saved(args: &WorkspaceArgs) -> Result<PathBuf, Error> {
             ws::FILE_NAME
         ))
     })
-}
-
-/// Reads and checks the workspace file, and selects the targets named with `--target` (all
-/// when none is named).
-pub(crate) fn open_workspace(path: &Path, names: &[String]) -> Result<Selected, Error> {
-    let shown = path.display().to_string();
-    let text = match desired::read_bounded(path, desired::MAX_FILE_BYTES) {
-        Ok(desired::Bounded::Read(bytes)) => {
-            String::from_utf8(bytes).map_err(|_| Error::Config(format!("the workspace file {shown} is not UTF-8 text")))?
-        }
-        Ok(desired::Bounded::TooLarge { .. }) => return Err(Error::Config(format!("the workspace file {shown} is larger than 64 MiB"))),
-        Err(e) => return Err(Error::Config(format!("cannot read the workspace file {shown}: {e}"))),
-    };
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let workspace = ws::parse(&shown, &text, &dir).map_err(Error::Invalid)?;
-    let mut targets: Vec<TargetSpec> = Vec::new();
-    let unknown: Vec<&String> = names.iter().filter(|n| workspace.target(n).is_none()).collect();
-    if !unknown.is_empty() {
-        let list = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-        let hint = match unknown.iter().find_map(|n| workspace.closest_target(n).map(|m| (n, m))) {
-            Some((n, meant)) => format!("\n    hint: did you mean `{meant}` for `{n}`?"),
-            None => String::new(),
-        };
-        return Err(Error::Config(format!(
-            "{shown} has no target {list}; its targets are {}{hint}",
-            workspace.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    for t in &workspace.targets {
-        if names.is_empty() || names.contains(&t.name) {
-            targets.push(t.clone());
-        }
-    }
-    info!(workspace = %shown, targets = ?targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), "using the workspace file");
-    Ok(Selected { workspace, dir, targets })
 }
 
 /// Starts the embedded sandbox for `--sandbox`: one server, each target's organization in it.
@@ -376,31 +341,6 @@ fn no_secret_files(args: &ConnectArgs, sel: &Selected) -> Result<(), Error> {
         sel.workspace.file,
         prefixes.join(", ")
     )))
-}
-
-/// A saved workspace plan names only targets of this workspace (and `--target` only targets it
-/// holds); anything else is refused before anything is read.
-fn check_saved_targets(sel: &Selected, saved_plan: &SavedWorkspacePlan, named: &[String]) -> Result<(), Error> {
-    let missing: Vec<&str> = saved_plan.targets.keys().filter(|n| sel.workspace.target(n).is_none()).map(String::as_str).collect();
-    if !missing.is_empty() {
-        return Err(Error::Refused(format!(
-            "refusing to apply: the saved plan holds target {} that the workspace file {} does not define; nothing was read or changed\n    hint: apply it with the workspace file it was made with, or make a new plan with `plan --out`",
-            missing.join(", "),
-            sel.workspace.file
-        )));
-    }
-    let absent: Vec<&str> = named.iter().filter(|n| !saved_plan.targets.contains_key(*n)).map(String::as_str).collect();
-    if !absent.is_empty() {
-        return Err(Error::Config(format!("the saved plan holds no plan for target {}", absent.join(", "))));
-    }
-    Ok(())
-}
-
-/// The targets of the saved plan, in the workspace's order (and only those `--target` named).
-fn only_saved(sel: Selected, saved_plan: Option<&SavedWorkspacePlan>) -> Selected {
-    let Some(saved_plan) = saved_plan else { return sel };
-    let targets = sel.targets.into_iter().filter(|t| saved_plan.targets.contains_key(&t.name)).collect();
-    Selected { targets, ..sel }
 }
 
 /// A plan made on the embedded sandbox goes back to it when no API URL is configured, as for

@@ -13,8 +13,9 @@ use tallyfy_groups_engine::pipeline;
 
 use super::console::{eprint_lines, print};
 use super::error::Error;
-use super::targets::{locate, open_workspace};
+use super::targets::locate;
 use crate::cli::{FileArgs, ValidateFormat, WorkspaceArgs};
+use tallyfy_groups_engine::workspace::Selected;
 
 /// `validate` of one organization's files, or of a workspace.
 pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args: &WorkspaceArgs) -> Result<ExitStatus, Error> {
@@ -70,7 +71,7 @@ fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
 fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
-    let sel = match open_workspace(path, names) {
+    let sel = match Selected::open(path, names).map_err(Error::from) {
         Ok(sel) => sel,
         Err(e) => {
             // Missing `files` entries are said with the file's other problems, in one run.

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use tallyfy_groups_core::desired::{self, Diagnostics};
+use tallyfy_groups_core::saved::SavedWorkspacePlan;
 use tallyfy_groups_core::workspace::{self as ws, TargetSpec, Workspace};
+use tracing::info;
 
 /// `--allow-removals`: a reason for every target, and `TARGET=REASON` for one (the prefix counts
 /// only when it names a target of the workspace; otherwise the whole text is the reason).
@@ -94,6 +97,90 @@ pub fn baseline_files(root: &Path, dir: &Path, spec: &TargetSpec) -> Vec<PathBuf
         .map(|p| root.join(p))
         .filter(|p| p.exists())
         .collect()
+}
+
+/// Why a workspace file cannot be used.
+#[derive(Debug)]
+pub enum WorkspaceError {
+    /// It cannot be read, or a flag asks for what it does not hold; the words say what to do.
+    Unusable(String),
+    /// It is invalid: every problem, with its location.
+    Invalid(Diagnostics),
+    /// A saved plan does not fit it: refused (exit 3) before anything is read.
+    Refused(String),
+}
+
+/// A workspace file and the targets this run acts on (in the file's order).
+pub struct Selected {
+    /// The workspace file, checked.
+    pub workspace: Workspace,
+    /// The workspace file's folder: the files of the targets are relative to it.
+    pub dir: PathBuf,
+    /// The targets this run acts on.
+    pub targets: Vec<TargetSpec>,
+}
+
+impl Selected {
+    /// Reads and checks the workspace file, and selects the targets named with `--target` (all
+    /// when none is named).
+    pub fn open(path: &Path, names: &[String]) -> Result<Selected, WorkspaceError> {
+        let shown = path.display().to_string();
+        let text = match desired::read_bounded(path, desired::MAX_FILE_BYTES) {
+            Ok(desired::Bounded::Read(bytes)) => {
+                String::from_utf8(bytes).map_err(|_| WorkspaceError::Unusable(format!("the workspace file {shown} is not UTF-8 text")))?
+            }
+            Ok(desired::Bounded::TooLarge { .. }) => {
+                return Err(WorkspaceError::Unusable(format!("the workspace file {shown} is larger than 64 MiB")));
+            }
+            Err(e) => return Err(WorkspaceError::Unusable(format!("cannot read the workspace file {shown}: {e}"))),
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let workspace = ws::parse(&shown, &text, &dir).map_err(WorkspaceError::Invalid)?;
+        let mut targets: Vec<TargetSpec> = Vec::new();
+        let unknown: Vec<&String> = names.iter().filter(|n| workspace.target(n).is_none()).collect();
+        if !unknown.is_empty() {
+            let list = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let hint = match unknown.iter().find_map(|n| workspace.closest_target(n).map(|m| (n, m))) {
+                Some((n, meant)) => format!("\n    hint: did you mean `{meant}` for `{n}`?"),
+                None => String::new(),
+            };
+            return Err(WorkspaceError::Unusable(format!(
+                "{shown} has no target {list}; its targets are {}{hint}",
+                workspace.names().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        for t in &workspace.targets {
+            if names.is_empty() || names.contains(&t.name) {
+                targets.push(t.clone());
+            }
+        }
+        info!(workspace = %shown, targets = ?targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), "using the workspace file");
+        Ok(Selected { workspace, dir, targets })
+    }
+
+    /// A saved workspace plan names only targets of this workspace (and `--target` only targets
+    /// it holds); anything else is refused before anything is read.
+    pub fn check_saved(&self, saved_plan: &SavedWorkspacePlan, named: &[String]) -> Result<(), WorkspaceError> {
+        let missing: Vec<&str> = saved_plan.targets.keys().filter(|n| self.workspace.target(n).is_none()).map(String::as_str).collect();
+        if !missing.is_empty() {
+            return Err(WorkspaceError::Refused(format!(
+                "refusing to apply: the saved plan holds target {} that the workspace file {} does not define; nothing was read or changed\n    hint: apply it with the workspace file it was made with, or make a new plan with `plan --out`",
+                missing.join(", "),
+                self.workspace.file
+            )));
+        }
+        let absent: Vec<&str> = named.iter().filter(|n| !saved_plan.targets.contains_key(*n)).map(String::as_str).collect();
+        if !absent.is_empty() {
+            return Err(WorkspaceError::Unusable(format!("the saved plan holds no plan for target {}", absent.join(", "))));
+        }
+        Ok(())
+    }
+
+    /// The targets of the saved plan, in the workspace's order (and only those `--target` named).
+    pub fn only_saved(self, saved_plan: &SavedWorkspacePlan) -> Selected {
+        let targets = self.targets.into_iter().filter(|t| saved_plan.targets.contains_key(&t.name)).collect();
+        Selected { targets, ..self }
+    }
 }
 
 #[cfg(test)]
