@@ -16,40 +16,52 @@ use tracing::{info, warn};
 
 use super::console::{Output, eprint_lines, print};
 use super::error::Error;
+use super::signals::run_stop;
 use super::targets::Chosen;
 use crate::cli::PlanFormat;
-use tallyfy_groups_engine::{Stand, TargetError};
+use tallyfy_groups_engine::{RunReport, TargetOutcome, TargetStatus};
 
 /// What `apply PLAN` prints when live state already equals the plan's result.
 pub(crate) const ALREADY_APPLIED: &str = "Nothing to do: this plan was already applied (every group it touches already matches it).\n";
 
-/// The error of one organization's run, taken out of its stands (a workspace shows its targets'
-/// errors under their names instead).
-pub(crate) fn single_failure(chosen: &Chosen, stands: &mut Vec<Stand>) -> Option<Error> {
-    if !chosen.single() || !matches!(stands.as_slice(), [Stand::Failed(_)]) {
-        return None;
+/// One organization's run that failed before it was planned ends with its error as it is (a
+/// workspace shows its targets' errors under their names instead).
+pub(crate) fn single_failure(chosen: &Chosen, report: &mut RunReport) -> Result<(), Error> {
+    if !chosen.single() {
+        return Ok(());
     }
-    match stands.pop() {
-        Some(Stand::Failed(e)) => Some(Error::from(e)),
-        _ => None,
+    match report.targets.first_mut() {
+        Some(TargetOutcome { planned: None, status: status @ (TargetStatus::Failed(_) | TargetStatus::Refused(_)) }) => {
+            Err(error_of(std::mem::replace(status, TargetStatus::Interrupted)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The error a target's status ends one organization's run with.
+fn error_of(status: TargetStatus) -> Error {
+    match status {
+        TargetStatus::Failed(e) => Error::from(e),
+        TargetStatus::Refused(r) => Error::Refusal(r),
+        other => Error::Config(other.problem().unwrap_or_default()),
     }
 }
 
 /// The facts a `--notify` summary reports: the organization and its plan, or every target's.
-pub(crate) fn record_plans(facts: &mut Facts, chosen: &Chosen, stands: &[Stand]) {
+pub(crate) fn record_plans(facts: &mut Facts, chosen: &Chosen, report: &RunReport) {
     let targets = &chosen.run.targets;
     if chosen.single() {
         facts.organization = targets.first().map(|t| t.org.to_string());
-        if let Some(Stand::Planned(p)) = stands.first() {
-            facts.plan = Some(notify::PlanFacts::of(&p.plan));
+        if let Some(planned) = report.targets.first().and_then(|t| t.planned.as_ref()) {
+            facts.plan = Some(notify::PlanFacts::of(&planned.plan));
         }
         return;
     }
     facts.organization = Some(targets.iter().map(|t| format!("{} ({})", t.label(), t.org)).collect::<Vec<_>>().join(", "));
     let mut all = notify::PlanFacts::default();
-    for (target, stand) in targets.iter().zip(stands) {
-        if let Stand::Planned(p) = stand {
-            all.add(target.label(), &notify::PlanFacts::of(&p.plan));
+    for (target, outcome) in targets.iter().zip(&report.targets) {
+        if let Some(planned) = &outcome.planned {
+            all.add(target.label(), &notify::PlanFacts::of(&planned.plan));
         }
     }
     facts.plan = Some(all);
@@ -58,26 +70,23 @@ pub(crate) fn record_plans(facts: &mut Facts, chosen: &Chosen, stands: &[Stand])
 /// `plan --out`: one organization's plan, or every target's in one sealed document; a
 /// workspace's is not written when a target could not be planned (it would be left out of the
 /// plan without a trace).
-pub(crate) fn save(path: &Path, chosen: &Chosen, stands: &[Stand], out: Output) -> Result<(), Error> {
+pub(crate) fn save(path: &Path, chosen: &Chosen, report: &RunReport, out: Output) -> Result<(), Error> {
     let failed = |source| Error::Write { path: path.display().to_string(), source };
     if chosen.single() {
-        if let Some(Stand::Planned(p)) = stands.first() {
-            saved::write(path, &p.plan).map_err(failed)?;
+        if let Some(planned) = report.targets.first().and_then(|t| t.planned.as_ref()) {
+            saved::write(path, &planned.plan).map_err(failed)?;
             info!(path = %path.display(), "saved the plan");
         }
         return Ok(());
     }
     let targets = &chosen.run.targets;
-    let unplanned: Vec<&str> = targets.iter().zip(stands).filter(|(_, s)| matches!(s, Stand::Failed(_))).map(|(t, _)| t.label()).collect();
+    let unplanned: Vec<&str> = targets.iter().zip(&report.targets).filter(|(_, o)| o.planned.is_none()).map(|(t, _)| t.label()).collect();
     if !unplanned.is_empty() {
         let line = format!("The plan was not saved to {}: target {} could not be planned.", path.display(), unplanned.join(", "));
         say(out, &line);
         return Ok(());
     }
-    let plans = targets.iter().zip(stands).filter_map(|(t, s)| match s {
-        Stand::Planned(p) => Some((t.label(), &p.plan)),
-        _ => None,
-    });
+    let plans = targets.iter().zip(&report.targets).filter_map(|(t, o)| o.planned.as_ref().map(|p| (t.label(), &p.plan)));
     saved::write_workspace(path, plans).map_err(failed)?;
     info!(path = %path.display(), "saved the plan of every target");
     Ok(())
@@ -85,35 +94,25 @@ pub(crate) fn save(path: &Path, chosen: &Chosen, stands: &[Stand], out: Output) 
 
 /// The plans in `format`: one organization's plan, or every target's (a target whose saved plan
 /// is already applied has no plan to show: it is said apart).
-pub(crate) fn render_plans(
-    chosen: &Chosen,
-    stands: &[Stand],
-    results: &[Result<ExitStatus, Error>],
-    format: PlanFormat,
-    out: Output,
-) -> String {
+pub(crate) fn render_plans(chosen: &Chosen, report: &RunReport, detailed: bool, format: PlanFormat, out: Output) -> String {
     if chosen.single() {
-        return match stands.first() {
-            Some(Stand::Planned(p)) => render_plan(&p.plan, format, out),
-            _ => String::new(),
+        return match report.targets.first().and_then(|t| t.planned.as_ref()) {
+            Some(planned) => render_plan(&planned.plan, format, out),
+            None => String::new(),
         };
     }
-    let messages: Vec<Option<String>> = stands.iter().map(|s| if let Stand::Failed(e) = s { Some(e.to_string()) } else { None }).collect();
+    let messages: Vec<String> = report.targets.iter().map(|t| t.status.problem().unwrap_or_default()).collect();
     let views: Vec<TargetView> = chosen
         .run
         .targets
         .iter()
-        .zip(stands)
+        .zip(&report.targets)
         .zip(&messages)
-        .zip(results)
-        .filter(|(((_, stand), _), _)| !matches!(stand, Stand::AlreadyApplied))
-        .map(|(((target, stand), message), result)| TargetView {
+        .filter(|((_, outcome), _)| !matches!(outcome.status, TargetStatus::AlreadyApplied))
+        .map(|((target, outcome), message)| TargetView {
             name: target.label(),
-            plan: match stand {
-                Stand::Planned(p) => Ok(&p.plan),
-                _ => Err(message.as_deref().unwrap_or("")),
-            },
-            status: status_of(result),
+            plan: outcome.planned.as_ref().map(|p| &p.plan).ok_or(message.as_str()),
+            status: exit_of(&outcome.status, detailed),
         })
         .collect();
     if views.is_empty() {
@@ -148,37 +147,45 @@ pub(crate) fn write_reports(path: &Path, chosen: &Chosen, reports: &[Option<Appl
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }
 
-/// How the run ends: one organization's result as it is; for a workspace, each target's error
-/// under its name (unless the text rendering already showed it on this terminal), and which
-/// targets the exit status comes from. `--notify` reports the targets' errors.
+/// How the run ends: one organization's status as it always ended (its error, or its exit
+/// status); for a workspace, each target's problem under its name (unless the text rendering
+/// already showed it on this terminal), and which targets the exit status comes from.
+/// `--notify` reports the targets' problems.
 pub(crate) fn finish(
     chosen: &Chosen,
-    mut results: Vec<Result<ExitStatus, Error>>,
-    stands: &[Stand],
+    mut report: RunReport,
+    detailed: bool,
     text: bool,
     out: Output,
     facts: &mut Facts,
 ) -> Result<ExitStatus, Error> {
     if chosen.single() {
-        return results.pop().unwrap_or(Ok(ExitStatus::Success));
+        return match report.targets.pop().map(|t| t.status) {
+            Some(status @ (TargetStatus::Failed(_) | TargetStatus::Refused(_))) => Err(error_of(status)),
+            Some(status) => Ok(exit_of(&status, detailed)),
+            None => Ok(ExitStatus::Success),
+        };
     }
     let terminal = text && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let names: Vec<&str> = chosen.run.targets.iter().map(|t| t.label()).collect();
+    let problems: Vec<Option<String>> = report.targets.iter().map(|t| t.status.problem()).collect();
     let errors: Vec<String> =
-        names.iter().zip(&results).filter_map(|(name, r)| r.as_ref().err().map(|e| format!("target {name}: {e}"))).collect();
+        names.iter().zip(&problems).filter_map(|(name, p)| p.as_ref().map(|p| format!("target {name}: {p}"))).collect();
     facts.error = (!errors.is_empty()).then(|| errors.join("\n"));
-    for ((name, result), stand) in names.iter().zip(&results).zip(stands) {
-        if let Err(e) = result
-            && !(terminal && matches!(stand, Stand::Failed(_)))
-        {
-            if out.json_logs {
-                tracing::error!(target_name = *name, exit_code = e.exit_status().code(), "{e}");
-            } else {
-                eprint_lines(&format!("error: target {name}: {e}"));
-            }
+    for ((name, problem), outcome) in names.iter().zip(&problems).zip(&report.targets) {
+        let Some(problem) = problem else { continue };
+        // The renderings show a target that could not be planned; stderr names it only when
+        // they went elsewhere.
+        if terminal && outcome.planned.is_none() {
+            continue;
+        }
+        if out.json_logs {
+            tracing::error!(target_name = *name, exit_code = exit_of(&outcome.status, detailed).code(), "{problem}");
+        } else {
+            eprint_lines(&format!("error: target {name}: {problem}"));
         }
     }
-    let statuses: Vec<ExitStatus> = results.iter().map(status_of).collect();
+    let statuses: Vec<ExitStatus> = report.targets.iter().map(|t| exit_of(&t.status, detailed)).collect();
     let status = ExitStatus::most_severe(statuses.iter().copied());
     let worst = status.code();
     if status != ExitStatus::Success && names.len() > 1 {
@@ -202,16 +209,11 @@ pub(crate) fn finish(
     Ok(status)
 }
 
-/// A target's exit status.
-fn status_of(result: &Result<ExitStatus, Error>) -> ExitStatus {
-    result.as_ref().map_or_else(Error::exit_status, |s| *s)
-}
-
-/// A target's error again (errors are not `Clone`), keeping its exit status.
-pub(crate) fn same(e: &TargetError) -> Error {
-    match e.exit_status() {
-        ExitStatus::Refused => Error::Refused(e.to_string()),
-        _ => Error::Config(e.to_string()),
+/// A target's exit status; an error after Ctrl-C or SIGTERM is an interruption.
+fn exit_of(status: &TargetStatus, detailed: bool) -> ExitStatus {
+    match status {
+        TargetStatus::Failed(_) if run_stop().is_requested() => ExitStatus::Interrupted,
+        status => status.exit_status(detailed),
     }
 }
 

@@ -20,6 +20,6 @@ pub mod settings;
 pub mod workspace;
 
 pub use error::{Refusal, Stage, TargetError};
-pub use run::{Run, Stand};
+pub use run::{Run, RunReport, TargetOutcome, TargetStatus};
 pub use settings::{ConnectSettings, Endpoint, Limiters, TargetSettings};
 pub use tallyfy_groups_core::outcome::ExitStatus;

@@ -1,7 +1,7 @@
 //! One run over its targets (the one organization of a command line is a run of one unnamed
 //! target): each read and planned by [`crate::pipeline`] a few at a time, with shared rate
 //! limiters and one stop; a saved plan's targets checked against live state; the ready plans
-//! applied. What becomes of each target is a [`Stand`]. How reads are shown is the caller's
+//! applied. What becomes of each target is a [`TargetOutcome`], of the run a [`RunReport`]. How reads are shown is the caller's
 //! ([`ShowReads`]). Does file I/O and network I/O.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use tracing::{Instrument, warn};
 use crate::error::{Refusal, TargetError};
 use crate::pipeline;
 use crate::settings::{self, ConnectError, ConnectSettings, Limiters, TargetSettings};
+use tallyfy_groups_core::outcome::ExitStatus;
 
 /// Targets read, planned or applied at once.
 pub const TARGETS_AT_ONCE: usize = 4;
@@ -67,14 +68,105 @@ pub struct Planned {
     pub saved: Option<SavedPlan>,
 }
 
-/// Where a target stands in a run.
-pub enum Stand {
-    /// Planned; ready to show and (for apply) to apply.
-    Planned(Box<Planned>),
-    /// A saved plan whose result live state already holds.
+/// What became of a target in a run.
+#[derive(Debug)]
+pub enum TargetStatus {
+    /// Planned, with nothing to change.
+    NoChanges,
+    /// Planned, with changes to show or to apply.
+    Changes,
+    /// A saved plan whose result live state already holds: nothing to do.
     AlreadyApplied,
-    /// Failed or refused before anything was written.
+    /// Applied: the report says how each action ended.
+    Applied(ApplyReport),
+    /// A gate refused its plan; nothing was written.
+    Refused(Refusal),
+    /// It failed; nothing was written (or, for groups left unresolved by `--keep-going`, the
+    /// rest was).
     Failed(TargetError),
+    /// Ctrl-C or SIGTERM stopped it.
+    Interrupted,
+}
+
+impl TargetStatus {
+    /// The exit status it ends a run with; changes count (exit 2) with `--detailed-exitcode`.
+    pub fn exit_status(&self, detailed_exitcode: bool) -> ExitStatus {
+        match self {
+            TargetStatus::NoChanges | TargetStatus::AlreadyApplied => ExitStatus::Success,
+            TargetStatus::Changes if detailed_exitcode => ExitStatus::Changes,
+            TargetStatus::Changes => ExitStatus::Success,
+            TargetStatus::Applied(report) if report.all_applied() => ExitStatus::Success,
+            TargetStatus::Applied(_) => ExitStatus::Error,
+            TargetStatus::Refused(_) => ExitStatus::Refused,
+            TargetStatus::Failed(e) => e.exit_status(),
+            TargetStatus::Interrupted => ExitStatus::Interrupted,
+        }
+    }
+
+    /// What went wrong, in words, when something did.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            TargetStatus::Applied(report) if !report.all_applied() => {
+                Some(format!("{} of its actions did not apply (see its report above)", report.results.len() - report.counts().0))
+            }
+            TargetStatus::Refused(r) => Some(r.to_string()),
+            TargetStatus::Failed(e) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether it failed or was refused.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, TargetStatus::Refused(_) | TargetStatus::Failed(_))
+    }
+}
+
+impl From<TargetError> for TargetStatus {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Refused(r) => TargetStatus::Refused(r),
+            e => TargetStatus::Failed(e),
+        }
+    }
+}
+
+/// One target's outcome: its plan, when it was planned, and what became of it.
+pub struct TargetOutcome {
+    /// The plan and the connection it was read through.
+    pub planned: Option<Box<Planned>>,
+    /// What became of it.
+    pub status: TargetStatus,
+}
+
+impl TargetOutcome {
+    /// A target planned (or rebuilt from its saved plan) and not yet gated.
+    pub fn planned(planned: Planned) -> Self {
+        let status = if planned.plan.is_empty() { TargetStatus::NoChanges } else { TargetStatus::Changes };
+        TargetOutcome { planned: Some(Box::new(planned)), status }
+    }
+
+    /// A target that ended without a plan.
+    pub fn ended(status: TargetStatus) -> Self {
+        TargetOutcome { planned: None, status }
+    }
+
+    /// The plan, when it still stands (not failed, refused or already applied).
+    pub fn ready(&self) -> Option<&Planned> {
+        self.planned.as_deref().filter(|_| matches!(self.status, TargetStatus::Changes | TargetStatus::NoChanges))
+    }
+}
+
+/// A run's outcome: every target's, in order.
+pub struct RunReport {
+    /// The targets' outcomes.
+    pub targets: Vec<TargetOutcome>,
+}
+
+impl RunReport {
+    /// The most severe of the targets' exit statuses.
+    pub fn exit_status(&self, detailed_exitcode: bool) -> ExitStatus {
+        ExitStatus::most_severe(self.targets.iter().map(|t| t.status.exit_status(detailed_exitcode)))
+    }
 }
 
 /// A client for the target.
@@ -126,7 +218,7 @@ where
 
 /// Reads and plans every target: the files load while the live state is read, then the plan is
 /// made (labelled against the baseline, if any).
-pub async fn plan_targets(run: &Run, options: &DiffOptions) -> Vec<Stand> {
+pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
     let alone = run.targets.len() == 1;
     let results = each_target(&run.targets, |target| {
         let (options, run) = (options.clone(), run.clone());
@@ -148,7 +240,7 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> Vec<Stand> {
         }
     })
     .await;
-    results.into_iter().map(|r| r.map_or_else(Stand::Failed, |p| Stand::Planned(Box::new(p)))).collect()
+    RunReport { targets: results.into_iter().map(|r| r.map_or_else(|e| TargetOutcome::ended(e.into()), TargetOutcome::planned)).collect() }
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
@@ -175,7 +267,7 @@ pub async fn checked_saved_plan(run: &Run, saved_plan: &SavedPlan, conn: &Connec
 /// organization), refuses a plan made for another target (said with `elsewhere`'s hint: the
 /// target, the configured and the recorded target), and checks each plan against live state.
 /// One organization's limits were checked when its plan was read (with `-f`'s files).
-pub async fn check_saved_targets<H>(run: &Run, plans: &BTreeMap<String, SavedPlan>, elsewhere: H) -> Vec<Stand>
+pub async fn check_saved_targets<H>(run: &Run, plans: &BTreeMap<String, SavedPlan>, elsewhere: H) -> RunReport
 where
     H: Fn(&TargetSettings, &Target, &Target) -> String + Clone + Send + 'static,
 {
@@ -203,14 +295,15 @@ where
         }
     })
     .await;
-    results
+    let targets = results
         .into_iter()
         .map(|r| match r {
-            Ok(Some(p)) => Stand::Planned(Box::new(p)),
-            Ok(None) => Stand::AlreadyApplied,
-            Err(e) => Stand::Failed(e),
+            Ok(Some(p)) => TargetOutcome::planned(p),
+            Ok(None) => TargetOutcome::ended(TargetStatus::AlreadyApplied),
+            Err(e) => TargetOutcome::ended(e.into()),
         })
-        .collect()
+        .collect();
+    RunReport { targets }
 }
 
 /// Whether a saved plan `recorded` for a target was made for the `configured` one.
@@ -237,15 +330,15 @@ pub struct ApplySettings {
     pub progress: Option<Progress>,
 }
 
-/// Applies the plans of the `ready` stands (a few targets at once, each through its own client,
-/// all sharing the run's stop): each target's report, in the stands' order (none for a target
-/// not applied).
-pub async fn apply_targets(run: &Run, stands: &[Stand], ready: &[usize], settings: ApplySettings) -> Vec<Option<ApplyReport>> {
-    let mut reports: Vec<Option<ApplyReport>> = (0..stands.len()).map(|_| None).collect();
+/// Applies the plans of the `ready` targets (a few at once, each through its own client, all
+/// sharing the run's stop): each target's report, in the targets' order (none for a target not
+/// applied).
+pub async fn apply_targets(run: &Run, report: &RunReport, ready: &[usize], settings: ApplySettings) -> Vec<Option<ApplyReport>> {
+    let mut reports: Vec<Option<ApplyReport>> = (0..report.targets.len()).map(|_| None).collect();
     let permits = Arc::new(tokio::sync::Semaphore::new(TARGETS_AT_ONCE));
     let mut set = JoinSet::new();
     for &i in ready {
-        let Some(Stand::Planned(p)) = stands.get(i) else { continue };
+        let Some(p) = report.targets.get(i).and_then(TargetOutcome::ready) else { continue };
         let (plan, client, permits, progress) = (p.plan.clone(), p.conn.api.clone(), permits.clone(), settings.progress.clone());
         let options = ApplyOptions {
             parallelism: settings.parallelism,
@@ -266,4 +359,38 @@ pub async fn apply_targets(run: &Run, stands: &[Stand], ready: &[usize], setting
         }
     }
     reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallyfy_groups_core::desired::Diagnostics;
+
+    fn ended(status: TargetStatus) -> TargetOutcome {
+        TargetOutcome::ended(status)
+    }
+
+    #[test]
+    fn a_runs_exit_status_is_its_most_severe_targets() {
+        let refused = || TargetStatus::Refused(Refusal::SavedPlan("stale".into()));
+        let failed = || TargetStatus::Failed(TargetError::KeptGoing(Diagnostics(Vec::new())));
+        let report = |statuses: Vec<TargetStatus>| RunReport { targets: statuses.into_iter().map(ended).collect() };
+        assert_eq!(report(vec![TargetStatus::NoChanges, TargetStatus::AlreadyApplied]).exit_status(true), ExitStatus::Success);
+        assert_eq!(report(vec![TargetStatus::NoChanges, TargetStatus::Changes]).exit_status(false), ExitStatus::Success);
+        assert_eq!(report(vec![TargetStatus::NoChanges, TargetStatus::Changes]).exit_status(true), ExitStatus::Changes);
+        assert_eq!(report(vec![TargetStatus::Changes, refused()]).exit_status(true), ExitStatus::Refused);
+        assert_eq!(report(vec![TargetStatus::Changes, failed()]).exit_status(true), ExitStatus::Error);
+        // A refusal outranks a failure: it asks a person to decide.
+        assert_eq!(report(vec![refused(), failed()]).exit_status(false), ExitStatus::Refused);
+        assert_eq!(report(vec![failed(), TargetStatus::Interrupted]).exit_status(false), ExitStatus::Interrupted);
+        assert_eq!(report(vec![TargetStatus::Applied(ApplyReport::default())]).exit_status(false), ExitStatus::Success);
+    }
+
+    #[test]
+    fn only_a_failure_or_a_refusal_blocks_a_target_and_says_why() {
+        assert!(TargetStatus::from(TargetError::from(Refusal::SavedPlan("stale".into()))).is_blocked());
+        assert!(matches!(TargetStatus::from(TargetError::Unusable("no".into())), TargetStatus::Failed(_)));
+        assert_eq!(TargetStatus::from(TargetError::Unusable("no token".into())).problem().as_deref(), Some("no token"));
+        assert!(!TargetStatus::Interrupted.is_blocked() && TargetStatus::Changes.problem().is_none());
+    }
 }
