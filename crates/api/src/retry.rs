@@ -47,6 +47,56 @@ impl RetryPolicy {
     }
 }
 
+/// The retries of one request to a server other than Tallyfy's (a forge's comment API, a
+/// webhook): a few attempts, the pause doubling from a first one, a server's `Retry-After`
+/// taking precedence up to a longest wait it is worth waiting.
+#[derive(Debug, Clone)]
+pub struct Retries {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first pause; doubled each time.
+    pub first_pause: Duration,
+    /// A `Retry-After` longer than this is not waited for: the request fails.
+    pub longest_retry_after: Duration,
+    tried: u32,
+}
+
+impl Retries {
+    /// Retries of `attempts` attempts in all.
+    pub fn new(attempts: u32, first_pause: Duration, longest_retry_after: Duration) -> Self {
+        Retries { attempts, first_pause, longest_retry_after, tried: 1 }
+    }
+
+    /// The attempt being made (from 1).
+    pub fn attempt(&self) -> u32 {
+        self.tried
+    }
+
+    /// The pause before the next attempt, given what the server said (`Retry-After`, if any);
+    /// `None` when the request should fail now: no attempt left, or a wait too long.
+    pub fn next_pause(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.tried >= self.attempts || retry_after.is_some_and(|d| d > self.longest_retry_after) {
+            return None;
+        }
+        let pause = retry_after.unwrap_or(self.first_pause.saturating_mul(2u32.saturating_pow(self.tried - 1)));
+        self.tried += 1;
+        Some(pause)
+    }
+}
+
+/// A response's `Retry-After`, read now.
+pub fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Waits `pause`, or less when `stop` is asked for; whether the whole pause passed.
+pub async fn pause_unless_stopped(pause: Duration, stop: &crate::Stop) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(pause) => true,
+        () = stop.requested() => false,
+    }
+}
+
 /// Parses `Retry-After`: delay-seconds or an HTTP date (a date in the past means now).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
@@ -489,6 +539,18 @@ mod tests {
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now), Some(Duration::from_secs(10)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retries_double_their_pause_take_retry_after_and_give_up() {
+        let mut r = Retries::new(3, Duration::from_secs(1), Duration::from_secs(30));
+        assert_eq!(r.attempt(), 1);
+        assert_eq!(r.next_pause(None), Some(Duration::from_secs(1)));
+        assert_eq!(r.next_pause(Some(Duration::from_secs(7))), Some(Duration::from_secs(7)));
+        assert_eq!(r.attempt(), 3);
+        assert_eq!(r.next_pause(None), None, "three attempts in all");
+        let mut r = Retries::new(3, Duration::from_secs(1), Duration::from_secs(30));
+        assert_eq!(r.next_pause(Some(Duration::from_secs(31))), None, "a wait too long fails at once");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use tallyfy_groups_api::Secret;
 use tallyfy_groups_api::encode;
 use tallyfy_groups_api::error::describe;
+use tallyfy_groups_api::retry::{Retries, pause_unless_stopped, retry_after_of};
 use tallyfy_groups_core::render::markdown::MARKER;
 
 /// GitHub's default REST API.
@@ -674,7 +675,7 @@ impl<'a> Api<'a> {
     async fn send(&self, method: Method, url: &str, body: Option<&serde_json::Value>, what: &str) -> Result<Answer, CommentError> {
         let forge = self.target.forge;
         let idempotent = method != Method::POST;
-        let mut attempt = 1;
+        let mut retries = Retries::new(ATTEMPTS, self.retry_delay, MAX_RETRY_AFTER);
         // Whether an earlier try of a POST may have arrived.
         let mut maybe_done = false;
         loop {
@@ -718,28 +719,21 @@ impl<'a> Api<'a> {
                         return Ok(Answer { body: bytes.to_vec(), headers });
                     }
                     let code = status.as_u16();
-                    let retry_after = headers
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| tallyfy_groups_api::retry::parse_retry_after(v, SystemTime::now()));
+                    let retry_after = retry_after_of(&headers);
                     let transient = matches!(code, 429 | 500 | 502 | 503 | 504);
-                    let retry = transient && idempotent && retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER);
+                    let retry = transient && idempotent;
                     let message = self.scrub(&server_message(&bytes));
                     let hint = hint(self.target, code, &headers, &message);
                     (retry, retry_after, CommentError::Status { forge, status: code, what: what.to_string(), message, hint })
                 }
             };
-            if !retry || attempt >= ATTEMPTS {
-                return Err(failure);
-            }
-            let delay = wait.unwrap_or(self.retry_delay * 2u32.pow(attempt - 1));
+            let attempt = retries.attempt();
+            let Some(delay) = retries.next_pause(wait).filter(|_| retry) else { return Err(failure) };
             warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure.to_string().lines().next().unwrap_or_default(), "retrying");
             maybe_done |= matches!(failure, CommentError::Transport { maybe_done: true, .. });
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.stop.requested() => return Err(CommentError::Interrupted { what: what.to_string(), maybe_done }),
+            if !pause_unless_stopped(delay, &self.stop).await {
+                return Err(CommentError::Interrupted { what: what.to_string(), maybe_done });
             }
-            attempt += 1;
         }
     }
 }

@@ -3,7 +3,7 @@
 //! a secret: it is never printed, and it is scrubbed from every error. Deciding and building
 //! the summary is pure; [`Webhook::send`] does network I/O.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -12,6 +12,7 @@ use tracing::warn;
 use tallyfy_groups_api::Secret;
 use tallyfy_groups_api::apply::{ApplyReport, Outcome};
 use tallyfy_groups_api::error::describe;
+use tallyfy_groups_api::retry::{Retries, pause_unless_stopped, retry_after_of};
 use tallyfy_groups_core::plan::Plan;
 use tallyfy_groups_core::render::words;
 
@@ -329,7 +330,7 @@ impl Webhook {
     /// A `stop` (Ctrl-C, SIGTERM) ends it: no try starts after it, a wait for the next try ends
     /// at once, and a try in flight is abandoned after the stop's grace.
     pub async fn send(&self, payload: &Value, retry_delay: Duration, stop: &tallyfy_groups_api::Stop) -> Result<(), String> {
-        let mut attempt = 1;
+        let mut retries = Retries::new(ATTEMPTS, retry_delay, MAX_RETRY_AFTER);
         loop {
             if stop.is_requested() {
                 return Err("interrupted (Ctrl-C or SIGTERM) before it was sent".into());
@@ -348,11 +349,7 @@ impl Webhook {
                 Err(e) => (format!("no answer: {}", describe(&e.without_url())), None),
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| tallyfy_groups_api::retry::parse_retry_after(v, SystemTime::now()));
+                    let retry_after = retry_after_of(response.headers());
                     if status.is_success() {
                         return Ok(());
                     }
@@ -366,16 +363,12 @@ impl Webhook {
                     (failure, retry_after)
                 }
             };
-            if attempt >= ATTEMPTS || retry_after.is_some_and(|d| d > MAX_RETRY_AFTER) {
-                return Err(self.scrub(&failure));
-            }
-            let delay = retry_after.unwrap_or(retry_delay * 2u32.pow(attempt - 1));
+            let attempt = retries.attempt();
+            let Some(delay) = retries.next_pause(retry_after) else { return Err(self.scrub(&failure)) };
             warn!(attempt, "the notification was not delivered ({}); trying again", self.scrub(&failure));
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stop.requested() => return Err(format!("interrupted (Ctrl-C or SIGTERM) while waiting to try again after: {}", self.scrub(&failure))),
+            if !pause_unless_stopped(delay, stop).await {
+                return Err(format!("interrupted (Ctrl-C or SIGTERM) while waiting to try again after: {}", self.scrub(&failure)));
             }
-            attempt += 1;
         }
     }
 }
