@@ -91,35 +91,31 @@ fn group_input(body: &Bytes) -> Result<GroupInput, Response> {
 
 /// `POST .../groups`: 201 with the new group.
 pub(super) async fn create(AxState(sb): AxState<Sandbox>, UrlPath(org): UrlPath<String>, body: Bytes) -> Response {
-    let org = match sb.org(&org) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let input = match group_input(&body) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let policy = sb.new_guests_policy();
-    let new = if policy == NewGuests::Create { lock(&org.state).new_guests(&input) } else { 0 };
-    match sb.with_guest_quota(org, new, || sb.write(org, |s| s.create_group_with(&input, policy))) {
-        Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
-        Err(r) => r,
-    }
+    write_group(&sb, &org, &body, |s, input, policy| s.create_group_with(input, policy))
 }
 
 /// `PUT .../groups/{id}`: 201 with the group as written.
 pub(super) async fn update(AxState(sb): AxState<Sandbox>, UrlPath((org, id)): UrlPath<(String, String)>, body: Bytes) -> Response {
-    let org = match sb.org(&org) {
+    write_group(&sb, &org, &body, |s, input, policy| s.update_group_with(&id, input, policy))
+}
+
+/// A group's create or update: the body parsed, the guests it would invite counted against the
+/// hourly quota, then `write` under the state's lock; 201 with the group as written.
+fn write_group<F>(sb: &Sandbox, org: &str, body: &Bytes, write: F) -> Response
+where
+    F: FnOnce(&mut state::State, &GroupInput, NewGuests) -> Result<state::SGroup, Rejection>,
+{
+    let org = match sb.org(org) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let input = match group_input(&body) {
+    let input = match group_input(body) {
         Ok(i) => i,
         Err(r) => return r,
     };
     let policy = sb.new_guests_policy();
     let new = if policy == NewGuests::Create { lock(&org.state).new_guests(&input) } else { 0 };
-    match sb.with_guest_quota(org, new, || sb.write(org, |s| s.update_group_with(&id, &input, policy))) {
+    match sb.with_guest_quota(org, new, || sb.write(org, |s| write(s, &input, policy))) {
         Ok(g) => reply(StatusCode::CREATED, json!({ "data": g.to_json() })),
         Err(r) => r,
     }
