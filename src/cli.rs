@@ -30,6 +30,16 @@ pub struct GlobalArgs {
     /// Colored output (NO_COLOR turns `auto` off).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// No colors: the same as --color never.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+impl GlobalArgs {
+    /// `--color`, with `--no-color` winning.
+    pub fn color(&self) -> ColorChoice {
+        if self.no_color { ColorChoice::Never } else { self.color }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -198,6 +208,7 @@ pub struct CommentBodyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
 pub struct NotifyArgs {
     /// Post a JSON summary (Slack-compatible `text` plus fields) to this webhook when drift is
     /// found or the run fails. A secret: prefer the environment variable; it is never printed.
@@ -251,6 +262,7 @@ pub struct WorkspaceArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection and credentials")]
 pub struct ConnectArgs {
     /// Organization id.
     #[arg(long, env = "TALLYFY_ORG_ID")]
@@ -271,20 +283,20 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "URL", env = "TALLYFY_TOKEN_URL")]
     pub token_url: Option<String>,
     /// Concurrent API requests.
-    #[arg(long, default_value_t = tallyfy_groups_api::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, help_heading = "Pacing", default_value_t = tallyfy_groups_api::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Most API requests in any rolling minute, across all concurrent requests, in bursts below
     /// it (Tallyfy allows 600 per user); 0 = no client-side limit.
-    #[arg(long, value_name = "N", default_value_t = tallyfy_groups_api::retry::REQUESTS_PER_MINUTE)]
+    #[arg(long, help_heading = "Pacing", value_name = "N", default_value_t = tallyfy_groups_api::retry::REQUESTS_PER_MINUTE)]
     pub max_requests_per_minute: u32,
     /// An extra ceiling: most API requests per second, evenly spaced (none unless given; 0.01 to 10000).
-    #[arg(long, value_name = "RPS", value_parser = max_rps)]
+    #[arg(long, help_heading = "Pacing", value_name = "RPS", value_parser = max_rps)]
     pub max_rps: Option<f64>,
     /// Seconds before one request times out (1 to 3600).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, help_heading = "Pacing", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
     /// Most seconds spent retrying one request before it fails (0 to 86400).
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    #[arg(long, help_heading = "Pacing", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub max_retry_time: u64,
     /// Run against the embedded sandbox instead of Tallyfy (no token or org needed).
     #[arg(long)]
@@ -292,9 +304,30 @@ pub struct ConnectArgs {
     /// State file of the embedded sandbox.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_SANDBOX_STATE)]
     pub sandbox_state: PathBuf,
+    /// Refused: a token on the command line ends up in shell history and process lists.
+    #[arg(long, value_name = "TOKEN", hide = true)]
+    pub token: Option<String>,
+    /// Refused, as --token.
+    #[arg(long, value_name = "KEY", hide = true)]
+    pub api_key: Option<String>,
+}
+
+impl ConnectArgs {
+    /// `--token` and `--api-key`, refused without showing the value.
+    pub fn no_token_on_the_command_line(&self) -> Result<(), String> {
+        let flag = match (&self.token, &self.api_key) {
+            (Some(_), _) => "--token",
+            (None, Some(_)) => "--api-key",
+            (None, None) => return Ok(()),
+        };
+        Err(format!(
+            "{flag} is not taken: a token on the command line ends up in shell history and process lists\n    hint: set TALLYFY_ACCESS_TOKEN (or the client credentials TALLYFY_CLIENT_ID and TALLYFY_CLIENT_SECRET), or pass --token-file FILE"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Scope")]
 pub struct TargetArgs {
     /// Only groups whose name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
@@ -322,23 +355,23 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    #[arg(long, help_heading = "Output", value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Save the plan (JSON) for `apply PLAN`.
-    #[arg(long, value_name = "PLAN")]
+    #[arg(long, help_heading = "Output", value_name = "PLAN")]
     pub out: Option<PathBuf>,
     /// Exit 2 when there are changes, 0 when there are none.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub detailed_exitcode: bool,
     /// The target branch's groups.yaml: changes are labelled as introduced here or as drift.
     /// With a workspace file: a checkout of the target branch, where each target's files are
     /// found at the same paths.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, help_heading = "Output", value_name = "PATH")]
     pub baseline: Vec<PathBuf>,
     /// Accept the removals when the removal guard trips (plan exits 0/2 instead of 3); saved
     /// with --out, so `apply PLAN` accepts them too. With a workspace file, TARGET=REASON
     /// accepts them for one target (repeatable).
-    #[arg(long, value_name = "REASON")]
+    #[arg(long, help_heading = "Safety", value_name = "REASON")]
     pub allow_removals: Vec<String>,
     #[command(flatten)]
     pub notify: NotifyArgs,
@@ -358,25 +391,49 @@ pub struct ApplyArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Apply without asking.
-    #[arg(long)]
+    /// Apply without asking (a saved plan, the reviewed one, is applied without asking anyway).
+    #[arg(short = 'y', long, visible_alias = "yes", help_heading = "Safety")]
     pub auto_approve: bool,
+    /// Ask before applying a saved plan too.
+    #[arg(long, help_heading = "Safety", requires = "plan", conflicts_with = "auto_approve")]
+    pub confirm: bool,
+    /// Show the plan and apply nothing: the same as `plan` with these options.
+    #[arg(long, help_heading = "Safety", conflicts_with_all = ["plan", "auto_approve", "confirm", "report", "all_or_nothing"])]
+    pub dry_run: bool,
     /// Override the removal guard; the reason is logged and written to the report. With a
     /// workspace file, TARGET=REASON overrides it for one target (repeatable).
-    #[arg(long, value_name = "REASON")]
+    #[arg(long, help_heading = "Safety", value_name = "REASON")]
     pub allow_removals: Vec<String>,
     /// With a workspace file: apply nothing unless every target planned, passed its guard and
     /// (for a saved plan) is not stale.
-    #[arg(long)]
+    #[arg(long, help_heading = "Safety")]
     pub all_or_nothing: bool,
     /// Write the per-action results as JSON.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, help_heading = "Output", value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Guest invitations per hour after a first burst of as many (Tallyfy accepts about 30).
-    #[arg(long, default_value_t = tallyfy_groups_core::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, help_heading = "Pacing", default_value_t = tallyfy_groups_core::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
     pub guest_invites_per_hour: u32,
     #[command(flatten)]
     pub notify: NotifyArgs,
+}
+
+impl ApplyArgs {
+    /// `apply --dry-run`: the plan these options make.
+    pub fn into_plan(self) -> PlanArgs {
+        PlanArgs {
+            files: self.files,
+            workspace: self.workspace,
+            connect: self.connect,
+            target: self.target,
+            format: PlanFormat::Text,
+            out: None,
+            detailed_exitcode: false,
+            baseline: Vec::new(),
+            allow_removals: self.allow_removals,
+            notify: self.notify,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -48,7 +48,7 @@ where
         }
     };
     init_logging(&cli.global);
-    let mut out = term::Output::new(cli.global.color);
+    let mut out = term::Output::new(cli.global.color());
     out.quiet = cli.global.quiet;
     out.verbose = cli.global.verbose > 0;
     let json_logs = cli.global.log_format == cli::LogFormat::Json;
@@ -86,7 +86,7 @@ fn init_logging(global: &cli::GlobalArgs) {
         }
     };
     let filter = EnvFilter::try_from_env("TALLYFY_GROUPS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let color = term::color_enabled(global.color, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let color = term::color_enabled(global.color(), std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match global.log_format {
         cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),

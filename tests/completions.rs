@@ -181,7 +181,10 @@ fn zsh_script_has_an_arm_with_the_options_of_every_subcommand() {
         let end = lines[start..].iter().position(|l| l.trim() == ";;").map_or(lines.len(), |n| start + n);
         let body = lines[start..end].join("\n");
         for long in sub.get_arguments().filter(|a| !a.is_hide_set()).filter_map(|a| a.get_long()) {
-            assert!(body.contains(&format!("'--{long}")) || body.contains(&format!("'*--{long}")), "{} lacks --{long}", sub.get_name());
+            // `'--long…'`, `'*--long…'` (repeatable), or `'(--other …)--long…'` (with the options
+            // it excludes).
+            let offered = [format!("'--{long}"), format!("'*--{long}"), format!(")--{long}")];
+            assert!(offered.iter().any(|o| body.contains(o.as_str())), "{} lacks --{long}", sub.get_name());
         }
     }
     if installed("zsh", "zsh_script_has_an_arm_with_the_options_of_every_subcommand (its `zsh -n` part)") {

@@ -562,7 +562,7 @@ fn a_saved_plan_is_checked_again_after_the_prompt() {
     let plan_file = d.join("plan.json");
     let pf = plan_file.to_str().unwrap_or_default();
     remote(d, &served.url, &["plan", "-f", ex, "--out", pf]).expect_code(0);
-    let command = format!("{BIN} apply {pf} --api-url {} --org sandbox", served.url);
+    let command = format!("{BIN} apply {pf} --confirm --api-url {} --org sandbox", served.url);
     let mut child = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .current_dir(d)
@@ -1833,5 +1833,58 @@ fn the_sandbox_refuses_organization_ids_that_are_not_path_segments() {
             .run_within(std::time::Duration::from_secs(20));
         let run = run.expect_code(1);
         assert!(run.stderr.contains("organization id"), "{org:?}: {}", run.stderr);
+    }
+}
+
+/// Terraform's conventions: a saved plan is the reviewed one and applies without a prompt (no
+/// terminal needed); `plan --out` says how to apply it; `-y`/`--yes`, `--no-color` and
+/// `apply --dry-run` work as they do there.
+#[test]
+fn a_saved_plan_applies_without_a_prompt_and_the_usual_flags_work() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    // --dry-run is plan: it shows the changes and writes nothing.
+    let dry = sb(d, &["apply", "-f", ex, "--dry-run", "--no-color"]).expect_code(0);
+    assert!(dry.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete.") && !dry.stdout.contains("Apply report"), "{}", dry.stdout);
+    assert!(!dry.stdout.contains('\u{1b}'), "--no-color: {}", dry.stdout);
+    let again = sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
+    assert!(again.stdout.contains("1 to create"), "the dry run wrote nothing: {}", again.stdout);
+    let plan = d.join("plan.json");
+    let saved = sb(d, &["plan", "-f", ex, "--out", plan.to_str().unwrap_or_default()]).expect_code(0);
+    assert!(
+        saved.stderr.contains(&format!("Saved the plan to {}. Apply it with: tallyfy-groups apply {}", plan.display(), plan.display())),
+        "{}",
+        saved.stderr
+    );
+    // No terminal and no --auto-approve: the saved plan applies all the same.
+    let applied = sb(d, &["apply", plan.to_str().unwrap_or_default(), "-f", ex]).expect_code(0);
+    assert!(applied.stdout.contains("Apply: 6 applied, 0 failed, 0 skipped."), "{}", applied.stdout);
+    // --confirm asks, and without a terminal refuses.
+    sb(d, &["plan", "-f", ex, "--out", plan.to_str().unwrap_or_default()]).expect_code(0);
+    let edited = std::fs::read_to_string(ex).expect("example").replace("      - priya.shah@example.com\n    guests:", "    guests:");
+    let file = write(d, "groups.yaml", &edited);
+    sb(d, &["plan", "-f", &file, "--out", plan.to_str().unwrap_or_default()]).expect_code(0);
+    let asked = sb(d, &["apply", plan.to_str().unwrap_or_default(), "-f", &file, "--confirm"]).expect_code(3);
+    assert!(asked.stderr.contains("refusing to apply without confirmation: stdin is not a terminal"), "{}", asked.stderr);
+    // -y and --yes are --auto-approve.
+    sb(d, &["apply", "-f", ex, "-y"]).expect_code(0);
+    sb(d, &["apply", "-f", &file, "--yes"]).expect_code(0);
+}
+
+/// A token given on the command line is refused without being shown, with what to do instead.
+#[test]
+fn a_token_on_the_command_line_is_refused_with_the_safe_ways() {
+    let dir = scratch();
+    for flag in ["--token", "--api-key"] {
+        let run = Cli::new(dir.path()).args(&["plan", "--org", "acme", flag, "s3cr3t-value"]).run().expect_code(1);
+        assert!(
+            run.stderr.contains(&format!("{flag} is not taken: a token on the command line ends up in shell history")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("TALLYFY_ACCESS_TOKEN") && run.stderr.contains("--token-file FILE"), "{}", run.stderr);
+        assert!(!run.stderr.contains("s3cr3t-value"), "{}", run.stderr);
     }
 }

@@ -439,8 +439,13 @@ fn a_saved_plan_applied_while_the_prompt_was_open_is_not_sent_again() {
     let cli = |args: &[&str]| tokens.iter().fold(Cli::new(d).args(args), |c, (k, v)| c.env(k, v)).run();
     cli(&["plan", "--out", "plan.json"]).expect_code(0);
     // While the prompt is open, another run applies the same plan.
-    let (code, seen) =
-        on_terminal(d, &["apply", "plan.json"], &tokens, || drop(cli(&["apply", "plan.json", "--auto-approve"]).expect_code(0)), "y");
+    let (code, seen) = on_terminal(
+        d,
+        &["apply", "plan.json", "--confirm"],
+        &tokens,
+        || drop(cli(&["apply", "plan.json", "--auto-approve"]).expect_code(0)),
+        "y",
+    );
     let stats = common::cli::admin(&served.url, "stats");
     assert_eq!(stats["requests"]["POST /api/organizations/{org}/groups"], 1, "the create is sent once, by the other run: {stats}\n{seen}");
     assert!(stats["statuses"].get("422").is_none(), "{stats}");

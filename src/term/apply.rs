@@ -79,7 +79,9 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
         return outcome::finish(&chosen, report, false, true, out, facts);
     }
     let ready: Vec<usize> = (0..report.targets.len()).filter(|&i| matches!(report.targets[i].status, TargetStatus::Changes)).collect();
-    if !ready.is_empty() && !args.auto_approve {
+    // A saved plan is the reviewed one: it is applied without asking, unless --confirm asks.
+    let ask = !args.auto_approve && (chosen.saved.is_none() || args.confirm);
+    if !ready.is_empty() && ask {
         if !std::io::stdin().is_terminal() {
             let plans = if single { "the plan" } else { "the plans" };
             return Err(Error::Refused(format!(

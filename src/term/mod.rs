@@ -46,19 +46,31 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     match command {
         Command::Validate { files, format, workspace } => validate::validate(&files, format, &workspace),
         Command::Plan(args) => {
+            args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             let hook = pipelines::webhook(&args.notify)?;
             let mut facts = Facts::default();
             let result = plan::plan(args, out, &mut facts).await;
             pipelines::notified(hook, notify::Command::Plan, &facts, result).await
         }
+        Command::Apply(args) if args.dry_run => {
+            args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
+            let hook = pipelines::webhook(&args.notify)?;
+            let mut facts = Facts::default();
+            let result = plan::plan(args.into_plan(), out, &mut facts).await;
+            pipelines::notified(hook, notify::Command::Plan, &facts, result).await
+        }
         Command::Apply(args) => {
+            args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             let hook = pipelines::webhook(&args.notify)?;
             let mut facts = Facts::default();
             let result = apply::apply(args, out, &mut facts).await;
             pipelines::notified(hook, notify::Command::Apply, &facts, result).await
         }
         Command::Comment(args) => pipelines::comment_command(args).await,
-        Command::Export(args) => export::export(args, out).await,
+        Command::Export(args) => {
+            args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
+            export::export(args, out).await
+        }
         Command::Schema => {
             print(&tallyfy_groups_core::schema::schema_json());
             Ok(ExitStatus::Success)

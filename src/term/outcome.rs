@@ -75,7 +75,7 @@ pub(crate) fn save(path: &Path, chosen: &Chosen, report: &RunReport, out: Output
     if chosen.single() {
         if let Some(planned) = report.targets.first().and_then(|t| t.planned.as_ref()) {
             saved::write(path, &planned.plan).map_err(failed)?;
-            info!(path = %path.display(), "saved the plan");
+            say_saved(path, out);
         }
         return Ok(());
     }
@@ -88,8 +88,23 @@ pub(crate) fn save(path: &Path, chosen: &Chosen, report: &RunReport, out: Output
     }
     let plans = targets.iter().zip(&report.targets).filter_map(|(t, o)| o.planned.as_ref().map(|p| (t.label(), &p.plan)));
     saved::write_workspace(path, plans).map_err(failed)?;
-    info!(path = %path.display(), "saved the plan of every target");
+    say_saved(path, out);
     Ok(())
+}
+
+/// Where `plan --out` saved the plan, and the command that applies it.
+fn say_saved(path: &Path, out: Output) {
+    let shown = tallyfy_groups_core::names::visible(&path.display().to_string()).into_owned();
+    let quoted = if shown.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+        shown.clone()
+    } else {
+        format!("'{}'", shown.replace('\'', "'\\''"))
+    };
+    if out.json_logs {
+        info!(path = %shown, "saved the plan; apply it with: tallyfy-groups apply {quoted}");
+    } else if !out.quiet {
+        eprintln!("Saved the plan to {shown}. Apply it with: tallyfy-groups apply {quoted}");
+    }
 }
 
 /// The plans in `format`: one organization's plan, or every target's (a target whose saved plan
