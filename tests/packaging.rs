@@ -107,3 +107,41 @@ fn pre_commit_hooks_catch_a_mistake_without_a_token() {
         assert!(stderr.contains("groups.yaml:3:5") && stderr.contains("members"), "{}: {stderr}", hook.id);
     }
 }
+
+/// `cargo binstall tallyfy-groups` finds the archive the release workflow publishes: the
+/// metadata's templates, filled in for a target, give the archive's name and the binary's path
+/// in it exactly as `.github/workflows/release.yml` makes them.
+#[test]
+fn binstall_finds_the_release_archives() {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    let release = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).expect("release.yml");
+    let value = |key: &str| {
+        manifest
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = \"")).and_then(|v| v.strip_suffix('"')))
+            .unwrap_or_else(|| panic!("no {key} in [package.metadata.binstall]"))
+    };
+    let fill = |template: &str, target: &str, suffix: &str, ext: &str| {
+        template
+            .replace("{ repo }", "https://github.com/tallyfy-groups/tallyfy-groups")
+            .replace("{ name }", "tallyfy-groups")
+            .replace("{ version }", "1.2.3")
+            .replace("{ target }", target)
+            .replace("{ archive-suffix }", suffix)
+            .replace("{ bin }", "tallyfy-groups")
+            .replace("{ binary-ext }", ext)
+    };
+    assert!(release.contains(r#"name="tallyfy-groups-$VERSION-$TARGET""#), "the release workflow names its archives another way");
+    assert!(release.contains(r#"tar -czf "$name.tar.gz" "$name""#) && release.contains(r#"7z a -tzip "$name.zip" "$name""#));
+    assert!(release.contains(r#"cp "$bin" README.md"#), "the binary sits in the archive's folder");
+    let url = fill(value("pkg-url"), "x86_64-unknown-linux-musl", ".tar.gz", "");
+    assert_eq!(
+        url,
+        "https://github.com/tallyfy-groups/tallyfy-groups/releases/download/v1.2.3/tallyfy-groups-v1.2.3-x86_64-unknown-linux-musl.tar.gz"
+    );
+    assert_eq!(
+        fill(value("bin-dir"), "x86_64-pc-windows-msvc", ".zip", ".exe"),
+        "tallyfy-groups-v1.2.3-x86_64-pc-windows-msvc/tallyfy-groups.exe"
+    );
+    assert!(manifest.contains("[package.metadata.binstall.overrides.x86_64-pc-windows-msvc]\npkg-fmt = \"zip\""));
+}

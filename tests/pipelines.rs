@@ -1361,3 +1361,35 @@ fn a_baseline_that_does_not_resolve_or_validate_still_plans() {
     let warnings = plan["warnings"].to_string();
     assert!(warnings.contains("baseline") && warnings.contains("base.yaml:2:5"), "{warnings}");
 }
+
+/// Every third-party action the repository's workflows and the docs' recipes use is pinned by
+/// commit SHA, with the release it is as a comment (`owner/repo@<40 hex> # vX.Y.Z`): a moved tag
+/// cannot change what runs. The Action of this repository (`./`, `tallyfy-groups/tallyfy-groups@…`)
+/// is the product itself.
+#[test]
+fn every_third_party_action_is_pinned_by_commit() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join(".github/workflows"))
+        .expect("workflows")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.extend(doc_files());
+    files.push(repo().join("action.yml"));
+    let mut seen = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for (n, line) in text.lines().enumerate() {
+            let Some(at) = line.find("uses: ") else { continue };
+            let used = line[at + 6..].trim().trim_start_matches(['"', '\'']);
+            if used.starts_with("./") || used.starts_with("tallyfy-groups/tallyfy-groups@") || !used.contains('@') {
+                continue;
+            }
+            seen += 1;
+            let (_, rest) = used.split_once('@').unwrap_or_default();
+            let sha: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            let tagged = rest[sha.len()..].trim_start().strip_prefix("# v").is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit()));
+            assert!(sha.len() == 40 && tagged, "{}:{}: `{used}` is not pinned as owner/repo@<sha> # vX.Y.Z", file.display(), n + 1);
+        }
+    }
+    assert!(seen > 10, "the workflows use actions: {seen} found");
+}
