@@ -233,7 +233,7 @@ pub struct Source {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}{}", missing_hint(source))]
     Io {
         /// The path, as given.
         path: String,
@@ -262,8 +262,17 @@ pub enum ReadError {
     NoInput,
 }
 
+/// What to do when a groups file is not there.
+fn missing_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "\n    hint: name the groups files with -f PATH, or start one from the live groups with `tallyfy-groups export --out groups.yaml`"
+    } else {
+        ""
+    }
+}
+
 /// Reads the files and directories given with `-f` (a directory contributes its `*.yaml` and
-/// `*.yml` files, sorted by name, not recursively). This is the loader's only I/O.
+/// `*.yml` files, sorted by name, not recursively, and not its dot-files). This is the loader's only I/O.
 pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
     if paths.is_empty() {
         return Err(ReadError::NoInput);
@@ -278,6 +287,8 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, ReadError> {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|source| ReadError::Io { path: show(path), source })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
+                // Dot-files (an editor's `.groups.yaml.swp`, `.hidden.yaml`) are not groups files.
+                .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
                 .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
                 .collect();
             files.sort();

@@ -321,3 +321,29 @@ fn names_written_in_another_unicode_form_are_the_same_name() {
     // An old name in another form is the group's own name: a form-only rename, matched anyway.
     ok("groups:\n  - name: \"Caf\\u00E9\"\n    previously: [\"Cafe\\u0301\"]\n");
 }
+
+#[test]
+fn a_directory_gives_its_yaml_files_in_order_but_not_its_dot_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["b.yaml", "a.yml", ".hidden.yaml", ".b.yaml.swp", "notes.txt"] {
+        std::fs::write(dir.path().join(name), "groups: []\n").expect("write");
+    }
+    std::fs::create_dir(dir.path().join(".git")).expect("mkdir");
+    std::fs::write(dir.path().join(".git").join("c.yaml"), "groups: []\n").expect("write");
+    let read = read_sources(&[dir.path().to_path_buf()]).expect("read");
+    let names: Vec<String> =
+        read.iter().map(|s| Path::new(&s.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    assert_eq!(names, ["a.yml", "b.yaml"]);
+}
+
+#[test]
+fn a_missing_groups_file_says_how_to_make_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = read_sources(&[dir.path().join("groups.yaml")]).expect_err("missing").to_string();
+    assert!(
+        e.contains("groups.yaml")
+            && e.contains("hint: name the groups files with -f PATH")
+            && e.contains("tallyfy-groups export --out groups.yaml"),
+        "{e}"
+    );
+}
