@@ -158,9 +158,9 @@ pub enum CommentOn {
 
 #[derive(Debug, Clone, Args)]
 pub struct GithubCommentArgs {
-    /// The repository.
+    /// The repository (GitHub Actions sets GITHUB_REPOSITORY).
     #[arg(long, value_name = "OWNER/REPO", env = "GITHUB_REPOSITORY")]
-    pub repo: String,
+    pub repo: Option<String>,
     /// The pull request's number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub pr: u64,

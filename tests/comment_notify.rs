@@ -713,3 +713,21 @@ async fn a_webhook_answering_503_is_tried_again() {
     let hook = tallyfy_groups_publish::notify::Webhook::new(&Secret::new(format!("{}{HOOK_PATH}", server.uri()))).expect("valid");
     hook.send(&json!({"text": "hi"}), Duration::ZERO, &Default::default()).await.expect("delivered on the second try");
 }
+
+/// `comment github` outside GitHub Actions without `--repo` names the variable that would give it.
+#[test]
+fn a_missing_repository_names_github_repository() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = dir.path().join("plan.md");
+    std::fs::write(&body, "plan").expect("write");
+    let out = Command::new(BIN)
+        .args(["comment", "github", "--pr", "7", "--body-file", body.to_str().unwrap_or_default()])
+        .env_remove("GITHUB_REPOSITORY")
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no repository: pass --repo OWNER/REPO, or set GITHUB_REPOSITORY"), "{stderr}");
+}

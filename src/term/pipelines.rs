@@ -65,7 +65,14 @@ const MAX_COMMENT_FILE: u64 = 16 * 1024 * 1024;
 
 pub(crate) async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Error> {
     let (forge, api_url, project, number, commit, body) = match &args.on {
-        CommentOn::Github(a) => (Forge::GitHub, &a.api_url, &a.repo, a.pr, &a.commit, &a.body),
+        CommentOn::Github(a) => {
+            let repo = a.repo.as_ref().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+                Error::Config(
+                    "no repository: pass --repo OWNER/REPO, or set GITHUB_REPOSITORY (GitHub Actions sets it for every job)".into(),
+                )
+            })?;
+            (Forge::GitHub, &a.api_url, repo, a.pr, &a.commit, &a.body)
+        }
         CommentOn::Gitlab(a) => (Forge::GitLab, &a.api_url, &a.project, a.mr, &a.commit, &a.body),
     };
     let target = CommentTarget::new(forge, api_url, project, number)?;

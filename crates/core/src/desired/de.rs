@@ -355,6 +355,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         match self.node {
             Node::Sequence(items) => visitor.visit_seq(Items { de: self, items: items.iter() }).map_err(|e| self.report(e)),
             Node::Scalar(s) if is_null(s) => self.fail(Error::new("is empty").hint("write `[]` for an empty list")),
+            Node::Scalar(s) => {
+                let e = Error::new("must be a list, found a scalar");
+                let one = s.as_str().trim();
+                // `members: alice@example.com`: one item written without the list around it.
+                self.fail(if one.is_empty() { e } else { e.hint(format!("write `[{one}]`, or one `- {one}` per line")) })
+            }
             other => self.fail(Error::new(format!("must be a list, found {}", kind(other)))),
         }
     }

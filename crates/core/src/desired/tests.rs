@@ -142,6 +142,8 @@ fn types_are_checked() {
     for (got, want) in e.iter().zip(expect) {
         assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
     }
+    // One member written without the list around it: the hint shows the list form.
+    assert!(e[3].contains("hint: write `[a@b.co]`, or one `- a@b.co` per line"), "{}", e[3]);
 }
 
 #[test]
