@@ -1888,3 +1888,20 @@ fn a_token_on_the_command_line_is_refused_with_the_safe_ways() {
         assert!(!run.stderr.contains("s3cr3t-value"), "{}", run.stderr);
     }
 }
+
+/// The embedded sandbox's state folder, made inside a Git work tree, ignores itself; outside
+/// one it is left alone.
+#[test]
+fn the_sandbox_state_folder_is_kept_out_of_git() {
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let repo = scratch();
+    std::fs::create_dir(repo.path().join(".git")).expect("mkdir");
+    Cli::new(repo.path()).args(&["plan", "-f", ex, "--sandbox"]).run().expect_code(0);
+    let ignore = std::fs::read_to_string(repo.path().join(".tallyfy-sandbox/.gitignore")).expect("a .gitignore in the state folder");
+    assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
+    assert!(repo.path().join(".tallyfy-sandbox/state.json").exists());
+    let elsewhere = scratch();
+    Cli::new(elsewhere.path()).args(&["plan", "-f", ex, "--sandbox"]).run().expect_code(0);
+    assert!(!elsewhere.path().join(".tallyfy-sandbox/.gitignore").exists());
+}

@@ -24,8 +24,11 @@ impl Sandbox {
         }
         let json = self.encode().map_err(std::io::Error::other)?;
         // The state file's folder is the sandbox's own to make (a fresh machine has none).
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
             std::fs::create_dir_all(dir)?;
+            ignored_by_git(dir);
         }
         tallyfy_groups_core::saved::write_atomic(path, &json)
     }
@@ -160,5 +163,15 @@ impl Served {
     pub fn stop(self) -> Result<(), String> {
         self.server.abort();
         self.sandbox.flush().map_err(|e| format!("could not save the sandbox state: {e}"))
+    }
+}
+
+/// A folder the sandbox made for its state inside a Git work tree gets a `.gitignore` of its
+/// own holding `*`, so that the state is never committed by accident (the repository's own
+/// `.gitignore` is not touched). Best effort: a folder that cannot take it is left as it is.
+fn ignored_by_git(dir: &std::path::Path) {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if absolute.ancestors().any(|d| d.join(".git").exists()) {
+        let _ = std::fs::write(dir.join(".gitignore"), "# Made by tallyfy-groups: the sandbox's state is not for Git.\n*\n");
     }
 }
