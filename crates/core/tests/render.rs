@@ -378,8 +378,15 @@ fn four<'a>(staging: &'a Plan, production: &'a Plan, legacy: &'a Plan) -> Vec<Ta
 fn text_targets() {
     let (s, p) = (staging(), production());
     let out = text::render_targets(&two(&s, &p), false, false);
-    // Each section holds exactly the one-target text.
-    assert!(out.contains(&text::render_plan(&s, false)) && out.contains(&text::render_plan(&p, false)));
+    // Each section holds exactly the one-target text, but for its first line (where the plan
+    // writes), which the section's heading says.
+    let section = |plan| {
+        let alone = text::render_plan(plan, false);
+        let (first, rest) = alone.split_once("\n\n").expect("a first line");
+        assert!(first.starts_with("Tallyfy organization "), "{first}");
+        rest.to_string()
+    };
+    assert!(out.contains(&section(&s)) && out.contains(&section(&p)));
     assert!(out.ends_with("Targets:\n  staging: 1 to create, 2 to update, 1 to delete\n  production: no changes\n"), "{out}");
     insta::assert_snapshot!(out);
 }
@@ -447,6 +454,10 @@ fn markdown_targets_share_the_cap_fairly() {
         // with the truncation note.
         let staging_body = markdown::render_plan(&small);
         let staging_body = staging_body.strip_prefix(&format!("{}\n", markdown::MARKER)).expect("marker");
+        // Less the line that says where it writes: the target's heading says it.
+        let (heading, rest) = staging_body.split_once("\n\n").expect("a heading");
+        let (_, rest) = rest.split_once("\n\n").expect("where it writes");
+        let staging_body = format!("{heading}\n\n{rest}");
         assert!(out.contains(&staging_body.replace("\n### ", "\n#### ").replacen("### ", "#### ", 1)), "cap {cap}:\n{out}");
         assert!(out.contains("member `zed@example.com` is not in the organization"), "cap {cap}");
         assert!(out.contains("**Truncated:**") && out.contains("Team 000") && !out.contains("Team 399"), "cap {cap}");

@@ -27,6 +27,15 @@ pub fn render_plan_capped(plan: &Plan, cap: usize) -> String {
     out
 }
 
+/// One organization's plan says where it writes under its heading (a workspace's targets say it
+/// in theirs).
+fn where_line(head: &mut String, plan: &Plan, target: Option<&str>) {
+    if target.is_none() {
+        let _ = writeln!(head, "{}", escape(&super::where_it_writes(plan)));
+        let _ = writeln!(head);
+    }
+}
+
 /// A plan's rendering without the marker, its headings at `level` (`###` for 3), capped at
 /// `cap`: the summary and counts, the banners, a `<details>` per change while they fit (then
 /// the truncation note), and the groups not managed. `target`: the workspace target the plan
@@ -38,6 +47,7 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
     if plan.is_empty() {
         let _ = writeln!(head, "{hashes} Tallyfy groups: no changes");
         let _ = writeln!(head);
+        where_line(&mut head, plan, target);
         let target = super::target_name(plan);
         let mut target_chars = target.chars();
         let target: String = target_chars.next().map(|f| f.to_uppercase().chain(target_chars).collect()).unwrap_or_default();
@@ -51,6 +61,7 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
     } else {
         let _ = writeln!(head, "{hashes} Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
+        where_line(&mut head, plan, target);
         let (gain, lose) = access_counts(plan);
         let _ = writeln!(
             head,

@@ -79,6 +79,16 @@ pub fn target_name(plan: &Plan) -> String {
     }
 }
 
+/// Where the plan writes, for its first line: "Tallyfy organization ORG at URL", or the
+/// sandbox's organization and state file.
+pub fn where_it_writes(plan: &Plan) -> String {
+    let api = crate::names::visible(&plan.target.api_url).into_owned();
+    match api.strip_prefix("sandbox:") {
+        Some(state) => format!("Sandbox organization {} (state file {state})", crate::names::visible(&plan.target.org.0)),
+        None => format!("Tallyfy organization {} at {api}", crate::names::visible(&plan.target.org.0)),
+    }
+}
+
 /// The files the plan was made from: "groups.yaml", "a.yaml and b.yaml", "3 files".
 pub fn sources_name(plan: &Plan) -> String {
     match plan.sources.as_slice() {

@@ -61,6 +61,10 @@ pub fn render_plan_with(plan: &Plan, color: bool, all_names: bool) -> String {
 fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) -> String {
     let p = Palette::new(color);
     let mut out = String::new();
+    // A workspace's targets say it in their headings.
+    if target.is_none() {
+        let _ = writeln!(out, "{}\n", super::where_it_writes(plan));
+    }
     for action in &plan.actions {
         render_action(&mut out, plan, action, &p);
         out.push('\n');
