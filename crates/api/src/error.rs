@@ -315,7 +315,11 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
-            ApiError::Transport { cause, .. } => !matches!(cause, TransportCause::UntrustedCertificate { .. }),
+            // A certificate is not trusted, and a host not found, the next time either: said at
+            // once, not after retries.
+            ApiError::Transport { cause, .. } => {
+                !matches!(cause, TransportCause::UntrustedCertificate { .. } | TransportCause::UnknownHost { .. })
+            }
             _ => false,
         }
     }
@@ -388,7 +392,7 @@ impl ApiError {
             401 => personal_token_refused(n),
             403 => "the token's user lacks permission to manage groups in this organization (manage_groups), or the org id is wrong".into(),
             404 => format!(
-                "check the organization id ({}) and the API URL; a group may have been deleted meanwhile, so run plan again",
+                "check the organization id ({}) and that the API URL ends in /api (such as https://go.tallyfy.com/api); a group may have been deleted meanwhile, so run plan again",
                 n.org
             ),
             422 => "Tallyfy rejected the values; fix them in groups.yaml".into(),
@@ -486,6 +490,15 @@ impl ApiError {
                 location.as_deref().map_or("(no Location)".into(), visible),
                 n.api_url
             ),
+            // Nothing listens at the address: that is the headline, with its hint.
+            ApiError::StoppedAnswering { failures, last: Some(last) }
+                if matches!(&**last, ApiError::Transport { cause: TransportCause::Refused { .. }, .. }) =>
+            {
+                let said = Named(last, n).to_string();
+                let (headline, hint) = said.split_once("\n    hint:").map_or((said.as_str(), None), |(h, rest)| (h, Some(rest)));
+                write!(f, "{headline} (the API stopped answering: {failures} connection failures in a row)")?;
+                hint.map_or(Ok(()), |hint| write!(f, "\n    hint:{hint}"))
+            }
             ApiError::StoppedAnswering { failures, last } => {
                 write!(f, "the API stopped answering ({failures} connection failures or timeouts in a row)")?;
                 match last {
@@ -664,5 +677,15 @@ mod tests {
         );
         let dns = with(true, TransportCause::UnknownHost { host: "go.tallyfy.cmo".into() });
         assert!(dns.to_string().contains("the host go.tallyfy.cmo was not found (DNS)"), "{dns}");
+        // A host DNS does not know is not found on a retry either: said at once.
+        assert!(!dns.is_transient());
+        // Nothing listening: the headline of the stopped-answering error, with its own hint.
+        let refused = with(true, TransportCause::Refused { address: "127.0.0.1:1".into() });
+        assert!(refused.is_transient());
+        let stopped = ApiError::StoppedAnswering { failures: 5, last: Some(Box::new(refused)) }.to_string();
+        assert!(
+            stopped.starts_with("POST / got no answer: nothing is listening at 127.0.0.1:1 (connection refused) (the API stopped answering: 5 connection failures in a row)\n    hint: check the host and port"),
+            "{stopped}"
+        );
     }
 }

@@ -260,7 +260,7 @@ mod tests {
         let said = TargetError::Api(status(401)).named(&spec).to_string();
         assert!(said.contains("update ACME_ACCESS_TOKEN.") && said.contains("(ACME_CLIENT_ID and ACME_CLIENT_SECRET,"), "{said}");
         let said = TargetError::Api(status(404)).named(&spec).to_string();
-        assert!(said.contains("check the organization id (the `org_id` of target eu) and the API URL"), "{said}");
+        assert!(said.contains("check the organization id (the `org_id` of target eu) and that the API URL ends in /api"), "{said}");
         // Other errors, and their exit status, are left as they are.
         let refused = TargetError::from(Refusal::SavedPlan("stale".into())).named(&spec);
         assert_eq!((refused.to_string(), refused.exit_status()), ("stale".to_string(), ExitStatus::Refused));
