@@ -42,7 +42,26 @@ has_workspace() {
         d="$(dirname "$d")"
     done
 }
-read -r -a files <<< "$(printf '%s' "${INPUT_FILES-groups.yaml}" | tr '\n' ' ')"
+# The items of a list input: one per line when it spans several lines (spaces inside an item
+# kept, blank lines skipped), else split on white space. Never globbed.
+list_items() {
+    local item words
+    case "$1" in
+        *$'\n'*)
+            while IFS= read -r item; do
+                item="${item#"${item%%[![:space:]]*}"}"
+                item="${item%"${item##*[![:space:]]}"}"
+                [ -n "$item" ] && printf '%s\n' "$item"
+            done <<< "$1"
+            ;;
+        *)
+            read -r -a words <<< "$1"
+            for item in ${words[@]+"${words[@]}"}; do printf '%s\n' "$item"; done
+            ;;
+    esac
+}
+files=()
+while IFS= read -r f; do files+=("$f"); done < <(list_items "${INPUT_FILES-groups.yaml}")
 workspace=false
 if [ "${#files[@]}" -eq 0 ]; then
     if has_workspace; then workspace=true; else files=(groups.yaml); fi
@@ -50,7 +69,8 @@ fi
 file_args=()
 for f in ${files[@]+"${files[@]}"}; do file_args+=(-f "$f"); done
 if [ "$workspace" = true ]; then what_files="the workspace's targets"; else what_files="${files[*]}"; fi
-read -r -a extra <<< "${INPUT_ARGS:-}"
+extra=()
+while IFS= read -r a; do extra+=("$a"); done < <(list_items "${INPUT_ARGS:-}")
 allow=()
 if [ -n "${INPUT_ALLOW_REMOVALS:-}" ]; then allow=(--allow-removals "$INPUT_ALLOW_REMOVALS"); fi
 

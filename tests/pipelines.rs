@@ -1393,3 +1393,24 @@ fn every_third_party_action_is_pinned_by_commit() {
     }
     assert!(seen > 10, "the workflows use actions: {seen} found");
 }
+
+/// The Action's list inputs (`files`, `args`): one item per line when they span lines (spaces
+/// kept, so `--only` and `Sales Team*` can be given), else split on white space; never globbed.
+#[test]
+fn the_actions_list_inputs_keep_spaces_one_item_per_line() {
+    let script = std::fs::read_to_string(repo().join("action/run.sh")).expect("run.sh");
+    let start = script.find("list_items() {").expect("list_items in run.sh");
+    let end = start + script[start..].find("\n}\n").expect("its end") + 3;
+    let dir = scratch();
+    std::fs::write(dir.path().join("SalesX"), "").expect("a file a glob would match");
+    let items = |input: &str| -> Vec<String> {
+        let program = format!("{}\nwhile IFS= read -r a; do printf '%s\\n' \"$a\"; done < <(list_items \"$INPUT\")", &script[start..end]);
+        let out = Command::new("bash").arg("-c").arg(program).env("INPUT", input).current_dir(dir.path()).output().expect("bash runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    assert_eq!(items("--only\n  Sales Team*  \n\n--parallelism\n2\n"), ["--only", "Sales Team*", "--parallelism", "2"]);
+    assert_eq!(items("--only=Sales* --parallelism 2"), ["--only=Sales*", "--parallelism", "2"]);
+    assert_eq!(items("groups/a.yaml groups/b.yaml"), ["groups/a.yaml", "groups/b.yaml"]);
+    assert!(items("").is_empty());
+}
