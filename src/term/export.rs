@@ -23,7 +23,7 @@ pub(crate) async fn export(args: ExportArgs, out: Output) -> Result<ExitStatus, 
     let named = |e: tallyfy_groups_engine::TargetError| Error::from(e.named(target));
     let conn = connect(target, &chosen.run).await.map_err(named)?;
     let live = fetch(&chosen.run, &conn.api, false).await.map_err(named)?;
-    let yaml = tallyfy_groups_core::export::to_yaml(&live);
+    let yaml = tallyfy_groups_core::export::to_yaml_from(&live, Some(&conn.target));
     match path {
         Some(path) => {
             tallyfy_groups_core::saved::write_atomic(&path, yaml.as_bytes())

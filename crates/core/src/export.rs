@@ -16,13 +16,30 @@ const MAX_NAME_CHARS: usize = 200;
 
 /// Renders the live groups as groups.yaml.
 pub fn to_yaml(live: &LiveState) -> String {
+    to_yaml_from(live, None)
+}
+
+/// The same, with a header naming where the groups were read (`target`: the organization and
+/// its API URL, or the sandbox's state file).
+pub fn to_yaml_from(live: &LiveState, target: Option<&crate::plan::Target>) -> String {
     let directory = Directory::new(&live.users);
     // By name; groups under the same name keep the live order, so the one written is the one
     // a plan matches first.
     let mut groups: Vec<&LiveGroup> = live.groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::new();
-    out.push_str("# Exported by tallyfy-groups: the live groups of the organization.\n");
+    match target {
+        Some(target) => {
+            let api = visible(&target.api_url);
+            let org = visible(&target.org.0);
+            let from = match api.strip_prefix("sandbox:") {
+                Some(state) => format!("sandbox organization {org} (state file {state})"),
+                None => format!("Tallyfy organization {org} at {api}"),
+            };
+            let _ = writeln!(out, "# Exported by tallyfy-groups: the live groups of {from}.");
+        }
+        None => out.push_str("# Exported by tallyfy-groups: the live groups of the organization.\n"),
+    }
     out.push_str("# Members are listed by email; the comment names the user and their id.\n");
     let mut written: HashSet<String> = HashSet::new();
     let mut body = String::new();
@@ -407,5 +424,25 @@ mod round_trip {
             group("g7", "TWIN", "third", &[], &[]),
         ];
         assert_first_plan_is_empty(&LiveState { groups, users, guests: Some(vec![]) });
+    }
+
+    #[test]
+    fn the_header_names_where_the_groups_were_read() {
+        let live = LiveState::default();
+        let target = |api: &str| crate::plan::Target { api_url: api.into(), org: crate::model::OrgId("acme".into()) };
+        let yaml = super::to_yaml_from(&live, Some(&target("https://go.tallyfy.com/api")));
+        assert!(
+            yaml.starts_with("# Exported by tallyfy-groups: the live groups of Tallyfy organization acme at https://go.tallyfy.com/api.\n"),
+            "{yaml}"
+        );
+        let yaml = super::to_yaml_from(&live, Some(&target("sandbox:.tallyfy-sandbox/state.json")));
+        assert!(
+            yaml.starts_with(
+                "# Exported by tallyfy-groups: the live groups of sandbox organization acme (state file .tallyfy-sandbox/state.json).\n"
+            ),
+            "{yaml}"
+        );
+        // The file still loads.
+        assert!(crate::desired::load_str("g.yaml", &yaml).is_ok());
     }
 }
