@@ -114,6 +114,9 @@ fn the_removal_guard_refuses_until_overridden() {
     .expect_code(0);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(report["allow_removals"], "decommissioning the org");
+    // The report names where the actions were sent, as the JSON plan does.
+    assert_eq!(report["target"]["org"], "sandbox");
+    assert!(report["target"]["api_url"].as_str().is_some_and(|u| u.starts_with("sandbox:")), "{}", report["target"]);
     assert_eq!(report["results"].as_array().map(Vec::len), Some(6));
     assert!(report["results"].as_array().into_iter().flatten().all(|r| r["outcome"]["status"] == "applied"));
 }

@@ -78,6 +78,7 @@ fn plan_shows_every_target_and_apply_converges_them_all() {
     assert_eq!(report["format_version"], 2);
     for target in ["staging", "production"] {
         let results = report["targets"][target]["results"].as_array().cloned().unwrap_or_default();
+        assert_eq!(report["targets"][target]["target"]["org"], format!("org-{target}"), "{report}");
         assert!(!results.is_empty() && results.iter().all(|r| r["outcome"]["status"] == "applied"), "{target}: {report}");
     }
     assert!(

@@ -140,7 +140,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
     let applying: Vec<usize> = ready.iter().copied().filter(|&i| matches!(report.targets[i].status, TargetStatus::Changes)).collect();
     let reports = apply_ready(&chosen, &report, &applying, &args, out).await;
     if let Some(path) = &args.report {
-        outcome::write_reports(path, &chosen, &reports)?;
+        outcome::write_reports(path, &chosen, &report, &reports)?;
     }
     settle(&chosen, &mut report, &applying, reports, facts, out);
     // Groups left unresolved make an otherwise successful target an error.

@@ -150,14 +150,18 @@ fn render_plan(plan: &Plan, format: PlanFormat, out: Output) -> String {
 
 /// `apply --report`: one organization's report, or `{"format_version": 2, "targets": {name:
 /// report}}`.
-pub(crate) fn write_reports(path: &Path, chosen: &Chosen, reports: &[Option<ApplyReport>]) -> Result<(), Error> {
+pub(crate) fn write_reports(path: &Path, chosen: &Chosen, run: &RunReport, reports: &[Option<ApplyReport>]) -> Result<(), Error> {
+    // Where each target's actions were sent, as its plan records it.
+    let sent_to = |i: usize| run.targets.get(i).and_then(|t| t.planned.as_ref()).map(|p| &p.conn.target);
     let json = if chosen.single() {
-        match reports.first() {
-            Some(Some(report)) => render::json::render_report(report),
+        match (reports.first(), sent_to(0)) {
+            (Some(Some(report)), Some(target)) => render::json::render_report_to(report, target),
+            (Some(Some(report)), None) => render::json::render_report(report),
             _ => return Ok(()),
         }
     } else {
-        render::json::render_reports(chosen.run.targets.iter().zip(reports).filter_map(|(t, r)| r.as_ref().map(|r| (t.label(), r))))
+        let named = chosen.run.targets.iter().zip(reports).enumerate();
+        render::json::render_reports(named.filter_map(|(i, (t, r))| r.as_ref().map(|r| (t.label(), r, sent_to(i)))))
     };
     saved::write_atomic(path, json.as_bytes()).map_err(|source| Error::Write { path: path.display().to_string(), source })
 }

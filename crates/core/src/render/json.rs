@@ -249,6 +249,9 @@ fn sorted_warnings(ws: &[Warning]) -> Vec<Said<'_, Warning>> {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     format_version: u32,
+    /// Where the actions were sent (absent where the caller does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a crate::plan::Target>,
     results: Vec<JsonResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_removals: Option<&'a str>,
@@ -269,10 +272,16 @@ pub fn render_report(report: &ApplyReport) -> String {
     serde_json::to_string_pretty(&JsonReport::of(report)).unwrap_or_default() + "\n"
 }
 
+/// The same, naming the organization and API URL the actions were sent to (`"target"`, as in
+/// the JSON plan).
+pub fn render_report_to(report: &ApplyReport, target: &crate::plan::Target) -> String {
+    serde_json::to_string_pretty(&JsonReport { target: Some(target), ..JsonReport::of(report) }).unwrap_or_default() + "\n"
+}
+
 /// Renders the apply reports of a workspace's targets (`apply --report`) as pretty JSON:
 /// `{"format_version": N, "targets": {name: report}}`, each report exactly what
 /// [`render_report`] gives, the targets by name.
-pub fn render_reports<'a>(reports: impl IntoIterator<Item = (&'a str, &'a ApplyReport)>) -> String {
+pub fn render_reports<'a>(reports: impl IntoIterator<Item = (&'a str, &'a ApplyReport, Option<&'a crate::plan::Target>)>) -> String {
     #[derive(Serialize)]
     struct JsonReports<'a> {
         format_version: u32,
@@ -280,7 +289,7 @@ pub fn render_reports<'a>(reports: impl IntoIterator<Item = (&'a str, &'a ApplyR
     }
     let doc = JsonReports {
         format_version: crate::plan::FORMAT_VERSION,
-        targets: reports.into_iter().map(|(name, report)| (name, JsonReport::of(report))).collect(),
+        targets: reports.into_iter().map(|(name, report, target)| (name, JsonReport { target, ..JsonReport::of(report) })).collect(),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
@@ -289,6 +298,7 @@ impl<'a> JsonReport<'a> {
     fn of(report: &'a ApplyReport) -> Self {
         JsonReport {
             format_version: crate::plan::FORMAT_VERSION,
+            target: None,
             results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
             allow_removals: report.allow_removals.as_deref(),
         }
