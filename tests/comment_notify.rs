@@ -649,7 +649,7 @@ async fn drift_and_corrections_are_posted_and_quiet_runs_are_not() {
     assert_eq!(drift["run_url"], "https://github.com/octo/repo/actions/runs/99");
     let text = drift["text"].as_str().expect("text");
     assert!(
-        text.starts_with("Tallyfy groups drifted from groups.yaml (organization sandbox): 1 to create, 3 to update, 1 to delete;"),
+        text.starts_with("Tallyfy groups drifted from groups.yaml (organization sandbox): in Tallyfy, 3 memberships were added outside the file (the next apply removes them), 5 memberships the file lists are missing (the next apply adds them), 1 group the file lists is missing (the next apply creates it), 1 group the file no longer wants is still there (the next apply deletes it), 1 guest to invite."),
         "{text}"
     );
     assert!(text.ends_with("Run: https://github.com/octo/repo/actions/runs/99"), "{text}");

@@ -208,6 +208,13 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
     };
     if let Some(p) = &facts.plan
         && !p.is_empty()
+        && event == Event::Drift
+    {
+        // Drift is said from Tallyfy's side: what changed there, and what the next apply does.
+        text.push_str(&format!(": {}.", drift_words(p)));
+        groups_line(&mut text, p);
+    } else if let Some(p) = &facts.plan
+        && !p.is_empty()
     {
         text.push_str(&format!(
             ": {} to create, {} to update, {} to delete; {} added, {} removed.",
@@ -217,15 +224,7 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
             tallyfy_groups_core::render::plural(p.memberships_added, "membership", "memberships"),
             p.memberships_removed
         ));
-        if !p.groups.is_empty() {
-            let listed = p.groups.len() as isize;
-            let more = (p.create + p.update + p.delete) as isize - listed;
-            text.push_str(&format!(
-                "\nGroups: {}{}",
-                p.groups.join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() }
-            ));
-        }
+        groups_line(&mut text, p);
     } else {
         text.push('.');
     }
@@ -255,6 +254,63 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
         "apply": facts.apply,
         "error": error,
     })
+}
+
+/// What drifted, from Tallyfy's side: "in Tallyfy, 2 memberships were added outside the file
+/// (the next apply removes them), 1 group the file lists is missing (the next apply creates it)".
+fn drift_words(p: &PlanFacts) -> String {
+    use tallyfy_groups_core::render::plural;
+    let was = |n: usize| if n == 1 { "was" } else { "were" };
+    let is = |n: usize| if n == 1 { "is" } else { "are" };
+    let it = |n: usize| if n == 1 { "it" } else { "them" };
+    let mut parts = Vec::new();
+    if p.memberships_removed > 0 {
+        let n = p.memberships_removed;
+        parts.push(format!(
+            "{} {} added outside the file (the next apply removes {})",
+            plural(n, "membership", "memberships"),
+            was(n),
+            it(n)
+        ));
+    }
+    if p.memberships_added > 0 {
+        let n = p.memberships_added;
+        parts.push(format!("{} the file lists {} missing (the next apply adds {})", plural(n, "membership", "memberships"), is(n), it(n)));
+    }
+    if p.create > 0 {
+        let n = p.create;
+        parts.push(format!("{} the file lists {} missing (the next apply creates {})", plural(n, "group", "groups"), is(n), it(n)));
+    }
+    if p.delete > 0 {
+        let n = p.delete;
+        parts.push(format!(
+            "{} the file no longer wants {} still there (the next apply deletes {})",
+            plural(n, "group", "groups"),
+            is(n),
+            it(n)
+        ));
+    }
+    // Updates that change no membership: a name or a description.
+    if p.update > 0 && p.memberships_added + p.memberships_removed == 0 {
+        parts.push(format!(
+            "{} from the file (the next apply updates {})",
+            plural(p.update, "group differs", "groups differ"),
+            it(p.update)
+        ));
+    }
+    if p.guests_to_invite > 0 {
+        parts.push(format!("{} to invite", plural(p.guests_to_invite, "guest", "guests")));
+    }
+    format!("in Tallyfy, {}", parts.join(", "))
+}
+
+/// "Groups: A, B and 3 more".
+fn groups_line(text: &mut String, p: &PlanFacts) {
+    if !p.groups.is_empty() {
+        let listed = p.groups.len() as isize;
+        let more = (p.create + p.update + p.delete) as isize - listed;
+        text.push_str(&format!("\nGroups: {}{}", p.groups.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() }));
+    }
 }
 
 fn first_line(text: &str) -> &str {
@@ -439,7 +495,7 @@ mod tests {
             "update": 2
           },
           "run_url": "https://github.com/o/r/actions/runs/42",
-          "text": "Tallyfy groups drifted from groups.yaml (organization acme): 1 to create, 2 to update, 0 to delete; 3 memberships added, 1 removed.\nGroups: Finance, Ops, Sales\nRun: https://github.com/o/r/actions/runs/42",
+          "text": "Tallyfy groups drifted from groups.yaml (organization acme): in Tallyfy, 1 membership was added outside the file (the next apply removes it), 3 memberships the file lists are missing (the next apply adds them), 1 group the file lists is missing (the next apply creates it), 1 guest to invite.\nGroups: Finance, Ops, Sales\nRun: https://github.com/o/r/actions/runs/42",
           "tool": "tallyfy-groups",
           "version": "VERSION"
         }
