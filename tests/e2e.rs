@@ -33,7 +33,7 @@ fn quick_start_plan_apply_plan() {
     let ex = ex.to_str().unwrap_or_default();
     let first = sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
     assert!(
-        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 7 API calls."),
+        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 7 API calls (6 changes + 1 re-read of a partly managed group)."),
         "{}",
         first.stdout
     );
@@ -1028,7 +1028,7 @@ mod wiremock_tallyfy {
         };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let plan = run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(2);
-        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 4 API calls."), "{}", plan.stdout);
+        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 4 API calls (3 changes + 1 re-read of a partly managed group)."), "{}", plan.stdout);
         let apply = run(s(&["apply", "-f", &f, "--auto-approve"])).await.expect("join").expect_code(0);
         assert!(apply.stdout.contains("Apply: 3 applied, 0 failed, 0 skipped."), "{}", apply.stdout);
         run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(0);

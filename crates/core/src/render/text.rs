@@ -175,7 +175,19 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         if s.guests_to_invite > 0 {
             let _ = write!(line, " {} to invite.", plural(s.guests_to_invite, "guest", "guests"));
         }
-        let _ = write!(line, " Apply will make {}.", plural(s.api_calls, "API call", "API calls"));
+        let _ = write!(line, " Apply will make {}", plural(s.api_calls, "API call", "API calls"));
+        // An update of a group the files manage only in part reads it right before the write.
+        let changes = plan.actions.len();
+        if s.api_calls > changes {
+            let reads = s.api_calls - changes;
+            let _ = write!(
+                line,
+                " ({} + {} of a partly managed group)",
+                plural(changes, "change", "changes"),
+                plural(reads, "re-read", "re-reads")
+            );
+        }
+        line.push('.');
         let _ = writeln!(out, "{}", paint(p.bold, &line));
     }
     out
