@@ -25,6 +25,7 @@ fn options() -> CommentOptions {
         retry_delay: Duration::ZERO,
         stop: Default::default(),
         author: None,
+        run_url: None,
     }
 }
 

@@ -87,6 +87,7 @@ pub(crate) async fn comment_command(args: CommentArgs) -> Result<ExitStatus, Err
         retry_delay: Duration::from_secs(2),
         stop: run_stop(),
         author: body.author.clone(),
+        run_url: notify::run_url(|name| std::env::var(name).ok()),
     };
     let posted = comment::upsert(&target, &token, &text, &options).await?;
     let url = posted.url.unwrap_or_else(|| format!("comment {} on {}", posted.id, target.label()));

@@ -222,6 +222,8 @@ pub struct CommentOptions {
     pub stop: tallyfy_groups_api::Stop,
     /// `--author LOGIN`: whose comments are this tool's; `None`: the token's own user.
     pub author: Option<String>,
+    /// The CI run that made the comment (from the CI's variables), linked in the footer.
+    pub run_url: Option<String>,
 }
 
 /// What [`upsert`] did.
@@ -309,6 +311,9 @@ pub fn compose(body: &str, options: &CommentOptions, max_chars: usize) -> String
     }
     parts.push(format!("posted {}", utc(options.now)));
     parts.push(format!("tallyfy-groups {}", env!("CARGO_PKG_VERSION")));
+    if let Some(url) = options.run_url.as_deref().filter(|u| u.starts_with("https://") && !u.contains([')', ' ', '\n'])) {
+        parts.push(format!("[run]({url})"));
+    }
     let footer = format!("\n\n<sub>{}</sub>\n", parts.join(" · "));
     let head = format!("{}\n", options.marker);
     let fixed = head.chars().count() + footer.chars().count();
@@ -786,6 +791,24 @@ mod tests {
             retry_delay: Duration::ZERO,
             stop: Default::default(),
             author: None,
+            run_url: None,
+        }
+    }
+
+    #[test]
+    fn the_footer_links_the_ci_run_when_it_is_known() {
+        let with = CommentOptions { run_url: Some("https://github.com/o/r/actions/runs/42".into()), ..options(None) };
+        let text = compose("plan", &with, GITHUB_MAX_CHARS).replace(env!("CARGO_PKG_VERSION"), "VERSION");
+        assert!(
+            text.ends_with(
+                "<sub>posted 2025-03-01 14:05 UTC · tallyfy-groups VERSION · [run](https://github.com/o/r/actions/runs/42)</sub>\n"
+            ),
+            "{text}"
+        );
+        // Only an https URL that cannot break out of the link is linked.
+        for odd in ["http://x/y", "https://x/y) [click](https://evil", "javascript:alert(1)"] {
+            let text = compose("plan", &CommentOptions { run_url: Some(odd.into()), ..options(None) }, GITHUB_MAX_CHARS);
+            assert!(!text.contains("[run]"), "{text}");
         }
     }
 
