@@ -263,33 +263,21 @@ fn drift_words(p: &PlanFacts) -> String {
     let was = |n: usize| if n == 1 { "was" } else { "were" };
     let is = |n: usize| if n == 1 { "is" } else { "are" };
     let it = |n: usize| if n == 1 { "it" } else { "them" };
-    let mut parts = Vec::new();
-    if p.memberships_removed > 0 {
-        let n = p.memberships_removed;
-        parts.push(format!(
-            "{} {} added outside the file (the next apply removes {})",
-            plural(n, "membership", "memberships"),
-            was(n),
-            it(n)
-        ));
-    }
-    if p.memberships_added > 0 {
-        let n = p.memberships_added;
-        parts.push(format!("{} the file lists {} missing (the next apply adds {})", plural(n, "membership", "memberships"), is(n), it(n)));
-    }
-    if p.create > 0 {
-        let n = p.create;
-        parts.push(format!("{} the file lists {} missing (the next apply creates {})", plural(n, "group", "groups"), is(n), it(n)));
-    }
-    if p.delete > 0 {
-        let n = p.delete;
-        parts.push(format!(
-            "{} the file no longer wants {} still there (the next apply deletes {})",
-            plural(n, "group", "groups"),
-            is(n),
-            it(n)
-        ));
-    }
+    // (how many, of what, how it stands in Tallyfy, what the next apply does)
+    let drifted: [(usize, (&str, &str), &str, &str); 4] = [
+        (p.memberships_removed, ("membership", "memberships"), "{was} added outside the file", "removes"),
+        (p.memberships_added, ("membership", "memberships"), "the file lists {is} missing", "adds"),
+        (p.create, ("group", "groups"), "the file lists {is} missing", "creates"),
+        (p.delete, ("group", "groups"), "the file no longer wants {is} still there", "deletes"),
+    ];
+    let mut parts: Vec<String> = drifted
+        .iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|&(n, (one, many), stands, does)| {
+            let stands = stands.replace("{was}", was(n)).replace("{is}", is(n));
+            format!("{} {stands} (the next apply {does} {})", plural(n, one, many), it(n))
+        })
+        .collect();
     // Updates that change no membership: a name or a description.
     if p.update > 0 && p.memberships_added + p.memberships_removed == 0 {
         parts.push(format!(
