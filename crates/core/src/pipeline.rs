@@ -52,7 +52,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     }
     let limits = GuardLimits::of(desired);
     let mut plan = plan::build(d, &limits, &directory, target);
-    plan.sources = desired.sources.clone();
+    plan.sources = desired.files.clone();
     plan.warnings.extend(resolution.warnings);
     plan.errors = resolution.errors;
     Ok(plan)

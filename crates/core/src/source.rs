@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::desired::Location;
 use crate::model::Email;
@@ -192,6 +192,42 @@ pub enum Provenance {
         #[serde(skip_serializing_if = "Option::is_none")]
         line: Option<usize>,
     },
+}
+
+/// Read back as written (a saved plan carries the provenance of its members): `kind` is
+/// `static` or one of the source kinds.
+impl<'de> Deserialize<'de> for Provenance {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Written {
+            kind: String,
+            at: Option<String>,
+            source: Option<String>,
+            line: Option<usize>,
+        }
+        let w = Written::deserialize(d)?;
+        let kind = match w.kind.as_str() {
+            "static" => {
+                let at = w.at.ok_or_else(|| serde::de::Error::missing_field("at"))?;
+                return Ok(Provenance::Static { at });
+            }
+            "csv" => "csv",
+            "command" => "command",
+            "ldap" => "ldap",
+            "list" => "list",
+            other => return Err(serde::de::Error::unknown_variant(other, &["static", "csv", "command", "ldap", "list"])),
+        };
+        let source = w.source.ok_or_else(|| serde::de::Error::missing_field("source"))?;
+        Ok(Provenance::Source { kind, source, line: w.line })
+    }
+}
+
+impl Provenance {
+    /// Whether a source yielded it (rather than a typed entry).
+    pub fn is_source(&self) -> bool {
+        matches!(self, Provenance::Source { .. })
+    }
 }
 
 impl fmt::Display for Provenance {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Email, GroupId, UserId};
+use crate::source::Provenance;
 
 /// Where something was written in the desired state: file, 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -168,5 +169,32 @@ pub enum Warning {
     BaselineNotPlanned {
         /// Why.
         error: String,
+    },
+    /// A source under `sources:` that no group uses.
+    UnusedSource {
+        /// Where it is defined.
+        at: At,
+        /// Its name.
+        source: String,
+    },
+    /// Reading a source left someone out (an LDAP entry without the attribute, with
+    /// `missing: skip`).
+    SourceSkipped {
+        /// The source's name.
+        source: String,
+        /// Its kind (`csv`, `command`, `ldap`, `list`).
+        source_kind: String,
+        /// What was left out, and why.
+        message: String,
+    },
+    /// An address that is no user of the organization, from a source with `unknown: warn`:
+    /// left out of the group.
+    UnknownFromSource {
+        /// The address.
+        email: Email,
+        /// The group, as the file names it.
+        group: String,
+        /// Where the address comes from.
+        origins: Vec<Provenance>,
     },
 }

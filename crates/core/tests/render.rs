@@ -76,7 +76,7 @@ fn make(desired: &str, groups: &[LiveGroup]) -> Plan {
     let d = diff(&desired, &resolved, groups, Some(&guests), &DiffOptions::default());
     let limits = GuardLimits::of(&desired);
     let mut plan = plan::build(d, &limits, &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() });
-    plan.sources = desired.sources.clone();
+    plan.sources = desired.files.clone();
     plan
 }
 

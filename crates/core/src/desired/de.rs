@@ -639,6 +639,10 @@ fn key_noun(type_name: &str) -> &'static str {
         "RawSettings" => "setting",
         "RawGroup" => "group key",
         "RawNamedGuest" => "guest key",
+        "RawMemberEntry" => "member key",
+        "RawSource" => "source key",
+        "RawCsv" => "`csv` key",
+        "RawLdap" => "`ldap` key",
         "RawTarget" => "target key",
         _ => "key",
     }
@@ -683,7 +687,7 @@ mod tests {
     #[test]
     fn keys_come_from_serde() {
         assert_eq!(shape_of::<RawGroup>().map(|s| s.1), Some(&["name", "description", "members", "guests", "previously", "absent"][..]));
-        assert_eq!(shape_of::<RawNamedGuest>().map(|s| s.1), Some(&["email", "first_name", "last_name"][..]));
+        assert_eq!(shape_of::<RawNamedGuest>().map(|s| s.1), Some(&["email", "first_name", "last_name", "source"][..]));
         assert_eq!(shape_of::<String>(), None);
     }
 }

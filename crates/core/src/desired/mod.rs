@@ -2,15 +2,20 @@
 //! location on every item. [`read_sources`] does the file I/O; everything else here is pure.
 
 pub(crate) mod de;
+mod expand;
 pub(crate) mod parse;
 pub mod raw;
 mod validate;
+
+pub use expand::{ExpandError, Expanded, Expansion, GroupExpansion, expand};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::model::{Email, UserId};
+use crate::source::SourceSpec;
+use crate::warning::Warning;
 
 /// Largest file the loader reads; bigger ones are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -130,10 +135,21 @@ pub struct DesiredGroup {
     pub name: Located<String>,
     /// `None`: the description is not managed (kept as it is live).
     pub description: Option<Located<String>>,
-    /// `None`: members are not managed (kept as they are live; empty on create).
+    /// `None`: members are not managed (kept as they are live; empty on create). The members
+    /// typed as emails or ids; `{source}` and `{group}` entries are in `member_sources` and
+    /// `member_groups`, and [`expand`] puts everyone together in `expanded`.
     pub members: Option<Vec<Located<MemberRef>>>,
-    /// `None`: guests are not managed.
+    /// `None`: guests are not managed. The guests typed as emails; `{source}` entries are in
+    /// `guest_sources`.
     pub guests: Option<Vec<Located<Email>>>,
+    /// The `{source: NAME}` entries of `members`, in file order (the name, where it is written).
+    pub member_sources: Vec<Located<String>>,
+    /// The `{group: NAME}` entries of `members`, in file order (the name, where it is written).
+    pub member_groups: Vec<Located<String>>,
+    /// The `{source: NAME}` entries of `guests`, in file order (the name, where it is written).
+    pub guest_sources: Vec<Located<String>>,
+    /// Everyone the entries name, with where each comes from: `None` until [`expand`] runs.
+    pub expanded: Option<GroupExpansion>,
     /// Names given to guests written as `{email, first_name, last_name}`: used when the guest is
     /// invited (an existing guest's names are not managed).
     pub guest_names: std::collections::BTreeMap<Email, GuestName>,
@@ -143,6 +159,14 @@ pub struct DesiredGroup {
     pub absent: bool,
     /// Where the group's entry starts.
     pub at: Location,
+}
+
+impl DesiredGroup {
+    /// Whether the group has `{source}` or `{group}` entries (its people are known only once
+    /// [`expand`] has run).
+    pub fn includes_others(&self) -> bool {
+        !self.member_sources.is_empty() || !self.member_groups.is_empty() || !self.guest_sources.is_empty()
+    }
 }
 
 /// `settings:` of groups.yaml.
@@ -209,14 +233,38 @@ pub struct DesiredState {
     pub settings: Settings,
     /// The groups of every file, in the order read.
     pub groups: Vec<DesiredGroup>,
+    /// The sources declared under `sources:` in every file, sorted by name.
+    pub sources: Vec<SourceSpec>,
     /// The names of the files read, in order (for messages).
-    pub sources: Vec<String>,
+    pub files: Vec<String>,
+    /// What a reviewer should know but does not stop a plan: a source no group uses, what
+    /// reading the sources left out. Every plan made from this state carries them.
+    pub warnings: Vec<Warning>,
 }
 
 impl DesiredState {
     /// Whether any group manages guests (the guest list then has to be read).
     pub fn names_guests(&self) -> bool {
-        self.groups.iter().any(|g| g.guests.as_ref().is_some_and(|v| !v.is_empty()))
+        self.groups.iter().any(|g| g.guests.as_ref().is_some_and(|v| !v.is_empty()) || !g.guest_sources.is_empty())
+    }
+
+    /// The sources that at least one group (not `absent`) names in a `{source}` entry, sorted
+    /// by name: the ones to read before [`expand`]. A `list` source is among them but needs no
+    /// read (its addresses are in the file; [`expand`] takes them from the declaration).
+    pub fn used_sources(&self) -> Vec<&SourceSpec> {
+        let used: std::collections::BTreeSet<&str> = self
+            .groups
+            .iter()
+            .filter(|g| !g.absent)
+            .flat_map(|g| g.member_sources.iter().chain(&g.guest_sources))
+            .map(|s| s.value.as_str())
+            .collect();
+        self.sources.iter().filter(|s| used.contains(s.name.as_str())).collect()
+    }
+
+    /// The source of this name.
+    pub fn source(&self, name: &str) -> Option<&SourceSpec> {
+        self.sources.iter().find(|s| s.name == name)
     }
 }
 
@@ -362,7 +410,7 @@ pub fn load(sources: Vec<Source>) -> Result<DesiredState, Diagnostics> {
         }
     }
     let mut state = validate::merge_and_check(files, &mut diags);
-    state.sources = names;
+    state.files = names;
     if diags.is_empty() {
         Ok(state)
     } else {

@@ -253,6 +253,7 @@ impl<'t> Reader<'t> {
         let top = Node::from(top);
         if let Some(raw) = de::from_node::<RawFile>(&top, What::Named("the file"), self.problems) {
             out.settings = validate::file(self.problems, &raw, top.span(), settings_key.as_ref());
+            out.sources = validate::sources(self.problems, &raw, &source_names(&top));
         }
         Ok(out)
     }
@@ -352,6 +353,12 @@ impl<'t> Reader<'t> {
             _ => Err(Fatal::Unreadable(at)),
         }
     }
+}
+
+/// Where each name under `sources:` is written (a name is where its source is defined).
+fn source_names(top: &Node) -> std::collections::HashMap<String, Span> {
+    let Some(sources) = top.as_mapping().and_then(|m| m.get_mapping("sources")) else { return Default::default() };
+    sources.keys().map(|k| (k.as_str().to_string(), *k.span())).collect()
 }
 
 /// Adds an entry. A block mapping's start event is marked where its first value begins; a

@@ -15,6 +15,7 @@
 //!   enums are chosen by the text of a scalar (`warn`, `error`).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use marked_yaml::{Span, Spanned};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -30,6 +31,9 @@ pub struct RawFile {
     #[serde(default)]
     #[schemars(with = "Option<RawSettings>")]
     pub settings: Field<RawSettings>,
+    /// Named sources of members and guests (a CSV file, a command, an LDAP search, a list), used by `{source: NAME}` entries of any file; names are unique across all files.
+    #[serde(default)]
+    pub sources: Field<BTreeMap<String, Field<RawSource>>>,
     /// The groups.
     pub groups: Field<Vec<Field<RawGroup>>>,
 }
@@ -89,11 +93,11 @@ pub struct RawGroup {
     #[serde(default)]
     #[schemars(length(min = 1))]
     pub description: Field<String>,
-    /// Org members by email (preferred) or numeric user id; the group ends up with exactly these.
+    /// Org members by email (preferred) or numeric user id, `{source: NAME}` (everyone a source yields) or `{group: NAME}` (every member of another group of these files); the group ends up with exactly these.
     /// Omitted means members are not managed.
     #[serde(default)]
     pub members: Field<Vec<Field<RawMember>>>,
-    /// External guests by email (or `{email, first_name, last_name}`: the names are used when the guest is invited); the group ends up with exactly these. Omitted means not managed.
+    /// External guests by email (or `{email, first_name, last_name}`: the names are used when the guest is invited), or `{source: NAME}` (everyone a source yields); the group ends up with exactly these. Omitted means not managed.
     #[serde(default)]
     pub guests: Field<Vec<Field<RawGuest>>>,
     /// Old names: a live group found under one of them is renamed instead of recreated.
@@ -104,14 +108,25 @@ pub struct RawGroup {
     pub absent: Field<bool>,
 }
 
-/// A member as written: an email address or a numeric user id (`1005` and `"1005"` alike).
+/// A member as written: an email address or a numeric user id, or an entry naming others.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(untagged)]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawMember {
+    #[serde(rename = "scalar")]
+    Person(RawMemberId),
+    #[serde(rename = "mapping")]
+    Entry(Box<RawMemberEntry>),
+}
+
+/// A member written as a scalar: an email address or a numeric user id (`1005` and `"1005"` alike).
 #[derive(Debug, Deserialize)]
 #[serde(transparent)]
-pub struct RawMember(pub String);
+pub struct RawMemberId(pub String);
 
-impl JsonSchema for RawMember {
+impl JsonSchema for RawMemberId {
     fn schema_name() -> Cow<'static, str> {
-        "RawMember".into()
+        "RawMemberId".into()
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
@@ -123,6 +138,21 @@ impl JsonSchema for RawMember {
             ]
         })
     }
+}
+
+/// A member entry written as a mapping: exactly one of `source` and `group`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["source"] }, { "required": ["group"] }]))]
+pub struct RawMemberEntry {
+    /// Everyone the named source yields (a name under `sources:` of any file).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub source: Field<String>,
+    /// Every member of another group of these files (by name, in any case), including those it takes from its own sources and groups.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub group: Field<String>,
 }
 
 /// One string or a list of strings.
@@ -146,7 +176,7 @@ impl OneOrMany {
     }
 }
 
-/// A guest: an email, or an email with the names used when the guest is invited.
+/// A guest: an email, an email with the names used when the guest is invited, or a source.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(untagged)]
 #[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
@@ -157,11 +187,13 @@ pub enum RawGuest {
     Named(Box<RawNamedGuest>),
 }
 
-/// A guest written as a mapping.
+/// A guest written as a mapping: `{email, first_name, last_name}`, or `{source}`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["email"] }, { "required": ["source"] }]))]
 pub struct RawNamedGuest {
     /// The guest's email.
+    #[serde(default)]
     #[schemars(email)]
     pub email: Field<String>,
     /// First name, used when the guest is invited.
@@ -170,6 +202,115 @@ pub struct RawNamedGuest {
     /// Last name, used when the guest is invited.
     #[serde(default)]
     pub last_name: Field<String>,
+    /// Everyone the named source yields, as guests (a name under `sources:` of any file).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub source: Field<String>,
+}
+
+/// A source under `sources:`: exactly one of `csv`, `command`, `ldap` and `list`, and the keys
+/// every kind takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["csv"] }, { "required": ["command"] }, { "required": ["ldap"] }, { "required": ["list"] }]))]
+pub struct RawSource {
+    /// A CSV file with a header row: the addresses of one column, of the rows that match `where`.
+    #[serde(default)]
+    pub csv: Field<RawCsv>,
+    /// A program and its arguments, run without a shell in the folder of the file that defines the source; it prints one address per line.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub command: Field<Vec<Field<String>>>,
+    /// With `command`: seconds before the command is stopped. Default 60.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub timeout: Field<u64>,
+    /// With `command`: names of environment variables passed on to it besides PATH and HOME.
+    #[serde(default)]
+    pub env: Field<Vec<Field<String>>>,
+    /// An LDAP search: the addresses in one attribute of the entries found.
+    #[serde(default)]
+    pub ldap: Field<RawLdap>,
+    /// Addresses written here: a named set, reusable by several groups.
+    #[serde(default)]
+    pub list: Field<Vec<Field<RawListEmail>>>,
+    /// true: yielding nobody is not an error. Default false.
+    #[serde(default)]
+    pub allow_empty: Field<bool>,
+    /// An address from this source that is no user of the organization: `error` (default: the plan fails) or `warn` (left out with a warning).
+    #[serde(default)]
+    pub unknown: Field<RawUnknown>,
+}
+
+/// An address of a `list` source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct RawListEmail(#[schemars(email)] pub String);
+
+/// `csv:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCsv {
+    /// The file, relative to the folder of the file that defines the source.
+    #[schemars(length(min = 1))]
+    pub path: Field<String>,
+    /// The header of the column that holds the addresses (matched regardless of case).
+    #[schemars(length(min = 1))]
+    pub column: Field<String>,
+    /// Only the rows whose columns (by header, regardless of case) equal these values.
+    #[serde(default, rename = "where")]
+    pub filter: Field<BTreeMap<String, Field<String>>>,
+}
+
+/// `ldap:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLdap {
+    /// The server: `ldaps://host[:port]` or `ldap://host[:port]`.
+    #[schemars(length(min = 1), regex(pattern = r"^ldaps?://"))]
+    pub url: Field<String>,
+    /// true: upgrade an `ldap://` connection with StartTLS. Default false.
+    #[serde(default)]
+    pub starttls: Field<bool>,
+    /// The search base (a DN).
+    #[schemars(length(min = 1))]
+    pub base: Field<String>,
+    /// The search filter, e.g. `(memberOf=cn=eng,ou=groups,dc=example,dc=com)`.
+    #[schemars(length(min = 1))]
+    pub filter: Field<String>,
+    /// The attribute that holds the address. Default `mail`.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub attribute: Field<String>,
+    /// The environment variable holding the bind DN (with `password_env`; neither: anonymous bind).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub bind_dn_env: Field<String>,
+    /// The environment variable holding the bind password (with `bind_dn_env`).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub password_env: Field<String>,
+    /// An entry without the attribute: `error` (default: the source fails) or `skip` (left out with a warning).
+    #[serde(default)]
+    pub missing: Field<RawMissing>,
+}
+
+/// `unknown:` of a source.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawUnknown {
+    Error,
+    Warn,
+}
+
+/// `missing:` of an LDAP source.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawMissing {
+    Error,
+    Skip,
 }
 
 /// The keys of a mapping type of the grammar, as serde expects them (empty for other types).

@@ -4,14 +4,23 @@
 //! as members, ignored names. Problems of shape were reported while the items were read; here a
 //! value that could not be read is simply not there. Pure; no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use marked_yaml::Span;
 
 use super::de::Problems;
-use super::raw::{Field, OneOrMany, RawDisabledMembers, RawFile, RawGroup, RawGuest, RawSettings};
+use super::raw::{
+    Field, OneOrMany, RawCsv, RawDisabledMembers, RawFile, RawGroup, RawGuest, RawLdap, RawMember, RawMissing, RawSettings, RawSource,
+    RawUnknown,
+};
 use super::{DesiredGroup, DesiredState, Diagnostic, DisabledMembers, GuestName, Located, Location, MemberRef, Settings};
 use crate::model::{Email, UserId, name_key};
+use crate::source::{
+    CommandSpec, CsvSpec, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LDAP_ATTRIBUTE, LdapBind, LdapSpec, Missing, SourceKind, SourceSpec, Unknown,
+};
+use crate::warning::{At, Warning};
 
 const MAX_NAME_CHARS: usize = 200;
 
@@ -19,6 +28,7 @@ const MAX_NAME_CHARS: usize = 200;
 #[derive(Debug, Default)]
 pub(super) struct ParsedFile {
     pub settings: Option<(Settings, Location)>,
+    pub sources: Vec<SourceSpec>,
     pub groups: Vec<DesiredGroup>,
 }
 
@@ -99,9 +109,12 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
         }
         Some(Located { value: v.clone(), at: p.loc(span) })
     });
-    let members = raw.members.value().map(|items| members(p, items));
+    let mut member_sources = Vec::new();
+    let mut member_groups = Vec::new();
+    let members = raw.members.value().map(|items| members(p, items, &mut member_sources, &mut member_groups));
     let mut guest_names = BTreeMap::new();
-    let guests = raw.guests.value().map(|items| guests(p, items, &mut guest_names));
+    let mut guest_sources = Vec::new();
+    let guests = raw.guests.value().map(|items| guests(p, items, &mut guest_names, &mut guest_sources));
     let previously = raw
         .previously
         .value()
@@ -128,7 +141,20 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
             }
         }
     }
-    Some(DesiredGroup { name: name?, description, members, guests, guest_names, previously, absent, at })
+    Some(DesiredGroup {
+        name: name?,
+        description,
+        members,
+        guests,
+        member_sources,
+        member_groups,
+        guest_sources,
+        expanded: None,
+        guest_names,
+        previously,
+        absent,
+        at,
+    })
 }
 
 fn check_name(p: &Problems, span: &Span, v: &str, what: &str) -> Option<Located<String>> {
@@ -167,11 +193,46 @@ fn add_once<T: Clone + Eq + std::hash::Hash + std::fmt::Display>(
     true
 }
 
-fn members(p: &Problems, items: &[Field<super::raw::RawMember>]) -> Vec<Located<MemberRef>> {
+/// Members: the typed ones are returned; `{source}` and `{group}` entries go to `sources` and
+/// `groups`.
+fn members(
+    p: &Problems,
+    items: &[Field<RawMember>],
+    sources: &mut Vec<Located<String>>,
+    groups: &mut Vec<Located<String>>,
+) -> Vec<Located<MemberRef>> {
     let mut out = Vec::with_capacity(items.len());
     let mut seen = HashMap::with_capacity(items.len());
+    let mut seen_sources = HashMap::new();
+    let mut seen_groups = HashMap::new();
     for (span, raw) in items.iter().filter_map(Field::get) {
-        let raw = raw.0.trim();
+        let raw = match raw {
+            RawMember::Person(id) => id.0.trim(),
+            RawMember::Entry(entry) => {
+                let keys = [("source", &entry.source), ("group", &entry.group)];
+                match keys.iter().filter(|(_, f)| f.is_given()).count() {
+                    0 => p.error_hint(
+                        span,
+                        "a member written as a mapping needs `source` or `group`",
+                        "write `{source: NAME}` for everyone a source yields, or `{group: NAME}` for every member of another group",
+                    ),
+                    1 => {
+                        if let Some((s, v)) = entry.source.get().and_then(|(s, v)| reference(p, s, v, "source")) {
+                            once(p, sources, &mut seen_sources, s, v.to_string(), v, "source");
+                        }
+                        if let Some((s, v)) = entry.group.get().and_then(|(s, v)| reference(p, s, v, "group")) {
+                            once(p, groups, &mut seen_groups, s, name_key(v), v, "group");
+                        }
+                    }
+                    _ => p.error_hint(
+                        span,
+                        "a member entry has both `source` and `group`",
+                        "write one entry for each: `- source: NAME` and `- group: NAME`",
+                    ),
+                }
+                continue;
+            }
+        };
         let value = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
             match raw.parse::<u64>() {
                 Ok(id) => MemberRef::Id(UserId(id)),
@@ -198,20 +259,66 @@ fn members(p: &Problems, items: &[Field<super::raw::RawMember>]) -> Vec<Located<
     out
 }
 
+/// The name of a `{source}` or `{group}` entry, when it is one.
+fn reference<'v>(p: &Problems, span: &'v Span, v: &'v str, key: &str) -> Option<(&'v Span, &'v str)> {
+    if v.trim().is_empty() {
+        p.error(span, format!("`{key}` is empty"));
+        return None;
+    }
+    Some((span, v.trim()))
+}
+
+/// Adds a `{source}` or `{group}` entry unless the list names it already (by `key`).
+fn once(p: &Problems, out: &mut Vec<Located<String>>, seen: &mut HashMap<String, usize>, span: &Span, key: String, name: &str, what: &str) {
+    let at = p.loc(span);
+    if let Some(first) = seen.get(&key) {
+        p.error(span, format!("{what} `{name}` is listed twice in this list (first on line {first})"));
+        return;
+    }
+    seen.insert(key, at.line);
+    out.push(Located { value: name.to_string(), at });
+}
+
 /// Guests: each an email, or `{email, first_name, last_name}` (the names are used when the
 /// guest is invited). Names found go to `names`.
-fn guests(p: &Problems, items: &[Field<RawGuest>], names: &mut BTreeMap<Email, GuestName>) -> Vec<Located<Email>> {
+fn guests(
+    p: &Problems,
+    items: &[Field<RawGuest>],
+    names: &mut BTreeMap<Email, GuestName>,
+    sources: &mut Vec<Located<String>>,
+) -> Vec<Located<Email>> {
     let mut out = Vec::with_capacity(items.len());
     let mut seen = HashMap::with_capacity(items.len());
+    let mut seen_sources = HashMap::new();
     for (span, guest) in items.iter().filter_map(Field::get) {
         let (email, name) = match guest {
             RawGuest::Email(email) => ((span, email), None),
+            RawGuest::Named(named) if named.source.is_given() => {
+                let others = [("email", &named.email), ("first_name", &named.first_name), ("last_name", &named.last_name)];
+                let mut alone = true;
+                for (key, field) in others {
+                    if let Some(s) = field.span() {
+                        alone = false;
+                        p.error_hint(
+                            s,
+                            format!("a guest entry with `source` cannot have `{key}`"),
+                            "write `- source: NAME` for everyone a source yields, and each other guest as an entry of its own",
+                        );
+                    }
+                }
+                if let Some((s, v)) = named.source.get().and_then(|(s, v)| reference(p, s, v, "source"))
+                    && alone
+                {
+                    once(p, sources, &mut seen_sources, s, v.to_string(), v, "source");
+                }
+                continue;
+            }
             RawGuest::Named(named) => {
                 if !named.email.is_given() {
                     p.error_hint(
                         span,
-                        "a guest written as a mapping needs `email`",
-                        "write `{email: a@example.com, first_name: Ann, last_name: Lee}`",
+                        "a guest written as a mapping needs `email` (or `source`)",
+                        "write `{email: a@example.com, first_name: Ann, last_name: Lee}`, or `{source: NAME}` for everyone a source yields",
                     );
                     continue;
                 }
@@ -245,7 +352,17 @@ fn guests(p: &Problems, items: &[Field<RawGuest>], names: &mut BTreeMap<Email, G
 pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic>) -> DesiredState {
     let mut settings: Option<(Settings, Location)> = None;
     let mut groups = Vec::new();
+    let mut sources: Vec<SourceSpec> = Vec::new();
     for file in files {
+        for source in file.sources {
+            match sources.iter().find(|s| s.name == source.name) {
+                Some(first) => diags.push(
+                    Diagnostic::at(&source.at, format!("source `{}` is defined twice (first at {})", source.name, first.at))
+                        .with_hint("source names are unique across all files; rename one of them"),
+                ),
+                None => sources.push(source),
+            }
+        }
         if let Some((s, at)) = file.settings {
             match &settings {
                 Some((_, first)) => diags.push(
@@ -337,5 +454,382 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
         }
     }
 
-    DesiredState { settings, groups, sources: Vec::new() }
+    sources.sort_by(|a, b| a.name.cmp(&b.name));
+    let warnings = references(&groups, &sources, diags);
+    DesiredState { settings, groups, sources, files: Vec::new(), warnings }
+}
+
+/// The sources of one file's `sources:`; `names` is where each name is written (where its
+/// source is defined).
+pub(super) fn sources(p: &Problems, raw: &RawFile, names: &HashMap<String, Span>) -> Vec<SourceSpec> {
+    let Some(map) = raw.sources.value() else { return Vec::new() };
+    let mut out = Vec::with_capacity(map.len());
+    for (name, field) in map {
+        let Some((span, raw_source)) = field.get() else { continue };
+        let name_span = names.get(name).unwrap_or(span);
+        if name.trim().is_empty() {
+            p.error(name_span, "a source name is empty");
+            continue;
+        }
+        if name.trim() != name {
+            p.error_hint(name_span, format!("source name \"{name}\" has leading or trailing spaces"), "remove the spaces");
+            continue;
+        }
+        if let Some(spec) = source(p, name, span, raw_source, p.loc(name_span)) {
+            out.push(spec);
+        }
+    }
+    out
+}
+
+/// One source; `None` when it cannot be one (its problems are reported).
+fn source(p: &Problems, name: &str, span: &Span, raw: &RawSource, at: Location) -> Option<SourceSpec> {
+    let kinds = [("csv", raw.csv.span()), ("command", raw.command.span()), ("ldap", raw.ldap.span()), ("list", raw.list.span())];
+    let given: Vec<(&str, &Span)> = kinds.iter().filter_map(|(k, s)| s.map(|s| (*k, s))).collect();
+    match given.as_slice() {
+        [] => {
+            p.error_hint(span, format!("source `{name}` says nothing to read"), "give it one of `csv`, `command`, `ldap` or `list`");
+            return None;
+        }
+        [_] => {}
+        [(first, _), rest @ ..] => {
+            for (kind, s) in rest {
+                p.error_hint(
+                    s,
+                    format!("source `{name}` has both `{first}` and `{kind}`"),
+                    "a source reads one thing; define another source for the other",
+                );
+            }
+            return None;
+        }
+    }
+    if !raw.command.is_given() {
+        for (key, s) in [("timeout", raw.timeout.span()), ("env", raw.env.span())] {
+            if let Some(s) = s {
+                p.error_hint(s, format!("`{key}` is for a `command` source only"), format!("remove `{key}` from source `{name}`"));
+            }
+        }
+    }
+    let dir = match Path::new(&*at.file).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let kind = if let Some((s, csv)) = raw.csv.get() {
+        SourceKind::Csv(csv_spec(p, s, csv, &dir)?)
+    } else if let Some((s, argv)) = raw.command.get() {
+        SourceKind::Command(command_spec(p, s, argv, raw)?)
+    } else if let Some((s, ldap)) = raw.ldap.get() {
+        SourceKind::Ldap(ldap_spec(p, s, ldap)?)
+    } else if let Some((_, items)) = raw.list.get() {
+        let mut list: Vec<(Email, Location)> = Vec::with_capacity(items.len());
+        let mut seen: HashMap<Email, usize> = HashMap::new();
+        for (s, item) in items.iter().filter_map(Field::get) {
+            let text = item.0.trim();
+            match Email::parse(text) {
+                Ok(email) => {
+                    let at = p.loc(s);
+                    if let Some(first) = seen.get(&email) {
+                        p.error(s, format!("{email} is listed twice in source `{name}` (first on line {first})"));
+                        continue;
+                    }
+                    seen.insert(email.clone(), at.line);
+                    list.push((email, at));
+                }
+                Err(why) => p.error_hint(
+                    s,
+                    format!("`{text}` in source `{name}` is not an email address: it {why}"),
+                    "a `list` source holds email addresses",
+                ),
+            }
+        }
+        if list.len() != items.len() {
+            return None;
+        }
+        SourceKind::List(list)
+    } else {
+        return None; // the kind's value is malformed: reported already
+    };
+    let unknown = match raw.unknown.value() {
+        Some(RawUnknown::Warn) => Unknown::Warn,
+        Some(RawUnknown::Error) | None => Unknown::Error,
+    };
+    Some(SourceSpec {
+        name: name.to_string(),
+        kind,
+        allow_empty: raw.allow_empty.value().copied().unwrap_or(false),
+        unknown,
+        at,
+        dir,
+    })
+}
+
+/// A required text key of a source's mapping: reported when missing or empty.
+fn required<'r>(p: &Problems, span: &Span, field: &'r Field<String>, key: &str, of: &str) -> Option<&'r str> {
+    if !field.is_given() {
+        p.error_hint(span, format!("`{of}` needs `{key}`"), format!("add `{key}:`"));
+        return None;
+    }
+    let (s, v) = field.get()?;
+    if v.trim().is_empty() {
+        p.error(s, format!("`{key}` is empty"));
+        return None;
+    }
+    Some(v.trim())
+}
+
+fn csv_spec(p: &Problems, span: &Span, raw: &RawCsv, dir: &Path) -> Option<CsvSpec> {
+    let path = required(p, span, &raw.path, "path", "csv");
+    let column = required(p, span, &raw.column, "column", "csv");
+    let mut filter = BTreeMap::new();
+    for (key, value) in raw.filter.value().into_iter().flatten() {
+        let Some(value) = value.value() else { return None };
+        if key.trim().is_empty() {
+            if let Some(s) = raw.filter.span() {
+                p.error(s, "a `where` column is empty");
+            }
+            return None;
+        }
+        filter.insert(key.clone(), value.clone());
+    }
+    Some(CsvSpec { path: dir.join(path?), column: column?.to_string(), filter })
+}
+
+fn command_spec(p: &Problems, span: &Span, argv: &[Field<String>], raw: &RawSource) -> Option<CommandSpec> {
+    let args: Vec<String> = argv.iter().filter_map(|a| a.value().cloned()).collect();
+    if args.len() != argv.len() {
+        return None;
+    }
+    match args.first() {
+        None => {
+            p.error_hint(span, "`command` is empty", "write the program and its arguments, e.g. `command: [./scripts/people.sh, --team, finance]`");
+            return None;
+        }
+        Some(program) if program.trim().is_empty() => {
+            p.error(argv[0].span().unwrap_or(span), "the program of `command` is empty");
+            return None;
+        }
+        Some(_) => {}
+    }
+    let mut timeout = DEFAULT_COMMAND_TIMEOUT;
+    if let Some((s, &seconds)) = raw.timeout.get() {
+        if seconds == 0 {
+            p.error_hint(s, "`timeout` must be at least 1 second", "write the seconds the command may take, e.g. `timeout: 60`");
+            return None;
+        }
+        timeout = Duration::from_secs(seconds);
+    }
+    let mut env = Vec::new();
+    for (s, var) in raw.env.value().into_iter().flatten().filter_map(Field::get) {
+        let ok = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            p.error_hint(s, format!("`{var}` is not the name of an environment variable"), "write names such as `APPROVERS_TOKEN`");
+            return None;
+        }
+        env.push(var.clone());
+    }
+    Some(CommandSpec { argv: args, timeout, env })
+}
+
+fn ldap_spec(p: &Problems, span: &Span, raw: &RawLdap) -> Option<LdapSpec> {
+    let url = required(p, span, &raw.url, "url", "ldap");
+    let base = required(p, span, &raw.base, "base", "ldap");
+    let filter = required(p, span, &raw.filter, "filter", "ldap");
+    let starttls = raw.starttls.value().copied().unwrap_or(false);
+    let mut ok = true;
+    if let (Some(url), Some((s, _))) = (url, raw.url.get()) {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("ldaps://") {
+            if let Some(s) = raw.starttls.span().filter(|_| starttls) {
+                p.error_hint(
+                    s,
+                    "`starttls` upgrades an ldap:// connection; an ldaps:// one is encrypted already",
+                    "remove `starttls`, or use an ldap:// url",
+                );
+                ok = false;
+            }
+        } else if !lower.starts_with("ldap://") {
+            p.error_hint(s, format!("`url` must start with ldap:// or ldaps://, found `{url}`"), "write e.g. `url: ldaps://ldap.example.com`");
+            ok = false;
+        }
+    }
+    let attribute = match raw.attribute.get() {
+        Some((s, a)) if a.trim().is_empty() => {
+            p.error(s, "`attribute` is empty");
+            return None;
+        }
+        Some((_, a)) => a.trim().to_string(),
+        None if raw.attribute.is_given() => return None,
+        None => DEFAULT_LDAP_ATTRIBUTE.to_string(),
+    };
+    let bind = match (raw.bind_dn_env.get(), raw.password_env.get()) {
+        (Some((_, dn)), Some((_, pw))) => Some(LdapBind { dn_env: dn.trim().to_string(), password_env: pw.trim().to_string() }),
+        (None, None) => None,
+        (one, other) => {
+            let (given, missing, s) = match (one, other) {
+                (Some((s, _)), _) => ("bind_dn_env", "password_env", s),
+                (_, Some((s, _))) => ("password_env", "bind_dn_env", s),
+                _ => return None,
+            };
+            p.error_hint(
+                s,
+                format!("`{given}` needs `{missing}` too"),
+                format!("add `{missing}`, or remove `{given}` for an anonymous bind"),
+            );
+            return None;
+        }
+    };
+    for (key, field) in [("bind_dn_env", &raw.bind_dn_env), ("password_env", &raw.password_env)] {
+        if let Some((s, v)) = field.get()
+            && v.trim().is_empty()
+        {
+            p.error(s, format!("`{key}` is empty"));
+            ok = false;
+        }
+    }
+    let missing = match raw.missing.value() {
+        Some(RawMissing::Skip) => Missing::Skip,
+        Some(RawMissing::Error) | None => Missing::Error,
+    };
+    if !ok {
+        return None;
+    }
+    Some(LdapSpec { url: url?.to_string(), starttls, base: base?.to_string(), filter: filter?.to_string(), attribute, bind, missing })
+}
+
+/// The closest of `names` to `name`, when it is close enough to be a typo.
+fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let key = name_key(name);
+    names
+        .map(|cand| (strsim::levenshtein(&key, &name_key(cand)), cand))
+        .filter(|(d, cand)| *d <= 2.max(cand.chars().count() / 3))
+        .min()
+        .map(|(_, cand)| cand)
+}
+
+/// The checks of `{source}` and `{group}` entries, across every file: each names something
+/// defined; a `{group}` names a group that manages its members and is not `absent`; groups do
+/// not include each other in a cycle. Returns a warning for each source no group uses.
+fn references(groups: &[DesiredGroup], sources: &[SourceSpec], diags: &mut Vec<Diagnostic>) -> Vec<Warning> {
+    let mut used = BTreeSet::new();
+    for g in groups.iter().filter(|g| !g.absent) {
+        for r in g.member_sources.iter().chain(&g.guest_sources) {
+            if sources.iter().any(|s| s.name == r.value) {
+                used.insert(r.value.as_str());
+                continue;
+            }
+            let d = Diagnostic::at(&r.at, format!("source `{}` is not defined", r.value));
+            diags.push(match closest(&r.value, sources.iter().map(|s| s.name.as_str())) {
+                Some(close) => d.with_hint(format!("did you mean `{close}`?")),
+                None if sources.is_empty() => d.with_hint("define it under `sources:` in any of the files"),
+                None => d.with_hint(format!(
+                    "define it under `sources:`; the sources are {}",
+                    sources.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+                )),
+            });
+        }
+    }
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        index.entry(name_key(&g.name.value)).or_insert(i);
+    }
+    // Who includes whom, with where the `{group}` entry is written.
+    let mut edges: Vec<Vec<(usize, &Location)>> = vec![Vec::new(); groups.len()];
+    for (i, g) in groups.iter().enumerate().filter(|(_, g)| !g.absent) {
+        for r in &g.member_groups {
+            let Some(&j) = index.get(&name_key(&r.value)) else {
+                let d = Diagnostic::at(&r.at, format!("group \"{}\" is not defined in these files", r.value));
+                diags.push(match closest(&r.value, groups.iter().map(|g| g.name.value.as_str())) {
+                    Some(close) => d.with_hint(format!("did you mean \"{close}\"?")),
+                    None => d.with_hint("`group:` names another group of these files; define it, or list the people here"),
+                });
+                continue;
+            };
+            let target = &groups[j];
+            if target.absent {
+                diags.push(
+                    Diagnostic::at(&r.at, format!("group \"{}\" is `absent: true`: it has no members to include", target.name.value))
+                        .with_hint("remove this entry, or remove `absent: true` from that group"),
+                );
+            } else if target.members.is_none() {
+                diags.push(
+                    Diagnostic::at(
+                        &r.at,
+                        format!(
+                            "group \"{}\" does not manage its members (it has no `members:`), so there is nothing to include",
+                            target.name.value
+                        ),
+                    )
+                    .with_hint("give that group a `members:` list, or list the people here"),
+                );
+            } else {
+                edges[i].push((j, &r.at));
+            }
+        }
+    }
+    for cycle in cycles(&edges) {
+        let names: Vec<String> =
+            cycle.iter().chain(cycle.first()).map(|&(i, _)| format!("\"{}\"", groups[i].name.value)).collect();
+        let (_, at) = cycle[0];
+        diags.push(
+            Diagnostic::at(at, format!("groups include each other in a cycle: {}", names.join(" → ")))
+                .with_hint("a group cannot include itself, directly or through others; list the people in one of them instead"),
+        );
+    }
+    sources
+        .iter()
+        .filter(|s| !used.contains(s.name.as_str()))
+        .map(|s| Warning::UnusedSource { at: At::from(&s.at), source: s.name.clone() })
+        .collect()
+}
+
+/// Every cycle of the graph, once each: the nodes in order, each with the edge to the next,
+/// starting from the lowest node.
+fn cycles<'a>(edges: &[Vec<(usize, &'a Location)>]) -> Vec<Vec<(usize, &'a Location)>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut mark = vec![Mark::New; edges.len()];
+    let mut found: BTreeSet<Vec<usize>> = BTreeSet::new();
+    let mut out = Vec::new();
+    for start in 0..edges.len() {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        // The path: (node, index of the next edge to follow, the edge taken to the next node).
+        let mut path: Vec<(usize, usize, Option<&Location>)> = vec![(start, 0, None)];
+        mark[start] = Mark::OnPath;
+        while let Some(&mut (node, ref mut next, _)) = path.last_mut() {
+            let Some(&(to, at)) = edges[node].get(*next) else {
+                mark[node] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            if let Some(last) = path.last_mut() {
+                last.2 = Some(at);
+            }
+            match mark[to] {
+                Mark::New => {
+                    mark[to] = Mark::OnPath;
+                    path.push((to, 0, None));
+                }
+                Mark::OnPath => {
+                    let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
+                    let mut cycle: Vec<(usize, &Location)> =
+                        path[from..].iter().filter_map(|(n, _, at)| at.map(|at| (*n, at))).collect();
+                    let lowest = cycle.iter().enumerate().min_by_key(|(_, (n, _))| *n).map_or(0, |(k, _)| k);
+                    cycle.rotate_left(lowest);
+                    if found.insert(cycle.iter().map(|(n, _)| *n).collect()) {
+                        out.push(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    out
 }

@@ -82,6 +82,17 @@ fn sentence(w: &Warning) -> String {
             at(a)
         ),
         Warning::DisabledMember { .. } => warning_lines(w).join(" "),
+        Warning::UnusedSource { at: a, source } => {
+            format!("{}: source `{source}` is used by no group, so it is not read (use it in a group with `source: {source}`, or remove it)", at(a))
+        }
+        Warning::SourceSkipped { source, source_kind, message } => format!("source `{source}` ({source_kind}) left someone out: {message}"),
+        Warning::UnknownFromSource { email, group, origins } => {
+            let from: Vec<String> = origins.iter().map(ToString::to_string).collect();
+            format!(
+                "{email} (from {}) is not a user of this organization: left out of \"{group}\" (the source has `unknown: warn`)",
+                from.join(", ")
+            )
+        }
         Warning::GuestPacing { invites, per_hour, extra_minutes } => format!(
             "{invites} new guests: Tallyfy accepts about {per_hour} guest invitations per hour, so apply paces the invitations beyond the first {per_hour} (about {extra_minutes} more minutes)"
         ),
