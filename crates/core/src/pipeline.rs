@@ -54,6 +54,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     let mut plan = plan::build(d, &limits, &directory, target);
     plan.sources = desired.files.clone();
     plan.warnings.extend(resolution.warnings);
+    plan.warnings.extend(desired.warnings.iter().cloned());
     plan.errors = resolution.errors;
     Ok(plan)
 }

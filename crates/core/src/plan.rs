@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::diff::{DeleteReason, Diff};
 pub use crate::model::{Carried, Carry, GroupState};
 use crate::model::{Email, GroupId, UserId, UserLookup};
+use crate::source::Provenance;
 pub use crate::warning::Warning;
 
 /// Version of the plan's JSON form (`--format json`) and of the apply report (`--report`);
@@ -396,6 +397,39 @@ pub struct Plan {
     /// With `plan --baseline`: one entry per action, in action order. Display only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<Origin>,
+    /// Where the people of each created or updated group come from, by the group's name (as it
+    /// will be). Present when the desired state was expanded. Display only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provenance: BTreeMap<String, GroupProvenance>,
+}
+
+/// Where the people of one group come from (display only; never drives apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProvenance {
+    /// The origins of each member the group will have.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub members: BTreeMap<UserId, Vec<Provenance>>,
+    /// The origins of each guest the group will have.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guests: BTreeMap<Email, Vec<Provenance>>,
+    /// The sources the group uses, directly or through `{group}` entries, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Distinct members and guests a source yielded.
+    #[serde(default)]
+    pub people: usize,
+}
+
+impl GroupProvenance {
+    /// The origins of a member, when known.
+    pub fn member(&self, id: UserId) -> &[Provenance] {
+        self.members.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The origins of a guest, when known.
+    pub fn guest(&self, email: &Email) -> &[Provenance] {
+        self.guests.get(email).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Where a change comes from, relative to the target branch (`plan --baseline`).
@@ -543,6 +577,7 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, targe
     plan.ignored = diff.ignored;
     plan.out_of_scope = diff.out_of_scope;
     plan.unmanageable = diff.unmanageable;
+    plan.provenance = diff.provenance;
     plan
 }
 
@@ -610,6 +645,7 @@ pub fn assemble(
         sources: Vec::new(),
         errors: Vec::new(),
         origins: Vec::new(),
+        provenance: BTreeMap::new(),
     }
 }
 

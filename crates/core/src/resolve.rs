@@ -2,10 +2,13 @@
 //! user directory. Unknown emails, unknown ids, disabled users and guests who are members all
 //! fail here, listed at once with their YAML location. Pure; no I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::desired::{DesiredGroup, DesiredState, Diagnostic, Diagnostics, MemberRef};
+use crate::desired::{DesiredGroup, DesiredState, Diagnostic, Diagnostics, Expanded, GroupExpansion, MemberRef};
 use crate::model::{Email, User, UserId, UserLookup, UserStatus};
+use crate::plan::GroupProvenance;
+use crate::source::{Provenance, Unknown};
 use crate::warning::{At, Warning};
 
 /// A desired group with its members resolved to user ids.
@@ -17,6 +20,8 @@ pub struct ResolvedGroup<'a> {
     pub members: Option<BTreeSet<UserId>>,
     /// `None`: guests not managed.
     pub guests: Option<BTreeSet<Email>>,
+    /// Where each member and guest comes from, when the desired state was expanded.
+    pub provenance: Option<GroupProvenance>,
 }
 
 /// The user directory, indexed for lookups (borrowing the users it indexes).
@@ -196,13 +201,45 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
     let mut suggester: Option<Suggester<'_>> = None;
     for g in desired.groups.iter().filter(|g| in_scope(g)) {
         if g.absent {
-            out.push(ResolvedGroup { desired: g, members: None, guests: None });
+            out.push(ResolvedGroup { desired: g, members: None, guests: None, provenance: None });
+            continue;
+        }
+        let expansion: Cow<'_, GroupExpansion> = match &g.expanded {
+            Some(e) => Cow::Borrowed(e),
+            None if g.includes_others() => {
+                // Planning without its sources' people would remove them all.
+                diags.push(
+                    Diagnostic::at(
+                        &g.at,
+                        format!("group \"{}\" takes people from sources or other groups, but they were not expanded", g.name.value),
+                    )
+                    .with_hint("this is a bug of the tool: expand the desired state before resolving it"),
+                );
+                failed.insert(g.name.value.clone());
+                continue;
+            }
+            None => Cow::Owned(typed_only(g)),
+        };
+        if !expansion.failed.is_empty() {
+            for f in &expansion.failed {
+                diags.push(
+                    Diagnostic::at(
+                        &f.at,
+                        format!("source {} ({}) could not be read, so \"{}\" is left untouched: {}", f.name, f.kind, g.name.value, f.reason),
+                    )
+                    .with_hint("fix the source; the other groups are planned (--keep-going)"),
+                );
+            }
+            failed.insert(g.name.value.clone());
             continue;
         }
         let errors_before = diags.len();
-        let members = g.members.as_ref().map(|list| {
-            let mut ids = BTreeMap::new();
+        let own: HashSet<&MemberRef> = g.members.iter().flatten().map(|m| &m.value).collect();
+        let mut member_origins: BTreeMap<UserId, Vec<Provenance>> = BTreeMap::new();
+        let members = expansion.members.as_ref().map(|list| {
+            let mut ids: BTreeMap<UserId, (crate::desired::Location, bool)> = BTreeMap::new();
             for m in list {
+                let from = from_sources(m);
                 let user = match &m.value {
                     MemberRef::Email(e) => match directory.all_by_email(e) {
                         [u] => *u,
@@ -213,17 +250,30 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                             diags.push(
                                 Diagnostic::at(
                                     &m.at,
-                                    format!("member {e} of \"{}\" is the email of {} users of this organization: user ids {}", g.name.value, ids.len(), ids.join(", ")),
+                                    format!("member {e}{from} of \"{}\" is the email of {} users of this organization: user ids {}", g.name.value, ids.len(), ids.join(", ")),
                                 )
                                 .with_hint("list the member by user id instead, and give each account its own email in Tallyfy"),
                             );
                             continue;
                         }
+                        [] if m.unknown == Unknown::Warn => {
+                            warnings.push(Warning::UnknownFromSource {
+                                email: e.clone(),
+                                group: g.name.value.clone(),
+                                origins: m.origins.clone(),
+                            });
+                            continue;
+                        }
                         [] => {
-                            let mut d =
-                                Diagnostic::at(&m.at, format!("member {e} of \"{}\" is not a user of this organization", g.name.value));
+                            let mut d = Diagnostic::at(
+                                &m.at,
+                                format!("member {e}{from} of \"{}\" is not a user of this organization", g.name.value),
+                            );
                             d = match suggester.get_or_insert_with(|| Suggester::new(directory)).suggest(e) {
                                 Some(close) => d.with_hint(format!("did you mean {close}?")),
+                                None if !from.is_empty() && !m.origins.iter().any(|o| !o.is_source()) => d.with_hint(
+                                    "correct the source, invite them in Tallyfy, or set `unknown: warn` on the source to leave such addresses out with a warning",
+                                ),
                                 None => d.with_hint("invite them in Tallyfy first, or list an external person under `guests`"),
                             };
                             diags.push(d);
@@ -278,16 +328,29 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                         continue;
                     }
                 }
-                if let Some(first) = ids.insert(user.id, m.at.clone()) {
-                    diags.push(Diagnostic::at(
-                        &m.at,
-                        format!("member {} (user id {}) is listed twice in \"{}\" (first at {first})", user.email, user.id, g.name.value),
-                    ));
+                // Two entries that are the same user: a mistake when both are typed in this
+                // group; otherwise (a source, an included group) the origins add up.
+                let typed_here = own.contains(&m.value);
+                match ids.get(&user.id) {
+                    Some((first, true)) if typed_here => {
+                        diags.push(Diagnostic::at(
+                            &m.at,
+                            format!("member {} (user id {}) is listed twice in \"{}\" (first at {first})", user.email, user.id, g.name.value),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        ids.insert(user.id, (m.at.clone(), typed_here));
+                    }
                 }
+                let origins = member_origins.entry(user.id).or_default();
+                origins.extend(m.origins.iter().cloned());
+                origins.sort();
+                origins.dedup();
             }
             ids.into_keys().collect::<BTreeSet<_>>()
         });
-        let guests = g.guests.as_ref().map(|list| {
+        let guests = expansion.guests.as_ref().map(|list| {
             let mut set = BTreeSet::new();
             for guest in list {
                 if let Some(u) = directory.all_by_email(&guest.value).first() {
@@ -295,8 +358,9 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                         Diagnostic::at(
                             &guest.at,
                             format!(
-                                "guest {} of \"{}\" is an org member ({}, user id {})",
+                                "guest {}{} of \"{}\" is an org member ({}, user id {})",
                                 guest.value,
+                                from_sources(guest),
                                 g.name.value,
                                 u.display_name(),
                                 u.id
@@ -313,12 +377,44 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
         if diags.len() > errors_before {
             failed.insert(g.name.value.clone());
         } else {
-            out.push(ResolvedGroup { desired: g, members, guests });
+            let provenance = g.expanded.as_ref().map(|e| GroupProvenance {
+                members: member_origins,
+                guests: e.guests.iter().flatten().map(|g| (g.value.clone(), g.origins.clone())).collect(),
+                sources: e.sources.iter().cloned().collect(),
+                people: e.people_from_sources(),
+            });
+            out.push(ResolvedGroup { desired: g, members, guests, provenance });
         }
     }
     diags.sort();
     warnings.sort();
     Resolution { groups: out, errors: diags, warnings, failed }
+}
+
+/// The expansion of a group that has only typed entries (nothing to expand).
+fn typed_only(g: &DesiredGroup) -> GroupExpansion {
+    fn typed<T: Clone>(list: &[crate::desired::Located<T>]) -> Vec<Expanded<T>> {
+        list.iter()
+            .map(|e| Expanded {
+                value: e.value.clone(),
+                at: e.at.clone(),
+                origins: vec![Provenance::Static { at: e.at.to_string() }],
+                unknown: Unknown::Error,
+            })
+            .collect()
+    }
+    GroupExpansion {
+        members: g.members.as_deref().map(typed),
+        guests: g.guests.as_deref().map(typed),
+        sources: BTreeSet::new(),
+        failed: Vec::new(),
+    }
+}
+
+/// " (from csv:finance-hr:14, ldap:engineering)" for a person a source yielded, or "".
+fn from_sources<T>(e: &Expanded<T>) -> String {
+    let from: Vec<String> = e.origins.iter().filter(|o| o.is_source()).map(ToString::to_string).collect();
+    if from.is_empty() { String::new() } else { format!(" (from {})", from.join(", ")) }
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub struct SavedPlan {
     pub allow_removals: Option<String>,
     /// What apply sends, in order.
     pub actions: Vec<SavedAction>,
+    /// Where the people of each created or updated group come from, for display after the plan
+    /// is read back (absent in files written before sources existed).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub provenance: std::collections::BTreeMap<String, plan::GroupProvenance>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -144,6 +148,7 @@ impl SavedPlan {
             fingerprints: plan.fingerprints.clone(),
             allow_removals: plan.guard.allowed.clone(),
             actions,
+            provenance: plan.provenance.clone(),
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
     }
@@ -192,6 +197,7 @@ impl SavedPlan {
             self.fingerprints.clone(),
         );
         plan.unmanaged_lists = self.unmanaged_lists.clone();
+        plan.provenance = self.provenance.clone();
         // The override is `apply --allow-removals`, never the file's: its seal is a checksum
         // anyone can recompute, so what it says about the guard is a record, not a permission.
         Ok(plan)

@@ -129,6 +129,9 @@ pub struct Diff {
     pub same_name: Vec<SameNameGroup>,
     /// Live groups the plan would write but whose lists were not read whole: the plan fails.
     pub unread: Vec<UnreadGroup>,
+    /// Where the people of each created or updated group come from, by the group's name (for
+    /// groups of an expanded desired state).
+    pub provenance: BTreeMap<String, crate::plan::GroupProvenance>,
 }
 
 /// A live group that is listed but never deleted, renamed or adopted.
@@ -217,9 +220,15 @@ pub fn diff(
         if let Some(m) = &r.members {
             out.resolved_users.extend(m.iter().copied());
         }
+        let written = out.creates.len() + out.updates.len();
         match *slot {
             None => out.creates.push(new_group(r, settings)),
             Some(i) => group_update(r, candidates[i], options, &mut out),
+        }
+        if out.creates.len() + out.updates.len() > written
+            && let Some(p) = &r.provenance
+        {
+            out.provenance.insert(r.desired.name.value.clone(), p.clone());
         }
     }
     absent_groups(resolved, &mut index, &skeletons, options, &mut out);

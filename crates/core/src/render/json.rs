@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::words;
 use crate::model::{Email, GroupId, UserId};
-use crate::plan::{Action, GroupState, GuardReport, GuardTrip, MembershipChange, Origin, Plan, Summary, Target};
+use crate::plan::{Action, GroupProvenance, GroupState, GuardReport, GuardTrip, MembershipChange, Origin, Plan, Summary, Target};
+use crate::source::Provenance;
 use crate::report::{ActionResult, ApplyReport};
 use crate::warning::Warning;
 
@@ -88,45 +89,68 @@ struct JsonChange<'a> {
     reason: Option<crate::diff::DeleteReason>,
     before: Option<JsonState<'a>>,
     after: Option<JsonState<'a>>,
-    members_added: Vec<JsonUser>,
-    members_removed: Vec<JsonUser>,
+    members_added: Vec<JsonUser<'a>>,
+    members_removed: Vec<JsonUser<'a>>,
     members_unchanged: usize,
     guests_added: Vec<Email>,
     guests_removed: Vec<Email>,
     guests_unchanged: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<Origin>,
+    /// The sources the group uses (with an expanded desired state, when it uses any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<JsonSources<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSources<'a> {
+    names: &'a [String],
+    people: usize,
 }
 
 #[derive(Serialize)]
 struct JsonState<'a> {
     name: &'a str,
     description: &'a str,
-    members: Vec<JsonUser>,
+    members: Vec<JsonUser<'a>>,
     guests: &'a [Email],
+    /// Each guest's origins (the state after the change, with an expanded desired state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guest_origins: Option<std::collections::BTreeMap<&'a Email, &'a [Provenance]>>,
 }
 
 #[derive(Serialize)]
-struct JsonUser {
+struct JsonUser<'a> {
     id: UserId,
     email: Option<String>,
     name: Option<String>,
     /// Invited, not yet active.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pending: bool,
+    /// Where the member comes from (members the group will have, with an expanded desired state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origins: Option<&'a [Provenance]>,
 }
 
-fn user(plan: &Plan, id: UserId) -> JsonUser {
+fn user<'a>(plan: &Plan, id: UserId, prov: Option<&'a GroupProvenance>) -> JsonUser<'a> {
     let u = plan.users.get(&id);
-    JsonUser { id, email: u.map(|u| u.email.to_string()), name: u.map(|u| u.name.clone()), pending: u.is_some_and(|u| u.pending) }
+    JsonUser {
+        id,
+        email: u.map(|u| u.email.to_string()),
+        name: u.map(|u| u.name.clone()),
+        pending: u.is_some_and(|u| u.pending),
+        origins: prov.map(|p| p.member(id)),
+    }
 }
 
-fn state<'a>(plan: &Plan, s: &'a GroupState) -> JsonState<'a> {
+/// A group's state; `prov`: the origins of its people (for the state after a change).
+fn state<'a>(plan: &Plan, s: &'a GroupState, prov: Option<&'a GroupProvenance>) -> JsonState<'a> {
     JsonState {
         name: &s.name,
         description: &s.description,
-        members: s.members.iter().map(|id| user(plan, *id)).collect(),
+        members: s.members.iter().map(|id| user(plan, *id, prov)).collect(),
         guests: &s.guests,
+        guest_origins: prov.map(|p| s.guests.iter().map(|g| (g, p.guest(g))).collect()),
     }
 }
 
@@ -206,21 +230,23 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
             }
         };
         let c = MembershipChange::between(before, after);
+        let prov = super::provenance_of(plan, a);
         changes.push(JsonChange {
             action,
             group,
             id,
             renamed_from,
             reason,
-            before: before.map(|s| state(plan, s)),
-            after: after.map(|s| state(plan, s)),
-            members_added: c.members_added.iter().map(|id| user(plan, *id)).collect(),
-            members_removed: c.members_removed.iter().map(|id| user(plan, *id)).collect(),
+            before: before.map(|s| state(plan, s, None)),
+            after: after.map(|s| state(plan, s, prov)),
+            members_added: c.members_added.iter().map(|id| user(plan, *id, prov)).collect(),
+            members_removed: c.members_removed.iter().map(|id| user(plan, *id, None)).collect(),
             members_unchanged: c.members_kept,
             guests_added: c.guests_added,
             guests_removed: c.guests_removed,
             guests_unchanged: c.guests_kept,
             origin,
+            sources: prov.filter(|p| !p.sources.is_empty()).map(|p| JsonSources { names: &p.sources, people: p.people }),
         });
     }
     JsonPlan {

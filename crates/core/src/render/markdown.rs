@@ -534,21 +534,27 @@ fn details(plan: &Plan, action: &Action) -> String {
         }
     };
     let mut counts = String::new();
+    let prov = super::provenance_of(plan, action);
     if let Some(c) = &change {
+        let member_from = |id: &crate::model::UserId| prov.map(|g| super::origins_suffix(g.member(*id))).unwrap_or_default();
+        let guest_from = |e: &crate::model::Email| prov.map(|g| super::origins_suffix(g.guest(e))).unwrap_or_default();
         for id in &c.members_added {
-            let _ = writeln!(diff, "+ member {}", v(&plan.describe_user(*id)));
+            let _ = writeln!(diff, "+ member {}{}", v(&plan.describe_user(*id)), v(&member_from(id)));
         }
         for id in &c.members_removed {
             let _ = writeln!(diff, "- member {}", v(&plan.describe_user(*id)));
         }
         for e in &c.guests_added {
-            let _ = writeln!(diff, "+ guest {}", v(e.as_str()));
+            let _ = writeln!(diff, "+ guest {}{}", v(e.as_str()), v(&guest_from(e)));
         }
         for e in &c.guests_removed {
             let _ = writeln!(diff, "- guest {}", v(e.as_str()));
         }
         if let Some(kept) = super::unchanged_counts(c) {
             let _ = writeln!(diff, "  {kept}");
+        }
+        if let Some(summary) = super::sources_summary(prov) {
+            let _ = writeln!(diff, "  {summary}");
         }
         if let Some(change) = super::change_counts(c) {
             counts = format!(" ({})", html(&change));

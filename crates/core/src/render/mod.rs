@@ -57,6 +57,27 @@ pub fn change_counts(c: &MembershipChange) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// "  ← ldap:engineering, csv:finance-hr:14" after a member or guest a source yielded (every
+/// origin, typed ones as `static`), or "" for one only typed.
+pub fn origins_suffix(origins: &[crate::source::Provenance]) -> String {
+    if !origins.iter().any(crate::source::Provenance::is_source) {
+        return String::new();
+    }
+    let all: Vec<String> = origins.iter().map(ToString::to_string).collect();
+    format!("  ← {}", all.join(", "))
+}
+
+/// "3 sources, 412 people" for a group that uses sources, or `None`.
+pub fn sources_summary(p: Option<&crate::plan::GroupProvenance>) -> Option<String> {
+    let p = p.filter(|p| !p.sources.is_empty())?;
+    Some(format!("{}, {}", plural(p.sources.len(), "source", "sources"), plural(p.people, "person", "people")))
+}
+
+/// The provenance of the group an action writes, when the plan has it.
+pub fn provenance_of<'p>(plan: &'p Plan, action: &crate::plan::Action) -> Option<&'p crate::plan::GroupProvenance> {
+    plan.provenance.get(&action.writes()?.name)
+}
+
 /// "3 members and 1 guest unchanged", or `None`.
 pub fn unchanged_counts(c: &MembershipChange) -> Option<String> {
     let mut kept = Vec::new();

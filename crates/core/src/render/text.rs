@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use super::{description_diff, plural};
 use crate::model::{Email, UserId};
 use crate::names::visible as v;
-use crate::plan::{Action, GroupState, MembershipChange, Plan};
+use crate::plan::{Action, GroupProvenance, GroupState, MembershipChange, Plan};
 use crate::report::{ApplyReport, Outcome};
 
 /// Styles, or none when color is off.
@@ -248,7 +248,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
             for line in after.description.lines().skip(1) {
                 let _ = writeln!(out, "                 {}", v(line));
             }
-            memberships(out, plan, &MembershipChange::between(None, Some(after)), p);
+            memberships(out, plan, &MembershipChange::between(None, Some(after)), super::provenance_of(plan, action), p);
         }
         Action::UpdateGroup { id, before, after, renamed_from, .. } => {
             match renamed_from {
@@ -273,7 +273,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 }
             }
             description(out, before, after, p);
-            memberships(out, plan, &MembershipChange::between(Some(before), Some(after)), p);
+            memberships(out, plan, &MembershipChange::between(Some(before), Some(after)), super::provenance_of(plan, action), p);
         }
         Action::DeleteGroup { id, before, reason } => {
             let why = match reason {
@@ -287,7 +287,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 v(&before.name),
                 paint(p.dim, &format!("(id {}; {why})", v(&id.0)))
             );
-            memberships(out, plan, &MembershipChange::between(Some(before), None), p);
+            memberships(out, plan, &MembershipChange::between(Some(before), None), None, p);
         }
     }
 }
@@ -307,23 +307,28 @@ fn description(out: &mut String, before: &GroupState, after: &GroupState, p: &Pa
     }
 }
 
-fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, p: &Palette) {
+fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, prov: Option<&GroupProvenance>, p: &Palette) {
     let user = |id: &UserId| v(&plan.describe_user(*id)).into_owned();
     let guest = |e: &Email| v(e.as_str()).into_owned();
+    let member_from = |id: &UserId| prov.map(|g| v(&super::origins_suffix(g.member(*id))).into_owned()).unwrap_or_default();
+    let guest_from = |e: &Email| prov.map(|g| v(&super::origins_suffix(g.guest(e))).into_owned()).unwrap_or_default();
     for id in &c.members_added {
-        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ member {}", user(id))));
+        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ member {}{}", user(id), member_from(id))));
     }
     for id in &c.members_removed {
         let _ = writeln!(out, "    {}", paint(p.remove, &format!("- member {}", user(id))));
     }
     for e in &c.guests_added {
-        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ guest {}", guest(e))));
+        let _ = writeln!(out, "    {}", paint(p.add, &format!("+ guest {}{}", guest(e), guest_from(e))));
     }
     for e in &c.guests_removed {
         let _ = writeln!(out, "    {}", paint(p.remove, &format!("- guest {}", guest(e))));
     }
     if let Some(kept) = super::unchanged_counts(c) {
         let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {kept}")));
+    }
+    if let Some(summary) = super::sources_summary(prov) {
+        let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {summary}")));
     }
 }
 
