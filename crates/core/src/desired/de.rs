@@ -478,9 +478,12 @@ fn unknown_key(problems: &Problems, key: &MarkedScalarNode, fields: &[&str], nou
     let lower = k.to_lowercase();
     let best = fields.iter().map(|cand| (strsim::levenshtein(&lower, cand), *cand)).min().filter(|(d, cand)| *d <= 2.max(cand.len() / 3));
     let expected = quoted(fields);
-    let hint = match best {
-        Some((_, cand)) => format!("did you mean `{cand}`? expected one of {expected}"),
-        None => format!("expected one of {expected}"),
+    let hint = match (best, noun, k) {
+        (_, "guest key", "group") => {
+            "`group:` is written under `members` only (it includes the members of another group); guests come from `guests` entries and sources".to_string()
+        }
+        (Some((_, cand)), ..) => format!("did you mean `{cand}`? expected one of {expected}"),
+        (None, ..) => format!("expected one of {expected}"),
     };
     problems.error_hint(key.span(), format!("unknown {noun} `{k}`"), hint);
 }

@@ -455,3 +455,6 @@ pub fn load_str(name: &str, text: &str) -> Result<DesiredState, Diagnostics> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sources_tests;

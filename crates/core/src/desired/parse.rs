@@ -253,7 +253,9 @@ impl<'t> Reader<'t> {
         let top = Node::from(top);
         if let Some(raw) = de::from_node::<RawFile>(&top, What::Named("the file"), self.problems) {
             out.settings = validate::file(self.problems, &raw, top.span(), settings_key.as_ref());
-            out.sources = validate::sources(self.problems, &raw, &source_names(&top));
+            let names = source_names(&top);
+            out.source_names = names.keys().cloned().collect();
+            out.sources = validate::sources(self.problems, &raw, &names);
         }
         Ok(out)
     }

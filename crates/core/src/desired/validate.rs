@@ -29,6 +29,9 @@ const MAX_NAME_CHARS: usize = 200;
 pub(super) struct ParsedFile {
     pub settings: Option<(Settings, Location)>,
     pub sources: Vec<SourceSpec>,
+    /// The names of the sources the file declares, valid or not (a reference to a source whose
+    /// declaration has a problem is not "not defined").
+    pub source_names: Vec<String>,
     pub groups: Vec<DesiredGroup>,
 }
 
@@ -353,7 +356,9 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
     let mut settings: Option<(Settings, Location)> = None;
     let mut groups = Vec::new();
     let mut sources: Vec<SourceSpec> = Vec::new();
+    let mut declared: BTreeSet<String> = BTreeSet::new();
     for file in files {
+        declared.extend(file.source_names);
         for source in file.sources {
             match sources.iter().find(|s| s.name == source.name) {
                 Some(first) => diags.push(
@@ -455,7 +460,7 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
     }
 
     sources.sort_by(|a, b| a.name.cmp(&b.name));
-    let warnings = references(&groups, &sources, diags);
+    let warnings = references(&groups, &sources, &declared, diags);
     DesiredState { settings, groups, sources, files: Vec::new(), warnings }
 }
 
@@ -702,7 +707,7 @@ fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n s
     let key = name_key(name);
     names
         .map(|cand| (strsim::levenshtein(&key, &name_key(cand)), cand))
-        .filter(|(d, cand)| *d <= 2.max(cand.chars().count() / 3))
+        .filter(|(d, cand)| *d <= 2.max(cand.chars().count() / 3) && *d < cand.chars().count())
         .min()
         .map(|(_, cand)| cand)
 }
@@ -710,11 +715,11 @@ fn closest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n s
 /// The checks of `{source}` and `{group}` entries, across every file: each names something
 /// defined; a `{group}` names a group that manages its members and is not `absent`; groups do
 /// not include each other in a cycle. Returns a warning for each source no group uses.
-fn references(groups: &[DesiredGroup], sources: &[SourceSpec], diags: &mut Vec<Diagnostic>) -> Vec<Warning> {
+fn references(groups: &[DesiredGroup], sources: &[SourceSpec], declared: &BTreeSet<String>, diags: &mut Vec<Diagnostic>) -> Vec<Warning> {
     let mut used = BTreeSet::new();
     for g in groups.iter().filter(|g| !g.absent) {
         for r in g.member_sources.iter().chain(&g.guest_sources) {
-            if sources.iter().any(|s| s.name == r.value) {
+            if declared.contains(&r.value) {
                 used.insert(r.value.as_str());
                 continue;
             }
