@@ -300,3 +300,203 @@ fn an_unused_source_is_a_warning() {
     let s = ok("sources:\n  s:\n    list: [a@b.co]\ngroups:\n  - name: G\n    guests: [{source: s}]\n");
     assert!(s.warnings.is_empty() && s.names_guests());
 }
+
+// ---- Expansion -------------------------------------------------------------------------------
+
+const TEAMS: &str = r#"sources:
+  hr:
+    csv: {path: hr.csv, column: email}
+  eng:
+    ldap: {url: ldaps://ldap.example.com, base: b, filter: f}
+    unknown: warn
+  leads:
+    list: [cto@example.com]
+groups:
+  - name: Leads
+    members: [ann@example.com, {source: leads}]
+  - name: Finance
+    members:
+      - ann@example.com
+      - source: hr
+      - source: eng
+      - group: leads
+    guests: [{source: hr}, g@partner.example]
+  - name: Board
+    members: [{group: Finance}]
+  - name: Typed
+    members: [bob@example.com]
+"#;
+
+fn person(email: &str, line: Option<usize>) -> Person {
+    Person { email: Email::new(email), line }
+}
+
+fn read(people: &[(&str, Option<usize>)]) -> Result<SourceRead, SourceFailure> {
+    Ok(SourceRead { people: people.iter().map(|(e, l)| person(e, *l)).collect(), warnings: Vec::new() })
+}
+
+fn reads() -> BTreeMap<String, Result<SourceRead, SourceFailure>> {
+    BTreeMap::from([
+        ("hr".to_string(), read(&[("dana@example.com", Some(14)), ("ann@example.com", Some(2))])),
+        ("eng".to_string(), read(&[("dana@example.com", None), ("eve@example.com", None)])),
+    ])
+}
+
+fn group<'s>(s: &'s DesiredState, name: &str) -> &'s GroupExpansion {
+    s.groups.iter().find(|g| g.name.value == name).and_then(|g| g.expanded.as_ref()).expect(name)
+}
+
+/// Each member as "email: origin, origin".
+fn members_of(e: &GroupExpansion) -> Vec<String> {
+    e.members
+        .iter()
+        .flatten()
+        .map(|m| format!("{}: {}", m.value, m.origins.iter().map(|o| match o {
+            Provenance::Static { at } => at.clone(),
+            other => other.to_string(),
+        }).collect::<Vec<_>>().join(", ")))
+        .collect()
+}
+
+fn csv(source: &str, line: usize) -> Provenance {
+    Provenance::Source { kind: "csv", source: source.into(), line: Some(line) }
+}
+
+#[test]
+fn expansion_is_the_union_each_person_once_with_every_origin() {
+    let mut s = ok(TEAMS);
+    assert_eq!(s.used_sources().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["eng", "hr", "leads"]);
+    let e = expand(&mut s, &reads(), false).expect("expands");
+    assert_eq!(e, Expansion::default());
+    assert_eq!(
+        members_of(group(&s, "Finance")),
+        [
+            "ann@example.com: g.yaml:11:15, g.yaml:14:9, csv:hr:2",
+            "cto@example.com: list:leads",
+            "dana@example.com: csv:hr:14, ldap:eng",
+            "eve@example.com: ldap:eng",
+        ]
+    );
+    // Transitively, with the origins of the included groups' people.
+    assert_eq!(members_of(group(&s, "Board")), members_of(group(&s, "Finance")));
+    assert_eq!(group(&s, "Board").sources.iter().collect::<Vec<_>>(), ["eng", "hr", "leads"]);
+    let guests: Vec<(String, Vec<Provenance>)> =
+        group(&s, "Finance").guests.iter().flatten().map(|g| (g.value.to_string(), g.origins.clone())).collect();
+    assert_eq!(
+        guests,
+        [
+            ("ann@example.com".to_string(), vec![csv("hr", 2)]),
+            ("dana@example.com".to_string(), vec![csv("hr", 14)]),
+            ("g@partner.example".to_string(), vec![Provenance::Static { at: "g.yaml:18:28".into() }]),
+        ]
+    );
+    // Where a message points, and who may be left out with a warning.
+    let finance = group(&s, "Finance").members.as_ref().expect("members");
+    assert_eq!(finance[0].at.to_string(), "g.yaml:14:9", "a typed entry of the group itself");
+    assert_eq!(finance[2].at.to_string(), "g.yaml:2:3", "where the first source is defined");
+    assert_eq!(finance[2].unknown, Unknown::Error, "one origin that must resolve is enough");
+    assert_eq!(finance[3].unknown, Unknown::Warn);
+    assert_eq!(group(&s, "Finance").people_from_sources(), 4 + 2);
+    assert_eq!(members_of(group(&s, "Typed")), ["bob@example.com: g.yaml:22:15"]);
+}
+
+#[test]
+fn a_failed_or_missing_read_fails_the_expansion_naming_every_source() {
+    let mut s = ok(TEAMS);
+    let mut r = reads();
+    r.insert("hr".into(), Err(SourceFailure { name: "hr".into(), kind: "csv", at: s.sources[1].at.clone(), reason: "hr.csv: no such file".into() }));
+    r.remove("eng");
+    let before = s.clone();
+    let e = expand(&mut s, &r, false).expect_err("fails");
+    let ExpandError::SourcesFailed(failed) = &e;
+    assert_eq!(failed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["eng", "hr"]);
+    assert_eq!(
+        e.to_string(),
+        "2 sources could not be read, so nothing is planned:\n  source eng (ldap, defined at g.yaml:4:3): it was not read (nothing came back for it), and a source that was not read is never taken for empty\n  source hr (csv, defined at g.yaml:2:3): hr.csv: no such file\n    hint: fix them and run again; --keep-going plans every group that does not use them and leaves those untouched"
+    );
+    assert_eq!(s, before, "nothing is expanded");
+}
+
+#[test]
+fn nobody_from_a_source_is_a_failure_unless_allowed() {
+    let text = "sources:\n  a:\n    csv: {path: a.csv, column: e}\n  b:\n    csv: {path: b.csv, column: e}\n    allow_empty: true\ngroups:\n  - name: G\n    members: [{source: a}, {source: b}]\n";
+    let empty = BTreeMap::from([("a".to_string(), read(&[])), ("b".to_string(), read(&[]))]);
+    let ExpandError::SourcesFailed(failed) = expand(&mut ok(text), &empty, false).expect_err("a is empty");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].reason.contains("allow_empty: true"), "{}", failed[0].reason);
+    let mut s = ok(text);
+    let fine = BTreeMap::from([("a".to_string(), read(&[("x@y.co", Some(2))])), ("b".to_string(), read(&[]))]);
+    let _ = expand(&mut s, &fine, false).expect("b may be empty");
+    assert_eq!(members_of(group(&s, "G")), ["x@y.co: csv:a:2"]);
+}
+
+#[test]
+fn keep_going_leaves_only_the_groups_that_use_a_failed_source_untouched() {
+    let mut s = ok(TEAMS);
+    let mut r = reads();
+    r.remove("eng");
+    let e = expand(&mut s, &r, true).expect("keeps going");
+    assert_eq!(e.failed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["eng"]);
+    assert_eq!(e.untouched, ["Finance", "Board"], "Board uses eng through `group: Finance`");
+    let finance = group(&s, "Finance");
+    assert!(finance.members.is_none() && finance.guests.is_none());
+    assert_eq!(finance.failed.len(), 1);
+    assert_eq!(members_of(group(&s, "Leads")), ["ann@example.com: g.yaml:11:15", "cto@example.com: list:leads"]);
+}
+
+#[test]
+fn what_a_read_left_out_becomes_a_warning_of_the_state() {
+    let mut s = ok(TEAMS);
+    let mut r = reads();
+    r.insert(
+        "eng".into(),
+        Ok(SourceRead { people: vec![person("eve@example.com", None)], warnings: vec!["uid=x has no mail: skipped".into()] }),
+    );
+    let _ = expand(&mut s, &r, false).expect("expands");
+    assert_eq!(
+        s.warnings,
+        [Warning::SourceSkipped { source: "eng".into(), source_kind: "ldap".into(), message: "uid=x has no mail: skipped".into() }]
+    );
+}
+
+mod order {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The people a source yields may come in any order, and one file's groups in any
+        /// order: the expansion is the same.
+        #[test]
+        fn expansion_does_not_depend_on_the_order_of_reads_or_groups(
+            hr in proptest::collection::btree_set(0u8..12, 1..8),
+            eng in proptest::collection::btree_set(0u8..12, 1..8),
+            seed in any::<u64>(),
+        ) {
+            let people = |set: &std::collections::BTreeSet<u8>, line: bool| -> Vec<Person> {
+                set.iter().map(|n| person(&format!("p{n}@example.com"), line.then_some(usize::from(*n) + 2))).collect()
+            };
+            let as_read = |v: Vec<Person>| Ok(SourceRead { people: v, warnings: Vec::new() });
+            let mut hr_people = people(&hr, true);
+            let mut eng_people = people(&eng, false);
+            let forward = BTreeMap::from([("hr".to_string(), as_read(hr_people.clone())), ("eng".to_string(), as_read(eng_people.clone()))]);
+            let rotate = (seed % 8) as usize;
+            hr_people.reverse();
+            let n = eng_people.len();
+            eng_people.rotate_left(rotate % n);
+            let shuffled = BTreeMap::from([("hr".to_string(), as_read(hr_people)), ("eng".to_string(), as_read(eng_people))]);
+            let mut a = ok(TEAMS);
+            let mut b = ok(TEAMS);
+            b.groups.reverse();
+            let _ = expand(&mut a, &forward, false).expect("a");
+            let _ = expand(&mut b, &shuffled, false).expect("b");
+            for name in ["Leads", "Finance", "Board", "Typed"] {
+                prop_assert_eq!(group(&a, name), group(&b, name));
+            }
+            // Expanding again changes nothing.
+            let once = a.clone();
+            let _ = expand(&mut a, &forward, false).expect("again");
+            prop_assert_eq!(&a.groups, &once.groups);
+        }
+    }
+}
