@@ -377,11 +377,13 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
         if diags.len() > errors_before {
             failed.insert(g.name.value.clone());
         } else {
-            let provenance = g.expanded.as_ref().map(|e| GroupProvenance {
-                members: member_origins,
-                guests: e.guests.iter().flatten().map(|g| (g.value.clone(), g.origins.clone())).collect(),
-                sources: e.sources.iter().cloned().collect(),
-                people: e.people_from_sources(),
+            let provenance = g.expanded.as_ref().map(|e| {
+                let guests: BTreeMap<Email, Vec<Provenance>> =
+                    e.guests.iter().flatten().map(|g| (g.value.clone(), g.origins.clone())).collect();
+                // The people the group will have from sources (an address left out is not one).
+                let from_source = |origins: &Vec<Provenance>| origins.iter().any(Provenance::is_source);
+                let people = member_origins.values().filter(|o| from_source(o)).count() + guests.values().filter(|o| from_source(o)).count();
+                GroupProvenance { members: member_origins, guests, sources: e.sources.iter().cloned().collect(), people }
             });
             out.push(ResolvedGroup { desired: g, members, guests, provenance });
         }
