@@ -225,7 +225,10 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                 diags.push(
                     Diagnostic::at(
                         &f.at,
-                        format!("source {} ({}) could not be read, so \"{}\" is left untouched: {}", f.name, f.kind, g.name.value, f.reason),
+                        format!(
+                            "source {} ({}) could not be read, so \"{}\" is left untouched: {}",
+                            f.name, f.kind, g.name.value, f.reason
+                        ),
                     )
                     .with_hint("fix the source; the other groups are planned (--keep-going)"),
                 );
@@ -382,7 +385,8 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                     e.guests.iter().flatten().map(|g| (g.value.clone(), g.origins.clone())).collect();
                 // The people the group will have from sources (an address left out is not one).
                 let from_source = |origins: &Vec<Provenance>| origins.iter().any(Provenance::is_source);
-                let people = member_origins.values().filter(|o| from_source(o)).count() + guests.values().filter(|o| from_source(o)).count();
+                let people =
+                    member_origins.values().filter(|o| from_source(o)).count() + guests.values().filter(|o| from_source(o)).count();
                 GroupProvenance { members: member_origins, guests, sources: e.sources.iter().cloned().collect(), people }
             });
             out.push(ResolvedGroup { desired: g, members, guests, provenance });

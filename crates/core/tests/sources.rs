@@ -80,10 +80,7 @@ fn person(email: &str, line: Option<usize>) -> Person {
 
 fn reads(hr: &[(&str, usize)], eng: &[&str]) -> BTreeMap<String, Result<SourceRead, SourceFailure>> {
     BTreeMap::from([
-        (
-            "finance-hr".to_string(),
-            Ok(SourceRead { people: hr.iter().map(|(e, l)| person(e, Some(*l))).collect(), warnings: Vec::new() }),
-        ),
+        ("finance-hr".to_string(), Ok(SourceRead { people: hr.iter().map(|(e, l)| person(e, Some(*l))).collect(), warnings: Vec::new() })),
         ("engineering".to_string(), Ok(SourceRead { people: eng.iter().map(|e| person(e, None)).collect(), warnings: Vec::new() })),
         ("auditors".to_string(), Ok(SourceRead { people: vec![person("lead@partner.example", Some(2))], warnings: Vec::new() })),
     ])
@@ -144,7 +141,10 @@ fn provenance_reaches_the_plan_and_survives_a_saved_plan() {
     // A group of typed members only: each has its typed origin, and no source.
     assert!(plan.provenance["Ops"].sources.is_empty());
     assert_eq!(plan.provenance["Ops"].member(UserId(1002)), [Provenance::Static { at: "groups.yaml:25:34".into() }]);
-    assert!(!plan.provenance.contains_key("Finance Leads") || plan.actions.iter().any(|a| a.writes().is_some_and(|g| g.name == "Finance Leads")));
+    assert!(
+        !plan.provenance.contains_key("Finance Leads")
+            || plan.actions.iter().any(|a| a.writes().is_some_and(|g| g.name == "Finance Leads"))
+    );
     // The saved plan carries it, and an older saved plan (without it) still reads.
     let saved = SavedPlan::of(&plan);
     let text = serde_json::to_string(&saved).expect("json");
@@ -164,13 +164,18 @@ fn an_unknown_address_from_a_csv_names_the_source_and_its_line() {
     let all: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     assert_eq!(
         all,
-        ["groups.yaml:2:3: member nobody@example.com (from csv:finance-hr:7) of \"Finance\" is not a user of this organization\n    hint: correct the source, invite them in Tallyfy, or set `unknown: warn` on the source to leave such addresses out with a warning"]
+        [
+            "groups.yaml:2:3: member nobody@example.com (from csv:finance-hr:7) of \"Finance\" is not a user of this organization\n    hint: correct the source, invite them in Tallyfy, or set `unknown: warn` on the source to leave such addresses out with a warning"
+        ]
     );
     // A typed address stays an error even when a source with `unknown: warn` yields it too.
     let typed = DESIRED.replace("- bob@example.com\n", "- bob@example.com\n      - ghost@example.com\n");
     let r = reads(&[("dana@example.com", 14)], &["ghost@example.com"]);
     let Err(PlanError::Unresolved { errors, .. }) = plan_of(&expanded(&typed, &r, false), &live(), false) else { panic!("typed") };
-    assert!(errors.0[0].to_string().starts_with("groups.yaml:19:9: member ghost@example.com (from ldap:engineering) of \"Finance\""), "{errors}");
+    assert!(
+        errors.0[0].to_string().starts_with("groups.yaml:19:9: member ghost@example.com (from ldap:engineering) of \"Finance\""),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -199,7 +204,9 @@ fn keep_going_plans_every_group_but_those_of_a_failed_source() {
     assert_eq!(written, ["Finance Leads", "Ops"]);
     assert_eq!(plan.errors.len(), 1);
     assert!(
-        plan.errors[0].to_string().starts_with("groups.yaml:4:3: source engineering (ldap) could not be read, so \"Finance\" is left untouched"),
+        plan.errors[0]
+            .to_string()
+            .starts_with("groups.yaml:4:3: source engineering (ldap) could not be read, so \"Finance\" is left untouched"),
         "{}",
         plan.errors[0]
     );
@@ -209,7 +216,11 @@ fn keep_going_plans_every_group_but_those_of_a_failed_source() {
 fn a_source_that_drops_half_its_people_trips_the_removal_guard() {
     let text = "settings:\n  min_removed_for_ratio: 2\nsources:\n  hr:\n    csv: {path: hr.csv, column: email}\ngroups:\n  - name: Finance\n    description: Finance team.\n    members: [{source: hr}]\n";
     let all: Vec<(String, usize)> = users().iter().enumerate().map(|(i, u)| (u.email.to_string(), i + 2)).collect();
-    let live = LiveState { groups: vec![live_group("0a1", "Finance", "Finance team.", &[1001, 1002, 1003, 1004, 1005, 1006])], users: users(), guests: None };
+    let live = LiveState {
+        groups: vec![live_group("0a1", "Finance", "Finance team.", &[1001, 1002, 1003, 1004, 1005, 1006])],
+        users: users(),
+        guests: None,
+    };
     let read = |n: usize| {
         BTreeMap::from([(
             "hr".to_string(),

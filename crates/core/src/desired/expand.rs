@@ -161,10 +161,13 @@ pub fn expand(
 
 /// The people of a used source: a `list` from its declaration, any other kind from its read.
 fn people_of(spec: &SourceSpec, read: Option<&Result<SourceRead, SourceFailure>>, notes: &mut Vec<Warning>) -> Outcome {
-    let fail = |reason: &str| SourceFailure { name: spec.name.clone(), kind: spec.kind.label(), at: spec.at.clone(), reason: reason.to_string() };
+    let fail =
+        |reason: &str| SourceFailure { name: spec.name.clone(), kind: spec.kind.label(), at: spec.at.clone(), reason: reason.to_string() };
     let people: Vec<Person> = match (&spec.kind, read) {
         (SourceKind::List(list), _) => list.iter().map(|(email, _)| Person { email: email.clone(), line: None }).collect(),
-        (_, None) => return Err(fail("it was not read (nothing came back for it), and a source that was not read is never taken for empty")),
+        (_, None) => {
+            return Err(fail("it was not read (nothing came back for it), and a source that was not read is never taken for empty"));
+        }
         (_, Some(Err(failure))) => return Err(failure.clone()),
         (_, Some(Ok(read))) => {
             notes.extend(read.warnings.iter().map(|message| Warning::SourceSkipped {

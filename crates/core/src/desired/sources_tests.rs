@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::source::{CommandSpec, CsvSpec, LdapBind, LdapSpec, Missing, Person, Provenance, SourceFailure, SourceKind, SourceRead, Unknown};
+use crate::source::{
+    CommandSpec, CsvSpec, LdapBind, LdapSpec, Missing, Person, Provenance, SourceFailure, SourceKind, SourceRead, Unknown,
+};
 use crate::warning::{At, Warning};
 
 fn errors(text: &str) -> Vec<String> {
@@ -134,12 +136,17 @@ fn every_kind_of_source_is_read_with_its_defaults() {
 
 #[test]
 fn a_command_takes_the_default_timeout_and_a_bare_file_name_the_current_folder() {
-    let s = ok("sources:\n  a:\n    command: [date]\n  b:\n    csv: {path: x.csv, column: mail}\ngroups:\n  - name: G\n    members: [{source: a}, {source: b}]\n");
+    let s = ok(
+        "sources:\n  a:\n    command: [date]\n  b:\n    csv: {path: x.csv, column: mail}\ngroups:\n  - name: G\n    members: [{source: a}, {source: b}]\n",
+    );
     let SourceKind::Command(c) = &s.sources[0].kind else { panic!("a command") };
     assert_eq!(c.timeout, Duration::from_secs(60));
     assert!(c.env.is_empty());
     assert_eq!(s.sources[1].dir, PathBuf::from("."));
-    assert_eq!(s.sources[1].kind, SourceKind::Csv(CsvSpec { path: PathBuf::from("./x.csv"), column: "mail".into(), filter: BTreeMap::new() }));
+    assert_eq!(
+        s.sources[1].kind,
+        SourceKind::Csv(CsvSpec { path: PathBuf::from("./x.csv"), column: "mail".into(), filter: BTreeMap::new() })
+    );
 }
 
 #[test]
@@ -181,7 +188,9 @@ fn ldap_rules_are_checked_where_they_are_written() {
             "g.yaml:9:11: `ldap` needs `filter`",
         ],
     );
-    let s = ok("sources:\n  a:\n    ldap: {url: ldap://x, starttls: true, base: b, filter: f, attribute: uid}\ngroups:\n  - name: G\n    members: [{source: a}]\n");
+    let s = ok(
+        "sources:\n  a:\n    ldap: {url: ldap://x, starttls: true, base: b, filter: f, attribute: uid}\ngroups:\n  - name: G\n    members: [{source: a}]\n",
+    );
     let SourceKind::Ldap(l) = &s.sources[0].kind else { panic!("ldap") };
     assert!(l.starttls && l.bind.is_none() && l.missing == Missing::Error);
     assert_eq!(l.attribute, "uid");
@@ -274,10 +283,13 @@ fn an_included_group_must_manage_its_members_and_exist() {
             "g.yaml:3:35: group \"C\" is `absent: true`: it has no members to include",
         ],
     );
-    fails("groups:\n  - name: A\n    guests: [{group: B}]\n  - name: B\n    members: []\n", &[
+    fails(
+        "groups:\n  - name: A\n    guests: [{group: B}]\n  - name: B\n    members: []\n",
+        &[
             "g.yaml:3:14: a guest written as a mapping needs `email` (or `source`)",
             "g.yaml:3:15: unknown guest key `group`\n    hint: `group:` is written under `members` only",
-        ]);
+        ],
+    );
 }
 
 #[test]
@@ -331,14 +343,14 @@ fn person(email: &str, line: Option<usize>) -> Person {
     Person { email: Email::new(email), line }
 }
 
-fn read(people: &[(&str, Option<usize>)]) -> Result<SourceRead, SourceFailure> {
-    Ok(SourceRead { people: people.iter().map(|(e, l)| person(e, *l)).collect(), warnings: Vec::new() })
+fn read(people: &[(&str, Option<usize>)]) -> SourceRead {
+    SourceRead { people: people.iter().map(|(e, l)| person(e, *l)).collect(), warnings: Vec::new() }
 }
 
 fn reads() -> BTreeMap<String, Result<SourceRead, SourceFailure>> {
     BTreeMap::from([
-        ("hr".to_string(), read(&[("dana@example.com", Some(14)), ("ann@example.com", Some(2))])),
-        ("eng".to_string(), read(&[("dana@example.com", None), ("eve@example.com", None)])),
+        ("hr".to_string(), Ok(read(&[("dana@example.com", Some(14)), ("ann@example.com", Some(2))]))),
+        ("eng".to_string(), Ok(read(&[("dana@example.com", None), ("eve@example.com", None)]))),
     ])
 }
 
@@ -351,10 +363,20 @@ fn members_of(e: &GroupExpansion) -> Vec<String> {
     e.members
         .iter()
         .flatten()
-        .map(|m| format!("{}: {}", m.value, m.origins.iter().map(|o| match o {
-            Provenance::Static { at } => at.clone(),
-            other => other.to_string(),
-        }).collect::<Vec<_>>().join(", ")))
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m.value,
+                m.origins
+                    .iter()
+                    .map(|o| match o {
+                        Provenance::Static { at } => at.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
         .collect()
 }
 
@@ -404,7 +426,10 @@ fn expansion_is_the_union_each_person_once_with_every_origin() {
 fn a_failed_or_missing_read_fails_the_expansion_naming_every_source() {
     let mut s = ok(TEAMS);
     let mut r = reads();
-    r.insert("hr".into(), Err(SourceFailure { name: "hr".into(), kind: "csv", at: s.sources[1].at.clone(), reason: "hr.csv: no such file".into() }));
+    r.insert(
+        "hr".into(),
+        Err(SourceFailure { name: "hr".into(), kind: "csv", at: s.sources[1].at.clone(), reason: "hr.csv: no such file".into() }),
+    );
     r.remove("eng");
     let before = s.clone();
     let e = expand(&mut s, &r, false).expect_err("fails");
@@ -420,12 +445,12 @@ fn a_failed_or_missing_read_fails_the_expansion_naming_every_source() {
 #[test]
 fn nobody_from_a_source_is_a_failure_unless_allowed() {
     let text = "sources:\n  a:\n    csv: {path: a.csv, column: e}\n  b:\n    csv: {path: b.csv, column: e}\n    allow_empty: true\ngroups:\n  - name: G\n    members: [{source: a}, {source: b}]\n";
-    let empty = BTreeMap::from([("a".to_string(), read(&[])), ("b".to_string(), read(&[]))]);
+    let empty = BTreeMap::from([("a".to_string(), Ok(read(&[]))), ("b".to_string(), Ok(read(&[])))]);
     let ExpandError::SourcesFailed(failed) = expand(&mut ok(text), &empty, false).expect_err("a is empty");
     assert_eq!(failed.len(), 1);
     assert!(failed[0].reason.contains("allow_empty: true"), "{}", failed[0].reason);
     let mut s = ok(text);
-    let fine = BTreeMap::from([("a".to_string(), read(&[("x@y.co", Some(2))])), ("b".to_string(), read(&[]))]);
+    let fine = BTreeMap::from([("a".to_string(), Ok(read(&[("x@y.co", Some(2))]))), ("b".to_string(), Ok(read(&[])))]);
     let _ = expand(&mut s, &fine, false).expect("b may be empty");
     assert_eq!(members_of(group(&s, "G")), ["x@y.co: csv:a:2"]);
 }

@@ -558,14 +558,7 @@ fn source(p: &Problems, name: &str, span: &Span, raw: &RawSource, at: Location) 
         Some(RawUnknown::Warn) => Unknown::Warn,
         Some(RawUnknown::Error) | None => Unknown::Error,
     };
-    Some(SourceSpec {
-        name: name.to_string(),
-        kind,
-        allow_empty: raw.allow_empty.value().copied().unwrap_or(false),
-        unknown,
-        at,
-        dir,
-    })
+    Some(SourceSpec { name: name.to_string(), kind, allow_empty: raw.allow_empty.value().copied().unwrap_or(false), unknown, at, dir })
 }
 
 /// A required text key of a source's mapping: reported when missing or empty.
@@ -587,7 +580,7 @@ fn csv_spec(p: &Problems, span: &Span, raw: &RawCsv, dir: &Path) -> Option<CsvSp
     let column = required(p, span, &raw.column, "column", "csv");
     let mut filter = BTreeMap::new();
     for (key, value) in raw.filter.value().into_iter().flatten() {
-        let Some(value) = value.value() else { return None };
+        let value = value.value()?;
         if key.trim().is_empty() {
             if let Some(s) = raw.filter.span() {
                 p.error(s, "a `where` column is empty");
@@ -606,7 +599,11 @@ fn command_spec(p: &Problems, span: &Span, argv: &[Field<String>], raw: &RawSour
     }
     match args.first() {
         None => {
-            p.error_hint(span, "`command` is empty", "write the program and its arguments, e.g. `command: [./scripts/people.sh, --team, finance]`");
+            p.error_hint(
+                span,
+                "`command` is empty",
+                "write the program and its arguments, e.g. `command: [./scripts/people.sh, --team, finance]`",
+            );
             return None;
         }
         Some(program) if program.trim().is_empty() => {
@@ -654,7 +651,11 @@ fn ldap_spec(p: &Problems, span: &Span, raw: &RawLdap) -> Option<LdapSpec> {
                 ok = false;
             }
         } else if !lower.starts_with("ldap://") {
-            p.error_hint(s, format!("`url` must start with ldap:// or ldaps://, found `{url}`"), "write e.g. `url: ldaps://ldap.example.com`");
+            p.error_hint(
+                s,
+                format!("`url` must start with ldap:// or ldaps://, found `{url}`"),
+                "write e.g. `url: ldaps://ldap.example.com`",
+            );
             ok = false;
         }
     }
@@ -773,8 +774,7 @@ fn references(groups: &[DesiredGroup], sources: &[SourceSpec], declared: &BTreeS
         }
     }
     for cycle in cycles(&edges) {
-        let names: Vec<String> =
-            cycle.iter().chain(cycle.first()).map(|&(i, _)| format!("\"{}\"", groups[i].name.value)).collect();
+        let names: Vec<String> = cycle.iter().chain(cycle.first()).map(|&(i, _)| format!("\"{}\"", groups[i].name.value)).collect();
         let (_, at) = cycle[0];
         diags.push(
             Diagnostic::at(at, format!("groups include each other in a cycle: {}", names.join(" → ")))
@@ -824,8 +824,7 @@ fn cycles<'a>(edges: &[Vec<(usize, &'a Location)>]) -> Vec<Vec<(usize, &'a Locat
                 }
                 Mark::OnPath => {
                     let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
-                    let mut cycle: Vec<(usize, &Location)> =
-                        path[from..].iter().filter_map(|(n, _, at)| at.map(|at| (*n, at))).collect();
+                    let mut cycle: Vec<(usize, &Location)> = path[from..].iter().filter_map(|(n, _, at)| at.map(|at| (*n, at))).collect();
                     let lowest = cycle.iter().enumerate().min_by_key(|(_, (n, _))| *n).map_or(0, |(k, _)| k);
                     cycle.rotate_left(lowest);
                     if found.insert(cycle.iter().map(|(n, _)| *n).collect()) {

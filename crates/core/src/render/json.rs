@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::words;
 use crate::model::{Email, GroupId, UserId};
 use crate::plan::{Action, GroupProvenance, GroupState, GuardReport, GuardTrip, MembershipChange, Origin, Plan, Summary, Target};
-use crate::source::Provenance;
 use crate::report::{ActionResult, ApplyReport};
+use crate::source::Provenance;
 use crate::warning::Warning;
 
 /// A typed fact with its sentence: the fact's own fields (and `kind` tag), then `message`.

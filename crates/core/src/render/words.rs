@@ -83,7 +83,10 @@ fn sentence(w: &Warning) -> String {
         ),
         Warning::DisabledMember { .. } => warning_lines(w).join(" "),
         Warning::UnusedSource { at: a, source } => {
-            format!("{}: source `{source}` is used by no group, so it is not read (use it in a group with `source: {source}`, or remove it)", at(a))
+            format!(
+                "{}: source `{source}` is used by no group, so it is not read (use it in a group with `source: {source}`, or remove it)",
+                at(a)
+            )
         }
         Warning::SourceSkipped { source, source_kind, message } => format!("source `{source}` ({source_kind}) left someone out: {message}"),
         Warning::UnknownFromSource { email, group, origins } => {
