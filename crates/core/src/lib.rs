@@ -1,6 +1,7 @@
 //! tallyfy-groups-core: the pure core of tallyfy-groups.
 //!
-//! Data flows one way: [`desired`] (the groups.yaml files, parsed and validated) and the live
+//! Data flows one way: [`desired`] (the groups.yaml files, parsed and validated, then expanded
+//! with what their [`source`]s yielded, read elsewhere) and the live
 //! state ([`model::LiveState`], read by the API crate) → [`resolve`] (member emails to user ids)
 //! → [`diff`] → [`plan`] (typed actions, the removal guard) → [`render`] (text, markdown, JSON)
 //! or the applier (in the API crate) → [`report`]. [`pipeline`] composes resolve, diff and plan;

@@ -238,3 +238,23 @@ fn a_source_that_drops_half_its_people_trips_the_removal_guard() {
     );
     assert!(half.guard.refuses());
 }
+
+#[test]
+fn a_user_typed_by_id_and_yielded_by_a_source_is_one_member_with_both_origins() {
+    let text = "sources:\n  hr:\n    csv: {path: hr.csv, column: email}\ngroups:\n  - name: Finance\n    description: Finance team.\n    members: [1002, {source: hr}]\n";
+    let r = BTreeMap::from([(
+        "hr".to_string(),
+        Ok(SourceRead { people: vec![person("bob@example.com", Some(5)), person("dana@example.com", Some(6))], warnings: Vec::new() }),
+    )]);
+    let plan = plan_of(&expanded(text, &r, false), &live(), false).expect("no member is listed twice");
+    assert_eq!(
+        plan.provenance["Finance"].member(UserId(1002)),
+        [Provenance::Static { at: "groups.yaml:7:15".into() }, Provenance::Source { kind: "csv", source: "hr".into(), line: Some(5) }]
+    );
+    // Two typed entries of one user are still a mistake.
+    let twice = "groups:\n  - name: Finance\n    members: [1002, bob@example.com]\n";
+    let Err(PlanError::Unresolved { errors, .. }) = plan_of(&expanded(twice, &BTreeMap::new(), false), &live(), false) else {
+        panic!("listed twice")
+    };
+    assert!(errors.to_string().contains("is listed twice in \"Finance\""), "{errors}");
+}
