@@ -61,7 +61,7 @@ fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error
     let absent = state.groups.iter().filter(|g| g.absent).count();
     let keep = render::plural(state.groups.len() - absent, "group to keep", "groups to keep");
     let delete = if absent > 0 { format!(", {absent} to delete (absent)") } else { String::new() };
-    let names = match state.sources.as_slice() {
+    let names = match state.files.as_slice() {
         [one] => format!("{one} is"),
         more => format!("{} are", more.join(", ")),
     };
