@@ -342,6 +342,20 @@ pub struct TargetArgs {
     /// reported as an error and left untouched, and the run exits 1.
     #[arg(long)]
     pub keep_going: bool,
+    /// Let `command` sources of the groups files run (they never run otherwise: a pull request
+    /// can edit the files, so the pipeline decides). Also TALLYFY_GROUPS_ALLOW_COMMANDS=1.
+    #[arg(long, env = "TALLYFY_GROUPS_ALLOW_COMMANDS", help_heading = "Safety")]
+    pub allow_command_sources: bool,
+}
+
+impl TargetArgs {
+    /// How the groups files' sources are read.
+    pub fn source_reader(&self) -> tallyfy_groups_sources::Reader {
+        tallyfy_groups_sources::Reader::new(tallyfy_groups_sources::ReadOptions {
+            allow_commands: self.allow_command_sources,
+            env: tallyfy_groups_sources::Environment::process(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

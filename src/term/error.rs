@@ -90,6 +90,7 @@ impl From<TargetError> for Error {
             TargetError::Refused(r) => Error::Refusal(r),
             TargetError::Client(e) => Error::Client(e),
             TargetError::Unusable(m) => Error::Config(m),
+            TargetError::Sources(e) => Error::Config(e.to_string()),
             TargetError::NamedApi { error, names } => Error::TargetApi { error, names },
             TargetError::NamedClient { error, names } => Error::TargetClient { error, names },
         }

@@ -25,8 +25,12 @@ pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args:
     }
 }
 
+/// The files, validated, and their CSV sources' files checked (offline: no command runs and no
+/// directory is contacted).
 fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
-    Ok(pipeline::load(files)?)
+    let state = pipeline::load(files)?;
+    let problems = tallyfy_groups_sources::check_offline(&state);
+    if problems.is_empty() { Ok(state) } else { Err(Error::Invalid(Diagnostics(problems))) }
 }
 
 fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {

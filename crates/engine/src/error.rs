@@ -75,6 +75,9 @@ pub enum TargetError {
     /// planned (and applied).
     #[error("these groups could not be resolved and were left untouched (--keep-going); every other group was processed: {0}")]
     KeptGoing(Diagnostics),
+    /// Sources the files use could not be read (without `--keep-going`): nothing is planned.
+    #[error(transparent)]
+    Sources(tallyfy_groups_core::desired::ExpandError),
     /// A gate refused it.
     #[error(transparent)]
     Refused(#[from] Refusal),

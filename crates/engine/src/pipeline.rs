@@ -15,7 +15,9 @@ use tallyfy_groups_core::pipeline::make_plan;
 use tallyfy_groups_core::plan::{self, GuardLimits, Plan, Target};
 use tallyfy_groups_core::render::words;
 use tallyfy_groups_core::saved::{self, SavedPlan};
+use tallyfy_groups_core::source::{SourceKind, SourceSpec};
 use tallyfy_groups_core::warning::{Problem as WarningProblem, Warning};
+use tallyfy_groups_sources::{Reader, Reads};
 use tracing::info;
 
 use crate::error::{Refusal, Stage, TargetError};
@@ -41,25 +43,35 @@ pub enum Baseline {
     Invalid(Diagnostics),
 }
 
-/// What [`load_while_fetching`] read: the files, their baseline, and the live state.
+/// What [`load_while_fetching`] read: the files, their baseline, the sources they use, and the
+/// live state.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The groups files, validated.
+    /// The groups files, validated (not yet expanded: [`plan_with_baseline`] does that).
     pub desired: DesiredState,
     /// The baseline's, when asked for.
     pub baseline: Baseline,
     /// The live groups, users and (when the files name any) guests.
     pub live: LiveState,
+    /// What the sources the files use yielded, or why they failed.
+    pub reads: Reads,
+    /// The same for the baseline's sources: its own CSV files (a change may edit them), and the
+    /// reads above for a command or directory it declares alike (the world outside the
+    /// repository is the same on both sides).
+    pub baseline_reads: Reads,
 }
 
 /// Loads the groups files (and the baseline's) on a blocking thread while `connecting` connects
-/// and the live groups and users are read; then the guests, when the files name any: one read
-/// of the live state serves both plans. A bad file is reported before a failed connection, and
-/// fails long before any read could. `baseline`: none, or the baseline's files (none of them:
-/// the target branch has no groups yet). `api` picks the API out of the connection.
+/// and the live groups and users are read; then, still beside those reads, the guests (when the
+/// files name any) and the sources the files use (through `sources`, which reads each once per
+/// run): one read of the live state serves both plans. A bad file is reported before a failed
+/// connection, and fails long before any read could. `baseline`: none, or the baseline's files
+/// (none of them: the target branch has no groups yet). `api` picks the API out of the
+/// connection.
 pub async fn load_while_fetching<C, E, A>(
     files: &[PathBuf],
     baseline: Option<&[PathBuf]>,
+    sources: &Reader,
     connecting: impl Future<Output = Result<C, E>>,
     api: impl Fn(&C) -> &A,
 ) -> Result<(Loaded, C), E>
@@ -100,21 +112,41 @@ where
             Some(files) => files,
             None => loaded.await?,
         };
-        let guests = if desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests()) {
-            Some(client.list_guests().await?)
-        } else {
-            None
-        };
-        Ok::<_, TargetError>((desired, baseline, guests))
+        let need_guests = desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests());
+        let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
+        let (guests, (reads, baseline_reads)) = tokio::join!(guests, read_sources(sources, &desired, &baseline));
+        Ok::<_, TargetError>((desired, baseline, guests?, reads, baseline_reads))
     };
-    let ((groups, users), (desired, baseline, guests)) = tokio::try_join!(lists, files_and_guests)?;
-    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
-    Ok((Loaded { desired, baseline, live: LiveState { groups, users, guests } }, conn))
+    let ((groups, users), (desired, baseline, guests, reads, baseline_reads)) = tokio::try_join!(lists, files_and_guests)?;
+    info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), sources = reads.len(), "read live state");
+    Ok((Loaded { desired, baseline, live: LiveState { groups, users, guests }, reads, baseline_reads }, conn))
+}
+
+/// Reads the sources the files use, and the baseline's CSV files; takes the files' reads for a
+/// command or directory the baseline declares alike.
+async fn read_sources(reader: &Reader, desired: &DesiredState, baseline: &Baseline) -> (Reads, Reads) {
+    let used: Vec<SourceSpec> = desired.used_sources().into_iter().cloned().collect();
+    let base_used: Vec<&SourceSpec> = match baseline {
+        Baseline::Loaded(b) => b.used_sources(),
+        _ => Vec::new(),
+    };
+    let base_csv: Vec<SourceSpec> = base_used.iter().filter(|s| matches!(s.kind, SourceKind::Csv(_))).map(|s| (*s).clone()).collect();
+    let (reads, mut baseline_reads) = tokio::join!(reader.read_all(&used), reader.read_all(&base_csv));
+    for spec in base_used.iter().filter(|s| !matches!(s.kind, SourceKind::Csv(_) | SourceKind::List(_))) {
+        let alike = used.iter().find(|u| u.name == spec.name && u.kind == spec.kind);
+        if let Some(read) = alike.and_then(|u| reads.get(&u.name)) {
+            baseline_reads.insert(spec.name.clone(), read.clone());
+        }
+    }
+    (reads, baseline_reads)
 }
 
 /// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
 pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target) -> Result<Plan, TargetError> {
-    let Loaded { desired, baseline, live } = loaded;
+    let Loaded { mut desired, baseline, live, reads, baseline_reads } = loaded;
+    // A source that failed fails the plan (or, with --keep-going, leaves its groups untouched):
+    // never an empty list.
+    let _kept_going = desired::expand(&mut desired, &reads, options.keep_going).map_err(TargetError::Sources)?;
     let mut plan = make_plan(&desired, &live, options, target.clone())?;
     // The baseline only labels changes: one that does not validate or resolve (the target
     // branch may name someone who has left, and this change may be the one removing them)
@@ -125,7 +157,10 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
         Baseline::Invalid(problems) => {
             baseline_warnings.push(Warning::BaselineInvalid { problems: problems.0.iter().map(WarningProblem::from).collect() })
         }
-        Baseline::Loaded(baseline) => {
+        Baseline::Loaded(mut baseline) => {
+            // A baseline source that was not read (a command or directory declared otherwise
+            // there) leaves the baseline's groups that use it unlabelled, with a warning.
+            let _ = desired::expand(&mut baseline, &baseline_reads, true);
             let base_options = DiffOptions { keep_going: true, ..options.clone() };
             match make_plan(&baseline, &live, &base_options, target) {
                 Ok(base_plan) => {
@@ -229,7 +264,7 @@ mod tests {
         let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
         let files = [write(&dir, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Team\n")];
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
-        let (loaded, conn) = load_while_fetching(&files, None, connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
+        let (loaded, conn) = load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
         let mut plan = plan_with_baseline(loaded, &DiffOptions::default(), conn.target.clone()).expect("planned");
         assert!(plan.summary.delete >= 7, "{:?}", plan.summary);
         let refused = plan_verdict(&mut plan, true, Allowances::default(), Some("prod")).unwrap_err();
@@ -240,7 +275,7 @@ mod tests {
         // A bad file is said before a connection that fails.
         let bad = [write(&dir, "bad.yaml", "groups:\n  - nme: X\n")];
         let failing = async { Err::<OrgContext<MemoryApi>, _>(TargetError::Loading("no connection".into())) };
-        let failed = load_while_fetching(&bad, None, failing, |c: &OrgContext<MemoryApi>| &c.api).await;
+        let failed = load_while_fetching(&bad, None, &Reader::default(), failing, |c: &OrgContext<MemoryApi>| &c.api).await;
         assert!(matches!(failed, Err(TargetError::Invalid(_))), "a bad file is reported first");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -15,6 +15,7 @@ use tallyfy_groups_core::diff::DiffOptions;
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::plan::{Plan, Target};
 use tallyfy_groups_core::saved::{SavedAction, SavedPlan};
+use tallyfy_groups_sources::Reader;
 use tokio::task::JoinSet;
 use tracing::{Instrument, warn};
 
@@ -45,13 +46,15 @@ pub struct Run {
     pub stop: Stop,
     /// How reads are shown.
     pub show_reads: ShowReads,
+    /// The membership sources' reader: each source read once per run, whatever the targets.
+    pub sources: Reader,
 }
 
 impl Run {
     /// A run of these targets that shows nothing of its reads.
     pub fn new(targets: Vec<TargetSettings>, connect: ConnectSettings, stop: Stop) -> Self {
         let show_reads: ShowReads = Arc::new(|_| (None, Box::new(|| {})));
-        Run { targets, connect: Arc::new(connect), limiters: Arc::default(), stop, show_reads }
+        Run { targets, connect: Arc::new(connect), limiters: Arc::default(), stop, show_reads, sources: Reader::default() }
     }
 }
 
@@ -232,7 +235,7 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                 Ok::<_, TargetError>(conn)
             };
             let loaded =
-                pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), connecting, |c: &Connection| &c.api).await;
+                pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), &run.sources, connecting, |c: &Connection| &c.api).await;
             done();
             let (loaded, conn) = loaded?;
             let plan = pipeline::plan_with_baseline(loaded, &options, conn.target.clone())?;

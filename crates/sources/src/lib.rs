@@ -14,8 +14,8 @@ mod command;
 mod csv_file;
 mod ldap;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tallyfy_groups_core::desired::{DesiredState, Diagnostic};
 use tallyfy_groups_core::source::{SourceFailure, SourceKind, SourceRead, SourceSpec};
@@ -84,39 +84,78 @@ pub async fn read(spec: &SourceSpec, options: &ReadOptions) -> Result<SourceRead
             ms = started.elapsed().as_millis() as u64,
             "read source"
         ),
-        Err(reason) => tracing::warn!(source = %spec.name, kind = spec.kind.label(), %reason, "source failed"),
+        Err(reason) => tracing::debug!(source = %spec.name, kind = spec.kind.label(), %reason, "source failed"),
     }
     result.map_err(|reason| failure(spec, reason))
 }
 
+/// What each source read yielded, or why it failed, by the source's name.
+pub type Reads = BTreeMap<String, Result<SourceRead, SourceFailure>>;
+
 /// Reads every source given (but `list`s, which need no read) at once, each once: by name,
 /// what each yielded or why it failed.
-pub async fn read_all(specs: &[SourceSpec], options: &ReadOptions) -> BTreeMap<String, Result<SourceRead, SourceFailure>> {
-    let mut set = tokio::task::JoinSet::new();
-    for spec in specs.iter().filter(|s| !matches!(s.kind, SourceKind::List(_))) {
-        let (spec, options) = (spec.clone(), options.clone());
-        set.spawn(async move {
-            let result = read(&spec, &options).await;
-            (spec, result)
-        });
+pub async fn read_all(specs: &[SourceSpec], options: &ReadOptions) -> Reads {
+    Reader::new(options.clone()).read_all(specs).await
+}
+
+/// The sources of one run: each read at most once however many groups and targets use it (a
+/// workspace's targets often share files), all at once.
+#[derive(Debug, Clone, Default)]
+pub struct Reader {
+    options: ReadOptions,
+    done: Arc<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<SourceRead, SourceFailure>>>>>>,
+}
+
+impl Reader {
+    /// A reader with these options and nothing read yet.
+    pub fn new(options: ReadOptions) -> Self {
+        Reader { options, done: Arc::default() }
     }
-    let mut reads = BTreeMap::new();
-    while let Some(joined) = set.join_next().await {
-        // A reader that panicked is a bug; its source is failed, never empty, by `expand`
-        // (a source missing from the reads fails).
-        if let Ok((spec, result)) = joined {
-            reads.insert(spec.name.clone(), result);
+
+    /// The options it reads with.
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
+    }
+
+    /// Reads every source given (but `list`s) at once, or takes what an earlier call read of
+    /// the same declaration (same kind, settings and folder).
+    pub async fn read_all(&self, specs: &[SourceSpec]) -> Reads {
+        let mut set = tokio::task::JoinSet::new();
+        for spec in specs.iter().filter(|s| !matches!(s.kind, SourceKind::List(_))) {
+            let cell = {
+                let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                done.entry(format!("{:?}|{}", spec.kind, spec.dir.display())).or_default().clone()
+            };
+            let (spec, options) = (spec.clone(), self.options.clone());
+            set.spawn(async move {
+                let result = cell.get_or_init(|| async { read(&spec, &options).await }).await.clone();
+                // Read for a declaration of another name (or place): said of this one.
+                let result = result.map_err(|f| SourceFailure { name: spec.name.clone(), at: spec.at.clone(), ..f });
+                (spec, result)
+            });
         }
+        Self::collect(set).await
     }
-    reads
+
+    async fn collect(mut set: tokio::task::JoinSet<(SourceSpec, Result<SourceRead, SourceFailure>)>) -> Reads {        let mut reads = BTreeMap::new();
+        while let Some(joined) = set.join_next().await {
+            // A reader that panicked is a bug; its source is failed, never empty, by `expand`
+            // (a source missing from the reads fails).
+            if let Ok((spec, result)) = joined {
+                reads.insert(spec.name.clone(), result);
+            }
+        }
+        reads
+    }
 }
 
 /// What `validate` checks of the sources without running a command or contacting a directory:
-/// that each used CSV file exists and has the named column and `where` columns. Every problem,
-/// at the source's definition.
+/// that each CSV file a group uses exists and has the named column and `where` columns (a
+/// source no group uses is not read by `plan` either, and is a warning). Every problem, at the
+/// source's definition.
 pub fn check_offline(state: &DesiredState) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
-    for spec in &state.sources {
+    for spec in state.used_sources() {
         if let SourceKind::Csv(csv) = &spec.kind
             && let Err(reason) = csv_file::check_header(csv)
         {
