@@ -1,7 +1,8 @@
 //! `ldap: {url, starttls, base, filter, attribute, bind_dn_env, password_env, missing}`: one
 //! subtree search with the paged-results control (pages of [`PAGE_SIZE`]), so that a server's
 //! size limit never truncates it; any result other than success (a size or time limit on any
-//! page, a referral, an error) fails the whole source. TLS is rustls with the same rules as the
+//! page, a referral, an error), or a reference among the entries (part of the subtree held by
+//! another server), fails the whole source. TLS is rustls with the same rules as the
 //! Tallyfy client (the system's CA store, `SSL_CERT_FILE`). A simple bind reads the DN and the
 //! password from the named variables (never printed, logged or stored), or binds anonymously.
 
@@ -98,9 +99,19 @@ pub(crate) async fn read(spec: &LdapSpec, env: &Environment) -> Result<SourceRea
     let _ = ldap.unbind().await;
     if result.rc != 0 {
         return Err(format!(
-            "the search did not complete ({}), so none of it is used; {}",
+            "the search did not complete ({}{}), so none of it is used; {}",
             result_words(result.rc, &result.text),
+            referred_to(&result.refs),
             result_hint(result.rc)
+        ));
+    }
+    // A successful search may still leave out part of the subtree: the entries another server
+    // holds come back as references (search result references), which are not followed.
+    if !result.refs.is_empty() {
+        return Err(format!(
+            "the search did not complete (part of the subtree is a referral{}), so none of it is used; {}",
+            referred_to(&result.refs),
+            result_hint(10)
         ));
     }
     if let Some(first) = bad.first() {
@@ -178,6 +189,11 @@ fn result_words(rc: u32, text: &str) -> String {
         _ => "error",
     };
     if text.trim().is_empty() { format!("result {rc}, {name}") } else { format!("result {rc}, {name}: {}", text.trim()) }
+}
+
+/// Where referrals point, for a message: ` to URL, URL`, or nothing.
+fn referred_to(refs: &[String]) -> String {
+    if refs.is_empty() { String::new() } else { format!(" to {}", refs.join(", ")) }
 }
 
 fn result_hint(rc: u32) -> &'static str {
