@@ -279,4 +279,81 @@ mod tests {
         assert!(matches!(failed, Err(TargetError::Invalid(_))), "a bad file is reported first");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    const SUPPORT: &str = "settings:\n  min_removed_for_ratio: 1\ngroups:\n  - name: Support Escalation\n    description: Second-line support.\n    members: [{source: support}]\n  - name: Onboarding Team\n    description: Team responsible for new client onboarding.\n    members: [alice.nguyen@example.com, marco.rossi@example.com, li.wei@example.com, dana.okafor@example.com]\n";
+
+    /// Plans `groups.yaml` (with `SUPPORT`'s groups and the `support` source declared as
+    /// `source`) against the demo organization.
+    async fn plan_support(dir: &std::path::Path, source: &str, options: &DiffOptions) -> Result<Plan, TargetError> {
+        let files = [write(dir, "groups.yaml", &format!("sources:\n  support:\n{source}{SUPPORT}"))];
+        let api = MemoryApi::new(State::demo());
+        let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
+        let connecting = async { Ok::<_, TargetError>(org.clone()) };
+        let (loaded, conn) =
+            load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
+        plan_with_baseline(loaded, options, conn.target.clone())
+    }
+
+    fn members_after(plan: &Plan, name: &str) -> Option<Vec<u64>> {
+        plan.actions.iter().find_map(|a| match a {
+            tallyfy_groups_core::plan::Action::UpdateGroup { after, .. } if after.name == name => {
+                Some(after.members.iter().map(|m| m.0).collect())
+            }
+            _ => None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_source_fills_a_group_and_what_it_no_longer_yields_is_removed_through_the_guard() {
+        let dir = tempfile::tempdir().expect("dir");
+        let csv = "    csv: {path: support.csv, column: Email}\n";
+        let all = "Email\nmarco.rossi@example.com\npriya.shah@example.com\nsam.taylor@example.com\nfatima.haddad@example.com\ntom.becker@example.com\n";
+        write(dir.path(), "support.csv", all);
+        let plan = plan_support(dir.path(), csv, &DiffOptions::default()).await.expect("planned");
+        // The source yields exactly the live members: only the Onboarding Team (Dana added) changes.
+        assert_eq!(members_after(&plan, "Support Escalation"), None, "{:?}", plan.actions);
+        assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+
+        // One person leaves the export: exactly that membership goes.
+        write(dir.path(), "support.csv", &all.replace("priya.shah@example.com\n", ""));
+        let mut plan = plan_support(dir.path(), csv, &DiffOptions::default()).await.expect("planned");
+        assert_eq!(members_after(&plan, "Support Escalation"), Some(vec![1002, 1006, 1009, 1010]));
+        assert_eq!(plan.guard.removed_memberships, 1);
+        // With the guard's floor at one removal, losing one of the eight managed memberships
+        // (12.5 %) is within the default 25 %.
+        assert_eq!(plan.guard.current_memberships, 8);
+        assert_eq!(plan_verdict(&mut plan, false, Allowances::default(), None).expect("allowed"), ExitStatus::Success);
+
+        // An export that lost most people trips the guard exactly as deleting the lines would.
+        write(dir.path(), "support.csv", "Email\nmarco.rossi@example.com\n");
+        let mut plan = plan_support(dir.path(), csv, &DiffOptions::default()).await.expect("planned");
+        assert_eq!(plan.guard.removed_memberships, 4);
+        let refused = plan_verdict(&mut plan, false, Allowances::default(), None).unwrap_err();
+        assert_eq!(refused.exit_status(), ExitStatus::Refused);
+    }
+
+    #[tokio::test]
+    async fn a_failed_source_plans_nothing_and_keep_going_leaves_only_its_groups_untouched() {
+        let dir = tempfile::tempdir().expect("dir");
+        // The export is missing: the source fails, and nothing is planned, not even the
+        // Onboarding Team's addition (Dana), which does not use it.
+        let csv = "    csv: {path: missing.csv, column: Email}\n";
+        let failed = plan_support(dir.path(), csv, &DiffOptions::default()).await.unwrap_err();
+        let TargetError::Sources(error) = &failed else { panic!("expected a source failure, got {failed:?}") };
+        let text = error.to_string();
+        assert!(text.starts_with("1 source could not be read, so nothing is planned:"), "{text}");
+        assert!(text.contains("missing.csv"), "{text}");
+        assert!(text.contains("--keep-going"), "{text}");
+
+        // With --keep-going the Onboarding Team is planned and Support Escalation is left as it
+        // is (its five members stay), reported as an error of the plan.
+        let options = DiffOptions { keep_going: true, ..DiffOptions::default() };
+        let mut plan = plan_support(dir.path(), csv, &options).await.expect("planned");
+        assert_eq!(members_after(&plan, "Onboarding Team"), Some(vec![1001, 1002, 1004, 1005]));
+        assert_eq!(members_after(&plan, "Support Escalation"), None);
+        assert_eq!(plan.guard.removed_memberships, 0);
+        assert_eq!(plan.errors.len(), 1, "{:?}", plan.errors);
+        assert!(plan.errors[0].to_string().contains("support"), "{:?}", plan.errors);
+        assert!(matches!(plan_verdict(&mut plan, false, Allowances::default(), None), Err(TargetError::KeptGoing(_))));
+    }
 }
