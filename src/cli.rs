@@ -344,7 +344,13 @@ pub struct TargetArgs {
     pub keep_going: bool,
     /// Let `command` sources of the groups files run (they never run otherwise: a pull request
     /// can edit the files, so the pipeline decides). Also TALLYFY_GROUPS_ALLOW_COMMANDS=1.
-    #[arg(long, env = "TALLYFY_GROUPS_ALLOW_COMMANDS", help_heading = "Safety")]
+    #[arg(
+        long,
+        env = "TALLYFY_GROUPS_ALLOW_COMMANDS",
+        help_heading = "Safety",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub allow_command_sources: bool,
 }
 
