@@ -19,6 +19,7 @@ median. Exits 1 when a plan fails, changes something, or the sources add more th
     cargo build --release --locked
     python3 bench/sources.py                      # about a minute
     python3 bench/sources.py --latency 0 --runs 3
+    python3 bench/sources.py --bin target/debug/tallyfy-groups --smoke --runs 1 --users 5000 --ldap-people 500
 
 Needs slapd and slapadd (Debian: `apt-get install slapd ldap-utils`).
 """
@@ -138,12 +139,17 @@ def files(workdir, exported, ldap_url):
 
 
 def main():
+    global USERS, LDAP_PEOPLE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "tallyfy-groups"))
     ap.add_argument("--latency", type=int, default=20, help="added latency per request, ms")
     ap.add_argument("--runs", type=int, default=5, help="plans of each file")
     ap.add_argument("--profile", default="default", choices=sorted(PROFILES))
+    ap.add_argument("--users", type=int, default=USERS, help="users, and the CSV's rows")
+    ap.add_argument("--ldap-people", type=int, default=LDAP_PEOPLE, help="people in the directory")
+    ap.add_argument("--smoke", action="store_true", help="check the plans only (CI): no limit on the time added")
     args = ap.parse_args()
+    USERS, LDAP_PEOPLE = args.users, min(args.ldap_people, args.users)
     binary = os.path.abspath(args.bin)
     if not os.path.exists(binary):
         raise SystemExit(f"{binary} not found: run `cargo build --release --locked` first")
@@ -199,7 +205,7 @@ def main():
         print(f"\nSource {name} ({fields.get('kind')}): {fields.get('people'):,} people read in {fields.get('ms')} ms.", end="")
     print()
     print(f"\nThe sources add {added * 100:+.1f} % to the median plan (limit +10 %).")
-    return 0 if added <= 0.10 else 1
+    return 0 if args.smoke or added <= 0.10 else 1
 
 
 if __name__ == "__main__":
