@@ -39,11 +39,7 @@ fn members_of(export: &str, group: &str) -> Vec<String> {
     let section = &export[start..];
     let section = &section[..section.find("\n  - name: ").unwrap_or(section.len())];
     let members = section.split("    members:\n").nth(1).unwrap_or_default();
-    members
-        .lines()
-        .map_while(|l| l.strip_prefix("      - "))
-        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
-        .collect()
+    members.lines().map_while(|l| l.strip_prefix("      - ")).map(|l| l.split_whitespace().next().unwrap_or_default().to_string()).collect()
 }
 
 #[test]

@@ -264,7 +264,8 @@ mod tests {
         let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
         let files = [write(&dir, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Team\n")];
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
-        let (loaded, conn) = load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
+        let (loaded, conn) =
+            load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
         let mut plan = plan_with_baseline(loaded, &DiffOptions::default(), conn.target.clone()).expect("planned");
         assert!(plan.summary.delete >= 7, "{:?}", plan.summary);
         let refused = plan_verdict(&mut plan, true, Allowances::default(), Some("prod")).unwrap_err();
@@ -289,8 +290,7 @@ mod tests {
         let api = MemoryApi::new(State::demo());
         let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
-        let (loaded, conn) =
-            load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
+        let (loaded, conn) = load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
         plan_with_baseline(loaded, options, conn.target.clone())
     }
 

@@ -235,7 +235,8 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                 Ok::<_, TargetError>(conn)
             };
             let loaded =
-                pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), &run.sources, connecting, |c: &Connection| &c.api).await;
+                pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), &run.sources, connecting, |c: &Connection| &c.api)
+                    .await;
             done();
             let (loaded, conn) = loaded?;
             let plan = pipeline::plan_with_baseline(loaded, &options, conn.target.clone())?;

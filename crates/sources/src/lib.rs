@@ -98,12 +98,15 @@ pub async fn read_all(specs: &[SourceSpec], options: &ReadOptions) -> Reads {
     Reader::new(options.clone()).read_all(specs).await
 }
 
+/// One declaration's read, done once and shared by everyone who asks.
+type Slot = Arc<tokio::sync::OnceCell<Result<SourceRead, SourceFailure>>>;
+
 /// The sources of one run: each read at most once however many groups and targets use it (a
 /// workspace's targets often share files), all at once.
 #[derive(Debug, Clone, Default)]
 pub struct Reader {
     options: ReadOptions,
-    done: Arc<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<SourceRead, SourceFailure>>>>>>,
+    done: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 impl Reader {
@@ -137,7 +140,8 @@ impl Reader {
         Self::collect(set).await
     }
 
-    async fn collect(mut set: tokio::task::JoinSet<(SourceSpec, Result<SourceRead, SourceFailure>)>) -> Reads {        let mut reads = BTreeMap::new();
+    async fn collect(mut set: tokio::task::JoinSet<(SourceSpec, Result<SourceRead, SourceFailure>)>) -> Reads {
+        let mut reads = BTreeMap::new();
         while let Some(joined) = set.join_next().await {
             // A reader that panicked is a bug; its source is failed, never empty, by `expand`
             // (a source missing from the reads fails).

@@ -63,9 +63,8 @@ async fn prints_addresses_one_per_line_and_runs_in_the_defining_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("people.txt"), "# finance\nAda@Example.com\n\n  bob@example.com  \nada@example.com\n").unwrap();
     script(dir.path(), "roster.sh", "cat people.txt");
-    let read = tallyfy_groups_sources::read(&spec(dir.path(), &["./roster.sh"], Duration::from_secs(30), &[]), &allowed(&[]))
-        .await
-        .unwrap();
+    let read =
+        tallyfy_groups_sources::read(&spec(dir.path(), &["./roster.sh"], Duration::from_secs(30), &[]), &allowed(&[])).await.unwrap();
     // Normalised, in order, each once; comments and blank lines ignored.
     assert_eq!(addresses(&read), ["ada@example.com", "bob@example.com"]);
     assert!(read.warnings.is_empty());
@@ -135,9 +134,8 @@ async fn a_line_that_is_not_an_address_fails_the_whole_source() {
 #[tokio::test]
 async fn a_missing_or_unexecutable_program_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let reason = failure(
-        tallyfy_groups_sources::read(&spec(dir.path(), &["./nowhere.sh"], Duration::from_secs(30), &[]), &allowed(&[])).await,
-    );
+    let reason =
+        failure(tallyfy_groups_sources::read(&spec(dir.path(), &["./nowhere.sh"], Duration::from_secs(30), &[]), &allowed(&[])).await);
     assert!(reason.contains("nowhere.sh was not found"), "{reason}");
     assert!(reason.contains("relative to the folder of the file that defines the source"), "{reason}");
 
@@ -165,11 +163,7 @@ async fn a_slow_command_is_stopped_at_its_timeout_with_everything_it_started() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     // The script starts a helper that outlives it and holds the output pipe open, then sleeps.
-    script(
-        dir.path(),
-        "roster.sh",
-        &format!("echo ada@example.com\nsleep 300 &\necho $$ $! > '{}'\nsleep 300", pids.display()),
-    );
+    script(dir.path(), "roster.sh", &format!("echo ada@example.com\nsleep 300 &\necho $$ $! > '{}'\nsleep 300", pids.display()));
     let started = Instant::now();
     let reason =
         failure(tallyfy_groups_sources::read(&spec(dir.path(), &["./roster.sh"], Duration::from_secs(1), &[]), &allowed(&[])).await);
