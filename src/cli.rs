@@ -360,6 +360,7 @@ impl TargetArgs {
         tallyfy_groups_sources::Reader::new(tallyfy_groups_sources::ReadOptions {
             allow_commands: self.allow_command_sources,
             env: tallyfy_groups_sources::Environment::process(),
+            http: tallyfy_groups_sources::HttpOptions::default(),
         })
     }
 }

@@ -1011,7 +1011,7 @@ fn decode<T: DeserializeOwned>(req: &ApiRequest, body: &[u8]) -> Result<T, ApiEr
 
 /// What the source chain of a failed request says of why it got no answer: a refused
 /// certificate, a host that does not resolve, a refused connection. `base_url` names the host.
-pub(crate) fn transport_cause(e: &reqwest::Error, base_url: &str) -> TransportCause {
+pub fn transport_cause(e: &reqwest::Error, base_url: &str) -> TransportCause {
     let parsed = url::Url::parse(base_url).ok();
     let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or(base_url).to_string();
     let address = match parsed.as_ref().and_then(|u| u.port_or_known_default()) {

@@ -50,6 +50,14 @@ pub enum SourceKind {
     Ldap(LdapSpec),
     /// A list written in the file.
     List(Vec<(Email, Location)>),
+    /// The users of an Okta group.
+    Okta(OktaSpec),
+    /// The users of a Microsoft Entra ID group.
+    Entra(EntraSpec),
+    /// The members of a Google Workspace group.
+    Google(GoogleSpec),
+    /// The members of a group of a SCIM 2.0 service.
+    Scim(ScimSpec),
 }
 
 impl SourceKind {
@@ -60,6 +68,10 @@ impl SourceKind {
             SourceKind::Command(_) => "command",
             SourceKind::Ldap(_) => "ldap",
             SourceKind::List(_) => "list",
+            SourceKind::Okta(_) => "okta",
+            SourceKind::Entra(_) => "entra",
+            SourceKind::Google(_) => "google",
+            SourceKind::Scim(_) => "scim",
         }
     }
 }
@@ -105,6 +117,80 @@ pub struct LdapSpec {
     pub missing: Missing,
 }
 
+/// `okta: {url, group_id, token_env, attribute, missing}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaSpec {
+    /// The organization's URL (`https://example.okta.com`), without a trailing `/`.
+    pub url: String,
+    /// The group's id.
+    pub group_id: String,
+    /// The variable holding the API token (sent as `SSWS <token>`).
+    pub token_env: String,
+    /// `profile.email` (true, the default) or `profile.login`.
+    pub login: bool,
+    /// A user without the attribute.
+    pub missing: Missing,
+}
+
+/// `entra: {tenant, group_id, client_id_env, client_secret_env, transitive, attribute, missing,
+/// authority_url, graph_url}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSpec {
+    /// The tenant: its id or a verified domain.
+    pub tenant: String,
+    /// The group's object id.
+    pub group_id: String,
+    /// The variable holding the application's client id.
+    pub client_id_env: String,
+    /// The variable holding its client secret.
+    pub client_secret_env: String,
+    /// Nested groups flattened (`transitiveMembers`, the default) or direct members only.
+    pub transitive: bool,
+    /// `userPrincipalName` (true) instead of `mail` (false, the default).
+    pub user_principal_name: bool,
+    /// A user without the attribute (`null`: often a permission the application lacks).
+    pub missing: Missing,
+    /// The token service, without a trailing `/` (default [`ENTRA_AUTHORITY_URL`]).
+    pub authority_url: String,
+    /// Microsoft Graph, without a trailing `/` (default [`ENTRA_GRAPH_URL`]).
+    pub graph_url: String,
+}
+
+/// `google: {group, token_env, derived, missing, directory_url}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleSpec {
+    /// The group's address (or id).
+    pub group: String,
+    /// The variable holding an OAuth access token.
+    pub token_env: String,
+    /// `includeDerivedMembership`: the members of nested groups too (default true).
+    pub derived: bool,
+    /// A member without an address.
+    pub missing: Missing,
+    /// The Admin SDK, without a trailing `/` (default [`GOOGLE_DIRECTORY_URL`]).
+    pub directory_url: String,
+}
+
+/// `scim: {url, group_id, token_env, missing}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimSpec {
+    /// The service's base URL (`https://idp.example.com/scim/v2`), without a trailing `/`.
+    pub url: String,
+    /// The group's id.
+    pub group_id: String,
+    /// The variable holding the bearer token.
+    pub token_env: String,
+    /// A user without an address.
+    pub missing: Missing,
+}
+
+/// Microsoft's token service.
+pub const ENTRA_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+/// Microsoft Graph.
+pub const ENTRA_GRAPH_URL: &str = "https://graph.microsoft.com";
+/// Google's Admin SDK.
+pub const GOOGLE_DIRECTORY_URL: &str = "https://admin.googleapis.com";
+
 /// The names of the variables a simple bind reads (never their values).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapBind {
@@ -124,7 +210,7 @@ pub enum Unknown {
     Warn,
 }
 
-/// `missing:` of an LDAP source.
+/// `missing:` of an LDAP or identity-provider source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Missing {
     /// An entry without the attribute fails the source.

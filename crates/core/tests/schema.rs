@@ -1,7 +1,9 @@
 //! The JSON Schema of groups.yaml: a snapshot (so that every change to it is deliberate), and
 //! the keys of the sources grammar, which must be the loader's.
 
-use tallyfy_groups_core::desired::raw::{self, RawCsv, RawLdap, RawMemberEntry, RawNamedGuest, RawSource};
+use tallyfy_groups_core::desired::raw::{
+    self, RawCsv, RawEntra, RawGoogle, RawLdap, RawMemberEntry, RawNamedGuest, RawOkta, RawScim, RawSource,
+};
 
 fn schema() -> serde_json::Value {
     serde_json::from_str(&tallyfy_groups_core::schema::schema_json()).expect("the schema is JSON")
@@ -20,6 +22,10 @@ fn the_sources_grammar_has_the_loaders_keys() {
         ("RawSource", raw::keys::<RawSource>()),
         ("RawCsv", raw::keys::<RawCsv>()),
         ("RawLdap", raw::keys::<RawLdap>()),
+        ("RawOkta", raw::keys::<RawOkta>()),
+        ("RawEntra", raw::keys::<RawEntra>()),
+        ("RawGoogle", raw::keys::<RawGoogle>()),
+        ("RawScim", raw::keys::<RawScim>()),
         ("RawMemberEntry", raw::keys::<RawMemberEntry>()),
         ("RawNamedGuest", raw::keys::<RawNamedGuest>()),
     ] {
@@ -32,7 +38,11 @@ fn the_sources_grammar_has_the_loaders_keys() {
     }
     assert_eq!(defs["RawCsv"]["required"], serde_json::json!(["path", "column"]));
     assert_eq!(defs["RawLdap"]["required"], serde_json::json!(["url", "base", "filter"]));
-    assert_eq!(defs["RawSource"]["oneOf"].as_array().map(Vec::len), Some(4));
+    assert_eq!(defs["RawOkta"]["required"], serde_json::json!(["url", "group_id", "token_env"]));
+    assert_eq!(defs["RawEntra"]["required"], serde_json::json!(["tenant", "group_id", "client_id_env", "client_secret_env"]));
+    assert_eq!(defs["RawGoogle"]["required"], serde_json::json!(["group", "token_env"]));
+    assert_eq!(defs["RawScim"]["required"], serde_json::json!(["url", "group_id", "token_env"]));
+    assert_eq!(defs["RawSource"]["oneOf"].as_array().map(Vec::len), Some(8));
     assert_eq!(root["properties"]["sources"]["additionalProperties"]["$ref"], "#/$defs/RawSource");
 }
 

@@ -12,7 +12,13 @@
 
 mod command;
 mod csv_file;
+mod entra;
+mod google;
+mod http;
 mod ldap;
+mod okta;
+mod people;
+mod scim;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -21,6 +27,7 @@ use tallyfy_groups_core::desired::{DesiredState, Diagnostic};
 use tallyfy_groups_core::source::{SourceFailure, SourceKind, SourceRead, SourceSpec};
 
 pub use command::ALLOW_COMMANDS_VAR;
+pub use http::HttpOptions;
 pub use ldap::PAGE_SIZE as LDAP_PAGE_SIZE;
 
 /// What reading needs besides the declarations.
@@ -32,6 +39,8 @@ pub struct ReadOptions {
     /// Where the variables named by sources (`bind_dn_env`, `password_env`, a command's `env`)
     /// are looked up.
     pub env: Environment,
+    /// How the identity providers' requests are retried.
+    pub http: HttpOptions,
 }
 
 /// The variables sources may name: the process's, or a fixed set (tests, embedding).
@@ -75,6 +84,10 @@ pub async fn read(spec: &SourceSpec, options: &ReadOptions) -> Result<SourceRead
         }
         SourceKind::Command(command) => command::read(spec, command, options).await,
         SourceKind::Ldap(ldap) => ldap::read(ldap, &options.env).await,
+        SourceKind::Okta(okta) => okta::read(okta, &options.env, &options.http).await,
+        SourceKind::Entra(entra) => entra::read(entra, &options.env, &options.http).await,
+        SourceKind::Google(google) => google::read(google, &options.env, &options.http).await,
+        SourceKind::Scim(scim) => scim::read(scim, &options.env, &options.http).await,
     };
     match &result {
         Ok(read) => tracing::info!(

@@ -39,7 +39,7 @@ fn spec(dir: &Path, argv: &[&str], timeout: Duration, env: &[&str]) -> SourceSpe
 fn allowed(vars: &[(&str, &str)]) -> ReadOptions {
     let mut all: Vec<(String, String)> = vec![("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))];
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    ReadOptions { allow_commands: true, env: Environment::fixed(all) }
+    ReadOptions { allow_commands: true, env: Environment::fixed(all), ..ReadOptions::default() }
 }
 
 fn addresses(read: &SourceRead) -> Vec<&str> {
@@ -75,7 +75,7 @@ async fn never_runs_unless_the_pipeline_allows_it() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     script(dir.path(), "roster.sh", &format!("touch '{}'\necho ada@example.com", marker.display()));
-    let options = ReadOptions { allow_commands: false, env: Environment::fixed([]) };
+    let options = ReadOptions { allow_commands: false, env: Environment::fixed([]), ..ReadOptions::default() };
     let reason = failure(tallyfy_groups_sources::read(&spec(dir.path(), &["./roster.sh"], Duration::from_secs(30), &[]), &options).await);
     assert!(reason.contains("--allow-command-sources"), "{reason}");
     assert!(reason.contains("TALLYFY_GROUPS_ALLOW_COMMANDS=1"), "{reason}");

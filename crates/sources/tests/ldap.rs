@@ -55,7 +55,7 @@ async fn read(spec: LdapSpec, env: Environment) -> Result<SourceRead, SourceFail
         at: Location { file: Arc::from("groups.yaml"), line: 3, column: 5 },
         dir: PathBuf::from("."),
     };
-    tallyfy_groups_sources::read(&spec, &ReadOptions { allow_commands: false, env }).await
+    tallyfy_groups_sources::read(&spec, &ReadOptions { allow_commands: false, env, ..ReadOptions::default() }).await
 }
 
 /// The addresses read, as a set, after checking that none was yielded twice.

@@ -646,6 +646,10 @@ fn key_noun(type_name: &str) -> &'static str {
         "RawSource" => "source key",
         "RawCsv" => "`csv` key",
         "RawLdap" => "`ldap` key",
+        "RawOkta" => "`okta` key",
+        "RawEntra" => "`entra` key",
+        "RawGoogle" => "`google` key",
+        "RawScim" => "`scim` key",
         "RawTarget" => "target key",
         _ => "key",
     }

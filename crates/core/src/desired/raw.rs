@@ -208,11 +208,14 @@ pub struct RawNamedGuest {
     pub source: Field<String>,
 }
 
-/// A source under `sources:`: exactly one of `csv`, `command`, `ldap` and `list`, and the keys
-/// every kind takes.
+/// A source under `sources:`: exactly one of `csv`, `command`, `ldap`, `list`, `okta`, `entra`,
+/// `google` and `scim`, and the keys every kind takes.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{ "required": ["csv"] }, { "required": ["command"] }, { "required": ["ldap"] }, { "required": ["list"] }]))]
+#[schemars(extend("oneOf" = [
+    { "required": ["csv"] }, { "required": ["command"] }, { "required": ["ldap"] }, { "required": ["list"] },
+    { "required": ["okta"] }, { "required": ["entra"] }, { "required": ["google"] }, { "required": ["scim"] }
+]))]
 pub struct RawSource {
     /// A CSV file with a header row: the addresses of one column, of the rows that match `where`.
     #[serde(default)]
@@ -234,6 +237,18 @@ pub struct RawSource {
     /// Addresses written here: a named set, reusable by several groups.
     #[serde(default)]
     pub list: Field<Vec<Field<RawListEmail>>>,
+    /// The users of an Okta group.
+    #[serde(default)]
+    pub okta: Field<RawOkta>,
+    /// The users of a Microsoft Entra ID group.
+    #[serde(default)]
+    pub entra: Field<RawEntra>,
+    /// The members of a Google Workspace group.
+    #[serde(default)]
+    pub google: Field<RawGoogle>,
+    /// The members of a group of a SCIM 2.0 service.
+    #[serde(default)]
+    pub scim: Field<RawScim>,
     /// true: yielding nobody is not an error. Default false.
     #[serde(default)]
     pub allow_empty: Field<bool>,
@@ -295,6 +310,121 @@ pub struct RawLdap {
     pub missing: Field<RawMissing>,
 }
 
+/// `okta:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOkta {
+    /// The Okta organization's URL, e.g. `https://example.okta.com` (https; http only to loopback).
+    #[schemars(length(min = 1), regex(pattern = r"^https?://"))]
+    pub url: Field<String>,
+    /// The group's id, e.g. `00g1abcd2EFGH3ijk4x7`.
+    #[schemars(length(min = 1))]
+    pub group_id: Field<String>,
+    /// The environment variable holding the API token (sent as `SSWS <token>`).
+    #[schemars(length(min = 1))]
+    pub token_env: Field<String>,
+    /// The profile attribute holding the address: `email` (default) or `login`.
+    #[serde(default)]
+    pub attribute: Field<RawOktaAttribute>,
+    /// A user without the attribute: `error` (default: the source fails) or `skip` (left out with a warning).
+    #[serde(default)]
+    pub missing: Field<RawMissing>,
+}
+
+/// `entra:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntra {
+    /// The tenant: its id or a verified domain such as `contoso.onmicrosoft.com`.
+    #[schemars(length(min = 1))]
+    pub tenant: Field<String>,
+    /// The group's object id.
+    #[schemars(length(min = 1))]
+    pub group_id: Field<String>,
+    /// The environment variable holding the application's client id.
+    #[schemars(length(min = 1))]
+    pub client_id_env: Field<String>,
+    /// The environment variable holding the application's client secret.
+    #[schemars(length(min = 1))]
+    pub client_secret_env: Field<String>,
+    /// true (default): members of nested groups too; false: direct members only.
+    #[serde(default)]
+    pub transitive: Field<bool>,
+    /// The user property holding the address: `mail` (default) or `userPrincipalName`.
+    #[serde(default)]
+    pub attribute: Field<RawEntraAttribute>,
+    /// A user whose attribute is empty: `error` (default: the source fails) or `skip` (left out with a warning).
+    #[serde(default)]
+    pub missing: Field<RawMissing>,
+    /// The token service. Default `https://login.microsoftonline.com`.
+    #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = r"^https?://"))]
+    pub authority_url: Field<String>,
+    /// Microsoft Graph. Default `https://graph.microsoft.com`.
+    #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = r"^https?://"))]
+    pub graph_url: Field<String>,
+}
+
+/// `google:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGoogle {
+    /// The group's address (or id), e.g. `sales@example.com`.
+    #[schemars(length(min = 1))]
+    pub group: Field<String>,
+    /// The environment variable holding an OAuth access token with the `admin.directory.group.member.readonly` scope.
+    #[schemars(length(min = 1))]
+    pub token_env: Field<String>,
+    /// true (default): members of nested groups too (`includeDerivedMembership`).
+    #[serde(default)]
+    pub derived: Field<bool>,
+    /// A member without an address: `error` (default: the source fails) or `skip` (left out with a warning).
+    #[serde(default)]
+    pub missing: Field<RawMissing>,
+    /// The Admin SDK. Default `https://admin.googleapis.com`.
+    #[serde(default)]
+    #[schemars(length(min = 1), regex(pattern = r"^https?://"))]
+    pub directory_url: Field<String>,
+}
+
+/// `scim:` of a source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScim {
+    /// The service's base URL, e.g. `https://idp.example.com/scim/v2`.
+    #[schemars(length(min = 1), regex(pattern = r"^https?://"))]
+    pub url: Field<String>,
+    /// The group's id.
+    #[schemars(length(min = 1))]
+    pub group_id: Field<String>,
+    /// The environment variable holding the bearer token.
+    #[schemars(length(min = 1))]
+    pub token_env: Field<String>,
+    /// A user without an address: `error` (default: the source fails) or `skip` (left out with a warning).
+    #[serde(default)]
+    pub missing: Field<RawMissing>,
+}
+
+/// `attribute:` of an Okta source.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawOktaAttribute {
+    Email,
+    Login,
+}
+
+/// `attribute:` of an Entra source.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawEntraAttribute {
+    #[serde(rename = "mail")]
+    Mail,
+    #[serde(rename = "userPrincipalName")]
+    UserPrincipalName,
+}
+
 /// `unknown:` of a source.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -304,7 +434,7 @@ pub enum RawUnknown {
     Warn,
 }
 
-/// `missing:` of an LDAP source.
+/// `missing:` of an LDAP or identity-provider source.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::source::{
-    CommandSpec, CsvSpec, LdapBind, LdapSpec, Missing, Person, Provenance, SourceFailure, SourceKind, SourceRead, Unknown,
+    CommandSpec, CsvSpec, EntraSpec, GoogleSpec, LdapBind, LdapSpec, Missing, OktaSpec, Person, Provenance, ScimSpec, SourceFailure,
+    SourceKind, SourceRead, Unknown,
 };
 use crate::warning::{At, Warning};
 
@@ -154,7 +155,7 @@ fn a_source_reads_exactly_one_thing() {
     fails(
         "sources:\n  a:\n    allow_empty: true\n  b:\n    csv: {path: x.csv, column: e}\n    list: [a@b.co]\ngroups: []\n",
         &[
-            "g.yaml:3:5: source `a` says nothing to read\n    hint: give it one of `csv`, `command`, `ldap` or `list`",
+            "g.yaml:3:5: source `a` says nothing to read\n    hint: give it one of `csv`, `command`, `ldap`, `list`, `okta`, `entra`, `google` or `scim`",
             "g.yaml:6:11: source `b` has both `csv` and `list`\n    hint: a source reads one thing",
         ],
     );
@@ -524,4 +525,105 @@ mod order {
             prop_assert_eq!(&a.groups, &once.groups);
         }
     }
+}
+
+#[test]
+fn identity_providers_parse_with_their_defaults() {
+    let s = ok(r#"sources:
+  finance-okta:
+    okta:
+      url: https://example.okta.com/
+      group_id: 00g1abcd2EFGH3ijk4x7
+      token_env: OKTA_API_TOKEN
+  eng:
+    entra:
+      tenant: contoso.onmicrosoft.com
+      group_id: 2f1c6a8e-0d3b-4a57-9c61-7e2b5d4f9a10
+      client_id_env: AZURE_CLIENT_ID
+      client_secret_env: AZURE_CLIENT_SECRET
+  sales:
+    google: {group: sales@example.com, token_env: GOOGLE_ACCESS_TOKEN}
+  contractors:
+    scim: {url: "http://127.0.0.1:8080/scim/v2", group_id: 7d0c, token_env: SCIM_TOKEN, missing: skip}
+  login-okta:
+    okta: {url: "https://example.okta.com", group_id: g, token_env: T, attribute: login, missing: skip}
+  upn:
+    entra: {tenant: t, group_id: g, client_id_env: I, client_secret_env: S, transitive: false, attribute: userPrincipalName,
+            authority_url: "https://login.microsoftonline.us", graph_url: "https://graph.microsoft.us/"}
+  direct:
+    google: {group: g, token_env: T, derived: false, directory_url: "http://localhost:9000"}
+groups:
+  - name: G
+    members: [{source: finance-okta}, {source: eng}, {source: sales}, {source: contractors}, {source: login-okta}, {source: upn}, {source: direct}]
+"#);
+    let kinds: BTreeMap<&str, &SourceKind> = s.sources.iter().map(|s| (s.name.as_str(), &s.kind)).collect();
+    assert_eq!(
+        kinds["finance-okta"],
+        &SourceKind::Okta(OktaSpec {
+            url: "https://example.okta.com".into(),
+            group_id: "00g1abcd2EFGH3ijk4x7".into(),
+            token_env: "OKTA_API_TOKEN".into(),
+            login: false,
+            missing: Missing::Error,
+        })
+    );
+    assert_eq!(
+        kinds["eng"],
+        &SourceKind::Entra(EntraSpec {
+            tenant: "contoso.onmicrosoft.com".into(),
+            group_id: "2f1c6a8e-0d3b-4a57-9c61-7e2b5d4f9a10".into(),
+            client_id_env: "AZURE_CLIENT_ID".into(),
+            client_secret_env: "AZURE_CLIENT_SECRET".into(),
+            transitive: true,
+            user_principal_name: false,
+            missing: Missing::Error,
+            authority_url: "https://login.microsoftonline.com".into(),
+            graph_url: "https://graph.microsoft.com".into(),
+        })
+    );
+    assert_eq!(
+        kinds["sales"],
+        &SourceKind::Google(GoogleSpec {
+            group: "sales@example.com".into(),
+            token_env: "GOOGLE_ACCESS_TOKEN".into(),
+            derived: true,
+            missing: Missing::Error,
+            directory_url: "https://admin.googleapis.com".into(),
+        })
+    );
+    assert_eq!(
+        kinds["contractors"],
+        &SourceKind::Scim(ScimSpec {
+            url: "http://127.0.0.1:8080/scim/v2".into(),
+            group_id: "7d0c".into(),
+            token_env: "SCIM_TOKEN".into(),
+            missing: Missing::Skip,
+        })
+    );
+    let SourceKind::Okta(o) = kinds["login-okta"] else { panic!("okta") };
+    assert!(o.login && o.missing == Missing::Skip);
+    let SourceKind::Entra(e) = kinds["upn"] else { panic!("entra") };
+    assert!(!e.transitive && e.user_principal_name);
+    assert_eq!((e.authority_url.as_str(), e.graph_url.as_str()), ("https://login.microsoftonline.us", "https://graph.microsoft.us"));
+    let SourceKind::Google(g) = kinds["direct"] else { panic!("google") };
+    assert!(!g.derived);
+    assert_eq!(g.directory_url, "http://localhost:9000");
+}
+
+#[test]
+fn identity_provider_rules_are_checked_where_they_are_written() {
+    fails(
+        "sources:\n  a:\n    okta: {url: http://example.okta.com, group_id: g, token_env: T}\n  b:\n    okta: {url: https://x, grup_id: g, token_env: 00aBcDeFgHiJkLmNoPqRsTuVwXyZ-123}\n  c:\n    entra: {tenant: t, group_id: g, client_id_env: I, client_secret_env: S, attribute: email, graph_url: ftp://x}\n  d:\n    scim: {url: https://x/scim?x=1, group_id: g, token_env: T}\n  e:\n    google: {token_env: T}\n    timeout: 5\ngroups: []\n",
+        &[
+            "g.yaml:3:17: `url` must use https: `http://example.okta.com` would send the token in clear text\n    hint: write https://; plain http:// is allowed to a loopback address only",
+            "g.yaml:5:11: `okta` needs `group_id`",
+            "g.yaml:5:28: unknown `okta` key `grup_id`\n    hint: did you mean `group_id`?",
+            "g.yaml:5:51: `token_env` is not the name of an environment variable\n    hint: write the NAME of the variable that holds the secret",
+            "g.yaml:7:88: `attribute` must be `mail` or `userPrincipalName`, found `email`",
+            "g.yaml:7:106: `graph_url` must start with https://, found `ftp://x`\n    hint: write the service's https:// address",
+            "g.yaml:9:17: `url` has a query or fragment",
+            "g.yaml:11:13: `google` needs `group`",
+            "g.yaml:12:14: `timeout` is for a `command` source only",
+        ],
+    );
 }

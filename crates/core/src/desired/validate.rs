@@ -12,13 +12,14 @@ use marked_yaml::Span;
 
 use super::de::Problems;
 use super::raw::{
-    Field, OneOrMany, RawCsv, RawDisabledMembers, RawFile, RawGroup, RawGuest, RawLdap, RawMember, RawMissing, RawSettings, RawSource,
-    RawUnknown,
+    Field, OneOrMany, RawCsv, RawDisabledMembers, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
+    RawMissing, RawOkta, RawOktaAttribute, RawScim, RawSettings, RawSource, RawUnknown,
 };
 use super::{DesiredGroup, DesiredState, Diagnostic, DisabledMembers, GuestName, Located, Location, MemberRef, Settings};
 use crate::model::{Email, UserId, name_key};
 use crate::source::{
-    CommandSpec, CsvSpec, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LDAP_ATTRIBUTE, LdapBind, LdapSpec, Missing, SourceKind, SourceSpec, Unknown,
+    CommandSpec, CsvSpec, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LDAP_ATTRIBUTE, ENTRA_AUTHORITY_URL, ENTRA_GRAPH_URL, EntraSpec,
+    GOOGLE_DIRECTORY_URL, GoogleSpec, LdapBind, LdapSpec, Missing, OktaSpec, ScimSpec, SourceKind, SourceSpec, Unknown,
 };
 use crate::warning::{At, Warning};
 
@@ -489,11 +490,24 @@ pub(super) fn sources(p: &Problems, raw: &RawFile, names: &HashMap<String, Span>
 
 /// One source; `None` when it cannot be one (its problems are reported).
 fn source(p: &Problems, name: &str, span: &Span, raw: &RawSource, at: Location) -> Option<SourceSpec> {
-    let kinds = [("csv", raw.csv.span()), ("command", raw.command.span()), ("ldap", raw.ldap.span()), ("list", raw.list.span())];
+    let kinds = [
+        ("csv", raw.csv.span()),
+        ("command", raw.command.span()),
+        ("ldap", raw.ldap.span()),
+        ("list", raw.list.span()),
+        ("okta", raw.okta.span()),
+        ("entra", raw.entra.span()),
+        ("google", raw.google.span()),
+        ("scim", raw.scim.span()),
+    ];
     let given: Vec<(&str, &Span)> = kinds.iter().filter_map(|(k, s)| s.map(|s| (*k, s))).collect();
     match given.as_slice() {
         [] => {
-            p.error_hint(span, format!("source `{name}` says nothing to read"), "give it one of `csv`, `command`, `ldap` or `list`");
+            p.error_hint(
+                span,
+                format!("source `{name}` says nothing to read"),
+                "give it one of `csv`, `command`, `ldap`, `list`, `okta`, `entra`, `google` or `scim`",
+            );
             return None;
         }
         [_] => {}
@@ -525,6 +539,14 @@ fn source(p: &Problems, name: &str, span: &Span, raw: &RawSource, at: Location) 
         SourceKind::Command(command_spec(p, s, argv, raw)?)
     } else if let Some((s, ldap)) = raw.ldap.get() {
         SourceKind::Ldap(ldap_spec(p, s, ldap)?)
+    } else if let Some((s, okta)) = raw.okta.get() {
+        SourceKind::Okta(okta_spec(p, s, okta)?)
+    } else if let Some((s, entra)) = raw.entra.get() {
+        SourceKind::Entra(entra_spec(p, s, entra)?)
+    } else if let Some((s, google)) = raw.google.get() {
+        SourceKind::Google(google_spec(p, s, google)?)
+    } else if let Some((s, scim)) = raw.scim.get() {
+        SourceKind::Scim(scim_spec(p, s, scim)?)
     } else if let Some((_, items)) = raw.list.get() {
         let mut list: Vec<(Email, Location)> = Vec::with_capacity(items.len());
         let mut seen: HashMap<Email, usize> = HashMap::new();
@@ -701,6 +723,145 @@ fn ldap_spec(p: &Problems, span: &Span, raw: &RawLdap) -> Option<LdapSpec> {
         return None;
     }
     Some(LdapSpec { url: url?.to_string(), starttls, base: base?.to_string(), filter: filter?.to_string(), attribute, bind, missing })
+}
+
+/// A required URL of an identity provider: `https://`, or `http://` to a loopback address only
+/// (the token would cross the network in clear text otherwise); without a trailing `/`.
+fn service_url(p: &Problems, span: &Span, field: &Field<String>, key: &str, of: &str) -> Option<String> {
+    let text = required(p, span, field, key, of)?;
+    check_service_url(p, field, key, text)
+}
+
+/// An optional URL of an identity provider, defaulting to its public service.
+fn service_url_or(p: &Problems, field: &Field<String>, key: &str, default: &str) -> Option<String> {
+    match field.get() {
+        None if field.is_given() => None,
+        None => Some(default.to_string()),
+        Some((s, v)) if v.trim().is_empty() => {
+            p.error(s, format!("`{key}` is empty"));
+            None
+        }
+        Some((_, v)) => check_service_url(p, field, key, v.trim()),
+    }
+}
+
+fn check_service_url(p: &Problems, field: &Field<String>, key: &str, text: &str) -> Option<String> {
+    let s = field.span()?;
+    let Ok(url) = url::Url::parse(text) else {
+        p.error_hint(s, format!("`{key}` is not a URL: `{text}`"), "write the service's https:// address");
+        return None;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        "http" => {
+            p.error_hint(
+                s,
+                format!("`{key}` must use https: `{text}` would send the token in clear text"),
+                "write https://; plain http:// is allowed to a loopback address only (a local test server)",
+            );
+            return None;
+        }
+        _ => {
+            p.error_hint(s, format!("`{key}` must start with https://, found `{text}`"), "write the service's https:// address");
+            return None;
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        p.error_hint(s, format!("`{key}` has a query or fragment: `{text}`"), "write the service's base address only");
+        return None;
+    }
+    Some(text.trim_end_matches('/').to_string())
+}
+
+/// A required name of an environment variable (never its value).
+fn env_name(p: &Problems, span: &Span, field: &Field<String>, key: &str, of: &str) -> Option<String> {
+    let name = required(p, span, field, key, of)?;
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        let hint = if name.len() > 20 && !name.contains(' ') {
+            "write the NAME of the variable that holds the secret (e.g. `OKTA_API_TOKEN`), never the secret itself"
+        } else {
+            "write a variable name such as `OKTA_API_TOKEN`"
+        };
+        p.error_hint(field.span().unwrap_or(span), format!("`{key}` is not the name of an environment variable"), hint);
+        return None;
+    }
+    Some(name.to_string())
+}
+
+fn missing_of(field: &Field<RawMissing>) -> Missing {
+    match field.value() {
+        Some(RawMissing::Skip) => Missing::Skip,
+        Some(RawMissing::Error) | None => Missing::Error,
+    }
+}
+
+fn okta_spec(p: &Problems, span: &Span, raw: &RawOkta) -> Option<OktaSpec> {
+    let url = service_url(p, span, &raw.url, "url", "okta");
+    let group_id = required(p, span, &raw.group_id, "group_id", "okta");
+    let token_env = env_name(p, span, &raw.token_env, "token_env", "okta");
+    if raw.attribute.is_given() && raw.attribute.value().is_none() {
+        return None;
+    }
+    let login = matches!(raw.attribute.value(), Some(RawOktaAttribute::Login));
+    Some(OktaSpec { url: url?, group_id: group_id?.to_string(), token_env: token_env?, login, missing: missing_of(&raw.missing) })
+}
+
+fn entra_spec(p: &Problems, span: &Span, raw: &RawEntra) -> Option<EntraSpec> {
+    let tenant = required(p, span, &raw.tenant, "tenant", "entra");
+    let group_id = required(p, span, &raw.group_id, "group_id", "entra");
+    let client_id_env = env_name(p, span, &raw.client_id_env, "client_id_env", "entra");
+    let client_secret_env = env_name(p, span, &raw.client_secret_env, "client_secret_env", "entra");
+    let authority_url = service_url_or(p, &raw.authority_url, "authority_url", ENTRA_AUTHORITY_URL);
+    let graph_url = service_url_or(p, &raw.graph_url, "graph_url", ENTRA_GRAPH_URL);
+    if let Some((s, t)) = raw.tenant.get()
+        && (t.contains('/') || t.contains(char::is_whitespace))
+    {
+        p.error_hint(s, format!("`tenant` is not a tenant id or domain: `{t}`"), "write e.g. `contoso.onmicrosoft.com` or the tenant's id");
+        return None;
+    }
+    if raw.attribute.is_given() && raw.attribute.value().is_none() {
+        return None;
+    }
+    Some(EntraSpec {
+        tenant: tenant?.to_string(),
+        group_id: group_id?.to_string(),
+        client_id_env: client_id_env?,
+        client_secret_env: client_secret_env?,
+        transitive: raw.transitive.value().copied().unwrap_or(true),
+        user_principal_name: matches!(raw.attribute.value(), Some(RawEntraAttribute::UserPrincipalName)),
+        missing: missing_of(&raw.missing),
+        authority_url: authority_url?,
+        graph_url: graph_url?,
+    })
+}
+
+fn google_spec(p: &Problems, span: &Span, raw: &RawGoogle) -> Option<GoogleSpec> {
+    let group = required(p, span, &raw.group, "group", "google");
+    let token_env = env_name(p, span, &raw.token_env, "token_env", "google");
+    let directory_url = service_url_or(p, &raw.directory_url, "directory_url", GOOGLE_DIRECTORY_URL);
+    Some(GoogleSpec {
+        group: group?.to_string(),
+        token_env: token_env?,
+        derived: raw.derived.value().copied().unwrap_or(true),
+        missing: missing_of(&raw.missing),
+        directory_url: directory_url?,
+    })
+}
+
+fn scim_spec(p: &Problems, span: &Span, raw: &RawScim) -> Option<ScimSpec> {
+    let url = service_url(p, span, &raw.url, "url", "scim");
+    let group_id = required(p, span, &raw.group_id, "group_id", "scim");
+    let token_env = env_name(p, span, &raw.token_env, "token_env", "scim");
+    Some(ScimSpec { url: url?, group_id: group_id?.to_string(), token_env: token_env?, missing: missing_of(&raw.missing) })
 }
 
 /// The closest of `names` to `name`, when it is close enough to be a typo.
