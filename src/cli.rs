@@ -355,12 +355,17 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// How the groups files' sources are read.
-    pub fn source_reader(&self) -> tallyfy_groups_sources::Reader {
+    /// How the groups files' sources are read: identity providers with the same request
+    /// timeout and retry budget as Tallyfy (`--timeout`, `--max-retry-time`).
+    pub fn source_reader(&self, connect: &ConnectArgs) -> tallyfy_groups_sources::Reader {
         tallyfy_groups_sources::Reader::new(tallyfy_groups_sources::ReadOptions {
             allow_commands: self.allow_command_sources,
             env: tallyfy_groups_sources::Environment::process(),
-            http: tallyfy_groups_sources::HttpOptions::default(),
+            http: tallyfy_groups_sources::HttpOptions {
+                timeout: std::time::Duration::from_secs(connect.timeout),
+                max_wait: std::time::Duration::from_secs(connect.max_retry_time),
+                ..tallyfy_groups_sources::HttpOptions::default()
+            },
         })
     }
 }

@@ -185,3 +185,144 @@ fn validate_checks_the_csv_files_of_used_sources_without_contacting_anyone() {
     let bad = Cli::new(d).args(&["validate", "-f", file]).run().expect_code(1);
     assert!(bad.stderr.contains("no column `email`"), "{}", bad.stderr);
 }
+
+/// An Okta stand-in (wiremock) serving the users of group `00gSUPPORT`, page by page.
+struct Okta {
+    rt: tokio::runtime::Runtime,
+    server: wiremock::MockServer,
+}
+
+const OKTA_TOKEN: &str = "00okta-e2e-secret-token-9876";
+const OKTA_USERS: &str = "/api/v1/groups/00gSUPPORT/users";
+
+impl Okta {
+    fn start() -> Okta {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let server = rt.block_on(wiremock::MockServer::start());
+        Okta { rt, server }
+    }
+
+    /// Serves `pages` of addresses (all ACTIVE), each page linking to the next; `fail_page`
+    /// (1-based) answers 500 every time instead.
+    fn serve(&self, pages: &[&[&str]], fail_page: Option<usize>) {
+        use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+        use wiremock::{Mock, ResponseTemplate};
+        self.rt.block_on(async {
+            self.server.reset().await;
+            for (i, people) in pages.iter().enumerate() {
+                let users: Vec<Value> = people
+                    .iter()
+                    .enumerate()
+                    .map(|(n, email)| serde_json::json!({"id": format!("00u{i}{n}"), "status": "ACTIVE", "profile": {"email": email}}))
+                    .collect();
+                let mut answer = ResponseTemplate::new(200).set_body_json(users);
+                if i + 1 < pages.len() {
+                    answer = answer
+                        .insert_header("link", format!("<{}{OKTA_USERS}?limit=200&after=p{}>; rel=\"next\"", self.server.uri(), i + 1));
+                }
+                if fail_page == Some(i + 1) {
+                    answer = ResponseTemplate::new(500).set_body_string("Okta is having a bad day");
+                }
+                let mock =
+                    Mock::given(method("GET")).and(path(OKTA_USERS)).and(header("authorization", format!("SSWS {OKTA_TOKEN}").as_str()));
+                let mock = if i == 0 {
+                    mock.and(query_param_is_missing("after"))
+                } else {
+                    mock.and(query_param("after", format!("p{i}").as_str()))
+                };
+                mock.respond_with(answer).mount(&self.server).await;
+            }
+        });
+    }
+}
+
+fn okta_file(d: &Path, url: &str) -> String {
+    write(
+        d,
+        "groups.yaml",
+        &format!(
+            "sources:\n  support-okta:\n    okta: {{url: \"{url}\", group_id: 00gSUPPORT, token_env: OKTA_API_TOKEN}}\ngroups:\n  - name: Support Escalation\n    description: Second-line support.\n    members: [{{source: support-okta}}]\n"
+        ),
+    )
+}
+
+/// `tallyfy-groups <args> --sandbox` with the Okta token in the environment.
+fn sb_okta(dir: &Path, args: &[&str]) -> Run {
+    let state = dir.join("state.json");
+    Cli::new(dir)
+        .args(args)
+        .args(&["--sandbox", "--sandbox-state", state.to_str().unwrap_or_default(), "--max-retry-time", "0"])
+        .env("OKTA_API_TOKEN", OKTA_TOKEN)
+        .run()
+}
+
+#[test]
+fn a_group_follows_an_okta_group_and_a_failed_page_writes_nothing() {
+    let dir = scratch();
+    let d = dir.path();
+    let okta = Okta::start();
+    let f = okta_file(d, &okta.server.uri());
+    // Two pages: Marco and Priya, then Fatima, Tom and Dana.
+    let first: &[&str] = &["marco.rossi@example.com", "priya.shah@example.com"];
+    okta.serve(&[first, &["fatima.haddad@example.com", "tom.becker@example.com", "dana.okafor@example.com"]], None);
+    let plan = sb_okta(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(2);
+    assert!(plan.stdout.contains("+ member dana.okafor@example.com (Dana Okafor)  ← okta:support-okta"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("- member sam.taylor@example.com (Sam Taylor)"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("1 source, 5 people"), "{}", plan.stdout);
+    sb_okta(d, &["apply", "-f", &f, "--auto-approve"]).expect_code(0);
+    sb_okta(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(0);
+
+    // Tom leaves the Okta group: exactly he goes.
+    okta.serve(&[first, &["fatima.haddad@example.com", "dana.okafor@example.com"]], None);
+    let plan = sb_okta(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(2);
+    assert!(plan.stdout.contains("- member tom.becker@example.com (Tom Becker)"), "{}", plan.stdout);
+    assert_eq!(plan.stdout.matches("member ").count(), 1, "{}", plan.stdout);
+    assert!(plan.stdout.contains("1 source, 4 people"), "{}", plan.stdout);
+
+    // Page 2 fails for good: nothing is planned, nothing is written.
+    let before = sb_okta(d, &["export"]).expect_code(0).stdout;
+    okta.serve(&[first, &["fatima.haddad@example.com"]], Some(2));
+    let failed = sb_okta(d, &["apply", "-f", &f, "--auto-approve"]).expect_code(1);
+    assert!(failed.stderr.contains("1 source could not be read, so nothing is planned:"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("page 2 of the group's users failed, so none of the read is used"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("Okta is having a bad day"), "{}", failed.stderr);
+    assert_eq!(sb_okta(d, &["export"]).expect_code(0).stdout, before, "nothing was written");
+}
+
+#[test]
+fn the_okta_token_appears_in_no_output_log_or_saved_plan() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, Request, ResponseTemplate};
+    let dir = scratch();
+    let d = dir.path();
+    let okta = Okta::start();
+    let f = okta_file(d, &okta.server.uri());
+    // A server that echoes every request header, the token's among them, in its answers: first
+    // in a page of people (as an address it cannot be), then in an error.
+    okta.rt.block_on(
+        Mock::given(method("GET"))
+            .respond_with(|r: &Request| {
+                let echoed: Vec<String> = r.headers.iter().map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or(""))).collect();
+                ResponseTemplate::new(500).set_body_string(echoed.join("; "))
+            })
+            .mount(&okta.server),
+    );
+    for args in [
+        &["plan", "-f", &f][..],
+        &["plan", "-f", &f, "-vv"][..],
+        &["plan", "-f", &f, "-vv", "--log-format", "json"][..],
+        &["plan", "-f", &f, "--format", "json", "--keep-going", "--out", "plan.json"][..],
+        &["apply", "-f", &f, "--auto-approve", "--keep-going", "--report", "report.json"][..],
+    ] {
+        let run = sb_okta(d, args);
+        assert_eq!(run.code, 1, "{args:?}\n{}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("authorization=SSWS ***"), "{args:?}: the echo is shown, scrubbed:\n{}", run.stderr);
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(OKTA_TOKEN), "{args:?} showed the token:\n{text}");
+        }
+    }
+    for saved in ["plan.json", "report.json"] {
+        let text = std::fs::read_to_string(d.join(saved)).unwrap_or_default();
+        assert!(!text.contains(OKTA_TOKEN), "{saved} holds the token");
+    }
+}

@@ -27,7 +27,7 @@ const NOTHING_APPLIED: &str = "Nothing was applied (--all-or-nothing): not every
 pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     let mut chosen = Chosen::for_apply(&args).await?;
     chosen.run.show_reads = progress::show_reads(out.quiet);
-    chosen.run.sources = args.target.source_reader();
+    chosen.run.sources = args.target.source_reader(&args.connect);
     let single = chosen.single();
     let mut report = match &chosen.saved {
         None => run::plan_targets(&chosen.run, &diff_options(&args.target)?).await,

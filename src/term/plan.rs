@@ -18,7 +18,7 @@ use crate::cli::{PlanArgs, PlanFormat};
 pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
     let mut chosen = Chosen::for_plan(&args).await?;
     chosen.run.show_reads = progress::show_reads(out.quiet);
-    chosen.run.sources = args.target.source_reader();
+    chosen.run.sources = args.target.source_reader(&args.connect);
     let options = diff_options(&args.target)?;
     let mut report = run::plan_targets(&chosen.run, &options).await;
     outcome::single_failure(&chosen, &mut report)?;

@@ -19,8 +19,9 @@ pub struct HttpOptions {
     /// The pause before the second attempt; doubled for each further one (a server's wait
     /// header takes precedence).
     pub first_pause: Duration,
-    /// A server that asks to wait longer than this fails the read instead.
-    pub longest_wait: Duration,
+    /// The most time spent waiting between one request's attempts, a server's asked waits
+    /// included; a retry that would wait longer fails the read instead (0: no retries).
+    pub max_wait: Duration,
     /// How long one request may take.
     pub timeout: Duration,
 }
@@ -30,7 +31,7 @@ impl Default for HttpOptions {
         HttpOptions {
             attempts: 5,
             first_pause: Duration::from_millis(500),
-            longest_wait: Duration::from_secs(120),
+            max_wait: Duration::from_secs(120),
             timeout: Duration::from_secs(60),
         }
     }
@@ -118,6 +119,7 @@ impl Http {
         let shown = self.scrub(url);
         let mut attempt = 1;
         let mut pause = self.options.first_pause;
+        let mut waited = Duration::ZERO;
         loop {
             let result = request().header(reqwest::header::ACCEPT, "application/json").send().await;
             let (retry, failure, asked) = match result {
@@ -152,22 +154,21 @@ impl Http {
                 }
                 return Err(failure);
             }
-            let wait = match asked {
-                Some(asked) if asked > self.options.longest_wait => {
-                    return Err(Failure {
-                        status: failure.status,
-                        body: failure.body,
-                        message: format!(
-                            "{}; it asked to wait {} s, longer than the {} s a read waits",
-                            failure.message,
-                            asked.as_secs(),
-                            self.options.longest_wait.as_secs()
-                        ),
-                    });
-                }
-                Some(asked) => asked,
-                None => pause,
-            };
+            let wait = asked.unwrap_or(pause);
+            if waited + wait > self.options.max_wait {
+                let message = match asked {
+                    Some(asked) => format!(
+                        "{}; it asked to wait {} s, beyond the {} s a request may spend waiting (--max-retry-time)",
+                        failure.message,
+                        asked.as_secs(),
+                        self.options.max_wait.as_secs()
+                    ),
+                    None if attempt > 1 => format!("{} (after {attempt} attempts)", failure.message),
+                    None => failure.message,
+                };
+                return Err(Failure { message, ..failure });
+            }
+            waited += wait;
             tracing::debug!(service = self.service, url = %shown, attempt, wait_ms = wait.as_millis() as u64, "retrying");
             tokio::time::sleep(wait).await;
             attempt += 1;

@@ -27,7 +27,7 @@ fn options() -> ReadOptions {
         http: HttpOptions {
             attempts: 3,
             first_pause: Duration::from_millis(10),
-            longest_wait: Duration::from_secs(5),
+            max_wait: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
         },
         ..ReadOptions::default()
@@ -165,13 +165,20 @@ async fn rate_limited_requests_wait_for_oktas_reset_time() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     Mock::given(method("GET"))
         .and(path(USERS_PATH))
-        .respond_with(ResponseTemplate::new(429).insert_header("x-rate-limit-reset", now.to_string()).insert_header("x-rate-limit-remaining", "0"))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("x-rate-limit-reset", now.to_string()).insert_header("x-rate-limit-remaining", "0"),
+        )
         .up_to_n_times(1)
         .with_priority(1)
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(path(USERS_PATH)).respond_with(ResponseTemplate::new(200).set_body_json(page(0..3))).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(USERS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(0..3)))
+        .expect(1)
+        .mount(&server)
+        .await;
     let started = std::time::Instant::now();
     assert_eq!(read(spec(&server)).await.expect("read").people.len(), 3);
     // It waited for the reset second to pass (a second at most), not the 10 ms first pause.
@@ -188,7 +195,9 @@ async fn refusals_and_an_unknown_group_are_explained() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path(USERS_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -201,8 +210,14 @@ async fn refusals_and_an_unknown_group_are_explained() {
 async fn users_who_cannot_sign_in_are_left_out_with_warnings() {
     let server = MockServer::start().await;
     let users = json!([
-        user(1, "ACTIVE"), user(2, "SUSPENDED"), user(3, "PASSWORD_EXPIRED"), user(4, "DEPROVISIONED"),
-        user(5, "LOCKED_OUT"), user(6, "STAGED"), user(7, "RECOVERY"), user(8, "PROVISIONED"),
+        user(1, "ACTIVE"),
+        user(2, "SUSPENDED"),
+        user(3, "PASSWORD_EXPIRED"),
+        user(4, "DEPROVISIONED"),
+        user(5, "LOCKED_OUT"),
+        user(6, "STAGED"),
+        user(7, "RECOVERY"),
+        user(8, "PROVISIONED"),
     ]);
     Mock::given(method("GET")).and(path(USERS_PATH)).respond_with(ResponseTemplate::new(200).set_body_json(users)).mount(&server).await;
     let read = read(spec(&server)).await.expect("read");
