@@ -9,7 +9,10 @@ request. Two groups are added to it once (by an apply of the typed file):
   active}` on a three-column export);
 - "Engineering", 5,000 members: typed, or an `ldap` source, a paged search (500 a page) of a
   real OpenLDAP slapd holding 5,000 people, started from a temporary folder on a free loopback
-  port.
+  port;
+- "Okta People", 10,000 members: typed, or an `okta` source read from an Okta stand-in on
+  loopback that serves 200 users a page, each page after the same added latency as the
+  sandbox's requests, linking to the next (50 pages, one after the other).
 
 Then `plan` of each file runs --runs times, alternating, against that one sandbox; each plan
 must say "No changes." and make the same requests. The sources are read while the Tallyfy
@@ -19,13 +22,15 @@ median. Exits 1 when a plan fails, changes something, or the sources add more th
     cargo build --release --locked
     python3 bench/sources.py                      # about a minute
     python3 bench/sources.py --latency 0 --runs 3
-    python3 bench/sources.py --bin target/debug/tallyfy-groups --smoke --runs 1 --users 5000 --ldap-people 500
+    python3 bench/sources.py --bin target/debug/tallyfy-groups --smoke --runs 1 --users 5000 --ldap-people 500 --okta-people 1000
 
 Needs slapd and slapadd (Debian: `apt-get install slapd ldap-utils`).
 """
 
 import argparse
+import http.server
 import json
+import threading
 import os
 import shutil
 import socket
@@ -34,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import FAST, PROFILES, Sandbox, machine, run  # noqa: E402
@@ -41,6 +47,9 @@ from bench import FAST, PROFILES, Sandbox, machine, run  # noqa: E402
 USERS = 50_000
 GROUPS = 100
 LDAP_PEOPLE = 5_000
+OKTA_PEOPLE = 10_000
+OKTA_PAGE = 200
+OKTA_TOKEN = "bench-okta-token"
 BASE = "dc=example,dc=com"
 PEOPLE = f"ou=people,{BASE}"
 
@@ -52,6 +61,53 @@ def email(i):
 def engineering():
     """The Engineering people: every tenth user, 5,000 of them."""
     return [email(i) for i in range(0, USERS, USERS // LDAP_PEOPLE)][:LDAP_PEOPLE]
+
+
+def okta_people():
+    """The Okta group's people: every fifth user, 10,000 of them."""
+    return [email(i) for i in range(0, USERS, max(1, USERS // OKTA_PEOPLE))][:OKTA_PEOPLE]
+
+
+class Okta:
+    """An Okta stand-in: GET /api/v1/groups/00gBENCH/users?limit=200[&after=N], `latency_ms`
+    before each page, pages linked by `Link: <…>; rel="next"`."""
+
+    def __init__(self, latency_ms):
+        people = okta_people()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                time.sleep(latency_ms / 1000)
+                url = urllib.parse.urlsplit(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                if url.path != "/api/v1/groups/00gBENCH/users" or self.headers.get("Authorization") != f"SSWS {OKTA_TOKEN}":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                start = int(query.get("after", ["0"])[0])
+                chunk = people[start:start + OKTA_PAGE]
+                body = json.dumps([{"id": f"00u{start + n}", "status": "ACTIVE", "profile": {"email": e, "login": e}}
+                                   for n, e in enumerate(chunk)]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if start + OKTA_PAGE < len(people):
+                    self.send_header("Link", f'<{outer.url}/api/v1/groups/00gBENCH/users?limit=200&after={start + OKTA_PAGE}>; rel="next"')
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        self.requests = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
 
 
 def find(paths, test):
@@ -112,14 +168,15 @@ class Slapd:
         self.proc.wait()
 
 
-def files(workdir, exported, ldap_url):
+def files(workdir, exported, ldap_url, okta_url):
     """The typed file and the sources file: the exported seeded groups plus the two big ones."""
     with open(exported) as f:
         seeded = f.read().split("groups:\n", 1)[1]
     staff = [email(i) for i in range(USERS)]
     typed = ["groups:", seeded.rstrip("\n"),
              "  - name: All Staff", "    description: Everyone.", "    members:", *[f"      - {e}" for e in staff],
-             "  - name: Engineering", "    description: Engineers.", "    members:", *[f"      - {e}" for e in engineering()]]
+             "  - name: Engineering", "    description: Engineers.", "    members:", *[f"      - {e}" for e in engineering()],
+             "  - name: Okta People", "    description: From Okta.", "    members:", *[f"      - {e}" for e in okta_people()]]
     with open(f"{workdir}/people.csv", "w") as f:
         f.write("email,department,status\n")
         f.writelines(f"{e},dept{i % 40},active\n" for i, e in enumerate(staff))
@@ -127,9 +184,12 @@ def files(workdir, exported, ldap_url):
                "  staff:", "    csv: {path: people.csv, column: email, where: {status: active}}",
                "  engineering:", "    ldap:", f"      url: {ldap_url}", f"      base: {PEOPLE}",
                "      filter: (departmentNumber=eng)",
+               "  okta-people:", "    okta:", f"      url: {okta_url}", "      group_id: 00gBENCH",
+               "      token_env: BENCH_OKTA_TOKEN",
                "groups:", seeded.rstrip("\n"),
                "  - name: All Staff", "    description: Everyone.", "    members: [{source: staff}]",
-               "  - name: Engineering", "    description: Engineers.", "    members: [{source: engineering}]"]
+               "  - name: Engineering", "    description: Engineers.", "    members: [{source: engineering}]",
+               "  - name: Okta People", "    description: From Okta.", "    members: [{source: okta-people}]"]
     paths = {}
     for name, lines in (("typed", typed), ("sources", sources)):
         paths[name] = f"{workdir}/{name}.yaml"
@@ -139,7 +199,7 @@ def files(workdir, exported, ldap_url):
 
 
 def main():
-    global USERS, LDAP_PEOPLE
+    global USERS, LDAP_PEOPLE, OKTA_PEOPLE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "tallyfy-groups"))
     ap.add_argument("--latency", type=int, default=20, help="added latency per request, ms")
@@ -147,9 +207,11 @@ def main():
     ap.add_argument("--profile", default="default", choices=sorted(PROFILES))
     ap.add_argument("--users", type=int, default=USERS, help="users, and the CSV's rows")
     ap.add_argument("--ldap-people", type=int, default=LDAP_PEOPLE, help="people in the directory")
+    ap.add_argument("--okta-people", type=int, default=OKTA_PEOPLE, help="people in the Okta group")
     ap.add_argument("--smoke", action="store_true", help="check the plans only (CI): no limit on the time added")
     args = ap.parse_args()
-    USERS, LDAP_PEOPLE = args.users, min(args.ldap_people, args.users)
+    USERS, LDAP_PEOPLE, OKTA_PEOPLE = args.users, min(args.ldap_people, args.users), min(args.okta_people, args.users)
+    os.environ["BENCH_OKTA_TOKEN"] = OKTA_TOKEN
     binary = os.path.abspath(args.bin)
     if not os.path.exists(binary):
         raise SystemExit(f"{binary} not found: run `cargo build --release --locked` first")
@@ -159,6 +221,7 @@ def main():
           f"({' '.join(profile['flags']) or 'none'}), {args.runs} plans of each file\n")
     with tempfile.TemporaryDirectory() as workdir:
         slapd = Slapd(workdir)
+        okta = Okta(args.latency)
         try:
             # The sandbox limits like Tallyfy only at default flags; the whole run shares it, so
             # at default flags it must not limit at all (the plans' reads would count against
@@ -167,7 +230,7 @@ def main():
                 exported = f"{workdir}/exported.yaml"
                 r = run(binary, sb, ["export", "--out", exported, *FAST], workdir)
                 assert r.code == 0, f"export failed:\n{r.stderr[-2000:]}"
-                paths = files(workdir, exported, slapd.url)
+                paths = files(workdir, exported, slapd.url, okta.url)
                 r = run(binary, sb, ["apply", "-f", paths["typed"], "--auto-approve", *FAST], workdir)
                 assert r.code == 0, f"apply failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
                 walls = {"typed": [], "sources": []}
@@ -190,14 +253,16 @@ def main():
                 reads = {e["fields"].get("source", e.get("source")): e["fields"] for e in reads if "fields" in e}
         finally:
             slapd.close()
+            okta.close()
     if requests["typed"] != requests["sources"]:
         raise SystemExit(f"the plans made different requests: {requests}")
     typed, sourced = statistics.median(walls["typed"]), statistics.median(walls["sources"])
     added = (sourced - typed) / typed
     print("| file | members | plan wall (min / median / max) | requests | peak memory |")
     print("|---|---|---:|---:|---:|")
-    for name, what in (("typed", f"{USERS + LDAP_PEOPLE:,} typed emails"),
-                       ("sources", f"CSV of {USERS:,} rows + LDAP search of {LDAP_PEOPLE:,} people")):
+    for name, what in (("typed", f"{USERS + LDAP_PEOPLE + OKTA_PEOPLE:,} typed emails"),
+                       ("sources", f"CSV of {USERS:,} rows, LDAP search of {LDAP_PEOPLE:,} people, "
+                                   f"Okta group of {OKTA_PEOPLE:,} people")):
         w = walls[name]
         print(f"| {name} | {what} | {min(w):.2f} / {statistics.median(w):.2f} / {max(w):.2f} s | {requests[name]:,} | "
               f"{max(rss[name]):.0f} MiB |")
