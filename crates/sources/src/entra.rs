@@ -69,7 +69,10 @@ pub(crate) async fn read(spec: &EntraSpec, env: &Environment, options: &HttpOpti
     let mut seen = std::collections::HashSet::new();
     for page in 1..=http::MAX_PAGES {
         let answer = client.get(&url, &auth, WaitHeader::RetryAfter).await.map_err(|f| match f.status {
-            Some(401) => format!("Microsoft Graph refused the application's token ({})", f.message),
+            Some(401) => format!(
+                "Microsoft Graph refused the token of the application in {} ({}); check that it is registered in tenant {}",
+                spec.client_id_env, f.message, spec.tenant
+            ),
             Some(403) => format!(
                 "the application ({}) may not read the members of group {} ({}); grant it the GroupMember.Read.All and User.Read.All application permissions, with admin consent",
                 spec.client_id_env, spec.group_id, f.message
