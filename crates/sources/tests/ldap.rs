@@ -2,8 +2,9 @@
 //! reads every person although the server answers 100 entries at most to a search without
 //! paging; a server that stops a paged search on page 2, an entry without the attribute, a
 //! refused bind, a missing base, a referral and a closed port each fail the whole source, never
-//! part of it. Where `slapd` is not installed the tests that need it are skipped, unless `CI`
-//! is set.
+//! part of it. Over TLS (`ldaps://` and StartTLS), a certificate no one trusts is one clear
+//! error, and `SSL_CERT_FILE` naming its CA makes it trusted, as for the Tallyfy client. Where
+//! `slapd` is not installed the tests that need it are skipped, unless `CI` is set.
 
 #![cfg(unix)]
 
@@ -240,4 +241,67 @@ async fn a_port_nothing_listens_on_is_a_refused_connection() {
     let reason = failure(read(spec(&url, slapd::PEOPLE, "(mail=*)"), env(&[])).await);
     assert!(reason.contains("refused"), "{reason}");
     assert!(reason.starts_with(&url), "{reason}");
+}
+
+/// The TLS side of the server; `None` (the test is skipped, saying so) without `openssl`.
+fn tls_server() -> Option<(&'static slapd::Slapd, &'static slapd::Tls)> {
+    let server = slapd::server()?;
+    match &server.tls {
+        Some(tls) => Some((server, tls)),
+        None => {
+            assert!(std::env::var_os("CI").is_none_or(|v| v.is_empty()), "openssl is needed for the LDAP TLS tests in CI");
+            eprintln!("skipping an LDAP TLS test: openssl is not installed");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn ldaps_to_a_certificate_no_one_trusts_is_one_clear_error() {
+    let Some((_, tls)) = tls_server() else { return };
+    let reason = failure(read(spec(&tls.ldaps_url, slapd::PEOPLE, "(mail=*)"), env(&[])).await);
+    assert!(reason.contains("its TLS certificate is not trusted"), "{reason}");
+    assert!(reason.contains("SSL_CERT_FILE"), "{reason}");
+}
+
+#[tokio::test]
+async fn starttls_to_a_certificate_no_one_trusts_is_one_clear_error() {
+    let Some((server, _)) = tls_server() else { return };
+    let mut ldap = spec(&server.url, slapd::PEOPLE, "(mail=*)");
+    ldap.starttls = true;
+    let reason = failure(read(ldap, env(&[])).await);
+    assert!(reason.contains("its TLS certificate is not trusted"), "{reason}");
+}
+
+/// Run by [`ssl_cert_file_makes_the_directory_trusted`] in a process of its own, whose
+/// `SSL_CERT_FILE` names the file the support copies this process's test CA to
+/// (`SLAPD_TEST_CA_COPY`): the variable is the process's, and the verifier reads it.
+#[tokio::test]
+#[ignore = "run by ssl_cert_file_makes_the_directory_trusted, with SSL_CERT_FILE set"]
+async fn trusted_through_ssl_cert_file() {
+    let Some((server, tls)) = tls_server() else { return };
+    for url in [tls.ldaps_url.as_str(), server.url.as_str()] {
+        let mut ldap = spec(url, slapd::PEOPLE, "(mail=*)");
+        ldap.starttls = url.starts_with("ldap://");
+        let read = read(ldap, env(&[])).await.unwrap_or_else(|f| panic!("{url}: {}", f.reason));
+        assert_eq!(addresses(&read), expected(1..=slapd::WITH_MAIL), "{url}");
+    }
+}
+
+#[test]
+fn ssl_cert_file_makes_the_directory_trusted() {
+    if slapd::server().is_none_or(|s| s.tls.is_none()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--ignored", "--exact", "trusted_through_ssl_cert_file", "--nocapture"])
+        .env("SSL_CERT_FILE", &ca)
+        .env("SLAPD_TEST_CA_COPY", &ca)
+        .output()
+        .expect("the test binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the trusted read did not run:\n{text}");
 }

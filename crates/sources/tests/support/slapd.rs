@@ -49,14 +49,69 @@ pub(crate) const PARTNERS: &str = "ou=partners,dc=example,dc=com";
 /// The referral's entry: the base of a search the server refers elsewhere.
 pub(crate) const REMOTE: &str = "ou=remote,ou=partners,dc=example,dc=com";
 
+/// The TLS side of the server.
+pub(crate) struct Tls {
+    /// `ldaps://127.0.0.1:PORT/`.
+    pub(crate) ldaps_url: String,
+}
+
+/// Makes a CA and a server certificate for 127.0.0.1 and localhost in `dir` with `openssl`
+/// (P-256 keys: fast to make); `None` where `openssl` is not installed.
+fn certificates(dir: &Path) -> Result<Option<()>, String> {
+    let Some(openssl) = find_program("openssl") else { return Ok(None) };
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new(&openssl).args(args).current_dir(dir).stdin(Stdio::null()).output().map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[&["req", "-x509"][..], &key, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=tallyfy-groups test CA"]]
+        .concat())?;
+    run(&[&["req"][..], &key, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat())?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| format!("server.ext: {e}"))?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    // A test that reads through `SSL_CERT_FILE` runs in a process of its own, started with the
+    // variable naming this copy of the CA.
+    if let Some(copy) = std::env::var_os("SLAPD_TEST_CA_COPY") {
+        std::fs::copy(dir.join("ca.pem"), &copy).map_err(|e| format!("copying the test CA: {e}"))?;
+    }
+    Ok(Some(()))
+}
+
 /// Said when `slapd` fails to start.
 const APPARMOR: &str = "\n(where AppArmor confines /usr/sbin/slapd, as Ubuntu's package does, it may not read or write \
      temporary folders: `sudo apparmor_parser -R /etc/apparmor.d/usr.sbin.slapd` lifts that)";
 
 /// The running server.
 pub(crate) struct Slapd {
-    /// `ldap://127.0.0.1:PORT/`.
+    /// `ldap://127.0.0.1:PORT/` (StartTLS offered when [`Slapd::tls`] is set).
     pub(crate) url: String,
+    /// With `openssl` installed: the server also speaks TLS, with a certificate for 127.0.0.1
+    /// and `localhost` signed by a throwaway CA that no system trusts.
+    pub(crate) tls: Option<Tls>,
     slapd: Child,
     _watchdog: Child,
     /// The watchdog's standard input: closed when the process exits, never before.
@@ -141,8 +196,9 @@ fn launch(install: &Install) -> Result<Result<Slapd, String>, String> {
     let dir = tempfile::Builder::new().prefix("slapd-test-").tempdir().map_err(|e| format!("a temporary folder: {e}"))?;
     let db = dir.path().join("db");
     std::fs::create_dir(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let tls = certificates(dir.path())?.is_some();
     let conf = dir.path().join("slapd.conf");
-    std::fs::write(&conf, config(install, dir.path())).map_err(|e| format!("{}: {e}", conf.display()))?;
+    std::fs::write(&conf, config(install, dir.path(), tls)).map_err(|e| format!("{}: {e}", conf.display()))?;
     let ldif = dir.path().join("people.ldif");
     std::fs::write(&ldif, directory()).map_err(|e| format!("{}: {e}", ldif.display()))?;
 
@@ -166,6 +222,11 @@ fn launch(install: &Install) -> Result<Result<Slapd, String>, String> {
 
     let port = free_port()?;
     let url = format!("ldap://127.0.0.1:{port}/");
+    let tls_port = if tls { Some(free_port()?) } else { None };
+    let listen = match tls_port {
+        Some(p) => format!("{url} ldaps://127.0.0.1:{p}/"),
+        None => url.clone(),
+    };
     let log_path = dir.path().join("slapd.log");
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -174,7 +235,7 @@ fn launch(install: &Install) -> Result<Result<Slapd, String>, String> {
         .arg("-f")
         .arg(&conf)
         .arg("-h")
-        .arg(&url)
+        .arg(&listen)
         .arg("-d")
         .arg("0")
         .stdin(Stdio::null())
@@ -206,8 +267,16 @@ fn launch(install: &Install) -> Result<Result<Slapd, String>, String> {
         }
     };
     let watch = watchdog.stdin.take().expect("a piped stdin");
-    let server = Slapd { url, slapd, _watchdog: watchdog, _watch: watch };
-    Ok(wait_ready(server, port, &log_path))
+    let tls = tls_port.map(|p| Tls { ldaps_url: format!("ldaps://127.0.0.1:{p}/") });
+    let server = Slapd { url, tls, slapd, _watchdog: watchdog, _watch: watch };
+    let server = match wait_ready(server, port, &log_path) {
+        Ok(server) => server,
+        Err(why) => return Ok(Err(why)),
+    };
+    Ok(match tls_port {
+        Some(p) => wait_ready(server, p, &log_path),
+        None => Ok(server),
+    })
 }
 
 /// `$1`: the pid of `slapd`; `$2`: the folder to remove. Waits for the end of its standard
@@ -258,7 +327,7 @@ fn free_port() -> Result<u16, String> {
     listener.local_addr().map(|a| a.port()).map_err(|e| format!("a free port: {e}"))
 }
 
-fn config(install: &Install, dir: &Path) -> String {
+fn config(install: &Install, dir: &Path, tls: bool) -> String {
     let mut conf = String::new();
     for schema in ["core", "cosine", "inetorgperson"] {
         let _ = writeln!(conf, "include {}", install.schema.join(format!("{schema}.schema")).display());
@@ -267,6 +336,15 @@ fn config(install: &Install, dir: &Path) -> String {
         let _ = writeln!(conf, "modulepath {}\nmoduleload back_mdb", modules.display());
     }
     let _ = writeln!(conf, "pidfile {}\nargsfile {}", dir.join("slapd.pid").display(), dir.join("slapd.args").display());
+    if tls {
+        let _ = writeln!(
+            conf,
+            "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}",
+            dir.join("ca.pem").display(),
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        );
+    }
     // Passwords may be used to bind and never read; everything else anyone may read.
     conf.push_str("access to attrs=userPassword by anonymous auth by * none\naccess to * by * read\n");
     let _ = writeln!(
