@@ -48,7 +48,8 @@ pub(crate) async fn read(spec: &GoogleSpec, env: &Environment, options: &HttpOpt
     let first = format!(
         "{}/admin/directory/v1/groups/{}/members?maxResults={PAGE}&includeDerivedMembership={}",
         spec.directory_url,
-        http::segment(&spec.group),
+        // The group's address as the API documents it (`@` needs no escaping in a path).
+        http::segment(&spec.group).replace("%40", "@"),
         spec.derived
     );
     let mut url = first.clone();
@@ -87,7 +88,10 @@ pub(crate) async fn read(spec: &GoogleSpec, env: &Environment, options: &HttpOpt
             None => {
                 let mut read = people.finish();
                 if !other_types.is_empty() {
-                    let counted: Vec<String> = other_types.iter().map(|(k, n)| format!("{n} {}", k.to_ascii_lowercase())).collect();
+                    let counted: Vec<String> = other_types
+                        .iter()
+                        .map(|(k, n)| format!("{n} {}{}", k.to_ascii_lowercase(), if *n == 1 { "" } else { "s" }))
+                        .collect();
                     read.warnings.push(format!(
                         "{} member{} that {} not users ignored: {}",
                         other_types.values().sum::<usize>(),
