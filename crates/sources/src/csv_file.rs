@@ -63,16 +63,34 @@ pub(crate) fn check_header(spec: &CsvSpec) -> Result<(), String> {
     Columns::find(&mut reader(&bytes), spec).map(|_| ())
 }
 
+/// The most bytes a CSV source may have (an export of a million people is well below it).
+const MAX_BYTES: u64 = 512 * 1024 * 1024;
+
 /// The whole file (a CSV export of people is megabytes at most; reading it at once lets every
-/// row be named by its line).
+/// row be named by its line). Only a regular file (or a link to one) is read: a device or a
+/// pipe could hang the run or never end.
 fn open(spec: &CsvSpec) -> Result<Vec<u8>, String> {
-    if spec.path.is_dir() {
-        return Err(format!("{} is a folder, not a CSV file", spec.path.display()));
+    let shown = spec.path.display();
+    let meta = std::fs::metadata(&spec.path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{shown} does not exist"),
+        _ => format!("{shown} cannot be read: {e}"),
+    })?;
+    if meta.is_dir() {
+        return Err(format!("{shown} is a folder, not a CSV file"));
     }
-    std::fs::read(&spec.path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{} does not exist", spec.path.display()),
-        _ => format!("{} cannot be read: {e}", spec.path.display()),
-    })
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file (a device or a pipe?); a CSV source reads a file"));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(format!("{shown} is larger than {} MiB", MAX_BYTES / 1024 / 1024));
+    }
+    let file = std::fs::File::open(&spec.path).map_err(|e| format!("{shown} cannot be read: {e}"))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("{shown} cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(format!("{shown} is larger than {} MiB", MAX_BYTES / 1024 / 1024));
+    }
+    Ok(bytes)
 }
 
 /// The csv crate skips a UTF-8 byte-order mark at the start; rows must have the header's
@@ -188,6 +206,17 @@ mod tests {
         let shown = f.path().display();
         assert!(err.contains(&format!("{shown}:3: `bob` is not an email address (has no '@')")), "{err}");
         assert!(err.contains(&format!("{shown}:4:")), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_rather_than_read_forever() {
+        let err = read(&spec(std::path::Path::new("/dev/zero"), "email", &[])).unwrap_err();
+        assert_eq!(err, "/dev/zero is not a regular file (a device or a pipe?); a CSV source reads a file");
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("people.csv");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(read(&spec(&link, "email", &[])).unwrap_err().contains("is not a regular file"));
     }
 
     #[test]
