@@ -77,13 +77,23 @@ pub(crate) async fn read(spec: &SourceSpec, command: &CommandSpec, options: &Rea
     let timeout = command.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let finished = async {
+        // Until its output ends (something it started may still hold it open: the deadline
+        // covers that too), or passes the cap: then it is stopped rather than left blocked on
+        // a full pipe until the timeout.
+        let out = out.await;
+        if matches!(&out, Ok(Ok(bytes)) if bytes.len() as u64 > MAX_STDOUT) {
+            return None;
+        }
         let status = child.wait().await;
-        // Something it started may still hold the pipes open: the deadline covers that too.
-        let (out, err) = tokio::join!(out, err);
-        (status, out, err)
+        let err = err.await;
+        Some((status, out, err))
     };
     let (status, out, err) = match tokio::time::timeout_at(deadline, finished).await {
-        Ok(done) => done,
+        Ok(Some(done)) => done,
+        Ok(None) => {
+            group.kill();
+            return Err(format!("it printed more than {} MiB, so it was stopped", MAX_STDOUT / 1024 / 1024));
+        }
         Err(_) => {
             group.kill();
             return Err(format!(
@@ -102,9 +112,6 @@ pub(crate) async fn read(spec: &SourceSpec, command: &CommandSpec, options: &Rea
         Ok(Ok(bytes)) => bytes,
         _ => return Err("its output could not be read".to_string()),
     };
-    if out.len() as u64 > MAX_STDOUT {
-        return Err(format!("it printed more than {} MiB", MAX_STDOUT / 1024 / 1024));
-    }
     let text = String::from_utf8(out).map_err(|_| "its output is not UTF-8 text".to_string())?;
     parse_output(&text)
 }

@@ -213,3 +213,15 @@ async fn printing_nobody_is_a_read_of_nobody_that_expansion_refuses_without_allo
         other => panic!("expected the empty source to fail, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_command_that_never_stops_printing_is_stopped_at_the_output_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let reason = failure(
+        tallyfy_groups_sources::read(&spec(dir.path(), &["yes", "ada@example.com"], Duration::from_secs(600), &[]), &allowed(&[])).await,
+    );
+    assert_eq!(reason, "it printed more than 256 MiB, so it was stopped");
+    // Stopped at the cap, not left blocked on a full pipe until its ten-minute timeout.
+    assert!(started.elapsed() < Duration::from_secs(300), "{:?}", started.elapsed());
+}
