@@ -146,7 +146,13 @@ fn parse_output(text: &str) -> Result<SourceRead, String> {
 /// up in `PATH`.
 fn program_path(program: &str, dir: &Path) -> PathBuf {
     let path = Path::new(program);
-    if path.is_absolute() || !program.contains('/') { path.to_path_buf() } else { dir.join(path) }
+    if path.is_absolute() || !program.contains('/') {
+        return path.to_path_buf();
+    }
+    // Absolute: a relative program is resolved in the folder the child runs in, which is `dir`
+    // itself, so `dir/./script` would be looked for in `dir/dir/`.
+    let joined = dir.join(path);
+    std::path::absolute(&joined).unwrap_or(joined)
 }
 
 fn spawn_error(program: &Path, dir: &Path, e: &std::io::Error) -> String {
@@ -159,6 +165,9 @@ fn spawn_error(program: &Path, dir: &Path, e: &std::io::Error) -> String {
             program.display(),
             dir.display()
         ),
+        std::io::ErrorKind::PermissionDenied if program.is_dir() => {
+            format!("{} is a folder, not a program", program.display())
+        }
         std::io::ErrorKind::PermissionDenied => {
             format!("{} cannot be run: permission denied (is it executable? chmod +x)", program.display())
         }
@@ -270,7 +279,9 @@ mod tests {
     #[test]
     fn programs_with_a_slash_are_relative_to_the_defining_folder() {
         let dir = Path::new("/repo/teams");
-        assert_eq!(program_path("./scripts/a.sh", dir), Path::new("/repo/teams/./scripts/a.sh"));
+        assert_eq!(program_path("./scripts/a.sh", dir), Path::new("/repo/teams/scripts/a.sh"));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(program_path("./a.sh", Path::new("teams")), cwd.join("teams/a.sh"));
         assert_eq!(program_path("python3", dir), Path::new("python3"));
         assert_eq!(program_path("/usr/bin/env", dir), Path::new("/usr/bin/env"));
     }

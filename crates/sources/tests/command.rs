@@ -225,3 +225,16 @@ async fn a_command_that_never_stops_printing_is_stopped_at_the_output_cap() {
     // Stopped at the cap, not left blocked on a full pipe until its ten-minute timeout.
     assert!(started.elapsed() < Duration::from_secs(300), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_relative_program_runs_from_a_file_in_a_relative_folder() {
+    // `-f teams/groups.yaml` from the repository's root: the source's folder is `teams`.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("teams")).unwrap();
+    script(&root.path().join("teams"), "roster.sh", "echo ada@example.com");
+    std::env::set_current_dir(root.path()).unwrap();
+    let read = tallyfy_groups_sources::read(&spec(Path::new("teams"), &["./roster.sh"], Duration::from_secs(30), &[]), &allowed(&[]))
+        .await
+        .expect("the program is found in teams/, not teams/teams/");
+    assert_eq!(addresses(&read), ["ada@example.com"]);
+}
