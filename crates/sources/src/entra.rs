@@ -81,7 +81,7 @@ pub(crate) async fn read(spec: &EntraSpec, env: &Environment, options: &HttpOpti
             _ if page > 1 => format!("page {page} of the group's members failed, so none of the read is used: {}", f.message),
             _ => f.message,
         })?;
-        let answer: Page = http::decode(&answer.body, &format!("page {page} of Microsoft Graph's answer"))?;
+        let answer: Page = client.decode(&answer.body, &format!("page {page} of Microsoft Graph's answer"))?;
         for user in answer.value {
             let address = if spec.user_principal_name { user.user_principal_name } else { user.mail };
             if user.account_enabled == Some(false) {
@@ -89,12 +89,12 @@ pub(crate) async fn read(spec: &EntraSpec, env: &Environment, options: &HttpOpti
                 people.leave_out(format!("{who} (Entra user {}) is disabled: left out", user.id));
                 continue;
             }
-            people.add(address.as_deref(), || format!("Entra user {}", user.id))?;
+            people.add(address.as_deref(), || format!("Entra user {}", user.id)).map_err(|e| client.scrub(&e))?;
         }
         match answer.next {
-            None => return Ok(people.finish()),
+            None => return Ok(people.finish_from(&client)),
             Some(next) => {
-                let next = http::same_origin(&spec.graph_url, &next)?;
+                let next = http::same_origin(&spec.graph_url, &next).map_err(|e| client.scrub(&e))?;
                 if !seen.insert(next.clone()) {
                     return Err(format!("Microsoft Graph linked page {page} to a page it had already given; the read stops"));
                 }
@@ -112,7 +112,7 @@ async fn token(client: &Http, spec: &EntraSpec, client_id: &str, client_secret: 
     let form = [("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret), ("scope", &scope)];
     match client.post_form(&url, &form).await {
         Ok(answer) => {
-            let token: Token = http::decode(&answer.body, "the token service's answer")?;
+            let token: Token = client.decode(&answer.body, "the token service's answer")?;
             if token.access_token.trim().is_empty() {
                 return Err("the token service answered without an access token".to_string());
             }

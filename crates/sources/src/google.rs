@@ -68,7 +68,7 @@ pub(crate) async fn read(spec: &GoogleSpec, env: &Environment, options: &HttpOpt
             _ if page > 1 => format!("page {page} of the group's members failed, so none of the read is used: {}", f.message),
             _ => f.message,
         })?;
-        let answer: Page = http::decode(&answer.body, &format!("page {page} of Google's answer"))?;
+        let answer: Page = client.decode(&answer.body, &format!("page {page} of Google's answer"))?;
         for member in answer.members {
             let kind = member.kind.as_deref().unwrap_or("USER");
             if kind != "USER" {
@@ -82,11 +82,11 @@ pub(crate) async fn read(spec: &GoogleSpec, env: &Environment, options: &HttpOpt
                 people.leave_out(format!("{who} (Google user {id}) is {}: left out", status.to_ascii_lowercase()));
                 continue;
             }
-            people.add(member.email.as_deref(), || format!("Google member {id}"))?;
+            people.add(member.email.as_deref(), || format!("Google member {id}")).map_err(|e| client.scrub(&e))?;
         }
         match answer.next_page_token.filter(|t| !t.is_empty()) {
             None => {
-                let mut read = people.finish();
+                let mut read = people.finish_from(&client);
                 if !other_types.is_empty() {
                     let counted: Vec<String> = other_types
                         .iter()

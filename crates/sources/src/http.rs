@@ -101,6 +101,20 @@ impl Http {
         self.secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
     }
 
+    /// Decodes a JSON answer, naming where it does not fit (what is quoted of it, scrubbed).
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(&self, body: &[u8], what: &str) -> Result<T, String> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            if e.inner().is_syntax() || e.inner().is_eof() {
+                let start: String = String::from_utf8_lossy(body).chars().take(60).collect();
+                let start = self.scrub(&start.split_whitespace().collect::<Vec<_>>().join(" "));
+                format!("{what} is not JSON (it starts `{start}`); check the source's URL")
+            } else {
+                self.scrub(&format!("{what} is not what was expected (at `{}`: {})", e.path(), e.inner()))
+            }
+        })
+    }
+
     /// GET `url` with `auth` as the `Authorization` header.
     pub(crate) async fn get(&self, url: &str, auth: &HeaderValue, wait: WaitHeader) -> Result<Answer, Failure> {
         self.send(url, wait, || self.client.get(url).header(reqwest::header::AUTHORIZATION, auth.clone())).await
@@ -131,11 +145,14 @@ impl Http {
                         Ok(body) if (200..300).contains(&status) => return Ok(Answer { headers, body }),
                         Ok(body) => {
                             let asked = if status == 429 { wait_asked(&headers, wait) } else { None };
-                            let failure = Failure {
-                                status: Some(status),
-                                message: self.status_words(status, &shown, &body),
-                                body: self.scrub(&String::from_utf8_lossy(&body)),
+                            let message = match headers.get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()) {
+                                Some(to) if (300..400).contains(&status) => format!(
+                                    "HTTP {status} from {shown}, a redirect to {}: redirects are not followed, so that a token goes nowhere else; check the source's URL",
+                                    self.scrub(to)
+                                ),
+                                _ => self.status_words(status, &shown, &body),
                             };
+                            let failure = Failure { status: Some(status), message, body: self.scrub(&String::from_utf8_lossy(&body)) };
                             (status == 429 || status >= 500, failure, asked)
                         }
                         Err(why) => (true, Failure { status: Some(status), message: format!("{shown}: {why}"), body: String::new() }, None),
@@ -282,12 +299,6 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
         }
     }
     None
-}
-
-/// Decodes a JSON answer, naming where it does not fit.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, String> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| format!("{what} is not what was expected (at `{}`: {})", e.path(), e.inner()))
 }
 
 /// Percent-encodes a path segment.

@@ -57,7 +57,7 @@ pub(crate) async fn read(spec: &OktaSpec, env: &Environment, options: &HttpOptio
             _ if page > 1 => format!("page {page} of the group's users failed, so none of the read is used: {}", f.message),
             _ => f.message,
         })?;
-        let users: Vec<User> = http::decode(&answer.body, &format!("page {page} of Okta's answer"))?;
+        let users: Vec<User> = client.decode(&answer.body, &format!("page {page} of Okta's answer"))?;
         for user in users {
             let status = user.status.as_deref().unwrap_or("");
             let address = if spec.login { user.profile.login } else { user.profile.email };
@@ -70,12 +70,12 @@ pub(crate) async fn read(spec: &OktaSpec, env: &Environment, options: &HttpOptio
                 ));
                 continue;
             }
-            people.add(address.as_deref(), || format!("Okta user {}", user.id))?;
+            people.add(address.as_deref(), || format!("Okta user {}", user.id)).map_err(|e| client.scrub(&e))?;
         }
         match http::next_link(&answer.headers) {
-            None => return Ok(people.finish()),
+            None => return Ok(people.finish_from(&client)),
             Some(next) => {
-                let next = http::same_origin(&spec.url, &next)?;
+                let next = http::same_origin(&spec.url, &next).map_err(|e| client.scrub(&e))?;
                 if !seen.insert(next.clone()) {
                     return Err(format!(
                         "Okta linked page {page} to a page it had already given ({}); the read stops",

@@ -64,6 +64,14 @@ impl People {
         self.left_out.push(why);
     }
 
+    /// What was read, with the warnings: those left out and those skipped, the first few named;
+    /// every warning with `client`'s secrets scrubbed (the names came from its server).
+    pub(crate) fn finish_from(self, client: &crate::http::Http) -> SourceRead {
+        let mut read = self.finish();
+        read.warnings = read.warnings.iter().map(|w| client.scrub(w)).collect();
+        read
+    }
+
     /// What was read, with the warnings: those left out and those skipped, the first few named.
     pub(crate) fn finish(self) -> SourceRead {
         let mut warnings = Vec::new();

@@ -76,12 +76,12 @@ pub(crate) async fn read(spec: &ScimSpec, env: &Environment, options: &HttpOptio
         Some(404) => format!("the SCIM service has no group {} ({}); check `group_id`", spec.group_id, f.message),
         _ => refused(f, "the group"),
     })?;
-    let group: Group = http::decode(&answer.body, "the SCIM group")?;
+    let group: Group = client.decode(&answer.body, "the SCIM group")?;
     if let Some(nested) = group.members.iter().find(|m| m.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("group"))) {
-        return Err(format!(
+        return Err(client.scrub(&format!(
             "group {} has a group among its members ({}); nested SCIM groups are not expanded: declare that group as a source of its own",
             spec.group_id, nested.value
-        ));
+        )));
     }
 
     // Every user of the service, by id: SCIM has no "users of this group" listing.
@@ -97,7 +97,7 @@ pub(crate) async fn read(spec: &ScimSpec, env: &Environment, options: &HttpOptio
                 refused(f, "the users")
             }
         })?;
-        let list: ListResponse = http::decode(&answer.body, &format!("page {page} of the SCIM users"))?;
+        let list: ListResponse = client.decode(&answer.body, &format!("page {page} of the SCIM users"))?;
         let expected = *total.get_or_insert(list.total_results);
         if list.total_results != expected {
             return Err(format!("the number of users changed while they were read ({expected}, then {}); run again", list.total_results));
@@ -122,10 +122,10 @@ pub(crate) async fn read(spec: &ScimSpec, env: &Environment, options: &HttpOptio
     let mut people = People::new(spec.missing, "email", "");
     for member in &group.members {
         let Some(user) = users.get(&member.value) else {
-            return Err(format!(
+            return Err(client.scrub(&format!(
                 "member {} of group {} is not among the service's users (a user the token may not read?); the read is not used",
                 member.value, spec.group_id
-            ));
+            )));
         };
         let address = user.emails.iter().find(|e| e.primary).or(user.emails.first()).and_then(|e| e.value.as_deref());
         if user.active == Some(false) {
@@ -133,7 +133,7 @@ pub(crate) async fn read(spec: &ScimSpec, env: &Environment, options: &HttpOptio
             people.leave_out(format!("{who} (SCIM user {}) is inactive: left out", user.id));
             continue;
         }
-        people.add(address, || format!("SCIM user {}", user.id))?;
+        people.add(address, || format!("SCIM user {}", user.id)).map_err(|e| client.scrub(&e))?;
     }
-    Ok(people.finish())
+    Ok(people.finish_from(&client))
 }

@@ -315,3 +315,39 @@ async fn an_unset_token_variable_is_named_and_nothing_is_asked() {
     let reason = failure(tallyfy_groups_sources::read(&spec, &options).await);
     assert!(reason.starts_with("OKTA_API_TOKEN (the Okta API token) is not set or is empty"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_token_echoed_in_a_successful_answer_is_not_shown_either() {
+    // In a body that is not JSON, in an address that is none, and in a warning's name.
+    for body in [
+        format!("<html>signed in with SSWS {TOKEN}</html>"),
+        json!([{"id": "00u1", "status": "ACTIVE", "profile": {"email": format!("SSWS {TOKEN}")}}]).to_string(),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(USERS_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body))
+            .mount(&server)
+            .await;
+        let reason = failure(read(spec(&server)).await);
+        assert!(reason.contains("***"), "{reason}");
+    }
+    let server = MockServer::start().await;
+    let users = json!([user(1, "ACTIVE"), {"id": TOKEN, "status": "SUSPENDED", "profile": {}}]);
+    Mock::given(method("GET")).and(path(USERS_PATH)).respond_with(ResponseTemplate::new(200).set_body_json(users)).mount(&server).await;
+    let read = read(spec(&server)).await.expect("read");
+    assert_eq!(read.warnings, ["*** (Okta user ***) is SUSPENDED: left out"]);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_says_where_it_pointed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(USERS_PATH))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "https://login.example/sso"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let reason = failure(read(spec(&server)).await);
+    assert!(reason.contains("a redirect to https://login.example/sso: redirects are not followed"), "{reason}");
+}
