@@ -53,9 +53,11 @@ pub(crate) async fn read(spec: &EntraSpec, env: &Environment, options: &HttpOpti
     let client_id = http::secret(env, &spec.client_id_env, "application's client id")?;
     let client_secret = http::secret(env, &spec.client_secret_env, "application's client secret")?;
     let loopback = http::is_loopback_http(&spec.authority_url) || http::is_loopback_http(&spec.graph_url);
-    let client = Http::new("Microsoft Entra ID", options, vec![client_secret.clone()], loopback)?;
+    // The token request sends the secret form-encoded (`~` as `%7E`): an echo of it is scrubbed too.
+    let in_form: String = url::form_urlencoded::byte_serialize(client_secret.as_bytes()).collect();
+    let client = Http::new("Microsoft Entra ID", options, vec![client_secret.clone(), in_form.clone()], loopback)?;
     let token = token(&client, spec, &client_id, &client_secret).await?;
-    let client = Http::new("Microsoft Graph", options, vec![client_secret, token.clone()], loopback)?;
+    let client = Http::new("Microsoft Graph", options, vec![client_secret, in_form, token.clone()], loopback)?;
     let auth = http::auth_header("Bearer", &token, &spec.client_secret_env)?;
 
     let (attribute, hint) = if spec.user_principal_name { ("userPrincipalName", "") } else { ("mail", MISSING_HINT) };

@@ -194,9 +194,9 @@ impl Http {
     }
 
     fn status_words(&self, status: u16, url: &str, body: &[u8]) -> String {
-        let text = String::from_utf8_lossy(body);
+        // Scrubbed before it is cut: a secret cut in two would escape the scrubbing.
+        let text = self.scrub(&String::from_utf8_lossy(body));
         let excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
-        let excerpt = self.scrub(&excerpt);
         if excerpt.is_empty() { format!("HTTP {status} from {url}") } else { format!("HTTP {status} from {url}: {excerpt}") }
     }
 
