@@ -58,7 +58,7 @@ pub(crate) async fn read(spec: &EntraSpec, env: &Environment, options: &HttpOpti
     let client = Http::new("Microsoft Entra ID", options, vec![client_secret.clone(), in_form.clone()], loopback)?;
     let token = token(&client, spec, &client_id, &client_secret).await?;
     let client = Http::new("Microsoft Graph", options, vec![client_secret, in_form, token.clone()], loopback)?;
-    let auth = http::auth_header("Bearer", &token, &spec.client_secret_env)?;
+    let auth = http::auth_header("Bearer", &token, "the access token the token service gave")?;
 
     let (attribute, hint) = if spec.user_principal_name { ("userPrincipalName", "") } else { ("mail", MISSING_HINT) };
     let mut people = People::new(spec.missing, attribute, hint);

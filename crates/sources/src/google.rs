@@ -60,6 +60,9 @@ pub(crate) async fn read(spec: &GoogleSpec, env: &Environment, options: &HttpOpt
                 "Google refused the access token in {} ({}); access tokens expire after an hour: obtain a fresh one in the job that runs the tool",
                 spec.token_env, f.message
             ),
+            Some(403) if f.body.to_ascii_lowercase().contains("ratelimitexceeded") => {
+                format!("Google's rate limit for the token in {} was still exceeded after the retries ({})", spec.token_env, f.message)
+            }
             Some(403) => format!(
                 "the token in {} may not list the members of {} ({}); it needs the https://www.googleapis.com/auth/admin.directory.group.member.readonly scope, for an admin who may read the group",
                 spec.token_env, spec.group, f.message

@@ -153,7 +153,10 @@ impl Http {
                                 _ => self.status_words(status, &shown, &body),
                             };
                             let failure = Failure { status: Some(status), message, body: self.scrub(&String::from_utf8_lossy(&body)) };
-                            (status == 429 || status >= 500, failure, asked)
+                            // Google says "rate limit exceeded" with a 403 as well as a 429.
+                            let limited = status == 429
+                                || (status == 403 && String::from_utf8_lossy(&body).to_ascii_lowercase().contains("ratelimitexceeded"));
+                            (limited || status >= 500, failure, asked)
                         }
                         Err(why) => (true, Failure { status: Some(status), message: format!("{shown}: {why}"), body: String::new() }, None),
                     }

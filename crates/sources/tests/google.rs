@@ -15,7 +15,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "ya29.a0AfB_byGoogleAccessToken-0123456789abcdefXYZ";
 const GROUP: &str = "finance@example.com";
-const MEMBERS_PATH: &str = "/admin/directory/v1/groups/finance%40example.com/members";
+const MEMBERS_PATH: &str = "/admin/directory/v1/groups/finance@example.com/members";
 /// Page tokens are opaque and may hold `+`, `/` and `=`: sent percent-encoded.
 const PAGE_2: &str = "CgkI2+/x=";
 const PAGE_3: &str = "CgkI3+/y=";
@@ -258,7 +258,7 @@ async fn suspended_users_are_left_out_and_members_that_are_not_users_counted() {
         [
             "Person2@Example.com (Google user 10002) is suspended: left out",
             "10004 (Google user 10004) is suspended: left out",
-            "3 members that are not users ignored: 1 customer, 2 group",
+            "3 members that are not users ignored: 1 customer, 2 groups",
         ]
     );
 }
@@ -341,4 +341,36 @@ async fn an_unset_token_variable_is_named_and_nothing_is_asked() {
     let options = ReadOptions { env: Environment::fixed([]), ..options() };
     let reason = failure(tallyfy_groups_sources::read(&spec, &options).await);
     assert!(reason.starts_with("GOOGLE_TOKEN (the OAuth access token) is not set or is empty"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_said_with_a_403_is_retried() {
+    let server = MockServer::start().await;
+    let limited = json!({"error": {"code": 403, "message": "Quota exceeded", "errors": [{"reason": "userRateLimitExceeded"}]}});
+    Mock::given(method("GET"))
+        .and(path(MEMBERS_PATH))
+        .respond_with(ResponseTemplate::new(403).set_body_json(limited.clone()))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(MEMBERS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(0..3, None)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_eq!(read(spec(&server)).await.expect("read").people.len(), 3);
+
+    // Still limited after the retries: said as a rate limit, not as a missing scope.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(MEMBERS_PATH))
+        .respond_with(ResponseTemplate::new(403).set_body_json(limited))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let reason = failure(read(spec(&server)).await);
+    assert!(reason.starts_with("Google's rate limit for the token in GOOGLE_TOKEN was still exceeded after the retries"), "{reason}");
 }
