@@ -352,6 +352,33 @@ pub struct TargetArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub allow_command_sources: bool,
+    /// Where groups are used (template steps and access, active processes, open tasks): `auto`
+    /// reads it for the groups the plan deletes or empties, and a deleted group in use trips the
+    /// removal guard; `always` for every group it changes; `never` reads nothing, and the plan
+    /// says "usage not checked".
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = UsageCheckArg::Auto, help_heading = "Safety")]
+    pub usage_check: UsageCheckArg,
+}
+
+/// `--usage-check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsageCheckArg {
+    /// For the groups the plan deletes or empties.
+    Auto,
+    /// For every group the plan changes.
+    Always,
+    /// Never (the plan says "usage not checked").
+    Never,
+}
+
+impl From<UsageCheckArg> for tallyfy_groups_core::usage::UsageCheck {
+    fn from(a: UsageCheckArg) -> Self {
+        match a {
+            UsageCheckArg::Auto => Self::Auto,
+            UsageCheckArg::Always => Self::Always,
+            UsageCheckArg::Never => Self::Never,
+        }
+    }
 }
 
 impl TargetArgs {
@@ -540,7 +567,7 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 30)]
     pub guest_limit: u32,
     /// Answer like a misbehaving API, to test clients (repeatable): list-without-lists,
-    /// junk-members, lying-pagination, edit-after-read.
+    /// junk-members, lying-pagination, edit-after-read, templates-without-steps, steps-as-data.
     #[arg(long, value_enum, value_name = "QUIRK")]
     pub quirk: Vec<SandboxQuirk>,
     /// Refuse group writes that list guests who do not exist yet (by default they are created, as
@@ -742,4 +769,8 @@ pub enum SandboxQuirk {
     LyingPagination,
     /// Right after the first page of groups is served, a member is added to each group on it.
     EditAfterRead,
+    /// The template list leaves out every template's steps (reading one template gives them).
+    TemplatesWithoutSteps,
+    /// Templates carry their steps as `{"data": [...]}`.
+    StepsAsData,
 }

@@ -28,6 +28,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
     let mut chosen = Chosen::for_apply(&args).await?;
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
+    chosen.run.usage_check = args.target.usage_check.into();
     let single = chosen.single();
     let mut report = match &chosen.saved {
         None => run::plan_targets(&chosen.run, &diff_options(&args.target)?).await,

@@ -19,6 +19,7 @@ pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Resu
     let mut chosen = Chosen::for_plan(&args).await?;
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
+    chosen.run.usage_check = args.target.usage_check.into();
     let options = diff_options(&args.target)?;
     let mut report = run::plan_targets(&chosen.run, &options).await;
     outcome::single_failure(&chosen, &mut report)?;

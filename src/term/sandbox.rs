@@ -77,6 +77,8 @@ impl From<&SandboxQuirk> for sandbox::Quirk {
             SandboxQuirk::JunkMembers => sandbox::Quirk::JunkMembers,
             SandboxQuirk::LyingPagination => sandbox::Quirk::LyingPagination,
             SandboxQuirk::EditAfterRead => sandbox::Quirk::EditAfterRead,
+            SandboxQuirk::TemplatesWithoutSteps => sandbox::Quirk::TemplatesWithoutSteps,
+            SandboxQuirk::StepsAsData => sandbox::Quirk::StepsAsData,
         }
     }
 }

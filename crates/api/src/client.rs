@@ -17,9 +17,10 @@ pub use crate::error::{ApiError, PagingProblem, TransportCause};
 use crate::retry;
 pub use crate::retry::{Feedback, LimiterStatus, RateLimiter, RetryPolicy, Slot};
 use crate::stop::Stop;
-use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireUser};
+use crate::wire::{Envelope, GroupPayload, GuestPayload, WireError, WireGroup, WireGuest, WireTemplate, WireUser};
 
 use tallyfy_groups_core::model::{GroupId, Guest, LiveGroup, OrgId, User, name_key};
+use tallyfy_groups_core::usage::Template;
 
 /// Items per page of every list request (the API's maximum).
 pub const PER_PAGE: u64 = 100;
@@ -105,7 +106,8 @@ impl ApiRequest {
 
     /// `GET {path}?page=N&per_page=100`.
     pub fn list(path: &str, page: u64) -> Self {
-        Self::get(format!("{path}?page={page}&per_page={PER_PAGE}"))
+        let sep = if path.contains('?') { '&' } else { '?' };
+        Self::get(format!("{path}{sep}page={page}&per_page={PER_PAGE}"))
     }
 
     fn with_body(method: Method, path: String, body: &impl serde::Serialize) -> Self {
@@ -117,6 +119,33 @@ impl ApiRequest {
     fn path_only(&self) -> &str {
         self.path.split('?').next().unwrap_or(&self.path)
     }
+}
+
+/// Every template of one kind, and what reading them took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateList {
+    /// The templates, with their steps, sorted by id.
+    pub templates: Vec<Template>,
+    /// Pages of the list read.
+    pub pages: usize,
+    /// Templates listed without steps and read alone.
+    pub read_alone: usize,
+}
+
+impl TemplateList {
+    /// Requests the read made.
+    pub fn reads(&self) -> usize {
+        self.pages + self.read_alone
+    }
+}
+
+/// What [`Client::count`] counts for a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Active processes (runs) the group is in.
+    ActiveProcesses,
+    /// Incomplete tasks the group owns.
+    OpenTasks,
 }
 
 /// What [`Client::update_group_fresh`] did.
@@ -439,6 +468,88 @@ impl Client {
     pub async fn list_guests(&self) -> Result<Vec<Guest>, ApiError> {
         let items: Vec<WireGuest> = self.list_all(&self.org_path("/guests")).await?;
         Ok(items.into_iter().map(WireGuest::into_domain).collect())
+    }
+
+    /// Every template (`archived`: the archived ones only), each with its steps: listed with
+    /// `with=steps`, a hundred to a page; a template listed without any steps is read alone
+    /// (`GET .../checklists/{id}?with=steps`). A template whose answer has a shape this client
+    /// does not know is an error, never a template that uses no group.
+    pub async fn list_templates(&self, archived: bool) -> Result<TemplateList, ApiError> {
+        let path = self.org_path(if archived { "/checklists?with=steps&archived=only" } else { "/checklists?with=steps" });
+        let items: Vec<WireTemplate> = self.list_all(&path).await?;
+        let pages = items.len().div_ceil(PER_PAGE as usize).max(1);
+        let listed_req = ApiRequest::list(&path, 1);
+        let mut templates = Vec::with_capacity(items.len());
+        let mut alone = Vec::new();
+        for item in items {
+            if item.carries_steps() {
+                templates.push(item.into_domain(archived, false).map_err(|detail| self.decode_error(&listed_req, detail))?);
+            } else {
+                alone.push(item.id_text());
+            }
+        }
+        let read_alone = alone.len();
+        let mut set = tokio::task::JoinSet::new();
+        for id in alone {
+            let client = self.clone();
+            set.spawn(async move { client.get_template(&id, archived).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            let read = joined.map_err(|e| ApiError::Transport {
+                method: "GET".into(),
+                path: self.org_path("/checklists/{id}"),
+                detail: format!("read task failed: {e}"),
+                timeout: false,
+                connect: false,
+                cause: TransportCause::Other,
+            })?;
+            templates.push(read?);
+        }
+        templates.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(TemplateList { templates, pages, read_alone })
+    }
+
+    /// Request reading one template with its steps.
+    pub fn get_template_request(&self, id: &str) -> ApiRequest {
+        ApiRequest::get(self.org_path(&format!("/checklists/{}?with=steps", encode(id))))
+    }
+
+    /// One template with its steps, read alone; an answer about another template, or one
+    /// without `steps`, is refused.
+    pub async fn get_template(&self, id: &str, archived: bool) -> Result<Template, ApiError> {
+        let req = self.get_template_request(id);
+        let answer = self.send(&req).await?;
+        let wire = self.decode::<Envelope<WireTemplate>>(&req, &answer.body)?.data;
+        let template = wire.into_domain(archived, true).map_err(|detail| self.decode_error(&req, detail))?;
+        if template.id != id {
+            return Err(self.decode_error(&req, format!("the answer is about template {}, not {id}", template.id)));
+        }
+        Ok(template)
+    }
+
+    /// Request counting what `what` counts for one group: `per_page=1`, the count is the
+    /// answer's `meta.pagination.total`.
+    pub fn count_request(&self, what: Counted, group: &GroupId) -> ApiRequest {
+        let (path, status) = match what {
+            Counted::ActiveProcesses => ("/runs", "active"),
+            Counted::OpenTasks => ("/tasks", "incomplete"),
+        };
+        ApiRequest::get(format!("{}?groups={}&status={status}&per_page=1", self.org_path(path), encode(&group.0)))
+    }
+
+    /// Active processes (`runs?status=active`) or open tasks (`tasks?status=incomplete`) of
+    /// group `group`: one request. An answer without `meta.pagination.total` is an error.
+    pub async fn count(&self, what: Counted, group: &GroupId) -> Result<u64, ApiError> {
+        let req = self.count_request(what, group);
+        let answer = self.send(&req).await?;
+        let env: Envelope<serde_json::Value> = self.decode(&req, &answer.body)?;
+        env.meta.and_then(|m| m.pagination).and_then(|p| p.total).ok_or_else(|| {
+            self.decode_error(&req, "the answer has no `meta.pagination.total`, so the count is unknown".to_string())
+        })
+    }
+
+    fn decode_error(&self, req: &ApiRequest, detail: String) -> ApiError {
+        self.scrub(ApiError::Decode { method: req.method.to_string(), path: req.path_only().to_string(), detail })
     }
 
     /// Creates a group. A POST that failed ambiguously (5xx, timeout, dropped connection) is
@@ -970,6 +1081,12 @@ impl Listed for WireGroup {
 impl Listed for WireUser {
     fn list_key(&self) -> String {
         self.id.to_string()
+    }
+}
+
+impl Listed for WireTemplate {
+    fn list_key(&self) -> String {
+        self.id_text()
     }
 }
 

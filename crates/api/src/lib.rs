@@ -20,5 +20,5 @@ pub mod stop;
 pub mod wire;
 
 pub use client::*;
-pub use org::{OrgContext, TallyfyApi, read_live};
+pub use org::{OrgContext, TallyfyApi, read_live, read_usage};
 pub use stop::Stop;

@@ -6,10 +6,11 @@ use std::future::Future;
 
 use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, LiveState, User};
 use tallyfy_groups_core::plan::{GroupState, Target};
+use tallyfy_groups_core::usage::{Counts, UsageRead};
 use tracing::info;
 
 use crate::wire::{GroupPayload, GuestPayload};
-use crate::{ApiError, Client, FreshWrite};
+use crate::{ApiError, Client, Counted, FreshWrite, TemplateList};
 
 /// What the use cases need from Tallyfy, in domain types. Implemented by [`Client`] over HTTP
 /// and by the sandbox crate in memory.
@@ -45,6 +46,10 @@ pub trait TallyfyApi: Clone + Send + Sync + 'static {
     fn delete_group(&self, id: &GroupId) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Invites a guest.
     fn create_guest(&self, email: &Email, first_name: &str, last_name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Every template (`archived`: the archived ones only), each with its steps.
+    fn list_templates(&self, archived: bool) -> impl Future<Output = Result<TemplateList, ApiError>> + Send;
+    /// Active processes or open tasks of one group, as the API counts them.
+    fn count(&self, what: Counted, group: &GroupId) -> impl Future<Output = Result<u64, ApiError>> + Send;
     /// `Some(failures)` once the API is taken to have stopped answering.
     fn stopped_answering(&self) -> Option<u32> {
         None
@@ -100,6 +105,14 @@ impl TallyfyApi for Client {
         Client::create_guest(self, &body).await
     }
 
+    async fn list_templates(&self, archived: bool) -> Result<TemplateList, ApiError> {
+        Client::list_templates(self, archived).await
+    }
+
+    async fn count(&self, what: Counted, group: &GroupId) -> Result<u64, ApiError> {
+        Client::count(self, what, group).await
+    }
+
     fn stopped_answering(&self) -> Option<u32> {
         Client::stopped_answering(self)
     }
@@ -124,4 +137,39 @@ pub async fn read_live<A: TallyfyApi>(api: &A, need_guests: bool) -> Result<Live
     let (groups, users, guests) = tokio::try_join!(api.list_groups(), api.list_users(), guests)?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), "read live state");
     Ok(LiveState { groups, users, guests })
+}
+
+/// Reads where `groups` are used: every template and archived template (with their steps), and
+/// each group's active processes and open tasks, all at once. Any failed read fails it all: a
+/// usage that was not read whole is never taken for "not used".
+pub async fn read_usage<A: TallyfyApi>(api: &A, groups: &[GroupId]) -> Result<UsageRead, ApiError> {
+    let counts = async {
+        let mut set = tokio::task::JoinSet::new();
+        for g in groups {
+            let (api, g) = (api.clone(), g.clone());
+            set.spawn(async move {
+                let (active_processes, open_tasks) =
+                    tokio::try_join!(api.count(Counted::ActiveProcesses, &g), api.count(Counted::OpenTasks, &g))?;
+                Ok::<_, ApiError>((g, Counts { active_processes, open_tasks }))
+            });
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        while let Some(joined) = set.join_next().await {
+            out.push(joined.map_err(|e| ApiError::Transport {
+                method: "GET".into(),
+                path: "(counting processes and tasks)".into(),
+                detail: format!("read task failed: {e}"),
+                timeout: false,
+                connect: false,
+                cause: crate::TransportCause::Other,
+            })??);
+        }
+        Ok::<_, ApiError>(out)
+    };
+    let (active, archived, counts) = tokio::try_join!(api.list_templates(false), api.list_templates(true), counts)?;
+    let reads = active.reads() + archived.reads() + 2 * groups.len();
+    info!(templates = active.templates.len(), archived = archived.templates.len(), groups = groups.len(), reads, "read where groups are used");
+    let mut templates = active.templates;
+    templates.extend(archived.templates);
+    Ok(UsageRead { templates, counts: counts.into_iter().collect(), reads })
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use tallyfy_groups_core::model::{Email, GroupId, GroupList, Guest, ListProblem, LiveGroup, Unread, User, UserId, UserStatus};
+use tallyfy_groups_core::usage::{Step, Template};
 
 /// `{"data": ..., "meta": ...}`.
 #[derive(Debug, Deserialize)]
@@ -285,5 +286,113 @@ mod tests {
     fn unknown_user_status_is_not_an_error() {
         let u: WireUser = serde_json::from_str(r#"{"id":1,"email":"A@b.co","status":"suspended-ish"}"#).unwrap();
         assert_eq!(u.into_domain().status, UserStatus::Other);
+    }
+}
+
+/// A template (Tallyfy's "checklist") as the API writes it, read loosely: `groups` (access) and
+/// `steps` are taken apart by [`WireTemplate::into_domain`], which refuses any shape it does not
+/// know rather than take it for "not used".
+#[derive(Debug, Deserialize)]
+pub struct WireTemplate {
+    /// The template's id.
+    pub id: serde_json::Value,
+    /// Its title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Groups the template grants access to.
+    #[serde(default)]
+    pub groups: Option<serde_json::Value>,
+    /// Its steps: a list, or `{"data": [...]}`; absent or null when not included.
+    #[serde(default)]
+    pub steps: Option<serde_json::Value>,
+}
+
+/// An id written as a string or a number.
+fn id_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The items of an included resource: a plain list or `{"data": [...]}`; `None` when absent or
+/// null.
+fn included<'v>(v: Option<&'v serde_json::Value>, what: &str) -> Result<Option<&'v [serde_json::Value]>, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Array(items)) => Ok(Some(items)),
+        Some(serde_json::Value::Object(o)) => match o.get("data") {
+            Some(serde_json::Value::Array(items)) => Ok(Some(items)),
+            Some(serde_json::Value::Null) => Ok(None),
+            _ => Err(format!("`{what}` is an object without a `data` list")),
+        },
+        Some(other) => Err(format!("`{what}` is neither a list nor {{\"data\": [...]}}: {}", short(other))),
+    }
+}
+
+/// Group ids of a `groups` field: ids as strings or numbers, or objects with an `id`.
+fn group_ids(v: Option<&serde_json::Value>, what: &str) -> Result<Vec<GroupId>, String> {
+    let Some(items) = included(v, what)? else { return Ok(Vec::new()) };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let id = match item {
+                serde_json::Value::Object(o) => o.get("id").and_then(id_text),
+                other => id_text(other),
+            };
+            id.map(GroupId).ok_or_else(|| format!("`{what}[{i}]` is not a group id: {}", short(item)))
+        })
+        .collect()
+}
+
+fn short(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 { format!("{}…", text.chars().take(40).collect::<String>()) } else { text }
+}
+
+impl WireTemplate {
+    /// The template's id, as text.
+    pub fn id_text(&self) -> String {
+        id_text(&self.id).unwrap_or_else(|| self.id.to_string())
+    }
+
+    /// Whether the answer carries any steps (absent, null or empty: it does not, and the
+    /// template is read alone).
+    pub fn carries_steps(&self) -> bool {
+        matches!(included(self.steps.as_ref(), "steps"), Ok(Some(items)) if !items.is_empty())
+    }
+
+    /// The template, or what about it could not be read. `steps_required`: an answer without
+    /// `steps` is refused (a template read alone with `with=steps`), not taken for one without.
+    pub fn into_domain(self, archived: bool, steps_required: bool) -> Result<Template, String> {
+        let id = id_text(&self.id).ok_or_else(|| format!("a template's `id` is not an id: {}", short(&self.id)))?;
+        let at = |field: &str| format!("template {id}: {field}");
+        let access = group_ids(self.groups.as_ref(), "groups").map_err(|e| at(&e))?;
+        let steps = match included(self.steps.as_ref(), "steps").map_err(|e| at(&e))? {
+            Some(items) => items,
+            None if steps_required => return Err(at("the answer does not include its `steps`")),
+            None => &[],
+        };
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            let serde_json::Value::Object(o) = step else { return Err(at(&format!("`steps[{i}]` is not an object"))) };
+            let step_id = o.get("id").and_then(id_text).ok_or_else(|| at(&format!("`steps[{i}].id` is missing or not an id")))?;
+            let max_assignable = match o.get("max_assignable") {
+                None | Some(serde_json::Value::Null) => 0,
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| at(&format!("`steps[{i}].max_assignable` is not a count: {}", short(v))))?,
+            };
+            out.push(Step {
+                id: step_id,
+                title: o.get("title").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+                groups: group_ids(o.get("groups"), &format!("steps[{i}].groups")).map_err(|e| at(&e))?,
+                max_assignable,
+            });
+        }
+        Ok(Template { id, title: self.title.unwrap_or_default(), archived, access, steps: out })
     }
 }

@@ -31,5 +31,6 @@ pub mod resolve;
 pub mod saved;
 pub mod schema;
 pub mod source;
+pub mod usage;
 pub mod warning;
 pub mod workspace;

@@ -250,6 +250,11 @@ pub enum GuardTrip {
     },
     /// `prune: true` with no groups listed.
     PruneWithNoGroups,
+    /// Groups the plan deletes are still used by templates, active processes or open tasks.
+    GroupInUse {
+        /// Each such group and where it is used.
+        groups: Vec<crate::usage::InUse>,
+    },
 }
 
 /// The removal guard, computed at plan time.
@@ -314,6 +319,9 @@ pub struct Summary {
     pub unchanged: usize,
     /// API calls apply will make (one per action).
     pub api_calls: usize,
+    /// Reads of where groups are used, made by the plan (and again by apply).
+    #[serde(default)]
+    pub usage_reads: usize,
 }
 
 /// The organization and API a plan was made for.
@@ -401,6 +409,9 @@ pub struct Plan {
     /// will be). Present when the desired state was expanded. Display only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub provenance: BTreeMap<String, GroupProvenance>,
+    /// Where the groups the plan deletes or empties are used (`--usage-check`).
+    #[serde(default)]
+    pub usage: crate::usage::UsageReport,
 }
 
 /// Where the people of one group come from (display only; never drives apply).
@@ -613,6 +624,7 @@ pub fn assemble(
         guests_to_invite: invites,
         unchanged: 0,
         api_calls: actions.iter().map(Action::api_calls).sum(),
+        usage_reads: 0,
     };
     // Display names of the users the actions mention.
     let mut users = BTreeMap::new();
@@ -646,6 +658,7 @@ pub fn assemble(
         errors: Vec::new(),
         origins: Vec::new(),
         provenance: BTreeMap::new(),
+        usage: crate::usage::UsageReport::default(),
     }
 }
 

@@ -51,6 +51,11 @@ pub struct SavedPlan {
     /// is read back (absent in files written before sources existed).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub provenance: std::collections::BTreeMap<String, plan::GroupProvenance>,
+    /// Where the groups it deletes or empties were used when the plan was made, by group id
+    /// (absent: not checked). Apply reads usage again and refuses the plan as stale when a group
+    /// recorded as unused is used now.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub usage: std::collections::BTreeMap<GroupId, crate::usage::GroupUsage>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -149,6 +154,7 @@ impl SavedPlan {
             allow_removals: plan.guard.allowed.clone(),
             actions,
             provenance: plan.provenance.clone(),
+            usage: plan.usage.groups.clone(),
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
     }
@@ -479,6 +485,15 @@ pub enum StaleInput {
     GuestExists {
         /// The guest's email.
         email: Email,
+    },
+    /// A group the plan deletes was checked and unused when the plan was made, and is used now.
+    GroupNowUsed {
+        /// The group's id.
+        id: GroupId,
+        /// Its live name.
+        name: String,
+        /// Where it is used now.
+        usage: crate::usage::GroupUsage,
     },
 }
 

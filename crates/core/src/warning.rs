@@ -197,4 +197,40 @@ pub enum Warning {
         /// Where the address comes from.
         origins: Vec<Provenance>,
     },
+    /// A group the plan empties (its last member and guest removed) is still used by templates,
+    /// active processes or open tasks: steps assigned to it will have nobody to do them.
+    EmptiedGroupInUse {
+        /// The group's name.
+        group: String,
+        /// Titles of the templates (not archived) that name it.
+        templates: Vec<String>,
+        /// Steps of those templates assigned to it.
+        steps: usize,
+        /// Active processes it is in.
+        active_processes: u64,
+        /// Open tasks it owns.
+        open_tasks: u64,
+    },
+    /// A deleted group that only archived templates still name (they cannot be launched until
+    /// restored, and would then have lost it).
+    DeletedGroupInArchivedTemplates {
+        /// The group's name.
+        group: String,
+        /// Titles of the archived templates.
+        templates: Vec<String>,
+    },
+    /// A group grows past the `max_assignable` of a step it is assigned to: Tallyfy refuses
+    /// such an assignment when the template is launched.
+    PastMaxAssignable {
+        /// The group's name.
+        group: String,
+        /// The template's title.
+        template: String,
+        /// The step's title.
+        step: String,
+        /// The step's limit.
+        max_assignable: u64,
+        /// Members and guests the group will have.
+        people: usize,
+    },
 }

@@ -53,6 +53,20 @@ fn removal_guard_words(stage: Stage, trips: &str, target: Option<&str>) -> Strin
     }
 }
 
+fn usage_words(groups: &[String], error: &ApiError) -> String {
+    let shown: Vec<String> = groups.iter().take(5).map(|g| format!("\"{g}\"")).collect();
+    let more = if groups.len() > 5 { format!(" and {} more", groups.len() - 5) } else { String::new() };
+    let why = match error.status() {
+        Some(403) => "the token may not read templates, processes or tasks (Tallyfy answered 403); use a token of a member who can read every template, or ",
+        Some(_) | None => "run again once the API answers, or ",
+    };
+    format!(
+        "could not read where {}{more} {} used, so nothing is deleted or emptied: {error}\n    hint: {why}run with --usage-check never to go on without the check (every rendering of the plan then says \"usage not checked\")",
+        shown.join(", "),
+        if groups.len() == 1 { "is" } else { "are" },
+    )
+}
+
 /// Why a target failed before anything was written.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -78,6 +92,15 @@ pub enum TargetError {
     /// Sources the files use could not be read (without `--keep-going`): nothing is planned.
     #[error(transparent)]
     Sources(tallyfy_groups_core::desired::ExpandError),
+    /// Where the groups the plan deletes or empties are used could not be read: nothing is
+    /// written, since an unread usage is never taken for "not used".
+    #[error("{}", usage_words(.groups, .error))]
+    Usage {
+        /// The groups whose usage was to be read, by name.
+        groups: Vec<String>,
+        /// Why the read failed.
+        error: ApiError,
+    },
     /// A gate refused it.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -125,7 +148,9 @@ impl TargetError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             TargetError::Refused(_) => ExitStatus::Refused,
-            TargetError::Api(ApiError::Interrupted { .. }) | TargetError::NamedApi { error: ApiError::Interrupted { .. }, .. } => {
+            TargetError::Api(ApiError::Interrupted { .. })
+            | TargetError::NamedApi { error: ApiError::Interrupted { .. }, .. }
+            | TargetError::Usage { error: ApiError::Interrupted { .. }, .. } => {
                 ExitStatus::Interrupted
             }
             _ => ExitStatus::Error,

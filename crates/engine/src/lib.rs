@@ -17,6 +17,7 @@ pub mod gate;
 pub mod pipeline;
 pub mod run;
 pub mod settings;
+pub mod usage;
 pub mod workspace;
 
 pub use error::{Refusal, Stage, TargetError};

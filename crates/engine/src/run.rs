@@ -15,6 +15,7 @@ use tallyfy_groups_core::diff::DiffOptions;
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::plan::{Plan, Target};
 use tallyfy_groups_core::saved::{SavedAction, SavedPlan};
+use tallyfy_groups_core::usage::UsageCheck;
 use tallyfy_groups_sources::Reader;
 use tokio::task::JoinSet;
 use tracing::{Instrument, warn};
@@ -48,13 +49,23 @@ pub struct Run {
     pub show_reads: ShowReads,
     /// The membership sources' reader: each source read once per run, whatever the targets.
     pub sources: Reader,
+    /// When the plans read where groups are used (`--usage-check`).
+    pub usage_check: UsageCheck,
 }
 
 impl Run {
     /// A run of these targets that shows nothing of its reads.
     pub fn new(targets: Vec<TargetSettings>, connect: ConnectSettings, stop: Stop) -> Self {
         let show_reads: ShowReads = Arc::new(|_| (None, Box::new(|| {})));
-        Run { targets, connect: Arc::new(connect), limiters: Arc::default(), stop, show_reads, sources: Reader::default() }
+        Run {
+            targets,
+            connect: Arc::new(connect),
+            limiters: Arc::default(),
+            stop,
+            show_reads,
+            sources: Reader::default(),
+            usage_check: UsageCheck::default(),
+        }
     }
 }
 
@@ -237,9 +248,17 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
             let loaded =
                 pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), &run.sources, connecting, |c: &Connection| &c.api)
                     .await;
+            let (loaded, conn) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    done();
+                    return Err(e);
+                }
+            };
+            let mut plan = pipeline::plan_with_baseline(loaded, &options, conn.target.clone())?;
+            let checked = crate::usage::check(&conn.api, &mut plan, run.usage_check).await;
             done();
-            let (loaded, conn) = loaded?;
-            let plan = pipeline::plan_with_baseline(loaded, &options, conn.target.clone())?;
+            checked?;
             Ok(Planned { plan, conn, saved: None })
         }
     })
@@ -264,7 +283,10 @@ pub async fn fetch(run: &Run, client: &Client, need_guests: bool) -> Result<Live
 pub async fn checked_saved_plan(run: &Run, saved_plan: &SavedPlan, conn: &Connection) -> Result<Option<Plan>, TargetError> {
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, SavedAction::CreateGuest { .. }));
     let live = fetch(run, &conn.api, needs_guests).await?;
-    Ok(pipeline::check_saved(saved_plan, &conn.target, &live)?)
+    let Some(mut plan) = pipeline::check_saved(saved_plan, &conn.target, &live)? else { return Ok(None) };
+    crate::usage::check(&conn.api, &mut plan, run.usage_check).await?;
+    crate::usage::check_saved(saved_plan, &plan)?;
+    Ok(Some(plan))
 }
 
 /// `apply PLAN`: connects every target of the saved plan (`plans`, by target name; `""` for one

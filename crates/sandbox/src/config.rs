@@ -60,6 +60,10 @@ pub enum Quirk {
     /// Right after the first page of groups is served, someone adds a member to each group on
     /// it (a change made in Tallyfy between a plan's read and apply's write).
     EditAfterRead,
+    /// The template list leaves out every template's `steps` (reading one template gives them).
+    TemplatesWithoutSteps,
+    /// Templates carry their steps as Tallyfy's included-resource form `{"data": [...]}`.
+    StepsAsData,
 }
 
 impl Default for Config {

@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
-use tallyfy_groups_api::wire::{WireGroup, WireGuest, WireUser};
-use tallyfy_groups_api::{ApiError, TallyfyApi};
+use tallyfy_groups_api::wire::{WireGroup, WireGuest, WireTemplate, WireUser};
+use tallyfy_groups_api::{ApiError, Counted, TallyfyApi, TemplateList};
 use tallyfy_groups_core::model::{Email, GroupId, Guest, LiveGroup, User};
 use tallyfy_groups_core::plan::GroupState;
 
@@ -110,5 +110,30 @@ impl TallyfyApi for MemoryApi {
     async fn create_guest(&self, email: &Email, first_name: &str, last_name: &str) -> Result<(), ApiError> {
         let body = json!({ "email": email, "first_name": first_name, "last_name": last_name });
         self.lock().create_guest(&body).map(|_| ()).map_err(|r| refused("POST", "/guests", r))
+    }
+
+    async fn list_templates(&self, archived: bool) -> Result<TemplateList, ApiError> {
+        let json: Vec<Value> = self.lock().templates(archived).into_iter().map(|t| t.to_json(true, false)).collect();
+        let pages = json.len().div_ceil(100).max(1);
+        let mut templates = Vec::with_capacity(json.len());
+        for v in json {
+            let t = wire::<WireTemplate>(v, "/checklists")?.into_domain(archived, true).map_err(|detail| ApiError::Decode {
+                method: "GET".into(),
+                path: "/checklists".into(),
+                detail,
+            })?;
+            templates.push(t);
+        }
+        templates.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(TemplateList { templates, pages, read_alone: 0 })
+    }
+
+    async fn count(&self, what: Counted, group: &GroupId) -> Result<u64, ApiError> {
+        let state = self.lock();
+        let groups = std::slice::from_ref(&group.0);
+        Ok(match what {
+            Counted::ActiveProcesses => state.runs(groups, Some("active")).len(),
+            Counted::OpenTasks => state.tasks(groups, Some("incomplete")).len(),
+        } as u64)
     }
 }

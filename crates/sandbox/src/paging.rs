@@ -15,6 +15,14 @@ pub(crate) struct PageQuery {
     per_page: Option<String>,
     /// Search text (groups: name or description, ignoring case).
     pub(crate) q: Option<String>,
+    /// Included resources (templates: `steps`).
+    pub(crate) with: Option<String>,
+    /// `only`: archived templates.
+    pub(crate) archived: Option<String>,
+    /// Group ids, comma-separated (processes, tasks).
+    pub(crate) groups: Option<String>,
+    /// Status (processes: `active`…; tasks: `incomplete`…).
+    pub(crate) status: Option<String>,
 }
 
 /// Which slice of a list a page request asks for.

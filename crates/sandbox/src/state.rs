@@ -68,6 +68,109 @@ impl SGroup {
     }
 }
 
+/// A stored template (Tallyfy's "checklist"): read-only in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct STemplate {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Archived (listed with `archived=only`).
+    #[serde(default)]
+    pub archived: bool,
+    /// Ids of the groups it grants access to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Its steps.
+    #[serde(default)]
+    pub steps: Vec<SStep>,
+}
+
+/// A step of a stored template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SStep {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Ids of the groups it is assigned to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Ids of the users it is assigned to.
+    #[serde(default)]
+    pub assignees: Vec<u64>,
+    /// Emails of the guests it is assigned to.
+    #[serde(default)]
+    pub guests: Vec<String>,
+    /// The most people it may be assigned to; 0: no limit.
+    #[serde(default)]
+    pub max_assignable: u64,
+}
+
+/// A stored process (Tallyfy's "run"): read-only in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SRun {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `active`, `complete`, `archived`…
+    pub status: String,
+    /// Ids of the groups it involves.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A stored task: read-only in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct STask {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// `incomplete` or `completed`.
+    pub status: String,
+    /// Who owns it.
+    #[serde(default)]
+    pub owners: SOwners,
+}
+
+/// A task's owners.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SOwners {
+    /// User ids.
+    #[serde(default)]
+    pub users: Vec<u64>,
+    /// Guest emails.
+    #[serde(default)]
+    pub guests: Vec<String>,
+    /// Group ids.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl STemplate {
+    /// The template as Tallyfy's API writes it; `steps` included when asked for (`with=steps`),
+    /// as a plain list or (`data_form`) as `{"data": [...]}`.
+    pub fn to_json(&self, steps: bool, data_form: bool) -> Value {
+        let mut t = json!({ "id": self.id, "title": self.title, "groups": self.groups, "status": if self.archived { "archived" } else { "active" } });
+        if steps {
+            let list: Vec<Value> = self
+                .steps
+                .iter()
+                .map(|s| json!({ "id": s.id, "title": s.title, "groups": s.groups, "assignees": s.assignees, "guests": s.guests, "max_assignable": s.max_assignable }))
+                .collect();
+            t["steps"] = if data_form { json!({ "data": list }) } else { Value::Array(list) };
+        }
+        t
+    }
+
+    /// Whether the template names group `id`.
+    fn names(&self, id: &str) -> bool {
+        self.groups.iter().any(|g| g == id) || self.steps.iter().any(|s| s.groups.iter().any(|g| g == id))
+    }
+}
+
 /// Everything the sandbox holds for one organization; serialised in its state file. Two states
 /// are equal when their stored fields are (lookups and the id salt are derived, not stored).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -84,6 +187,15 @@ pub struct State {
     pub seq: u64,
     /// Logical clock for timestamps, so the state is deterministic.
     pub clock: u64,
+    /// Its templates, read-only (absent in state files written before they were served).
+    #[serde(default)]
+    pub templates: Vec<STemplate>,
+    /// Its processes, read-only.
+    #[serde(default)]
+    pub runs: Vec<SRun>,
+    /// Its tasks, read-only.
+    #[serde(default)]
+    pub tasks: Vec<STask>,
     /// Lookups over `users` (which never change while serving); see [`State::reindex`].
     #[serde(skip)]
     user_ids: HashSet<u64>,
@@ -96,8 +208,8 @@ pub struct State {
 
 impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
-        (&self.users, &self.guests, &self.groups, &self.order, self.seq, self.clock)
-            == (&other.users, &other.guests, &other.groups, &other.order, other.seq, other.clock)
+        (&self.users, &self.guests, &self.groups, &self.order, self.seq, self.clock, &self.templates, &self.runs, &self.tasks)
+            == (&other.users, &other.guests, &other.groups, &other.order, other.seq, other.clock, &other.templates, &other.runs, &other.tasks)
     }
 }
 
@@ -218,12 +330,20 @@ impl State {
     pub fn copy_for(&self, org: &str) -> State {
         let mut copy = State { groups: BTreeMap::new(), order: Vec::new(), seq: 0, ..self.clone() };
         copy.assign_org(org);
+        let mut renamed = BTreeMap::new();
         for group in self.order.iter().filter_map(|id| self.groups.get(id)) {
             let id = copy.new_id();
+            renamed.insert(group.id.clone(), id.clone());
             copy.groups.insert(id.clone(), SGroup { id: id.clone(), ..group.clone() });
             copy.order.push(id);
         }
         copy.seq = copy.seq.max(self.seq);
+        // Templates, processes and tasks name the copy's groups.
+        copy.each_group_ref(|id| {
+            if let Some(new) = renamed.get(id.as_str()) {
+                *id = new.clone();
+            }
+        });
         copy
     }
 
@@ -238,6 +358,47 @@ impl State {
                 g.last_updated = now;
             }
         }
+    }
+
+    /// Calls `f` on every group id the templates, processes and tasks hold.
+    fn each_group_ref(&mut self, mut f: impl FnMut(&mut String)) {
+        for t in &mut self.templates {
+            t.groups.iter_mut().for_each(&mut f);
+            t.steps.iter_mut().flat_map(|s| s.groups.iter_mut()).for_each(&mut f);
+        }
+        self.runs.iter_mut().flat_map(|r| r.groups.iter_mut()).for_each(&mut f);
+        self.tasks.iter_mut().flat_map(|t| t.owners.groups.iter_mut()).for_each(&mut f);
+    }
+
+    /// The templates (`archived`: the archived ones only), in their order.
+    pub fn templates(&self, archived: bool) -> Vec<&STemplate> {
+        self.templates.iter().filter(|t| t.archived == archived).collect()
+    }
+
+    /// Processes with status `status` (any, when none) that involve any of `groups` (all, when
+    /// empty).
+    pub fn runs(&self, groups: &[String], status: Option<&str>) -> Vec<&SRun> {
+        self.runs
+            .iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .filter(|r| groups.is_empty() || r.groups.iter().any(|g| groups.contains(g)))
+            .collect()
+    }
+
+    /// Tasks with status `status` (any, when none) owned by any of `groups` (all, when empty).
+    pub fn tasks(&self, groups: &[String], status: Option<&str>) -> Vec<&STask> {
+        self.tasks
+            .iter()
+            .filter(|t| status.is_none_or(|s| t.status == s))
+            .filter(|t| groups.is_empty() || t.owners.groups.iter().any(|g| groups.contains(g)))
+            .collect()
+    }
+
+    /// Whether any template, process or task names group `id`.
+    pub fn group_in_use(&self, id: &str) -> bool {
+        self.templates.iter().any(|t| t.names(id))
+            || self.runs.iter().any(|r| r.groups.iter().any(|g| g == id))
+            || self.tasks.iter().any(|t| t.owners.groups.iter().any(|g| g == id))
     }
 
     /// Rebuilds the user lookups; call after changing `users` or loading a state.
@@ -409,6 +570,14 @@ impl State {
     pub fn delete_group(&mut self, id: &str) -> Result<(), Rejection> {
         self.groups.remove(id).ok_or_else(|| Rejection::not_found("Group"))?;
         self.order.retain(|x| x != id);
+        // Tallyfy documents nothing about the steps, access and tasks that named a deleted group;
+        // the sandbox does what they most likely do: lose it without a word.
+        for t in &mut self.templates {
+            t.groups.retain(|g| g != id);
+            t.steps.iter_mut().for_each(|s| s.groups.retain(|g| g != id));
+        }
+        self.runs.iter_mut().for_each(|r| r.groups.retain(|g| g != id));
+        self.tasks.iter_mut().for_each(|t| t.owners.groups.retain(|g| g != id));
         Ok(())
     }
 
@@ -486,6 +655,87 @@ impl State {
             guests: None,
         };
         let _ = s.create_group(&marketing);
+        s.seed_demo_processes();
+    }
+
+    /// The demo organization's templates, processes and tasks: what uses its groups.
+    fn seed_demo_processes(&mut self) {
+        let id_of = |s: &State, name: &str| s.groups.values().find(|g| g.name == name).map(|g| g.id.clone()).unwrap_or_default();
+        let onboarding = id_of(self, "Onboarding Team");
+        let finance = id_of(self, "Finance Approvers");
+        let support = id_of(self, "Support Escalation");
+        let contractors = id_of(self, "Old Contractors");
+        let step = |id: &str, title: &str, groups: &[&String], max_assignable: u64| SStep {
+            id: id.into(),
+            title: title.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            assignees: Vec::new(),
+            guests: Vec::new(),
+            max_assignable,
+        };
+        self.templates = vec![
+            STemplate {
+                id: "tpl-client-onboarding".into(),
+                title: "Client Onboarding".into(),
+                archived: false,
+                groups: vec![onboarding.clone()],
+                steps: vec![
+                    step("stp-kickoff", "Kick-off call", &[&onboarding], 0),
+                    step("stp-workspace", "Set up the client's workspace", &[&onboarding], 0),
+                    step("stp-first-invoice", "Approve the first invoice", &[&finance], 0),
+                ],
+            },
+            STemplate {
+                id: "tpl-expense-report".into(),
+                title: "Expense Report".into(),
+                archived: false,
+                groups: Vec::new(),
+                steps: vec![
+                    step("stp-submit", "Submit receipts", &[], 0),
+                    step("stp-approve-expense", "Approve expenses over $5,000", &[&finance], 10),
+                ],
+            },
+            STemplate {
+                id: "tpl-escalation".into(),
+                title: "Support Escalation".into(),
+                archived: false,
+                groups: vec![support.clone()],
+                steps: vec![step("stp-second-line", "Second-line review", &[&support], 0)],
+            },
+            STemplate {
+                id: "tpl-contractor-migration".into(),
+                title: "2025 Contractor Migration".into(),
+                archived: true,
+                groups: Vec::new(),
+                steps: vec![step("stp-hand-over", "Hand over laptops", &[&contractors], 0)],
+            },
+        ];
+        let run = |id: &str, name: &str, status: &str, groups: &[&String]| SRun {
+            id: id.into(),
+            name: name.into(),
+            status: status.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        self.runs = vec![
+            run("run-acme", "Client Onboarding: Acme", "active", &[&onboarding, &finance]),
+            run("run-globex", "Client Onboarding: Globex", "active", &[&onboarding, &finance]),
+            run("run-expenses-nov", "Expense Report: November", "active", &[&finance]),
+            run("run-migration", "2025 Contractor Migration", "complete", &[&contractors]),
+        ];
+        let task = |id: &str, title: &str, status: &str, group: &String| STask {
+            id: id.into(),
+            title: title.into(),
+            status: status.into(),
+            owners: SOwners { users: Vec::new(), guests: Vec::new(), groups: vec![group.clone()] },
+        };
+        self.tasks = vec![
+            task("tsk-acme-invoice", "Approve the first invoice", "incomplete", &finance),
+            task("tsk-globex-invoice", "Approve the first invoice", "incomplete", &finance),
+            task("tsk-expenses-nov", "Approve expenses over $5,000", "incomplete", &finance),
+            task("tsk-acme-kickoff", "Kick-off call", "incomplete", &onboarding),
+            task("tsk-ticket-4711", "Second-line review", "completed", &support),
+            task("tsk-hand-over", "Hand over laptops", "completed", &contractors),
+        ];
     }
 
     /// Deterministic fake data for benchmarks: `users` users, `groups` groups of about 25

@@ -66,6 +66,7 @@ struct JsonPlan<'a> {
     out_of_scope: usize,
     guard: JsonGuard<'a>,
     warnings: Vec<Said<'a, Warning>>,
+    usage_check: crate::usage::UsageCheck,
 }
 
 #[derive(Serialize)]
@@ -100,6 +101,30 @@ struct JsonChange<'a> {
     /// The sources the group uses (with an expanded desired state, when it uses any).
     #[serde(skip_serializing_if = "Option::is_none")]
     sources: Option<JsonSources<'a>>,
+    /// Where the group is used, for a group the usage check is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<JsonUsage<'a>>,
+}
+
+/// Where a group is used: `checked: false` under `--usage-check never`; otherwise the usage
+/// read, whether it counts as in use, and the sentence.
+#[derive(Serialize)]
+struct JsonUsage<'a> {
+    checked: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a crate::usage::GroupUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_use: Option<bool>,
+    message: String,
+}
+
+fn usage_of<'a>(plan: &'a Plan, action: &Action) -> Option<JsonUsage<'a>> {
+    let (_, message) = super::usage_note(plan, action)?;
+    if plan.usage.not_checked(action) {
+        return Some(JsonUsage { checked: false, usage: None, in_use: None, message });
+    }
+    let usage = crate::usage::needs_check(action, plan.usage.check).and_then(|id| plan.usage.of(id))?;
+    Some(JsonUsage { checked: true, usage: Some(usage), in_use: Some(usage.in_use()), message })
 }
 
 #[derive(Serialize)]
@@ -247,6 +272,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
             guests_unchanged: c.guests_kept,
             origin,
             sources: prov.filter(|p| !p.sources.is_empty()).map(|p| JsonSources { names: &p.sources, people: p.people }),
+            usage: usage_of(plan, a),
         });
     }
     JsonPlan {
@@ -262,6 +288,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
         out_of_scope: plan.out_of_scope,
         guard: JsonGuard::of(&plan.guard),
         warnings: sorted_warnings(&plan.warnings),
+        usage_check: plan.usage.check,
     }
 }
 

@@ -73,6 +73,10 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
             "| {} | {} | {} | {} | {} | {} | {gain} | {lose} |",
             s.create, s.update, s.delete, s.guests_to_invite, s.unchanged, s.api_calls
         );
+        if s.usage_reads > 0 {
+            let _ = writeln!(head);
+            let _ = writeln!(head, "Where groups are used was read with {}; apply reads it again.", plural(s.usage_reads, "request", "requests"));
+        }
         if s.delete > 0 || lose > 0 {
             let _ = writeln!(head);
             let _ = writeln!(head, "> [!WARNING]");
@@ -534,6 +538,18 @@ fn details(plan: &Plan, action: &Action) -> String {
         }
     };
     let mut counts = String::new();
+    let mut flag = String::new();
+    match super::usage_note(plan, action) {
+        Some((warn, words)) => {
+            let _ = writeln!(diff, "{} {}", if warn { "! ⚠" } else { " " }, v(&words));
+            if plan.usage.not_checked(action) {
+                flag = " ⚠ <i>usage not checked</i>".to_string();
+            } else if crate::usage::needs_check(action, plan.usage.check).and_then(|id| plan.usage.of(id)).is_some_and(|u| u.in_use()) {
+                flag = " ⚠ <b>in use</b>".to_string();
+            }
+        }
+        None => {}
+    }
     let prov = super::provenance_of(plan, action);
     if let Some(c) = &change {
         let member_from = |id: &crate::model::UserId| prov.map(|g| super::origins_suffix(g.member(*id))).unwrap_or_default();
@@ -561,7 +577,7 @@ fn details(plan: &Plan, action: &Action) -> String {
         }
     }
     let fence = fence_for(&diff);
-    format!("<details><summary>{summary}{counts}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n")
+    format!("<details><summary>{summary}{counts}{flag}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n")
 }
 
 /// A code fence longer than any backtick run in the text.

@@ -203,3 +203,15 @@ pub(crate) fn target_outcome(t: &TargetView<'_>) -> String {
         (None, Err(_)) => "failed".to_string(),
     }
 }
+
+/// What a rendering says under an action about where its group is used: `(warn, words)`;
+/// `warn` when the group is in use (or named by archived templates), or its usage was not
+/// checked (`--usage-check never`); `None` when the action needed no check.
+pub fn usage_note(plan: &Plan, action: &crate::plan::Action) -> Option<(bool, String)> {
+    if plan.usage.not_checked(action) {
+        return Some((true, words::USAGE_NOT_CHECKED.to_string()));
+    }
+    let id = crate::usage::needs_check(action, plan.usage.check)?;
+    let usage = plan.usage.of(id)?;
+    Some((usage.in_use() || !usage.archived_templates.is_empty(), words::usage(usage)))
+}

@@ -187,6 +187,9 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
                 plural(reads, "re-read", "re-reads")
             );
         }
+        if s.usage_reads > 0 {
+            let _ = write!(line, ", after {} of where groups are used", plural(s.usage_reads, "read", "reads"));
+        }
         line.push('.');
         let _ = writeln!(out, "{}", paint(p.bold, &line));
     }
@@ -272,6 +275,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                     );
                 }
             }
+            usage(out, plan, action, p);
             description(out, before, after, p);
             memberships(out, plan, &MembershipChange::between(Some(before), Some(after)), super::provenance_of(plan, action), p);
         }
@@ -287,8 +291,22 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 v(&before.name),
                 paint(p.dim, &format!("(id {}; {why})", v(&id.0)))
             );
+            usage(out, plan, action, p);
             memberships(out, plan, &MembershipChange::between(Some(before), None), None, p);
         }
+    }
+}
+
+/// The line under an action about where its group is used, when it was checked (or skipped).
+fn usage(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
+    match super::usage_note(plan, action) {
+        Some((true, words)) => {
+            let _ = writeln!(out, "    {}", paint(p.warn, &format!("⚠ {}", v(&words))));
+        }
+        Some((false, words)) => {
+            let _ = writeln!(out, "    {}", paint(p.dim, &v(&words)));
+        }
+        None => {}
     }
 }
 

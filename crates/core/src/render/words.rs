@@ -7,6 +7,8 @@ use crate::report::{ActionError, Outcome, SkipReason, Subject, UnknownReason};
 use crate::saved::{StaleInput, Staleness};
 use crate::warning::{At, Problem, Warning};
 
+use super::plural;
+
 fn at(a: &At) -> String {
     format!("{}:{}:{}", a.file, a.line, a.column)
 }
@@ -106,6 +108,24 @@ fn sentence(w: &Warning) -> String {
             "the baseline (--baseline) does not resolve, so changes to these groups count as introduced: {}",
             problems_line(problems)
         ),
+        Warning::EmptiedGroupInUse { group, templates, steps, active_processes, open_tasks } => {
+            let steps = if *steps > 0 {
+                format!(": {} assigned to it will have nobody to do them", plural(*steps, "step", "steps"))
+            } else {
+                String::new()
+            };
+            format!("\"{group}\" is emptied while {}{steps}", used_by(templates, *active_processes, *open_tasks))
+        }
+        Warning::DeletedGroupInArchivedTemplates { group, templates } => format!(
+            "\"{group}\" is deleted while {} still {} it ({}): restoring {} brings back steps or access without the group",
+            plural(templates.len(), "archived template", "archived templates"),
+            if templates.len() == 1 { "names" } else { "name" },
+            quoted_list(templates, 3),
+            if templates.len() == 1 { "it" } else { "one" },
+        ),
+        Warning::PastMaxAssignable { group, template, step, max_assignable, people } => format!(
+            "\"{group}\" grows to {people} members and guests, past the limit of {max_assignable} of step \"{step}\" of template \"{template}\", which is assigned to it: Tallyfy refuses that assignment when the template is launched (raise the step's limit, or assign it otherwise)"
+        ),
         Warning::BaselineNotPlanned { error } => {
             format!("the baseline (--baseline) could not be planned, so no change is labelled: {}", error.replace('\n', " "))
         }
@@ -154,8 +174,112 @@ pub fn guard_trip(t: &GuardTrip) -> String {
             max_ratio * 100.0
         ),
         GuardTrip::PruneWithNoGroups => "prune is on but the desired state lists no groups".to_string(),
+        GuardTrip::GroupInUse { groups } => {
+            let each: Vec<String> = groups.iter().map(|g| format!("\"{}\" ({})", g.name, in_use_counts(g))).collect();
+            format!(
+                "the plan deletes {} still in use: {}",
+                plural(groups.len(), "group", "groups"),
+                each.join(", ")
+            )
+        }
     }
 }
+
+/// "3 templates (5 steps), 12 open tasks, 4 active processes": the non-zero counts of a group
+/// in use.
+fn in_use_counts(g: &crate::usage::InUse) -> String {
+    let mut parts = Vec::new();
+    if g.templates > 0 {
+        parts.push(plural(g.templates, "template", "templates"));
+        if g.steps > 0 {
+            parts.push(plural(g.steps, "step", "steps"));
+        }
+    }
+    if g.open_tasks > 0 {
+        parts.push(plural(g.open_tasks as usize, "open task", "open tasks"));
+    }
+    if g.active_processes > 0 {
+        parts.push(plural(g.active_processes as usize, "active process", "active processes"));
+    }
+    parts.join(", ")
+}
+
+/// "used by 2 templates ("A", "B"), 12 open tasks, 4 active processes".
+fn used_by(templates: &[String], active_processes: u64, open_tasks: u64) -> String {
+    let mut parts = Vec::new();
+    if !templates.is_empty() {
+        parts.push(format!("{} ({})", plural(templates.len(), "template", "templates"), quoted_list(templates, 3)));
+    }
+    if open_tasks > 0 {
+        parts.push(plural(open_tasks as usize, "open task", "open tasks"));
+    }
+    if active_processes > 0 {
+        parts.push(plural(active_processes as usize, "active process", "active processes"));
+    }
+    if parts.is_empty() { "used by no template, active process or open task".to_string() } else { format!("used by {}", parts.join(", ")) }
+}
+
+/// Where a group is used, for the line under its action: `used by 3 templates (Employee
+/// Onboarding: steps "Laptop", "Accounts"; Expenses: access; …), 12 open tasks, 4 active
+/// processes`; the archived templates after; "used by no template, active process or open
+/// task" when it is not used.
+pub fn usage(u: &crate::usage::GroupUsage) -> String {
+    const SHOWN: usize = 3;
+    let mut parts = Vec::new();
+    let templates = |ts: &[crate::usage::TemplateUse]| -> String {
+        let mut each: Vec<String> = ts
+            .iter()
+            .take(SHOWN)
+            .map(|t| {
+                let mut how = Vec::new();
+                if !t.steps.is_empty() {
+                    let titles: Vec<String> = t.steps.iter().map(|s| s.title.clone()).collect();
+                    how.push(format!("{} {}", if titles.len() == 1 { "step" } else { "steps" }, quoted_list(&titles, SHOWN)));
+                }
+                if t.access {
+                    how.push("access".to_string());
+                }
+                format!("{}: {}", t.title, how.join(", "))
+            })
+            .collect();
+        if ts.len() > SHOWN {
+            each.push(format!("{} more", ts.len() - SHOWN));
+        }
+        each.join("; ")
+    };
+    if !u.templates.is_empty() {
+        parts.push(format!("{} ({})", plural(u.templates.len(), "template", "templates"), templates(&u.templates)));
+    }
+    if u.open_tasks > 0 {
+        parts.push(plural(u.open_tasks as usize, "open task", "open tasks"));
+    }
+    if u.active_processes > 0 {
+        parts.push(plural(u.active_processes as usize, "active process", "active processes"));
+    }
+    let mut line =
+        if parts.is_empty() { "used by no template, active process or open task".to_string() } else { format!("used by {}", parts.join(", ")) };
+    if !u.archived_templates.is_empty() {
+        line.push_str(&format!(
+            "; named by {} ({})",
+            plural(u.archived_templates.len(), "archived template", "archived templates"),
+            templates(&u.archived_templates)
+        ));
+    }
+    line
+}
+
+/// The words for an action's group whose usage `--usage-check never` left unread.
+pub const USAGE_NOT_CHECKED: &str = "usage not checked (--usage-check never): templates, processes and tasks may still use this group";
+
+/// `"a", "b", "c" and 2 more`.
+fn quoted_list(items: &[String], shown: usize) -> String {
+    let mut out: Vec<String> = items.iter().take(shown).map(|i| format!("\"{i}\"")).collect();
+    if items.len() > shown {
+        out.push(format!("{} more", items.len() - shown));
+    }
+    out.join(", ")
+}
+
 
 /// Every trip, joined with "; ".
 pub fn guard_trips(ts: &[GuardTrip]) -> String {
@@ -171,6 +295,9 @@ pub fn stale_input(s: &StaleInput) -> String {
         StaleInput::UserGone { id } => format!("user id {id} is no longer in the organization"),
         StaleInput::UserChanged { id, email } => format!("user {email} (id {id}) changed since the plan was made"),
         StaleInput::GuestExists { email } => format!("guest {email} now exists, but the plan invites them"),
+        StaleInput::GroupNowUsed { id, name, usage: u } => {
+            format!("group \"{name}\" (id {id}) was used by nothing when the plan was made and is {} now", usage(u))
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The routes: Tallyfy's API under `/api` (groups, users, guests) behind the request layers,
+//! The routes: Tallyfy's API under `/api` (groups, users, guests, templates, processes and tasks) behind the request layers,
 //! `POST /oauth/token`, and the sandbox's own `/_sandbox` endpoints. No I/O of their own: the
 //! handlers read and write the organizations' states in memory.
 
@@ -6,6 +6,7 @@ mod admin;
 mod groups;
 mod guests;
 mod oauth;
+mod usage;
 mod users;
 
 use axum::Router;
@@ -26,6 +27,10 @@ impl Sandbox {
             .route("/api/organizations/{org}/users", get(users::list))
             .route("/api/organizations/{org}/guests", get(guests::list).post(guests::create))
             .route("/api/organizations/{org}/guests/{email}", get(guests::get))
+            .route("/api/organizations/{org}/checklists", get(usage::list))
+            .route("/api/organizations/{org}/checklists/{id}", get(usage::get))
+            .route("/api/organizations/{org}/runs", get(usage::runs))
+            .route("/api/organizations/{org}/tasks", get(usage::tasks))
             .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(self.clone(), auth))
             .layer(middleware::from_fn_with_state(self.clone(), faults))
