@@ -363,11 +363,8 @@ pub struct TargetArgs {
 /// `--usage-check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UsageCheckArg {
-    /// For the groups the plan deletes or empties.
     Auto,
-    /// For every group the plan changes.
     Always,
-    /// Never (the plan says "usage not checked").
     Never,
 }
 

@@ -33,7 +33,14 @@ fn quick_start_plan_apply_plan() {
     let ex = ex.to_str().unwrap_or_default();
     let first = sb(d, &["plan", "-f", ex, "--detailed-exitcode"]).expect_code(2);
     assert!(
-        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 7 API calls (6 changes + 1 re-read of a partly managed group)."),
+        first.stdout.contains("Plan: 1 to create, 3 to update, 1 to delete. 1 guest to invite. Apply will make 7 API calls (6 changes + 1 re-read of a partly managed group), after 4 reads of where groups are used."),
+        "{}",
+        first.stdout
+    );
+    // The group it deletes is checked: no template, process or task would lose it, but an
+    // archived template names it.
+    assert!(
+        first.stdout.contains("⚠ used by no template, active process or open task; named by 1 archived template (2025 Contractor Migration: step \"Hand over laptops\")"),
         "{}",
         first.stdout
     );
@@ -66,12 +73,14 @@ fn edits_converge_in_one_apply() {
         "    absent: true\n",
     );
     let f = write(d, "edited.yaml", &edited);
-    let plan = sb(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(2);
+    // Support Escalation runs a template's step: deleting it trips the removal guard (exit 3).
+    let plan = sb(d, &["plan", "-f", &f, "--detailed-exitcode"]).expect_code(3);
     for line in [
         "- member marco.rossi@example.com (Marco Rossi)",
         "+ member tom.becker@example.com (Tom Becker)",
         "→ rename group \"Product Council\" → \"Product Board\"",
         "- delete group \"Support Escalation\"",
+        "⚠ used by 1 template (Support Escalation: step \"Second-line review\", access)",
     ] {
         assert!(plan.stdout.contains(line), "missing {line:?} in\n{}", plan.stdout);
     }
@@ -170,7 +179,8 @@ fn a_saved_plan_applies_under_the_files_guard_limits_not_its_own() {
         write(d, "g.yaml", "settings:\n  prune: true\n  max_deleted_groups: 50\n  max_removed_ratio: 1\ngroups:\n  - name: Night Shift\n");
     let pf = d.join("plan.json");
     let pf = pf.to_str().unwrap_or_default();
-    sb(d, &["plan", "-f", &loose, "--out", pf]).expect_code(0);
+    // (It prunes groups the demo's templates use: the usage check is not what this is about.)
+    sb(d, &["plan", "-f", &loose, "--out", pf, "--usage-check", "never"]).expect_code(0);
     // ...is refused once the files under review say otherwise, naming each setting.
     let strict = write(d, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Night Shift\n");
     let run = sb(d, &["apply", pf, "-f", &strict, "--auto-approve"]).expect_code(3);
@@ -227,7 +237,8 @@ fn keep_going_applies_every_group_that_resolves_and_leaves_the_rest_untouched() 
     assert!(stopped.stderr.contains("--keep-going"), "{}", stopped.stderr);
     // With it: the unresolvable group is neither updated nor pruned, the others are applied, exit 1.
     let before = sb(d, &["export"]).expect_code(0).stdout;
-    let kept = sb(d, &["apply", "-f", &f, "--auto-approve", "--keep-going"]).expect_code(1);
+    // (It prunes groups the demo's templates use: the usage check is not what this is about.)
+    let kept = sb(d, &["apply", "-f", &f, "--auto-approve", "--keep-going", "--usage-check", "never"]).expect_code(1);
     assert!(kept.stdout.contains("create group \"Design Crew\""), "{}", kept.stdout);
     assert!(!kept.stdout.contains("\"Support Escalation\""), "{}", kept.stdout);
     assert!(kept.stderr.contains("left untouched (--keep-going)") && kept.stderr.contains("nobody@example.com"), "{}", kept.stderr);
@@ -994,6 +1005,37 @@ mod wiremock_tallyfy {
             .expect(1)
             .mount(&server)
             .await;
+        // Where Team 001 is used, before it is deleted: no template (active or archived) names
+        // it, no process or task is open with it.
+        let empty = json!({"data": [], "meta": {"pagination": {"total": 0, "count": 0, "per_page": 100, "current_page": 1, "total_pages": 1}}});
+        Mock::given(method("GET"))
+            .and(path("/organizations/o/checklists"))
+            .and(query_param("with", "steps"))
+            .and(query_param("archived", "only"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(empty.clone()))
+            .with_priority(1)
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/organizations/o/checklists"))
+            .and(query_param("with", "steps"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(empty.clone()))
+            .with_priority(2)
+            .expect(2)
+            .mount(&server)
+            .await;
+        for (route, status) in [("/organizations/o/runs", "active"), ("/organizations/o/tasks", "incomplete")] {
+            Mock::given(method("GET"))
+                .and(path(route))
+                .and(query_param("groups", format!("{:032x}", 1)))
+                .and(query_param("status", status))
+                .and(query_param("per_page", "1"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(empty.clone()))
+                .expect(2)
+                .mount(&server)
+                .await;
+        }
         Mock::given(method("POST"))
             .and(path("/organizations/o/groups"))
             .and(body_json(json!({"name": "Team 250", "description": "Managed in groups.yaml", "members": [5002], "guests": []})))
@@ -1028,15 +1070,17 @@ mod wiremock_tallyfy {
         };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let plan = run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(2);
-        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 4 API calls (3 changes + 1 re-read of a partly managed group)."), "{}", plan.stdout);
+        assert!(plan.stdout.contains("Plan: 1 to create, 1 to update, 1 to delete. Apply will make 4 API calls (3 changes + 1 re-read of a partly managed group), after 4 reads of where groups are used."), "{}", plan.stdout);
         let apply = run(s(&["apply", "-f", &f, "--auto-approve"])).await.expect("join").expect_code(0);
         assert!(apply.stdout.contains("Apply: 3 applied, 0 failed, 0 skipped."), "{}", apply.stdout);
         run(s(&["plan", "-f", &f, "--detailed-exitcode"])).await.expect("join").expect_code(0);
-        // 3 plans' worth of reads: ceil(250/100) group pages + 3 user pages each, and the one
-        // re-read of the group whose PUT carries values the file does not manage.
+        // 3 plans' worth of reads: ceil(250/100) group pages + 3 user pages each, the one
+        // re-read of the group whose PUT carries values the file does not manage, and, for the
+        // two plans that delete Team 001, where it is used (2 template pages + 2 counts); the
+        // last plan deletes nothing and reads no usage.
         let requests = server.received_requests().await.unwrap_or_default();
         let gets = requests.iter().filter(|r| r.method.as_str() == "GET").count();
-        assert_eq!(gets, 3 * (3 + 3) + 1);
+        assert_eq!(gets, 3 * (3 + 3) + 1 + 2 * 4);
     }
 
     /// A personal token from `--token-file` or `TALLYFY_ACCESS_TOKEN` written with its scheme
@@ -1598,6 +1642,9 @@ fn a_stop_signal_while_waiting_for_the_rate_limit_exits_130_within_seconds_with_
         &served.url,
         "--org",
         "sandbox",
+        // The usage reads would spend the window before apply starts: not what this is about.
+        "--usage-check",
+        "never",
     ];
     let mut run = Watched::start(d, &args, "sandbox-token");
     run.wait_for("lower rate limit");

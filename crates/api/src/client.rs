@@ -182,6 +182,8 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     /// Bounds the requests in flight across every caller of this client (`--parallelism`).
     permits: tokio::sync::Semaphore,
+    /// The size of `permits`.
+    parallelism: usize,
     /// Told about every page read: (list name, pages read, pages in all).
     page_progress: std::sync::Mutex<Option<PageProgress>>,
     /// Connection failures or timeouts in a row, across every request.
@@ -255,6 +257,7 @@ impl Client {
                     .limiter
                     .unwrap_or_else(|| Arc::new(RateLimiter::per_minute(config.max_requests_per_minute).with_max_rps(config.max_rps))),
                 permits: tokio::sync::Semaphore::new(config.parallelism.max(1)),
+                parallelism: config.parallelism.max(1),
                 page_progress: std::sync::Mutex::new(None),
                 unanswered: AtomicU32::new(0),
                 stopped: tokio::sync::Notify::new(),
@@ -317,6 +320,11 @@ impl Client {
 
     fn decode<T: DeserializeOwned>(&self, req: &ApiRequest, body: &[u8]) -> Result<T, ApiError> {
         decode(req, body).map_err(|e| self.scrub(e))
+    }
+
+    /// Requests in flight at most (`--parallelism`).
+    pub fn parallelism(&self) -> usize {
+        self.inner.parallelism
     }
 
     /// The organization id.
@@ -489,12 +497,16 @@ impl Client {
             }
         }
         let read_alone = alone.len();
+        let mut alone = alone.into_iter();
         let mut set = tokio::task::JoinSet::new();
-        for id in alone {
-            let client = self.clone();
-            set.spawn(async move { client.get_template(&id, archived).await });
-        }
-        while let Some(joined) = set.join_next().await {
+        loop {
+            // No more reads waiting than requests in flight (`--parallelism`).
+            while set.len() < self.parallelism() {
+                let Some(id) = alone.next() else { break };
+                let client = self.clone();
+                set.spawn(async move { client.get_template(&id, archived).await });
+            }
+            let Some(joined) = set.join_next().await else { break };
             let read = joined.map_err(|e| ApiError::Transport {
                 method: "GET".into(),
                 path: self.org_path("/checklists/{id}"),

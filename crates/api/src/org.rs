@@ -50,6 +50,10 @@ pub trait TallyfyApi: Clone + Send + Sync + 'static {
     fn list_templates(&self, archived: bool) -> impl Future<Output = Result<TemplateList, ApiError>> + Send;
     /// Active processes or open tasks of one group, as the API counts them.
     fn count(&self, what: Counted, group: &GroupId) -> impl Future<Output = Result<u64, ApiError>> + Send;
+    /// Requests it sends at once (`--parallelism`): reads that fan out keep no more waiting.
+    fn parallelism(&self) -> usize {
+        1
+    }
     /// `Some(failures)` once the API is taken to have stopped answering.
     fn stopped_answering(&self) -> Option<u32> {
         None
@@ -113,6 +117,10 @@ impl TallyfyApi for Client {
         Client::count(self, what, group).await
     }
 
+    fn parallelism(&self) -> usize {
+        Client::parallelism(self)
+    }
+
     fn stopped_answering(&self) -> Option<u32> {
         Client::stopped_answering(self)
     }
@@ -139,37 +147,68 @@ pub async fn read_live<A: TallyfyApi>(api: &A, need_guests: bool) -> Result<Live
     Ok(LiveState { groups, users, guests })
 }
 
+/// One read of [`read_usage`].
+enum UsageJob {
+    Templates(bool),
+    Count(Counted, GroupId),
+}
+
+/// What one read of [`read_usage`] found.
+enum UsageFound {
+    Templates(TemplateList),
+    Count(Counted, GroupId, u64),
+}
+
 /// Reads where `groups` are used: every template and archived template (with their steps), and
-/// each group's active processes and open tasks, all at once. Any failed read fails it all: a
-/// usage that was not read whole is never taken for "not used".
+/// each group's active processes and open tasks; at most [`TallyfyApi::parallelism`] reads
+/// waiting at once, so that `--parallelism 1` is one request at a time. Any failed read fails
+/// it all: a usage that was not read whole is never taken for "not used".
 pub async fn read_usage<A: TallyfyApi>(api: &A, groups: &[GroupId]) -> Result<UsageRead, ApiError> {
-    let counts = async {
-        let mut set = tokio::task::JoinSet::new();
-        for g in groups {
-            let (api, g) = (api.clone(), g.clone());
+    let mut jobs = vec![UsageJob::Templates(false), UsageJob::Templates(true)];
+    for g in groups {
+        jobs.push(UsageJob::Count(Counted::ActiveProcesses, g.clone()));
+        jobs.push(UsageJob::Count(Counted::OpenTasks, g.clone()));
+    }
+    let at_once = api.parallelism().max(1);
+    let mut jobs = jobs.into_iter();
+    let mut set = tokio::task::JoinSet::new();
+    let mut read = UsageRead::default();
+    loop {
+        while set.len() < at_once {
+            let Some(job) = jobs.next() else { break };
+            let api = api.clone();
             set.spawn(async move {
-                let (active_processes, open_tasks) =
-                    tokio::try_join!(api.count(Counted::ActiveProcesses, &g), api.count(Counted::OpenTasks, &g))?;
-                Ok::<_, ApiError>((g, Counts { active_processes, open_tasks }))
+                match job {
+                    UsageJob::Templates(archived) => api.list_templates(archived).await.map(UsageFound::Templates),
+                    UsageJob::Count(what, g) => api.count(what, &g).await.map(|n| UsageFound::Count(what, g, n)),
+                }
             });
         }
-        let mut out = Vec::with_capacity(groups.len());
-        while let Some(joined) = set.join_next().await {
-            out.push(joined.map_err(|e| ApiError::Transport {
-                method: "GET".into(),
-                path: "(counting processes and tasks)".into(),
-                detail: format!("read task failed: {e}"),
-                timeout: false,
-                connect: false,
-                cause: crate::TransportCause::Other,
-            })??);
+        let Some(joined) = set.join_next().await else { break };
+        let found = joined.map_err(|e| ApiError::Transport {
+            method: "GET".into(),
+            path: "(reading where groups are used)".into(),
+            detail: format!("read task failed: {e}"),
+            timeout: false,
+            connect: false,
+            cause: crate::TransportCause::Other,
+        })??;
+        match found {
+            UsageFound::Templates(list) => {
+                read.reads += list.reads();
+                read.templates.extend(list.templates);
+            }
+            UsageFound::Count(what, g, n) => {
+                read.reads += 1;
+                let counts = read.counts.entry(g).or_insert_with(Counts::default);
+                match what {
+                    Counted::ActiveProcesses => counts.active_processes = n,
+                    Counted::OpenTasks => counts.open_tasks = n,
+                }
+            }
         }
-        Ok::<_, ApiError>(out)
-    };
-    let (active, archived, counts) = tokio::try_join!(api.list_templates(false), api.list_templates(true), counts)?;
-    let reads = active.reads() + archived.reads() + 2 * groups.len();
-    info!(templates = active.templates.len(), archived = archived.templates.len(), groups = groups.len(), reads, "read where groups are used");
-    let mut templates = active.templates;
-    templates.extend(archived.templates);
-    Ok(UsageRead { templates, counts: counts.into_iter().collect(), reads })
+    }
+    read.templates.sort_by(|a, b| (a.archived, &a.id).cmp(&(b.archived, &b.id)));
+    info!(templates = read.templates.len(), groups = groups.len(), reads = read.reads, "read where groups are used");
+    Ok(read)
 }

@@ -592,3 +592,68 @@ fn target_summary_lines_say_each_outcome() {
     assert!(md.contains("<details open><summary><b>h</b>: failed</summary>"), "failed: open");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&json::render_targets(&views)).expect("json")["exit_code"], 130);
 }
+
+/// The sample plan with the usage check's findings: Old Contractors (deleted) runs a step of
+/// "Employee Onboarding" and owns open tasks, and an archived template names it; Marketing
+/// (emptied by this plan) is used by nothing.
+fn with_usage() -> Plan {
+    use tallyfy_groups_core::usage::{self, Counts, Step, Template, UsageCheck, UsageRead};
+    let desired = format!("{DESIRED}  - name: Marketing\n    description: By hand.\n    members: []\n");
+    let mut plan = make(&desired, &live_groups());
+    let step = |id: &str, title: &str, groups: &[&str]| Step {
+        id: id.into(),
+        title: title.into(),
+        groups: groups.iter().map(|g| GroupId((*g).into())).collect(),
+        max_assignable: 0,
+    };
+    let read = UsageRead {
+        templates: vec![
+            Template {
+                id: "t1".into(),
+                title: "Employee Onboarding".into(),
+                archived: false,
+                access: vec![GroupId("0c3".into())],
+                steps: vec![step("s1", "Laptop", &["0c3"]), step("s2", "Accounts", &["0c3", "0a1"]), step("s3", "Welcome", &["0a1"])],
+            },
+            Template {
+                id: "t2".into(),
+                title: "2024 Migration".into(),
+                archived: true,
+                access: Vec::new(),
+                steps: vec![step("s4", "Hand over laptops", &["0c3"])],
+            },
+        ],
+        counts: [
+            (GroupId("0c3".into()), Counts { active_processes: 4, open_tasks: 12 }),
+            (GroupId("0d4".into()), Counts::default()),
+        ]
+        .into_iter()
+        .collect(),
+        reads: 6,
+    };
+    usage::attach(&mut plan, UsageCheck::Auto, Some(&read));
+    plan
+}
+
+#[test]
+fn usage_in_every_rendering() {
+    let plan = with_usage();
+    assert!(plan.guard.refuses(), "a deleted group in use trips the guard");
+    insta::assert_snapshot!("text_plan_with_usage", text::render_plan(&plan, false));
+    insta::assert_snapshot!("markdown_plan_with_usage", markdown::render_plan(&plan));
+    insta::assert_snapshot!("json_plan_with_usage", json::render_plan(&plan));
+}
+
+#[test]
+fn usage_not_checked_in_every_rendering() {
+    use tallyfy_groups_core::usage::{self, UsageCheck};
+    let desired = format!("{DESIRED}  - name: Marketing\n    description: By hand.\n    members: []\n");
+    let mut plan = make(&desired, &live_groups());
+    usage::attach(&mut plan, UsageCheck::Never, None);
+    let (text, markdown, json) = (text::render_plan(&plan, false), markdown::render_plan(&plan), json::render_plan(&plan));
+    // The delete and the emptied group, in each.
+    assert_eq!(text.matches("usage not checked").count(), 2, "{text}");
+    assert_eq!(markdown.matches("usage not checked").count(), 4, "summary and diff line of each: {markdown}");
+    assert_eq!(json.matches("\"checked\": false").count(), 2, "{json}");
+    insta::assert_snapshot!("text_plan_usage_not_checked", text);
+}

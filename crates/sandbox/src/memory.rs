@@ -128,6 +128,10 @@ impl TallyfyApi for MemoryApi {
         Ok(TemplateList { templates, pages, read_alone: 0 })
     }
 
+    fn parallelism(&self) -> usize {
+        4
+    }
+
     async fn count(&self, what: Counted, group: &GroupId) -> Result<u64, ApiError> {
         let state = self.lock();
         let groups = std::slice::from_ref(&group.0);

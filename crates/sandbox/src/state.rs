@@ -188,13 +188,13 @@ pub struct State {
     /// Logical clock for timestamps, so the state is deterministic.
     pub clock: u64,
     /// Its templates, read-only (absent in state files written before they were served).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<STemplate>,
     /// Its processes, read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<SRun>,
     /// Its tasks, read-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<STask>,
     /// Lookups over `users` (which never change while serving); see [`State::reindex`].
     #[serde(skip)]
