@@ -1007,7 +1007,8 @@ mod wiremock_tallyfy {
             .await;
         // Where Team 001 is used, before it is deleted: no template (active or archived) names
         // it, no process or task is open with it.
-        let empty = json!({"data": [], "meta": {"pagination": {"total": 0, "count": 0, "per_page": 100, "current_page": 1, "total_pages": 1}}});
+        let empty =
+            json!({"data": [], "meta": {"pagination": {"total": 0, "count": 0, "per_page": 100, "current_page": 1, "total_pages": 1}}});
         Mock::given(method("GET"))
             .and(path("/organizations/o/checklists"))
             .and(query_param("with", "steps"))

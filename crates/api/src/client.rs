@@ -555,9 +555,10 @@ impl Client {
         let req = self.count_request(what, group);
         let answer = self.send(&req).await?;
         let env: Envelope<serde_json::Value> = self.decode(&req, &answer.body)?;
-        env.meta.and_then(|m| m.pagination).and_then(|p| p.total).ok_or_else(|| {
-            self.decode_error(&req, "the answer has no `meta.pagination.total`, so the count is unknown".to_string())
-        })
+        env.meta
+            .and_then(|m| m.pagination)
+            .and_then(|p| p.total)
+            .ok_or_else(|| self.decode_error(&req, "the answer has no `meta.pagination.total`, so the count is unknown".to_string()))
     }
 
     fn decode_error(&self, req: &ApiRequest, detail: String) -> ApiError {

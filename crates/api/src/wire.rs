@@ -359,9 +359,10 @@ impl WireTemplate {
     }
 
     /// Whether the answer carries any steps (absent, null or empty: it does not, and the
-    /// template is read alone).
+    /// template is read alone); `steps` of a shape not known counts as carried, so that reading
+    /// it refuses it.
     pub fn carries_steps(&self) -> bool {
-        matches!(included(self.steps.as_ref(), "steps"), Ok(Some(items)) if !items.is_empty())
+        !matches!(included(self.steps.as_ref(), "steps"), Ok(None)) && !matches!(included(self.steps.as_ref(), "steps"), Ok(Some([])))
     }
 
     /// The template, or what about it could not be read. `steps_required`: an answer without

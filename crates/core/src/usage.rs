@@ -311,9 +311,7 @@ pub fn became_used<'p>(recorded: &BTreeMap<GroupId, GroupUsage>, plan: &'p Plan)
             Action::DeleteGroup { id, before, .. } => Some((id, before.name.as_str())),
             _ => None,
         })
-        .filter(|(id, _)| {
-            recorded.get(*id).is_some_and(|was| !was.in_use()) && plan.usage.of(id).is_some_and(GroupUsage::in_use)
-        })
+        .filter(|(id, _)| recorded.get(*id).is_some_and(|was| !was.in_use()) && plan.usage.of(id).is_some_and(GroupUsage::in_use))
         .collect()
 }
 

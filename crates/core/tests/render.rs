@@ -623,12 +623,9 @@ fn with_usage() -> Plan {
                 steps: vec![step("s4", "Hand over laptops", &["0c3"])],
             },
         ],
-        counts: [
-            (GroupId("0c3".into()), Counts { active_processes: 4, open_tasks: 12 }),
-            (GroupId("0d4".into()), Counts::default()),
-        ]
-        .into_iter()
-        .collect(),
+        counts: [(GroupId("0c3".into()), Counts { active_processes: 4, open_tasks: 12 }), (GroupId("0d4".into()), Counts::default())]
+            .into_iter()
+            .collect(),
         reads: 6,
     };
     usage::attach(&mut plan, UsageCheck::Auto, Some(&read));

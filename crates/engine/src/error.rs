@@ -57,7 +57,9 @@ fn usage_words(groups: &[String], error: &ApiError) -> String {
     let shown: Vec<String> = groups.iter().take(5).map(|g| format!("\"{g}\"")).collect();
     let more = if groups.len() > 5 { format!(" and {} more", groups.len() - 5) } else { String::new() };
     let why = match error.status() {
-        Some(403) => "the token may not read templates, processes or tasks (Tallyfy answered 403); use a token of a member who can read every template, or ",
+        Some(403) => {
+            "the token may not read templates, processes or tasks (Tallyfy answered 403); use a token of a member who can read every template, or "
+        }
         Some(_) | None => "run again once the API answers, or ",
     };
     format!(
@@ -150,9 +152,7 @@ impl TargetError {
             TargetError::Refused(_) => ExitStatus::Refused,
             TargetError::Api(ApiError::Interrupted { .. })
             | TargetError::NamedApi { error: ApiError::Interrupted { .. }, .. }
-            | TargetError::Usage { error: ApiError::Interrupted { .. }, .. } => {
-                ExitStatus::Interrupted
-            }
+            | TargetError::Usage { error: ApiError::Interrupted { .. }, .. } => ExitStatus::Interrupted,
             _ => ExitStatus::Error,
         }
     }

@@ -15,7 +15,7 @@ pub enum StateFile {
     /// One organization's state, as every state file was before the sandbox served several:
     /// `{"users": ..., "guests": ..., "groups": ..., ...}`. It is not named, so it is the state
     /// of whichever organization is served first.
-    Single(State),
+    Single(Box<State>),
     /// `{"organizations": {"<org>": <one organization's state>, ...}}`.
     Several(BTreeMap<String, State>),
 }
@@ -36,7 +36,7 @@ impl StateFile {
             let file: Several<BTreeMap<String, State>> = serde_json::from_value(value)?;
             Ok(StateFile::Several(file.organizations))
         } else {
-            serde_json::from_value(value).map(StateFile::Single)
+            serde_json::from_value(value).map(|s| StateFile::Single(Box::new(s)))
         }
     }
 }
@@ -69,7 +69,7 @@ impl Organizations {
         let mut found = match file {
             None => BTreeMap::new(),
             Some(StateFile::Several(states)) => states,
-            Some(StateFile::Single(state)) => orgs.first().map(|first| (first.clone(), state)).into_iter().collect(),
+            Some(StateFile::Single(state)) => orgs.first().map(|first| (first.clone(), *state)).into_iter().collect(),
         };
         let mut arranged = Organizations::default();
         for org in orgs {
@@ -105,7 +105,7 @@ mod tests {
         let demo = State::demo();
         let one = encode(&[("a", &demo)].into_iter().collect()).unwrap();
         assert_eq!(one, serde_json::to_vec(&demo).unwrap());
-        assert_eq!(StateFile::parse(&one).unwrap(), StateFile::Single(demo.clone()));
+        assert_eq!(StateFile::parse(&one).unwrap(), StateFile::Single(Box::new(demo.clone())));
         let other = Seed::Generated { users: 2, groups: 1, guests: 0 }.state("b");
         let two = encode(&[("b", &other), ("a", &demo)].into_iter().collect()).unwrap();
         let text = String::from_utf8(two.clone()).unwrap();
@@ -129,7 +129,7 @@ mod tests {
         assert_eq!((served(&none), none.seeded.clone()), (vec!["b", "a"], orgs(&["b", "a"])));
         assert!(none.kept.is_empty());
 
-        let single = Organizations::arrange(Some(StateFile::Single(State::seeded(1, 1, 0))), &orgs(&["x", "y"]), Seed::Demo);
+        let single = Organizations::arrange(Some(StateFile::Single(Box::new(State::seeded(1, 1, 0)))), &orgs(&["x", "y"]), Seed::Demo);
         assert_eq!((served(&single), single.seeded.clone()), (vec!["x", "y"], orgs(&["y"])));
         assert_eq!((single.served[0].1.users.len(), single.served[1].1.users.len()), (1, 10));
 

@@ -209,7 +209,17 @@ pub struct State {
 impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
         (&self.users, &self.guests, &self.groups, &self.order, self.seq, self.clock, &self.templates, &self.runs, &self.tasks)
-            == (&other.users, &other.guests, &other.groups, &other.order, other.seq, other.clock, &other.templates, &other.runs, &other.tasks)
+            == (
+                &other.users,
+                &other.guests,
+                &other.groups,
+                &other.order,
+                other.seq,
+                other.clock,
+                &other.templates,
+                &other.runs,
+                &other.tasks,
+            )
     }
 }
 

@@ -594,7 +594,7 @@ async fn a_state_file_from_before_organizations_loads_and_keeps_its_format() {
     // A state file written before the sandbox served several organizations (an applied
     // groups.example.yaml): read, and written back byte for byte.
     let Ok(StateFile::Single(state)) = StateFile::parse(ONE_ORG_FILE) else { panic!("the old format no longer parses") };
-    assert_eq!(tallyfy_groups_sandbox::file::encode(&[("sandbox", &state)].into_iter().collect()).expect("encode"), ONE_ORG_FILE);
+    assert_eq!(tallyfy_groups_sandbox::file::encode(&[("sandbox", &*state)].into_iter().collect()).expect("encode"), ONE_ORG_FILE);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state.json");
     std::fs::write(&path, ONE_ORG_FILE).expect("write");

@@ -75,7 +75,11 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
         );
         if s.usage_reads > 0 {
             let _ = writeln!(head);
-            let _ = writeln!(head, "Where groups are used was read with {}; apply reads it again.", plural(s.usage_reads, "request", "requests"));
+            let _ = writeln!(
+                head,
+                "Where groups are used was read with {}; apply reads it again.",
+                plural(s.usage_reads, "request", "requests")
+            );
         }
         if s.delete > 0 || lose > 0 {
             let _ = writeln!(head);
@@ -539,16 +543,13 @@ fn details(plan: &Plan, action: &Action) -> String {
     };
     let mut counts = String::new();
     let mut flag = String::new();
-    match super::usage_note(plan, action) {
-        Some((warn, words)) => {
-            let _ = writeln!(diff, "{} {}", if warn { "! ⚠" } else { " " }, v(&words));
-            if plan.usage.not_checked(action) {
-                flag = " ⚠ <i>usage not checked</i>".to_string();
-            } else if crate::usage::needs_check(action, plan.usage.check).and_then(|id| plan.usage.of(id)).is_some_and(|u| u.in_use()) {
-                flag = " ⚠ <b>in use</b>".to_string();
-            }
+    if let Some((warn, words)) = super::usage_note(plan, action) {
+        let _ = writeln!(diff, "{} {}", if warn { "! ⚠" } else { " " }, v(&words));
+        if plan.usage.not_checked(action) {
+            flag = " ⚠ <i>usage not checked</i>".to_string();
+        } else if crate::usage::needs_check(action, plan.usage.check).and_then(|id| plan.usage.of(id)).is_some_and(|u| u.in_use()) {
+            flag = " ⚠ <b>in use</b>".to_string();
         }
-        None => {}
     }
     let prov = super::provenance_of(plan, action);
     if let Some(c) = &change {

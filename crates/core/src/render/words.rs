@@ -176,11 +176,7 @@ pub fn guard_trip(t: &GuardTrip) -> String {
         GuardTrip::PruneWithNoGroups => "prune is on but the desired state lists no groups".to_string(),
         GuardTrip::GroupInUse { groups } => {
             let each: Vec<String> = groups.iter().map(|g| format!("\"{}\" ({})", g.name, in_use_counts(g))).collect();
-            format!(
-                "the plan deletes {} still in use: {}",
-                plural(groups.len(), "group", "groups"),
-                each.join(", ")
-            )
+            format!("the plan deletes {} still in use: {}", plural(groups.len(), "group", "groups"), each.join(", "))
         }
     }
 }
@@ -256,8 +252,11 @@ pub fn usage(u: &crate::usage::GroupUsage) -> String {
     if u.active_processes > 0 {
         parts.push(plural(u.active_processes as usize, "active process", "active processes"));
     }
-    let mut line =
-        if parts.is_empty() { "used by no template, active process or open task".to_string() } else { format!("used by {}", parts.join(", ")) };
+    let mut line = if parts.is_empty() {
+        "used by no template, active process or open task".to_string()
+    } else {
+        format!("used by {}", parts.join(", "))
+    };
     if !u.archived_templates.is_empty() {
         line.push_str(&format!(
             "; named by {} ({})",
@@ -280,7 +279,6 @@ fn quoted_list(items: &[String], shown: usize) -> String {
     out.join(", ")
 }
 
-
 /// Every trip, joined with "; ".
 pub fn guard_trips(ts: &[GuardTrip]) -> String {
     ts.iter().map(guard_trip).collect::<Vec<_>>().join("; ")
@@ -296,7 +294,7 @@ pub fn stale_input(s: &StaleInput) -> String {
         StaleInput::UserChanged { id, email } => format!("user {email} (id {id}) changed since the plan was made"),
         StaleInput::GuestExists { email } => format!("guest {email} now exists, but the plan invites them"),
         StaleInput::GroupNowUsed { id, name, usage: u } => {
-            format!("group \"{name}\" (id {id}) was used by nothing when the plan was made and is {} now", usage(u))
+            format!("group \"{name}\" (id {id}) was used by nothing when the plan was made; now it is {}", usage(u))
         }
     }
 }

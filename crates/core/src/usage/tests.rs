@@ -82,7 +82,13 @@ fn read() -> UsageRead {
             access: Vec::new(),
             steps: vec![step("s4", "Hand over", &["g-idle"], 0), step("s5", "Loose", &["g-grow"], 2)],
         },
-        Template { id: "t3".into(), title: "Roomy".into(), archived: false, access: Vec::new(), steps: vec![step("s6", "Big", &["g-grow"], 50)] },
+        Template {
+            id: "t3".into(),
+            title: "Roomy".into(),
+            archived: false,
+            access: Vec::new(),
+            steps: vec![step("s6", "Big", &["g-grow"], 50)],
+        },
     ];
     let counts = BTreeMap::from([
         (GroupId("g-help".into()), Counts { active_processes: 4, open_tasks: 12 }),
@@ -159,7 +165,9 @@ fn an_archived_template_warns_an_emptied_group_in_use_warns_a_step_limit_warns()
     // The smallest non-zero limit of a step (not archived) the group is assigned to: 3, not 2
     // (archived) or 50.
     assert!(
-        said.iter().any(|w| w.starts_with("\"Growing\" grows to 4 members and guests, past the limit of 3 of step \"Welcome\" of template \"Employee Onboarding\"")),
+        said.iter().any(|w| w.starts_with(
+            "\"Growing\" grows to 4 members and guests, past the limit of 3 of step \"Welcome\" of template \"Employee Onboarding\""
+        )),
         "{said:#?}"
     );
     assert_eq!(said.len(), 3, "{said:#?}");
