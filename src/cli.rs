@@ -518,6 +518,11 @@ pub struct SandboxArgs {
     /// Seed this many deterministic guests (in each new organization).
     #[arg(long, default_value_t = 0, value_parser = seed_count)]
     pub seed_guests: usize,
+    /// Seed this many deterministic templates of five steps, assigned to the first half of the
+    /// seeded groups (one in ten archived), each with one active process (in each new
+    /// organization).
+    #[arg(long, default_value_t = 0, value_parser = seed_count)]
+    pub seed_templates: usize,
     /// Bearer token clients must send (it never expires); tokens from POST /oauth/token work too.
     #[arg(long, default_value = "sandbox-token")]
     pub token: String,

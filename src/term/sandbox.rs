@@ -24,10 +24,10 @@ pub async fn serve_command(args: SandboxArgs) -> Result<(), String> {
         Some(path) => sandbox::load_state(path)?,
         None => None,
     };
-    let seed = if args.seed_users + args.seed_groups + args.seed_guests == 0 {
+    let seed = if args.seed_users + args.seed_groups + args.seed_guests + args.seed_templates == 0 {
         Seed::Demo
     } else {
-        Seed::Generated { users: args.seed_users, groups: args.seed_groups, guests: args.seed_guests }
+        Seed::Generated { users: args.seed_users, groups: args.seed_groups, guests: args.seed_guests, templates: args.seed_templates }
     };
     let config = Config {
         token: args.token.clone(),

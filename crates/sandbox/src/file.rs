@@ -106,7 +106,7 @@ mod tests {
         let one = encode(&[("a", &demo)].into_iter().collect()).unwrap();
         assert_eq!(one, serde_json::to_vec(&demo).unwrap());
         assert_eq!(StateFile::parse(&one).unwrap(), StateFile::Single(Box::new(demo.clone())));
-        let other = Seed::Generated { users: 2, groups: 1, guests: 0 }.state("b");
+        let other = Seed::Generated { users: 2, groups: 1, guests: 0, templates: 0 }.state("b");
         let two = encode(&[("b", &other), ("a", &demo)].into_iter().collect()).unwrap();
         let text = String::from_utf8(two.clone()).unwrap();
         assert!(text.starts_with(r#"{"organizations":{"a":{"users":"#), "{text}");
@@ -134,7 +134,8 @@ mod tests {
         assert_eq!((single.served[0].1.users.len(), single.served[1].1.users.len()), (1, 10));
 
         let file = StateFile::Several([("a".to_string(), State::seeded(1, 0, 0)), ("c".to_string(), State::seeded(2, 0, 0))].into());
-        let several = Organizations::arrange(Some(file), &orgs(&["a", "b"]), Seed::Generated { users: 3, groups: 0, guests: 0 });
+        let several =
+            Organizations::arrange(Some(file), &orgs(&["a", "b"]), Seed::Generated { users: 3, groups: 0, guests: 0, templates: 0 });
         assert_eq!((served(&several), several.seeded.clone()), (vec!["a", "b"], orgs(&["b"])));
         assert_eq!((several.served[0].1.users.len(), several.served[1].1.users.len()), (1, 3));
         assert_eq!(several.kept.keys().collect::<Vec<_>>(), ["c"]);

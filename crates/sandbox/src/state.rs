@@ -299,6 +299,8 @@ pub enum Seed {
         groups: usize,
         /// Guests made.
         guests: usize,
+        /// Templates of five steps on the first half of the groups, one in ten archived.
+        templates: usize,
     },
 }
 
@@ -309,7 +311,10 @@ impl Seed {
         s.assign_org(org);
         match self {
             Seed::Demo => s.seed_demo(),
-            Seed::Generated { users, groups, guests } => s.seed_generated(users, groups, guests),
+            Seed::Generated { users, groups, guests, templates } => {
+                s.seed_generated(users, groups, guests);
+                s.seed_templates(templates);
+            }
         }
         s
     }
@@ -746,6 +751,41 @@ impl State {
             task("tsk-ticket-4711", "Second-line review", "completed", &support),
             task("tsk-hand-over", "Hand over laptops", "completed", &contractors),
         ];
+    }
+
+    /// Adds `n` deterministic templates of five steps, each step assigned to a group of the first
+    /// half of the groups (so the second half is used by none), one in ten archived, and one
+    /// active process per template on its first step's group.
+    fn seed_templates(&mut self, n: usize) {
+        let used: Vec<String> = self.order.iter().take(self.order.len().div_ceil(2)).cloned().collect();
+        if used.is_empty() {
+            return;
+        }
+        for i in 0..n {
+            let group = |k: usize| used[(i * 5 + k) % used.len()].clone();
+            self.templates.push(STemplate {
+                id: format!("tpl-{i:05}"),
+                title: format!("Template {i:05}"),
+                archived: i % 10 == 9,
+                groups: Vec::new(),
+                steps: (0..5)
+                    .map(|k| SStep {
+                        id: format!("stp-{i:05}-{k}"),
+                        title: format!("Step {k}"),
+                        groups: vec![group(k)],
+                        assignees: Vec::new(),
+                        guests: Vec::new(),
+                        max_assignable: 0,
+                    })
+                    .collect(),
+            });
+            self.runs.push(SRun {
+                id: format!("run-{i:05}"),
+                name: format!("Template {i:05}: run"),
+                status: "active".into(),
+                groups: vec![group(0)],
+            });
+        }
     }
 
     /// Deterministic fake data for benchmarks: `users` users, `groups` groups of about 25

@@ -625,10 +625,10 @@ async fn an_organization_missing_from_the_file_is_seeded_and_one_not_asked_for_i
     let path = dir.path().join("state.json");
     let mut a = Seed::Demo.state("a");
     a.create_group(&serde_json::from_value(json!({"name": "Ops", "description": "d"})).expect("input")).expect("created");
-    let c = Seed::Generated { users: 3, groups: 2, guests: 1 }.state("c");
+    let c = Seed::Generated { users: 3, groups: 2, guests: 1, templates: 0 }.state("c");
     let file = tallyfy_groups_sandbox::file::encode(&[("a", &a), ("c", &c)].into_iter().collect()).expect("encode");
     std::fs::write(&path, &file).expect("write");
-    let seed = Seed::Generated { users: 5, groups: 2, guests: 0 };
+    let seed = Seed::Generated { users: 5, groups: 2, guests: 0, templates: 0 };
     let config = Config { persist: Some(path.clone()), ..orgs(&["a", "b"]) };
     let s = serve_sandbox(Sandbox::load(load_state(&path).expect("readable"), seed, config)).await;
     assert!(names(&groups_of(&s, "a").await).contains(&"Ops"));
