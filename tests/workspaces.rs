@@ -691,3 +691,29 @@ fn validate_says_a_missing_folder_in_the_same_run_as_the_files_other_problems() 
     assert!(run.stderr.contains("tallyfy-groups.yaml:4:29: `groups/stagin/` does not exist"), "in the same run:\n{}", run.stderr);
     assert!(run.stderr.contains("3 problems found"), "{}", run.stderr);
 }
+
+#[test]
+fn the_usage_check_reads_each_targets_own_templates() {
+    let dir = repo();
+    let d = dir.path();
+    // Both organizations are copies of the demo, each with its own group ids: its templates,
+    // processes and tasks name its own. Production deletes Finance Approvers, which its templates
+    // use; staging deletes Old Contractors, which only an archived template names.
+    write(d, "groups/production/production.yaml", "groups:\n  - name: Finance Approvers\n    absent: true\n");
+    write(d, "groups/staging/staging.yaml", "groups:\n  - name: Old Contractors\n    absent: true\n");
+    let plan = sb(d, &["plan", "--format", "json"]).expect_code(3);
+    let doc: Value = serde_json::from_str(&plan.stdout).expect("json");
+    let usage = |target: &str| {
+        doc["targets"][target]["changes"].as_array().into_iter().flatten().find(|c| c["action"] == "delete").map(|c| c["usage"].clone())
+    };
+    let production = usage("production").expect("production deletes");
+    assert_eq!((production["in_use"].as_bool(), production["open_tasks"].as_u64()), (Some(true), Some(3)), "{production}");
+    assert_eq!(doc["targets"]["production"]["guard"]["tripped"][0]["kind"], "group_in_use");
+    let staging = usage("staging").expect("staging deletes");
+    assert_eq!(staging["in_use"], false, "{staging}");
+    assert_eq!(staging["archived_templates"][0]["title"], "2025 Contractor Migration");
+    assert_eq!(doc["exit_codes"]["staging"], 0);
+    assert_eq!(doc["exit_codes"]["production"], 3);
+    // Overridden for production alone, both apply.
+    sb(d, &["apply", "--auto-approve", "--allow-removals", "production=invoices moved"]).expect_code(0);
+}
