@@ -17,8 +17,10 @@
 #![allow(clippy::result_large_err)]
 
 pub mod annotate;
+pub mod date;
 pub mod desired;
 pub mod diff;
+pub mod expiry;
 pub mod export;
 pub mod model;
 pub mod names;

@@ -412,6 +412,10 @@ pub struct Plan {
     /// Where the groups the plan deletes or empties are used (`--usage-check`).
     #[serde(default)]
     pub usage: crate::usage::UsageReport,
+    /// Temporary access as of the day the plan was made: expired and expiring entries, overdue
+    /// reviews.
+    #[serde(default)]
+    pub expiry: crate::expiry::ExpiryReport,
 }
 
 /// Where the people of one group come from (display only; never drives apply).
@@ -659,6 +663,7 @@ pub fn assemble(
         origins: Vec::new(),
         provenance: BTreeMap::new(),
         usage: crate::usage::UsageReport::default(),
+        expiry: crate::expiry::ExpiryReport::default(),
     }
 }
 

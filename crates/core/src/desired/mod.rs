@@ -128,6 +128,61 @@ pub struct GuestName {
     pub last_name: Option<String>,
 }
 
+/// What an entry with an `until` grants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entry {
+    /// A member typed as `{email}` or `{id}`.
+    Member(MemberRef),
+    /// A guest typed as `{email}`.
+    Guest(Email),
+    /// `{source}` under `members`.
+    MemberSource(String),
+    /// `{source}` under `guests`.
+    GuestSource(String),
+    /// `{group}` under `members`.
+    MemberGroup(String),
+}
+
+impl Entry {
+    /// Whether the entry is under `guests`.
+    pub fn is_guest(&self) -> bool {
+        matches!(self, Entry::Guest(_) | Entry::GuestSource(_))
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Member(m) => m.fmt(f),
+            Entry::Guest(e) => e.fmt(f),
+            Entry::MemberSource(n) | Entry::GuestSource(n) => write!(f, "source {n}"),
+            Entry::MemberGroup(n) => write!(f, "group \"{n}\""),
+        }
+    }
+}
+
+/// The end of an entry's access: its `until` (inclusive) and `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// What the entry grants.
+    pub entry: Entry,
+    /// Where the entry is written: the same location its list holds it under.
+    pub at: Location,
+    /// The last day it grants access.
+    pub until: Located<crate::date::Date>,
+    /// Why it is there.
+    pub reason: Option<String>,
+}
+
+/// `review:` of a group: its members are attested every `every_days` days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// Days between reviews.
+    pub every_days: u32,
+    /// The day of the last review.
+    pub last: Located<crate::date::Date>,
+}
+
 /// A group as the desired state describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredGroup {
@@ -159,6 +214,13 @@ pub struct DesiredGroup {
     pub absent: bool,
     /// Where the group's entry starts.
     pub at: Location,
+    /// The entries that carry an `until`, in file order (the entries themselves are in the
+    /// lists above; [`crate::expiry::evaluate`] takes out the ones whose day has passed).
+    pub expiries: Vec<Expiry>,
+    /// `review:`, when the group is reviewed periodically.
+    pub review: Option<Review>,
+    /// Entries with no `until`, under `guests` (for `max_guest_days`), by where they are written.
+    pub guests_without_until: Vec<Location>,
 }
 
 impl DesiredGroup {
@@ -187,10 +249,19 @@ pub struct Settings {
     pub min_removed_for_ratio: usize,
     /// What a disabled member listed in the file is.
     pub disabled_members: DisabledMembers,
+    /// Entries whose `until` is at most this many days away are expiring soon.
+    pub expiry_warning_days: u32,
+    /// Every guest entry must carry an `until` at most this many days away.
+    pub max_guest_days: Option<Located<u32>>,
+    /// An `until` on a member entry may be at most this many days away.
+    pub max_member_days: Option<Located<u32>>,
+    /// An overdue review: shown (`Warn`), or an error (`Error`).
+    pub overdue_review: DisabledMembers,
 }
 
-/// `settings.disabled_members`: a member disabled in Tallyfy is left out with a warning (Tallyfy
-/// removes disabled users from groups itself), or is an error.
+/// `settings.disabled_members` (a member disabled in Tallyfy is left out with a warning, as
+/// Tallyfy removes disabled users from groups itself, or is an error) and
+/// `settings.overdue_review` (an overdue review is shown, or is an error).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DisabledMembers {
     /// Left out, with a warning.
@@ -210,9 +281,16 @@ impl Default for Settings {
             max_removed_ratio: 0.25,
             min_removed_for_ratio: 10,
             disabled_members: DisabledMembers::Warn,
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            max_guest_days: None,
+            max_member_days: None,
+            overdue_review: DisabledMembers::Warn,
         }
     }
 }
+
+/// `settings.expiry_warning_days` when the file does not say.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
 
 impl Settings {
     /// Whether a live group name matches one of the `ignore` globs.

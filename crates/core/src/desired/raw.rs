@@ -71,6 +71,29 @@ pub struct RawSettings {
     /// A member disabled in Tallyfy: `warn` (default: left out with a warning, as Tallyfy removes disabled users from groups itself) or `error`.
     #[serde(default)]
     pub disabled_members: Field<RawDisabledMembers>,
+    /// Entries whose `until` is at most this many days away are shown as expiring soon. Default 14.
+    #[serde(default)]
+    pub expiry_warning_days: Field<u32>,
+    /// Every guest entry must carry an `until` at most this many days away (none: no rule).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_guest_days: Field<u32>,
+    /// An `until` on a member entry may be at most this many days away (none: no rule).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_member_days: Field<u32>,
+    /// A group whose `review` is overdue: `warn` (default: shown in every rendering) or `error` (validate and plan fail until `review.last` is updated).
+    #[serde(default)]
+    pub overdue_review: Field<RawOverdueReview>,
+}
+
+/// `settings.overdue_review`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawOverdueReview {
+    Warn,
+    Error,
 }
 
 /// `settings.disabled_members`.
@@ -106,6 +129,23 @@ pub struct RawGroup {
     /// true: the group must not exist (it is deleted if it does).
     #[serde(default)]
     pub absent: Field<bool>,
+    /// Periodic attestation: the group's members are reviewed every `every_days` days; `last` is the day of the last review (a merged pull request that updates it is the attestation).
+    #[serde(default)]
+    pub review: Field<RawReview>,
+}
+
+/// `review:` of a group.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawReview {
+    /// Days between reviews.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub every_days: Field<u32>,
+    /// The day of the last review, `YYYY-MM-DD`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub last: Field<String>,
 }
 
 /// A member as written: an email address or a numeric user id, or an entry naming others.
@@ -140,11 +180,26 @@ impl JsonSchema for RawMemberId {
     }
 }
 
-/// A member entry written as a mapping: exactly one of `source` and `group`.
+/// A member entry written as a mapping: exactly one of `email`, `id`, `source` and `group`, each
+/// with an optional `until` (and `reason`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{ "required": ["source"] }, { "required": ["group"] }]))]
+#[schemars(extend("oneOf" = [{ "required": ["email"] }, { "required": ["id"] }, { "required": ["source"] }, { "required": ["group"] }]))]
 pub struct RawMemberEntry {
+    /// An org member by email.
+    #[serde(default)]
+    #[schemars(email)]
+    pub email: Field<String>,
+    /// An org member by numeric user id.
+    #[serde(default)]
+    pub id: Field<RawMemberId>,
+    /// The last day the entry grants access (`YYYY-MM-DD`, inclusive: access ends at 00:00 UTC the day after).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub until: Field<String>,
+    /// Why the entry is there (a ticket, say): shown in the plan.
+    #[serde(default)]
+    pub reason: Field<String>,
     /// Everyone the named source yields (a name under `sources:` of any file).
     #[serde(default)]
     #[schemars(length(min = 1))]
@@ -206,6 +261,13 @@ pub struct RawNamedGuest {
     #[serde(default)]
     #[schemars(length(min = 1))]
     pub source: Field<String>,
+    /// The last day the entry grants access (`YYYY-MM-DD`, inclusive: access ends at 00:00 UTC the day after).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub until: Field<String>,
+    /// Why the entry is there (a ticket, say): shown in the plan.
+    #[serde(default)]
+    pub reason: Field<String>,
 }
 
 /// A source under `sources:`: exactly one of `csv`, `command`, `ldap`, `list`, `okta`, `entra`,

@@ -12,10 +12,11 @@ use marked_yaml::Span;
 
 use super::de::Problems;
 use super::raw::{
-    Field, OneOrMany, RawCsv, RawDisabledMembers, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
+    Field, OneOrMany, RawCsv, RawDisabledMembers, RawOverdueReview, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
     RawMissing, RawOkta, RawOktaAttribute, RawScim, RawSettings, RawSource, RawUnknown,
 };
-use super::{DesiredGroup, DesiredState, Diagnostic, DisabledMembers, GuestName, Located, Location, MemberRef, Settings};
+use super::{DesiredGroup, DesiredState, Diagnostic, DisabledMembers, Entry, Expiry, GuestName, Located, Location, MemberRef, Review, Settings};
+use crate::date::Date;
 use crate::model::{Email, UserId, name_key};
 use crate::source::{
     CommandSpec, CsvSpec, DEFAULT_COMMAND_TIMEOUT, DEFAULT_LDAP_ATTRIBUTE, ENTRA_AUTHORITY_URL, ENTRA_GRAPH_URL, EntraSpec,
@@ -91,7 +92,41 @@ fn settings(p: &Problems, raw: &RawSettings) -> Settings {
             RawDisabledMembers::Error => DisabledMembers::Error,
         };
     }
+    if let Some(&n) = raw.expiry_warning_days.value() {
+        s.expiry_warning_days = n;
+    }
+    for (field, out, key) in [(&raw.max_guest_days, &mut s.max_guest_days, "max_guest_days"), (&raw.max_member_days, &mut s.max_member_days, "max_member_days")] {
+        if let Some((span, &n)) = field.get() {
+            if n == 0 {
+                p.error_hint(span, format!("`{key}` is 0"), format!("give a number of days of at least 1, or remove `{key}`"));
+            } else {
+                *out = Some(Located { value: n, at: p.loc(span) });
+            }
+        }
+    }
+    if let Some(d) = raw.overdue_review.value() {
+        s.overdue_review = match d {
+            RawOverdueReview::Warn => DisabledMembers::Warn,
+            RawOverdueReview::Error => DisabledMembers::Error,
+        };
+    }
     s
+}
+
+/// The `until` (and `reason`) of an entry written at `at`, granting `entry`: recorded in
+/// `expiries` when the date is one.
+fn until_of(p: &Problems, until: &Field<String>, reason: &Field<String>, entry: Entry, at: &Location, expiries: &mut Vec<Expiry>) {
+    let reason_text = reason.value().map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let Some((span, text)) = until.get() else {
+        if let Some(span) = reason.span() {
+            p.error_hint(span, "`reason` without `until`", "a reason is shown with the end of an entry's access: add `until: YYYY-MM-DD`, or remove `reason`");
+        }
+        return;
+    };
+    match Date::parse(text.trim()) {
+        Ok(date) => expiries.push(Expiry { entry, at: at.clone(), until: Located { value: date, at: p.loc(span) }, reason: reason_text }),
+        Err(why) => p.error_hint(span, format!("`until`: {why}"), "`until` is the last day of access, written YYYY-MM-DD"),
+    }
 }
 
 /// One group; `None` when it cannot be one (its problems are reported).
@@ -115,10 +150,36 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
     });
     let mut member_sources = Vec::new();
     let mut member_groups = Vec::new();
-    let members = raw.members.value().map(|items| members(p, items, &mut member_sources, &mut member_groups));
+    let mut expiries = Vec::new();
+    let members = raw.members.value().map(|items| members(p, items, &mut member_sources, &mut member_groups, &mut expiries));
     let mut guest_names = BTreeMap::new();
     let mut guest_sources = Vec::new();
-    let guests = raw.guests.value().map(|items| guests(p, items, &mut guest_names, &mut guest_sources));
+    let mut guests_without_until = Vec::new();
+    let guests = raw
+        .guests
+        .value()
+        .map(|items| guests(p, items, &mut guest_names, &mut guest_sources, &mut expiries, &mut guests_without_until));
+    let review = raw.review.get().and_then(|(span, r)| {
+        let every = r.every_days.get();
+        let last = r.last.get();
+        if every.is_none() || last.is_none() {
+            p.error_hint(span, "`review` needs `every_days` and `last`", "write `review: {every_days: 90, last: YYYY-MM-DD}`");
+            return None;
+        }
+        let (every_span, &every_days) = every?;
+        if every_days == 0 {
+            p.error(every_span, "`review.every_days` is 0; give a number of days of at least 1");
+            return None;
+        }
+        let (last_span, text) = last?;
+        match Date::parse(text.trim()) {
+            Ok(date) => Some(Review { every_days, last: Located { value: date, at: p.loc(last_span) } }),
+            Err(why) => {
+                p.error_hint(last_span, format!("`review.last`: {why}"), "`last` is the day of the last review, written YYYY-MM-DD");
+                None
+            }
+        }
+    });
     let previously = raw
         .previously
         .value()
@@ -134,6 +195,7 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
             ("members", raw.members.span()),
             ("guests", raw.guests.span()),
             ("previously", raw.previously.span()),
+            ("review", raw.review.span()),
         ];
         for (key, span) in content {
             if let Some(span) = span {
@@ -158,6 +220,9 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
         previously,
         absent,
         at,
+        expiries,
+        review,
+        guests_without_until,
     })
 }
 
@@ -197,70 +262,106 @@ fn add_once<T: Clone + Eq + std::hash::Hash + std::fmt::Display>(
     true
 }
 
-/// Members: the typed ones are returned; `{source}` and `{group}` entries go to `sources` and
-/// `groups`.
+/// Members: the typed ones are returned (scalars, `{email}` and `{id}` entries); `{source}` and
+/// `{group}` entries go to `sources` and `groups`; the `until` of any entry to `expiries`.
 fn members(
     p: &Problems,
     items: &[Field<RawMember>],
     sources: &mut Vec<Located<String>>,
     groups: &mut Vec<Located<String>>,
+    expiries: &mut Vec<Expiry>,
 ) -> Vec<Located<MemberRef>> {
     let mut out = Vec::with_capacity(items.len());
     let mut seen = HashMap::with_capacity(items.len());
     let mut seen_sources = HashMap::new();
     let mut seen_groups = HashMap::new();
     for (span, raw) in items.iter().filter_map(Field::get) {
-        let raw = match raw {
-            RawMember::Person(id) => id.0.trim(),
-            RawMember::Entry(entry) => {
-                let keys = [("source", &entry.source), ("group", &entry.group)];
-                match keys.iter().filter(|(_, f)| f.is_given()).count() {
-                    0 => p.error_hint(
-                        span,
-                        "a member written as a mapping needs `source` or `group`",
-                        "write `{source: NAME}` for everyone a source yields, or `{group: NAME}` for every member of another group",
-                    ),
-                    1 => {
-                        if let Some((s, v)) = entry.source.get().and_then(|(s, v)| reference(p, s, v, "source")) {
-                            once(p, sources, &mut seen_sources, s, v.to_string(), v, "source");
-                        }
-                        if let Some((s, v)) = entry.group.get().and_then(|(s, v)| reference(p, s, v, "group")) {
-                            once(p, groups, &mut seen_groups, s, name_key(v), v, "group");
-                        }
-                    }
-                    _ => p.error_hint(
-                        span,
-                        "a member entry has both `source` and `group`",
-                        "write one entry for each: `- source: NAME` and `- group: NAME`",
-                    ),
+        let entry = match raw {
+            RawMember::Person(id) => {
+                if let Some(value) = member_ref(p, span, id.0.trim(), None) {
+                    add_once(p, &mut out, &mut seen, span, "member", value);
                 }
                 continue;
             }
+            RawMember::Entry(entry) => entry,
         };
-        let value = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-            match raw.parse::<u64>() {
-                Ok(id) => MemberRef::Id(UserId(id)),
-                Err(_) => {
-                    p.error_hint(span, format!("member `{raw}` is not a valid user id"), "user ids are whole numbers");
-                    continue;
+        let keys = [
+            ("email", entry.email.is_given()),
+            ("id", entry.id.is_given()),
+            ("source", entry.source.is_given()),
+            ("group", entry.group.is_given()),
+        ];
+        let given: Vec<&str> = keys.iter().filter(|(_, g)| *g).map(|(k, _)| *k).collect();
+        match given.as_slice() {
+            [] => p.error_hint(
+                span,
+                "a member written as a mapping needs `email`, `id`, `source` or `group`",
+                "write `{email: a@example.com, until: YYYY-MM-DD}` for one person, `{source: NAME}` for everyone a source yields, or `{group: NAME}` for every member of another group",
+            ),
+            [_] => {
+                if let Some((s, v)) = entry.source.get().and_then(|(s, v)| reference(p, s, v, "source"))
+                    && once(p, sources, &mut seen_sources, s, v.to_string(), v, "source")
+                {
+                    until_of(p, &entry.until, &entry.reason, Entry::MemberSource(v.to_string()), &p.loc(s), expiries);
+                }
+                if let Some((s, v)) = entry.group.get().and_then(|(s, v)| reference(p, s, v, "group"))
+                    && once(p, groups, &mut seen_groups, s, name_key(v), v, "group")
+                {
+                    until_of(p, &entry.until, &entry.reason, Entry::MemberGroup(v.to_string()), &p.loc(s), expiries);
+                }
+                let typed = entry.email.get().map(|(s, v)| (s, v.trim(), Some("email"))).or_else(|| entry.id.get().map(|(s, v)| (s, v.0.trim(), Some("id"))));
+                if let Some((s, text, key)) = typed
+                    && let Some(value) = member_ref(p, s, text, key)
+                    && add_once(p, &mut out, &mut seen, s, "member", value.clone())
+                {
+                    until_of(p, &entry.until, &entry.reason, Entry::Member(value), &p.loc(s), expiries);
                 }
             }
-        } else {
-            match Email::parse(raw) {
-                Ok(e) => MemberRef::Email(e),
-                Err(why) => {
-                    p.error_hint(
-                        span,
-                        format!("member `{raw}` is not an email address or a user id: it {why}"),
-                        "list members by email (preferred) or numeric user id",
-                    );
-                    continue;
-                }
-            }
-        };
-        add_once(p, &mut out, &mut seen, span, "member", value);
+            [first, second, ..] => p.error_hint(
+                span,
+                format!("a member entry has both `{first}` and `{second}`"),
+                "write one entry for each: one person, one source or one group per entry",
+            ),
+        }
     }
     out
+}
+
+/// A member written as `text`: an email address or a numeric user id; `key` is the entry's key
+/// (`email` or `id`) when it was written as a mapping, and must agree.
+fn member_ref(p: &Problems, span: &Span, raw: &str, key: Option<&str>) -> Option<MemberRef> {
+    let is_id = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+    match (key, is_id) {
+        (Some("email"), true) => {
+            p.error_hint(span, format!("`email: {raw}` is a user id, not an email address"), format!("write `id: {raw}`"));
+            return None;
+        }
+        (Some("id"), false) => {
+            p.error_hint(span, format!("`id: {raw}` is not a user id"), "user ids are whole numbers; write `email:` for an address");
+            return None;
+        }
+        _ => {}
+    }
+    if is_id {
+        return match raw.parse::<u64>() {
+            Ok(id) => Some(MemberRef::Id(UserId(id))),
+            Err(_) => {
+                p.error_hint(span, format!("member `{raw}` is not a valid user id"), "user ids are whole numbers");
+                None
+            }
+        };
+    }
+    match Email::parse(raw) {
+        Ok(e) => Some(MemberRef::Email(e)),
+        Err(why) => {
+            p.error_hint(
+                span,
+                format!("member `{raw}` is not an email address or a user id: it {why}"),
+                "list members by email (preferred) or numeric user id",
+            );
+            None
+        }
+    }
 }
 
 /// The name of a `{source}` or `{group}` entry, when it is one.
@@ -272,15 +373,17 @@ fn reference<'v>(p: &Problems, span: &'v Span, v: &'v str, key: &str) -> Option<
     Some((span, v.trim()))
 }
 
-/// Adds a `{source}` or `{group}` entry unless the list names it already (by `key`).
-fn once(p: &Problems, out: &mut Vec<Located<String>>, seen: &mut HashMap<String, usize>, span: &Span, key: String, name: &str, what: &str) {
+/// Adds a `{source}` or `{group}` entry unless the list names it already (by `key`); whether it
+/// was added.
+fn once(p: &Problems, out: &mut Vec<Located<String>>, seen: &mut HashMap<String, usize>, span: &Span, key: String, name: &str, what: &str) -> bool {
     let at = p.loc(span);
     if let Some(first) = seen.get(&key) {
         p.error(span, format!("{what} `{name}` is listed twice in this list (first on line {first})"));
-        return;
+        return false;
     }
     seen.insert(key, at.line);
     out.push(Located { value: name.to_string(), at });
+    true
 }
 
 /// Guests: each an email, or `{email, first_name, last_name}` (the names are used when the
@@ -290,13 +393,15 @@ fn guests(
     items: &[Field<RawGuest>],
     names: &mut BTreeMap<Email, GuestName>,
     sources: &mut Vec<Located<String>>,
+    expiries: &mut Vec<Expiry>,
+    without_until: &mut Vec<Location>,
 ) -> Vec<Located<Email>> {
     let mut out = Vec::with_capacity(items.len());
     let mut seen = HashMap::with_capacity(items.len());
     let mut seen_sources = HashMap::new();
     for (span, guest) in items.iter().filter_map(Field::get) {
-        let (email, name) = match guest {
-            RawGuest::Email(email) => ((span, email), None),
+        let (email, name, until) = match guest {
+            RawGuest::Email(email) => ((span, email), None, None),
             RawGuest::Named(named) if named.source.is_given() => {
                 let others = [("email", &named.email), ("first_name", &named.first_name), ("last_name", &named.last_name)];
                 let mut alone = true;
@@ -312,8 +417,12 @@ fn guests(
                 }
                 if let Some((s, v)) = named.source.get().and_then(|(s, v)| reference(p, s, v, "source"))
                     && alone
+                    && once(p, sources, &mut seen_sources, s, v.to_string(), v, "source")
                 {
-                    once(p, sources, &mut seen_sources, s, v.to_string(), v, "source");
+                    if !named.until.is_given() {
+                        without_until.push(p.loc(s));
+                    }
+                    until_of(p, &named.until, &named.reason, Entry::GuestSource(v.to_string()), &p.loc(s), expiries);
                 }
                 continue;
             }
@@ -329,7 +438,11 @@ fn guests(
                 let Some(email) = named.email.get() else { continue };
                 let text = |f: &Field<String>| f.value().map(|s| s.trim().to_string());
                 let (first_name, last_name) = (text(&named.first_name), text(&named.last_name));
-                (email, (first_name.is_some() || last_name.is_some()).then_some(GuestName { first_name, last_name }))
+                (
+                    email,
+                    (first_name.is_some() || last_name.is_some()).then_some(GuestName { first_name, last_name }),
+                    Some((&named.until, &named.reason)),
+                )
             }
         };
         let (span, raw) = (email.0, email.1.trim());
@@ -344,9 +457,18 @@ fn guests(
                 continue;
             }
         };
-        if add_once(p, &mut out, &mut seen, span, "guest", value.clone())
-            && let Some(name) = name
-        {
+        if !add_once(p, &mut out, &mut seen, span, "guest", value.clone()) {
+            continue;
+        }
+        match until {
+            Some((until, reason)) if until.is_given() => until_of(p, until, reason, Entry::Guest(value.clone()), &p.loc(span), expiries),
+            Some((_, reason)) => {
+                until_of(p, &Field::default(), reason, Entry::Guest(value.clone()), &p.loc(span), expiries);
+                without_until.push(p.loc(span));
+            }
+            None => without_until.push(p.loc(span)),
+        }
+        if let Some(name) = name {
             names.insert(value, name);
         }
     }
