@@ -88,6 +88,9 @@ pub enum Command {
         /// Output format: text, GitHub Actions annotations (shown on the pull request's diff), or JSON.
         #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
         format: ValidateFormat,
+        /// Evaluate every `until` and review as of this day (YYYY-MM-DD; default: today in UTC).
+        #[arg(long, value_name = "DATE", value_parser = as_of)]
+        as_of: Option<tallyfy_groups_core::date::Date>,
     },
     /// Show what apply would change.
     #[command(after_help = help::PLAN)]
@@ -358,6 +361,15 @@ pub struct TargetArgs {
     /// says "usage not checked".
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = UsageCheckArg::Auto, help_heading = "Safety")]
     pub usage_check: UsageCheckArg,
+    /// Evaluate every `until` and review as of this day (YYYY-MM-DD; default: today in UTC):
+    /// "what will change by next Monday?".
+    #[arg(long, value_name = "DATE", value_parser = as_of)]
+    pub as_of: Option<tallyfy_groups_core::date::Date>,
+}
+
+/// `--as-of`: a day, `YYYY-MM-DD`.
+fn as_of(text: &str) -> Result<tallyfy_groups_core::date::Date, String> {
+    tallyfy_groups_core::date::Date::parse(text.trim())
 }
 
 /// `--usage-check`.

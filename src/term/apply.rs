@@ -29,6 +29,9 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
+    if let Some(day) = args.target.as_of {
+        chosen.run.as_of = day;
+    }
     let single = chosen.single();
     let mut report = match &chosen.saved {
         None => run::plan_targets(&chosen.run, &diff_options(&args.target)?).await,

@@ -20,6 +20,9 @@ pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Resu
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
+    if let Some(day) = args.target.as_of {
+        chosen.run.as_of = day;
+    }
     let options = diff_options(&args.target)?;
     let mut report = run::plan_targets(&chosen.run, &options).await;
     outcome::single_failure(&chosen, &mut report)?;

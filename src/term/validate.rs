@@ -5,9 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use tallyfy_groups_core::annotate::{self, Problem, Verdict};
+use tallyfy_groups_core::date::Date;
 use tallyfy_groups_core::desired::{DesiredState, Diagnostics};
+use tallyfy_groups_core::expiry;
 use tallyfy_groups_core::outcome::ExitStatus;
 use tallyfy_groups_core::render;
+use tallyfy_groups_core::render::words;
 use tallyfy_groups_core::workspace::{self as ws, Workspace};
 use tallyfy_groups_engine::pipeline;
 
@@ -18,26 +21,61 @@ use crate::cli::{FileArgs, ValidateFormat, WorkspaceArgs};
 use tallyfy_groups_engine::workspace::Selected;
 
 /// `validate` of one organization's files, or of a workspace.
-pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args: &WorkspaceArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args: &WorkspaceArgs, as_of: Date) -> Result<ExitStatus, Error> {
     match locate(workspace_args)? {
-        Some(path) => workspace(&path, &workspace_args.targets, format),
-        None => single(&files.paths(), format),
+        Some(path) => workspace(&path, &workspace_args.targets, format, as_of),
+        None => single(&files.paths(), format, as_of),
     }
 }
 
-/// The files, validated, and their CSV sources' files checked (offline: no command runs and no
-/// directory is contacted).
-fn load(files: &[PathBuf]) -> Result<DesiredState, Error> {
-    let state = pipeline::load(files)?;
-    let problems = tallyfy_groups_sources::check_offline(&state);
-    if problems.is_empty() { Ok(state) } else { Err(Error::Invalid(Diagnostics(problems))) }
+/// The files, validated, their dates evaluated as of `as_of` (a date beyond a limit, or an
+/// overdue review under `overdue_review: error`, is a problem), and their CSV sources' files
+/// checked (offline: no command runs and no directory is contacted); with the warnings: an
+/// `until` passed or near, an overdue review. A passed `until` is a warning, never an error: a
+/// pipeline must not break on the morning a date passes.
+fn load(files: &[PathBuf], as_of: Date) -> Result<(DesiredState, Vec<Problem>), Error> {
+    let mut state = pipeline::load(files)?;
+    let (report, mut problems) = expiry::evaluate(&mut state, as_of);
+    problems.extend(tallyfy_groups_sources::check_offline(&state));
+    if !problems.is_empty() {
+        return Err(Error::Invalid(Diagnostics(problems)));
+    }
+    let mut warnings: Vec<Problem> =
+        report.expired.iter().map(|n| Problem::at(&n.at, format!("`until` has passed: {}", words::expired(n)))).collect();
+    warnings.extend(report.expiring.iter().map(|n| Problem::at(&n.at, words::expiring(n))));
+    warnings.extend(report.overdue_reviews.iter().map(|r| Problem::at(&r.at, words::overdue_review(r))));
+    Ok((state, warnings))
 }
 
-fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error> {
-    let result = load(files);
+/// Prints the warnings where the format puts them (text: stderr; GitHub: `::warning`).
+fn warn(format: ValidateFormat, warnings: &[Problem]) {
+    match format {
+        ValidateFormat::Text => {
+            for w in warnings {
+                let at = match (&w.file, w.line, w.column) {
+                    (Some(f), Some(l), Some(c)) => format!("{f}:{l}:{c}: "),
+                    _ => String::new(),
+                };
+                eprint_lines(&format!("warning: {at}{}", w.message));
+            }
+        }
+        ValidateFormat::Github => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            print(&annotate::github_warnings(warnings, |f| annotate::workspace_path(f, &cwd, workspace.as_deref())));
+        }
+        ValidateFormat::Json => {}
+    }
+}
+
+fn single(files: &[PathBuf], format: ValidateFormat, as_of: Date) -> Result<ExitStatus, Error> {
+    let result = load(files, as_of);
+    let no_warnings = Vec::new();
+    let warnings = result.as_ref().map_or(&no_warnings, |(_, w)| w);
+    warn(format, warnings);
     if format != ValidateFormat::Text {
         let verdict = match &result {
-            Ok(state) => {
+            Ok((state, _)) => {
                 let absent = state.groups.iter().filter(|g| g.absent).count();
                 Verdict::Valid { groups: state.groups.len() - absent, absent }
             }
@@ -48,7 +86,7 @@ fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error
         match (format, &verdict) {
             (ValidateFormat::Json, _) => {
                 let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                print(&annotate::json(&names, &verdict));
+                print(&annotate::json_with_warnings(&names, &verdict, warnings));
             }
             (_, Verdict::Invalid(problems)) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
@@ -58,7 +96,7 @@ fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error
             _ => {}
         }
     }
-    let state = result?;
+    let (state, _) = result?;
     if format == ValidateFormat::Json {
         return Ok(ExitStatus::Success);
     }
@@ -74,7 +112,7 @@ fn single(files: &[PathBuf], format: ValidateFormat) -> Result<ExitStatus, Error
 }
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
-fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<ExitStatus, Error> {
+fn workspace(path: &Path, names: &[String], format: ValidateFormat, as_of: Date) -> Result<ExitStatus, Error> {
     let sel = match Selected::open(path, names).map_err(Error::from) {
         Ok(sel) => sel,
         Err(e) => {
@@ -92,7 +130,7 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<Ex
                     Error::Invalid(d) => d.0.iter().map(Problem::from_diagnostic).collect(),
                     other => vec![Problem { file: None, line: None, column: None, message: other.to_string(), hint: None }],
                 };
-                print_verdict(format, &path.display().to_string(), &Verdict::Invalid(problems));
+                print_verdict(format, &path.display().to_string(), &Verdict::Invalid(problems), &[]);
             }
             return Err(e);
         }
@@ -105,14 +143,20 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<Ex
     let mut lines: Vec<(bool, String)> = missing.iter().map(|d| (false, d.to_string())).collect();
     let (mut groups, mut absent, mut invalid) = (0, 0, Vec::new());
     let mut said = std::collections::BTreeSet::new();
+    let mut all_warnings: Vec<Problem> = Vec::new();
     for spec in &sel.targets {
         let files: Vec<PathBuf> = spec.files.iter().map(|f| f.path.clone()).collect();
         if files.iter().any(|f| !f.exists()) {
             invalid.push(spec.name.clone());
             continue;
         }
-        match load(&files) {
-            Ok(state) => {
+        match load(&files, as_of) {
+            Ok((state, warnings)) => {
+                for w in warnings {
+                    if !all_warnings.contains(&w) {
+                        all_warnings.push(w);
+                    }
+                }
                 let gone = state.groups.iter().filter(|g| g.absent).count();
                 groups += state.groups.len() - gone;
                 absent += gone;
@@ -153,6 +197,7 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<Ex
     let mut seen = std::collections::HashSet::new();
     problems.retain(|p| seen.insert((p.file.clone(), p.line, p.column, p.message.clone())));
     let verdict = if problems.is_empty() && invalid.is_empty() { Verdict::Valid { groups, absent } } else { Verdict::Invalid(problems) };
+    warn(format, &all_warnings);
     if format == ValidateFormat::Text {
         for (valid, line) in &lines {
             if *valid {
@@ -162,7 +207,7 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<Ex
             }
         }
     } else {
-        print_verdict(format, &sel.workspace.file, &verdict);
+        print_verdict(format, &sel.workspace.file, &verdict, &all_warnings);
     }
     if invalid.is_empty() && missing.is_empty() {
         Ok(ExitStatus::Success)
@@ -178,9 +223,9 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat) -> Result<Ex
 }
 
 /// `validate --format json|github`: the verdict on stdout (text is printed line by line).
-fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict) {
+fn print_verdict(format: ValidateFormat, file: &str, verdict: &Verdict, warnings: &[Problem]) {
     match (format, verdict) {
-        (ValidateFormat::Json, _) => print(&annotate::json(&[file.to_string()], verdict)),
+        (ValidateFormat::Json, _) => print(&annotate::json_with_warnings(&[file.to_string()], verdict, warnings)),
         (ValidateFormat::Github, Verdict::Invalid(problems)) => {
             let cwd = std::env::current_dir().unwrap_or_default();
             let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);

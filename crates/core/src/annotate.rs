@@ -28,6 +28,11 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A warning about a place of a groups file.
+    pub fn at(at: &crate::warning::At, message: String) -> Self {
+        Problem { file: Some(at.file.clone()), line: Some(at.line), column: Some(at.column), message, hint: None }
+    }
+
     /// A problem the loader found.
     pub fn from_diagnostic(d: &Diagnostic) -> Self {
         Problem {
@@ -66,6 +71,15 @@ pub enum Verdict {
 /// One `::error` workflow command per problem. `path` turns a file as given into the path
 /// GitHub knows (relative to the repository root); see [`workspace_path`].
 pub fn github(problems: &[Problem], path: impl Fn(&str) -> String) -> String {
+    commands("error", problems, path)
+}
+
+/// One `::warning` workflow command per warning, as [`github`] writes errors.
+pub fn github_warnings(warnings: &[Problem], path: impl Fn(&str) -> String) -> String {
+    commands("warning", warnings, path)
+}
+
+fn commands(kind: &str, problems: &[Problem], path: impl Fn(&str) -> String) -> String {
     let mut out = String::new();
     for p in problems {
         let mut props = Vec::new();
@@ -84,7 +98,7 @@ pub fn github(problems: &[Problem], path: impl Fn(&str) -> String) -> String {
             message.push_str("\nhint: ");
             message.push_str(hint);
         }
-        out.push_str(&format!("::error {}::{}\n", props.join(","), data(&message)));
+        out.push_str(&format!("::{kind} {}::{}\n", props.join(","), data(&message)));
     }
     out
 }
@@ -99,10 +113,16 @@ struct JsonValidation<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     absent: Option<usize>,
     problems: &'a [Problem],
+    warnings: &'a [Problem],
 }
 
 /// The verdict as one JSON document (documented in docs/commands.md).
 pub fn json(files: &[String], verdict: &Verdict) -> String {
+    json_with_warnings(files, verdict, &[])
+}
+
+/// The same, with what `validate` warns about (an `until` passed or near, an overdue review).
+pub fn json_with_warnings(files: &[String], verdict: &Verdict, warnings: &[Problem]) -> String {
     let doc = match verdict {
         Verdict::Valid { groups, absent } => JsonValidation {
             format_version: FORMAT_VERSION,
@@ -111,9 +131,10 @@ pub fn json(files: &[String], verdict: &Verdict) -> String {
             groups: Some(*groups),
             absent: Some(*absent),
             problems: &[],
+            warnings,
         },
         Verdict::Invalid(problems) => {
-            JsonValidation { format_version: FORMAT_VERSION, valid: false, files, groups: None, absent: None, problems }
+            JsonValidation { format_version: FORMAT_VERSION, valid: false, files, groups: None, absent: None, problems, warnings }
         }
     };
     // Serialising plain strings and numbers cannot fail.

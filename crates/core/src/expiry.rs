@@ -137,7 +137,13 @@ pub struct ExpiryReport {
 
 impl Default for ExpiryReport {
     fn default() -> Self {
-        ExpiryReport { evaluated_at: Date::from_days(0), expired: Vec::new(), expiring: Vec::new(), ongoing: Vec::new(), overdue_reviews: Vec::new() }
+        ExpiryReport {
+            evaluated_at: Date::from_days(0),
+            expired: Vec::new(),
+            expiring: Vec::new(),
+            ongoing: Vec::new(),
+            overdue_reviews: Vec::new(),
+        }
     }
 }
 
@@ -190,7 +196,11 @@ pub fn evaluate(state: &mut DesiredState, as_of: Date) -> (ExpiryReport, Vec<Dia
                             max.at
                         ),
                     )
-                    .with_hint(format!("give a day at most {} days away ({} at the latest)", max.value, as_of.plus_days(i64::from(max.value)))),
+                    .with_hint(format!(
+                        "give a day at most {} days away ({} at the latest)",
+                        max.value,
+                        as_of.plus_days(i64::from(max.value))
+                    )),
                 );
             }
             if note.days <= i64::from(settings.expiry_warning_days) {
@@ -201,11 +211,17 @@ pub fn evaluate(state: &mut DesiredState, as_of: Date) -> (ExpiryReport, Vec<Dia
         if let Some(max) = &settings.max_guest_days {
             for at in &g.guests_without_until {
                 problems.push(
-                    Diagnostic::at(at, format!("a guest of \"{}\" has no `until`, and max_guest_days ({}, set at {}) requires one", g.name.value, max.value, max.at))
-                        .with_hint(format!(
-                            "write the guest as `{{email: …, until: YYYY-MM-DD}}` (or `{{source: …, until: …}}`), at most {} days away",
-                            max.value
-                        )),
+                    Diagnostic::at(
+                        at,
+                        format!(
+                            "a guest of \"{}\" has no `until`, and max_guest_days ({}, set at {}) requires one",
+                            g.name.value, max.value, max.at
+                        ),
+                    )
+                    .with_hint(format!(
+                        "write the guest as `{{email: …, until: YYYY-MM-DD}}` (or `{{source: …, until: …}}`), at most {} days away",
+                        max.value
+                    )),
                 );
             }
         }

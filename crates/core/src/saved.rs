@@ -56,6 +56,11 @@ pub struct SavedPlan {
     /// recorded as unused is used now.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub usage: std::collections::BTreeMap<GroupId, crate::usage::GroupUsage>,
+    /// The day the plan's dates were evaluated as of, its expired and expiring entries (for
+    /// display), and every entry still granting access until a day (`ongoing`): apply refuses
+    /// the plan as stale once one of those days has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<crate::expiry::ExpiryReport>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -155,6 +160,7 @@ impl SavedPlan {
             actions,
             provenance: plan.provenance.clone(),
             usage: plan.usage.groups.clone(),
+            expiry: Some(plan.expiry.clone()),
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
     }
@@ -204,6 +210,7 @@ impl SavedPlan {
         );
         plan.unmanaged_lists = self.unmanaged_lists.clone();
         plan.provenance = self.provenance.clone();
+        plan.expiry = self.expiry.clone().unwrap_or_default();
         // The override is `apply --allow-removals`, never the file's: its seal is a checksum
         // anyone can recompute, so what it says about the guard is a record, not a permission.
         Ok(plan)
@@ -486,6 +493,15 @@ pub enum StaleInput {
         /// The guest's email.
         email: Email,
     },
+    /// An entry granted access until a day that has passed since the plan was made.
+    AccessEnded {
+        /// The entry, as the plan recorded it.
+        note: crate::expiry::ExpiryNote,
+        /// The day the plan was made as of.
+        planned_as_of: crate::date::Date,
+        /// The day it is applied as of.
+        as_of: crate::date::Date,
+    },
     /// A group the plan deletes was checked and unused when the plan was made, and is used now.
     GroupNowUsed {
         /// The group's id.
@@ -533,6 +549,18 @@ pub fn already_applied(plan: &SavedPlan, target_label: &str, org: &OrgId, live: 
 /// Whether text that is not JSON reads like a groups.yaml: a top-level `groups:` or `settings:` key.
 fn looks_like_groups_file(text: &str) -> bool {
     crate::desired::parse::lines(text).any(|line| line.starts_with("groups:") || line.starts_with("settings:"))
+}
+
+/// The entries the saved plan recorded as granting access until a day that is before `as_of`:
+/// applied now, the plan would keep access the files end.
+pub fn ended_since(plan: &SavedPlan, as_of: crate::date::Date) -> Vec<StaleInput> {
+    let Some(expiry) = &plan.expiry else { return Vec::new() };
+    expiry
+        .ongoing
+        .iter()
+        .filter(|n| n.until < as_of)
+        .map(|n| StaleInput::AccessEnded { note: n.clone(), planned_as_of: expiry.evaluated_at, as_of })
+        .collect()
 }
 
 /// Refuses a saved plan made for another target, or whose inputs changed since.

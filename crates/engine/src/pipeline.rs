@@ -7,8 +7,10 @@
 use std::path::PathBuf;
 
 use tallyfy_groups_api::TallyfyApi;
+use tallyfy_groups_core::date::Date;
 use tallyfy_groups_core::desired::{self, DesiredState, Diagnostics};
 use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::expiry::{self, ExpiryReport};
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::outcome::ExitStatus;
 use tallyfy_groups_core::pipeline::make_plan;
@@ -32,6 +34,18 @@ pub fn load(files: &[PathBuf]) -> Result<DesiredState, TargetError> {
     desired::load(sources).map_err(TargetError::Invalid)
 }
 
+/// Reads and validates the groups files and evaluates their dates as of `as_of`: the entries
+/// whose `until` has passed are taken out (see [`expiry::evaluate`]); a date beyond a limit of
+/// the settings, or an overdue review under `overdue_review: error`, is a problem of the files.
+pub fn load_as_of(files: &[PathBuf], as_of: Date) -> Result<(DesiredState, ExpiryReport), TargetError> {
+    let mut desired = load(files)?;
+    let (report, problems) = expiry::evaluate(&mut desired, as_of);
+    if !problems.is_empty() {
+        return Err(TargetError::Invalid(Diagnostics(problems)));
+    }
+    Ok((desired, report))
+}
+
 /// The target branch's files (`plan --baseline`), loaded leniently: they only label changes.
 #[derive(Debug)]
 pub enum Baseline {
@@ -47,8 +61,11 @@ pub enum Baseline {
 /// live state.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The groups files, validated (not yet expanded: [`plan_with_baseline`] does that).
+    /// The groups files, validated, their expired entries taken out (not yet expanded:
+    /// [`plan_with_baseline`] does that).
     pub desired: DesiredState,
+    /// Their dates, as of the run's day.
+    pub expiry: ExpiryReport,
     /// The baseline's, when asked for.
     pub baseline: Baseline,
     /// The live groups, users and (when the files name any) guests.
@@ -72,6 +89,7 @@ pub async fn load_while_fetching<C, E, A>(
     files: &[PathBuf],
     baseline: Option<&[PathBuf]>,
     sources: &Reader,
+    as_of: Date,
     connecting: impl Future<Output = Result<C, E>>,
     api: impl Fn(&C) -> &A,
 ) -> Result<(Loaded, C), E>
@@ -81,16 +99,21 @@ where
 {
     let (files, baseline) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec));
     let loading = tokio::task::spawn_blocking(move || {
-        let desired = load(&files)?;
+        let (desired, expiry) = load_as_of(&files, as_of)?;
         let baseline = match baseline {
             None => Baseline::None,
             Some(paths) if paths.is_empty() => Baseline::Loaded(DesiredState::default()),
             Some(paths) => match desired::load_baseline(desired::read_sources(&paths)?) {
-                Ok(b) => Baseline::Loaded(b),
+                // The baseline's dates as of the same day: an entry that expired there too is
+                // not a change of this one. Its limits only label, so they stop nothing.
+                Ok(mut b) => {
+                    let _ = expiry::evaluate(&mut b, as_of);
+                    Baseline::Loaded(b)
+                }
                 Err(problems) => Baseline::Invalid(problems),
             },
         };
-        Ok::<_, TargetError>((desired, baseline))
+        Ok::<_, TargetError>(((desired, expiry), baseline))
     });
     let loaded = async { loading.await.map_err(|e| TargetError::Loading(e.to_string()))? };
     tokio::pin!(loaded, connecting);
@@ -108,18 +131,18 @@ where
     let client = api(&conn);
     let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(TargetError::from) };
     let files_and_guests = async {
-        let (desired, baseline) = match early {
+        let ((desired, expiry), baseline) = match early {
             Some(files) => files,
             None => loaded.await?,
         };
         let need_guests = desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests());
         let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
         let (guests, (reads, baseline_reads)) = tokio::join!(guests, read_sources(sources, &desired, &baseline));
-        Ok::<_, TargetError>((desired, baseline, guests?, reads, baseline_reads))
+        Ok::<_, TargetError>((desired, expiry, baseline, guests?, reads, baseline_reads))
     };
-    let ((groups, users), (desired, baseline, guests, reads, baseline_reads)) = tokio::try_join!(lists, files_and_guests)?;
+    let ((groups, users), (desired, expiry, baseline, guests, reads, baseline_reads)) = tokio::try_join!(lists, files_and_guests)?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), sources = reads.len(), "read live state");
-    Ok((Loaded { desired, baseline, live: LiveState { groups, users, guests }, reads, baseline_reads }, conn))
+    Ok((Loaded { desired, expiry, baseline, live: LiveState { groups, users, guests }, reads, baseline_reads }, conn))
 }
 
 /// Reads the sources the files use, and the baseline's CSV files; takes the files' reads for a
@@ -143,11 +166,12 @@ async fn read_sources(reader: &Reader, desired: &DesiredState, baseline: &Baseli
 
 /// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
 pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target) -> Result<Plan, TargetError> {
-    let Loaded { mut desired, baseline, live, reads, baseline_reads } = loaded;
+    let Loaded { mut desired, expiry, baseline, live, reads, baseline_reads } = loaded;
     // A source that failed fails the plan (or, with --keep-going, leaves its groups untouched):
     // never an empty list.
     let _kept_going = desired::expand(&mut desired, &reads, options.keep_going).map_err(TargetError::Sources)?;
     let mut plan = make_plan(&desired, &live, options, target.clone())?;
+    plan.expiry = expiry;
     // The baseline only labels changes: one that does not validate or resolve (the target
     // branch may name someone who has left, and this change may be the one removing them)
     // leaves changes unlabelled, with a warning, and never fails the plan.
@@ -246,6 +270,11 @@ mod tests {
     use tallyfy_groups_core::plan::GroupState;
     use tallyfy_groups_sandbox::{MemoryApi, State};
 
+    /// The day the tests' files are evaluated as of (never the clock's).
+    fn test_day() -> Date {
+        Date::parse("2026-06-01").expect("a day")
+    }
+
     fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, text).expect("write");
@@ -265,7 +294,9 @@ mod tests {
         let files = [write(&dir, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Team\n")];
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
         let (loaded, conn) =
-            load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await.expect("loaded");
+            load_while_fetching(&files, None, &Reader::default(), test_day(), connecting, |c: &OrgContext<MemoryApi>| &c.api)
+                .await
+                .expect("loaded");
         let mut plan = plan_with_baseline(loaded, &DiffOptions::default(), conn.target.clone()).expect("planned");
         assert!(plan.summary.delete >= 7, "{:?}", plan.summary);
         let refused = plan_verdict(&mut plan, true, Allowances::default(), Some("prod")).unwrap_err();
@@ -276,7 +307,7 @@ mod tests {
         // A bad file is said before a connection that fails.
         let bad = [write(&dir, "bad.yaml", "groups:\n  - nme: X\n")];
         let failing = async { Err::<OrgContext<MemoryApi>, _>(TargetError::Loading("no connection".into())) };
-        let failed = load_while_fetching(&bad, None, &Reader::default(), failing, |c: &OrgContext<MemoryApi>| &c.api).await;
+        let failed = load_while_fetching(&bad, None, &Reader::default(), test_day(), failing, |c: &OrgContext<MemoryApi>| &c.api).await;
         assert!(matches!(failed, Err(TargetError::Invalid(_))), "a bad file is reported first");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -290,7 +321,8 @@ mod tests {
         let api = MemoryApi::new(State::demo());
         let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
-        let (loaded, conn) = load_while_fetching(&files, None, &Reader::default(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
+        let (loaded, conn) =
+            load_while_fetching(&files, None, &Reader::default(), test_day(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
         plan_with_baseline(loaded, options, conn.target.clone())
     }
 

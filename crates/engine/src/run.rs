@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tallyfy_groups_api::apply::{self, ApplyOptions, ApplyReport, Progress};
 use tallyfy_groups_api::client::PageProgress;
 use tallyfy_groups_api::{Client, OrgContext, Stop};
+use tallyfy_groups_core::date::Date;
 use tallyfy_groups_core::diff::DiffOptions;
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::plan::{Plan, Target};
@@ -51,6 +52,8 @@ pub struct Run {
     pub sources: Reader,
     /// When the plans read where groups are used (`--usage-check`).
     pub usage_check: UsageCheck,
+    /// The day the files' dates are evaluated as of (`--as-of`; today in UTC by default).
+    pub as_of: Date,
 }
 
 impl Run {
@@ -65,8 +68,15 @@ impl Run {
             show_reads,
             sources: Reader::default(),
             usage_check: UsageCheck::default(),
+            as_of: today(),
         }
     }
+}
+
+/// Today, in UTC, from the system clock.
+pub fn today() -> Date {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Date::from_unix_seconds(i64::try_from(seconds).unwrap_or(0))
 }
 
 /// A connected target: a client of its organization, and the target a saved plan records.
@@ -245,9 +255,15 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                 }
                 Ok::<_, TargetError>(conn)
             };
-            let loaded =
-                pipeline::load_while_fetching(&target.files, target.baseline.as_deref(), &run.sources, connecting, |c: &Connection| &c.api)
-                    .await;
+            let loaded = pipeline::load_while_fetching(
+                &target.files,
+                target.baseline.as_deref(),
+                &run.sources,
+                run.as_of,
+                connecting,
+                |c: &Connection| &c.api,
+            )
+            .await;
             let (loaded, conn) = match loaded {
                 Ok(loaded) => loaded,
                 Err(e) => {
@@ -281,6 +297,12 @@ pub async fn fetch(run: &Run, client: &Client, need_guests: bool) -> Result<Live
 /// actions and that live state (the guard and everything shown come from live state, never from
 /// the file), or `None` when live state already equals the plan's result.
 pub async fn checked_saved_plan(run: &Run, saved_plan: &SavedPlan, conn: &Connection) -> Result<Option<Plan>, TargetError> {
+    // An `until` that passed since the plan was made: the plan would keep access the files end.
+    let ended = tallyfy_groups_core::saved::ended_since(saved_plan, run.as_of);
+    if !ended.is_empty() {
+        let words = tallyfy_groups_core::render::words::staleness(&tallyfy_groups_core::saved::Staleness::Changed { changes: ended });
+        return Err(Refusal::SavedPlan(words).into());
+    }
     let needs_guests = saved_plan.actions.iter().any(|a| matches!(a, SavedAction::CreateGuest { .. }));
     let live = fetch(run, &conn.api, needs_guests).await?;
     let Some(mut plan) = pipeline::check_saved(saved_plan, &conn.target, &live)? else { return Ok(None) };

@@ -45,6 +45,8 @@ pub enum Event {
     DriftCorrected,
     /// `apply` failed, refused, or left actions failed, skipped or unknown.
     ApplyFailed,
+    /// `plan` found nothing to change, but access ends soon or a review is overdue.
+    Attention,
 }
 
 /// What a run learned, gathered as it goes (all optional: a run may fail before learning it).
@@ -80,6 +82,55 @@ pub struct PlanFacts {
     pub memberships_removed: usize,
     /// The groups changed, in plan order (at most [`MAX_LISTED`]).
     pub groups: Vec<String>,
+    /// Entries expiring soon: who is told before their access ends.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expiring: Vec<ExpiryFact>,
+    /// Entries whose day has passed (the plan removes what no other entry grants).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired: Vec<ExpiryFact>,
+    /// Groups whose review is overdue.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overdue_reviews: Vec<ReviewFact>,
+}
+
+/// One entry with an end date, for the people concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpiryFact {
+    /// The group (`target: group` in a workspace).
+    pub group: String,
+    /// The person's email, for an entry of one person by email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Who the entry grants, in words (an address, `user id N`, `source NAME`, `group "NAME"`).
+    pub who: String,
+    /// The last day of access.
+    pub until: String,
+    /// Days left (0: the last day; negative once passed).
+    pub days_left: i64,
+}
+
+/// A group whose review is overdue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewFact {
+    /// The group (`target: group` in a workspace).
+    pub group: String,
+    /// The day the review was due.
+    pub due: String,
+    /// Days past it.
+    pub days_overdue: i64,
+}
+
+fn expiry_facts(notes: &[tallyfy_groups_core::expiry::ExpiryNote]) -> Vec<ExpiryFact> {
+    notes
+        .iter()
+        .map(|n| ExpiryFact {
+            group: tallyfy_groups_core::names::visible(&n.group).into_owned(),
+            email: n.email.as_ref().map(ToString::to_string),
+            who: tallyfy_groups_core::names::visible(&n.who()).into_owned(),
+            until: n.until.to_string(),
+            days_left: n.days,
+        })
+        .collect()
 }
 
 impl PlanFacts {
@@ -108,11 +159,29 @@ impl PlanFacts {
             memberships_added: added,
             memberships_removed: removed,
             groups,
+            expiring: expiry_facts(&plan.expiry.expiring),
+            expired: expiry_facts(&plan.expiry.expired),
+            overdue_reviews: plan
+                .expiry
+                .overdue_reviews
+                .iter()
+                .map(|r| ReviewFact {
+                    group: tallyfy_groups_core::names::visible(&r.group).into_owned(),
+                    due: r.due.to_string(),
+                    days_overdue: r.days_overdue,
+                })
+                .collect(),
         }
     }
 
     fn is_empty(&self) -> bool {
         self.create + self.update + self.delete + self.guests_to_invite == 0
+    }
+
+    /// Whether people should be told something with no change to make: access ending soon, a
+    /// review overdue.
+    fn needs_attention(&self) -> bool {
+        !self.expiring.is_empty() || !self.overdue_reviews.is_empty()
     }
 
     /// Adds one workspace target's facts; its groups are named `target: group`.
@@ -125,6 +194,11 @@ impl PlanFacts {
         self.memberships_removed += other.memberships_removed;
         let room = MAX_LISTED.saturating_sub(self.groups.len());
         self.groups.extend(other.groups.iter().take(room).map(|g| format!("{target}: {g}")));
+        let named = |f: &ExpiryFact| ExpiryFact { group: format!("{target}: {}", f.group), ..f.clone() };
+        self.expiring.extend(other.expiring.iter().map(named));
+        self.expired.extend(other.expired.iter().map(named));
+        self.overdue_reviews
+            .extend(other.overdue_reviews.iter().map(|r| ReviewFact { group: format!("{target}: {}", r.group), ..r.clone() }));
     }
 }
 
@@ -178,7 +252,11 @@ impl ApplyFacts {
 /// Whether a run that exited with `exit_code` sends a summary, and why.
 pub fn event(command: Command, exit_code: i32, facts: &Facts) -> Option<Event> {
     match (command, exit_code) {
-        (Command::Plan, 0) => facts.plan.as_ref().is_some_and(|p| !p.is_empty()).then_some(Event::Drift),
+        (Command::Plan, 0) => match &facts.plan {
+            Some(p) if !p.is_empty() => Some(Event::Drift),
+            Some(p) if p.needs_attention() => Some(Event::Attention),
+            _ => None,
+        },
         (Command::Plan, 2) => Some(Event::Drift),
         (Command::Plan, _) => Some(Event::PlanFailed),
         (Command::Apply, 0) => facts.apply.as_ref().is_some_and(|a| a.total() > 0).then_some(Event::DriftCorrected),
@@ -205,6 +283,7 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
         Event::PlanFailed => format!("Tallyfy groups drift check failed{org}, exit {exit_code}"),
         Event::DriftCorrected => format!("Tallyfy groups drifted from groups.yaml and apply corrected it{org}"),
         Event::ApplyFailed => format!("Tallyfy groups apply failed{org}, exit {exit_code}"),
+        Event::Attention => format!("Tallyfy groups: access ends soon or a review is overdue{org}"),
     };
     if let Some(p) = &facts.plan
         && !p.is_empty()
@@ -227,6 +306,19 @@ pub fn payload(event: Event, command: Command, exit_code: i32, facts: &Facts, er
         groups_line(&mut text, p);
     } else {
         text.push('.');
+    }
+    if let Some(p) = &facts.plan {
+        for f in p.expiring.iter().take(5) {
+            let when = match f.days_left {
+                0 => "has its last day today".to_string(),
+                1 => "expires in 1 day".to_string(),
+                d => format!("expires in {d} days"),
+            };
+            text.push_str(&format!("\n• {} in {} {when} ({})", f.who, f.group, f.until));
+        }
+        for r in p.overdue_reviews.iter().take(5) {
+            text.push_str(&format!("\n• the review of {} is overdue (due {})", r.group, r.due));
+        }
     }
     if let Some(a) = &facts.apply {
         text.push_str(&format!("\nApply: {} applied, {} failed, {} skipped, {} unknown.", a.applied, a.failed, a.skipped, a.unknown));
@@ -432,6 +524,7 @@ mod tests {
                 memberships_added: 3,
                 memberships_removed: 1,
                 groups: vec!["Finance".into(), "Ops".into(), "Sales".into()],
+                ..PlanFacts::default()
             }),
             apply: None,
             error: None,
@@ -453,6 +546,36 @@ mod tests {
         assert_eq!(event(Command::Apply, 1, &applied), Some(Event::ApplyFailed));
         assert_eq!(event(Command::Apply, 3, &none), Some(Event::ApplyFailed));
         assert_eq!(event(Command::Apply, 130, &none), Some(Event::ApplyFailed));
+    }
+
+    #[test]
+    fn access_ending_soon_or_an_overdue_review_is_sent_without_changes() {
+        let soon = ExpiryFact {
+            group: "Audit".into(),
+            email: Some("bob@x.example".into()),
+            who: "bob@x.example".into(),
+            until: "2026-12-31".into(),
+            days_left: 5,
+        };
+        let review = ReviewFact { group: "Audit".into(), due: "2026-11-30".into(), days_overdue: 3 };
+        let facts = Facts {
+            plan: Some(PlanFacts { expiring: vec![soon], overdue_reviews: vec![review], ..PlanFacts::default() }),
+            ..Facts::default()
+        };
+        assert_eq!(event(Command::Plan, 0, &facts), Some(Event::Attention));
+        let sent = payload(Event::Attention, Command::Plan, 0, &facts, None, None);
+        assert_eq!(sent["event"], "attention");
+        assert_eq!(sent["plan"]["expiring"][0]["email"], "bob@x.example");
+        assert_eq!(sent["plan"]["expiring"][0]["days_left"], 5);
+        assert_eq!(sent["plan"]["overdue_reviews"][0]["due"], "2026-11-30");
+        assert_eq!(
+            sent["text"],
+            "Tallyfy groups: access ends soon or a review is overdue.\n• bob@x.example in Audit expires in 5 days (2026-12-31)\n• the review of Audit is overdue (due 2026-11-30)"
+        );
+        // Added across a workspace's targets, named by target.
+        let mut all = PlanFacts::default();
+        all.add("prod", facts.plan.as_ref().expect("plan"));
+        assert_eq!(all.expiring[0].group, "prod: Audit");
     }
 
     #[test]

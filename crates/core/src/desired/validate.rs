@@ -12,10 +12,12 @@ use marked_yaml::Span;
 
 use super::de::Problems;
 use super::raw::{
-    Field, OneOrMany, RawCsv, RawDisabledMembers, RawOverdueReview, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
-    RawMissing, RawOkta, RawOktaAttribute, RawScim, RawSettings, RawSource, RawUnknown,
+    Field, OneOrMany, RawCsv, RawDisabledMembers, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
+    RawMissing, RawOkta, RawOktaAttribute, RawOverdueReview, RawScim, RawSettings, RawSource, RawUnknown,
 };
-use super::{DesiredGroup, DesiredState, Diagnostic, DisabledMembers, Entry, Expiry, GuestName, Located, Location, MemberRef, Review, Settings};
+use super::{
+    DesiredGroup, DesiredState, Diagnostic, DisabledMembers, Entry, Expiry, GuestName, Located, Location, MemberRef, Review, Settings,
+};
 use crate::date::Date;
 use crate::model::{Email, UserId, name_key};
 use crate::source::{
@@ -95,7 +97,9 @@ fn settings(p: &Problems, raw: &RawSettings) -> Settings {
     if let Some(&n) = raw.expiry_warning_days.value() {
         s.expiry_warning_days = n;
     }
-    for (field, out, key) in [(&raw.max_guest_days, &mut s.max_guest_days, "max_guest_days"), (&raw.max_member_days, &mut s.max_member_days, "max_member_days")] {
+    for (field, out, key) in
+        [(&raw.max_guest_days, &mut s.max_guest_days, "max_guest_days"), (&raw.max_member_days, &mut s.max_member_days, "max_member_days")]
+    {
         if let Some((span, &n)) = field.get() {
             if n == 0 {
                 p.error_hint(span, format!("`{key}` is 0"), format!("give a number of days of at least 1, or remove `{key}`"));
@@ -119,7 +123,11 @@ fn until_of(p: &Problems, until: &Field<String>, reason: &Field<String>, entry: 
     let reason_text = reason.value().map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     let Some((span, text)) = until.get() else {
         if let Some(span) = reason.span() {
-            p.error_hint(span, "`reason` without `until`", "a reason is shown with the end of an entry's access: add `until: YYYY-MM-DD`, or remove `reason`");
+            p.error_hint(
+                span,
+                "`reason` without `until`",
+                "a reason is shown with the end of an entry's access: add `until: YYYY-MM-DD`, or remove `reason`",
+            );
         }
         return;
     };
@@ -155,10 +163,8 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
     let mut guest_names = BTreeMap::new();
     let mut guest_sources = Vec::new();
     let mut guests_without_until = Vec::new();
-    let guests = raw
-        .guests
-        .value()
-        .map(|items| guests(p, items, &mut guest_names, &mut guest_sources, &mut expiries, &mut guests_without_until));
+    let guests =
+        raw.guests.value().map(|items| guests(p, items, &mut guest_names, &mut guest_sources, &mut expiries, &mut guests_without_until));
     let review = raw.review.get().and_then(|(span, r)| {
         let every = r.every_days.get();
         let last = r.last.get();
@@ -375,7 +381,15 @@ fn reference<'v>(p: &Problems, span: &'v Span, v: &'v str, key: &str) -> Option<
 
 /// Adds a `{source}` or `{group}` entry unless the list names it already (by `key`); whether it
 /// was added.
-fn once(p: &Problems, out: &mut Vec<Located<String>>, seen: &mut HashMap<String, usize>, span: &Span, key: String, name: &str, what: &str) -> bool {
+fn once(
+    p: &Problems,
+    out: &mut Vec<Located<String>>,
+    seen: &mut HashMap<String, usize>,
+    span: &Span,
+    key: String,
+    name: &str,
+    what: &str,
+) -> bool {
     let at = p.loc(span);
     if let Some(first) = seen.get(&key) {
         p.error(span, format!("{what} `{name}` is listed twice in this list (first on line {first})"));

@@ -30,7 +30,11 @@ fn live() -> LiveState {
             unread: Vec::new(),
         }],
         users,
-        guests: Some(vec![crate::model::Guest { email: Email::new("auditor@firm.example"), first_name: "A".into(), last_name: "L".into() }]),
+        guests: Some(vec![crate::model::Guest {
+            email: Email::new("auditor@firm.example"),
+            first_name: "A".into(),
+            last_name: "L".into(),
+        }]),
     }
 }
 
@@ -49,8 +53,8 @@ const AUDIT: &str = "groups:
 fn plan_as_of(yaml: &str, as_of: &str) -> (Plan, ExpiryReport, Vec<Diagnostic>) {
     let mut desired = load_str("groups.yaml", yaml).expect("valid");
     let (report, problems) = evaluate(&mut desired, day(as_of));
-    let mut plan =
-        crate::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() }).expect("plan");
+    let mut plan = crate::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
+        .expect("plan");
     plan.expiry = report.clone();
     (plan, report, problems)
 }
@@ -83,7 +87,11 @@ fn the_until_day_itself_still_grants_access_and_the_day_after_does_not() {
     let (plan, report, _) = plan_as_of(AUDIT, "2027-04-01");
     assert_eq!(removed(&plan), (vec![2, 3], vec!["auditor@firm.example".to_string()]));
     assert_eq!(report.expired.iter().map(ExpiryNote::who).collect::<Vec<_>>(), ["auditor@firm.example", "bob@example.com", "user id 3"]);
-    assert!(report.expired_member("Audit 2026", UserId(2), Some(&Email::new("bob@example.com"))).is_some_and(|n| n.reason.as_deref() == Some("TICKET-42")));
+    assert!(
+        report
+            .expired_member("Audit 2026", UserId(2), Some(&Email::new("bob@example.com")))
+            .is_some_and(|n| n.reason.as_deref() == Some("TICKET-42"))
+    );
     assert!(report.ongoing.is_empty(), "nothing left with a day");
 }
 
@@ -138,7 +146,12 @@ groups:
     let (_, _, problems) = plan_as_of(yaml, "2026-12-01");
     let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert_eq!(said.len(), 2, "{said:#?}");
-    assert!(said[0].starts_with("groups.yaml:8:41: `until: 2028-01-01` of bob@example.com in \"Audit 2026\" is 396 days away, more than max_member_days (365"), "{said:#?}");
+    assert!(
+        said[0].starts_with(
+            "groups.yaml:8:41: `until: 2028-01-01` of bob@example.com in \"Audit 2026\" is 396 days away, more than max_member_days (365"
+        ),
+        "{said:#?}"
+    );
     assert!(said[1].starts_with("groups.yaml:10:9: a guest of \"Audit 2026\" has no `until`, and max_guest_days (90"), "{said:#?}");
 }
 
@@ -160,7 +173,13 @@ fn an_overdue_review_is_reported_and_an_error_only_when_asked() {
     let strict = format!("settings:\n  overdue_review: error\n{yaml}");
     let (_, _, problems) = plan_as_of(&strict, "2026-12-03");
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].to_string().contains("the review of \"Audit 2026\" is overdue: last 2026-09-01, every 90 days, due 2026-11-30 (3 days ago)"), "{}", problems[0]);
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("the review of \"Audit 2026\" is overdue: last 2026-09-01, every 90 days, due 2026-11-30 (3 days ago)"),
+        "{}",
+        problems[0]
+    );
 }
 
 #[test]

@@ -67,6 +67,10 @@ struct JsonPlan<'a> {
     guard: JsonGuard<'a>,
     warnings: Vec<Said<'a, Warning>>,
     usage_check: crate::usage::UsageCheck,
+    evaluated_at: crate::date::Date,
+    expired: &'a [crate::expiry::ExpiryNote],
+    expiring: &'a [crate::expiry::ExpiryNote],
+    overdue_reviews: &'a [crate::expiry::OverdueReview],
 }
 
 #[derive(Serialize)]
@@ -142,6 +146,9 @@ struct JsonState<'a> {
     /// Each guest's origins (the state after the change, with an expanded desired state).
     #[serde(skip_serializing_if = "Option::is_none")]
     guest_origins: Option<std::collections::BTreeMap<&'a Email, &'a [Provenance]>>,
+    /// The last day of access of each guest whose every entry has one (the state after the change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guest_until: Option<std::collections::BTreeMap<&'a Email, crate::date::Date>>,
 }
 
 #[derive(Serialize)]
@@ -155,27 +162,41 @@ struct JsonUser<'a> {
     /// Where the member comes from (members the group will have, with an expanded desired state).
     #[serde(skip_serializing_if = "Option::is_none")]
     origins: Option<&'a [Provenance]>,
+    /// The last day of access, when every entry that grants it has one (members the group will have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<crate::date::Date>,
 }
 
-fn user<'a>(plan: &Plan, id: UserId, prov: Option<&'a GroupProvenance>) -> JsonUser<'a> {
+/// A member for display; `kept`: the group the member keeps or gains (their origins and last
+/// day are shown), none for a member before or removed.
+fn user<'a>(plan: &Plan, id: UserId, prov: Option<&'a GroupProvenance>, kept: Option<&str>) -> JsonUser<'a> {
     let u = plan.users.get(&id);
     JsonUser {
         id,
         email: u.map(|u| u.email.to_string()),
         name: u.map(|u| u.name.clone()),
         pending: u.is_some_and(|u| u.pending),
-        origins: prov.map(|p| p.member(id)),
+        origins: prov.filter(|_| kept.is_some()).map(|p| p.member(id)),
+        until: kept.and_then(|group| super::member_until(plan, group, id, prov)),
     }
 }
 
-/// A group's state; `prov`: the origins of its people (for the state after a change).
-fn state<'a>(plan: &Plan, s: &'a GroupState, prov: Option<&'a GroupProvenance>) -> JsonState<'a> {
+/// A group's state; `prov`: the origins of its people, and `after`: the state after a change
+/// (its people's origins and last days are shown).
+fn state<'a>(plan: &Plan, s: &'a GroupState, prov: Option<&'a GroupProvenance>, after: bool) -> JsonState<'a> {
+    let kept = after.then_some(s.name.as_str());
+    let guest_until: std::collections::BTreeMap<&Email, crate::date::Date> = if after {
+        s.guests.iter().filter_map(|g| super::guest_until(plan, &s.name, g, prov).map(|d| (g, d))).collect()
+    } else {
+        Default::default()
+    };
     JsonState {
         name: &s.name,
         description: &s.description,
-        members: s.members.iter().map(|id| user(plan, *id, prov)).collect(),
+        members: s.members.iter().map(|id| user(plan, *id, prov, kept)).collect(),
         guests: &s.guests,
-        guest_origins: prov.map(|p| s.guests.iter().map(|g| (g, p.guest(g))).collect()),
+        guest_origins: prov.filter(|_| after).map(|p| s.guests.iter().map(|g| (g, p.guest(g))).collect()),
+        guest_until: (!guest_until.is_empty()).then_some(guest_until),
     }
 }
 
@@ -262,10 +283,10 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
             id,
             renamed_from,
             reason,
-            before: before.map(|s| state(plan, s, None)),
-            after: after.map(|s| state(plan, s, prov)),
-            members_added: c.members_added.iter().map(|id| user(plan, *id, prov)).collect(),
-            members_removed: c.members_removed.iter().map(|id| user(plan, *id, None)).collect(),
+            before: before.map(|s| state(plan, s, None, false)),
+            after: after.map(|s| state(plan, s, prov, true)),
+            members_added: c.members_added.iter().map(|id| user(plan, *id, prov, after.map(|a| a.name.as_str()))).collect(),
+            members_removed: c.members_removed.iter().map(|id| user(plan, *id, None, None)).collect(),
             members_unchanged: c.members_kept,
             guests_added: c.guests_added,
             guests_removed: c.guests_removed,
@@ -289,6 +310,10 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
         guard: JsonGuard::of(&plan.guard),
         warnings: sorted_warnings(&plan.warnings),
         usage_check: plan.usage.check,
+        evaluated_at: plan.expiry.evaluated_at,
+        expired: &plan.expiry.expired,
+        expiring: &plan.expiry.expiring,
+        overdue_reviews: &plan.expiry.overdue_reviews,
     }
 }
 

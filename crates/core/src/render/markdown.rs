@@ -111,6 +111,21 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
             let _ = writeln!(head, "> - {}", escape(&v(&super::words::guard_trip(t))));
         }
     }
+    let e = &plan.expiry;
+    for (title, lines) in [
+        ("Expired", e.expired.iter().map(super::words::expired).collect::<Vec<_>>()),
+        ("Expiring soon", e.expiring.iter().map(super::words::expiring).collect()),
+        ("Reviews overdue", e.overdue_reviews.iter().map(super::words::overdue_review).collect()),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(head);
+        let _ = writeln!(head, "**{title}** (as of {}):", e.evaluated_at);
+        for line in lines {
+            let _ = writeln!(head, "- {}", escape(&v(&line)));
+        }
+    }
     let mut tail = String::new();
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(tail);
@@ -559,13 +574,13 @@ fn details(plan: &Plan, action: &Action) -> String {
             let _ = writeln!(diff, "+ member {}{}", v(&plan.describe_user(*id)), v(&member_from(id)));
         }
         for id in &c.members_removed {
-            let _ = writeln!(diff, "- member {}", v(&plan.describe_user(*id)));
+            let _ = writeln!(diff, "- member {}{}", v(&plan.describe_user(*id)), v(&super::expired_member_suffix(plan, action, *id)));
         }
         for e in &c.guests_added {
             let _ = writeln!(diff, "+ guest {}{}", v(e.as_str()), v(&guest_from(e)));
         }
         for e in &c.guests_removed {
-            let _ = writeln!(diff, "- guest {}", v(e.as_str()));
+            let _ = writeln!(diff, "- guest {}{}", v(e.as_str()), v(&super::expired_guest_suffix(plan, action, e)));
         }
         if let Some(kept) = super::unchanged_counts(c) {
             let _ = writeln!(diff, "  {kept}");

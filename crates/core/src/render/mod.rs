@@ -215,3 +215,69 @@ pub fn usage_note(plan: &Plan, action: &crate::plan::Action) -> Option<(bool, St
     let usage = plan.usage.of(id)?;
     Some((usage.in_use() || !usage.archived_templates.is_empty(), words::usage(usage)))
 }
+
+/// ` (expired 2026-12-31, TICKET-42)` after a member the action removes because an entry of its
+/// group expired, or "".
+pub fn expired_member_suffix(plan: &Plan, action: &crate::plan::Action, id: crate::model::UserId) -> String {
+    let Some(group) = action.writes() else { return String::new() };
+    let email = plan.users.get(&id).map(|u| &u.email);
+    plan.expiry.expired_member(&group.name, id, email).map(|n| format!(" {}", words::expired_suffix(n))).unwrap_or_default()
+}
+
+/// The same for a guest.
+pub fn expired_guest_suffix(plan: &Plan, action: &crate::plan::Action, email: &crate::model::Email) -> String {
+    let Some(group) = action.writes() else { return String::new() };
+    plan.expiry.expired_guest(&group.name, email).map(|n| format!(" {}", words::expired_suffix(n))).unwrap_or_default()
+}
+
+/// The last day of access of a member the group keeps or gains, when every entry that grants
+/// them carries an `until` (the latest of those days); `None`: access without an end, or not
+/// known (an entry of an included group).
+pub fn member_until(
+    plan: &Plan,
+    group: &str,
+    id: crate::model::UserId,
+    prov: Option<&crate::plan::GroupProvenance>,
+) -> Option<crate::date::Date> {
+    let email = plan.users.get(&id).map(|u| &u.email);
+    let notes = || plan.expiry.ongoing.iter().filter(move |n| n.group == group && n.list == crate::expiry::List::Members);
+    let origins = prov.map(|p| p.member(id)).unwrap_or_default();
+    if origins.is_empty() {
+        return notes().find(|n| n.grants_member(id, email)).map(|n| n.until);
+    }
+    until_of_origins(origins, notes())
+}
+
+/// The same for a guest.
+pub fn guest_until(
+    plan: &Plan,
+    group: &str,
+    email: &crate::model::Email,
+    prov: Option<&crate::plan::GroupProvenance>,
+) -> Option<crate::date::Date> {
+    let notes = || plan.expiry.ongoing.iter().filter(move |n| n.group == group && n.list == crate::expiry::List::Guests);
+    let origins = prov.map(|p| p.guest(email)).unwrap_or_default();
+    if origins.is_empty() {
+        return notes().find(|n| n.grants_guest(email)).map(|n| n.until);
+    }
+    until_of_origins(origins, notes())
+}
+
+/// The latest `until` of the entries behind `origins`, when each has one.
+fn until_of_origins<'n>(
+    origins: &[crate::source::Provenance],
+    notes: impl Iterator<Item = &'n crate::expiry::ExpiryNote> + Clone,
+) -> Option<crate::date::Date> {
+    let mut latest = None;
+    for origin in origins {
+        let found = match origin {
+            crate::source::Provenance::Static { at } => {
+                notes.clone().find(|n| format!("{}:{}:{}", n.at.file, n.at.line, n.at.column) == *at)
+            }
+            crate::source::Provenance::Source { source, .. } => notes.clone().find(|n| n.source.as_deref() == Some(source.as_str())),
+        };
+        let until = found?.until;
+        latest = Some(latest.map_or(until, |l: crate::date::Date| l.max(until)));
+    }
+    latest
+}

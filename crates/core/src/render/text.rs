@@ -132,6 +132,7 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
     if !plan.ignored.is_empty() || plan.out_of_scope > 0 {
         out.push('\n');
     }
+    expiry_sections(&mut out, plan, &p);
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", paint(p.warn, "Warnings:"));
         for lines in super::words::warnings_as_lines(&plan.warnings) {
@@ -251,7 +252,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
             for line in after.description.lines().skip(1) {
                 let _ = writeln!(out, "                 {}", v(line));
             }
-            memberships(out, plan, &MembershipChange::between(None, Some(after)), super::provenance_of(plan, action), p);
+            memberships(out, plan, action, &MembershipChange::between(None, Some(after)), super::provenance_of(plan, action), p);
         }
         Action::UpdateGroup { id, before, after, renamed_from, .. } => {
             match renamed_from {
@@ -277,7 +278,7 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
             }
             usage(out, plan, action, p);
             description(out, before, after, p);
-            memberships(out, plan, &MembershipChange::between(Some(before), Some(after)), super::provenance_of(plan, action), p);
+            memberships(out, plan, action, &MembershipChange::between(Some(before), Some(after)), super::provenance_of(plan, action), p);
         }
         Action::DeleteGroup { id, before, reason } => {
             let why = match reason {
@@ -292,8 +293,28 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 paint(p.dim, &format!("(id {}; {why})", v(&id.0)))
             );
             usage(out, plan, action, p);
-            memberships(out, plan, &MembershipChange::between(Some(before), None), None, p);
+            memberships(out, plan, action, &MembershipChange::between(Some(before), None), None, p);
         }
+    }
+}
+
+/// Expired entries, entries expiring soon and overdue reviews, each a section when there are any.
+fn expiry_sections(out: &mut String, plan: &Plan, p: &Palette) {
+    let e = &plan.expiry;
+    let sections: [(&str, Vec<String>); 3] = [
+        ("Expired", e.expired.iter().map(super::words::expired).collect()),
+        ("Expiring soon", e.expiring.iter().map(super::words::expiring).collect()),
+        ("Reviews overdue", e.overdue_reviews.iter().map(super::words::overdue_review).collect()),
+    ];
+    for (title, lines) in sections {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}", paint(p.warn, &format!("{title} (as of {}):", e.evaluated_at)));
+        for line in lines {
+            let _ = writeln!(out, "  - {}", v(&line));
+        }
+        out.push('\n');
     }
 }
 
@@ -325,7 +346,7 @@ fn description(out: &mut String, before: &GroupState, after: &GroupState, p: &Pa
     }
 }
 
-fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, prov: Option<&GroupProvenance>, p: &Palette) {
+fn memberships(out: &mut String, plan: &Plan, action: &Action, c: &MembershipChange, prov: Option<&GroupProvenance>, p: &Palette) {
     let user = |id: &UserId| v(&plan.describe_user(*id)).into_owned();
     let guest = |e: &Email| v(e.as_str()).into_owned();
     let member_from = |id: &UserId| prov.map(|g| v(&super::origins_suffix(g.member(*id))).into_owned()).unwrap_or_default();
@@ -334,13 +355,18 @@ fn memberships(out: &mut String, plan: &Plan, c: &MembershipChange, prov: Option
         let _ = writeln!(out, "    {}", paint(p.add, &format!("+ member {}{}", user(id), member_from(id))));
     }
     for id in &c.members_removed {
-        let _ = writeln!(out, "    {}", paint(p.remove, &format!("- member {}", user(id))));
+        let _ = writeln!(
+            out,
+            "    {}",
+            paint(p.remove, &format!("- member {}{}", user(id), v(&super::expired_member_suffix(plan, action, *id))))
+        );
     }
     for e in &c.guests_added {
         let _ = writeln!(out, "    {}", paint(p.add, &format!("+ guest {}{}", guest(e), guest_from(e))));
     }
     for e in &c.guests_removed {
-        let _ = writeln!(out, "    {}", paint(p.remove, &format!("- guest {}", guest(e))));
+        let _ =
+            writeln!(out, "    {}", paint(p.remove, &format!("- guest {}{}", guest(e), v(&super::expired_guest_suffix(plan, action, e)))));
     }
     if let Some(kept) = super::unchanged_counts(c) {
         let _ = writeln!(out, "    {}", paint(p.dim, &format!("  {kept}")));

@@ -293,6 +293,14 @@ pub fn stale_input(s: &StaleInput) -> String {
         StaleInput::UserGone { id } => format!("user id {id} is no longer in the organization"),
         StaleInput::UserChanged { id, email } => format!("user {email} (id {id}) changed since the plan was made"),
         StaleInput::GuestExists { email } => format!("guest {email} now exists, but the plan invites them"),
+        StaleInput::AccessEnded { note, planned_as_of, as_of } => format!(
+            "{} in \"{}\" had access until {}: the plan was made as of {}, and it is {} now, so the files end that access (make the plan again to remove it)",
+            note.who(),
+            note.group,
+            note.until,
+            planned_as_of,
+            as_of
+        ),
         StaleInput::GroupNowUsed { id, name, usage: u } => {
             format!("group \"{name}\" (id {id}) was used by nothing when the plan was made; now it is {}", usage(u))
         }
@@ -364,4 +372,46 @@ pub fn outcome_detail(o: &Outcome) -> Option<String> {
         Outcome::Skipped { reason } => Some(skip_reason(reason)),
         Outcome::Unknown { reason, error } => Some(unknown_reason(*reason, error.as_ref())),
     }
+}
+
+/// `(expired 2026-12-31, TICKET-42)`: after a member or guest an expired entry no longer grants.
+pub fn expired_suffix(n: &crate::expiry::ExpiryNote) -> String {
+    match &n.reason {
+        Some(reason) => format!("(expired {}, {reason})", n.until),
+        None => format!("(expired {})", n.until),
+    }
+}
+
+/// `bob@x.example in "Audit 2026": access ended after 2026-12-31 (TICKET-42)`.
+pub fn expired(n: &crate::expiry::ExpiryNote) -> String {
+    let reason = n.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+    let what = match (&n.source, &n.includes) {
+        (Some(_), _) => "the people it yields are no longer granted by it",
+        (_, Some(_)) => "its members are no longer granted by it",
+        _ => "removed unless another entry grants access",
+    };
+    format!("{} in \"{}\": access ended after {}{reason}; {what}", n.who(), n.group, n.until)
+}
+
+/// `bob@x.example in "Audit 2026" expires in 5 days (2026-12-31, TICKET-42)`.
+pub fn expiring(n: &crate::expiry::ExpiryNote) -> String {
+    let when = match n.days {
+        0 => "has its last day today".to_string(),
+        1 => "expires in 1 day".to_string(),
+        d => format!("expires in {d} days"),
+    };
+    let reason = n.reason.as_ref().map(|r| format!(", {r}")).unwrap_or_default();
+    format!("{} in \"{}\" {when} ({}{reason})", n.who(), n.group, n.until)
+}
+
+/// `the review of "Audit 2026" is overdue: last 2026-09-01, every 90 days, due 2026-11-30 (3 days ago)`.
+pub fn overdue_review(r: &crate::expiry::OverdueReview) -> String {
+    format!(
+        "the review of \"{}\" is overdue: last {}, every {} days, due {} ({})",
+        r.group,
+        r.last,
+        r.every_days,
+        r.due,
+        if r.days_overdue == 1 { "1 day ago".to_string() } else { format!("{} days ago", r.days_overdue) }
+    )
 }
