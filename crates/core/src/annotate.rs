@@ -113,6 +113,7 @@ struct JsonValidation<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     absent: Option<usize>,
     problems: &'a [Problem],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     warnings: &'a [Problem],
 }
 

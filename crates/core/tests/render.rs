@@ -654,3 +654,53 @@ fn usage_not_checked_in_every_rendering() {
     assert_eq!(json.matches("\"checked\": false").count(), 2, "{json}");
     insta::assert_snapshot!("text_plan_usage_not_checked", text);
 }
+
+/// A plan as of 2027-01-05: heidi's entry in Finance Approvers expired on 2027-01-04 (she is
+/// removed, with why), the liaison's guest entry expires in 5 days, carol's member entry in
+/// 12, and Finance Approvers' review is overdue.
+fn with_expiry() -> Plan {
+    let desired = r#"
+settings:
+  min_removed_for_ratio: 100
+groups:
+  - name: Finance Approvers
+    description: |
+      Approves invoices.
+      Escalations go to the CFO.
+    members:
+      - dave@example.com
+      - erin@example.com
+      - frank@example.com
+      - grace@example.com
+      - {email: heidi@example.com, until: 2027-01-04, reason: "TICKET-42"}
+    review: {every_days: 90, last: 2026-09-01}
+  - name: Onboarding Team
+    description: Team responsible for new client onboarding.
+    members: [alice@example.com, bob@example.com, {email: carol@example.com, until: 2027-01-17}]
+    guests:
+      - {email: liaison@partner.example, until: 2027-01-10, reason: audit}
+"#;
+    let mut state = load_str("groups.yaml", desired).expect("valid");
+    let as_of = tallyfy_groups_core::date::Date::parse("2027-01-05").expect("day");
+    let (report, problems) = tallyfy_groups_core::expiry::evaluate(&mut state, as_of);
+    assert!(problems.is_empty(), "{problems:?}");
+    let users = users();
+    let dir = Directory::new(&users);
+    let resolved = resolve(&state, &dir, |_| true).expect("resolved");
+    let guests: Vec<Guest> = Vec::new();
+    let d = diff(&state, &resolved, &live_groups(), Some(&guests), &DiffOptions::default());
+    let mut plan = plan::build(d, &GuardLimits::of(&state), &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() });
+    plan.sources = state.files.clone();
+    plan.expiry = report;
+    plan
+}
+
+#[test]
+fn expiry_in_every_rendering() {
+    let plan = with_expiry();
+    let text = text::render_plan(&plan, false);
+    assert!(text.contains("- member heidi@example.com (Heidi Example) (expired 2027-01-04, TICKET-42)"), "{text}");
+    insta::assert_snapshot!("text_plan_with_expiry", text);
+    insta::assert_snapshot!("markdown_plan_with_expiry", markdown::render_plan(&plan));
+    insta::assert_snapshot!("json_plan_with_expiry", json::render_plan(&plan));
+}

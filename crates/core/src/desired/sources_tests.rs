@@ -219,7 +219,7 @@ fn unknown_keys_of_sources_and_entries_get_hints() {
             "g.yaml:7:10: `csv` needs `column`",
             "g.yaml:7:24: unknown `csv` key `colum`\n    hint: did you mean `column`?",
             "g.yaml:9:47: unknown `ldap` key `passwd_env`\n    hint: did you mean `password_env`?",
-            "g.yaml:12:15: a member written as a mapping needs `source` or `group`",
+            "g.yaml:12:15: a member written as a mapping needs `email`, `id`, `source` or `group`",
             "g.yaml:12:16: unknown member key `sorce`\n    hint: did you mean `source`?",
             "g.yaml:13:38: a guest entry with `source` cannot have `first_name`",
         ],
