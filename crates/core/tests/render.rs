@@ -689,7 +689,8 @@ groups:
     let resolved = resolve(&state, &dir, |_| true).expect("resolved");
     let guests: Vec<Guest> = Vec::new();
     let d = diff(&state, &resolved, &live_groups(), Some(&guests), &DiffOptions::default());
-    let mut plan = plan::build(d, &GuardLimits::of(&state), &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() });
+    let mut plan =
+        plan::build(d, &GuardLimits::of(&state), &dir, Target { api_url: "https://go.tallyfy.com/api".into(), org: "org1".into() });
     plan.sources = state.files.clone();
     plan.expiry = report;
     plan

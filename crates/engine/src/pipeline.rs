@@ -52,7 +52,7 @@ pub enum Baseline {
     /// No baseline asked for.
     None,
     /// The baseline's desired state (empty when the target branch has none of the files).
-    Loaded(DesiredState),
+    Loaded(Box<DesiredState>),
     /// The baseline's files do not validate: changes stay unlabelled, with a warning.
     Invalid(Diagnostics),
 }
@@ -102,13 +102,13 @@ where
         let (desired, expiry) = load_as_of(&files, as_of)?;
         let baseline = match baseline {
             None => Baseline::None,
-            Some(paths) if paths.is_empty() => Baseline::Loaded(DesiredState::default()),
+            Some(paths) if paths.is_empty() => Baseline::Loaded(Box::default()),
             Some(paths) => match desired::load_baseline(desired::read_sources(&paths)?) {
                 // The baseline's dates as of the same day: an entry that expired there too is
                 // not a change of this one. Its limits only label, so they stop nothing.
                 Ok(mut b) => {
                     let _ = expiry::evaluate(&mut b, as_of);
-                    Baseline::Loaded(b)
+                    Baseline::Loaded(Box::new(b))
                 }
                 Err(problems) => Baseline::Invalid(problems),
             },

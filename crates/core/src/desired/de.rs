@@ -476,7 +476,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 fn unknown_key(problems: &Problems, key: &MarkedScalarNode, fields: &[&str], noun: &str) {
     let k = key.as_str();
     let lower = k.to_lowercase();
-    let best = fields.iter().map(|cand| (strsim::levenshtein(&lower, cand), *cand)).min().filter(|(d, cand)| *d <= 2.max(cand.len() / 3) && *d < cand.len().max(lower.len()));
+    let best = fields
+        .iter()
+        .map(|cand| (strsim::levenshtein(&lower, cand), *cand))
+        .min()
+        .filter(|(d, cand)| *d <= 2.max(cand.len() / 3) && *d < cand.len().max(lower.len()));
     let expected = quoted(fields);
     let hint = match (best, noun, k) {
         (_, "guest key", "group") => {
@@ -693,7 +697,10 @@ mod tests {
 
     #[test]
     fn keys_come_from_serde() {
-        assert_eq!(shape_of::<RawGroup>().map(|s| s.1), Some(&["name", "description", "members", "guests", "previously", "absent", "review"][..]));
+        assert_eq!(
+            shape_of::<RawGroup>().map(|s| s.1),
+            Some(&["name", "description", "members", "guests", "previously", "absent", "review"][..])
+        );
         assert_eq!(shape_of::<RawNamedGuest>().map(|s| s.1), Some(&["email", "first_name", "last_name", "source", "until", "reason"][..]));
         assert_eq!(shape_of::<String>(), None);
     }
