@@ -400,8 +400,12 @@ pub enum Carry {
     No,
     /// The file does not manage the field: the value is whatever Tallyfy holds right before the write.
     Kept,
-    /// `--no-removals`: the planned additions on top of what Tallyfy holds right before the write.
+    /// `--no-removals` or `sync: additive`: the planned additions on top of what Tallyfy holds
+    /// right before the write.
     AddOnly,
+    /// `keep:`: the planned additions and removals applied to what Tallyfy holds right before
+    /// the write, so that people the group keeps (added since the plan, too) stay.
+    Delta,
 }
 
 impl Carry {
@@ -441,6 +445,12 @@ impl Carried {
                     let before: BTreeSet<&T> = before.iter().collect();
                     let mut out = fresh.clone();
                     out.extend(after.iter().filter(|x| !before.contains(x)).cloned());
+                    out.into_iter().collect()
+                }
+                Carry::Delta => {
+                    let (b, a): (BTreeSet<&T>, BTreeSet<&T>) = (before.iter().collect(), after.iter().collect());
+                    let mut out: BTreeSet<T> = fresh.iter().filter(|x| !(b.contains(x) && !a.contains(x))).cloned().collect();
+                    out.extend(after.iter().filter(|x| !b.contains(x)).cloned());
                     out.into_iter().collect()
                 }
             }

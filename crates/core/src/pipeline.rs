@@ -23,6 +23,19 @@ pub enum PlanError {
     /// Groups the plan would write whose lists were not read whole.
     #[error("{}", unread_message(.0))]
     Unread(Vec<UnreadGroup>),
+    /// `external: true` groups that do not exist.
+    #[error("{}", external_message(.0))]
+    ExternalMissing(Vec<String>),
+}
+
+fn external_message(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{}\"", crate::names::visible(n))).collect();
+    format!(
+        "{} {} `external: true` but {} not exist in Tallyfy, so nothing is planned\n    hint: an external group is managed elsewhere and never created here: create it there (or check its name), or remove `external: true` to manage it here",
+        quoted.join(", "),
+        if names.len() == 1 { "is" } else { "are" },
+        if names.len() == 1 { "does" } else { "do" }
+    )
 }
 
 /// The whole pure pipeline from desired + live to a plan.
@@ -50,9 +63,18 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     if !d.unread.is_empty() {
         return Err(PlanError::Unread(d.unread));
     }
+    if !d.missing_external.is_empty() {
+        return Err(PlanError::ExternalMissing(d.missing_external));
+    }
     let limits = GuardLimits::of(desired);
     let mut plan = plan::build(d, &limits, &directory, target);
     plan.sources = desired.files.clone();
+    plan.additive = desired
+        .groups
+        .iter()
+        .filter(|g| g.sync == crate::desired::Sync::Additive && !g.absent && !g.external)
+        .map(|g| g.name.value.clone())
+        .collect();
     plan.warnings.extend(resolution.warnings);
     plan.warnings.extend(desired.warnings.iter().cloned());
     plan.errors = resolution.errors;

@@ -416,6 +416,51 @@ pub struct Plan {
     /// reviews.
     #[serde(default)]
     pub expiry: crate::expiry::ExpiryReport,
+    /// Listed `external: true` groups (live names): managed elsewhere, never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<String>,
+    /// Names of the groups the file reconciles additively (`sync: additive`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub additive: BTreeSet<String>,
+    /// Live people not in the file that a group keeps, by the group's name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: BTreeMap<String, crate::diff::KeptPeople>,
+    /// Managed groups by how they are reconciled: `(exact, additive)`.
+    #[serde(default)]
+    pub sync_counts: (usize, usize),
+}
+
+/// How many groups of each scope a plan covers, for the line every rendering ends with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeCounts {
+    /// Listed groups the file reconciles exactly.
+    pub exact: usize,
+    /// Listed groups it reconciles additively.
+    pub additive: usize,
+    /// Listed `external: true` groups.
+    pub external: usize,
+    /// Live groups not listed and left alone.
+    pub not_managed: usize,
+    /// Live groups matching `ignore`.
+    pub ignored: usize,
+}
+
+impl Plan {
+    /// The scope counts.
+    pub fn scope_counts(&self) -> ScopeCounts {
+        ScopeCounts {
+            exact: self.sync_counts.0,
+            additive: self.sync_counts.1,
+            external: self.external.len(),
+            not_managed: self.unmanaged.len(),
+            ignored: self.ignored.len(),
+        }
+    }
+
+    /// `exact` or `additive`: how the plan reconciles the group of this name.
+    pub fn scope_of(&self, name: &str) -> crate::desired::Sync {
+        if self.additive.contains(name) { crate::desired::Sync::Additive } else { crate::desired::Sync::Exact }
+    }
 }
 
 /// Where the people of one group come from (display only; never drives apply).
@@ -593,6 +638,9 @@ pub fn build(diff: Diff, limits: &GuardLimits, directory: &dyn UserLookup, targe
     plan.out_of_scope = diff.out_of_scope;
     plan.unmanageable = diff.unmanageable;
     plan.provenance = diff.provenance;
+    plan.external = diff.external;
+    plan.kept = diff.kept;
+    plan.sync_counts = diff.sync_counts;
     plan
 }
 
@@ -664,6 +712,10 @@ pub fn assemble(
         provenance: BTreeMap::new(),
         usage: crate::usage::UsageReport::default(),
         expiry: crate::expiry::ExpiryReport::default(),
+        external: Vec::new(),
+        additive: BTreeSet::new(),
+        kept: BTreeMap::new(),
+        sync_counts: (0, 0),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ResolvedGroup<'a> {
     pub guests: Option<BTreeSet<Email>>,
     /// Where each member and guest comes from, when the desired state was expanded.
     pub provenance: Option<GroupProvenance>,
+    /// The organization's users the group's `keep:` rules match (by id or email glob).
+    pub kept: BTreeSet<UserId>,
 }
 
 /// The user directory, indexed for lookups (borrowing the users it indexes).
@@ -60,6 +62,14 @@ impl<'a> Directory<'a> {
     /// Every user with this email (two accounts can share one, in any case).
     pub fn all_by_email(&self, email: &Email) -> &[&'a User] {
         self.by_email.get(email).map_or(&[], Vec::as_slice)
+    }
+
+    /// The users `keep` rules match.
+    pub fn kept(&self, keep: &[crate::desired::Located<crate::desired::KeepRule>]) -> BTreeSet<UserId> {
+        if keep.is_empty() {
+            return BTreeSet::new();
+        }
+        self.by_id.values().filter(|u| keep.iter().any(|k| k.value.keeps_member(u.id, Some(&u.email)))).map(|u| u.id).collect()
     }
 }
 
@@ -201,7 +211,7 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
     let mut suggester: Option<Suggester<'_>> = None;
     for g in desired.groups.iter().filter(|g| in_scope(g)) {
         if g.absent {
-            out.push(ResolvedGroup { desired: g, members: None, guests: None, provenance: None });
+            out.push(ResolvedGroup { desired: g, members: None, guests: None, provenance: None, kept: BTreeSet::new() });
             continue;
         }
         let expansion: Cow<'_, GroupExpansion> = match &g.expanded {
@@ -389,7 +399,7 @@ pub fn resolve_all<'a>(desired: &'a DesiredState, directory: &Directory<'_>, in_
                     member_origins.values().filter(|o| from_source(o)).count() + guests.values().filter(|o| from_source(o)).count();
                 GroupProvenance { members: member_origins, guests, sources: e.sources.iter().cloned().collect(), people }
             });
-            out.push(ResolvedGroup { desired: g, members, guests, provenance });
+            out.push(ResolvedGroup { desired: g, members, guests, provenance, kept: directory.kept(&g.keep) });
         }
     }
     diags.sort();

@@ -521,7 +521,9 @@ pub fn already_applied(plan: &SavedPlan, target_label: &str, org: &OrgId, live: 
     use crate::model::{Carry, LiveGroup};
     fn list_holds<T: Ord>(carry: Carry, after: &[T], live: &BTreeSet<T>) -> bool {
         match carry {
-            Carry::No => after.len() == live.len() && after.iter().all(|x| live.contains(x)),
+            // A delta's removals are not recorded: only the exact result counts as applied (a
+            // group changed since is then checked, and refused as stale).
+            Carry::No | Carry::Delta => after.len() == live.len() && after.iter().all(|x| live.contains(x)),
             Carry::Kept => true,
             Carry::AddOnly => after.iter().all(|x| live.contains(x)),
         }

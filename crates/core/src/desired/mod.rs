@@ -221,6 +221,47 @@ pub struct DesiredGroup {
     pub review: Option<Review>,
     /// Entries with no `until`, under `guests` (for `max_guest_days`), by where they are written.
     pub guests_without_until: Vec<Location>,
+    /// `sync:`: exactly the entries, or only adding them.
+    pub sync: Sync,
+    /// `keep:`: live members and guests the group never removes or adds.
+    pub keep: Vec<Located<KeepRule>>,
+    /// `external: true`: managed elsewhere; never written.
+    pub external: bool,
+}
+
+/// How a group's lists are reconciled (`sync:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sync {
+    /// The group ends up with exactly its entries.
+    #[default]
+    Exact,
+    /// The entries are ensured; nobody is removed.
+    Additive,
+}
+
+/// One `keep:` rule: people it matches are never removed or added.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeepRule {
+    /// A member by user id.
+    Id(UserId),
+    /// Members and guests whose email matches the glob (ignoring case).
+    Email(glob::Pattern),
+}
+
+impl KeepRule {
+    /// Whether the rule keeps a member with this id and email.
+    pub fn keeps_member(&self, id: UserId, email: Option<&Email>) -> bool {
+        match self {
+            KeepRule::Id(k) => *k == id,
+            KeepRule::Email(p) => email.is_some_and(|e| p.matches(e.as_str())),
+        }
+    }
+
+    /// Whether the rule keeps this guest.
+    pub fn keeps_guest(&self, email: &Email) -> bool {
+        matches!(self, KeepRule::Email(p) if p.matches(email.as_str()))
+    }
 }
 
 impl DesiredGroup {

@@ -129,9 +129,27 @@ pub struct RawGroup {
     /// true: the group must not exist (it is deleted if it does).
     #[serde(default)]
     pub absent: Field<bool>,
+    /// `exact` (default): the group ends up with exactly its entries. `additive`: they are ensured, nobody is removed (people added by hand in Tallyfy stay).
+    #[serde(default)]
+    pub sync: Field<RawSync>,
+    /// Under `sync: exact`: live members (or guests) matching one of these email globs or user ids are never removed and never added (service accounts, break-glass admins).
+    #[serde(default)]
+    pub keep: Field<Vec<Field<RawMemberId>>>,
+    /// true: the group is managed elsewhere: it must exist, and is never created, updated, renamed or deleted. It has no other keys.
+    #[serde(default)]
+    pub external: Field<bool>,
     /// Periodic attestation: the group's members are reviewed every `every_days` days; `last` is the day of the last review (a merged pull request that updates it is the attestation).
     #[serde(default)]
     pub review: Field<RawReview>,
+}
+
+/// `sync:` of a group.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(missing_docs, reason = "a `///` on a variant would become a description in the JSON Schema (and change its shape)")]
+pub enum RawSync {
+    Exact,
+    Additive,
 }
 
 /// `review:` of a group.

@@ -13,10 +13,11 @@ use marked_yaml::Span;
 use super::de::Problems;
 use super::raw::{
     Field, OneOrMany, RawCsv, RawDisabledMembers, RawEntra, RawEntraAttribute, RawFile, RawGoogle, RawGroup, RawGuest, RawLdap, RawMember,
-    RawMissing, RawOkta, RawOktaAttribute, RawOverdueReview, RawScim, RawSettings, RawSource, RawUnknown,
+    RawMissing, RawOkta, RawOktaAttribute, RawOverdueReview, RawScim, RawSettings, RawSource, RawSync, RawUnknown,
 };
 use super::{
-    DesiredGroup, DesiredState, Diagnostic, DisabledMembers, Entry, Expiry, GuestName, Located, Location, MemberRef, Review, Settings,
+    DesiredGroup, DesiredState, Diagnostic, DisabledMembers, Entry, Expiry, GuestName, KeepRule, Located, Location, MemberRef, Review,
+    Settings, Sync,
 };
 use crate::date::Date;
 use crate::model::{Email, UserId, name_key};
@@ -194,6 +195,62 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
         .filter_map(Field::get)
         .filter_map(|(span, v)| check_name(p, span, v, "previously"))
         .collect();
+    let sync = match raw.sync.value() {
+        Some(RawSync::Additive) => Sync::Additive,
+        _ => Sync::Exact,
+    };
+    let mut keep = Vec::new();
+    for (span, rule) in raw.keep.value().into_iter().flatten().filter_map(Field::get) {
+        let text = rule.0.trim();
+        if text.is_empty() {
+            p.error(span, "a `keep` rule is empty");
+        } else if text.bytes().all(|b| b.is_ascii_digit()) {
+            match text.parse::<u64>() {
+                Ok(id) => keep.push(Located { value: KeepRule::Id(UserId(id)), at: p.loc(span) }),
+                Err(_) => p.error_hint(span, format!("`{text}` is not a valid user id"), "user ids are whole numbers"),
+            }
+        } else {
+            match glob::Pattern::new(&text.to_lowercase()) {
+                Ok(pattern) => keep.push(Located { value: KeepRule::Email(pattern), at: p.loc(span) }),
+                Err(e) => p.error_hint(
+                    span,
+                    format!("`{text}` is not a valid glob: {}", e.msg),
+                    "use `*` for any text, such as `svc-*@example.com`",
+                ),
+            }
+        }
+    }
+    if let (Some(span), Sync::Additive) = (raw.keep.span(), sync) {
+        p.error_hint(
+            span,
+            "`keep` with `sync: additive`",
+            "an additive group removes nobody, so there is nothing to keep: remove `keep`, or use `sync: exact`",
+        );
+    }
+    let external = raw.external.value().copied().unwrap_or(false);
+    if external {
+        let content = [
+            ("description", raw.description.span()),
+            ("members", raw.members.span()),
+            ("guests", raw.guests.span()),
+            ("previously", raw.previously.span()),
+            ("absent", raw.absent.span()),
+            ("sync", raw.sync.span()),
+            ("keep", raw.keep.span()),
+            ("review", raw.review.span()),
+        ];
+        for (key, span) in content {
+            if let Some(span) = span {
+                p.error_hint(
+                    span,
+                    format!("an `external: true` group cannot have `{key}`"),
+                    format!(
+                        "it is managed elsewhere and never written: remove `{key}`, or remove `external: true` to manage the group here"
+                    ),
+                );
+            }
+        }
+    }
     let absent = raw.absent.value().copied().unwrap_or(false);
     if absent {
         let content = [
@@ -202,6 +259,8 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
             ("guests", raw.guests.span()),
             ("previously", raw.previously.span()),
             ("review", raw.review.span()),
+            ("sync", raw.sync.span()),
+            ("keep", raw.keep.span()),
         ];
         for (key, span) in content {
             if let Some(span) = span {
@@ -229,6 +288,9 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
         expiries,
         review,
         guests_without_until,
+        sync,
+        keep,
+        external,
     })
 }
 

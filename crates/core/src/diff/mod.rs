@@ -132,6 +132,37 @@ pub struct Diff {
     /// Where the people of each created or updated group come from, by the group's name (for
     /// groups of an expanded desired state).
     pub provenance: BTreeMap<String, crate::plan::GroupProvenance>,
+    /// Listed `external: true` groups found live (by their live name): never written.
+    pub external: Vec<String>,
+    /// Listed `external: true` groups not found live: the plan fails.
+    pub missing_external: Vec<String>,
+    /// Live members and guests not in the file that a group keeps, by the group's name:
+    /// `(members, guests, why)` (additive groups; `keep:` rules).
+    pub kept: BTreeMap<String, KeptPeople>,
+    /// Managed groups by how they are reconciled: `(exact, additive)`.
+    pub sync_counts: (usize, usize),
+}
+
+/// Live people a group keeps although the file does not list them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptPeople {
+    /// Members kept.
+    pub members: usize,
+    /// Guests kept.
+    pub guests: usize,
+    /// `additive` (`sync: additive`) or `keep` (its `keep:` rules).
+    pub why: KeptWhy,
+}
+
+/// Why a group keeps people the file does not list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptWhy {
+    /// `sync: additive`.
+    #[default]
+    Additive,
+    /// `keep:` rules.
+    Keep,
 }
 
 /// A live group that is listed but never deleted, renamed or adopted.
@@ -217,8 +248,19 @@ pub fn diff(
         if *blocked {
             continue;
         }
+        if r.desired.external {
+            match *slot {
+                Some(i) => out.external.push(candidates[i].name.clone()),
+                None => out.missing_external.push(r.desired.name.value.clone()),
+            }
+            continue;
+        }
         if let Some(m) = &r.members {
             out.resolved_users.extend(m.iter().copied());
+        }
+        match r.desired.sync {
+            crate::desired::Sync::Exact => out.sync_counts.0 += 1,
+            crate::desired::Sync::Additive => out.sync_counts.1 += 1,
         }
         let written = out.creates.len() + out.updates.len();
         match *slot {
@@ -331,14 +373,25 @@ fn skeletons<'a>(candidates: &[&'a LiveGroup]) -> HashMap<String, &'a LiveGroup>
     skeletons
 }
 
-/// The group a desired group without a live match becomes.
+/// The group a desired group without a live match becomes (people its `keep:` rules match are
+/// neither removed nor added, so a new group starts without them).
 fn new_group(r: &ResolvedGroup, settings: &Settings) -> GroupState {
     GroupState {
         name: r.desired.name.value.clone(),
         description: r.desired.description.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| settings.description_for_new().to_string()),
-        members: r.members.iter().flatten().copied().collect(),
-        guests: r.guests.iter().flatten().cloned().collect(),
+        members: r.members.iter().flatten().copied().filter(|id| !keeps_member(r, *id)).collect(),
+        guests: r.guests.iter().flatten().filter(|e| !keeps_guest(r, e)).cloned().collect(),
     }
+}
+
+/// Whether the group's `keep:` rules match this member.
+fn keeps_member(r: &ResolvedGroup, id: UserId) -> bool {
+    r.kept.contains(&id) || r.desired.keep.iter().any(|k| matches!(k.value, crate::desired::KeepRule::Id(k) if k == id))
+}
+
+/// Whether the group's `keep:` rules match this guest.
+fn keeps_guest(r: &ResolvedGroup, email: &Email) -> bool {
+    r.desired.keep.iter().any(|k| k.value.keeps_guest(email))
 }
 
 /// One matched group: unchanged, updated, or recorded as not writable.
@@ -359,11 +412,12 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
     // The guard's denominator: the memberships this plan could remove, those of the lists the
     // file manages (a group listed without `members` cannot lose a member, so an "Everyone" group
     // of hundreds must not hide the emptying of a few teams).
+    let add_only = options.no_removals || r.desired.sync == crate::desired::Sync::Additive;
     let mut unmanaged = Vec::new();
-    if options.no_removals || r.members.is_none() {
+    if add_only || r.members.is_none() {
         unmanaged.push(GroupList::Members);
     }
-    if options.no_removals || r.guests.is_none() {
+    if add_only || r.guests.is_none() {
         unmanaged.push(GroupList::Guests);
     }
     out.managed_memberships += live.removable_memberships(&unmanaged);
@@ -373,11 +427,43 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
     out.managed_groups.push(live.id.clone());
     let mut members: BTreeSet<UserId> = r.members.clone().unwrap_or_else(|| live.members.clone());
     let mut guests: BTreeSet<Email> = r.guests.clone().unwrap_or_else(|| live.guests.clone());
-    if options.no_removals {
-        let kept_m = live.members.difference(&members).count();
-        let kept_g = live.guests.difference(&guests).count();
+    let keeps = !r.desired.keep.is_empty() && !add_only;
+    if keeps {
+        // People the rules match are the group's own business: never added, never removed.
+        let kept_m: BTreeSet<UserId> = live.members.iter().copied().filter(|id| keeps_member(r, *id)).collect();
+        let kept_g: BTreeSet<Email> = live.guests.iter().filter(|e| keeps_guest(r, e)).cloned().collect();
+        if r.members.is_some() {
+            members.retain(|id| !keeps_member(r, *id));
+            let extra = kept_m.difference(&members).count();
+            members.extend(kept_m);
+            if extra > 0 {
+                out.kept
+                    .entry(r.desired.name.value.clone())
+                    .or_insert_with(|| KeptPeople { why: KeptWhy::Keep, ..KeptPeople::default() })
+                    .members = extra;
+            }
+        }
+        if r.guests.is_some() {
+            guests.retain(|e| !keeps_guest(r, e));
+            let extra = kept_g.difference(&guests).count();
+            guests.extend(kept_g);
+            if extra > 0 {
+                out.kept
+                    .entry(r.desired.name.value.clone())
+                    .or_insert_with(|| KeptPeople { why: KeptWhy::Keep, ..KeptPeople::default() })
+                    .guests = extra;
+            }
+        }
+    }
+    if add_only {
+        let kept_m = if r.members.is_some() { live.members.difference(&members).count() } else { 0 };
+        let kept_g = if r.guests.is_some() { live.guests.difference(&guests).count() } else { 0 };
         if kept_m + kept_g > 0 {
-            out.warnings.push(Warning::NoRemovalsKeeps { group: r.desired.name.value.clone(), members: kept_m, guests: kept_g });
+            if options.no_removals {
+                out.warnings.push(Warning::NoRemovalsKeeps { group: r.desired.name.value.clone(), members: kept_m, guests: kept_g });
+            } else {
+                out.kept.insert(r.desired.name.value.clone(), KeptPeople { members: kept_m, guests: kept_g, why: KeptWhy::Additive });
+            }
         }
         members.extend(live.members.iter().copied());
         guests.extend(live.guests.iter().cloned());
@@ -392,10 +478,11 @@ fn group_update(r: &ResolvedGroup, live: &LiveGroup, options: &DiffOptions, out:
         out.unchanged.push(live.name.clone());
     } else if writable(live, out) {
         let renamed_from = (live.name != after.name).then(|| live.name.clone());
-        let carry = |managed: bool| match (managed, options.no_removals) {
-            (false, _) => Carry::Kept,
-            (true, true) => Carry::AddOnly,
-            (true, false) => Carry::No,
+        let carry = |managed: bool| match (managed, add_only, keeps) {
+            (false, _, _) => Carry::Kept,
+            (true, true, _) => Carry::AddOnly,
+            (true, false, true) => Carry::Delta,
+            (true, false, false) => Carry::No,
         };
         let carried = Carried {
             description: r.desired.description.is_none(),

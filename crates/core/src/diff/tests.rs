@@ -499,3 +499,105 @@ fn a_previously_name_of_an_ignored_live_group_says_so_and_names_the_pattern() {
 fn said(ws: &[crate::warning::Warning]) -> Vec<String> {
     words::warnings(ws)
 }
+
+fn members_after(plan: &Plan, group: &str) -> Vec<u64> {
+    plan.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::UpdateGroup { after, .. } | Action::CreateGroup { after } if after.name == group => {
+                Some(after.members.iter().map(|u| u.0).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn flipping_a_group_from_exact_to_additive_plans_no_removals_in_that_same_run() {
+    let live = [live("g1", "Ops", &[1, 2, 3], &["x@partner.co"])];
+    let exact = plan_of(
+        "groups:\n  - name: Ops\n    description: Ops description\n    members: [u1@example.com, u4@example.com]\n    guests: []\n",
+        &live,
+    );
+    assert_eq!(exact.guard.removed_memberships, 3, "exact removes 2, 3 and the guest");
+    let additive = plan_of(
+        "groups:\n  - name: Ops\n    description: Ops description\n    sync: additive\n    members: [u1@example.com, u4@example.com]\n    guests: []\n",
+        &live,
+    );
+    assert_eq!(members_after(&additive, "Ops"), [1, 2, 3, 4]);
+    assert_eq!(additive.guard.removed_memberships, 0);
+    assert_eq!(additive.guard.current_memberships, 0, "an additive group removes nobody, so the guard leaves it out");
+    let kept = additive.kept.get("Ops").expect("kept");
+    assert_eq!((kept.members, kept.guests, kept.why), (2, 1, KeptWhy::Additive));
+    assert_eq!(
+        crate::render::kept_line(&additive, "Ops").as_deref(),
+        Some("2 live members and 1 live guest not in the file, kept (additive)")
+    );
+    match &additive.actions[0] {
+        Action::UpdateGroup { carried, .. } => assert_eq!((carried.members, carried.guests), (Carry::AddOnly, Carry::AddOnly)),
+        other => panic!("{other:?}"),
+    }
+    // A placeholder: `members: []` adds nobody and removes nobody.
+    let placeholder = plan_of("groups:\n  - name: Ops\n    description: Ops description\n    sync: additive\n    members: []\n", &live);
+    assert!(placeholder.is_empty(), "{:?}", placeholder.actions);
+    assert_eq!(placeholder.scope_counts().additive, 1);
+}
+
+#[test]
+fn keep_rules_neither_remove_nor_add_the_people_they_match() {
+    let live = [live("g1", "Ops", &[1, 2, 11], &["svc-bot@partner.co", "x@partner.co"])];
+    let yaml = "groups:\n  - name: Ops\n    description: Ops description\n    members: [u1@example.com, u3@example.com, u12@example.com]\n    guests: []\n    keep: [\"u1?@example.com\", 2, \"svc-*\"]\n";
+    let plan = plan_of(yaml, &live);
+    // 11 matches `u1?@…` and 2 by id: kept; 12 matches `u1?@…`: listed, but never added; 3 added.
+    assert_eq!(members_after(&plan, "Ops"), [1, 2, 3, 11]);
+    match &plan.actions[0] {
+        Action::UpdateGroup { after, carried, .. } => {
+            assert_eq!(after.guests.iter().map(ToString::to_string).collect::<Vec<_>>(), ["svc-bot@partner.co"]);
+            assert_eq!(carried.members, Carry::Delta);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.guard.removed_memberships, 1, "only x@partner.co goes");
+    // Applied onto a group where someone the rules keep was added since the plan: they stay.
+    let Action::UpdateGroup { before, after, carried, .. } = &plan.actions[0] else { unreachable!() };
+    let fresh = live_after_hand_edit();
+    let body = carried.body(before, after, &fresh);
+    assert_eq!(body.members.iter().map(|u| u.0).collect::<Vec<_>>(), [1, 2, 3, 10, 11]);
+    // A new group starts without them.
+    let created = plan_of("groups:\n  - name: New\n    members: [u1@example.com, u2@example.com]\n    keep: [2]\n", &[]);
+    assert_eq!(members_after(&created, "New"), [1]);
+}
+
+fn live_after_hand_edit() -> LiveGroup {
+    live("g1", "Ops", &[1, 2, 10, 11], &["svc-bot@partner.co", "x@partner.co"])
+}
+
+#[test]
+fn an_external_group_is_never_written_and_must_exist() {
+    let live = [live("g1", "IT Helpdesk", &[1], &[]), live("g2", "Other", &[2], &[])];
+    let yaml = "settings:\n  prune: true\ngroups:\n  - name: IT Helpdesk\n    external: true\n  - name: Other\n    description: Other description\n    members: [u2@example.com]\n";
+    let plan = plan_of(yaml, &live);
+    assert!(plan.is_empty(), "{:?}", plan.actions);
+    assert_eq!(plan.external, ["IT Helpdesk"]);
+    assert!(plan.unmanaged.is_empty(), "not pruned, not unmanaged");
+    let c = plan.scope_counts();
+    assert_eq!((c.exact, c.external), (1, 1));
+    let desired = load_str("g.yaml", "groups:\n  - name: Gone\n    external: true\n").expect("valid");
+    let users = users();
+    let err = crate::pipeline::make_plan(
+        &desired,
+        &crate::model::LiveState { groups: Vec::new(), users, guests: None },
+        &DiffOptions::default(),
+        Target { api_url: "x".into(), org: "o".into() },
+    )
+    .expect_err("missing");
+    assert!(err.to_string().starts_with("\"Gone\" is `external: true` but does not exist in Tallyfy, so nothing is planned"), "{err}");
+    for (yaml, message) in [
+        ("groups:\n  - name: X\n    external: true\n    members: []\n", "an `external: true` group cannot have `members`"),
+        ("groups:\n  - name: X\n    sync: additive\n    keep: [1]\n", "`keep` with `sync: additive`"),
+        ("groups:\n  - name: X\n    sync: sometimes\n", "`sync` must be"),
+    ] {
+        let e = load_str("g.yaml", yaml).expect_err("refused");
+        assert!(e.to_string().contains(message), "{yaml}: {e}");
+    }
+}

@@ -67,6 +67,9 @@ struct JsonPlan<'a> {
     guard: JsonGuard<'a>,
     warnings: Vec<Said<'a, Warning>>,
     usage_check: crate::usage::UsageCheck,
+    scope_counts: crate::plan::ScopeCounts,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    external: &'a [String],
     evaluated_at: crate::date::Date,
     expired: &'a [crate::expiry::ExpiryNote],
     expiring: &'a [crate::expiry::ExpiryNote],
@@ -108,6 +111,11 @@ struct JsonChange<'a> {
     /// Where the group is used, for a group the usage check is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<JsonUsage<'a>>,
+    /// How the file reconciles the group: `exact` or `additive`.
+    scope: crate::desired::Sync,
+    /// Live people not in the file that the group keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept: Option<&'a crate::diff::KeptPeople>,
 }
 
 /// Where a group is used: `checked: false` under `--usage-check never`; otherwise the usage
@@ -294,6 +302,8 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
             origin,
             sources: prov.filter(|p| !p.sources.is_empty()).map(|p| JsonSources { names: &p.sources, people: p.people }),
             usage: usage_of(plan, a),
+            scope: plan.scope_of(group),
+            kept: plan.kept.get(group),
         });
     }
     JsonPlan {
@@ -310,6 +320,8 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
         guard: JsonGuard::of(&plan.guard),
         warnings: sorted_warnings(&plan.warnings),
         usage_check: plan.usage.check,
+        scope_counts: plan.scope_counts(),
+        external: &plan.external,
         evaluated_at: plan.expiry.evaluated_at,
         expired: &plan.expiry.expired,
         expiring: &plan.expiry.expiring,

@@ -58,6 +58,8 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
             escape(&super::sources_name(plan)),
             plural(s.unchanged, "group", "groups")
         );
+        let _ = writeln!(head);
+        let _ = writeln!(head, "{}", escape(&super::scope_line(plan)));
     } else {
         let _ = writeln!(head, "{hashes} Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
@@ -73,6 +75,8 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
             "| {} | {} | {} | {} | {} | {} | {gain} | {lose} |",
             s.create, s.update, s.delete, s.guests_to_invite, s.unchanged, s.api_calls
         );
+        let _ = writeln!(head);
+        let _ = writeln!(head, "{}", escape(&super::scope_line(plan)));
         if s.usage_reads > 0 {
             let _ = writeln!(head);
             let _ = writeln!(
@@ -175,6 +179,14 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
                 + if plan.unmanageable.len() > 20 { ", …" } else { "" }
+        );
+    }
+    if !plan.external.is_empty() {
+        let _ = writeln!(tail);
+        let _ = writeln!(
+            tail,
+            "**External** (managed elsewhere, never written): {}",
+            plan.external.iter().map(|n| format!("`{}`", code(&v(n)))).collect::<Vec<_>>().join(", ")
         );
     }
     if !plan.ignored.is_empty() {
@@ -543,6 +555,9 @@ fn details(plan: &Plan, action: &Action) -> String {
                     format!("<code>~ update</code> <b>{}</b>", html(&v(&after.name)))
                 }
             };
+            if let Some(kept) = super::kept_line(plan, &after.name) {
+                let _ = writeln!(diff, "  {}", v(&kept));
+            }
             if before.description != after.description {
                 let _ = writeln!(diff, "    description:");
                 for (tag, line) in description_diff(&before.description, &after.description) {

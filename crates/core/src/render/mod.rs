@@ -281,3 +281,33 @@ fn until_of_origins<'n>(
     }
     latest
 }
+
+/// `Scope: 4 exact, 1 additive, 1 external, 2 not managed, 1 ignored.`: the groups the plan
+/// covers, by how they are reconciled (a kind with none is left out, but for exact).
+pub fn scope_line(plan: &Plan) -> String {
+    let c = plan.scope_counts();
+    let mut parts = vec![format!("{} exact", c.exact)];
+    for (n, what) in [(c.additive, "additive"), (c.external, "external"), (c.not_managed, "not managed"), (c.ignored, "ignored")] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("Scope: {}.", parts.join(", "))
+}
+
+/// `3 live members not in the file, kept (additive)` under a group that keeps people, or `None`.
+pub fn kept_line(plan: &Plan, group: &str) -> Option<String> {
+    let k = plan.kept.get(group)?;
+    let mut parts = Vec::new();
+    if k.members > 0 {
+        parts.push(plural(k.members, "live member", "live members"));
+    }
+    if k.guests > 0 {
+        parts.push(plural(k.guests, "live guest", "live guests"));
+    }
+    let why = match k.why {
+        crate::diff::KeptWhy::Additive => "additive",
+        crate::diff::KeptWhy::Keep => "its keep rules",
+    };
+    Some(format!("{} not in the file, kept ({why})", parts.join(" and ")))
+}

@@ -90,6 +90,14 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         }
         out.push('\n');
     }
+    if !plan.external.is_empty() {
+        let n = plan.external.len();
+        let _ = writeln!(out, "External (managed elsewhere, never written): {}:", plural(n, "group", "groups"));
+        for name in &plan.external {
+            let _ = writeln!(out, "    {}", v(name));
+        }
+        out.push('\n');
+    }
     if !plan.same_name.is_empty() {
         let n = plan.same_name.len();
         let _ = writeln!(
@@ -194,6 +202,7 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         line.push('.');
         let _ = writeln!(out, "{}", paint(p.bold, &line));
     }
+    let _ = writeln!(out, "{}", super::scope_line(plan));
     out
 }
 
@@ -277,6 +286,9 @@ fn render_action(out: &mut String, plan: &Plan, action: &Action, p: &Palette) {
                 }
             }
             usage(out, plan, action, p);
+            if let Some(kept) = super::kept_line(plan, &after.name) {
+                let _ = writeln!(out, "    {}", paint(p.dim, &v(&kept)));
+            }
             description(out, before, after, p);
             memberships(out, plan, action, &MembershipChange::between(Some(before), Some(after)), super::provenance_of(plan, action), p);
         }
