@@ -699,7 +699,7 @@ mod tests {
     fn keys_come_from_serde() {
         assert_eq!(
             shape_of::<RawGroup>().map(|s| s.1),
-            Some(&["name", "description", "members", "guests", "previously", "absent", "review"][..])
+            Some(&["name", "description", "members", "guests", "previously", "absent", "sync", "keep", "external", "review"][..])
         );
         assert_eq!(shape_of::<RawNamedGuest>().map(|s| s.1), Some(&["email", "first_name", "last_name", "source", "until", "reason"][..]));
         assert_eq!(shape_of::<String>(), None);
