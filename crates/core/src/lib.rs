@@ -25,6 +25,7 @@ pub mod export;
 pub mod model;
 pub mod names;
 pub mod outcome;
+pub mod owners;
 pub mod pipeline;
 pub mod plan;
 pub mod render;

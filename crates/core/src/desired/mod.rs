@@ -359,6 +359,8 @@ pub struct DesiredState {
     /// What a reviewer should know but does not stop a plan: a source no group uses, what
     /// reading the sources left out. Every plan made from this state carries them.
     pub warnings: Vec<Warning>,
+    /// Where `settings:` is written, when it is.
+    pub settings_at: Option<Location>,
 }
 
 impl DesiredState {

@@ -578,6 +578,7 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
         }
         groups.extend(file.groups);
     }
+    let settings_at = settings.as_ref().map(|(_, at)| at.clone());
     let settings = settings.map(|(s, _)| s).unwrap_or_default();
 
     // Names by their key (case and Unicode form ignored): a group defined twice is an error naming
@@ -660,7 +661,7 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
 
     sources.sort_by(|a, b| a.name.cmp(&b.name));
     let warnings = references(&groups, &sources, &declared, diags);
-    DesiredState { settings, groups, sources, files: Vec::new(), warnings }
+    DesiredState { settings, groups, sources, files: Vec::new(), warnings, settings_at }
 }
 
 /// The sources of one file's `sources:`; `names` is where each name is written (where its
