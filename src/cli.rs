@@ -91,6 +91,9 @@ pub enum Command {
         /// Evaluate every `until` and review as of this day (YYYY-MM-DD; default: today in UTC).
         #[arg(long, value_name = "DATE", value_parser = as_of)]
         as_of: Option<tallyfy_groups_core::date::Date>,
+        /// The owners file (default: owners.yaml beside the first groups file, when it exists).
+        #[arg(long, value_name = "FILE")]
+        owners: Option<PathBuf>,
     },
     /// Show what apply would change.
     #[command(after_help = help::PLAN)]
@@ -104,9 +107,16 @@ pub enum Command {
         mut_arg("targets", |a| a.help("The one target of the workspace file to export (needed when it has several)")),
     )]
     Export(ExportArgs),
-    /// Print the JSON Schema of groups.yaml, for editors.
+    /// Print the JSON Schema of groups.yaml (or of owners.yaml), for editors.
     #[command(after_help = help::SCHEMA)]
-    Schema,
+    Schema {
+        /// The schema of owners.yaml instead.
+        #[arg(long)]
+        owners: bool,
+    },
+    /// Work with owners.yaml: print the CODEOWNERS lines that make GitHub and GitLab enforce it.
+    #[command(subcommand, after_help = help::OWNERS)]
+    Owners(OwnersCommand),
     /// Print shell completions.
     #[command(after_help = help::COMPLETIONS)]
     Completions {
@@ -365,11 +375,31 @@ pub struct TargetArgs {
     /// "what will change by next Monday?".
     #[arg(long, value_name = "DATE", value_parser = as_of)]
     pub as_of: Option<tallyfy_groups_core::date::Date>,
+    /// The owners file: which file may define which groups (default: owners.yaml beside the first
+    /// groups file, when it exists).
+    #[arg(long, value_name = "FILE", help_heading = "Safety")]
+    pub owners: Option<PathBuf>,
 }
 
 /// `--as-of`: a day, `YYYY-MM-DD`.
 fn as_of(text: &str) -> Result<tallyfy_groups_core::date::Date, String> {
     tallyfy_groups_core::date::Date::parse(text.trim())
+}
+
+/// `owners ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum OwnersCommand {
+    /// Print the CODEOWNERS lines of owners.yaml (its rules with reviewers, last rule first, since
+    /// CODEOWNERS' last match wins); with --check, compare them with a CODEOWNERS file.
+    #[command(after_help = help::OWNERS)]
+    Codeowners {
+        /// The owners file.
+        #[arg(long, value_name = "FILE", default_value = "owners.yaml")]
+        owners: PathBuf,
+        /// Exit 1 when this CODEOWNERS file lacks a line, or gives one of the paths other owners.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
 }
 
 /// `--usage-check`.
@@ -657,10 +687,20 @@ Exit codes:
     pub(super) const SCHEMA: &str = "\
 Examples:
   tallyfy-groups schema > groups.schema.json
+  tallyfy-groups schema --owners > owners.schema.json
 
 Exit codes:
   0  printed
   1  stdout cannot be written";
+
+    pub(super) const OWNERS: &str = "\
+Examples:
+  tallyfy-groups owners codeowners > .github/CODEOWNERS
+  tallyfy-groups owners codeowners --check .github/CODEOWNERS
+
+Exit codes:
+  0  printed, or the CODEOWNERS file agrees
+  1  owners.yaml is invalid, or the CODEOWNERS file lacks a line or gives a path other owners";
 
     pub(super) const COMPLETIONS: &str = "\
 Examples:

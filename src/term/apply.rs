@@ -29,6 +29,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
+    chosen.run.owners = args.target.owners.clone();
     if let Some(day) = args.target.as_of {
         chosen.run.as_of = day;
     }

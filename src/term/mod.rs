@@ -12,6 +12,7 @@ mod error;
 mod export;
 pub mod man;
 mod outcome;
+mod owners_cmd;
 mod pipelines;
 mod plan;
 pub mod progress;
@@ -44,8 +45,8 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         listen_for_stop(run_stop());
     }
     match command {
-        Command::Validate { files, format, workspace, as_of } => {
-            validate::validate(&files, format, &workspace, as_of.unwrap_or_else(tallyfy_groups_engine::run::today))
+        Command::Validate { files, format, workspace, as_of, owners } => {
+            validate::validate(&files, format, &workspace, as_of.unwrap_or_else(tallyfy_groups_engine::run::today), owners.as_deref())
         }
         Command::Plan(args) => {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
@@ -73,10 +74,11 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             export::export(args, out).await
         }
-        Command::Schema => {
-            print(&tallyfy_groups_core::schema::schema_json());
+        Command::Schema { owners } => {
+            print(&if owners { tallyfy_groups_core::schema::owners_schema_json() } else { tallyfy_groups_core::schema::schema_json() });
             Ok(ExitStatus::Success)
         }
+        Command::Owners(crate::cli::OwnersCommand::Codeowners { owners, check }) => owners_cmd::codeowners(&owners, check.as_deref()),
         Command::Completions { shell } => write_stdout(&completions::script(shell)),
         Command::Man { out_dir: None } => write_stdout(&man::main_page().roff),
         Command::Man { out_dir: Some(dir) } => write_man_pages(&dir),

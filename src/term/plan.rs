@@ -20,6 +20,7 @@ pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Resu
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
+    chosen.run.owners = args.target.owners.clone();
     if let Some(day) = args.target.as_of {
         chosen.run.as_of = day;
     }

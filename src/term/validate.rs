@@ -21,10 +21,16 @@ use crate::cli::{FileArgs, ValidateFormat, WorkspaceArgs};
 use tallyfy_groups_engine::workspace::Selected;
 
 /// `validate` of one organization's files, or of a workspace.
-pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args: &WorkspaceArgs, as_of: Date) -> Result<ExitStatus, Error> {
+pub(crate) fn validate(
+    files: &FileArgs,
+    format: ValidateFormat,
+    workspace_args: &WorkspaceArgs,
+    as_of: Date,
+    owners: Option<&Path>,
+) -> Result<ExitStatus, Error> {
     match locate(workspace_args)? {
-        Some(path) => workspace(&path, &workspace_args.targets, format, as_of),
-        None => single(&files.paths(), format, as_of),
+        Some(path) => workspace(&path, &workspace_args.targets, format, as_of, owners),
+        None => single(&files.paths(), format, as_of, owners),
     }
 }
 
@@ -33,8 +39,14 @@ pub(crate) fn validate(files: &FileArgs, format: ValidateFormat, workspace_args:
 /// checked (offline: no command runs and no directory is contacted); with the warnings: an
 /// `until` passed or near, an overdue review. A passed `until` is a warning, never an error: a
 /// pipeline must not break on the morning a date passes.
-fn load(files: &[PathBuf], as_of: Date) -> Result<(DesiredState, Vec<Problem>), Error> {
+fn load(files: &[PathBuf], as_of: Date, owners: Option<&Path>) -> Result<(DesiredState, Vec<Problem>), Error> {
     let mut state = pipeline::load(files)?;
+    if let Some(o) = pipeline::load_owners(files, owners)? {
+        let problems = o.check(&state, &pipeline::file_paths(&state));
+        if !problems.is_empty() {
+            return Err(Error::Invalid(Diagnostics(problems)));
+        }
+    }
     let (report, mut problems) = expiry::evaluate(&mut state, as_of);
     problems.extend(tallyfy_groups_sources::check_offline(&state));
     if !problems.is_empty() {
@@ -68,8 +80,8 @@ fn warn(format: ValidateFormat, warnings: &[Problem]) {
     }
 }
 
-fn single(files: &[PathBuf], format: ValidateFormat, as_of: Date) -> Result<ExitStatus, Error> {
-    let result = load(files, as_of);
+fn single(files: &[PathBuf], format: ValidateFormat, as_of: Date, owners: Option<&Path>) -> Result<ExitStatus, Error> {
+    let result = load(files, as_of, owners);
     let no_warnings = Vec::new();
     let warnings = result.as_ref().map_or(&no_warnings, |(_, w)| w);
     warn(format, warnings);
@@ -112,7 +124,7 @@ fn single(files: &[PathBuf], format: ValidateFormat, as_of: Date) -> Result<Exit
 }
 
 /// `validate` with a workspace: the workspace file itself, then every selected target's files.
-fn workspace(path: &Path, names: &[String], format: ValidateFormat, as_of: Date) -> Result<ExitStatus, Error> {
+fn workspace(path: &Path, names: &[String], format: ValidateFormat, as_of: Date, owners: Option<&Path>) -> Result<ExitStatus, Error> {
     let sel = match Selected::open(path, names).map_err(Error::from) {
         Ok(sel) => sel,
         Err(e) => {
@@ -150,7 +162,7 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat, as_of: Date)
             invalid.push(spec.name.clone());
             continue;
         }
-        match load(&files, as_of) {
+        match load(&files, as_of, owners) {
             Ok((state, warnings)) => {
                 for w in warnings {
                     if !all_warnings.contains(&w) {

@@ -449,7 +449,7 @@ impl Carried {
                 }
                 Carry::Delta => {
                     let (b, a): (BTreeSet<&T>, BTreeSet<&T>) = (before.iter().collect(), after.iter().collect());
-                    let mut out: BTreeSet<T> = fresh.iter().filter(|x| !(b.contains(x) && !a.contains(x))).cloned().collect();
+                    let mut out: BTreeSet<T> = fresh.iter().filter(|x| !b.contains(x) || a.contains(x)).cloned().collect();
                     out.extend(after.iter().filter(|x| !b.contains(x)).cloned());
                     out.into_iter().collect()
                 }

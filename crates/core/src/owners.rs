@@ -214,6 +214,11 @@ impl Owners {
         self.rules.iter().any(|r| r.allows(name))
     }
 
+    /// The group globs of every rule (over folded names), for `Settings::owned`.
+    pub fn owned_globs(&self) -> Vec<glob::Pattern> {
+        self.rules.iter().flat_map(|r| r.group_globs.iter().cloned()).collect()
+    }
+
     /// The reviewers of a group: those of the rule governing the file that defines it, or (a
     /// group no file defines, such as one `prune` deletes) of the first rule that allows it.
     pub fn reviewers_of(&self, name: &str, defined_in: Option<&Path>) -> &[String] {

@@ -69,6 +69,7 @@ pub fn make_plan(desired: &DesiredState, live: &LiveState, options: &DiffOptions
     let limits = GuardLimits::of(desired);
     let mut plan = plan::build(d, &limits, &directory, target);
     plan.sources = desired.files.clone();
+    plan.owned_only = desired.settings.owned.is_some();
     plan.additive = desired
         .groups
         .iter()

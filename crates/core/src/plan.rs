@@ -428,6 +428,13 @@ pub struct Plan {
     /// Managed groups by how they are reconciled: `(exact, additive)`.
     #[serde(default)]
     pub sync_counts: (usize, usize),
+    /// Who must review each changed group, by its name (with an owners file that names
+    /// reviewers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reviewers: BTreeMap<String, Vec<String>>,
+    /// With an owners file, `prune` deletes only live groups one of its rules allows.
+    #[serde(default)]
+    pub owned_only: bool,
 }
 
 /// How many groups of each scope a plan covers, for the line every rendering ends with.
@@ -716,6 +723,8 @@ pub fn assemble(
         additive: BTreeSet::new(),
         kept: BTreeMap::new(),
         sync_counts: (0, 0),
+        reviewers: BTreeMap::new(),
+        owned_only: false,
     }
 }
 

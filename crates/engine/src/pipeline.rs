@@ -4,7 +4,8 @@
 //! beside the Tallyfy reads, say) is one more future joined in [`load_while_fetching`]. Does
 //! file I/O (on a blocking thread) and network I/O through the API it is given.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use tallyfy_groups_api::TallyfyApi;
 use tallyfy_groups_core::date::Date;
@@ -13,6 +14,7 @@ use tallyfy_groups_core::diff::DiffOptions;
 use tallyfy_groups_core::expiry::{self, ExpiryReport};
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::outcome::ExitStatus;
+use tallyfy_groups_core::owners::{self, Owners};
 use tallyfy_groups_core::pipeline::make_plan;
 use tallyfy_groups_core::plan::{self, GuardLimits, Plan, Target};
 use tallyfy_groups_core::render::words;
@@ -37,13 +39,64 @@ pub fn load(files: &[PathBuf]) -> Result<DesiredState, TargetError> {
 /// Reads and validates the groups files and evaluates their dates as of `as_of`: the entries
 /// whose `until` has passed are taken out (see [`expiry::evaluate`]); a date beyond a limit of
 /// the settings, or an overdue review under `overdue_review: error`, is a problem of the files.
-pub fn load_as_of(files: &[PathBuf], as_of: Date) -> Result<(DesiredState, ExpiryReport), TargetError> {
+pub fn load_as_of(
+    files: &[PathBuf],
+    as_of: Date,
+    owners: Option<&Path>,
+) -> Result<(DesiredState, ExpiryReport, Option<Owners>), TargetError> {
     let mut desired = load(files)?;
+    let owners = load_owners(files, owners)?;
+    if let Some(o) = &owners {
+        let problems = o.check(&desired, &file_paths(&desired));
+        if !problems.is_empty() {
+            return Err(TargetError::Invalid(Diagnostics(problems)));
+        }
+        desired.settings.owned = Some(o.owned_globs());
+    }
     let (report, problems) = expiry::evaluate(&mut desired, as_of);
     if !problems.is_empty() {
         return Err(TargetError::Invalid(Diagnostics(problems)));
     }
-    Ok((desired, report))
+    Ok((desired, report, owners))
+}
+
+/// The owners file of these groups files: `explicit` (`--owners`), else `owners.yaml` beside
+/// the first of them (inside it, for a folder), when it exists; read, parsed and checked.
+pub fn load_owners(files: &[PathBuf], explicit: Option<&Path>) -> Result<Option<Owners>, TargetError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let first = files.first().cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
+            let dir = if first.is_dir() { first } else { first.parent().map(Path::to_path_buf).unwrap_or_default() };
+            let found = dir.join(owners::FILE_NAME);
+            if !found.is_file() {
+                return Ok(None);
+            }
+            found
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        TargetError::Unusable(format!("cannot read the owners file {}: {e}\n    hint: check the path given to --owners", path.display()))
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir }).unwrap_or(dir);
+    owners::parse(&path.display().to_string(), &text, &dir).map(Some).map_err(TargetError::Invalid)
+}
+
+/// Each groups file's name (as its locations give it) and its path, made absolute so that it
+/// compares with the owners file's folder.
+pub fn file_paths(desired: &DesiredState) -> BTreeMap<String, PathBuf> {
+    let mut names: Vec<String> = desired.files.clone();
+    names.extend(desired.groups.iter().map(|g| g.at.file.to_string()));
+    names.extend(desired.sources.iter().map(|s| s.at.file.to_string()));
+    names.extend(desired.settings_at.iter().map(|a| a.file.to_string()));
+    names
+        .into_iter()
+        .map(|n| {
+            let path = std::fs::canonicalize(&n).unwrap_or_else(|_| PathBuf::from(&n));
+            (n, path)
+        })
+        .collect()
 }
 
 /// The target branch's files (`plan --baseline`), loaded leniently: they only label changes.
@@ -66,6 +119,8 @@ pub struct Loaded {
     pub desired: DesiredState,
     /// Their dates, as of the run's day.
     pub expiry: ExpiryReport,
+    /// The owners file they were checked against, when there is one.
+    pub owners: Option<Owners>,
     /// The baseline's, when asked for.
     pub baseline: Baseline,
     /// The live groups, users and (when the files name any) guests.
@@ -90,6 +145,7 @@ pub async fn load_while_fetching<C, E, A>(
     baseline: Option<&[PathBuf]>,
     sources: &Reader,
     as_of: Date,
+    owners: Option<&Path>,
     connecting: impl Future<Output = Result<C, E>>,
     api: impl Fn(&C) -> &A,
 ) -> Result<(Loaded, C), E>
@@ -97,9 +153,9 @@ where
     E: From<TargetError>,
     A: TallyfyApi,
 {
-    let (files, baseline) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec));
+    let (files, baseline, owners) = (files.to_vec(), baseline.map(<[PathBuf]>::to_vec), owners.map(Path::to_path_buf));
     let loading = tokio::task::spawn_blocking(move || {
-        let (desired, expiry) = load_as_of(&files, as_of)?;
+        let (desired, expiry, owners) = load_as_of(&files, as_of, owners.as_deref())?;
         let baseline = match baseline {
             None => Baseline::None,
             Some(paths) if paths.is_empty() => Baseline::Loaded(Box::default()),
@@ -113,7 +169,7 @@ where
                 Err(problems) => Baseline::Invalid(problems),
             },
         };
-        Ok::<_, TargetError>(((desired, expiry), baseline))
+        Ok::<_, TargetError>(((desired, expiry, owners), baseline))
     });
     let loaded = async { loading.await.map_err(|e| TargetError::Loading(e.to_string()))? };
     tokio::pin!(loaded, connecting);
@@ -131,18 +187,18 @@ where
     let client = api(&conn);
     let lists = async { tokio::try_join!(client.list_groups(), client.list_users()).map_err(TargetError::from) };
     let files_and_guests = async {
-        let ((desired, expiry), baseline) = match early {
+        let ((desired, expiry, owners), baseline) = match early {
             Some(files) => files,
             None => loaded.await?,
         };
         let need_guests = desired.names_guests() || matches!(&baseline, Baseline::Loaded(b) if b.names_guests());
         let guests = async { if need_guests { client.list_guests().await.map(Some) } else { Ok(None) } };
         let (guests, (reads, baseline_reads)) = tokio::join!(guests, read_sources(sources, &desired, &baseline));
-        Ok::<_, TargetError>((desired, expiry, baseline, guests?, reads, baseline_reads))
+        Ok::<_, TargetError>((desired, expiry, owners, baseline, guests?, reads, baseline_reads))
     };
-    let ((groups, users), (desired, expiry, baseline, guests, reads, baseline_reads)) = tokio::try_join!(lists, files_and_guests)?;
+    let ((groups, users), (desired, expiry, owners, baseline, guests, reads, baseline_reads)) = tokio::try_join!(lists, files_and_guests)?;
     info!(groups = groups.len(), users = users.len(), guests = guests.as_ref().map(Vec::len), sources = reads.len(), "read live state");
-    Ok((Loaded { desired, expiry, baseline, live: LiveState { groups, users, guests }, reads, baseline_reads }, conn))
+    Ok((Loaded { desired, expiry, owners, baseline, live: LiveState { groups, users, guests }, reads, baseline_reads }, conn))
 }
 
 /// Reads the sources the files use, and the baseline's CSV files; takes the files' reads for a
@@ -166,12 +222,15 @@ async fn read_sources(reader: &Reader, desired: &DesiredState, baseline: &Baseli
 
 /// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
 pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target) -> Result<Plan, TargetError> {
-    let Loaded { mut desired, expiry, baseline, live, reads, baseline_reads } = loaded;
+    let Loaded { mut desired, expiry, owners, baseline, live, reads, baseline_reads } = loaded;
     // A source that failed fails the plan (or, with --keep-going, leaves its groups untouched):
     // never an empty list.
     let _kept_going = desired::expand(&mut desired, &reads, options.keep_going).map_err(TargetError::Sources)?;
     let mut plan = make_plan(&desired, &live, options, target.clone())?;
     plan.expiry = expiry;
+    if let Some(o) = &owners {
+        plan.reviewers = reviewers(&plan, &desired, o);
+    }
     // The baseline only labels changes: one that does not validate or resolve (the target
     // branch may name someone who has left, and this change may be the one removing them)
     // leaves changes unlabelled, with a warning, and never fails the plan.
@@ -200,6 +259,29 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
     }
     plan.warnings.extend(baseline_warnings);
     Ok(plan)
+}
+
+/// The reviewers of each group the plan changes, by the group's name: those of the rule that
+/// governs the file defining it (a pruned group: of the first rule that allows it).
+fn reviewers(plan: &Plan, desired: &DesiredState, owners: &Owners) -> BTreeMap<String, Vec<String>> {
+    let paths = file_paths(desired);
+    let defined_in = |name: &str| {
+        let key = tallyfy_groups_core::model::name_key(name);
+        desired.groups.iter().find(|g| tallyfy_groups_core::model::name_key(&g.name.value) == key).and_then(|g| paths.get(&*g.at.file))
+    };
+    let mut out = BTreeMap::new();
+    for a in &plan.actions {
+        let name = match (a.writes(), a.replaces()) {
+            (Some(after), _) => &after.name,
+            (None, Some(before)) => &before.name,
+            _ => continue,
+        };
+        let who = owners.reviewers_of(name, defined_in(name).map(PathBuf::as_path));
+        if !who.is_empty() {
+            out.insert(name.clone(), who.to_vec());
+        }
+    }
+    out
 }
 
 /// What a made plan means for `plan`'s exit status: its unresolved groups (`--keep-going`) are an
@@ -294,7 +376,7 @@ mod tests {
         let files = [write(&dir, "g.yaml", "settings:\n  prune: true\ngroups:\n  - name: Team\n")];
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
         let (loaded, conn) =
-            load_while_fetching(&files, None, &Reader::default(), test_day(), connecting, |c: &OrgContext<MemoryApi>| &c.api)
+            load_while_fetching(&files, None, &Reader::default(), test_day(), None, connecting, |c: &OrgContext<MemoryApi>| &c.api)
                 .await
                 .expect("loaded");
         let mut plan = plan_with_baseline(loaded, &DiffOptions::default(), conn.target.clone()).expect("planned");
@@ -307,7 +389,8 @@ mod tests {
         // A bad file is said before a connection that fails.
         let bad = [write(&dir, "bad.yaml", "groups:\n  - nme: X\n")];
         let failing = async { Err::<OrgContext<MemoryApi>, _>(TargetError::Loading("no connection".into())) };
-        let failed = load_while_fetching(&bad, None, &Reader::default(), test_day(), failing, |c: &OrgContext<MemoryApi>| &c.api).await;
+        let failed =
+            load_while_fetching(&bad, None, &Reader::default(), test_day(), None, failing, |c: &OrgContext<MemoryApi>| &c.api).await;
         assert!(matches!(failed, Err(TargetError::Invalid(_))), "a bad file is reported first");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -322,7 +405,7 @@ mod tests {
         let org = OrgContext { target: Target { api_url: "memory".into(), org: "sandbox".into() }, api };
         let connecting = async { Ok::<_, TargetError>(org.clone()) };
         let (loaded, conn) =
-            load_while_fetching(&files, None, &Reader::default(), test_day(), connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
+            load_while_fetching(&files, None, &Reader::default(), test_day(), None, connecting, |c: &OrgContext<MemoryApi>| &c.api).await?;
         plan_with_baseline(loaded, options, conn.target.clone())
     }
 

@@ -5,7 +5,7 @@
 //! ([`ShowReads`]). Does file I/O and network I/O.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tallyfy_groups_api::apply::{self, ApplyOptions, ApplyReport, Progress};
@@ -54,6 +54,9 @@ pub struct Run {
     pub usage_check: UsageCheck,
     /// The day the files' dates are evaluated as of (`--as-of`; today in UTC by default).
     pub as_of: Date,
+    /// The owners file (`--owners`); none: `owners.yaml` beside each target's first groups file,
+    /// when there is one.
+    pub owners: Option<PathBuf>,
 }
 
 impl Run {
@@ -69,6 +72,7 @@ impl Run {
             sources: Reader::default(),
             usage_check: UsageCheck::default(),
             as_of: today(),
+            owners: None,
         }
     }
 }
@@ -260,6 +264,7 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                 target.baseline.as_deref(),
                 &run.sources,
                 run.as_of,
+                run.owners.as_deref(),
                 connecting,
                 |c: &Connection| &c.api,
             )

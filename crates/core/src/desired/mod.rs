@@ -298,6 +298,9 @@ pub struct Settings {
     pub max_member_days: Option<Located<u32>>,
     /// An overdue review: shown (`Warn`), or an error (`Error`).
     pub overdue_review: DisabledMembers,
+    /// With an owners file: the group globs of all its rules (over folded names). `prune`
+    /// deletes only live groups one of them matches; the others are not managed.
+    pub owned: Option<Vec<glob::Pattern>>,
 }
 
 /// `settings.disabled_members` (a member disabled in Tallyfy is left out with a warning, as
@@ -326,6 +329,7 @@ impl Default for Settings {
             max_guest_days: None,
             max_member_days: None,
             overdue_review: DisabledMembers::Warn,
+            owned: None,
         }
     }
 }
@@ -337,6 +341,13 @@ impl Settings {
     /// Whether a live group name matches one of the `ignore` globs.
     pub fn is_ignored(&self, name: &str) -> bool {
         self.ignore.iter().any(|p| p.value.matches(name))
+    }
+
+    /// Whether `prune` may delete a live group of this name: any, without an owners file; with
+    /// one, those some rule lets its files define.
+    pub fn owns(&self, name: &str) -> bool {
+        let key = crate::model::name_key(name);
+        self.owned.as_ref().is_none_or(|globs| globs.iter().any(|g| g.matches(&key)))
     }
 
     /// The description a new group gets when it names none.

@@ -558,14 +558,16 @@ fn classify_unclaimed(desired: &DesiredState, present: &[&ResolvedGroup], index:
             }
         } else if let Some(why) = live.unmanageable() {
             out.unmanageable.push(UnmanageableGroup { name: live.name.clone(), id: live.id.clone(), why });
-        } else if settings.prune && !options.no_removals {
+        } else if settings.prune && !options.no_removals && settings.owns(&live.name) {
             if writable(live, out) {
                 out.managed_memberships += live.membership_count();
                 out.managed_groups.push(live.id.clone());
                 out.deletes.push(Delete { live: (*live).clone(), reason: DeleteReason::Pruned });
             }
         } else {
-            if settings.prune {
+            // Under --no-removals a group prune would delete is said; one no owners rule allows
+            // is simply not this repository's (the plan says why in its "not managed" line).
+            if settings.prune && options.no_removals && settings.owns(&live.name) {
                 out.warnings.push(Warning::NoRemovalsNotPruning { group: live.name.clone() });
             }
             out.unmanaged.push(live.name.clone());

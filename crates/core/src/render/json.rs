@@ -116,6 +116,9 @@ struct JsonChange<'a> {
     /// Live people not in the file that the group keeps.
     #[serde(skip_serializing_if = "Option::is_none")]
     kept: Option<&'a crate::diff::KeptPeople>,
+    /// Who must review the change (with an owners file that names reviewers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reviewers: Option<&'a [String]>,
 }
 
 /// Where a group is used: `checked: false` under `--usage-check never`; otherwise the usage
@@ -304,6 +307,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
             usage: usage_of(plan, a),
             scope: plan.scope_of(group),
             kept: plan.kept.get(group),
+            reviewers: plan.reviewers.get(group).map(Vec::as_slice),
         });
     }
     JsonPlan {

@@ -201,6 +201,10 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
             let _ = writeln!(tail, "- {}", lines.join("<br>\n  "));
         }
     }
+    if let Some(line) = super::reviewers_line(plan) {
+        let _ = writeln!(tail);
+        let _ = writeln!(tail, "**{}**", escape(&v(&line)));
+    }
 
     let mut body = String::new();
     let origins_shown = !plan.origins.is_empty();

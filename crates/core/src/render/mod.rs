@@ -32,7 +32,11 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// Why the plan's unmanaged groups are left alone: prune is off, or the warnings say why.
 fn unmanaged_reason(plan: &Plan) -> &'static str {
-    if plan.limits.prune { "see the warnings" } else { "prune is off" }
+    match (plan.limits.prune, plan.owned_only) {
+        (false, _) => "prune is off",
+        (true, true) => "prune deletes only groups a rule of owners.yaml allows",
+        (true, false) => "see the warnings",
+    }
 }
 
 /// How many unmanaged names the text plan lists without `-v` (the count is always shown).
@@ -310,4 +314,20 @@ pub fn kept_line(plan: &Plan, group: &str) -> Option<String> {
         crate::diff::KeptWhy::Keep => "its keep rules",
     };
     Some(format!("{} not in the file, kept ({why})", parts.join(" and ")))
+}
+
+/// `Needs review by: @acme/finance (Finance Approvers, Accounts Payable), @acme/it (IT Helpdesk)`
+/// for the groups the plan changes, or `None` without reviewers.
+pub fn reviewers_line(plan: &Plan) -> Option<String> {
+    let mut by_reviewer: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (group, who) in &plan.reviewers {
+        for r in who {
+            by_reviewer.entry(r.as_str()).or_default().push(group.as_str());
+        }
+    }
+    if by_reviewer.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = by_reviewer.into_iter().map(|(r, groups)| format!("{r} ({})", groups.join(", "))).collect();
+    Some(format!("Needs review by: {}", parts.join(", ")))
 }

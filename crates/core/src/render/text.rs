@@ -202,6 +202,9 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         line.push('.');
         let _ = writeln!(out, "{}", paint(p.bold, &line));
     }
+    if let Some(line) = super::reviewers_line(plan) {
+        let _ = writeln!(out, "{}", v(&line));
+    }
     let _ = writeln!(out, "{}", super::scope_line(plan));
     out
 }
