@@ -121,3 +121,31 @@ fn codeowners_lines_are_printed_and_checked() {
     let schema: Value = serde_json::from_str(&schema.stdout).expect("json");
     assert!(schema["$defs"]["RawRule"]["properties"]["reviewers"].is_object(), "{schema}");
 }
+
+#[test]
+fn an_external_group_is_never_written_and_others_include_its_live_members() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let f = write(
+        d,
+        "groups.yaml",
+        "groups:\n  - name: Marketing\n    external: true\n  - name: Campaign Crew\n    description: Launches.\n    members: [{group: Marketing}, alice.nguyen@example.com]\n",
+    );
+    let state = d.join("state.json");
+    let run =
+        |args: &[&str]| Cli::new(d).args(args).args(&["-f", &f, "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()]).run();
+    let plan = run(&["plan"]).expect_code(0);
+    assert!(plan.stdout.contains("+ member fatima.haddad@example.com (Fatima Haddad)"), "Marketing's live member: {}", plan.stdout);
+    assert!(plan.stdout.contains("External (managed elsewhere, never written): 1 group:\n    Marketing"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("update group \"Marketing\""), "{}", plan.stdout);
+    run(&["apply", "--auto-approve"]).expect_code(0);
+    run(&["plan", "--detailed-exitcode"]).expect_code(0);
+    // Missing, it fails the plan, naming it.
+    let missing =
+        write(d, "missing.yaml", "groups:\n  - name: Brand Team\n    external: true\n  - name: Crew\n    members: [{group: Brand Team}]\n");
+    let failed = Cli::new(d)
+        .args(&["plan", "-f", &missing, "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()])
+        .run()
+        .expect_code(1);
+    assert!(failed.stderr.contains("external group \"Brand Team\" does not exist in Tallyfy"), "{}", failed.stderr);
+}

@@ -162,7 +162,7 @@ fn workspace(path: &Path, names: &[String], format: ValidateFormat, as_of: Date,
             invalid.push(spec.name.clone());
             continue;
         }
-        match load(&files, as_of, owners) {
+        match load(&files, as_of, spec.owners.as_ref().map(|o| o.path.as_path()).or(owners)) {
             Ok((state, warnings)) => {
                 for w in warnings {
                     if !all_warnings.contains(&w) {

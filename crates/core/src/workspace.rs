@@ -65,6 +65,8 @@ pub struct TargetSpec {
     pub files: Vec<WorkspacePath>,
     /// Where `export --target NAME` writes, if given.
     pub export_to: Option<WorkspacePath>,
+    /// Its owners file (which of its files may define which groups), when it names one.
+    pub owners: Option<WorkspacePath>,
     /// Where the target's name is written.
     pub at: Location,
 }
@@ -228,6 +230,8 @@ struct RawTarget {
     files: Field<RawPaths>,
     #[serde(default)]
     export_to: Field<String>,
+    #[serde(default)]
+    owners: Field<String>,
 }
 
 /// One path or a list of paths.
@@ -301,6 +305,13 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
             }
             Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
         });
+        let owners = t.owners.get().and_then(|(span, v)| {
+            if v.trim().is_empty() {
+                p.error_hint(span, "`owners` is empty", "name the target's owners.yaml, or remove the key");
+                return None;
+            }
+            Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
+        });
         if let Some(org) = &org_id {
             let written_url = api_url.as_deref().unwrap_or(DEFAULT_API_URL);
             let key = (org.to_ascii_lowercase(), api_identity(written_url));
@@ -332,7 +343,16 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
                 }
             }
         }
-        out.push(TargetSpec { name: name.clone(), org_id: org_id.unwrap_or_default(), api_url, credentials_env, files, export_to, at });
+        out.push(TargetSpec {
+            name: name.clone(),
+            org_id: org_id.unwrap_or_default(),
+            api_url,
+            credentials_env,
+            files,
+            export_to,
+            owners,
+            at,
+        });
     }
     out
 }

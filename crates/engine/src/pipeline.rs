@@ -223,6 +223,7 @@ async fn read_sources(reader: &Reader, desired: &DesiredState, baseline: &Baseli
 /// The plan, its changes labelled against the baseline (`--baseline`) when there is one.
 pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target) -> Result<Plan, TargetError> {
     let Loaded { mut desired, expiry, owners, baseline, live, reads, baseline_reads } = loaded;
+    fill_external_members(&mut desired, &live)?;
     // A source that failed fails the plan (or, with --keep-going, leaves its groups untouched):
     // never an empty list.
     let _kept_going = desired::expand(&mut desired, &reads, options.keep_going).map_err(TargetError::Sources)?;
@@ -243,6 +244,7 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
         Baseline::Loaded(mut baseline) => {
             // A baseline source that was not read (a command or directory declared otherwise
             // there) leaves the baseline's groups that use it unlabelled, with a warning.
+            let _ = fill_external_members(&mut baseline, &live);
             let _ = desired::expand(&mut baseline, &baseline_reads, true);
             let base_options = DiffOptions { keep_going: true, ..options.clone() };
             match make_plan(&baseline, &live, &base_options, target) {
@@ -259,6 +261,47 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
     }
     plan.warnings.extend(baseline_warnings);
     Ok(plan)
+}
+
+/// Takes the live members of the `external: true` groups other groups include: an external
+/// group that is missing, or whose members were not read whole, fails the plan (its members are
+/// never taken for nobody).
+fn fill_external_members(desired: &mut DesiredState, live: &LiveState) -> Result<(), TargetError> {
+    let mut found = BTreeMap::new();
+    let mut problems = Vec::new();
+    for g in desired.included_external() {
+        let key = tallyfy_groups_core::model::name_key(&g.name.value);
+        match live.groups.iter().find(|l| tallyfy_groups_core::model::name_key(&l.name) == key) {
+            Some(l) if l.unread.iter().all(|u| u.list != tallyfy_groups_core::model::GroupList::Members) => {
+                found.insert(key, l.members.iter().copied().collect());
+            }
+            Some(_) => problems.push(
+                tallyfy_groups_core::desired::Diagnostic::at(
+                    &g.name.at,
+                    format!(
+                        "the members of external group \"{}\" were not read whole, so the groups that include it cannot be planned",
+                        g.name.value
+                    ),
+                )
+                .with_hint("run again; if it persists, the API leaves out that group's members"),
+            ),
+            None => problems.push(
+                tallyfy_groups_core::desired::Diagnostic::at(
+                    &g.name.at,
+                    format!(
+                        "external group \"{}\" does not exist in Tallyfy, so the groups that include it cannot be planned",
+                        g.name.value
+                    ),
+                )
+                .with_hint("an external group is managed elsewhere: create it there (or check its name), or stop including it"),
+            ),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(TargetError::Invalid(Diagnostics(problems)));
+    }
+    desired.external_members = found;
+    Ok(())
 }
 
 /// The reviewers of each group the plan changes, by the group's name: those of the rule that

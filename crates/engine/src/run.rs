@@ -264,7 +264,7 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                 target.baseline.as_deref(),
                 &run.sources,
                 run.as_of,
-                run.owners.as_deref(),
+                target.owners.as_deref().or(run.owners.as_deref()),
                 connecting,
                 |c: &Connection| &c.api,
             )

@@ -66,6 +66,9 @@ pub struct TargetSettings {
     pub baseline: Option<Vec<PathBuf>>,
     /// The names a person sets for each setting an error's hint points at.
     pub names: Names,
+    /// Its owners file (a workspace target's `owners:`); none: the run's `--owners`, or
+    /// `owners.yaml` beside its first groups file.
+    pub owners: Option<PathBuf>,
 }
 
 impl TargetSettings {
@@ -105,6 +108,7 @@ impl TargetSettings {
             files: spec.files.iter().map(|f| f.path.clone()).collect(),
             baseline: None,
             names,
+            owners: spec.owners.as_ref().map(|o| o.path.clone()),
         }
     }
 

@@ -114,7 +114,7 @@ pub fn expand(
     for (i, g) in groups.iter().enumerate() {
         index.entry(name_key(&g.name.value)).or_insert(i);
     }
-    let ctx = Context { groups, index: &index, specs: &specs, outcomes: &outcomes };
+    let ctx = Context { groups, external: &state.external_members, index: &index, specs: &specs, outcomes: &outcomes };
     let mut memo: Vec<Option<Members>> = vec![None; groups.len()];
     let mut on_path = vec![false; groups.len()];
     let mut expansions = Vec::with_capacity(groups.len());
@@ -238,6 +238,7 @@ struct Members {
 /// What expanding a group needs to look up.
 struct Context<'a> {
     groups: &'a [DesiredGroup],
+    external: &'a std::collections::BTreeMap<String, Vec<crate::model::UserId>>,
     index: &'a HashMap<String, usize>,
     specs: &'a HashMap<&'a str, &'a SourceSpec>,
     outcomes: &'a HashMap<String, Outcome>,
@@ -253,6 +254,13 @@ impl Context<'_> {
         on_path[i] = true;
         let g = &self.groups[i];
         let mut out = Members::default();
+        if g.external {
+            // Managed elsewhere: its members are Tallyfy's, read live.
+            let at = g.name.at.to_string();
+            for id in self.external.get(&name_key(&g.name.value)).into_iter().flatten() {
+                out.people.add(MemberRef::Id(*id), &g.name.at, Provenance::Static { at: at.clone() }, Unknown::Error);
+            }
+        }
         for m in g.members.iter().flatten() {
             out.people.add(m.value.clone(), &m.at, Provenance::Static { at: m.at.to_string() }, Unknown::Error);
         }

@@ -372,6 +372,10 @@ pub struct DesiredState {
     pub warnings: Vec<Warning>,
     /// Where `settings:` is written, when it is.
     pub settings_at: Option<Location>,
+    /// The live members of the `external: true` groups other groups include with `{group}`, by
+    /// folded name: filled from live state before [`expand`] (an external group is managed
+    /// elsewhere, so its members are Tallyfy's).
+    pub external_members: std::collections::BTreeMap<String, Vec<UserId>>,
 }
 
 impl DesiredState {
@@ -392,6 +396,17 @@ impl DesiredState {
             .map(|s| s.value.as_str())
             .collect();
         self.sources.iter().filter(|s| used.contains(s.name.as_str())).collect()
+    }
+
+    /// The `external: true` groups that other groups include with `{group}`.
+    pub fn included_external(&self) -> Vec<&DesiredGroup> {
+        let included: std::collections::BTreeSet<String> = self
+            .groups
+            .iter()
+            .filter(|g| !g.absent)
+            .flat_map(|g| g.member_groups.iter().map(|r| crate::model::name_key(&r.value)))
+            .collect();
+        self.groups.iter().filter(|g| g.external && included.contains(&crate::model::name_key(&g.name.value))).collect()
     }
 
     /// The source of this name.

@@ -661,7 +661,7 @@ pub(super) fn merge_and_check(files: Vec<ParsedFile>, diags: &mut Vec<Diagnostic
 
     sources.sort_by(|a, b| a.name.cmp(&b.name));
     let warnings = references(&groups, &sources, &declared, diags);
-    DesiredState { settings, groups, sources, files: Vec::new(), warnings, settings_at }
+    DesiredState { settings, groups, sources, files: Vec::new(), warnings, settings_at, external_members: BTreeMap::new() }
 }
 
 /// The sources of one file's `sources:`; `names` is where each name is written (where its
@@ -1117,7 +1117,7 @@ fn references(groups: &[DesiredGroup], sources: &[SourceSpec], declared: &BTreeS
                     Diagnostic::at(&r.at, format!("group \"{}\" is `absent: true`: it has no members to include", target.name.value))
                         .with_hint("remove this entry, or remove `absent: true` from that group"),
                 );
-            } else if target.members.is_none() {
+            } else if target.members.is_none() && !target.external {
                 diags.push(
                     Diagnostic::at(
                         &r.at,
