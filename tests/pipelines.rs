@@ -250,7 +250,11 @@ fn uses_this_action(step: &Value) -> bool {
 /// The files a script passes with `-f`/`--file`.
 fn files_in_script(script: &str) -> Vec<String> {
     let words: Vec<&str> = script.split_whitespace().collect();
-    words.windows(2).filter(|w| w[0] == "-f" || w[0] == "--file").map(|w| w[1].trim_matches(['"', '\'']).to_string()).collect()
+    words
+        .windows(2)
+        .filter(|w| w[0] == "-f" || w[0] == "--file" || w[0] == "--owners")
+        .map(|w| w[1].trim_matches(['"', '\'']).to_string())
+        .collect()
 }
 
 /// Whether a `paths:` / `changes:` pattern covers a file or directory given with `-f`.
