@@ -61,10 +61,37 @@ pub struct SavedPlan {
     /// the plan as stale once one of those days has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<crate::expiry::ExpiryReport>,
+    /// What the plan showed of scope and ownership (display only): how groups are reconciled,
+    /// the external groups, the people additive groups and `keep` rules keep, the reviewers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<SavedScope>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub checksum: String,
+}
+
+/// What a saved plan records of scope and ownership, for display when it is applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedScope {
+    /// Managed groups: `(exact, additive)`.
+    pub sync_counts: (usize, usize),
+    /// The additive groups, by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub additive: std::collections::BTreeSet<String>,
+    /// The external groups, by live name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<String>,
+    /// People groups keep although the file does not list them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kept: std::collections::BTreeMap<String, crate::diff::KeptPeople>,
+    /// Who must review each changed group.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reviewers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Prune deleted only groups an owners rule allows.
+    #[serde(default)]
+    pub owned_only: bool,
 }
 
 /// Version of the workspace saved-plan document (the plans of several targets, sealed as one).
@@ -161,6 +188,14 @@ impl SavedPlan {
             provenance: plan.provenance.clone(),
             usage: plan.usage.groups.clone(),
             expiry: Some(plan.expiry.clone()),
+            scope: Some(SavedScope {
+                sync_counts: plan.sync_counts,
+                additive: plan.additive.clone(),
+                external: plan.external.clone(),
+                kept: plan.kept.clone(),
+                reviewers: plan.reviewers.clone(),
+                owned_only: plan.owned_only,
+            }),
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
     }
@@ -211,6 +246,14 @@ impl SavedPlan {
         plan.unmanaged_lists = self.unmanaged_lists.clone();
         plan.provenance = self.provenance.clone();
         plan.expiry = self.expiry.clone().unwrap_or_default();
+        if let Some(scope) = &self.scope {
+            plan.sync_counts = scope.sync_counts;
+            plan.additive = scope.additive.clone();
+            plan.external = scope.external.clone();
+            plan.kept = scope.kept.clone();
+            plan.reviewers = scope.reviewers.clone();
+            plan.owned_only = scope.owned_only;
+        }
         // The override is `apply --allow-removals`, never the file's: its seal is a checksum
         // anyone can recompute, so what it says about the guard is a record, not a permission.
         Ok(plan)
