@@ -220,6 +220,18 @@ pub(super) fn group(p: &Problems, item: &Field<RawGroup>) -> Option<DesiredGroup
             }
         }
     }
+    if sync == Sync::Additive {
+        // An additive group removes nobody, so an end date could never be enforced.
+        for e in &expiries {
+            p.push(
+                Diagnostic::at(
+                    &e.until.at,
+                    format!("`until` on {} in a `sync: additive` group, which removes nobody: the access would never end", e.entry),
+                )
+                .with_hint("use `sync: exact` (with `keep:` for the people it must not touch), or remove `until`"),
+            );
+        }
+    }
     if let (Some(span), Sync::Additive) = (raw.keep.span(), sync) {
         p.error_hint(
             span,

@@ -596,6 +596,10 @@ fn an_external_group_is_never_written_and_must_exist() {
         ("groups:\n  - name: X\n    external: true\n    members: []\n", "an `external: true` group cannot have `members`"),
         ("groups:\n  - name: X\n    sync: additive\n    keep: [1]\n", "`keep` with `sync: additive`"),
         ("groups:\n  - name: X\n    sync: sometimes\n", "`sync` must be"),
+        (
+            "groups:\n  - name: X\n    sync: additive\n    members: [{email: a@b.co, until: 2026-01-01}]\n",
+            "`until` on a@b.co in a `sync: additive` group, which removes nobody",
+        ),
     ] {
         let e = load_str("g.yaml", yaml).expect_err("refused");
         assert!(e.to_string().contains(message), "{yaml}: {e}");
