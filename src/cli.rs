@@ -460,9 +460,9 @@ pub struct PlanArgs {
     /// found at the same paths.
     #[arg(long, help_heading = "Output", value_name = "PATH")]
     pub baseline: Vec<PathBuf>,
-    /// Accept the removals when the removal guard trips (plan exits 0/2 instead of 3); saved
-    /// with --out, so `apply PLAN` accepts them too. With a workspace file, TARGET=REASON
-    /// accepts them for one target (repeatable).
+    /// Accept the removals when the removal guard trips (plan exits 0/2 instead of 3); recorded
+    /// with --out, but `apply PLAN` needs its own --allow-removals. With a workspace file,
+    /// TARGET=REASON accepts them for one target (repeatable).
     #[arg(long, help_heading = "Safety", value_name = "REASON")]
     pub allow_removals: Vec<String>,
     #[command(flatten)]

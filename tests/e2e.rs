@@ -80,7 +80,7 @@ fn edits_converge_in_one_apply() {
         "+ member tom.becker@example.com (Tom Becker)",
         "→ rename group \"Product Council\" → \"Product Board\"",
         "- delete group \"Support Escalation\"",
-        "⚠ used by 1 template (Support Escalation: step \"Second-line review\", access)",
+        "⚠ used by 1 template (Support Escalation: step \"Second-line review\", grants access)",
     ] {
         assert!(plan.stdout.contains(line), "missing {line:?} in\n{}", plan.stdout);
     }

@@ -156,7 +156,15 @@ fn a_saved_plan_whose_deleted_group_became_used_is_stale() {
     assert!(run.stderr.contains("refusing to apply a stale plan"), "{}", run.stderr);
     assert!(
         run.stderr.contains("group \"Old Contractors\"")
-            && run.stderr.contains("was used by nothing when the plan was made; now it is used by 1 open task"),
+            && run.stderr.contains("was not in use when the plan was made; now it is used by 1 open task"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&state_path).expect("state"), before, "nothing written");
+    // A run that does not check again cannot apply what was checked.
+    let run = sb(d, &["apply", pf, "--usage-check", "never"]).expect_code(3);
+    assert!(
+        run.stderr.contains("the saved plan checked where \"Old Contractors\" is used, and this run does not check it again"),
         "{}",
         run.stderr
     );

@@ -555,10 +555,20 @@ impl Client {
         let req = self.count_request(what, group);
         let answer = self.send(&req).await?;
         let env: Envelope<serde_json::Value> = self.decode(&req, &answer.body)?;
-        env.meta
+        let total = env
+            .meta
             .and_then(|m| m.pagination)
             .and_then(|p| p.total)
-            .ok_or_else(|| self.decode_error(&req, "the answer has no `meta.pagination.total`, so the count is unknown".to_string()))
+            .ok_or_else(|| self.decode_error(&req, "the answer has no `meta.pagination.total`, so the count is unknown".to_string()))?;
+        // An answer that shows more than its total cannot be trusted about the total.
+        let shown = env.data.as_array().map_or(0, Vec::len) as u64;
+        if shown > total {
+            return Err(self.decode_error(
+                &req,
+                format!("the answer holds {shown} items but says `meta.pagination.total` is {total}, so the count is unknown"),
+            ));
+        }
+        Ok(total)
     }
 
     fn decode_error(&self, req: &ApiRequest, detail: String) -> ApiError {
@@ -722,7 +732,12 @@ impl Client {
         let (total, total_pages) = match pagination.as_ref().map(|p| (p.total, p.total_pages)) {
             Some((Some(total), Some(pages))) => (total, pages),
             // No usable pagination: only a short answer is certainly the whole list.
-            _ if (first.data.len() as u64) < PER_PAGE => return check_distinct(path, first.data, None),
+            // (A `total` it does give must still agree: a short first page of a longer list is
+            // never the whole list.)
+            _ if (first.data.len() as u64) < PER_PAGE => {
+                let total = pagination.as_ref().and_then(|p| p.total);
+                return check_distinct(path, first.data, total);
+            }
             _ => return Err(refuse(PagingProblem::Missing { items: first.data.len() as u64 })),
         };
         let per_page = pagination.as_ref().and_then(|p| p.per_page).unwrap_or(PER_PAGE);

@@ -323,7 +323,20 @@ fn included<'v>(v: Option<&'v serde_json::Value>, what: &str) -> Result<Option<&
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Array(items)) => Ok(Some(items)),
         Some(serde_json::Value::Object(o)) => match o.get("data") {
-            Some(serde_json::Value::Array(items)) => Ok(Some(items)),
+            Some(serde_json::Value::Array(items)) => {
+                // Included resources come whole; a `meta.pagination` that says there are more
+                // means the rest were left out, and a partial list is never taken for the whole.
+                let pagination = o.get("meta").and_then(|m| m.get("pagination"));
+                let total = pagination.and_then(|p| p.get("total")).and_then(serde_json::Value::as_u64);
+                let pages = pagination.and_then(|p| p.get("total_pages")).and_then(serde_json::Value::as_u64);
+                if total.is_some_and(|t| t != items.len() as u64) || pages.is_some_and(|p| p > 1) {
+                    return Err(format!(
+                        "`{what}` holds {} items of a longer list (its `meta.pagination` says there are more), and the rest are not in the answer",
+                        items.len()
+                    ));
+                }
+                Ok(Some(items))
+            }
             Some(serde_json::Value::Null) => Ok(None),
             _ => Err(format!("`{what}` is an object without a `data` list")),
         },

@@ -235,3 +235,33 @@ async fn a_token_that_may_not_read_templates_is_an_error_with_its_status() {
     let e = read_usage(&client(&server), &[GroupId("g1".into())]).await.expect_err("403");
     assert_eq!(e.status(), Some(403), "{e}");
 }
+
+#[tokio::test]
+async fn a_short_page_whose_total_says_more_is_never_the_whole_list() {
+    let server = MockServer::start().await;
+    let short = json!({"data": [template("t1", "T", &[], json!([step("s1", "S", &[], 0)]))], "meta": {"pagination": {"total": 3, "per_page": 1, "current_page": 1}}});
+    Mock::given(method("GET")).and(path(CHECKLISTS)).respond_with(ResponseTemplate::new(200).set_body_json(short)).mount(&server).await;
+    let e = client(&server).list_templates(false).await.expect_err("one of three is not the list");
+    assert!(matches!(e, ApiError::Incomplete { expected: 3, got: 1, .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_count_whose_answer_shows_more_than_its_total_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/organizations/org1/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "r1"}], "meta": {"pagination": {"total": 0}}})))
+        .mount(&server)
+        .await;
+    let e = client(&server).count(Counted::ActiveProcesses, &GroupId("g1".into())).await.expect_err("contradicts itself");
+    assert!(e.to_string().contains("holds 1 items but says `meta.pagination.total` is 0"), "{e}");
+}
+
+#[tokio::test]
+async fn included_steps_that_say_there_are_more_are_refused() {
+    let server = MockServer::start().await;
+    let steps = json!({"data": [step("s1", "S", &[], 0)], "meta": {"pagination": {"total": 3, "total_pages": 3}}});
+    mount_templates(&server, false, vec![page(vec![template("t1", "T", &[], steps)], 1, 1, 100)]).await;
+    let e = client(&server).list_templates(false).await.expect_err("partial steps");
+    assert!(e.to_string().contains("`steps` holds 1 items of a longer list"), "{e}");
+}

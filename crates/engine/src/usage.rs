@@ -49,6 +49,24 @@ fn names(plan: &Plan, ids: &[tallyfy_groups_core::model::GroupId]) -> Vec<String
 /// Refuses a saved plan (as stale) that deletes a group it recorded as checked and unused, which
 /// the fresh read in `plan` (rebuilt from it, usage checked) finds in use.
 pub fn check_saved(saved: &SavedPlan, plan: &Plan) -> Result<(), Refusal> {
+    // What the reviewer saw was checked; a run that does not check again cannot apply it.
+    let unchecked: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteGroup { id, before, .. } if saved.usage.contains_key(id) && plan.usage.of(id).is_none() => {
+                Some(before.name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    if !unchecked.is_empty() {
+        return Err(Refusal::SavedPlan(format!(
+            "refusing to apply: the saved plan checked where {} {} used, and this run does not check it again (--usage-check never)\n    hint: apply without --usage-check never, so that a group that became used since is seen; or make a new plan with --usage-check never and have it reviewed",
+            unchecked.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "),
+            if unchecked.len() == 1 { "is" } else { "are" }
+        )));
+    }
     let changes: Vec<StaleInput> = usage::became_used(&saved.usage, plan)
         .into_iter()
         .map(|(id, name)| StaleInput::GroupNowUsed {

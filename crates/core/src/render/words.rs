@@ -233,7 +233,7 @@ pub fn usage(u: &crate::usage::GroupUsage) -> String {
                     how.push(format!("{} {}", if titles.len() == 1 { "step" } else { "steps" }, quoted_list(&titles, SHOWN)));
                 }
                 if t.access {
-                    how.push("access".to_string());
+                    how.push("grants access".to_string());
                 }
                 format!("{}: {}", t.title, how.join(", "))
             })
@@ -302,7 +302,7 @@ pub fn stale_input(s: &StaleInput) -> String {
             as_of
         ),
         StaleInput::GroupNowUsed { id, name, usage: u } => {
-            format!("group \"{name}\" (id {id}) was used by nothing when the plan was made; now it is {}", usage(u))
+            format!("group \"{name}\" (id {id}) was not in use when the plan was made; now it is {}", usage(u))
         }
     }
 }

@@ -201,10 +201,13 @@ fn usage_is_said_with_its_steps_access_and_counts_capped() {
     let mut u = usage_of(&GroupId("g-help".into()), &read().templates, Counts { active_processes: 4, open_tasks: 12 });
     assert_eq!(
         words::usage(&u),
-        "used by 1 template (Employee Onboarding: steps \"Laptop\", \"Accounts\", access), 12 open tasks, 4 active processes"
+        "used by 1 template (Employee Onboarding: steps \"Laptop\", \"Accounts\", grants access), 12 open tasks, 4 active processes"
     );
     u.templates = (1..=5).map(|i| TemplateUse { id: format!("t{i}"), title: format!("T{i}"), steps: Vec::new(), access: true }).collect();
-    assert_eq!(words::usage(&u), "used by 5 templates (T1: access; T2: access; T3: access; 2 more), 12 open tasks, 4 active processes");
+    assert_eq!(
+        words::usage(&u),
+        "used by 5 templates (T1: grants access; T2: grants access; T3: grants access; 2 more), 12 open tasks, 4 active processes"
+    );
     assert_eq!(words::usage(&GroupUsage::default()), "used by no template, active process or open task");
 }
 
