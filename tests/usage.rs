@@ -214,5 +214,6 @@ async fn a_token_that_may_not_read_templates_fails_the_plan_with_what_to_do() {
     assert!(run.stderr.contains("could not read where \"IT Helpdesk\" is used, so nothing is deleted or emptied"), "{}", run.stderr);
     assert!(run.stderr.contains("the token may not read templates, processes or tasks (Tallyfy answered 403)"), "{}", run.stderr);
     assert!(run.stderr.contains("--usage-check never"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("hint:").count(), 1, "one hint, about reading templates: {}", run.stderr);
     assert!(!run.stderr.contains("tok\n") && !run.stdout.contains("Apply report"), "{}", run.stdout);
 }

@@ -62,6 +62,9 @@ fn usage_words(groups: &[String], error: &ApiError) -> String {
         }
         Some(_) | None => "run again once the API answers, or ",
     };
+    // The API error's own hints speak of group writes and URLs; this one says what to do here.
+    let text = error.to_string();
+    let error = text.lines().next().unwrap_or_default();
     format!(
         "could not read where {}{more} {} used, so nothing is deleted or emptied: {error}\n    hint: {why}run with --usage-check never to go on without the check (every rendering of the plan then says \"usage not checked\")",
         shown.join(", "),
