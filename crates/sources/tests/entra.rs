@@ -5,13 +5,16 @@
 //! the read (or skipped), and neither the client secret nor the token ever shown, not even by a
 //! server that echoes them.
 
+#[path = "support/provider.rs"]
+mod provider;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tallyfy_groups_core::desired::Location;
 use tallyfy_groups_core::source::{EntraSpec, Missing, SourceFailure, SourceKind, SourceRead, SourceSpec, Unknown};
-use tallyfy_groups_sources::{Environment, HttpOptions, ReadOptions};
+use tallyfy_groups_sources::{Environment, ReadOptions};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -41,44 +44,15 @@ fn spec(server: &MockServer) -> EntraSpec {
 }
 
 fn options() -> ReadOptions {
-    ReadOptions {
-        env: Environment::fixed([
-            ("ENTRA_CLIENT_ID".to_string(), CLIENT_ID.to_string()),
-            ("ENTRA_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string()),
-        ]),
-        http: HttpOptions {
-            attempts: 3,
-            first_pause: Duration::from_millis(10),
-            max_wait: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-        },
-        ..ReadOptions::default()
-    }
+    provider::options(&[("ENTRA_CLIENT_ID", CLIENT_ID), ("ENTRA_CLIENT_SECRET", CLIENT_SECRET)])
 }
 
 async fn read(entra: EntraSpec) -> Result<SourceRead, SourceFailure> {
-    let spec = SourceSpec {
-        name: "finance-entra".into(),
-        kind: SourceKind::Entra(entra),
-        allow_empty: false,
-        unknown: Unknown::Error,
-        at: Location { file: Arc::from("groups.yaml"), line: 2, column: 3 },
-        dir: ".".into(),
-    };
-    tallyfy_groups_sources::read(&spec, &options()).await
+    provider::read(SourceKind::Entra(entra), &options()).await
 }
 
 fn failure(result: Result<SourceRead, SourceFailure>) -> String {
-    match result {
-        Ok(read) => panic!("the read succeeded with {} people", read.people.len()),
-        Err(f) => {
-            assert_eq!((f.name.as_str(), f.kind), ("finance-entra", "entra"));
-            for secret in [CLIENT_SECRET, SECRET_IN_FORM, TOKEN] {
-                assert!(!f.reason.contains(secret), "a secret was shown: {}", f.reason);
-            }
-            f.reason
-        }
-    }
+    provider::failure(result, "entra", &[CLIENT_SECRET, SECRET_IN_FORM, TOKEN])
 }
 
 /// The token request's form, field by field.

@@ -3,13 +3,16 @@
 //! `Retry-After`, 401, 403 and 404 explained, suspended users left out with warnings and members
 //! that are not users counted, and the token never shown, not even by a server that echoes it.
 
+#[path = "support/provider.rs"]
+mod provider;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tallyfy_groups_core::desired::Location;
 use tallyfy_groups_core::source::{GoogleSpec, Missing, SourceFailure, SourceKind, SourceRead, SourceSpec, Unknown};
-use tallyfy_groups_sources::{Environment, HttpOptions, ReadOptions};
+use tallyfy_groups_sources::{Environment, ReadOptions};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -31,39 +34,15 @@ fn spec(server: &MockServer) -> GoogleSpec {
 }
 
 fn options() -> ReadOptions {
-    ReadOptions {
-        env: Environment::fixed([("GOOGLE_TOKEN".to_string(), TOKEN.to_string())]),
-        http: HttpOptions {
-            attempts: 3,
-            first_pause: Duration::from_millis(10),
-            max_wait: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-        },
-        ..ReadOptions::default()
-    }
+    provider::options(&[("GOOGLE_TOKEN", TOKEN)])
 }
 
 async fn read(google: GoogleSpec) -> Result<SourceRead, SourceFailure> {
-    let spec = SourceSpec {
-        name: "finance-google".into(),
-        kind: SourceKind::Google(google),
-        allow_empty: false,
-        unknown: Unknown::Error,
-        at: Location { file: Arc::from("groups.yaml"), line: 2, column: 3 },
-        dir: ".".into(),
-    };
-    tallyfy_groups_sources::read(&spec, &options()).await
+    provider::read(SourceKind::Google(google), &options()).await
 }
 
 fn failure(result: Result<SourceRead, SourceFailure>) -> String {
-    match result {
-        Ok(read) => panic!("the read succeeded with {} people", read.people.len()),
-        Err(f) => {
-            assert_eq!((f.name.as_str(), f.kind), ("finance-google", "google"));
-            assert!(!f.reason.contains(TOKEN), "the token was shown: {}", f.reason);
-            f.reason
-        }
-    }
+    provider::failure(result, "google", &[TOKEN])
 }
 
 fn member(n: usize, kind: &str, status: &str) -> Value {

@@ -3,13 +3,16 @@
 //! and 404 explained, users who cannot sign in left out with warnings, and the token never
 //! shown, not even by a server that echoes it.
 
+#[path = "support/provider.rs"]
+mod provider;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tallyfy_groups_core::desired::Location;
 use tallyfy_groups_core::source::{Missing, OktaSpec, SourceFailure, SourceKind, SourceRead, SourceSpec, Unknown};
-use tallyfy_groups_sources::{Environment, HttpOptions, ReadOptions};
+use tallyfy_groups_sources::{Environment, ReadOptions};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -22,39 +25,15 @@ fn spec(server: &MockServer) -> OktaSpec {
 }
 
 fn options() -> ReadOptions {
-    ReadOptions {
-        env: Environment::fixed([("OKTA_API_TOKEN".to_string(), TOKEN.to_string())]),
-        http: HttpOptions {
-            attempts: 3,
-            first_pause: Duration::from_millis(10),
-            max_wait: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-        },
-        ..ReadOptions::default()
-    }
+    provider::options(&[("OKTA_API_TOKEN", TOKEN)])
 }
 
 async fn read(okta: OktaSpec) -> Result<SourceRead, SourceFailure> {
-    let spec = SourceSpec {
-        name: "finance-okta".into(),
-        kind: SourceKind::Okta(okta),
-        allow_empty: false,
-        unknown: Unknown::Error,
-        at: Location { file: Arc::from("groups.yaml"), line: 2, column: 3 },
-        dir: ".".into(),
-    };
-    tallyfy_groups_sources::read(&spec, &options()).await
+    provider::read(SourceKind::Okta(okta), &options()).await
 }
 
 fn failure(result: Result<SourceRead, SourceFailure>) -> String {
-    match result {
-        Ok(read) => panic!("the read succeeded with {} people", read.people.len()),
-        Err(f) => {
-            assert_eq!((f.name.as_str(), f.kind), ("finance-okta", "okta"));
-            assert!(!f.reason.contains(TOKEN), "the token was shown: {}", f.reason);
-            f.reason
-        }
-    }
+    provider::failure(result, "okta", &[TOKEN])
 }
 
 fn user(n: usize, status: &str) -> Value {

@@ -4,13 +4,16 @@
 //! member that is no user or a nested group failing the read, and the token never shown, not
 //! even by a server that echoes it.
 
+#[path = "support/provider.rs"]
+mod provider;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tallyfy_groups_core::desired::Location;
 use tallyfy_groups_core::source::{Missing, ScimSpec, SourceFailure, SourceKind, SourceRead, SourceSpec, Unknown};
-use tallyfy_groups_sources::{Environment, HttpOptions, ReadOptions};
+use tallyfy_groups_sources::{Environment, ReadOptions};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -24,39 +27,15 @@ fn spec(server: &MockServer) -> ScimSpec {
 }
 
 fn options() -> ReadOptions {
-    ReadOptions {
-        env: Environment::fixed([("SCIM_TOKEN".to_string(), TOKEN.to_string())]),
-        http: HttpOptions {
-            attempts: 3,
-            first_pause: Duration::from_millis(10),
-            max_wait: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-        },
-        ..ReadOptions::default()
-    }
+    provider::options(&[("SCIM_TOKEN", TOKEN)])
 }
 
 async fn read(scim: ScimSpec) -> Result<SourceRead, SourceFailure> {
-    let spec = SourceSpec {
-        name: "finance-scim".into(),
-        kind: SourceKind::Scim(scim),
-        allow_empty: false,
-        unknown: Unknown::Error,
-        at: Location { file: Arc::from("groups.yaml"), line: 2, column: 3 },
-        dir: ".".into(),
-    };
-    tallyfy_groups_sources::read(&spec, &options()).await
+    provider::read(SourceKind::Scim(scim), &options()).await
 }
 
 fn failure(result: Result<SourceRead, SourceFailure>) -> String {
-    match result {
-        Ok(read) => panic!("the read succeeded with {} people", read.people.len()),
-        Err(f) => {
-            assert_eq!((f.name.as_str(), f.kind), ("finance-scim", "scim"));
-            assert!(!f.reason.contains(TOKEN), "the token was shown: {}", f.reason);
-            f.reason
-        }
-    }
+    provider::failure(result, "scim", &[TOKEN])
 }
 
 /// A user whose primary address is `Person{n}@Example.com`, listed after a work address.
