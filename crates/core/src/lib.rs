@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod owners;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod resolve;

@@ -435,6 +435,9 @@ pub struct Plan {
     /// With an owners file, `prune` deletes only live groups one of its rules allows.
     #[serde(default)]
     pub owned_only: bool,
+    /// What the policy file (`--policy`) said of the plan, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::PolicyReport>,
 }
 
 /// How many groups of each scope a plan covers, for the line every rendering ends with.
@@ -725,6 +728,7 @@ pub fn assemble(
         sync_counts: (0, 0),
         reviewers: BTreeMap::new(),
         owned_only: false,
+        policy: None,
     }
 }
 

@@ -65,6 +65,11 @@ pub struct SavedPlan {
     /// the external groups, the people additive groups and `keep` rules keep, the reviewers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<SavedScope>,
+    /// What the policy said of the plan when it was made, with the `--allow-policy` overrides,
+    /// for the record: apply judges the plan again against its own `--policy` and takes
+    /// overrides from its own command line only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::PolicyReport>,
     /// `sha256:` and the hex digest of the file with this value replaced by zeros (absent on the
     /// targets of a workspace plan, which is sealed as a whole).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -196,6 +201,7 @@ impl SavedPlan {
                 reviewers: plan.reviewers.clone(),
                 owned_only: plan.owned_only,
             }),
+            policy: plan.policy.clone(),
             checksum: CHECKSUM_PLACEHOLDER.to_string(),
         }
     }
@@ -256,6 +262,7 @@ impl SavedPlan {
         }
         // The override is `apply --allow-removals`, never the file's: its seal is a checksum
         // anyone can recompute, so what it says about the guard is a record, not a permission.
+        // The same holds for the policy: apply judges the plan again, with its own overrides.
         Ok(plan)
     }
 
@@ -331,7 +338,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -57,7 +57,7 @@ pub struct DiffOptions {
 }
 
 /// Why a group is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeleteReason {
     /// `absent: true` in the desired state.
