@@ -138,6 +138,9 @@ pub enum Command {
     /// edited in place on every run.
     #[command(after_help = help::COMMENT)]
     Comment(CommentArgs),
+    /// Check or read the journal that `apply --journal` writes.
+    #[command(subcommand, after_help = help::JOURNAL)]
+    Journal(JournalCommand),
 }
 
 impl Command {
@@ -402,6 +405,51 @@ pub enum OwnersCommand {
     },
 }
 
+/// `journal ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum JournalCommand {
+    /// Check that every line is an entry chained to the line before it (exit 1 names the first
+    /// line that is not).
+    #[command(after_help = help::JOURNAL_VERIFY)]
+    Verify {
+        /// The journal.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Who changed what, when, and from which commit (the chain is verified first).
+    #[command(after_help = help::JOURNAL_SHOW)]
+    Show {
+        /// The journal.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Runs started on this day or later (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE", value_parser = as_of)]
+        since: Option<tallyfy_groups_core::date::Date>,
+        /// Changes to groups whose name matches this glob (`Finance*`).
+        #[arg(long, value_name = "GLOB", value_parser = group_glob)]
+        group: Option<String>,
+        /// Changes that gave or took this person's access.
+        #[arg(long, value_name = "EMAIL")]
+        person: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
+        format: JournalFormat,
+    },
+}
+
+/// `journal show --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JournalFormat {
+    /// One block per entry.
+    Text,
+    /// One JSON entry per line.
+    Json,
+}
+
+fn group_glob(text: &str) -> Result<String, String> {
+    tallyfy_groups_core::journal::group_pattern(text).map(|_| text.to_string())
+}
+
 /// `--usage-check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UsageCheckArg {
@@ -503,6 +551,10 @@ pub struct ApplyArgs {
     /// Write the per-action results as JSON.
     #[arg(long, help_heading = "Output", value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Append one hash-chained JSON line per target to this journal: what was applied (or why
+    /// nothing was), by whom, from which commit.
+    #[arg(long, help_heading = "Output", value_name = "FILE", env = "TALLYFY_GROUPS_JOURNAL")]
+    pub journal: Option<PathBuf>,
     /// Guest invitations per hour after a first burst of as many (Tallyfy accepts about 30).
     #[arg(long, help_heading = "Pacing", default_value_t = tallyfy_groups_core::plan::GUEST_INVITES_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
     pub guest_invites_per_hour: u32,
@@ -747,6 +799,35 @@ Examples:
 Exit codes:
   0  the comment was created or edited
   1  error: a missing GITHUB_TOKEN, GitHub refused, or the body file cannot be read";
+
+    pub(super) const JOURNAL: &str = "\
+Examples:
+  tallyfy-groups apply --auto-approve --journal journal.jsonl
+  tallyfy-groups journal verify journal.jsonl
+  tallyfy-groups journal show journal.jsonl --since 2026-03-01 --person bob@example.com
+
+Exit codes:
+  0  the chain is intact (and the entries were shown)
+  1  a line breaks the chain (its number and why), or the file cannot be read";
+
+    pub(super) const JOURNAL_VERIFY: &str = "\
+Examples:
+  tallyfy-groups journal verify journal.jsonl
+
+Exit codes:
+  0  N entries, chain intact
+  1  a line breaks the chain (its number and why: empty, not JSON, unknown format_version,
+     prev_sha256 mismatch), or the file cannot be read";
+
+    pub(super) const JOURNAL_SHOW: &str = "\
+Examples:
+  tallyfy-groups journal show journal.jsonl --since 2026-03-01
+  tallyfy-groups journal show journal.jsonl --group 'Finance*' --person bob@example.com
+  tallyfy-groups journal show journal.jsonl --format json
+
+Exit codes:
+  0  shown (\"No entries.\" when none matches)
+  1  a line breaks the chain, or the file cannot be read";
 
     pub(super) const COMMENT_GITLAB: &str = "\
 Examples:

@@ -15,6 +15,7 @@ use tallyfy_groups_publish::notify::{self, Facts};
 
 use super::console::{Output, confirm, print};
 use super::error::Error;
+use super::journal::Ledger;
 use super::outcome::{self, ALREADY_APPLIED, print_line, say};
 use super::progress;
 use super::targets::{Chosen, diff_options};
@@ -24,7 +25,7 @@ use crate::cli::{ApplyArgs, PlanFormat};
 const NOTHING_APPLIED: &str = "Nothing was applied (--all-or-nothing): not every target is ready.";
 
 /// `apply` for one organization or a workspace's targets, from their files or a saved plan.
-pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Result<ExitStatus, Error> {
+pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts, ledger: &mut Ledger) -> Result<ExitStatus, Error> {
     let mut chosen = Chosen::for_apply(&args).await?;
     chosen.run.show_reads = progress::show_reads(out.quiet);
     chosen.run.sources = args.target.source_reader(&args.connect);
@@ -44,9 +45,11 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
             run::check_saved_targets(&chosen.run, plans, hint).await
         }
     };
+    ledger.note(&chosen, &report);
     outcome::single_failure(&chosen, &mut report)?;
     if single && matches!(report.targets.as_slice(), [TargetOutcome { status: TargetStatus::AlreadyApplied, .. }]) {
         outcome::record_plans(facts, &chosen, &report);
+        ledger.note(&chosen, &report);
         print(ALREADY_APPLIED);
         return Ok(ExitStatus::Success);
     }
@@ -69,6 +72,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
         }
     }
     outcome::record_plans(facts, &chosen, &report);
+    ledger.note(&chosen, &report);
     print(&outcome::render_plans(&chosen, &report, false, PlanFormat::Text, out));
     for (target, outcome) in chosen.run.targets.iter().zip(&report.targets) {
         if !single && matches!(outcome.status, TargetStatus::AlreadyApplied) {
@@ -81,6 +85,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
     }
     let blocked = report.targets.iter().any(|t| t.status.is_blocked()) || unresolved.iter().any(Option::is_some);
     if args.all_or_nothing && blocked {
+        ledger.held_back(NOTHING_APPLIED);
         say(out, NOTHING_APPLIED);
         return outcome::finish(&chosen, report, false, true, out, facts);
     }
@@ -103,6 +108,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
         };
         if !confirm(&question).await? {
             eprintln!("Apply cancelled; nothing was changed.");
+            ledger.declined();
             // Declining the changes of some targets does not make another target's failure a success.
             return if single { Ok(ExitStatus::Success) } else { outcome::finish(&chosen, report, false, true, out, facts) };
         }
@@ -124,6 +130,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
                 }
                 Ok(None) => {
                     // Applied meanwhile (by another run): nothing is sent again.
+                    ledger.already_applied(i);
                     if single {
                         print(ALREADY_APPLIED);
                         return Ok(ExitStatus::Success);
@@ -134,17 +141,20 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
                 Err(e) => outcome.status = TargetStatus::from(e.named(target)),
             }
         }
+        ledger.note(&chosen, &report);
         let blocked = report.targets.iter().any(|t| t.status.is_blocked());
         if blocked && single {
             return outcome::finish(&chosen, report, false, true, out, facts);
         }
         if blocked && args.all_or_nothing {
+            ledger.held_back(NOTHING_APPLIED);
             say(out, NOTHING_APPLIED);
             return outcome::finish(&chosen, report, false, true, out, facts);
         }
     }
     let applying: Vec<usize> = ready.iter().copied().filter(|&i| matches!(report.targets[i].status, TargetStatus::Changes)).collect();
     let reports = apply_ready(&chosen, &report, &applying, &args, out).await;
+    ledger.applied(&report, &reports);
     if let Some(path) = &args.report {
         outcome::write_reports(path, &chosen, &report, &reports)?;
     }
@@ -158,6 +168,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts) -> Re
             outcome.status = TargetStatus::Failed(TargetError::KeptGoing(kept));
         }
     }
+    ledger.note(&chosen, &report);
     outcome::finish(&chosen, report, false, true, out, facts)
 }
 

@@ -10,6 +10,7 @@ pub mod completions;
 mod console;
 mod error;
 mod export;
+mod journal;
 pub mod man;
 mod outcome;
 mod owners_cmd;
@@ -65,11 +66,15 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         Command::Apply(args) => {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             let hook = pipelines::webhook(&args.notify)?;
+            let mut ledger = journal::Ledger::open(args.journal.as_deref())?;
             let mut facts = Facts::default();
-            let result = apply::apply(args, out, &mut facts).await;
+            let result = apply::apply(args, out, &mut facts, &mut ledger).await;
+            // Every way the apply ended is recorded, before the webhook is told.
+            let result = ledger.record(result);
             pipelines::notified(hook, notify::Command::Apply, &facts, result).await
         }
         Command::Comment(args) => pipelines::comment_command(args).await,
+        Command::Journal(command) => journal::command(command),
         Command::Export(args) => {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             export::export(args, out).await

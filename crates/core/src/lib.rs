@@ -22,6 +22,7 @@ pub mod desired;
 pub mod diff;
 pub mod expiry;
 pub mod export;
+pub mod journal;
 pub mod model;
 pub mod names;
 pub mod outcome;

@@ -1,6 +1,7 @@
 //! Renderers: the plan as terminal text, a pull-request comment (markdown) or JSON, and the
 //! apply report. They read only the plan (or report) and return strings. Pure; no I/O.
 
+pub mod journal;
 pub mod json;
 pub mod markdown;
 pub mod text;
