@@ -141,6 +141,9 @@ pub enum Command {
     /// Check or read the journal that `apply --journal` writes.
     #[command(subcommand, after_help = help::JOURNAL)]
     Journal(JournalCommand),
+    /// Reports for auditors, from the live organization and the groups files.
+    #[command(subcommand, after_help = help::REPORT)]
+    Report(ReportCommand),
 }
 
 impl Command {
@@ -151,6 +154,7 @@ impl Command {
             Command::Plan(a) => Some(&mut a.workspace),
             Command::Apply(a) => Some(&mut a.workspace),
             Command::Export(a) => Some(&mut a.workspace),
+            Command::Report(ReportCommand::Access(a)) => Some(&mut a.workspace),
             _ => None,
         }
     }
@@ -472,12 +476,21 @@ impl TargetArgs {
     /// How the groups files' sources are read: identity providers with the same request
     /// timeout and retry budget as Tallyfy (`--timeout`, `--max-retry-time`).
     pub fn source_reader(&self, connect: &ConnectArgs) -> tallyfy_groups_sources::Reader {
+        connect.source_reader(self.allow_command_sources)
+    }
+}
+
+impl ConnectArgs {
+    /// How the groups files' sources are read: identity providers with the same request timeout
+    /// and retry budget as Tallyfy (`--timeout`, `--max-retry-time`); `command` sources run only
+    /// when `allow_commands`.
+    pub fn source_reader(&self, allow_commands: bool) -> tallyfy_groups_sources::Reader {
         tallyfy_groups_sources::Reader::new(tallyfy_groups_sources::ReadOptions {
-            allow_commands: self.allow_command_sources,
+            allow_commands,
             env: tallyfy_groups_sources::Environment::process(),
             http: tallyfy_groups_sources::HttpOptions {
-                timeout: std::time::Duration::from_secs(connect.timeout),
-                max_wait: std::time::Duration::from_secs(connect.max_retry_time),
+                timeout: std::time::Duration::from_secs(self.timeout),
+                max_wait: std::time::Duration::from_secs(self.max_retry_time),
                 ..tallyfy_groups_sources::HttpOptions::default()
             },
         })
@@ -590,6 +603,62 @@ pub struct ExportArgs {
     /// `export_to`, or stdout without one).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Who has access to each group now, set against the groups files (CSV or JSON).
+    ///
+    /// One row per group, kind and person (granted, not_in_file or pending), with where the
+    /// files declare them, the source that yielded them, their last day and the group's scope.
+    #[command(
+        after_help = help::REPORT_ACCESS,
+        mut_arg("targets", |a| a.help("The one target of the workspace file to report on (needed when it has several)")),
+    )]
+    Access(AccessArgs),
+}
+
+/// `report access --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessFormat {
+    /// A header and one line per row; cells a spreadsheet could read as a formula are neutralised.
+    Csv,
+    /// One JSON document: the organization, the day, the rows.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Output format.
+    #[arg(long, help_heading = "Output", value_enum, default_value_t = AccessFormat::Csv)]
+    pub format: AccessFormat,
+    /// Only groups whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB", help_heading = "Scope")]
+    pub only: Vec<String>,
+    /// Write to this file instead of stdout: atomically, and only once everything was read whole.
+    #[arg(long, help_heading = "Output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Evaluate every `until` as of this day (YYYY-MM-DD; default: today in UTC): an entry whose
+    /// day has passed grants nothing.
+    #[arg(long, value_name = "DATE", value_parser = as_of, help_heading = "Scope")]
+    pub as_of: Option<tallyfy_groups_core::date::Date>,
+    /// Let `command` sources of the groups files run (as `plan` does). Also
+    /// TALLYFY_GROUPS_ALLOW_COMMANDS=1.
+    #[arg(
+        long,
+        env = "TALLYFY_GROUPS_ALLOW_COMMANDS",
+        help_heading = "Safety",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_command_sources: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -828,6 +897,26 @@ Examples:
 Exit codes:
   0  shown (\"No entries.\" when none matches)
   1  a line breaks the chain, or the file cannot be read";
+
+    pub(super) const REPORT: &str = "\
+Examples:
+  tallyfy-groups report access --out access.csv
+  tallyfy-groups report access --format json --only 'Finance*'
+
+Exit codes:
+  0  written
+  1  error: bad input, configuration, API failure, a list not read whole, or the file cannot be written";
+
+    pub(super) const REPORT_ACCESS: &str = "\
+Examples:
+  tallyfy-groups report access --out access.csv
+  tallyfy-groups report access --format json --only 'Finance*' --out access.json
+  tallyfy-groups report access --sandbox -f groups.example.yaml --as-of 2026-06-30
+
+Exit codes:
+  0  written
+  1  error: bad input, configuration, API failure, a group or source not read whole
+     (nothing is written), or the file cannot be written";
 
     pub(super) const COMMENT_GITLAB: &str = "\
 Examples:

@@ -32,7 +32,11 @@ where
 {
     let parsed = cli::Cli::command().try_get_matches_from(args).and_then(|matches| {
         let mut cli = cli::Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cli::Cli::command()))?;
-        if let (Some((_, sub)), Some(workspace)) = (matches.subcommand(), cli.command.workspace_mut()) {
+        if let (Some((_, mut sub)), Some(workspace)) = (matches.subcommand(), cli.command.workspace_mut()) {
+            // `report access`: the options are the innermost subcommand's.
+            while let Some((_, inner)) = sub.subcommand() {
+                sub = inner;
+            }
             workspace.single_org = cli::SINGLE_ORG_ARGS
                 .iter()
                 .any(|id| sub.ids().any(|i| i.as_str() == *id) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine));

@@ -46,7 +46,7 @@ fn every_command_ends_with_examples_and_exit_codes() {
 
 #[test]
 fn help_snapshots() {
-    for path in [&[][..], &["validate"], &["plan"], &["apply"], &["export"], &["sandbox"], &["comment", "github"]] {
+    for path in [&[][..], &["validate"], &["plan"], &["apply"], &["export"], &["sandbox"], &["comment", "github"], &["report", "access"]] {
         let name = if path.is_empty() { "help_main".to_string() } else { format!("help_{}", path.join("_")) };
         insta::assert_snapshot!(name, without_env_values(&help(path)));
     }

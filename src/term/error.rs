@@ -91,6 +91,7 @@ impl From<TargetError> for Error {
             TargetError::Client(e) => Error::Client(e),
             TargetError::Unusable(m) => Error::Config(m),
             TargetError::Sources(e) => Error::Config(e.to_string()),
+            TargetError::Incomplete(e) => Error::Config(e.to_string()),
             e @ TargetError::Usage { error: ApiError::Interrupted { .. }, .. } => Error::Interrupted(e.to_string()),
             e @ TargetError::Usage { .. } => Error::Config(e.to_string()),
             TargetError::NamedApi { error, names } => Error::TargetApi { error, names },

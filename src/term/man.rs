@@ -74,7 +74,7 @@ The desired groups, read when no \fB\-f\fR is given.
 \fB.tallyfy\-sandbox/state.json\fR
 The embedded sandbox's state (\fB\-\-sandbox\fR).
 .SH "SEE ALSO"
-\fBtallyfy\-groups\-validate\fR(1), \fBtallyfy\-groups\-plan\fR(1), \fBtallyfy\-groups\-apply\fR(1), \fBtallyfy\-groups\-export\fR(1), \fBtallyfy\-groups\-comment\fR(1), \fBtallyfy\-groups\-sandbox\fR(1)
+\fBtallyfy\-groups\-validate\fR(1), \fBtallyfy\-groups\-plan\fR(1), \fBtallyfy\-groups\-apply\fR(1), \fBtallyfy\-groups\-export\fR(1), \fBtallyfy\-groups\-comment\fR(1), \fBtallyfy\-groups\-report\-access\fR(1), \fBtallyfy\-groups\-sandbox\fR(1)
 .PP
 The documentation: https://github.com/tallyfy\-groups/tallyfy\-groups/tree/main/docs
 "#;

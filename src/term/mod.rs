@@ -1,7 +1,7 @@
 //! The terminal layer: builds a run's settings from the command line (one organization, or
 //! the targets of a workspace file: [`targets`]), runs the command, and owns everything a person
 //! sees or does: printing, the y/N prompt, signals, exit codes. The commands are rooms of their
-//! own ([`plan`], [`apply`], [`validate`], [`export`], [`pipelines`]); each goes through
+//! own ([`plan`], [`apply`], [`validate`], [`export`], [`report`], [`pipelines`]); each goes through
 //! [`targets`] and [`run`], and [`outcome`] shows what came of it. Does file, network and
 //! terminal I/O.
 
@@ -17,6 +17,7 @@ mod owners_cmd;
 mod pipelines;
 mod plan;
 pub mod progress;
+mod report;
 pub mod sandbox;
 mod signals;
 mod targets;
@@ -42,7 +43,7 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
     *RUN_STOP.lock().unwrap_or_else(|e| e.into_inner()) = Some(Stop::default());
     // Everything that talks to a server stops on Ctrl-C or SIGTERM; the other commands keep
     // the default (the process ends at once).
-    if matches!(command, Command::Plan(_) | Command::Apply(_) | Command::Export(_) | Command::Comment(_)) {
+    if matches!(command, Command::Plan(_) | Command::Apply(_) | Command::Export(_) | Command::Comment(_) | Command::Report(_)) {
         listen_for_stop(run_stop());
     }
     match command {
@@ -78,6 +79,10 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         Command::Export(args) => {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             export::export(args, out).await
+        }
+        Command::Report(crate::cli::ReportCommand::Access(args)) => {
+            args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
+            report::access(args, out).await
         }
         Command::Schema { owners } => {
             print(&if owners { tallyfy_groups_core::schema::owners_schema_json() } else { tallyfy_groups_core::schema::schema_json() });

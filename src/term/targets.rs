@@ -36,7 +36,7 @@ impl From<WorkspaceError> for Error {
         }
     }
 }
-use crate::cli::{ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, TargetArgs, WorkspaceArgs};
+use crate::cli::{AccessArgs, ApplyArgs, ConnectArgs, ExportArgs, PlanArgs, TargetArgs, WorkspaceArgs};
 
 /// The targets of this run and what comes with them.
 pub(crate) struct Chosen {
@@ -171,6 +171,22 @@ impl Chosen {
         if sel.targets.len() != 1 {
             return Err(Error::Config(format!(
                 "export writes one target: name it with --target ({})",
+                sel.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Chosen::workspace(sel, &args.connect, Overrides::default(), None).await
+    }
+
+    /// `report access`: one organization with its groups files, or one target of a workspace.
+    pub(crate) async fn for_report(args: &AccessArgs) -> Result<Self, Error> {
+        let Some(path) = locate(&args.workspace)? else {
+            return Chosen::organization(&args.connect, args.files.paths(), None, Overrides::default()).await;
+        };
+        let sel = Selected::open(&path, &args.workspace.targets)?;
+        no_secret_files(&args.connect, &sel)?;
+        if sel.targets.len() != 1 {
+            return Err(Error::Config(format!(
+                "report access reads one target: name it with --target ({})",
                 sel.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }

@@ -7,8 +7,9 @@
 //! or the applier (in the API crate) → [`report`]. [`pipeline`] composes resolve, diff and plan;
 //! [`saved`] is the saved-plan document; [`export`] writes live groups as groups.yaml; [`schema`]
 //! is groups.yaml's JSON Schema; [`workspace`] is the workspace file that maps targets to
-//! organizations. No async, no network, no printing: the only I/O is reading the
-//! input files and writing files atomically ([`desired::read_sources`], [`saved`]).
+//! organizations; [`access`] is the access report (live groups set against the files). No async,
+//! no network, no printing: the only I/O is reading the input files and writing files atomically
+//! ([`desired::read_sources`], [`saved`]).
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -16,6 +17,7 @@
 // complicate matching on them.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod annotate;
 pub mod date;
 pub mod desired;

@@ -109,6 +109,10 @@ pub enum TargetError {
     /// A gate refused it.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Live groups the access report selects were not read whole: a partial read never becomes
+    /// rows.
+    #[error(transparent)]
+    Incomplete(#[from] tallyfy_groups_core::access::Incomplete),
     /// Its client's configuration is unusable.
     #[error(transparent)]
     Client(#[from] ConfigError),

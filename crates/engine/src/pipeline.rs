@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use tallyfy_groups_api::TallyfyApi;
+use tallyfy_groups_core::access::{self, AccessRow};
 use tallyfy_groups_core::date::Date;
 use tallyfy_groups_core::desired::{self, DesiredState, Diagnostics};
-use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::diff::{DiffOptions, Scope};
 use tallyfy_groups_core::expiry::{self, ExpiryReport};
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::outcome::ExitStatus;
@@ -261,6 +262,17 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
     }
     plan.warnings.extend(baseline_warnings);
     Ok(plan)
+}
+
+/// The access report's rows (`report access`) of the groups `only` selects: the files expanded
+/// as a plan expands them (a source that fails, or an included external group whose members were
+/// not read whole, fails the report: never rows of nobody), set against live state; a selected
+/// live group not read whole fails it too.
+pub fn access_rows(loaded: Loaded, only: &Scope) -> Result<Vec<AccessRow>, TargetError> {
+    let Loaded { mut desired, live, reads, .. } = loaded;
+    fill_external_members(&mut desired, &live)?;
+    let _complete = desired::expand(&mut desired, &reads, false).map_err(TargetError::Sources)?;
+    Ok(access::rows(&desired, &live, only)?)
 }
 
 /// Takes the live members of the `external: true` groups other groups include: an external

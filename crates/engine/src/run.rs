@@ -11,8 +11,9 @@ use std::sync::Arc;
 use tallyfy_groups_api::apply::{self, ApplyOptions, ApplyReport, Progress};
 use tallyfy_groups_api::client::PageProgress;
 use tallyfy_groups_api::{Client, OrgContext, Stop};
+use tallyfy_groups_core::access::AccessRow;
 use tallyfy_groups_core::date::Date;
-use tallyfy_groups_core::diff::DiffOptions;
+use tallyfy_groups_core::diff::{DiffOptions, Scope};
 use tallyfy_groups_core::model::LiveState;
 use tallyfy_groups_core::plan::{Plan, Target};
 use tallyfy_groups_core::saved::{SavedAction, SavedPlan};
@@ -285,6 +286,26 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
     })
     .await;
     RunReport { targets: results.into_iter().map(|r| r.map_or_else(|e| TargetOutcome::ended(e.into()), TargetOutcome::planned)).collect() }
+}
+
+/// `report access`: one target's files loaded while its live state is read, and the rows of the
+/// groups `only` selects; with the organization and API they were read from.
+pub async fn access_report(run: &Run, target: &TargetSettings, only: &Scope) -> Result<(Vec<AccessRow>, Target), TargetError> {
+    let (on_page, done) = (run.show_reads)(true);
+    let connecting = async {
+        let conn = connect(target, run).await?;
+        if let Some(callback) = on_page {
+            conn.api.on_page(callback);
+        }
+        Ok::<_, TargetError>(conn)
+    };
+    let owners = target.owners.as_deref().or(run.owners.as_deref());
+    let loaded =
+        pipeline::load_while_fetching(&target.files, None, &run.sources, run.as_of, owners, connecting, |c: &Connection| &c.api).await;
+    done();
+    let (loaded, conn) = loaded.map_err(|e| e.named(target))?;
+    let rows = pipeline::access_rows(loaded, only).map_err(|e| e.named(target))?;
+    Ok((rows, conn.target))
 }
 
 /// Reads the live groups, users and (when needed) guests; lists run concurrently.
