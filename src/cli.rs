@@ -107,12 +107,18 @@ pub enum Command {
         mut_arg("targets", |a| a.help("The one target of the workspace file to export (needed when it has several)")),
     )]
     Export(ExportArgs),
-    /// Print the JSON Schema of groups.yaml (or of owners.yaml), for editors.
+    /// Print the JSON Schema of groups.yaml (or of owners.yaml, the policy file or the JSON plan).
     #[command(after_help = help::SCHEMA)]
     Schema {
         /// The schema of owners.yaml instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["policy", "plan"])]
         owners: bool,
+        /// The schema of the policy file (`--policy`) instead.
+        #[arg(long, conflicts_with = "plan")]
+        policy: bool,
+        /// The schema of `plan --format json` instead, for tools that read the plan (conftest, OPA).
+        #[arg(long)]
+        plan: bool,
     },
     /// Work with owners.yaml: print the CODEOWNERS lines that make GitHub and GitLab enforce it.
     #[command(subcommand, after_help = help::OWNERS)]
@@ -386,6 +392,26 @@ pub struct TargetArgs {
     /// groups file, when it exists).
     #[arg(long, value_name = "FILE", help_heading = "Safety")]
     pub owners: Option<PathBuf>,
+    /// The policy file: rules every plan must keep (group sizes, domains, groups never deleted,
+    /// changes per group, guests only for a time); a violation makes plan and apply exit 3.
+    /// Named by the pipeline, never by the groups files (a workspace target may name its own
+    /// with `policy:`).
+    #[arg(long, value_name = "FILE", env = "TALLYFY_GROUPS_POLICY", help_heading = "Safety")]
+    pub policy: Option<PathBuf>,
+    /// Let one policy rule give way for this run, with why (repeatable); recorded in the plan
+    /// and in a saved one, but `apply PLAN` needs its own --allow-policy.
+    #[arg(long, value_name = "RULE=REASON", value_parser = policy_override, help_heading = "Safety")]
+    pub allow_policy: Vec<tallyfy_groups_core::policy::PolicyOverride>,
+}
+
+/// `--allow-policy`: `RULE=REASON`, both non-empty.
+fn policy_override(text: &str) -> Result<tallyfy_groups_core::policy::PolicyOverride, String> {
+    match text.split_once('=') {
+        Some((rule, reason)) if !rule.trim().is_empty() && !reason.trim().is_empty() => {
+            Ok(tallyfy_groups_core::policy::PolicyOverride { rule: rule.trim().to_string(), reason: reason.trim().to_string() })
+        }
+        _ => Err("write it as RULE=\"why\", such as finance-size=\"quarter-end hires, approved by the CFO\"".to_string()),
+    }
 }
 
 /// `--as-of`: a day, `YYYY-MM-DD`.
@@ -808,7 +834,8 @@ Exit codes:
     pub(super) const SCHEMA: &str = "\
 Examples:
   tallyfy-groups schema > groups.schema.json
-  tallyfy-groups schema --owners > owners.schema.json
+  tallyfy-groups schema --policy > policy.schema.json
+  tallyfy-groups schema --plan > plan.schema.json
 
 Exit codes:
   0  printed

@@ -135,3 +135,92 @@ fn schema_keys_are_the_loaders_keys() {
     missing("groups:\n  - description: d\n", "a group has no `name`");
     missing("groups:\n  - name: A\n    guests: [{first_name: G}]\n", "a guest written as a mapping needs `email`");
 }
+
+/// The schema `schema --plan` prints.
+fn plan_schema() -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tallyfy-groups")).args(["schema", "--plan"]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the plan schema is JSON")
+}
+
+/// The errors of `doc` against `schema`, said against the one branch it means (a workspace
+/// run's document has `targets`), so that a failure names the field rather than "no branch".
+fn plan_errors(schema: &Value, doc: &Value) -> Vec<String> {
+    let mut branch = schema.clone();
+    let def = if doc.get("targets").is_some() { "#/$defs/JsonTargets" } else { "#/$defs/JsonPlan" };
+    if let Some(o) = branch.as_object_mut() {
+        o.remove("anyOf");
+        o.insert("$ref".into(), json!(def));
+    }
+    let validator = jsonschema::draft202012::new(&branch).expect("compiles");
+    validator.iter_errors(doc).map(|e| format!("{}: {e}", e.instance_path())).collect()
+}
+
+/// The body of an insta snapshot file (after its `---` header).
+fn snapshot_body(text: &str) -> &str {
+    text.splitn(3, "---\n").nth(2).unwrap_or(text)
+}
+
+#[test]
+fn every_json_plan_snapshot_validates_against_schema_plan() {
+    let schema = plan_schema();
+    assert!(jsonschema::meta::validate(&schema).is_ok(), "schema --plan is a valid JSON Schema");
+    let validator = jsonschema::draft202012::new(&schema).expect("compiles");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/core/tests/snapshots");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("snapshots") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if !(name.contains("json_plan") || name.contains("json_targets")) || !name.ends_with(".snap") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let doc: Value = serde_json::from_str(snapshot_body(&text)).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        // A snapshot of a part of the plan (its warnings) is not a whole document.
+        if doc.get("format_version").is_none() {
+            continue;
+        }
+        assert!(validator.is_valid(&doc), "{name} breaks schema --plan:\n{}", plan_errors(&schema, &doc).join("\n"));
+        checked += 1;
+    }
+    assert!(checked >= 7, "only {checked} JSON snapshots found in {}", dir.display());
+}
+
+#[test]
+fn schema_plan_is_strict_an_undocumented_field_or_a_missing_one_fails() {
+    let validator = jsonschema::draft202012::new(&plan_schema()).expect("compiles");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/core/tests/snapshots/render__json_plan.snap");
+    let text = std::fs::read_to_string(dir).expect("readable");
+    let doc: Value = serde_json::from_str(snapshot_body(&text)).expect("json");
+    assert!(validator.is_valid(&doc), "{}", plan_errors(&plan_schema(), &doc).join("\n"));
+    let mut extra = doc.clone();
+    extra["surprise"] = json!(1);
+    assert!(!validator.is_valid(&extra), "a field the schema does not document fails");
+    let mut missing = doc.clone();
+    missing.as_object_mut().expect("object").remove("changes");
+    assert!(!validator.is_valid(&missing), "a missing required field fails");
+    let mut wrong = doc;
+    wrong["changes"][0]["members_added"] = json!("alice");
+    assert!(!validator.is_valid(&wrong), "a wrong type fails");
+}
+
+#[test]
+fn a_sandbox_plan_with_sources_policy_and_expiry_validates_against_schema_plan() {
+    let validator = jsonschema::draft202012::new(&plan_schema()).expect("compiles");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(d.join("policy.yaml"), "rules:\n  - id: size\n    groups: [\"Finance *\"]\n    max_members: 2\n").expect("write");
+    std::fs::write(
+        d.join("groups.yaml"),
+        "sources:\n  leads:\n    list: [alice.nguyen@example.com]\ngroups:\n  - name: Finance Approvers\n    description: Approves invoices.\n    members: [{source: leads}, {email: li.wei@example.com, until: 2099-01-01, reason: audit}, dana.okafor@example.com]\n    guests: [auditor@audit-firm.example]\n  - name: Old Contractors\n    absent: true\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tallyfy-groups"))
+        .current_dir(d)
+        .args(["plan", "-f", "groups.yaml", "--format", "json", "--policy", "policy.yaml", "--sandbox", "--sandbox-state", "state.json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(validator.is_valid(&doc), "{}", plan_errors(&plan_schema(), &doc).join("\n"));
+}

@@ -31,6 +31,8 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts, ledge
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
     chosen.run.owners = args.target.owners.clone();
+    chosen.run.policy = args.target.policy.clone();
+    chosen.run.policy_overrides = args.target.allow_policy.clone();
     if let Some(day) = args.target.as_of {
         chosen.run.as_of = day;
     }
@@ -120,7 +122,7 @@ pub(crate) async fn apply(args: ApplyArgs, out: Output, facts: &mut Facts, ledge
             let outcome = &mut report.targets[i];
             let Some(planned) = outcome.planned.as_mut() else { continue };
             let Some(saved_plan) = planned.saved.clone() else { continue };
-            match run::checked_saved_plan(&chosen.run, &saved_plan, &planned.conn).await {
+            match run::checked_saved_plan(&chosen.run, &saved_plan, &planned.conn, chosen.run.policy_of(target)).await {
                 Ok(Some(again)) => {
                     planned.plan = again;
                     let removals = chosen.allow.for_target(target.name.as_deref().unwrap_or_default());

@@ -84,8 +84,17 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             report::access(args, out).await
         }
-        Command::Schema { owners } => {
-            print(&if owners { tallyfy_groups_core::schema::owners_schema_json() } else { tallyfy_groups_core::schema::schema_json() });
+        Command::Schema { owners, policy, plan } => {
+            use tallyfy_groups_core::schema;
+            print(&if owners {
+                schema::owners_schema_json()
+            } else if policy {
+                schema::policy_schema_json()
+            } else if plan {
+                tallyfy_groups_core::render::json::schema_json()
+            } else {
+                schema::schema_json()
+            });
             Ok(ExitStatus::Success)
         }
         Command::Owners(crate::cli::OwnersCommand::Codeowners { owners, check }) => owners_cmd::codeowners(&owners, check.as_deref()),

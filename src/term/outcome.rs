@@ -72,6 +72,21 @@ pub(crate) fn record_plans(facts: &mut Facts, chosen: &Chosen, report: &RunRepor
 /// plan without a trace).
 pub(crate) fn save(path: &Path, chosen: &Chosen, report: &RunReport, out: Output) -> Result<(), Error> {
     let failed = |source| Error::Write { path: path.display().to_string(), source };
+    // A plan the policy refuses is not written: apply would refuse it, and a file would only
+    // invite an attempt.
+    let refused: Vec<&str> = chosen
+        .run
+        .targets
+        .iter()
+        .zip(&report.targets)
+        .filter(|(_, o)| matches!(o.status, TargetStatus::Refused(tallyfy_groups_engine::Refusal::Policy { .. })))
+        .map(|(t, _)| t.label())
+        .collect();
+    if !refused.is_empty() {
+        let whose = if chosen.single() { String::new() } else { format!(" (target {})", refused.join(", ")) };
+        say(out, &format!("The plan was not saved to {}: it violates the policy{whose}.", path.display()));
+        return Ok(());
+    }
     if chosen.single() {
         if let Some(planned) = report.targets.first().and_then(|t| t.planned.as_ref()) {
             saved::write(path, &planned.plan).map_err(failed)?;

@@ -232,7 +232,8 @@ impl Chosen {
             let (org, endpoint) = chosen().unwrap_or_else(|reason| (String::new(), Endpoint::Unusable { reason }));
             (org, endpoint, None)
         };
-        let target = TargetSettings { name: None, org: org.into(), endpoint, files, baseline, names: Names::single(), owners: None };
+        let target =
+            TargetSettings { name: None, org: org.into(), endpoint, files, baseline, names: Names::single(), owners: None, policy: None };
         let run = Run::new(vec![target], connect_settings(args), run_stop());
         Ok(Chosen { run, allow, workspace: None, saved: None, _sandbox: sandbox })
     }

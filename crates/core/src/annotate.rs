@@ -12,7 +12,7 @@ use crate::desired::{Diagnostic, ReadError};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// One problem `validate` found, located as precisely as it is known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The file as given on the command line (or found in a directory given there).
     pub file: Option<String>,

@@ -14,7 +14,7 @@ use crate::model::{Email, UserId};
 use crate::warning::At;
 
 /// Which list of a group an entry is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum List {
     /// `members`.
@@ -24,7 +24,7 @@ pub enum List {
 }
 
 /// One entry with an `until`, as a plan reports it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExpiryNote {
     /// The group, as the file names it.
     pub group: String,
@@ -99,7 +99,7 @@ impl ExpiryNote {
 }
 
 /// A group whose periodic review is overdue.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OverdueReview {
     /// The group.
     pub group: String,

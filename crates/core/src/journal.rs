@@ -83,14 +83,8 @@ pub struct GitRef {
     pub commit: Option<String>,
 }
 
-/// A policy rule overridden for a run, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyOverride {
-    /// The rule.
-    pub rule: String,
-    /// The reason given.
-    pub reason: String,
-}
+/// A policy rule overridden for one run (`--allow-policy RULE=REASON`).
+pub use crate::policy::PolicyOverride;
 
 /// The counts of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,9 +221,9 @@ pub fn results_of(plan: &Plan, report: &ApplyReport) -> Vec<EntryResult> {
 }
 
 /// The policy rules overridden (`--allow-policy RULE=REASON`) for `plan`, for its entry's
-/// `policy_overrides`. Empty until the policy gate records its overrides in the plan.
-pub fn policy_overrides(_plan: &Plan) -> Vec<PolicyOverride> {
-    Vec::new()
+/// `policy_overrides`.
+pub fn policy_overrides(plan: &Plan) -> Vec<PolicyOverride> {
+    plan.policy.as_ref().map(|p| p.overrides.clone()).unwrap_or_default()
 }
 
 /// The checksum `plan --out` seals `plan` with (`sha256:…`).

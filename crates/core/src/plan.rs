@@ -227,7 +227,7 @@ impl MembershipChange {
 }
 
 /// One reason the removal guard refuses a plan. Serialised with a `kind` tag.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GuardTrip {
     /// More groups deleted than `max_deleted_groups`.
@@ -305,7 +305,7 @@ impl GuardReport {
 }
 
 /// Counts shown in every rendering.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Groups to create.
     pub create: usize,
@@ -325,7 +325,7 @@ pub struct Summary {
 }
 
 /// The organization and API a plan was made for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Target {
     /// The API's base URL (or `sandbox:` and the state file of an embedded sandbox).
     pub api_url: String,
@@ -441,7 +441,7 @@ pub struct Plan {
 }
 
 /// How many groups of each scope a plan covers, for the line every rendering ends with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScopeCounts {
     /// Listed groups the file reconciles exactly.
     pub exact: usize,
@@ -503,7 +503,7 @@ impl GroupProvenance {
 }
 
 /// Where a change comes from, relative to the target branch (`plan --baseline`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// The change under review introduces it.

@@ -255,7 +255,11 @@ fn rule(p: &Problems, span: &marked_yaml::Span, r: &RawRule) -> Option<Rule> {
         }
         None => {
             if !r.id.is_given() {
-                p.error_hint(span, "a rule has no `id`", "add `id:` with a short name, such as `finance-size`: violations and overrides name it");
+                p.error_hint(
+                    span,
+                    "a rule has no `id`",
+                    "add `id:` with a short name, such as `finance-size`: violations and overrides name it",
+                );
             }
             return None;
         }
@@ -328,7 +332,7 @@ fn rule(p: &Problems, span: &marked_yaml::Span, r: &RawRule) -> Option<Rule> {
 }
 
 /// What a violation is.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ViolationKind {
     /// More people than `max_members`.
@@ -384,7 +388,7 @@ pub enum ViolationKind {
 }
 
 /// One violation of one rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Violation {
     /// The rule's id.
     pub rule: String,
@@ -405,7 +409,7 @@ pub struct Violation {
 }
 
 /// A rule overridden for one run, with why.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyOverride {
     /// The rule's id.
@@ -541,14 +545,8 @@ fn judge(rule: &Rule, action: &Action, plan: &Plan, context: &Context, out: &mut
 }
 
 /// Judges a group as the plan leaves it (created or updated).
-fn judge_after<F>(
-    rule: &Rule,
-    before: Option<&GroupState>,
-    after: &GroupState,
-    plan: &Plan,
-    violation: &F,
-    out: &mut Vec<Violation>,
-) where
+fn judge_after<F>(rule: &Rule, before: Option<&GroupState>, after: &GroupState, plan: &Plan, violation: &F, out: &mut Vec<Violation>)
+where
     F: Fn(&str, Option<String>, ViolationKind, Option<String>) -> Violation,
 {
     let name = after.name.as_str();

@@ -18,6 +18,13 @@ pub fn owners_schema_json() -> String {
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
+/// The schema of the policy file as pretty JSON (with a trailing newline).
+pub fn policy_schema_json() -> String {
+    let mut schema = serde_json::to_value(schemars::schema_for!(crate::policy::RawPolicy)).unwrap_or_default();
+    drop_null_defaults(&mut schema);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
 /// Optional keys have no value when omitted; `"default": null` would tell editors otherwise.
 fn drop_null_defaults(v: &mut Value) {
     match v {

@@ -280,6 +280,37 @@ pub enum Provenance {
     },
 }
 
+/// `{"kind": "static", "at": "file:line:col"}`, or a source's `{"kind", "source", "line"?}`.
+impl schemars::JsonSchema for Provenance {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Provenance".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Where a member comes from: typed in a file (`static`, with `at`), or yielded by a source (its kind, name and, for a CSV file, line).",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {"kind": {"const": "static"}, "at": {"type": "string"}},
+                    "required": ["kind", "at"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string", "not": {"const": "static"}},
+                        "source": {"type": "string"},
+                        "line": {"type": "integer", "minimum": 1}
+                    },
+                    "required": ["kind", "source"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// Read back as written (a saved plan carries the provenance of its members): `kind` is
 /// `static` or one of the source kinds.
 impl<'de> Deserialize<'de> for Provenance {

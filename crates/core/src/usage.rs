@@ -14,7 +14,7 @@ use crate::plan::{Action, GuardTrip, Plan};
 use crate::warning::Warning;
 
 /// When a plan reads where groups are used (`--usage-check`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageCheck {
     /// For the groups the plan deletes or empties (their last member and guest removed).
@@ -88,7 +88,7 @@ pub struct UsageRead {
 }
 
 /// A step that names a group, for display.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepRef {
     /// The step's id.
     pub id: String,
@@ -97,7 +97,7 @@ pub struct StepRef {
 }
 
 /// How one template uses a group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TemplateUse {
     /// The template's id.
     pub id: String,
@@ -110,7 +110,7 @@ pub struct TemplateUse {
 }
 
 /// Where one group is used.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupUsage {
     /// Templates (not archived) whose steps or access name the group.
     pub templates: Vec<TemplateUse>,
@@ -273,7 +273,7 @@ fn tightest_step<'t>(id: &GroupId, templates: &'t [Template]) -> Option<(&'t Tem
 }
 
 /// A deleted group still in use, as the guard reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InUse {
     /// The group's id.
     pub id: GroupId,

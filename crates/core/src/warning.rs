@@ -7,7 +7,7 @@ use crate::model::{Email, GroupId, UserId};
 use crate::source::Provenance;
 
 /// Where something was written in the desired state: file, 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct At {
     /// The file's name, as given.
     pub file: String,
@@ -24,7 +24,7 @@ impl From<&crate::desired::Location> for At {
 }
 
 /// A problem found in another input (the baseline's files), carried as it was reported.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// Where, when the problem has a place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ impl From<&crate::desired::Diagnostic> for Problem {
 }
 
 /// One thing a reviewer should know about a plan. Serialised with a `kind` tag.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Warning {
     /// Several live groups share a name, ignoring case and Unicode form; `key` is the folded

@@ -67,6 +67,8 @@ pub struct TargetSpec {
     pub export_to: Option<WorkspacePath>,
     /// Its owners file (which of its files may define which groups), when it names one.
     pub owners: Option<WorkspacePath>,
+    /// Its policy file (rules every plan of it must keep), when it names one.
+    pub policy: Option<WorkspacePath>,
     /// Where the target's name is written.
     pub at: Location,
 }
@@ -232,6 +234,8 @@ struct RawTarget {
     export_to: Field<String>,
     #[serde(default)]
     owners: Field<String>,
+    #[serde(default)]
+    policy: Field<String>,
 }
 
 /// One path or a list of paths.
@@ -312,6 +316,13 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
             }
             Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
         });
+        let policy = t.policy.get().and_then(|(span, v)| {
+            if v.trim().is_empty() {
+                p.error_hint(span, "`policy` is empty", "name the target's policy file, or remove the key");
+                return None;
+            }
+            Some(WorkspacePath { path: dir.join(v), written: v.clone(), at: p.loc(span) })
+        });
         if let Some(org) = &org_id {
             let written_url = api_url.as_deref().unwrap_or(DEFAULT_API_URL);
             let key = (org.to_ascii_lowercase(), api_identity(written_url));
@@ -351,6 +362,7 @@ fn check(p: &Problems, raw: &RawWorkspace, node: &Node, dir: &Path) -> Vec<Targe
             files,
             export_to,
             owners,
+            policy,
             at,
         });
     }

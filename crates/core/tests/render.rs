@@ -705,3 +705,45 @@ fn expiry_in_every_rendering() {
     insta::assert_snapshot!("markdown_plan_with_expiry", markdown::render_plan(&plan));
     insta::assert_snapshot!("json_plan_with_expiry", json::render_plan(&plan));
 }
+
+/// The sample plan judged by a policy: Finance Approvers over its size, a member of another
+/// domain, Old Contractors deleted against `forbid_delete`; the size rule overridden.
+fn policy_plan() -> Plan {
+    use tallyfy_groups_core::policy::{self, Context, PolicyOverride};
+    let mut plan = sample();
+    let rules = r#"rules:
+  - id: finance-size
+    groups: ["Finance *"]
+    max_members: 3
+  - id: company-domains
+    groups: ["*"]
+    deny_member_domains: [example.com]
+  - id: keep-core
+    forbid_delete: ["Old *"]
+"#;
+    let p = policy::parse("policy.yaml", rules).expect("valid policy");
+    let names = live_groups().iter().map(|g| g.name.clone()).chain(["Product Council".to_string()]).collect();
+    let context = Context { names, declared: [("finance approvers".to_string(), "groups.yaml:11:11".to_string())].into() };
+    let overrides = [PolicyOverride { rule: "finance-size".into(), reason: "quarter close".into() }];
+    let mut report = policy::evaluate(&p, &plan, &context, &overrides).expect("judged");
+    // One member per group is enough for the snapshot.
+    let mut seen = std::collections::BTreeSet::new();
+    report.violations.retain(|v| v.rule != "company-domains" || seen.insert(v.group.clone()));
+    plan.policy = Some(report);
+    plan
+}
+
+#[test]
+fn text_plan_with_policy_violations() {
+    insta::assert_snapshot!(text::render_plan(&policy_plan(), false));
+}
+
+#[test]
+fn markdown_plan_with_policy_violations() {
+    insta::assert_snapshot!(markdown::render_plan(&policy_plan()));
+}
+
+#[test]
+fn json_plan_with_policy_violations() {
+    insta::assert_snapshot!(json::render_plan(&policy_plan()));
+}

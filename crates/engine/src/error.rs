@@ -36,6 +36,29 @@ pub enum Refusal {
     /// A saved plan that no longer holds, or cannot be applied here; the words say why.
     #[error("{0}")]
     SavedPlan(String),
+    /// The policy found violations no `--allow-policy` override covers. `trips` names the
+    /// rules; `target` names a workspace's target.
+    #[error("{}", policy_words(*.stage, .trips, .target.as_deref()))]
+    Policy {
+        /// Where it was asked.
+        stage: Stage,
+        /// The rules violated, and how often.
+        trips: String,
+        /// The workspace target it refused, if any.
+        target: Option<String>,
+    },
+}
+
+fn policy_words(stage: Stage, trips: &str, target: Option<&str>) -> String {
+    let of = target.map(|t| format!(" of target {t}")).unwrap_or_default();
+    match stage {
+        Stage::Plan => format!(
+            "the plan{of} violates the policy: {trips}; apply would refuse it.\n    hint: change the files so that the plan keeps the rules (the violations are listed above); if a rule must give way this once, plan (or apply) with --allow-policy RULE=\"why\""
+        ),
+        Stage::Apply => format!(
+            "refusing to apply: the plan{of} violates the policy: {trips}.\n    hint: change the files so that the plan keeps the rules (the violations are listed above); if a rule must give way this once, run again with --allow-policy RULE=\"why\""
+        ),
+    }
 }
 
 fn removal_guard_words(stage: Stage, trips: &str, target: Option<&str>) -> String {

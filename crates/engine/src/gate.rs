@@ -19,7 +19,26 @@ pub struct Allowances<'a> {
 /// Asks every gate, in order; the first refusal stops the target. `target` names a
 /// workspace's target (its overrides are `TARGET=REASON`).
 pub fn check(plan: &mut Plan, stage: Stage, allow: Allowances<'_>, target: Option<&str>) -> Result<(), Refusal> {
+    policy(plan, stage, target)?;
     removal_guard(plan, stage, allow.removals, target)
+}
+
+/// The policy gate: a violation of the policy file that no `--allow-policy` override covers
+/// (the overrides were applied when the plan was judged, see [`crate::policy`]). A plan judged
+/// by no policy passes. An override is logged, as the removal guard's is.
+pub fn policy(plan: &mut Plan, stage: Stage, target: Option<&str>) -> Result<(), Refusal> {
+    let Some(report) = &plan.policy else { return Ok(()) };
+    if report.blocking().next().is_some() {
+        return Err(Refusal::Policy { stage, trips: words::policy_trips(report), target: target.map(str::to_string) });
+    }
+    if stage == Stage::Apply {
+        for o in &report.overrides {
+            if report.violations.iter().any(|v| v.rule == o.rule) {
+                warn!(rule = o.rule.as_str(), reason = o.reason.as_str(), "policy rule overridden with --allow-policy");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The removal guard (computed with the plan, from live state): too many groups deleted, too

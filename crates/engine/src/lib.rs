@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod error;
 pub mod gate;
 pub mod pipeline;
+pub mod policy;
 pub mod run;
 pub mod settings;
 pub mod usage;

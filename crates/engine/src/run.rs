@@ -58,6 +58,10 @@ pub struct Run {
     /// The owners file (`--owners`); none: `owners.yaml` beside each target's first groups file,
     /// when there is one.
     pub owners: Option<PathBuf>,
+    /// The policy file (`--policy`), for targets that do not name their own.
+    pub policy: Option<PathBuf>,
+    /// The policy rules overridden for this run (`--allow-policy RULE=REASON`).
+    pub policy_overrides: Vec<tallyfy_groups_core::policy::PolicyOverride>,
 }
 
 impl Run {
@@ -74,7 +78,14 @@ impl Run {
             usage_check: UsageCheck::default(),
             as_of: today(),
             owners: None,
+            policy: None,
+            policy_overrides: Vec::new(),
         }
+    }
+
+    /// The policy file of `target`: its own, else the run's.
+    pub fn policy_of<'a>(&'a self, target: &'a TargetSettings) -> Option<&'a Path> {
+        target.policy.as_deref().or(self.policy.as_deref())
     }
 }
 
@@ -277,10 +288,21 @@ pub async fn plan_targets(run: &Run, options: &DiffOptions) -> RunReport {
                     return Err(e);
                 }
             };
+            let policy = match run.policy_of(&target).map(crate::policy::load).transpose() {
+                Ok(policy) => policy,
+                Err(e) => {
+                    done();
+                    return Err(e);
+                }
+            };
+            let context = policy.as_ref().map(|_| crate::policy::context(&loaded.live, Some(&loaded.desired)));
             let mut plan = pipeline::plan_with_baseline(loaded, &options, conn.target.clone())?;
             let checked = crate::usage::check(&conn.api, &mut plan, run.usage_check).await;
             done();
             checked?;
+            if let (Some(policy), Some(context)) = (&policy, context) {
+                crate::policy::judge(policy, &mut plan, context, &run.policy_overrides)?;
+            }
             Ok(Planned { plan, conn, saved: None })
         }
     })
@@ -322,7 +344,13 @@ pub async fn fetch(run: &Run, client: &Client, need_guests: bool) -> Result<Live
 /// Reads live state and checks a saved plan against it; returns the plan rebuilt from the saved
 /// actions and that live state (the guard and everything shown come from live state, never from
 /// the file), or `None` when live state already equals the plan's result.
-pub async fn checked_saved_plan(run: &Run, saved_plan: &SavedPlan, conn: &Connection) -> Result<Option<Plan>, TargetError> {
+/// `policy` is the target's policy file, which judges the rebuilt plan again.
+pub async fn checked_saved_plan(
+    run: &Run,
+    saved_plan: &SavedPlan,
+    conn: &Connection,
+    policy: Option<&Path>,
+) -> Result<Option<Plan>, TargetError> {
     // An `until` that passed since the plan was made: the plan would keep access the files end.
     let ended = tallyfy_groups_core::saved::ended_since(saved_plan, run.as_of);
     if !ended.is_empty() {
@@ -334,6 +362,11 @@ pub async fn checked_saved_plan(run: &Run, saved_plan: &SavedPlan, conn: &Connec
     let Some(mut plan) = pipeline::check_saved(saved_plan, &conn.target, &live)? else { return Ok(None) };
     crate::usage::check(&conn.api, &mut plan, run.usage_check).await?;
     crate::usage::check_saved(saved_plan, &plan)?;
+    // The policy of this run judges the plan again (a saved plan's judgement is a record).
+    if let Some(path) = policy {
+        let policy = crate::policy::load(path)?;
+        crate::policy::judge(&policy, &mut plan, crate::policy::context(&live, None), &run.policy_overrides)?;
+    }
     Ok(Some(plan))
 }
 
@@ -362,7 +395,7 @@ where
                 let hint = elsewhere(&target, &conn.target, &saved_plan.target);
                 return Err(other_target(&saved_plan.target, &conn.target, &hint));
             }
-            match checked_saved_plan(&run, &saved_plan, &conn).await? {
+            match checked_saved_plan(&run, &saved_plan, &conn, run.policy_of(&target)).await? {
                 Some(plan) => Ok(Some(Planned { plan, conn, saved: Some(saved_plan) })),
                 None => Ok(None),
             }

@@ -69,6 +69,8 @@ pub struct TargetSettings {
     /// Its owners file (a workspace target's `owners:`); none: the run's `--owners`, or
     /// `owners.yaml` beside its first groups file.
     pub owners: Option<PathBuf>,
+    /// Its policy file (a workspace target's `policy:`); none: the run's `--policy`.
+    pub policy: Option<PathBuf>,
 }
 
 impl TargetSettings {
@@ -109,6 +111,7 @@ impl TargetSettings {
             baseline: None,
             names,
             owners: spec.owners.as_ref().map(|o| o.path.clone()),
+            policy: spec.policy.as_ref().map(|o| o.path.clone()),
         }
     }
 

@@ -230,7 +230,7 @@ pub struct DesiredGroup {
 }
 
 /// How a group's lists are reconciled (`sync:`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sync {
     /// The group ends up with exactly its entries.

@@ -57,7 +57,7 @@ pub struct DiffOptions {
 }
 
 /// Why a group is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeleteReason {
     /// `absent: true` in the desired state.
@@ -144,7 +144,7 @@ pub struct Diff {
 }
 
 /// Live people a group keeps although the file does not list them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeptPeople {
     /// Members kept.
     pub members: usize,
@@ -155,7 +155,7 @@ pub struct KeptPeople {
 }
 
 /// Why a group keeps people the file does not list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeptWhy {
     /// `sync: additive`.
@@ -166,7 +166,7 @@ pub enum KeptWhy {
 }
 
 /// A live group that is listed but never deleted, renamed or adopted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnmanageableGroup {
     /// The group's live name.
     pub name: String,
@@ -179,7 +179,7 @@ pub struct UnmanageableGroup {
 /// A live group under a name that groups.yaml lists, left alone because another live group has
 /// the same name (by [`name_key`]) and is the one matched: which of them the file means is for a
 /// person to settle, so this one is never renamed, updated, adopted or pruned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SameNameGroup {
     /// The group left alone.
     pub name: String,

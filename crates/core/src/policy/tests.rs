@@ -46,7 +46,7 @@ fn plan_of(yaml: &str) -> Plan {
     let mut desired = load_str("groups.yaml", yaml).expect("valid groups file");
     let (expiry, problems) = crate::expiry::evaluate(&mut desired, Date::parse("2026-12-01").expect("date"));
     assert!(problems.is_empty(), "{problems:?}");
-    crate::desired::expand(&mut desired, &Default::default(), false).expect("expands");
+    let _expanded = crate::desired::expand(&mut desired, &Default::default(), false).expect("expands");
     let mut plan = crate::pipeline::make_plan(&desired, &live(), &DiffOptions::default(), Target { api_url: "x".into(), org: "o".into() })
         .expect("plan");
     plan.expiry = expiry;
@@ -75,10 +75,8 @@ const FIN_GROWS: &str = "groups:
 
 #[test]
 fn max_and_min_members_judge_the_group_as_the_plan_leaves_it() {
-    let found = violations(
-        "rules:\n  - id: finance-size\n    groups: [\"finance *\"]\n    max_members: 7\n    min_members: 2\n",
-        FIN_GROWS,
-    );
+    let found =
+        violations("rules:\n  - id: finance-size\n    groups: [\"finance *\"]\n    max_members: 7\n    min_members: 2\n", FIN_GROWS);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].rule, "finance-size");
     assert_eq!(found[0].group, "Finance AP");
@@ -167,10 +165,8 @@ fn a_rename_moves_a_group_under_a_rule_and_away_from_one() {
 fn changes_and_removals_per_group_count_people() {
     // Finance AP: 6 → u1 only: 5 removals.
     let yaml = "groups:\n  - name: Finance AP\n    description: d\n    members: [u1@example.com, u7@example.com]\n";
-    let found = violations(
-        "rules:\n  - id: small-steps\n    groups: [\"*\"]\n    max_changes_per_group: 5\n    max_removals_per_group: 4\n",
-        yaml,
-    );
+    let found =
+        violations("rules:\n  - id: small-steps\n    groups: [\"*\"]\n    max_changes_per_group: 5\n    max_removals_per_group: 4\n", yaml);
     let kinds: Vec<_> = found.iter().map(|v| v.kind.clone()).collect();
     assert_eq!(kinds, [ViolationKind::TooManyChanges { count: 6, max: 5 }, ViolationKind::TooManyRemovals { count: 5, max: 4 }]);
     // A deleted group's people are its removals.
@@ -197,7 +193,8 @@ fn overrides_mark_their_rule_and_unknown_ones_fail() {
 
 #[test]
 fn a_glob_that_matches_no_group_fails_closed_at_its_line() {
-    let p = policy("rules:\n  - id: finance-size\n    groups: [\"Finanse *\"]\n    max_members: 7\n  - id: keep\n    forbid_delete: [Admin]\n");
+    let p =
+        policy("rules:\n  - id: finance-size\n    groups: [\"Finanse *\"]\n    max_members: 7\n  - id: keep\n    forbid_delete: [Admin]\n");
     let err = evaluate(&p, &plan_of(FIN_GROWS), &context(), &[]).expect_err("typos fail");
     let text = err.to_string();
     assert!(text.contains("policy.yaml:3:14: rule `finance-size`: \"Finanse *\" matches no group, live or in the files"), "{text}");

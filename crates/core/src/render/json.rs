@@ -1,6 +1,7 @@
 //! The plan as JSON for other tools (one target's, or every target's of a workspace run);
 //! documented field by field in docs/plan-format.md. Pure; no I/O.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::words;
@@ -11,7 +12,7 @@ use crate::source::Provenance;
 use crate::warning::Warning;
 
 /// A typed fact with its sentence: the fact's own fields (and `kind` tag), then `message`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Said<'a, T> {
     #[serde(flatten)]
     fact: &'a T,
@@ -19,7 +20,8 @@ struct Said<'a, T> {
 }
 
 /// The guard with each trip said.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonGuard<'a> {
     deleted_groups: usize,
     max_deleted_groups: usize,
@@ -51,10 +53,37 @@ impl<'a> JsonGuard<'a> {
     }
 }
 
-#[derive(Serialize)]
+/// The policy's judgement: its file and checksum, every violation with its sentence (first, so
+/// that a reader meets what stops the plan before the changes), the overrides.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct JsonPolicy<'a> {
+    file: &'a str,
+    checksum: &'a str,
+    passed: bool,
+    violations: Vec<Said<'a, crate::policy::Violation>>,
+    overrides: &'a [crate::policy::PolicyOverride],
+}
+
+impl<'a> JsonPolicy<'a> {
+    fn of(r: &'a crate::policy::PolicyReport) -> Self {
+        JsonPolicy {
+            file: &r.file,
+            checksum: &r.checksum,
+            passed: r.blocking().next().is_none(),
+            violations: r.violations.iter().map(|v| Said { fact: v, message: words::policy_violation(v) }).collect(),
+            overrides: &r.overrides,
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonPlan<'a> {
     format_version: u32,
     target: &'a Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<JsonPolicy<'a>>,
     summary: &'a Summary,
     changes: Vec<JsonChange<'a>>,
     guests_to_invite: Vec<JsonGuest<'a>>,
@@ -76,7 +105,8 @@ struct JsonPlan<'a> {
     overdue_reviews: &'a [crate::expiry::OverdueReview],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonGuest<'a> {
     email: &'a Email,
     first_name: &'a str,
@@ -85,7 +115,8 @@ struct JsonGuest<'a> {
     origin: Option<Origin>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonChange<'a> {
     action: &'static str,
     group: &'a str,
@@ -123,7 +154,7 @@ struct JsonChange<'a> {
 
 /// Where a group is used: `checked: false` under `--usage-check never`; otherwise the usage
 /// read, whether it counts as in use, and the sentence.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct JsonUsage<'a> {
     checked: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -142,13 +173,15 @@ fn usage_of<'a>(plan: &'a Plan, action: &Action) -> Option<JsonUsage<'a>> {
     Some(JsonUsage { checked: true, usage: Some(usage), in_use: Some(usage.in_use()), message })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonSources<'a> {
     names: &'a [String],
     people: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonState<'a> {
     name: &'a str,
     description: &'a str,
@@ -162,7 +195,8 @@ struct JsonState<'a> {
     guest_until: Option<std::collections::BTreeMap<&'a Email, crate::date::Date>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonUser<'a> {
     id: UserId,
     email: Option<String>,
@@ -217,7 +251,7 @@ pub fn render_plan(plan: &Plan) -> String {
 }
 
 /// The JSON document of several targets' plans (a workspace run).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct JsonTargets<'a> {
     format_version: u32,
     exit_code: i32,
@@ -228,7 +262,8 @@ struct JsonTargets<'a> {
 }
 
 /// A target without a plan.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct JsonFailed<'a> {
     exit_code: i32,
     error: &'a str,
@@ -236,6 +271,37 @@ struct JsonFailed<'a> {
 
 /// A JSON object whose keys keep the order given.
 struct InOrder<'a, T>(Vec<(&'a str, T)>);
+
+/// An object of `T` by name.
+impl<T: JsonSchema> JsonSchema for InOrder<'_, T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        std::collections::BTreeMap::<String, T>::json_schema(generator)
+    }
+}
+
+/// What `plan --format json` prints: one organization's plan, or a workspace run's targets.
+#[derive(JsonSchema)]
+#[allow(dead_code, clippy::large_enum_variant)] // only its schema is used
+#[serde(untagged)]
+enum PlanDocument<'a> {
+    /// One organization's plan.
+    One(JsonPlan<'a>),
+    /// A workspace run: every target's plan by name, and the targets without one.
+    Targets(JsonTargets<'a>),
+}
+
+/// The JSON Schema of `plan --format json` (`schema --plan`), as pretty
+/// JSON with a trailing newline: one organization's plan object, or a workspace run's.
+pub fn schema_json() -> String {
+    let mut schema =
+        schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator().into_root_schema_for::<PlanDocument<'_>>();
+    schema.insert("title".into(), "tallyfy-groups plan --format json".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
 
 impl<T: Serialize> Serialize for InOrder<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -313,6 +379,7 @@ fn view(plan: &Plan) -> JsonPlan<'_> {
     JsonPlan {
         format_version: plan.format_version,
         target: &plan.target,
+        policy: plan.policy.as_ref().map(JsonPolicy::of),
         summary: &plan.summary,
         changes,
         guests_to_invite: guests,

@@ -48,6 +48,7 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
         let _ = writeln!(head, "{hashes} Tallyfy groups: no changes");
         let _ = writeln!(head);
         where_line(&mut head, plan, target);
+        policy_block(&mut head, plan, target);
         let target = super::target_name(plan);
         let mut target_chars = target.chars();
         let target: String = target_chars.next().map(|f| f.to_uppercase().chain(target_chars).collect()).unwrap_or_default();
@@ -60,10 +61,14 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
         );
         let _ = writeln!(head);
         let _ = writeln!(head, "{}", escape(&super::scope_line(plan)));
+        if let Some(line) = super::policy_kept_line(plan) {
+            let _ = writeln!(head, "\n{}", escape(&line));
+        }
     } else {
         let _ = writeln!(head, "{hashes} Tallyfy groups plan: {} to create, {} to update, {} to delete", s.create, s.update, s.delete);
         let _ = writeln!(head);
         where_line(&mut head, plan, target);
+        policy_block(&mut head, plan, target);
         let (gain, lose) = access_counts(plan);
         let _ = writeln!(
             head,
@@ -77,6 +82,9 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
         );
         let _ = writeln!(head);
         let _ = writeln!(head, "{}", escape(&super::scope_line(plan)));
+        if let Some(line) = super::policy_kept_line(plan) {
+            let _ = writeln!(head, "\n{}", escape(&line));
+        }
         if s.usage_reads > 0 {
             let _ = writeln!(head);
             let _ = writeln!(
@@ -262,6 +270,24 @@ fn body(plan: &Plan, cap: usize, level: usize, target: Option<&str>) -> String {
 }
 
 /// The note that says how many changes a capped rendering leaves out.
+/// The policy's violations, first thing after the heading: a caution while one stops the plan,
+/// a note when every one is overridden.
+fn policy_block(head: &mut String, plan: &Plan, target: Option<&str>) {
+    let Some(report) = plan.policy.as_ref().filter(|r| !r.violations.is_empty()) else { return };
+    let blocking = report.blocking().next().is_some();
+    let _ = writeln!(head, "> [!{}]", if blocking { "CAUTION" } else { "NOTE" });
+    let _ = writeln!(head, "> **{}**", escape(&v(&super::policy_heading(report, target))));
+    for violation in &report.violations {
+        let mark = if violation.overridden { " (overridden)" } else { "" };
+        let place = violation.at.as_deref().map(|a| format!(" — `{}`", code(&v(a)))).unwrap_or_default();
+        let _ = writeln!(head, "> - `{}`: {}{place}{mark}", code(&violation.rule), escape(&v(&super::words::policy_violation(violation))));
+    }
+    for o in &report.overrides {
+        let _ = writeln!(head, "> - overridden: `{}`: {}", code(&o.rule), escape(&v(&o.reason)));
+    }
+    let _ = writeln!(head);
+}
+
 fn truncation_note(hidden: usize) -> String {
     format!(
         "> [!NOTE]\n> **Truncated:** {} not shown to stay under GitHub's comment size limit. \
@@ -335,6 +361,12 @@ pub fn render_targets_capped(targets: &[TargetView<'_>], cap: usize) -> String {
                 }
                 if !loses.is_empty() {
                     warnings.push(format!("{name} {}: people lose access.", loses.join(" and ")));
+                }
+                if let Some(report) = plan.policy.as_ref().filter(|r| r.blocking().next().is_some()) {
+                    cautions.push(format!(
+                        "{name}: **policy violated**: {}; apply will refuse unless the files change or run with `--allow-policy RULE=\"why\"`.",
+                        escape(&v(&super::words::policy_trips(report)))
+                    ));
                 }
                 if plan.guard.is_tripped() {
                     cautions.push(match &plan.guard.allowed {

@@ -332,3 +332,27 @@ pub fn reviewers_line(plan: &Plan) -> Option<String> {
     let parts: Vec<String> = by_reviewer.into_iter().map(|(r, groups)| format!("{r} ({})", groups.join(", "))).collect();
     Some(format!("Needs review by: {}", parts.join(", ")))
 }
+
+/// The heading of a plan's policy violations: how many, of which file, and what follows.
+pub(crate) fn policy_heading(report: &crate::policy::PolicyReport, target: Option<&str>) -> String {
+    let n = report.violations.len();
+    let blocking = report.blocking().count();
+    let of = format!("{} violation{} of {}", n, if n == 1 { "" } else { "s" }, crate::names::visible(&report.file));
+    if blocking == 0 {
+        format!("Policy: {of}, every one overridden with --allow-policy:")
+    } else {
+        let flag = target.map(|t| format!(" (target {t})")).unwrap_or_default();
+        format!(
+            "Policy: {of}{flag}: plan and apply refuse (exit 3) until the files keep the rules, or a rule is overridden with --allow-policy RULE=\"why\":"
+        )
+    }
+}
+
+/// The line that says a policy judged the plan and found nothing, when one did.
+pub(crate) fn policy_kept_line(plan: &Plan) -> Option<String> {
+    let report = plan.policy.as_ref()?;
+    report.violations.is_empty().then(|| {
+        let rules = report.checksum.get(7..19).unwrap_or_default();
+        format!("Policy: {} ({rules}) kept, no violations.", crate::names::visible(&report.file))
+    })
+}

@@ -65,6 +65,17 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
     if target.is_none() {
         let _ = writeln!(out, "{}\n", super::where_it_writes(plan));
     }
+    // What the policy refuses comes first: nothing below matters until it is fixed.
+    if let Some(report) = plan.policy.as_ref().filter(|r| !r.violations.is_empty()) {
+        let _ = writeln!(out, "{}", paint(p.warn, &super::policy_heading(report, target)));
+        for violation in &report.violations {
+            let _ = writeln!(out, "  {} {}", if violation.overridden { "~" } else { "✗" }, v(&super::words::policy_line(violation)));
+        }
+        for o in &report.overrides {
+            let _ = writeln!(out, "    --allow-policy {}=\"{}\"", v(&o.rule), v(&o.reason));
+        }
+        out.push('\n');
+    }
     for action in &plan.actions {
         render_action(&mut out, plan, action, &p);
         out.push('\n');
@@ -203,6 +214,9 @@ fn plan_text(plan: &Plan, color: bool, all_names: bool, target: Option<&str>) ->
         let _ = writeln!(out, "{}", paint(p.bold, &line));
     }
     if let Some(line) = super::reviewers_line(plan) {
+        let _ = writeln!(out, "{}", v(&line));
+    }
+    if let Some(line) = super::policy_kept_line(plan) {
         let _ = writeln!(out, "{}", v(&line));
     }
     let _ = writeln!(out, "{}", super::scope_line(plan));

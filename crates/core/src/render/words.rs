@@ -415,3 +415,49 @@ pub fn overdue_review(r: &crate::expiry::OverdueReview) -> String {
         if r.days_overdue == 1 { "1 day ago".to_string() } else { format!("{} days ago", r.days_overdue) }
     )
 }
+
+/// A policy violation, without its rule id or place: `"Finance AP" would have 27 people, more
+/// than 25`.
+pub fn policy_violation(v: &crate::policy::Violation) -> String {
+    use crate::policy::ViolationKind as K;
+    let group = crate::names::visible(&v.group);
+    let who = v.subject.as_deref().map(crate::names::visible).unwrap_or_default();
+    let people = |n: usize| if n == 1 { "1 person".to_string() } else { format!("{n} people") };
+    match &v.kind {
+        K::TooManyMembers { count, max } => format!("\"{group}\" would have {}, more than {max}", people(*count)),
+        K::TooFewMembers { count, min } => format!("\"{group}\" would have {}, fewer than {min}", people(*count)),
+        K::MemberDomain { domain } => format!("member {who} of \"{group}\" is from {domain}, which the rule does not allow"),
+        K::GuestDomain { domain } => format!("guest {who} of \"{group}\" is from {domain}, which the rule does not allow"),
+        K::ForbiddenDelete { reason } => {
+            let why = match reason {
+                crate::diff::DeleteReason::Absent => "marked absent",
+                crate::diff::DeleteReason::Pruned => "pruned: not in the files",
+            };
+            format!("\"{group}\" would be deleted ({why}), and the rule forbids deleting it")
+        }
+        K::RenamedAway { to } => {
+            format!("\"{group}\" would be renamed to \"{}\", a name the rule does not protect", crate::names::visible(to))
+        }
+        K::TooManyChanges { count, max } => format!("\"{group}\" would change by {}, more than {max} in one plan", people(*count)),
+        K::TooManyRemovals { count, max } => format!("\"{group}\" would lose {}, more than {max} in one plan", people(*count)),
+        K::GuestWithoutUntil => format!("guest {who} of \"{group}\" has no `until`, and the rule grants guests only for a time"),
+    }
+}
+
+/// A violation as one line: `finance-size: "Finance AP" would have …` and where it comes from.
+pub fn policy_line(v: &crate::policy::Violation) -> String {
+    let at = v.at.as_deref().map(|a| format!(" ({})", crate::names::visible(a))).unwrap_or_default();
+    let overridden = if v.overridden { " [overridden]" } else { "" };
+    format!("{}: {}{at}{overridden}", v.rule, policy_violation(v))
+}
+
+/// The violations no override covers, said in short for a refusal: `finance-size, keep-core (3
+/// violations)`.
+pub fn policy_trips(report: &crate::policy::PolicyReport) -> String {
+    let mut rules: Vec<&str> = report.blocking().map(|v| v.rule.as_str()).collect();
+    let n = rules.len();
+    rules.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    rules.retain(|r| seen.insert(*r));
+    format!("{} ({n} violation{})", rules.join(", "), if n == 1 { "" } else { "s" })
+}

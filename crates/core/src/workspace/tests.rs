@@ -68,6 +68,7 @@ fn a_valid_file_round_trips() {
                     at: at("ws.yaml", 8, 16),
                 }),
                 owners: None,
+                policy: None,
                 at: at("ws.yaml", 3, 3),
             },
             TargetSpec {
@@ -82,6 +83,7 @@ fn a_valid_file_round_trips() {
                 }],
                 export_to: None,
                 owners: None,
+                policy: None,
                 at: at("ws.yaml", 9, 3),
             },
         ],
@@ -147,7 +149,7 @@ fn not_a_mapping_no_targets_and_empty_targets() {
     assert_eq!(
         errors("targets:\n  staging: 3f1c\n"),
         vec![
-            "ws.yaml:2:12: `staging` must be a mapping, found a scalar\n    hint: write it as a mapping with the keys `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`"
+            "ws.yaml:2:12: `staging` must be a mapping, found a scalar\n    hint: write it as a mapping with the keys `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`, `policy`"
         ]
     );
     assert_eq!(
@@ -165,9 +167,9 @@ fn unknown_keys_suggest_the_closest() {
         e,
         vec![
             "ws.yaml:1:1: unknown top-level key `target`\n    hint: did you mean `targets`? expected one of `targets`",
-            "ws.yaml:5:5: unknown target key `org-id`\n    hint: did you mean `org_id`? expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`",
-            "ws.yaml:7:5: unknown target key `file`\n    hint: did you mean `files`? expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`",
-            "ws.yaml:9:5: unknown target key `colour`\n    hint: expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`",
+            "ws.yaml:5:5: unknown target key `org-id`\n    hint: did you mean `org_id`? expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`, `policy`",
+            "ws.yaml:7:5: unknown target key `file`\n    hint: did you mean `files`? expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`, `policy`",
+            "ws.yaml:9:5: unknown target key `colour`\n    hint: expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`, `policy`",
         ]
     );
 }
@@ -182,7 +184,7 @@ fn duplicate_target_names_and_keys_are_all_reported() {
         vec![
             "ws.yaml:5:3: target `staging` is defined twice (first on line 2)\n    hint: give each target its own name, or merge the two",
             "ws.yaml:10:5: duplicate key `org_id` in target `prod` (first written on line 9)",
-            "ws.yaml:12:5: unknown target key `bogus`\n    hint: expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`",
+            "ws.yaml:12:5: unknown target key `bogus`\n    hint: expected one of `org_id`, `api_url`, `credentials_env`, `files`, `export_to`, `owners`, `policy`",
         ]
     );
     assert_eq!(
