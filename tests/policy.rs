@@ -132,8 +132,18 @@ fn apply_refuses_and_writes_nothing_and_an_override_is_recorded_but_not_carried_
     let again =
         Cli::new(d).args(&["apply", "plan.json", "--policy", "policy.yaml", "--sandbox", "--sandbox-state", state]).run().expect_code(3);
     assert!(again.stderr.contains("violates the policy"), "{}", again.stderr);
-    let applied = Cli::new(d).args(&["apply", "plan.json", "--sandbox", "--sandbox-state", state]).args(&both).run().expect_code(0);
-    assert!(applied.stdout.contains("overridden"), "{}", applied.stdout);
+    let applied = Cli::new(d)
+        .args(&["apply", "plan.json", "--sandbox", "--sandbox-state", state, "--report", "report.json", "--journal", "journal.jsonl"])
+        .args(&both)
+        .run()
+        .expect_code(0);
+    assert!(applied.stdout.contains("policy rule finance-size overridden: quarter close"), "{}", applied.stdout);
+    // The overrides are on the record: the apply report and the journal.
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).expect("report")).expect("json");
+    assert_eq!(report["policy_overrides"][0]["rule"], "company-domains", "{report}");
+    let journal = std::fs::read_to_string(d.join("journal.jsonl")).expect("journal");
+    let entry: Value = serde_json::from_str(journal.lines().last().unwrap_or_default()).expect("json line");
+    assert_eq!(entry["policy_overrides"][1]["reason"], "quarter close", "{entry}");
     // A new plan without the overrides trips again (the group now breaks the rules as it is,
     // but it is unchanged, so only a change to it is judged).
     write(d, "groups.yaml", &GROUPS.replace("priya.shah@example.com]", "priya.shah@example.com, tom.becker@example.com]"));

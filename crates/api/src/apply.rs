@@ -109,7 +109,11 @@ pub async fn apply<A: TallyfyApi>(plan: &Plan, client: &A, options: &ApplyOption
             outcome: o.unwrap_or(Outcome::Skipped { reason: SkipReason::EndedAbnormally }),
         })
         .collect();
-    ApplyReport { results, allow_removals: options.allow_removals.clone() }
+    ApplyReport {
+        results,
+        allow_removals: options.allow_removals.clone(),
+        policy_overrides: plan.policy.as_ref().map(|p| p.overrides.clone()).unwrap_or_default(),
+    }
 }
 
 /// One apply in progress: the outcome of every action so far.

@@ -164,6 +164,9 @@ pub struct ApplyReport {
     /// The reason given with `--allow-removals`, when the guard was overridden.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_removals: Option<String>,
+    /// The policy rules overridden for the run (`--allow-policy`), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_overrides: Vec<crate::policy::PolicyOverride>,
 }
 
 impl ApplyReport {

@@ -191,6 +191,7 @@ fn apply_report() {
             },
         ],
         allow_removals: Some("offboarding the 2025 contractors".into()),
+        policy_overrides: vec![tallyfy_groups_core::policy::PolicyOverride { rule: "keep-core".into(), reason: "contractors leave".into() }],
     };
     insta::assert_snapshot!(text::render_report(&report, false));
     insta::assert_snapshot!(json::render_report(&report));
@@ -265,6 +266,7 @@ fn hostile_live_text_is_shown_escaped() {
             },
         }],
         allow_removals: None,
+        policy_overrides: Vec::new(),
     };
     assert_inert(&text::render_report(&report, false));
 }
@@ -295,6 +297,7 @@ fn apply_report_with_unknown_outcomes() {
             },
         ],
         allow_removals: None,
+        policy_overrides: Vec::new(),
     };
     insta::assert_snapshot!(text::render_report(&report, false));
     insta::assert_snapshot!(json::render_report(&report));

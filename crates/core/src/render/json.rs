@@ -416,6 +416,8 @@ struct JsonReport<'a> {
     results: Vec<JsonResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_removals: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    policy_overrides: &'a [crate::policy::PolicyOverride],
 }
 
 #[derive(Serialize)]
@@ -462,6 +464,7 @@ impl<'a> JsonReport<'a> {
             target: None,
             results: report.results.iter().map(|r| JsonResult { result: r, message: words::outcome_detail(&r.outcome) }).collect(),
             allow_removals: report.allow_removals.as_deref(),
+            policy_overrides: &report.policy_overrides,
         }
     }
 }

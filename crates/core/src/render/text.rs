@@ -435,6 +435,9 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
     if let Some(reason) = &report.allow_removals {
         let _ = writeln!(out, "  removal guard overridden: {}", v(reason));
     }
+    for o in &report.policy_overrides {
+        let _ = writeln!(out, "  policy rule {} overridden: {}", v(&o.rule), v(&o.reason));
+    }
     let (a, f, s) = report.counts();
     let u = report.unknown();
     let mut line = format!("Apply: {a} applied, {f} failed, {s} skipped");
