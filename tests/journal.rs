@@ -73,7 +73,41 @@ fn two_applies_make_a_chain_that_verifies() {
     assert_eq!(update["action"], "update_group");
     assert_eq!(update["added"], serde_json::json!(["marco.rossi@example.com"]));
     let verified = Cli::new(d).args(&["journal", "verify", j]).run().expect_code(0);
-    assert_eq!(verified.stdout, "2 entries, chain intact\n");
+    // The last entry is checked by no later line: verify gives its hash to pin elsewhere.
+    let text = std::fs::read(&journal).expect("read");
+    let last = text.strip_suffix(b"\n").unwrap_or(&text).rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    let pin = tallyfy_groups_core::journal::line_sha256(last);
+    assert!(verified.stdout.starts_with(&format!("2 entries, chain intact\nlast entry: sha256 {pin}\n")), "{}", verified.stdout);
+    // An edit of the last entry that keeps it JSON passes the chain, and changes that hash.
+    let body = String::from_utf8(text.clone()).expect("utf-8");
+    let start = body.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+    let edited = format!("{}{}", &body[..start], body[start..].replace("\"alice\"", "\"mallo\""));
+    assert_ne!(edited, body);
+    std::fs::write(&journal, &edited).expect("write");
+    let again = Cli::new(d).args(&["journal", "verify", j]).run().expect_code(0);
+    assert!(!again.stdout.contains(&pin), "the pinned hash tells the edit: {}", again.stdout);
+}
+
+#[test]
+fn a_journal_cut_short_refuses_the_apply_before_anything_is_written() {
+    let dir = scratch();
+    let d = dir.path();
+    let journal = d.join("journal.jsonl");
+    let j = journal.to_str().unwrap_or_default();
+    let f = write(d, "groups.yaml", ONE);
+    sb(d, &["apply", "-f", &f, "--auto-approve", "--journal", j]).expect_code(0);
+    let text = std::fs::read(&journal).expect("read");
+    std::fs::write(&journal, &text[..text.len() - 1]).expect("cut");
+    let g = write(d, "groups.yaml", TWO);
+    let state_before = std::fs::read(d.join("state.json")).expect("state");
+    let refused = sb(d, &["apply", "-f", &g, "--auto-approve", "--journal", j]).expect_code(1);
+    assert!(
+        refused.stderr.contains("its last line does not end with a newline (cut short, or edited); nothing was applied"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read(d.join("state.json")).expect("state"), state_before, "nothing was applied");
+    assert_eq!(std::fs::read(&journal).expect("read"), text[..text.len() - 1], "nothing was appended");
 }
 
 #[test]
@@ -99,6 +133,7 @@ fn one_flipped_byte_breaks_the_chain_at_the_next_line() {
     std::fs::write(&journal, &edited).expect("write");
     let broken = Cli::new(d).args(&["journal", "verify", j]).run().expect_code(1);
     assert!(broken.stderr.contains("broken at line 3: prev_sha256 mismatch"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("line 3 or the line before it was changed; line 1 is intact"), "{}", broken.stderr);
     // The last line's own bytes: nothing follows it, so its own hash is not checked, but its
     // JSON is; a flipped quote makes it not JSON.
     let mut edited = original.clone();

@@ -67,6 +67,10 @@ fn a_plan_that_breaks_a_rule_exits_3_lists_it_first_and_is_not_saved() {
     assert!(text.stderr.contains("--allow-policy RULE=\"why\""), "{}", text.stderr);
     assert!(text.stderr.contains("The plan was not saved to plan.json: it violates the policy."), "{}", text.stderr);
     assert!(!d.join("plan.json").exists(), "a refused plan is never saved");
+    // An earlier plan under that name stays, and the refusal says it is not this one.
+    sb(d, &["plan", "--out", "plan.json"]).expect_code(0);
+    let again = sb(d, &["plan", "--policy", "policy.yaml", "--out", "plan.json"]).expect_code(3);
+    assert!(again.stderr.contains("The file already there is an earlier plan, not this one."), "{}", again.stderr);
 
     let json = sb(d, &["plan", "--policy", "policy.yaml", "--format", "json"]).expect_code(3);
     let doc: Value = serde_json::from_str(&json.stdout).expect("json");
@@ -176,6 +180,8 @@ fn forbid_delete_stops_a_prune_and_a_typo_in_the_policy_fails_closed() {
     assert!(bad.stderr.contains("bad.yaml:4:5: unknown key `max_member`"), "{}", bad.stderr);
     let malformed = Cli::new(d).args(&["plan", "--allow-policy", "no-reason", "--sandbox"]).run().expect_code(1);
     assert!(malformed.stderr.contains("RULE=\"why\""), "{}", malformed.stderr);
+    let nothing = sb(d, &["plan", "--allow-policy", "keep-core=x"]).expect_code(1);
+    assert!(nothing.stderr.contains("--allow-policy overrides a rule of a policy, but no policy is named"), "{}", nothing.stderr);
 }
 
 #[test]
@@ -208,4 +214,20 @@ fn schema_policy_prints_the_policy_files_schema() {
     for key in ["id", "groups", "max_members", "member_domains", "forbid_delete", "max_changes_per_group", "guests_require_until"] {
         assert!(rule.get(key).is_some(), "{key} in {rule}");
     }
+}
+
+#[test]
+fn a_saved_plan_that_renames_a_group_under_a_rule_applies_with_the_same_policy() {
+    let dir = repo(
+        "groups:\n  - name: Onboarding Specialists\n    previously: [Onboarding Team]\n    description: Team responsible for new client onboarding.\n    members: [alice.nguyen@example.com, li.wei@example.com, marco.rossi@example.com]\n",
+    );
+    let d = dir.path();
+    write(d, "rename.yaml", "rules:\n  - id: onboarding-size\n    groups: [\"Onboarding Specialists\"]\n    max_members: 10\n");
+    sb(d, &["plan", "--policy", "rename.yaml", "--out", "plan.json"]).expect_code(0);
+    let state = d.join("state.json");
+    let applied = Cli::new(d)
+        .args(&["apply", "plan.json", "--policy", "rename.yaml", "--sandbox", "--sandbox-state", state.to_str().unwrap_or_default()])
+        .run()
+        .expect_code(0);
+    assert!(applied.stdout.contains("kept, no violations"), "{}", applied.stdout);
 }

@@ -119,3 +119,18 @@ fn a_partial_read_exits_1_and_writes_no_file() {
         );
     }
 }
+
+#[test]
+fn a_source_that_cannot_be_read_writes_no_report_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(
+        d,
+        "g.yaml",
+        "sources:\n  hr:\n    csv: {path: missing.csv, column: email}\ngroups:\n  - name: Finance Approvers\n    members: [{source: hr}]\n",
+    );
+    let run = report(d, &["--out", "access.csv"]).expect_code(1);
+    assert!(run.stderr.contains("1 source could not be read, so no report is written"), "{}", run.stderr);
+    assert!(!run.stderr.contains("--keep-going"), "report access has no --keep-going: {}", run.stderr);
+    assert!(!d.join("access.csv").exists());
+}

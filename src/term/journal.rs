@@ -54,6 +54,16 @@ pub(crate) struct Ledger {
     held_back: Option<String>,
 }
 
+/// Whether the file's last byte is not a newline (an empty file ends well).
+fn ends_unterminated(file: &mut std::fs::File) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    match file.seek(SeekFrom::End(-1)) {
+        Ok(_) => file.read_exact(&mut last).is_ok() && last[0] != b'\n',
+        Err(_) => false,
+    }
+}
+
 impl Ledger {
     /// Opens the journal (created when missing) before anything runs, so that a journal that
     /// cannot be written stops the run before it changes anything; `None`: no journal.
@@ -61,12 +71,21 @@ impl Ledger {
         let file = match path.filter(|p| !p.as_os_str().is_empty()) {
             None => None,
             Some(path) => {
-                let file = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path).map_err(|e| {
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path).map_err(|e| {
                     Error::Config(format!(
                         "cannot open the journal {}: {e}; nothing was applied\n    hint: pass --journal (or TALLYFY_GROUPS_JOURNAL) a file in a folder that exists and can be written",
                         path.display()
                     ))
                 })?;
+                // A journal whose last line was cut short can take no line: say so before
+                // anything is applied, not after.
+                if ends_unterminated(&mut file) {
+                    return Err(Error::Config(format!(
+                        "the journal {}: its last line does not end with a newline (cut short, or edited); nothing was applied\n    hint: check it with `tallyfy-groups journal verify {}` and repair it from a copy you trust",
+                        path.display(),
+                        path.display()
+                    )));
+                }
                 Some((path.to_path_buf(), file))
             }
         };
@@ -288,7 +307,19 @@ pub(crate) fn command(command: JournalCommand) -> Result<ExitStatus, Error> {
         JournalCommand::Verify { file } => {
             let entries = read(&file)?;
             let n = entries.len();
-            print(&format!("{n} {}, chain intact\n", if n == 1 { "entry" } else { "entries" }));
+            // The chain checks each line by the next: the last line, and lines cut from the end,
+            // are checked only against a hash kept elsewhere.
+            let text = std::fs::read(&file).map_err(|e| Error::Config(format!("cannot read the journal {}: {e}", file.display())))?;
+            let last = text.strip_suffix(b"\n").unwrap_or(&text).rsplit(|&b| b == b'\n').next().unwrap_or_default();
+            let pin = if n == 0 {
+                String::new()
+            } else {
+                format!(
+                    "\nlast entry: sha256 {}\n    note: no later line checks the last entry, nor whether lines were cut from the end: keep this hash where the journal's writers cannot change it (a commit message, a CI log) and compare it next time",
+                    journal::line_sha256(last)
+                )
+            };
+            print(&format!("{n} {}, chain intact{pin}\n", if n == 1 { "entry" } else { "entries" }));
             Ok(ExitStatus::Success)
         }
         JournalCommand::Show { file, since, group, person, format } => {
@@ -309,9 +340,18 @@ fn read(path: &Path) -> Result<Vec<Entry>, Error> {
     let shown = path.display();
     journal::verify_file(path).map_err(|e| match e {
         VerifyError::Io(e) => Error::Config(format!("cannot read the journal {shown}: {e}")),
-        VerifyError::Broken(b) => Error::Config(format!(
-            "the journal {shown} is broken at line {}: {}\n    hint: the lines before it are intact; compare the file with a copy you trust (a CI artifact, the branch it is committed to)",
-            b.line, b.why
-        )),
+        VerifyError::Broken(b) => {
+            // A line is checked by the hash the next one carries: a break at line N may be a
+            // change to line N - 1 as well as to line N.
+            let intact = match b.line {
+                0..=2 => "no line before it can be vouched for".to_string(),
+                3 => "line 1 is intact".to_string(),
+                n => format!("lines 1 to {} are intact", n - 2),
+            };
+            Error::Config(format!(
+                "the journal {shown} is broken at line {}: {}\n    hint: line {} or the line before it was changed; {intact}; compare the file with a copy you trust (a CI artifact, the branch it is committed to)",
+                b.line, b.why, b.line
+            ))
+        }
     })
 }

@@ -84,7 +84,8 @@ pub(crate) fn save(path: &Path, chosen: &Chosen, report: &RunReport, out: Output
         .collect();
     if !refused.is_empty() {
         let whose = if chosen.single() { String::new() } else { format!(" (target {})", refused.join(", ")) };
-        say(out, &format!("The plan was not saved to {}: it violates the policy{whose}.", path.display()));
+        let earlier = if path.exists() { " The file already there is an earlier plan, not this one." } else { "" };
+        say(out, &format!("The plan was not saved to {}: it violates the policy{whose}.{earlier}", path.display()));
         return Ok(());
     }
     if chosen.single() {

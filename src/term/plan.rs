@@ -21,8 +21,7 @@ pub(crate) async fn plan(args: PlanArgs, out: Output, facts: &mut Facts) -> Resu
     chosen.run.sources = args.target.source_reader(&args.connect);
     chosen.run.usage_check = args.target.usage_check.into();
     chosen.run.owners = args.target.owners.clone();
-    chosen.run.policy = args.target.policy.clone();
-    chosen.run.policy_overrides = args.target.allow_policy.clone();
+    chosen.set_policy(&args.target)?;
     if let Some(day) = args.target.as_of {
         chosen.run.as_of = day;
     }

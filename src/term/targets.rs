@@ -53,6 +53,19 @@ pub(crate) struct Chosen {
 }
 
 impl Chosen {
+    /// The run's policy (`--policy`) and its overrides (`--allow-policy`); an override with no
+    /// policy to override is a usage error, not a silent no-op.
+    pub(crate) fn set_policy(&mut self, args: &crate::cli::TargetArgs) -> Result<(), Error> {
+        self.run.policy = args.policy.clone();
+        self.run.policy_overrides = args.allow_policy.clone();
+        if !args.allow_policy.is_empty() && args.policy.is_none() && self.run.targets.iter().all(|t| t.policy.is_none()) {
+            return Err(Error::Config(
+                "--allow-policy overrides a rule of a policy, but no policy is named\n    hint: add --policy FILE (or set TALLYFY_GROUPS_POLICY), or drop --allow-policy".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the run is about the one organization of the command line.
     pub(crate) fn single(&self) -> bool {
         self.workspace.is_none()

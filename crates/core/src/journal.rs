@@ -250,6 +250,11 @@ pub fn timestamp(unix_seconds: i64) -> String {
 /// `https://host/x`, `git@host:x` → `host:x`); other text as it is.
 pub fn strip_userinfo(repo: &str) -> String {
     let repo = repo.trim();
+    // A query or fragment can carry a token too (`?token=…`): neither names the repository.
+    let repo = match repo.find("://") {
+        Some(_) => repo.split(['?', '#']).next().unwrap_or(repo),
+        None => repo,
+    };
     let (scheme, rest) = match repo.find("://") {
         Some(i) => repo.split_at(i + 3),
         None => ("", repo),
@@ -617,6 +622,7 @@ mod tests {
         assert_eq!(strip_userinfo("git@github.com:acme/groups.git"), "github.com:acme/groups.git");
         assert_eq!(strip_userinfo("ssh://git@host:22/a@b"), "ssh://host:22/a@b");
         assert_eq!(strip_userinfo("acme/groups"), "acme/groups");
+        assert_eq!(strip_userinfo("https://github.com/acme/x?token=SECRET9#frag"), "https://github.com/acme/x");
     }
 
     #[test]

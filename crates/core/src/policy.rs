@@ -113,9 +113,12 @@ impl Domains {
         !self.allow.is_empty() || !self.deny.is_empty()
     }
 
-    /// Whether an address of this domain passes.
+    /// Whether an address of this domain passes: a denied domain's subdomains are denied too
+    /// (`mail.gmail.com` under `gmail.com`); an allowed domain's are not (a subdomain may be
+    /// anyone's).
     fn admits(&self, domain: &str) -> bool {
-        !self.deny.contains(domain) && (self.allow.is_empty() || self.allow.contains(domain))
+        let denied = self.deny.iter().any(|d| domain == d || domain.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')));
+        !denied && (self.allow.is_empty() || self.allow.contains(domain))
     }
 }
 
@@ -227,7 +230,10 @@ fn globs(p: &Problems, field: &Field<Vec<Field<String>>>, key: &str) -> Vec<Name
 fn domains(p: &Problems, field: &Field<Vec<Field<String>>>, key: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (s, d) in field.value().into_iter().flatten().filter_map(Field::get) {
-        let domain = d.trim().trim_start_matches('@').to_lowercase();
+        let domain = {
+            use unicode_normalization::UnicodeNormalization;
+            d.trim().trim_start_matches('@').nfkc().collect::<String>().to_lowercase().trim_end_matches('.').to_string()
+        };
         if domain.is_empty() || !domain.contains('.') || domain.contains(|c: char| c.is_whitespace() || c == '@' || c == '*') {
             p.error_hint(s, format!("`{d}` is not an email domain"), format!("write domains as `example.com`, one per `{key}` entry"));
         } else {
@@ -287,14 +293,14 @@ fn rule(p: &Problems, span: &marked_yaml::Span, r: &RawRule) -> Option<Rule> {
     // also a rule that checks nothing.
     let group_checks = [
         r.max_members.is_given(),
-        r.min_members.is_given(),
+        r.min_members.value().is_some_and(|&m| m > 0),
         r.member_domains.is_given(),
         r.deny_member_domains.is_given(),
         r.guest_domains.is_given(),
         r.deny_guest_domains.is_given(),
         r.max_changes_per_group.is_given(),
         r.max_removals_per_group.is_given(),
-        r.guests_require_until.is_given(),
+        r.guests_require_until.value().copied().unwrap_or(false),
     ]
     .contains(&true);
     if !group_checks && !r.forbid_delete.is_given() {
@@ -478,7 +484,14 @@ pub fn evaluate(policy: &Policy, plan: &Plan, context: &Context, overrides: &[Po
             }
         }
     }
-    for o in overrides {
+    for (i, o) in overrides.iter().enumerate() {
+        if overrides[..i].iter().any(|earlier| earlier.rule == o.rule) {
+            problems.push(Diagnostic {
+                at: None,
+                message: format!("--allow-policy names rule `{}` twice", o.rule),
+                hint: Some("give one reason per rule".to_string()),
+            });
+        }
         if !policy.rules.iter().any(|r| r.id == o.rule) {
             let ids: Vec<&str> = policy.rules.iter().map(|r| r.id.as_str()).collect();
             problems.push(Diagnostic {
@@ -531,28 +544,33 @@ fn judge(rule: &Rule, action: &Action, plan: &Plan, context: &Context, out: &mut
                 sizes_of_change(rule, &before.name, removed, removed, None, &violation, out);
             }
         }
-        Action::CreateGroup { after } => judge_after(rule, None, after, plan, &violation, out),
+        Action::CreateGroup { after } => {
+            if rule.judges(&after.name) {
+                judge_after(rule, None, after, plan, &violation, out);
+            }
+        }
         Action::UpdateGroup { before, after, renamed_from, .. } => {
             if let Some(old) = renamed_from
                 && rule.protects(old)
                 && !rule.protects(&after.name)
             {
-                out.push(violation(old, None, ViolationKind::RenamedAway { to: after.name.clone() }, None));
+                out.push(violation(old, None, ViolationKind::RenamedAway { to: after.name.clone() }, declared(&after.name)));
             }
-            judge_after(rule, Some(before), after, plan, &violation, out);
+            // A rename does not take a group out of a rule: the rules of its old name judge it
+            // too (a group renamed and emptied in one change is still emptied).
+            if rule.judges(&after.name) || renamed_from.as_deref().is_some_and(|old| rule.judges(old)) {
+                judge_after(rule, Some(before), after, plan, &violation, out);
+            }
         }
     }
 }
 
-/// Judges a group as the plan leaves it (created or updated).
+/// Judges a group as the plan leaves it (created or updated), for a rule that covers it.
 fn judge_after<F>(rule: &Rule, before: Option<&GroupState>, after: &GroupState, plan: &Plan, violation: &F, out: &mut Vec<Violation>)
 where
     F: Fn(&str, Option<String>, ViolationKind, Option<String>) -> Violation,
 {
     let name = after.name.as_str();
-    if !rule.judges(name) {
-        return;
-    }
     let count = after.membership_count();
     if let Some(max) = rule.max_members
         && count > max as usize
@@ -592,18 +610,14 @@ where
             if origins.is_empty() {
                 continue;
             }
-            let sources: BTreeSet<String> = origins
-                .iter()
-                .filter_map(|o| match o {
-                    crate::source::Provenance::Source { source, .. } => Some(source.clone()),
-                    crate::source::Provenance::Static { .. } => None,
-                })
-                .collect();
+            // Every entry that grants the guest must end: a typed entry by its own `until`, a
+            // source's by the `until` of the `{source}` entry.
             let key = name_key(name);
-            let dated = plan.expiry.ongoing.iter().any(|n| {
-                name_key(&n.group) == key
-                    && n.list == crate::expiry::List::Guests
-                    && (n.email.as_ref() == Some(g) || n.source.as_ref().is_some_and(|s| sources.contains(s)))
+            let notes: Vec<&crate::expiry::ExpiryNote> =
+                plan.expiry.ongoing.iter().filter(|n| name_key(&n.group) == key && n.list == crate::expiry::List::Guests).collect();
+            let dated = origins.iter().all(|o| match o {
+                crate::source::Provenance::Static { .. } => notes.iter().any(|n| n.email.as_ref() == Some(g)),
+                crate::source::Provenance::Source { source, .. } => notes.iter().any(|n| n.source.as_deref() == Some(source.as_str())),
             });
             if !dated {
                 out.push(violation(name, Some(g.to_string()), ViolationKind::GuestWithoutUntil, guest_at(g)));
@@ -647,8 +661,12 @@ fn at_of(p: &crate::source::Provenance) -> String {
     }
 }
 
+/// The domain of an address, in Unicode compatibility form and lower case (`ｇmail.com` is
+/// `gmail.com`), without a trailing dot.
 fn domain_of(email: &Email) -> String {
-    email.as_str().rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default()
+    use unicode_normalization::UnicodeNormalization;
+    let domain = email.as_str().rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    domain.nfkc().collect::<String>().to_lowercase().trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

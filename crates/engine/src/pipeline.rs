@@ -271,7 +271,7 @@ pub fn plan_with_baseline(loaded: Loaded, options: &DiffOptions, target: Target)
 pub fn access_rows(loaded: Loaded, only: &Scope) -> Result<Vec<AccessRow>, TargetError> {
     let Loaded { mut desired, live, reads, .. } = loaded;
     fill_external_members(&mut desired, &live)?;
-    let _complete = desired::expand(&mut desired, &reads, false).map_err(TargetError::Sources)?;
+    let _complete = desired::expand(&mut desired, &reads, false).map_err(|e| TargetError::Unusable(e.for_report()))?;
     Ok(access::rows(&desired, &live, only)?)
 }
 

@@ -40,11 +40,11 @@ pub fn context(live: &LiveState, desired: Option<&DesiredState>) -> Context {
     Context { names, declared }
 }
 
-/// Judges `plan` against `policy` (the groups it creates count as names a rule may mean) and
+/// Judges `plan` against `policy` (the names it gives groups count as names a rule may mean) and
 /// records the report in it.
 pub fn judge(policy: &Policy, plan: &mut Plan, mut context: Context, overrides: &[PolicyOverride]) -> Result<(), TargetError> {
     context.names.extend(plan.actions.iter().filter_map(|a| match a {
-        Action::CreateGroup { after } => Some(after.name.clone()),
+        Action::CreateGroup { after } | Action::UpdateGroup { after, .. } => Some(after.name.clone()),
         _ => None,
     }));
     let report = policy::evaluate(policy, plan, &context, overrides).map_err(TargetError::Invalid)?;

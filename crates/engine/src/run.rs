@@ -58,7 +58,8 @@ pub struct Run {
     /// The owners file (`--owners`); none: `owners.yaml` beside each target's first groups file,
     /// when there is one.
     pub owners: Option<PathBuf>,
-    /// The policy file (`--policy`), for targets that do not name their own.
+    /// The policy file (`--policy`): it judges every target (a target's own `policy:` only
+    /// where the run names none).
     pub policy: Option<PathBuf>,
     /// The policy rules overridden for this run (`--allow-policy RULE=REASON`).
     pub policy_overrides: Vec<tallyfy_groups_core::policy::PolicyOverride>,
@@ -83,9 +84,21 @@ impl Run {
         }
     }
 
-    /// The policy file of `target`: its own, else the run's.
+    /// The policy file of `target`: the run's (`--policy`, named by the pipeline) wins; a
+    /// workspace target's `policy:` (a file of the repository, which a change can edit) judges
+    /// it only when the pipeline names none.
     pub fn policy_of<'a>(&'a self, target: &'a TargetSettings) -> Option<&'a Path> {
-        target.policy.as_deref().or(self.policy.as_deref())
+        if let (Some(run), Some(own)) = (&self.policy, &target.policy)
+            && run != own
+        {
+            warn!(
+                target = target.label(),
+                policy = %run.display(),
+                ignored = %own.display(),
+                "the target's `policy:` is not used: the --policy the pipeline names judges every target"
+            );
+        }
+        self.policy.as_deref().or(target.policy.as_deref())
     }
 }
 

@@ -69,7 +69,7 @@ pub struct TargetSettings {
     /// Its owners file (a workspace target's `owners:`); none: the run's `--owners`, or
     /// `owners.yaml` beside its first groups file.
     pub owners: Option<PathBuf>,
-    /// Its policy file (a workspace target's `policy:`); none: the run's `--policy`.
+    /// Its policy file (a workspace target's `policy:`), used when the run's `--policy` names none.
     pub policy: Option<PathBuf>,
 }
 

@@ -67,6 +67,22 @@ pub enum ExpandError {
     SourcesFailed(Vec<SourceFailure>),
 }
 
+impl ExpandError {
+    /// The same, said for the access report (which has no `--keep-going`).
+    pub fn for_report(&self) -> String {
+        let ExpandError::SourcesFailed(failed) = self;
+        let mut text = format!(
+            "{} could not be read, so no report is written:",
+            if failed.len() == 1 { "1 source".to_string() } else { format!("{} sources", failed.len()) }
+        );
+        for f in failed {
+            text.push_str(&format!("\n  {f}"));
+        }
+        text.push_str("\n    hint: fix them and run again: who a source grants is never reported from a source that was not read");
+        text
+    }
+}
+
 fn failed_message(failed: &[SourceFailure]) -> String {
     let mut text = format!(
         "{} could not be read, so nothing is planned:",

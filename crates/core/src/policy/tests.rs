@@ -232,3 +232,73 @@ fn the_checksum_is_of_the_file_bytes() {
     assert!(a.checksum.starts_with("sha256:") && a.checksum.len() == 71);
     assert_ne!(a.checksum, b.checksum);
 }
+
+#[test]
+fn a_rename_does_not_take_a_group_out_of_the_rules_of_its_old_name() {
+    // Finance AP renamed out of "Finance *" and emptied in the same change.
+    let yaml = "groups:\n  - name: Approvers (old)\n    previously: [Finance AP]\n    description: d\n    members: [u1@example.com]\n    guests: [evil@gmail.com]\n";
+    let found = violations(
+        "rules:\n  - id: fin\n    groups: [\"Finance *\"]\n    max_removals_per_group: 1\n    min_members: 3\n    guest_domains: [example.com]\n",
+        yaml,
+    );
+    let kinds: Vec<_> = found.iter().map(|v| (v.group.as_str(), v.kind.clone())).collect();
+    assert!(kinds.contains(&("Approvers (old)", ViolationKind::TooFewMembers { count: 2, min: 3 })), "{kinds:?}");
+    assert!(kinds.contains(&("Approvers (old)", ViolationKind::TooManyRemovals { count: 5, max: 1 })), "{kinds:?}");
+    assert!(kinds.contains(&("Approvers (old)", ViolationKind::GuestDomain { domain: "gmail.com".into() })), "{kinds:?}");
+}
+
+#[test]
+fn a_guest_needs_an_until_on_every_entry_that_grants_them() {
+    // Typed without an end, and from a source with one: the typed entry still grants for ever.
+    let yaml = "sources:\n  aud: {list: [a@partner.com]}\ngroups:\n  - name: Partners\n    description: d\n    guests:\n      - a@partner.com\n      - {source: aud, until: 2099-12-31}\n";
+    let found = violations("rules:\n  - id: temporary\n    groups: [Partners]\n    guests_require_until: true\n", yaml);
+    assert_eq!(found.iter().map(|v| v.subject.as_deref()).collect::<Vec<_>>(), [Some("a@partner.com")]);
+    // The other way round: a dated typed entry, and a source without an end.
+    let yaml = "sources:\n  aud: {list: [a@partner.com]}\ngroups:\n  - name: Partners\n    description: d\n    guests:\n      - {email: a@partner.com, until: 2099-12-31}\n      - {source: aud}\n";
+    assert_eq!(violations("rules:\n  - id: temporary\n    groups: [Partners]\n    guests_require_until: true\n", yaml).len(), 1);
+    // Both dated: kept.
+    let yaml = "sources:\n  aud: {list: [a@partner.com]}\ngroups:\n  - name: Partners\n    description: d\n    guests:\n      - {email: a@partner.com, until: 2099-12-31}\n      - {source: aud, until: 2099-06-30}\n";
+    assert!(violations("rules:\n  - id: temporary\n    groups: [Partners]\n    guests_require_until: true\n", yaml).is_empty());
+}
+
+#[test]
+fn a_denied_domain_denies_its_subdomains_and_look_alike_forms() {
+    let yaml = "groups:\n  - name: Partners\n    description: d\n    guests: [x@mail.gmail.com, y@ｇmail.com, z@notgmail.com]\n";
+    let found = violations("rules:\n  - id: no-gmail\n    groups: [Partners]\n    deny_guest_domains: [gmail.com]\n", yaml);
+    let subjects: Vec<_> = found.iter().filter_map(|v| v.subject.as_deref()).collect();
+    assert_eq!(subjects.len(), 2, "{found:?}");
+    assert!(subjects.contains(&"x@mail.gmail.com"), "{subjects:?}");
+    assert!(!subjects.contains(&"z@notgmail.com"), "another domain that ends alike is not a subdomain");
+    // An allow-list does not let subdomains in.
+    let found = violations("rules:\n  - id: only-partner\n    groups: [Partners]\n    guest_domains: [gmail.com]\n", yaml);
+    assert_eq!(found.iter().filter_map(|v| v.subject.as_deref()).collect::<Vec<_>>(), ["x@mail.gmail.com", "z@notgmail.com"]);
+}
+
+#[test]
+fn a_check_that_cannot_fire_is_no_check_and_an_override_is_given_once() {
+    for text in [
+        "rules:\n  - id: idle\n    groups: [x]\n    guests_require_until: false\n",
+        "rules:\n  - id: idle\n    groups: [x]\n    min_members: 0\n",
+    ] {
+        let err = parse("policy.yaml", text).expect_err("checks nothing");
+        assert!(err.to_string().contains("rule `idle`"), "{err}");
+    }
+    let p = policy("rules:\n  - id: finance-size\n    groups: [\"Finance *\"]\n    max_members: 7\n");
+    let twice = [
+        PolicyOverride { rule: "finance-size".into(), reason: "one".into() },
+        PolicyOverride { rule: "finance-size".into(), reason: "two".into() },
+    ];
+    let err = evaluate(&p, &plan_of(FIN_GROWS), &context(), &twice).expect_err("twice");
+    assert!(err.to_string().contains("--allow-policy names rule `finance-size` twice"), "{err}");
+}
+
+#[test]
+fn a_renamed_away_violation_points_at_the_new_declaration() {
+    let away = "groups:\n  - name: Former admins\n    previously: [Admins]\n    description: d\n    members: [u1@example.com]\n";
+    let mut ctx = context();
+    ctx.declared.insert(name_key("Former admins"), "groups.yaml:2:11".into());
+    let found = evaluate(&policy("rules:\n  - id: keep-core\n    forbid_delete: [Admins]\n"), &plan_of(away), &ctx, &[])
+        .expect("judged")
+        .violations;
+    assert_eq!(found[0].at.as_deref(), Some("groups.yaml:2:11"));
+}
