@@ -94,6 +94,10 @@ pub enum Command {
         /// The owners file (default: owners.yaml beside the first groups file, when it exists).
         #[arg(long, value_name = "FILE")]
         owners: Option<PathBuf>,
+        /// Check this policy file too (its grammar and rules; whether its globs match groups is
+        /// checked by `plan`, which reads the live ones).
+        #[arg(long, value_name = "FILE", env = "TALLYFY_GROUPS_POLICY")]
+        policy: Option<PathBuf>,
     },
     /// Show what apply would change.
     #[command(after_help = help::PLAN)]

@@ -231,3 +231,13 @@ fn a_saved_plan_that_renames_a_group_under_a_rule_applies_with_the_same_policy()
         .expect_code(0);
     assert!(applied.stdout.contains("kept, no violations"), "{}", applied.stdout);
 }
+
+#[test]
+fn validate_checks_the_policy_file_offline() {
+    let dir = repo(GROUPS);
+    let d = dir.path();
+    Cli::new(d).args(&["validate", "-f", "groups.yaml", "--policy", "policy.yaml"]).run().expect_code(0);
+    write(d, "bad.yaml", "rules:\n  - id: x\n    groups: [\"*\"]\n    max_member: 3\n");
+    let bad = Cli::new(d).args(&["validate", "-f", "groups.yaml", "--policy", "bad.yaml"]).run().expect_code(1);
+    assert!(bad.stderr.contains("bad.yaml:4:5: unknown key `max_member`"), "{}", bad.stderr);
+}

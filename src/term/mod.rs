@@ -47,9 +47,14 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         listen_for_stop(run_stop());
     }
     match command {
-        Command::Validate { files, format, workspace, as_of, owners } => {
-            validate::validate(&files, format, &workspace, as_of.unwrap_or_else(tallyfy_groups_engine::run::today), owners.as_deref())
-        }
+        Command::Validate { files, format, workspace, as_of, owners, policy } => validate::validate(
+            &files,
+            format,
+            &workspace,
+            as_of.unwrap_or_else(tallyfy_groups_engine::run::today),
+            owners.as_deref(),
+            policy.as_deref(),
+        ),
         Command::Plan(args) => {
             args.connect.no_token_on_the_command_line().map_err(Error::Config)?;
             let hook = pipelines::webhook(&args.notify)?;

@@ -27,7 +27,13 @@ pub(crate) fn validate(
     workspace_args: &WorkspaceArgs,
     as_of: Date,
     owners: Option<&Path>,
+    policy: Option<&Path>,
 ) -> Result<ExitStatus, Error> {
+    // The policy file's grammar and checks, offline (whether its globs match groups needs the
+    // live ones: `plan` checks that).
+    if let Some(path) = policy {
+        tallyfy_groups_engine::policy::load(path)?;
+    }
     match locate(workspace_args)? {
         Some(path) => workspace(&path, &workspace_args.targets, format, as_of, owners),
         None => single(&files.paths(), format, as_of, owners),
