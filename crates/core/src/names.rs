@@ -82,9 +82,11 @@ pub fn visible_lines(text: &str) -> Cow<'_, str> {
 
 /// What a name looks like, for finding names that differ only by invisible characters, spacing,
 /// case or look-alike letters: compatibility-normalised (NFKC), invisible characters and white
-/// space removed, common look-alikes (Cyrillic and Greek letters, full-width forms, dashes,
-/// quotes) mapped to ASCII, then keyed as group names are ([`crate::model::name_key`]), the dot
-/// above a lower-case `i` or `j` dropped. Names that are one group therefore look alike too.
+/// space removed, keyed as group names are ([`crate::model::name_key`]), mapped to Unicode's
+/// confusable prototypes (the UTS #39 skeleton, from `unicode-security`: every script Unicode
+/// lists, Cyrillic, Greek, Armenian and Cherokee among them, and dashes and quotes), keyed again,
+/// the dot above a lower-case `i` or `j` dropped. Names that are one group therefore look alike
+/// too.
 ///
 /// ```
 /// use tallyfy_groups_core::names::skeleton;
@@ -94,8 +96,20 @@ pub fn visible_lines(text: &str) -> Cow<'_, str> {
 /// ```
 pub fn skeleton(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let shown: String = name.nfkc().filter(|&c| !is_invisible(c) && !c.is_whitespace() && !c.is_control()).map(look_alike).collect();
-    let key = crate::model::name_key(&shown);
+    let shown: String = name.nfkc().filter(|&c| !is_invisible(c) && !c.is_whitespace() && !c.is_control()).collect();
+    // Folded first, so that names that are one group share a skeleton whatever their case;
+    // then Unicode's confusables (UTS #39), then folded again (a prototype may be a capital).
+    let folded = crate::model::name_key(&shown);
+    let prototype = |text: &str| crate::model::name_key(&unicode_security::confusable_detection::skeleton(text).collect::<String>());
+    let mut confusable = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        // A letter folded to lower case may be listed only in upper case (Cherokee's lower
+        // case looks like small capitals): take the capital's prototype when only it is ASCII.
+        let own = prototype(c.encode_utf8(&mut [0; 4]));
+        let upper = prototype(&c.to_uppercase().collect::<String>());
+        confusable.push_str(if !own.is_ascii() && upper.is_ascii() { &upper } else { &own });
+    }
+    let key = crate::model::name_key(&confusable);
     let mut out = String::with_capacity(key.len());
     for c in key.chars().filter(|c| !c.is_whitespace()) {
         // `İ` folds to `i` and a combining dot, which shows as a plain `i`.
@@ -105,62 +119,6 @@ pub fn skeleton(name: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The ASCII character a look-alike stands for, or the character itself.
-fn look_alike(c: char) -> char {
-    match c {
-        // Full-width ASCII.
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        // Cyrillic.
-        'А' | 'а' => 'a',
-        'В' => 'B',
-        'Е' | 'е' | 'Ё' | 'ё' => 'e',
-        'К' | 'к' => 'k',
-        'М' | 'м' => 'm',
-        'Н' | 'н' => 'H',
-        'О' | 'о' => 'o',
-        'Р' | 'р' => 'p',
-        'С' | 'с' => 'c',
-        'Т' | 'т' => 'T',
-        'У' | 'у' | 'Ү' | 'ү' => 'y',
-        'Х' | 'х' => 'x',
-        'Ѕ' | 'ѕ' => 's',
-        'І' | 'і' | 'Ӏ' => 'i',
-        'ӏ' => 'l',
-        'Ј' | 'ј' => 'j',
-        'Һ' | 'һ' => 'h',
-        'ԁ' => 'd',
-        'Ԛ' | 'ԛ' => 'q',
-        'Ԝ' | 'ԝ' => 'w',
-        // Greek.
-        'Α' | 'α' => 'a',
-        'Β' => 'B',
-        'Ε' => 'E',
-        'Ζ' => 'Z',
-        'Η' => 'H',
-        'Ι' | 'ι' => 'i',
-        'Κ' | 'κ' => 'k',
-        'Μ' => 'M',
-        'Ν' => 'N',
-        'ν' => 'v',
-        'Ο' | 'ο' => 'o',
-        'Ρ' | 'ρ' => 'p',
-        'Τ' => 'T',
-        'Υ' | 'υ' => 'y',
-        'Χ' | 'χ' => 'x',
-        // Latin look-alikes.
-        'ı' => 'i',
-        'ℓ' => 'l',
-        // Punctuation.
-        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' => '\'',
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2033}' => '"',
-        '\u{2024}' => '.',
-        '\u{2044}' | '\u{2215}' => '/',
-        c => c,
-    }
 }
 
 #[cfg(test)]
@@ -193,6 +151,19 @@ mod tests {
         for other in ["Sales Teams", "Sale Team", "Salés Team"] {
             assert_ne!(skeleton(other), base, "{other:?}");
         }
+    }
+
+    #[test]
+    fn skeletons_know_the_look_alikes_of_every_script_unicode_lists() {
+        // Unicode's confusables (UTS #39), beyond Cyrillic and Greek: Armenian `օ` (U+0585)
+        // for `o`, Cherokee `Ꭺ` (U+13AA) and `Ꮪ` (U+13DA) for `A` and `S`, Latin `ɑ` for `a`,
+        // the digit `1` and capital `I` for `l`.
+        assert_eq!(skeleton("Supp\u{0585}rt"), skeleton("Support"));
+        assert_eq!(skeleton("\u{13AA}dmins"), skeleton("Admins"));
+        assert_eq!(skeleton("\u{13DA}ales"), skeleton("Sales"));
+        assert_eq!(skeleton("Fin\u{0251}nce"), skeleton("Finance"));
+        assert_eq!(skeleton("Payro11"), skeleton("Payroll"));
+        assert_ne!(skeleton("Payroll 2"), skeleton("Payroll"));
     }
 
     #[test]
