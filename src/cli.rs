@@ -27,7 +27,7 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// Colored output (NO_COLOR turns `auto` off).
+    /// Colored output (`auto`: on a terminal; NO_COLOR or CLICOLOR=0 turn it off, CLICOLOR_FORCE on).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
     /// No colors: the same as --color never.

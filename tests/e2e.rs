@@ -1956,3 +1956,27 @@ fn the_sandbox_state_folder_is_kept_out_of_git() {
     Cli::new(elsewhere.path()).args(&["plan", "-f", ex, "--sandbox"]).run().expect_code(0);
     assert!(!elsewhere.path().join(".tallyfy-sandbox/.gitignore").exists());
 }
+
+/// Colour follows the CLICOLOR conventions beside NO_COLOR: CLICOLOR_FORCE colours a pipe,
+/// NO_COLOR and CLICOLOR=0 turn it off, and `--color never` wins over them all.
+#[test]
+fn colour_follows_clicolor_force_no_color_and_clicolor() {
+    let dir = scratch();
+    let d = dir.path();
+    let ex = example();
+    let ex = ex.to_str().unwrap_or_default();
+    let state = d.join("state.json");
+    let state = state.to_str().unwrap_or_default();
+    let plan = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut cli = Cli::new(d).env_remove("NO_COLOR").env_remove("CLICOLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cli = cli.env(k, v);
+        }
+        cli.args(&["plan", "-f", ex, "--sandbox", "--sandbox-state", state]).args(extra).run().expect_code(0).stdout
+    };
+    assert!(!plan(&[], &[]).contains('\u{1b}'), "a pipe is not coloured");
+    assert!(plan(&[("CLICOLOR_FORCE", "1")], &[]).contains("\u{1b}["), "CLICOLOR_FORCE colours a pipe");
+    assert!(!plan(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], &[]).contains('\u{1b}'), "NO_COLOR wins");
+    assert!(!plan(&[("CLICOLOR_FORCE", "1")], &["--color", "never"]).contains('\u{1b}'), "--color never wins");
+    assert!(plan(&[("CLICOLOR", "0")], &["--color", "always"]).contains("\u{1b}["), "--color always wins");
+}

@@ -29,15 +29,28 @@ impl Output {
     }
 }
 
-/// Whether to color a stream: `auto` means a terminal, no `NO_COLOR`, and not `TERM=dumb`.
+/// Whether to color a stream. `auto`, as the CLICOLOR and NO_COLOR conventions (and `anstream`)
+/// read the environment: `NO_COLOR` (not empty) never; `CLICOLOR_FORCE` (not empty) always, even
+/// through a pipe; `CLICOLOR=0` never; otherwise a terminal whose `TERM` is set and not `dumb`
+/// (on Windows, a console that takes ANSI codes), or a CI that shows them, or `CLICOLOR=1`.
 pub fn color_enabled(choice: ColorChoice, is_terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
+            if anstyle_query::no_color() {
+                return false;
+            }
+            if anstyle_query::clicolor_force() {
+                return true;
+            }
+            let clicolor = anstyle_query::clicolor();
+            if clicolor == Some(false) {
+                return false;
+            }
             is_terminal
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+                && (anstyle_query::term_supports_color() || clicolor == Some(true) || anstyle_query::is_ci())
+                && anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
         }
     }
 }

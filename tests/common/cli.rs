@@ -36,6 +36,11 @@ impl Cli {
         self
     }
 
+    pub fn env_remove(mut self, k: &str) -> Self {
+        self.cmd.env_remove(k);
+        self
+    }
+
     pub fn run(mut self) -> Run {
         let out = self.cmd.output().expect("the binary runs");
         Run {
