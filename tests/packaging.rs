@@ -145,3 +145,38 @@ fn binstall_finds_the_release_archives() {
     );
     assert!(manifest.contains("[package.metadata.binstall.overrides.x86_64-pc-windows-msvc]\npkg-fmt = \"zip\""));
 }
+
+/// The Homebrew formula a release publishes: made from the release's SHA256SUMS, one archive
+/// and checksum per platform; a missing archive or a checksum that is not one fails it.
+#[cfg(unix)]
+#[test]
+fn the_homebrew_formula_names_each_archive_with_its_own_checksum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sums = dir.path().join("SHA256SUMS");
+    let targets = ["aarch64-apple-darwin", "x86_64-apple-darwin", "aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"];
+    let mut text = String::new();
+    for (i, t) in targets.iter().enumerate() {
+        text.push_str(&format!("{}  tallyfy-groups-v1.2.3-{t}.tar.gz\n", format!("{i}").repeat(64)));
+    }
+    text.push_str(&format!("{}  tallyfy-groups-v1.2.3-x86_64-pc-windows-msvc.zip\n", "f".repeat(64)));
+    std::fs::write(&sums, &text).expect("write");
+    let script = repo().join("packaging/homebrew-formula.sh");
+    let formula = |sums: &Path| Command::new("sh").arg(&script).args(["v1.2.3"]).arg(sums).arg("acme/tg").output().expect("sh runs");
+    let out = formula(&sums);
+    let rb = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rb.contains("class TallyfyGroups < Formula") && rb.contains("version \"1.2.3\""), "{rb}");
+    for (i, t) in targets.iter().enumerate() {
+        let url = format!("url \"https://github.com/acme/tg/releases/download/v1.2.3/tallyfy-groups-v1.2.3-{t}.tar.gz\"");
+        let at = rb.find(&url).unwrap_or_else(|| panic!("{t} missing:\n{rb}"));
+        let sha = format!("sha256 \"{}\"", format!("{i}").repeat(64));
+        assert!(rb[at..].trim_start_matches(&url).trim_start().starts_with(&sha), "{t} has its own checksum:\n{rb}");
+    }
+    // A release without one of the archives, or with a bad checksum, gives no formula.
+    std::fs::write(&sums, text.replace("tallyfy-groups-v1.2.3-x86_64-apple-darwin.tar.gz", "other.tar.gz")).expect("write");
+    let out = formula(&sums);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no line for tallyfy-groups-v1.2.3-x86_64-apple-darwin.tar.gz"));
+    std::fs::write(&sums, text.replacen(&"1".repeat(64), "not-a-sha", 1)).expect("write");
+    assert!(!formula(&sums).status.success());
+}
