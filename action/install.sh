@@ -6,8 +6,9 @@
 # 404), when the platform has no release binary, or when INPUT_VERSION is `source`, this
 # action's own source (ACTION_PATH) is built with `cargo install --locked` instead. Any other
 # failed download, a missing checksum or a checksum that does not match fails the step: nothing
-# unverified is installed. The binary's directory is added to GITHUB_PATH, so later steps of
-# the job can run `tallyfy-groups` too.
+# unverified is installed. With the GitHub CLI on the runner (or verify-attestation: true), the
+# archive's build provenance attestation must also verify. The binary's directory is added to
+# GITHUB_PATH, so later steps of the job can run `tallyfy-groups` too.
 set -euo pipefail
 
 version="${INPUT_VERSION:-}"
@@ -99,6 +100,29 @@ esac
 [ "${#want}" = 64 ] || fail "$archive.sha256 does not hold a SHA-256"
 [ "$want" = "$got" ] || fail "$archive does not match its published SHA-256 (expected $want, got $got): refusing to install it"
 echo "$archive: SHA-256 $got verified"
+
+# The SHA-256 came from the same place as the archive; the build provenance attestation is
+# signed by the release workflow of INPUT_ATTESTATION_REPO, whatever served the bytes.
+verify="${INPUT_VERIFY_ATTESTATION:-auto}"
+attest_repo="${INPUT_ATTESTATION_REPO:-tallyfy-groups/tallyfy-groups}"
+case "$verify" in
+    auto | true | false) ;;
+    *) fail "verify-attestation must be auto, true or false (got '$verify')" ;;
+esac
+if [ "$verify" != false ]; then
+    if command -v gh > /dev/null; then
+        if GH_TOKEN="${INPUT_GITHUB_TOKEN:-${GH_TOKEN:-}}" gh attestation verify "$work/$archive" --repo "$attest_repo" > "$work/attestation.log" 2>&1; then
+            echo "$archive: build provenance verified (signed by $attest_repo's release workflow)"
+        else
+            sed 's/^/    /' "$work/attestation.log"
+            fail "$archive has no valid build provenance attestation from $attest_repo: refusing to install it (set verify-attestation: false only for a build of your own)"
+        fi
+    elif [ "$verify" = true ]; then
+        fail "verify-attestation is true, but the GitHub CLI (gh) is not on this runner: install it before this action"
+    else
+        echo "::notice title=tallyfy-groups install::the GitHub CLI (gh) is not on this runner: the build provenance was not verified (the SHA-256 was)"
+    fi
+fi
 
 if [ "$ext" = zip ]; then
     (cd "$work" && unzip -q "$archive")

@@ -501,7 +501,8 @@ struct Runner {
 fn system_path(extra: &[&Path]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = extra.iter().map(|p| p.to_path_buf()).collect();
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        if !dir.join("cargo").exists() && !dir.join("tallyfy-groups").exists() && !dirs.contains(&dir) {
+        // No GitHub CLI either: a test that wants one puts a stand-in first.
+        if !dir.join("cargo").exists() && !dir.join("tallyfy-groups").exists() && !dir.join("gh").exists() && !dirs.contains(&dir) {
             dirs.push(dir);
         }
     }
@@ -1064,6 +1065,60 @@ async fn the_action_refuses_a_release_whose_checksum_does_not_match() {
         run.log()
     );
     assert!(!temp.join("tallyfy-groups/bin/tallyfy-groups").exists());
+}
+
+/// With the GitHub CLI on the runner, the archive's build provenance must verify too: a
+/// stand-in `gh` that finds no attestation fails the install, one that verifies it lets the
+/// release in; `verify-attestation: true` without `gh` fails.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_verifies_the_build_provenance_when_gh_is_there() {
+    let root = scratch();
+    let temp = root.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let version = action().inputs["version"].clone();
+    let release = release_server(&root.path().join("release"), &version, false).await;
+    let download = format!("{}/download", release.uri());
+    let (ws, _) = workspace(root.path());
+    let tools = root.path().join("gh-bin");
+    std::fs::create_dir_all(&tools).expect("mkdir");
+    let calls = root.path().join("gh-calls");
+    let gh = |answer: u8| {
+        let script =
+            format!("#!/bin/sh\necho \"$GH_TOKEN $*\" >> '{}'\necho 'no attestations found' >&2\nexit {answer}\n", calls.display());
+        std::fs::write(tools.join("gh"), script).expect("write");
+        let mut perms = std::fs::metadata(tools.join("gh")).expect("metadata").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(tools.join("gh"), perms).expect("chmod");
+    };
+    gh(1);
+    let mut runner = Runner::new(&ws, &temp, "http://127.0.0.1:9", "http://127.0.0.1:9/api");
+    runner.path.insert(0, tools.clone());
+    let refused = runner.run(&inputs(&[("download-url", download.as_str()), ("command", "validate")]));
+    assert_eq!(refused.steps.len(), 1, "the run stops at the install: {}", refused.log());
+    assert!(
+        refused.steps[0].2.contains("has no valid build provenance attestation from tallyfy-groups/tallyfy-groups"),
+        "{}",
+        refused.log()
+    );
+    let call = std::fs::read_to_string(&calls).expect("gh was called");
+    assert!(call.starts_with("ghs_FAKE_WORKFLOW_TOKEN_123 attestation verify "), "{call}");
+    assert!(call.trim_end().ends_with("--repo tallyfy-groups/tallyfy-groups"), "{call}");
+    assert!(!temp.join("tallyfy-groups/bin/tallyfy-groups").exists());
+    gh(0);
+    let verified = runner.run(&inputs(&[("download-url", download.as_str()), ("command", "validate")]));
+    assert!(verified.steps[0].2.contains("build provenance verified"), "{}", verified.log());
+    assert!(temp.join("tallyfy-groups/bin/tallyfy-groups").exists(), "{}", verified.log());
+    // Required, and no GitHub CLI (a fresh runner: nothing installed yet).
+    let fresh = root.path().join("runner-temp-2");
+    std::fs::create_dir_all(&fresh).expect("mkdir");
+    let mut bare = Runner::new(&ws, &fresh, "http://127.0.0.1:9", "http://127.0.0.1:9/api");
+    let required = bare.run(&inputs(&[("download-url", download.as_str()), ("command", "validate"), ("verify-attestation", "true")]));
+    assert!(
+        required.steps[0].2.contains("verify-attestation is true, but the GitHub CLI (gh) is not on this runner"),
+        "{}",
+        required.log()
+    );
 }
 
 /// No release published yet (HTTP 404): the action builds its own source with cargo; without
