@@ -180,3 +180,31 @@ fn the_homebrew_formula_names_each_archive_with_its_own_checksum() {
     std::fs::write(&sums, text.replacen(&"1".repeat(64), "not-a-sha", 1)).expect("write");
     assert!(!formula(&sums).status.success());
 }
+
+/// Every file of the repository the docs and the README name by path exists: a doc that points
+/// at a moved file (a test location, a script) is a doc that no longer matches the tree.
+#[test]
+fn every_repository_path_the_docs_name_exists() {
+    let roots = ["crates/", "src/", "tests/", "docs/", ".github/", ".ci/", "action/", "packaging/", "bench/"];
+    let mut docs: Vec<std::path::PathBuf> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.push(repo().join("README.md"));
+    let mut missing = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).expect("readable");
+        for quoted in text.split('`').skip(1).step_by(2) {
+            let path = quoted.trim_start_matches("./");
+            if roots.iter().any(|r| path.starts_with(r))
+                && !path.contains(['*', ' ', '<', '{', '$'])
+                && path.rsplit('/').next().is_some_and(|last| last.contains('.'))
+                && !repo().join(path).exists()
+            {
+                missing.push(format!("{}: {path}", doc.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "paths the docs name that do not exist:\n{}", missing.join("\n"));
+}
