@@ -89,23 +89,85 @@ fn pre_commit_hooks_catch_a_mistake_without_a_token() {
     let hooks: Vec<Hook> = marked_yaml::from_yaml_with_options(0, &text, marked_yaml::LoaderOptions::default().toplevel_sequence())
         .expect("the hooks file parses");
     assert_eq!(hooks.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["validate", "validate-installed"]);
-    assert_eq!(hooks[0].language, "rust", "`validate` builds this repository's binary");
+    assert_eq!((hooks[0].language.as_str(), hooks[0].entry.as_str()), ("script", "packaging/pre-commit-validate.sh"));
     let example = std::fs::read_to_string(repo().join("groups.example.yaml")).expect("the example");
+    // `validate` runs its script from pre-commit's checkout of this repository: a stand-in
+    // checkout whose build is this test's binary (the build itself is the next test's).
+    let checkout = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(checkout.path().join("packaging")).expect("mkdir");
+    std::fs::create_dir_all(checkout.path().join("target/pre-commit/release")).expect("mkdir");
+    std::fs::copy(repo().join("packaging/pre-commit-validate.sh"), checkout.path().join("packaging/pre-commit-validate.sh")).expect("copy");
+    std::os::unix::fs::symlink(BIN, checkout.path().join("target/pre-commit/release/tallyfy-groups")).expect("symlink");
+    let script = checkout.path().join("packaging/pre-commit-validate.sh");
     for hook in &hooks {
         assert!(!hook.pass_filenames, "{}: validate reads the configured files as a whole", hook.id);
-        let mut words = hook.entry.split_whitespace();
-        assert_eq!(words.next(), Some("tallyfy-groups"), "{}", hook.id);
-        let args: Vec<&str> = words.chain(hook.args.iter().map(String::as_str)).collect();
+        let run_hook = |dir: &Path| -> Output {
+            if hook.language == "script" {
+                Command::new(&script).args(&hook.args).current_dir(dir).stdin(Stdio::null()).env("NO_COLOR", "1").output().expect("runs")
+            } else {
+                let mut words = hook.entry.split_whitespace();
+                assert_eq!(words.next(), Some("tallyfy-groups"), "{}", hook.id);
+                let args: Vec<&str> = words.chain(hook.args.iter().map(String::as_str)).collect();
+                run(&args, dir, &[])
+            }
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("groups.yaml"), &example).expect("write");
-        let good = run(&args, dir.path(), &[]);
+        let good = run_hook(dir.path());
         assert!(good.status.success(), "{}: {}", hook.id, String::from_utf8_lossy(&good.stderr));
         std::fs::write(dir.path().join("groups.yaml"), "groups:\n  - name: Ops\n    memebers: [a@example.com]\n").expect("write");
-        let bad = run(&args, dir.path(), &[]);
+        let bad = run_hook(dir.path());
         let stderr = String::from_utf8_lossy(&bad.stderr);
         assert_eq!(bad.status.code(), Some(1), "{}: {stderr}", hook.id);
         assert!(stderr.contains("groups.yaml:3:5") && stderr.contains("members"), "{}: {stderr}", hook.id);
     }
+}
+
+/// The `validate` hook builds with `--locked` (Cargo.lock's exact dependencies) into its own
+/// target folder on first use, and says what to do without cargo.
+#[cfg(unix)]
+#[test]
+fn the_pre_commit_hook_builds_with_locked() {
+    let checkout = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(checkout.path().join("packaging")).expect("mkdir");
+    std::fs::copy(repo().join("packaging/pre-commit-validate.sh"), checkout.path().join("packaging/pre-commit-validate.sh")).expect("copy");
+    // A stand-in cargo that records its arguments and "builds" the binary as this test's one.
+    let tools = checkout.path().join("tools");
+    std::fs::create_dir_all(&tools).expect("mkdir");
+    let calls = checkout.path().join("cargo-calls");
+    let cargo = format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\nmkdir -p '{root}/target/pre-commit/release'\nln -sf '{BIN}' '{root}/target/pre-commit/release/tallyfy-groups'\n",
+        calls.display(),
+        root = checkout.path().display()
+    );
+    std::fs::write(tools.join("cargo"), cargo).expect("write");
+    let mut perms = std::fs::metadata(tools.join("cargo")).expect("metadata").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(tools.join("cargo"), perms).expect("chmod");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("groups.yaml"), "groups: []\n").expect("write");
+    let script = checkout.path().join("packaging/pre-commit-validate.sh");
+    let path = format!("{}:/usr/bin:/bin", tools.display());
+    for _ in 0..2 {
+        let out = Command::new(&script).current_dir(dir.path()).env("PATH", &path).env("NO_COLOR", "1").output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let calls = std::fs::read_to_string(&calls).expect("cargo ran");
+    assert_eq!(calls.lines().count(), 1, "built once, then reused: {calls}");
+    assert!(calls.starts_with("build --locked --release --bin tallyfy-groups --manifest-path "), "{calls}");
+    // Without cargo (and nothing built yet), it says what to do.
+    std::fs::remove_dir_all(checkout.path().join("target")).expect("rm");
+    let bare = checkout.path().join("bare");
+    std::fs::create_dir_all(&bare).expect("mkdir");
+    let dirname = ["/usr/bin/dirname", "/bin/dirname"].into_iter().find(|p| Path::new(p).exists()).expect("dirname");
+    std::os::unix::fs::symlink(dirname, bare.join("dirname")).expect("symlink");
+    let out = Command::new(&script).current_dir(dir.path()).env("PATH", &bare).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("building tallyfy-groups needs cargo"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `cargo binstall tallyfy-groups` finds the archive the release workflow publishes: the
