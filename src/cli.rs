@@ -127,6 +127,14 @@ pub enum Command {
     /// Work with owners.yaml: print the CODEOWNERS lines that make GitHub and GitLab enforce it.
     #[command(subcommand, after_help = help::OWNERS)]
     Owners(OwnersCommand),
+    /// Print the target names of the workspace file, one per line (for shell completion of
+    /// --target); nothing where there is no workspace file.
+    #[command(name = "complete-targets", hide = true, after_help = help::COMPLETE_TARGETS)]
+    CompleteTargets {
+        /// The workspace file (default: tallyfy-groups.yaml in this folder or above).
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+    },
     /// Print shell completions.
     #[command(after_help = help::COMPLETIONS)]
     Completions {
@@ -862,6 +870,13 @@ Examples:
 Exit codes:
   0  printed
   1  stdout cannot be written, or an unknown shell";
+
+    pub(super) const COMPLETE_TARGETS: &str = "\
+Examples:
+  tallyfy-groups complete-targets
+
+Exit codes:
+  0  printed (nothing, where there is no workspace file or it cannot be read)";
 
     pub(super) const MAN: &str = "\
 Examples:

@@ -164,6 +164,66 @@ fn fish_completes_an_option_of_a_subcommand() {
     assert!(fish("tallyfy-groups pl").contains(&"plan".to_owned()));
 }
 
+/// `--target` completes the workspace file's target names (bash asks `tallyfy-groups
+/// complete-targets`, found on PATH), and nothing outside a workspace; zsh and fish are given
+/// the same command.
+#[test]
+fn target_names_complete_from_the_workspace_file() {
+    if !installed("bash", "target_names_complete_from_the_workspace_file") {
+        return;
+    }
+    let bash = Bash::new();
+    std::fs::write(
+        bash.cwd.path().join("tallyfy-groups.yaml"),
+        "targets:\n  staging:\n    org_id: a\n    files: [groups/]\n  production:\n    org_id: b\n    files: [groups/]\n  prod-eu:\n    org_id: c\n    files: [groups/]\n",
+    )
+    .expect("write");
+    std::fs::create_dir_all(bash.cwd.path().join(".git")).expect("git");
+    let bin_dir = std::path::Path::new(BIN).parent().expect("bin dir");
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
+    let complete = |words: &[&str]| -> Vec<String> {
+        let out = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", BASH_DRIVER, "bash"])
+            .arg(bash.script.path())
+            .args(words)
+            .current_dir(bash.cwd.path())
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    };
+    assert_eq!(complete(&["tallyfy-groups", "plan", "--target", ""]), ["staging", "production", "prod-eu"]);
+    assert_eq!(complete(&["tallyfy-groups", "apply", "--target", "pro"]), ["production", "prod-eu"]);
+    if installed("fish", "target_names_complete_from_the_workspace_file (its fish part)") {
+        let fish_script = bash.cwd.path().join("tallyfy-groups.fish");
+        std::fs::write(&fish_script, script("fish")).expect("write the script");
+        let out = Command::new("fish")
+            .args(["--no-config", "-c", "source $argv[1]; complete -C $argv[2]"])
+            .arg(&fish_script)
+            .arg("tallyfy-groups plan --target ")
+            .current_dir(bash.cwd.path())
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("fish runs");
+        let mut offered: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap_or_default().to_owned()).collect();
+        offered.sort();
+        assert_eq!(offered, ["prod-eu", "production", "staging"]);
+    }
+    // No workspace file: nothing is offered, and nothing is printed into the command line.
+    std::fs::remove_file(bash.cwd.path().join("tallyfy-groups.yaml")).expect("rm");
+    assert!(complete(&["tallyfy-groups", "plan", "--target", ""]).is_empty());
+    for shell in ["zsh", "fish"] {
+        assert!(script(shell).contains("tallyfy-groups complete-targets 2>/dev/null"), "{shell}");
+    }
+}
+
 /// zsh runs completion functions only inside its line editor, so this checks what the script
 /// dispatches on: an arm per subcommand that offers that subcommand's options, and (when zsh is
 /// installed) that zsh parses it. zsh keeps the binary name verbatim in its states, so the

@@ -1,5 +1,6 @@
 //! Shell completion scripts (clap_complete), with the bash script repaired for a hyphenated
-//! binary name. Pure: builds the script in memory; the caller prints it.
+//! binary name, and `--target` completing the workspace's target names (the scripts ask
+//! `tallyfy-groups complete-targets`). Builds the script in memory; the caller prints it.
 
 use clap_complete::Shell;
 
@@ -11,10 +12,63 @@ pub fn script(shell: Shell) -> Vec<u8> {
     let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN_NAME, &mut buf);
+    let text = String::from_utf8_lossy(&buf);
     match shell {
-        Shell::Bash => repair_bash(&String::from_utf8_lossy(&buf), BIN_NAME).into_bytes(),
+        Shell::Bash => complete_targets_bash(&repair_bash(&text, BIN_NAME)).into_bytes(),
+        Shell::Zsh => complete_targets_zsh(&text).into_bytes(),
+        Shell::Fish => complete_targets_fish(&text).into_bytes(),
         _ => buf,
     }
+}
+
+/// The names of the workspace file's targets (`workspace`, or the one found from the current
+/// folder upwards), one per line; nothing when there is none or it cannot be read (a completion
+/// must never print an error into the command line).
+pub fn target_names(workspace: Option<std::path::PathBuf>) -> String {
+    let file = workspace.or_else(|| std::env::current_dir().ok().and_then(|cwd| tallyfy_groups_engine::workspace::find_upwards(&cwd)));
+    let Some(file) = file else { return String::new() };
+    match tallyfy_groups_engine::workspace::Selected::open(&file, &[]) {
+        Ok(sel) => sel.workspace.targets.iter().map(|t| format!("{}\n", t.name)).collect(),
+        Err(_) => String::new(),
+    }
+}
+
+/// What the shells run to list the targets.
+const LIST: &str = "tallyfy-groups complete-targets 2>/dev/null";
+
+/// bash: `--target`'s value from the workspace's target names, not file names.
+fn complete_targets_bash(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    let mut after_target = false;
+    for line in script.split_inclusive('\n') {
+        if after_target && line.trim() == "COMPREPLY=($(compgen -f \"${cur}\"))" {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}COMPREPLY=($(compgen -W \"$({LIST})\" -- \"${{cur}}\"))\n"));
+        } else {
+            out.push_str(line);
+        }
+        after_target = line.trim() == "--target)";
+    }
+    out
+}
+
+/// zsh: `--target`'s value from the workspace's target names.
+fn complete_targets_zsh(script: &str) -> String {
+    script.replace(":NAME:_default' \\", &format!(":NAME:{{compadd -- ${{(f)\"$({LIST})\"}}}}' \\"))
+}
+
+/// fish: `--target`'s value from the workspace's target names (and no file names).
+fn complete_targets_fish(script: &str) -> String {
+    script
+        .lines()
+        .map(
+            |line| {
+                if line.contains(" -l target ") && line.ends_with(" -r") { format!("{line} -f -a \"({LIST})\"") } else { line.to_owned() }
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if script.ends_with('\n') { "\n" } else { "" }
 }
 
 /// clap_complete's bash generator (4.6) spells the state of a subcommand two ways when the binary

@@ -104,6 +104,7 @@ pub async fn run(command: Command, out: Output) -> Result<ExitStatus, Error> {
         }
         Command::Owners(crate::cli::OwnersCommand::Codeowners { owners, check }) => owners_cmd::codeowners(&owners, check.as_deref()),
         Command::Completions { shell } => write_stdout(&completions::script(shell)),
+        Command::CompleteTargets { workspace } => write_stdout(completions::target_names(workspace).as_bytes()),
         Command::Man { out_dir: None } => write_stdout(&man::main_page().roff),
         Command::Man { out_dir: Some(dir) } => write_man_pages(&dir),
         Command::Sandbox(args) => sandbox::serve_command(args).await.map_err(Error::Serve).map(|_| ExitStatus::Success),
