@@ -270,3 +270,60 @@ fn every_repository_path_the_docs_name_exists() {
     }
     assert!(missing.is_empty(), "paths the docs name that do not exist:\n{}", missing.join("\n"));
 }
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every block of output the docs show under `<!-- output of: tallyfy-groups ARGS -->` is what
+/// the binary prints for ARGS (on a fresh embedded sandbox, in a folder holding
+/// groups.example.yaml and docs/examples/): a doc example cannot drift from the tool.
+#[test]
+fn every_output_example_in_the_docs_is_what_the_binary_prints() {
+    let mut docs: Vec<std::path::PathBuf> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.push(repo().join("README.md"));
+    docs.sort();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).expect("readable");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(args) = line.strip_prefix("<!-- output of: tallyfy-groups ").and_then(|l| l.strip_suffix(" -->")) else { continue };
+            assert!(
+                lines.get(i + 1).is_some_and(|l| l.starts_with("```")),
+                "{}:{}: the marker must stand right above a block",
+                doc.display(),
+                i + 1
+            );
+            let end = lines[i + 2..].iter().position(|l| l.starts_with("```")).map(|n| i + 2 + n).expect("the block ends");
+            let shown: String = lines[i + 2..end].iter().map(|l| format!("{l}\n")).collect();
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::copy(repo().join("groups.example.yaml"), dir.path().join("groups.example.yaml")).expect("copy");
+            copy_tree(&repo().join("docs/examples"), &dir.path().join("docs/examples"));
+            let args: Vec<&str> = args.split_whitespace().collect();
+            let out = run(&args, dir.path(), &[]);
+            let printed = String::from_utf8_lossy(&out.stdout);
+            if printed != shown {
+                wrong.push(format!("{}:{}: `tallyfy-groups {}` prints:\n{printed}", doc.display(), i + 1, args.join(" ")));
+            }
+            checked += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 2, "only {checked} output examples are marked");
+}
