@@ -243,17 +243,24 @@ fn the_homebrew_formula_names_each_archive_with_its_own_checksum() {
     assert!(!formula(&sums).status.success());
 }
 
-/// Every file of the repository the docs and the README name by path exists: a doc that points
-/// at a moved file (a test location, a script) is a doc that no longer matches the tree.
-#[test]
-fn every_repository_path_the_docs_name_exists() {
-    let roots = ["crates/", "src/", "tests/", "docs/", ".github/", ".ci/", "action/", "packaging/", "bench/"];
+/// The README and every page of docs/, in order.
+fn doc_files() -> Vec<std::path::PathBuf> {
     let mut docs: Vec<std::path::PathBuf> = std::fs::read_dir(repo().join("docs"))
         .expect("docs")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();
     docs.push(repo().join("README.md"));
+    docs.sort();
+    docs
+}
+
+/// Every file of the repository the docs and the README name by path exists: a doc that points
+/// at a moved file (a test location, a script) is a doc that no longer matches the tree.
+#[test]
+fn every_repository_path_the_docs_name_exists() {
+    let roots = ["crates/", "src/", "tests/", "docs/", ".github/", ".ci/", "action/", "packaging/", "bench/"];
+    let docs = doc_files();
     let mut missing = Vec::new();
     for doc in &docs {
         let text = std::fs::read_to_string(doc).expect("readable");
@@ -290,13 +297,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// groups.example.yaml and docs/examples/): a doc example cannot drift from the tool.
 #[test]
 fn every_output_example_in_the_docs_is_what_the_binary_prints() {
-    let mut docs: Vec<std::path::PathBuf> = std::fs::read_dir(repo().join("docs"))
-        .expect("docs")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    docs.push(repo().join("README.md"));
-    docs.sort();
+    let docs = doc_files();
     let mut checked = 0;
     let mut wrong = Vec::new();
     for doc in &docs {
